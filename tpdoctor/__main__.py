@@ -1,0 +1,5 @@
+import sys
+
+from tpdoctor.cli import main
+
+sys.exit(main())

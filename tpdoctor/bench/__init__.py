@@ -1,0 +1,1 @@
+"""All-reduce benchmark. Only `worker` and `runner` import torch; this package root must not."""

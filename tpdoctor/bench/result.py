@@ -1,0 +1,22 @@
+"""Benchmark results as plain data (no torch here): one record per group and message size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One all-reduce measurement, nccl-tests conventions: algbw = bytes/time, busbw = algbw·2(n−1)/n."""
+
+    group: tuple[int, ...]
+    backend: str  # nccl | gloo
+    bytes: int
+    time_us: float
+    algbw_gbps: float
+    busbw_gbps: float
+    correct: bool = True
+    iterations: int = 0
+    dtype: str = "float32"
+    label: str | None = None  # e.g. a deployment name or "pairs"
+    error: str | None = None  # set when the run failed (watchdog, wrong result); figures are then 0

@@ -1,0 +1,74 @@
+"""Command-line entry point: a thin layer. Each command lives in `tpdoctor/commands/<name>.py` and is
+imported only when invoked, so `tpdoctor scan` never pays for what `tpdoctor bench` needs."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+import click
+
+from tpdoctor import __version__
+from tpdoctor.errors import TpdError
+from tpdoctor.exitcodes import ExitCode
+
+# command name -> "module:attribute" (a click.Command)
+COMMANDS: dict[str, str] = {
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        cmd = getattr(importlib.import_module(module), attr)
+        assert isinstance(cmd, click.Command)
+        return cmd
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tpdoctor")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """GPU-topology and NVLink doctor for tensor-parallel LLM inference.
+
+    Exit codes (Nagios convention): 0 ok, 1 warning, 2 critical, 3 unknown (probe failed, bad input).
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def fail(error: TpdError) -> ExitCode:
+    """Print a TpdError as one line (plus its hint) on stderr; the caller exits with the returned code."""
+    click.echo(f"tpdoctor: error: {error.message}", err=True)
+    if error.hint:
+        click.echo(f"  hint: {error.hint}", err=True)
+    return ExitCode.UNKNOWN
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (testable without a subprocess)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        rv = cli.main(args=args, prog_name="tpdoctor", standalone_mode=False)
+    except TpdError as exc:
+        if debug:
+            raise
+        return int(fail(exc))
+    except click.exceptions.Abort:
+        click.echo("tpdoctor: aborted", err=True)
+        return int(ExitCode.UNKNOWN)
+    except click.ClickException as exc:
+        exc.show()
+        return int(ExitCode.UNKNOWN)  # usage errors are "unknown" for Nagios
+    except KeyboardInterrupt:
+        return int(ExitCode.UNKNOWN)
+    return int(rv) if isinstance(rv, int) else 0

@@ -1,0 +1,1 @@
+"""Renderers: pure functions over one Report."""

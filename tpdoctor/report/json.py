@@ -1,0 +1,51 @@
+"""The `tpdoctor/v1` JSON contract (DESIGN §4): one flat object per report or snapshot."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tpdoctor import SCHEMA
+from tpdoctor.bench.result import BenchResult
+from tpdoctor.codec import from_data, to_data
+from tpdoctor.errors import ParseError
+from tpdoctor.findings import Finding, Report, Status
+from tpdoctor.topology import Topology
+
+
+def report_to_data(report: Report) -> dict[str, Any]:
+    data: dict[str, Any] = {"schema": SCHEMA, **to_data(report.topology)}
+    data["bench"] = to_data(report.bench)
+    data["findings"] = to_data(report.findings)
+    data["status"] = report.status.value
+    return data
+
+
+def render(report: Report) -> str:
+    return json.dumps(report_to_data(report), indent=2, sort_keys=False) + "\n"
+
+
+def report_from_data(data: Any, source: str = "<json>") -> Report:
+    """Read a report or snapshot written by `render`; a wrong schema or shape is a ParseError."""
+    if not isinstance(data, dict):
+        raise ParseError("expected a JSON object", source=source)
+    schema = data.get("schema")
+    if schema != SCHEMA:
+        raise ParseError(f"schema is {schema!r}, expected {SCHEMA!r}", source=source)
+    try:
+        topo_fields = {k: v for k, v in data.items() if k not in ("bench", "findings", "status")}
+        topology = from_data(Topology, topo_fields)
+        bench = from_data(tuple[BenchResult, ...], data.get("bench", []), "$.bench")
+        findings = from_data(tuple[Finding, ...], data.get("findings", []), "$.findings")
+        status = Status(data.get("status", "ok"))
+    except (ValueError, TypeError) as exc:
+        raise ParseError(str(exc), source=source) from None
+    return Report(topology=topology, bench=bench, findings=findings, status=status)
+
+
+def loads(text: str, source: str = "<json>") -> Report:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"not JSON ({exc.msg})", source=source, line=exc.lineno) from None
+    return report_from_data(data, source)
