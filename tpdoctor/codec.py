@@ -10,7 +10,7 @@ import dataclasses
 import enum
 import types
 import typing
-from functools import lru_cache
+from functools import cache
 from typing import Any, Union
 
 from tpdoctor.unknown import Unknown
@@ -46,7 +46,7 @@ def to_data(obj: Any) -> Any:
     return obj
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
@@ -96,7 +96,8 @@ def _convert(tp: Any, data: Any, where: str, unknown_reason: str | None) -> Any:
             raise ValueError(f"{where}: expected a list, got {type(data).__name__}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_convert(args[0], v, f"{where}[{i}]", None) for i, v in enumerate(data))
-        return tuple(_convert(a, v, f"{where}[{i}]", None) for i, (a, v) in enumerate(zip(args, data)))
+        pairs = enumerate(zip(args, data, strict=False))
+        return tuple(_convert(a, v, f"{where}[{i}]", None) for i, (a, v) in pairs)
     if origin is list:
         (arg,) = typing.get_args(tp)
         if not isinstance(data, list):
