@@ -22,6 +22,7 @@ Fixture layout (all keys but `gpus` optional):
         mig: [0, 0]                          # [current, pending]; absent = NotSupported
         nvlink: {count: 18, version: 6, speed_mbps: 26562}   # absent = no NVLink (NotSupported)
         switch_links: 12                     # links landing on NVSwitches (HGX/DGX)
+        switch_links_inactive: 1             # the last N of those read inactive
         link_overrides: {3: {state: inactive, errors: {replay: 7}, caps: {p2p: 0}}}
         fabric: {state: completed, status: 0, health_summary: 1, clique_id: 0, health_mask: 0}
     nvlinks:                                 # direct GPU-GPU NVLinks, both ends listed once
@@ -221,8 +222,9 @@ def _build_links(p: Path, data: dict[str, Any], raw: list[dict[str, Any]], gpus:
         if g.links is None:
             continue
         nv = r["nvlink"]
-        for k in range(int(r.get("switch_links", 0))):
-            g.links.append(FakeLink(active=True, remote_kind="switch",
+        n_switch, n_down = int(r.get("switch_links", 0)), int(r.get("switch_links_inactive", 0))
+        for k in range(n_switch):
+            g.links.append(FakeLink(active=k < n_switch - n_down, remote_kind="switch",
                                     remote_bus_id=f"00000000:{0xC4 + k // 6:02X}:00.0"))
         count = int(nv.get("count", len(g.links)))
         if len(g.links) > count:

@@ -183,6 +183,7 @@ class NvmlReader:
         pcie, p2p, lost = self._read_pairs(gpus, handles)
         gpus = [replace(g, status="lost", status_reason=f"NVMLError_GpuIsLost during {lost[g.index]}")
                 if g.index in lost else g for g in gpus]
+        gpus = _resolve_peers(gpus)
         counts, switched = self._nvlink_counts(gpus, switch_links)
         return NvmlFacts(
             gpus=tuple(gpus), pcie_paths=pcie, nvlink_counts=counts, p2p=p2p, switch_fabric=switched,
@@ -421,6 +422,18 @@ class NvmlReader:
                     n = min(on_switch[a.index], on_switch[b.index])
                 counts[(a.index, b.index)] = n
         return counts, (True if switched else (None if not any(ports_by_gpu.values()) else False))
+
+
+def _resolve_peers(gpus: list[Gpu]) -> list[Gpu]:
+    """Fill each port's `peer` where its far end's bus id is a visible GPU (a hidden one stays None)."""
+    by_bus = {g.pci_bus_id.upper(): g.index for g in gpus if isinstance(g.pci_bus_id, str)}
+    out = []
+    for g in gpus:
+        ports = tuple(replace(p, peer=by_bus.get(p.remote_pci_bus_id.upper()))
+                      if isinstance(p.remote_pci_bus_id, str) and p.remote_type is not RemoteType.SWITCH else p
+                      for p in g.nvlinks)
+        out.append(replace(g, nvlinks=ports))
+    return out
 
 
 def read_facts(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
