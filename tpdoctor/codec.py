@@ -96,7 +96,8 @@ def _convert(tp: Any, data: Any, where: str, unknown_reason: str | None) -> Any:
             raise ValueError(f"{where}: expected a list, got {type(data).__name__}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_convert(args[0], v, f"{where}[{i}]", None) for i, v in enumerate(data))
-        return tuple(_convert(a, v, f"{where}[{i}]", None) for i, (a, v) in enumerate(zip(args, data)))
+        pairs = enumerate(zip(args, data, strict=False))
+        return tuple(_convert(a, v, f"{where}[{i}]", None) for i, (a, v) in pairs)
     if origin is list:
         (arg,) = typing.get_args(tp)
         if not isinstance(data, list):
