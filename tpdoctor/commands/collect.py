@@ -24,7 +24,8 @@ def command(directory: str, timeout_seconds: float | None) -> int:
     for note in result.notes:
         click.echo(f"  note: {note}", err=True)
     if result.parse_error is not None:
-        click.echo(f"tpdoctor: error: raw outputs saved, but they do not parse: {result.parse_error}", err=True)
+        click.echo(f"tpdoctor: error: raw outputs saved, but they do not parse: {result.parse_error}",
+                   err=True)
         click.echo("  hint: attach the directory to a bug report", err=True)
         return int(ExitCode.UNKNOWN)
     return int(ExitCode.OK)

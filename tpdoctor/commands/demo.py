@@ -23,8 +23,8 @@ def command(as_json: bool, exit_status: bool) -> int:
     from tpdoctor.probes.replay import load
 
     report = report_for(load(path))
-    banner = (f" DEMO: bundled example node '{EXAMPLE_NAME}' (synthetic 4× H100 NVL), not this machine. "
-              f"Files: {path} ")
+    banner = (f" DEMO: the bundled example node '{EXAMPLE_NAME}' (synthetic 4× H100 NVL), not this "
+              f"machine. Its files: {path} ")
     if as_json:
         click.echo(banner.strip(), err=True)
         emit(report, True)

@@ -65,16 +65,22 @@ class SmiParts:
 T = TypeVar("T")
 
 
-def parse_outputs(texts: Mapping[str, str], where: str = "") -> SmiParts:
+def parse_outputs(texts: Mapping[str, str], where: str = "",
+                  sources: Mapping[str, str] | None = None) -> SmiParts:
     """Parse a bundle of raw outputs keyed by collect-directory file name.
 
-    `topo-m.txt` must be present and parse (else ParseError); every other output that fails to parse
-    becomes a note naming the file and the parser's complaint.
+    Errors name `where/<file name>`, or `sources[file name]` when given (the live probe names the
+    command). `topo-m.txt` must be present and parse (else ParseError); every other output that fails
+    to parse becomes a note naming the file, the line and the parser's complaint.
     """
     prefix = f"{where.rstrip('/')}/" if where else ""
+
+    def source(name: str) -> str:
+        return (sources or {}).get(name) or f"{prefix}{name}"
+
     if TOPO_M not in texts:
-        raise ParseError("no `nvidia-smi topo -m` output", source=f"{prefix}{TOPO_M}")
-    topo = smi.parse_topo_m(texts[TOPO_M], source=f"{prefix}{TOPO_M}")
+        raise ParseError("no `nvidia-smi topo -m` output", source=source(TOPO_M))
+    topo = smi.parse_topo_m(texts[TOPO_M], source=source(TOPO_M))
     notes: list[str] = list(topo.notes)
 
     def optional(name: str, parser: Callable[..., T]) -> T | None:
@@ -82,9 +88,10 @@ def parse_outputs(texts: Mapping[str, str], where: str = "") -> SmiParts:
         if text is None:
             return None
         try:
-            return parser(text, source=f"{prefix}{name}")
+            return parser(text, source=source(name))
         except ParseError as exc:
-            notes.append(f"ignored {name}: {exc.message}")
+            at = f" line {exc.line}" if exc.line is not None else ""
+            notes.append(f"ignored {name}{at}: {exc.reason}")
             return None
 
     p2p: dict[str, P2PMatrix] = {}

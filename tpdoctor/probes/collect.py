@@ -26,7 +26,8 @@ class CollectResult:
     parse_error: str | None  # set when the outputs were saved but do not parse (no snapshot.json then)
 
 
-def collect(directory: str | Path, runner: Runner = run, *, timeout_seconds: float | None = None) -> CollectResult:
+def collect(directory: str | Path, runner: Runner = run, *,
+            timeout_seconds: float | None = None) -> CollectResult:
     """Capture into `directory` (which must not exist yet, or be empty)."""
     target = Path(directory)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):

@@ -95,8 +95,7 @@ def _captured_at(snapshot: Path) -> str | None:
 
 
 def _load_raw(texts: dict[str, str], where: str, *, host: str, captured_at: str) -> Topology:
-    is_dir = Path(where).is_dir()
-    parts = build.parse_outputs(texts, where=where if is_dir else "") if is_dir else _parse_single(texts, where)
+    parts = build.parse_outputs(texts, where=where) if Path(where).is_dir() else _parse_single(texts, where)
     return build.build_topology(parts, host=host, source="snapshot", captured_at=captured_at,
                                 notes=(f"replayed from {where}",))
 

@@ -6,6 +6,7 @@ nothing else in the package calls `subprocess`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -43,17 +44,14 @@ def _describe(argv: Sequence[str]) -> str:
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Kill the child's whole process group (the child and anything it spawned)."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         proc.kill()
-    except ProcessLookupError:
-        pass
 
 
-def run(argv: Sequence[str], *, timeout_seconds: float, env: Mapping[str, str] | None = None) -> CommandResult:
+def run(argv: Sequence[str], *, timeout_seconds: float,
+        env: Mapping[str, str] | None = None) -> CommandResult:
     """Run `argv` without a shell, wait at most `timeout_seconds`, and return its output.
 
     A missing binary, a non-zero exit or a timeout raise `ProbeError` with one line naming the command

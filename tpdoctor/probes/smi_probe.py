@@ -100,8 +100,8 @@ def capture(runner: Runner = run, *, timeout_seconds: float | None = None,
             texts[name] = runner(argv, timeout_seconds=timeout).stdout
         except CommandFailed as exc:
             if _says_no_driver(exc.stdout + exc.stderr):
-                raise NoDriverError(f"{SMI} cannot reach the NVIDIA driver "
-                                    f"({_first(exc.stdout + exc.stderr)})", hint=no_driver_hint()) from None
+                raise NoDriverError(f"no usable NVIDIA driver: `{SMI} {' '.join(args)}` says "
+                                    f"{_first(exc.stdout + exc.stderr)!r}", hint=no_driver_hint()) from None
             if i == 0:
                 raise
             notes.append(f"optional `{SMI} {' '.join(args)}` failed: {exc.message}")
@@ -125,13 +125,14 @@ def _says_no_driver(text: str) -> bool:
 def _first(text: str) -> str:
     from tpdoctor.probes.runner import first_line
 
-    return first_line(text, limit=100)
+    line = first_line(text, limit=200)
+    return line.split(". ")[0].rstrip(".")  # the first sentence: "NVIDIA-SMI has failed because ..."
 
 
 def topology_from_capture(cap: Capture, *, source: str = "nvidia-smi") -> Topology:
     """Parse and assemble a capture; a `topo -m` that does not parse is a ParseError."""
-    where = f"{SMI} output"
-    parts = build.parse_outputs(cap.texts, where=where)
+    sources = {name: f"`{SMI} {' '.join(args)}` output" for name, args in COMMANDS}
+    parts = build.parse_outputs(cap.texts, sources=sources)
     return build.build_topology(parts, host=cap.host, source=source, captured_at=cap.captured_at,
                                 notes=cap.notes, probe_duration_seconds=round(cap.duration_seconds, 3))
 

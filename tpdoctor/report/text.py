@@ -31,12 +31,12 @@ STATUS_STYLE = {Status.OK: "bold green", Status.WARNING: "bold yellow", Status.C
                 Status.UNKNOWN: "bold magenta"}
 SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 LEGEND = (
-    ("NV#", PathKind.NV, "bonded set of # NVLinks"),
-    ("PIX", PathKind.PIX, "at most one PCIe bridge"),
-    ("PXB", PathKind.PXB, "several PCIe bridges, no host bridge"),
-    ("PHB", PathKind.PHB, "through a PCIe host bridge (the CPU)"),
-    ("NODE", PathKind.NODE, "between host bridges within a NUMA node"),
-    ("SYS", PathKind.SYS, "across NUMA nodes (QPI/UPI/xGMI)"),
+    ("NV#", PathKind.NV, "# bonded NVLinks"),
+    ("PIX", PathKind.PIX, "one PCIe switch"),
+    ("PXB", PathKind.PXB, "PCIe switches"),
+    ("PHB", PathKind.PHB, "CPU host bridge"),
+    ("NODE", PathKind.NODE, "host bridges, one NUMA node"),
+    ("SYS", PathKind.SYS, "across NUMA nodes"),
 )
 
 
@@ -80,8 +80,8 @@ def matrix_table(topo: Topology) -> Table:
     for g in topo.gpus:
         table.add_column(g.label, justify="center", no_wrap=True)
     for row in topo.gpus:
-        cells = [Text(" X ", style="dim") if row.index == col.index else link_cell(topo.gpu_link(row.index, col.index))
-                 for col in topo.gpus]
+        cells = [Text(" X ", style="dim") if row.index == col.index
+                 else link_cell(topo.gpu_link(row.index, col.index)) for col in topo.gpus]
         table.add_row(row.label, *cells)
     return table
 
@@ -122,12 +122,15 @@ def _path_words(path: str) -> str:
 
 
 def _pcie(g: Gpu) -> Text:
+    """`Gen5 x16`; a link trained below its max shows both, in yellow: `Gen4 x8 (max Gen5 x16)`."""
     p = g.pcie
     cur = f"Gen{show(p.gen_current)} x{show(p.width_current)}"
     mx = f"Gen{show(p.gen_max)} x{show(p.width_max)}"
-    degraded = (isinstance(p.gen_current, int) and isinstance(p.gen_max, int) and p.gen_current < p.gen_max) or (
-        isinstance(p.width_current, int) and isinstance(p.width_max, int) and p.width_current < p.width_max)
-    return Text(f"{cur} / {mx}", style="yellow" if degraded else "")
+    if cur == mx:
+        return Text(cur)
+    below = any(isinstance(c, int) and isinstance(m, int) and c < m
+                for c, m in ((p.gen_current, p.gen_max), (p.width_current, p.width_max)))
+    return Text(f"{cur} (max {mx})", style="yellow" if below else "")
 
 
 def _nvlinks(g: Gpu) -> str:
@@ -138,31 +141,36 @@ def _nvlinks(g: Gpu) -> str:
 
 
 def _memory(g: Gpu) -> str:
-    m = g.memory_mib
-    return "?" if isinstance(m, Unknown) else f"{m} MiB ({m / 1024:.1f} GiB)"
+    return show(g.memory_mib, "{} MiB")
+
+
+def _bus_id(g: Gpu) -> str:
+    """nvidia-smi's bus id without the all-zero PCI domain: `00000000:1B:00.0` -> `1B:00.0`."""
+    bus = show(g.pci_bus_id)
+    domain, sep, rest = bus.partition(":")
+    return rest if sep and domain.strip("0") == "" and rest.count(":") == 1 else bus
 
 
 def gpu_table(topo: Topology) -> Table:
     table = Table(title="GPUs", box=box.SIMPLE_HEAD, padding=(0, 1), title_justify="left", title_style="bold")
-    for name, justify in (("GPU", "left"), ("Name", "left"), ("Memory", "right"), ("Bus ID", "left"),
-                          ("NUMA", "right"), ("CPU affinity", "left"), ("PCIe cur / max", "left"),
+    for name, justify in (("GPU", "left"), ("Name", "left"), ("Memory", "right"), ("Bus", "left"),
+                          ("NUMA", "right"), ("CPU affinity", "left"), ("PCIe", "left"),
                           ("NVLinks", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column(name, justify=justify, no_wrap=name != "Name")  # type: ignore[arg-type]
     for g in topo.gpus:
-        bus = show(g.pci_bus_id)
-        table.add_row(g.label, g.name, _memory(g), bus, show(g.numa_node), show(g.cpu_affinity), _pcie(g),
-                      _nvlinks(g), style="red" if g.status != "ok" else "")
+        table.add_row(g.label, g.name, _memory(g), _bus_id(g), show(g.numa_node), show(g.cpu_affinity),
+                      _pcie(g), _nvlinks(g), style="red" if g.status != "ok" else "")
     return table
 
 
 def legend() -> Text:
     text = Text("Legend: ", style="bold")
-    for label, kind, meaning in LEGEND:
+    for i, (label, kind, meaning) in enumerate(LEGEND):
         text.append(label, style=PATH_STYLE[kind])
-        text.append(f" {meaning}; ")
-    text.append("\n        ")
+        text.append(f" {meaning}" + ("  " if i < len(LEGEND) - 1 else "\n"))
+    text.append("        ")
     text.append("✗NV12→NODE", style=DOWN_STYLE)
-    text.append(" NVLinks expected but down, traffic on the PCIe path; ")
+    text.append(" NVLinks expected but down, traffic on PCIe   ")
     text.append("!NV8/12", style=DEGRADED_STYLE)
     text.append(" fewer NVLinks up than expected")
     return text
@@ -172,7 +180,7 @@ def render(report: Report, console: Console, *, banner: str | None = None) -> No
     """Write the whole human report into `console`."""
     topo = report.topology
     if banner:
-        console.print(Text(banner, style="bold reverse"))
+        console.print(Text(banner, style="bold reverse"), highlight=False)
     _header(report, console)
     console.print(matrix_table(topo))
     for line in broken_lines(topo):
