@@ -23,6 +23,9 @@ class TopoMatrix:
     nic_names: dict[int, str] = field(default_factory=dict)  # NIC index -> "mlx5_0" from the NIC Legend
     header_present: bool = True
     notes: tuple[str, ...] = ()  # what the parser had to recover from (truncated rows, missing header...)
+    # GPU index -> NUMA Affinity as printed when not N/A ("0", or a list like "0,3-9,11-17" on Grace)
+    numa_affinity_text: dict[int, str] = field(default_factory=dict)
+    rows_present: tuple[str, ...] = ()  # row labels the text shows, in order ("GPU0", "NIC1")
 
     def path(self, a: str, b: str) -> str | None:
         return self.cells.get((a, b)) or self.cells.get((b, a))
