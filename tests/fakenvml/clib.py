@@ -47,7 +47,7 @@ class FakeNvmlLib:
         self._lost: set[int] = set()
         # one stable fake address per GPU: handles are pointers holding it
         self._cells = [ctypes.create_string_buffer(8) for _ in machine.gpus]
-        self._by_addr = {ctypes.addressof(c): g for c, g in zip(self._cells, machine.gpus)}
+        self._by_addr = {ctypes.addressof(c): g for c, g in zip(self._cells, machine.gpus, strict=False)}
         faults = machine.faults
         self._missing = set(faults.get("missing_functions") or [])
         self._delay = faults.get("delay") or {}
@@ -65,7 +65,7 @@ class FakeNvmlLib:
 
         def c_function(*args: Any) -> Any:
             for n, a in enumerate(args, start=1):
-                if not (a is None or isinstance(a, (int, bytes, str)) or isinstance(a, _CTYPES_OK)):
+                if not (a is None or isinstance(a, (int, bytes, str, _CTYPES_OK))):
                     raise ctypes.ArgumentError(f"argument {n}: TypeError: Don't know how to convert "
                                                f"parameter {n}")
             with self._lock:
@@ -95,10 +95,10 @@ class FakeNvmlLib:
 
     def _check(self, g: FakeGpu, call: str) -> FakeGpu | int:
         spec = self._lost_spec
-        if spec and int(spec.get("gpu", -1)) == g.index:
-            if g.index in self._lost or spec.get("from_call") in (call, None):
-                self._lost.add(g.index)
-                return GPU_IS_LOST
+        if spec and int(spec.get("gpu", -1)) == g.index and (
+                g.index in self._lost or spec.get("from_call") in (call, None)):
+            self._lost.add(g.index)
+            return GPU_IS_LOST
         for e in self._errors:
             if e.get("call") == call and int(e.get("gpu", g.index)) == g.index:
                 return ERROR_CODES[str(e["error"])]
@@ -412,7 +412,8 @@ class FakeNvmlLib:
                 value = active[0] if active else 0
             elif fid in (164, 165, 166) and scope < len(links):
                 lk = links[scope]
-                value = {164: lk.speed_mbps if lk.active else 0, 165: int(lk.active), 166: lk.version_enum}[fid]
+                value = {164: lk.speed_mbps if lk.active else 0, 165: int(lk.active),
+                         166: lk.version_enum}[fid]
         if fid == 94:
             value = g.pcie.get("replay", 0)
         if value is None:

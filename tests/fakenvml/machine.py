@@ -147,7 +147,7 @@ def _level_from_paths(a: list[str], b: list[str]) -> int:
     if len(a) < 2 or len(b) < 2 or a[1] != b[1]:
         return LEVELS["NODE"]
     common = 0
-    for x, y in zip(a[2:], b[2:]):
+    for x, y in zip(a[2:], b[2:], strict=False):
         if x != y:
             break
         common += 1
@@ -206,7 +206,7 @@ def load_machine(path: str | Path) -> Machine:
 
 
 def _build_links(p: Path, data: dict[str, Any], raw: list[dict[str, Any]], gpus: list[FakeGpu]) -> None:
-    for g, r in zip(gpus, raw):
+    for g, r in zip(gpus, raw, strict=False):
         if r.get("nvlink") is not None:
             g.links = []
     for spec in data.get("nvlinks") or []:
@@ -218,7 +218,7 @@ def _build_links(p: Path, data: dict[str, Any], raw: list[dict[str, Any]], gpus:
             for _ in range(int(spec["count"])):
                 gpus[me].links.append(FakeLink(active=active, remote_kind="gpu", remote_gpu=peer,  # type: ignore[union-attr]
                                                remote_bus_id=gpus[peer].bus_id))
-    for g, r in zip(gpus, raw):
+    for g, r in zip(gpus, raw, strict=False):
         if g.links is None:
             continue
         nv = r["nvlink"]

@@ -25,8 +25,7 @@ from types import ModuleType
 from typing import Any
 
 from tpdoctor.errors import ProbeError
-from tpdoctor.topology import (Fabric, Gpu, NvLinkErrors, NvLinkPort, NvLinkState, Pcie, RemoteType,
-                               Topology)
+from tpdoctor.topology import Fabric, Gpu, NvLinkErrors, NvLinkPort, NvLinkState, Pcie, RemoteType, Topology
 from tpdoctor.unknown import Maybe, Unknown
 
 DEFAULT_DEADLINE_SECONDS = 30.0
@@ -55,6 +54,10 @@ _INIT_HINTS = {
     "NVMLError_Unknown": "in a container this usually follows a host `systemctl daemon-reload` dropping "
                          "the device cgroup rules: recreate the container",
 }
+
+
+class NvmlDeadlineError(ProbeError):
+    """The NVML read overran its deadline: a wedged driver. Not a reason to fall back to nvidia-smi."""
 
 
 class _GpuLost(Exception):
@@ -360,7 +363,7 @@ class NvmlReader:
 
     def _read_pairs(self, gpus: list[Gpu], handles: dict[int, Any]) -> tuple[
             dict[tuple[int, int], Maybe[str]], dict[tuple[int, int], dict[str, str]], dict[int, str]]:
-        """PCIe path and P2P codes per pair; GPUs lost on the way are returned with the call that lost them."""
+        """PCIe path and P2P codes per pair, plus GPUs lost on the way (with the call that lost them)."""
         paths: dict[tuple[int, int], Maybe[str]] = {}
         p2p: dict[tuple[int, int], dict[str, str]] = {}
         lost: dict[int, str] = {}
@@ -429,9 +432,10 @@ def _resolve_peers(gpus: list[Gpu]) -> list[Gpu]:
     by_bus = {g.pci_bus_id.upper(): g.index for g in gpus if isinstance(g.pci_bus_id, str)}
     out = []
     for g in gpus:
-        ports = tuple(replace(p, peer=by_bus.get(p.remote_pci_bus_id.upper()))
-                      if isinstance(p.remote_pci_bus_id, str) and p.remote_type is not RemoteType.SWITCH else p
-                      for p in g.nvlinks)
+        ports = tuple(
+            replace(p, peer=by_bus.get(p.remote_pci_bus_id.upper()))
+            if isinstance(p.remote_pci_bus_id, str) and p.remote_type is not RemoteType.SWITCH else p
+            for p in g.nvlinks)
         out.append(replace(g, nvlinks=ports))
     return out
 
@@ -454,7 +458,7 @@ def read_facts(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAU
     worker.join(deadline_seconds)
     if worker.is_alive():
         slow = reader.in_flight or "an NVML call"
-        raise ProbeError(f"NVML probe timed out after {deadline_seconds:g}s: {slow} did not return",
+        raise NvmlDeadlineError(f"NVML probe timed out after {deadline_seconds:g}s: {slow} did not return",
                          hint="the driver may be wedged (check dmesg for Xid errors; `nvidia-smi` "
                               "hanging too confirms it); enable persistence mode (nvidia-persistenced)")
     if "error" in result:
@@ -481,4 +485,4 @@ def probe_nvml(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAU
                     probe_duration_seconds=round(clock() - start, 6))
 
 
-__all__ = ["NvmlFacts", "NvmlReader", "probe_nvml", "read_facts"]
+__all__ = ["NvmlDeadlineError", "NvmlFacts", "NvmlReader", "probe_nvml", "read_facts"]
