@@ -161,9 +161,10 @@ class NvmlReader:
         finally:
             self.in_flight = None
         try:
-            return self._read_node()
+            facts = self._read_node()
         finally:
             self.query("nvmlShutdown")
+        return replace(facts, calls=self.calls, calls_by_function=dict(self.by_function))
 
     def _read_node(self) -> NvmlFacts:
         driver = self.query("nvmlSystemGetDriverVersion")
