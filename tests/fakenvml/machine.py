@@ -23,6 +23,7 @@ Fixture layout (all keys but `gpus` optional):
         nvlink: {count: 18, version: 6, speed_mbps: 26562}   # absent = no NVLink (NotSupported)
         switch_links: 12                     # links landing on NVSwitches (HGX/DGX)
         switch_links_inactive: 1             # the last N of those read inactive
+        link_slots: [0, 1, 2, 3, 5]           # physical link numbers of the wired links (default 0, 1, ...)
         link_overrides: {3: {state: inactive, errors: {replay: 7}, caps: {p2p: 0}}}
         fabric: {state: completed, status: 0, health_summary: 1, clique_id: 0, health_mask: 0}
     nvlinks:                                 # direct GPU-GPU NVLinks, both ends listed once
@@ -231,6 +232,14 @@ def _build_links(p: Path, data: dict[str, Any], raw: list[dict[str, Any]], gpus:
             raise FixtureError(f"{p}: GPU{g.index} lists {len(g.links)} NVLinks but nvlink.count is {count}")
         while len(g.links) < count:
             g.links.append(FakeLink(active=False))
+        slots = r.get("link_slots")  # physical link numbers of the wired links, in the order listed
+        if slots:
+            wired, spare = g.links[:len(slots)], g.links[len(slots):]
+            placed: list[FakeLink | None] = [None] * count
+            for slot, link in zip(slots, wired, strict=True):
+                placed[int(slot)] = link
+            rest = iter(spare)
+            g.links = [lk if lk is not None else next(rest) for lk in placed]
         version = NVLINK_VERSION_ENUM[int(nv.get("version", 4))]
         for k, link in enumerate(g.links):
             link.speed_mbps = int(nv.get("speed_mbps", 26562))
