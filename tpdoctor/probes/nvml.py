@@ -327,7 +327,8 @@ class NvmlReader:
             version = fields[(FI_GET_VERSION, k)]
             ports.append(NvLinkPort(
                 link=k, state=kind,
-                speed_gbps=(speed / 1000 if active else 0.0) if isinstance(speed, int) else speed,
+                speed_gbps=(speed / 1000 if active else Unknown("link inactive"))
+                if isinstance(speed, int) else speed,
                 version=NVLINK_GENERATION.get(version, Unknown(f"NVLink version enum {version}"))
                 if isinstance(version, int) else version,
                 remote_pci_bus_id=remote, remote_type=rtype,
@@ -478,7 +479,8 @@ def probe_nvml(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAU
     facts = read_facts(lib, deadline_seconds=deadline_seconds)
     links, link_notes = build_links(facts.gpus, facts.pcie_paths, facts.nvlink_counts, p2p=facts.p2p,
                                     switch_fabric=facts.switch_fabric)
-    captured = (now() if now else datetime.now(timezone.utc)).isoformat(timespec="seconds")
+    stamp = now() if now else datetime.now(timezone.utc).replace(microsecond=0)
+    captured = stamp.isoformat().replace("+00:00", "Z")
     return Topology(host=host or socket.gethostname(), source="nvml", captured_at=captured,
                     gpus=facts.gpus, links=links, driver_version=facts.driver_version,
                     cuda_version=facts.cuda_version,
