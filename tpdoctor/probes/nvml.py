@@ -138,6 +138,10 @@ class NvmlReader:
             self.in_flight = None
         return value
 
+    def _note_once(self, note: str) -> None:
+        if note not in self.notes:
+            self.notes.append(note)
+
     def _error_name(self, code: int) -> str:
         try:
             return str(self.lib.nvmlExceptionClass(code).__name__)
@@ -387,7 +391,10 @@ class NvmlReader:
                     codes: dict[str, str] = {}
                     for cap, idx in P2P_INDEX.items():
                         st = self.query("nvmlDeviceGetP2PStatus", ha, hb, idx, what=f"{what} {cap}")
-                        codes[cap] = P2P_CODE.get(st, "U") if isinstance(st, int) else "U"
+                        if isinstance(st, int):
+                            codes[cap] = P2P_CODE.get(st, "U")
+                        else:  # left out, so "not read" (and nvidia-smi may fill it in), not a fake "U"
+                            self._note_once(f"nvmlDeviceGetP2PStatus failed ({st.reason}); P2P status not read")
                     p2p[key] = codes
                 except _GpuLost as exc:
                     paths[key] = Unknown(f"NVMLError_GpuIsLost during {exc.call}")
