@@ -42,7 +42,7 @@ def real_pynvml_path() -> Path:
 
 
 def load(fixture: str | Path | Machine, *, name: str | None = None,
-         sleep: Callable[[float], None] = time.sleep) -> ModuleType:
+         sleep: Callable[[float], object] = time.sleep) -> ModuleType:
     """A fresh pynvml module backed by the fake machine (a path, a fixture name, or a Machine)."""
     if isinstance(fixture, Machine):
         machine = fixture

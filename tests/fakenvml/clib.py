@@ -31,14 +31,14 @@ _ERROR_STRINGS = {19: b"In use by another client", 21: b"No data", 26: b"Depreca
 
 def _target(arg: Any) -> Any:
     """The object behind a `byref(x)` argument (or `x` itself when passed directly)."""
-    return arg._obj if isinstance(arg, _CARG) else arg
+    return getattr(arg, "_obj", arg) if isinstance(arg, _CARG) else arg
 
 
 class FakeNvmlLib:
     """Attribute access yields C functions; a symbol the fake 'driver' lacks raises AttributeError,
     which pynvml turns into NVMLError_FunctionNotFound exactly as with a real old driver."""
 
-    def __init__(self, machine: Machine, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, machine: Machine, sleep: Callable[[float], object] = time.sleep) -> None:
         self.machine = machine
         self.calls: Counter[str] = Counter()
         self._sleep = sleep

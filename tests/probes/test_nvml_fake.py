@@ -7,6 +7,8 @@ import ctypes
 import inspect
 import re
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pynvml as real  # the installed nvidia-ml-py: the reference the fake must match
 import pytest
@@ -19,17 +21,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def fake():  # type: ignore[no-untyped-def]
+def fake() -> ModuleType:
     return load("h100nvl-4x-gpu01-nvlink-down")
 
 
-def _public(module: object) -> dict[str, object]:
+def _public(module: object) -> dict[str, Any]:
     """Public names, without imported submodules (which depend on import order, not on pynvml)."""
     return {n: getattr(module, n) for n in dir(module)
             if not n.startswith("_") and n != "CDLL" and not inspect.ismodule(getattr(module, n))}
 
 
-def test_public_names_constants_and_signatures_match_real_pynvml(fake) -> None:  # type: ignore[no-untyped-def]
+def test_public_names_constants_and_signatures_match_real_pynvml(fake: ModuleType) -> None:
     mine, theirs = _public(fake), _public(real)
     assert set(mine) == set(theirs)
     for name, value in theirs.items():
@@ -48,7 +50,7 @@ def test_public_names_constants_and_signatures_match_real_pynvml(fake) -> None: 
     assert fake.NVML_P2P_CAPS_INDEX_READ == (0,)  # pitfall P1 survives, as in the real module
 
 
-def test_error_classes_codes_and_texts_match(fake) -> None:  # type: ignore[no-untyped-def]
+def test_error_classes_codes_and_texts_match(fake: ModuleType) -> None:
     codes = {n: getattr(real, n) for n in dir(real) if n.startswith("NVML_ERROR_")}
     for code in codes.values():
         mine, theirs = fake.nvmlExceptionClass(code), real.nvmlExceptionClass(code)
@@ -84,7 +86,7 @@ def test_every_c_symbol_the_probe_reaches_is_implemented() -> None:
             assert hasattr(FakeNvmlLib, "c_" + sym), f"{name} calls C {sym}, which the fake lacks"
 
 
-def test_calls_before_init_raise_uninitialized(fake) -> None:  # type: ignore[no-untyped-def]
+def test_calls_before_init_raise_uninitialized(fake: ModuleType) -> None:
     with pytest.raises(fake.NVMLError_Uninitialized):
         fake.nvmlDeviceGetCount()
     fake.nvmlInit()
@@ -93,7 +95,7 @@ def test_calls_before_init_raise_uninitialized(fake) -> None:  # type: ignore[no
         fake.nvmlDeviceGetCount()
 
 
-def test_p2p_read_index_tuple_raises_ctypes_argument_error(fake) -> None:  # type: ignore[no-untyped-def]
+def test_p2p_read_index_tuple_raises_ctypes_argument_error(fake: ModuleType) -> None:
     fake.nvmlInit()
     a, b = fake.nvmlDeviceGetHandleByIndex(2), fake.nvmlDeviceGetHandleByIndex(3)
     with pytest.raises(ctypes.ArgumentError, match="argument 3"):
@@ -104,7 +106,7 @@ def test_p2p_read_index_tuple_raises_ctypes_argument_error(fake) -> None:  # typ
     assert fake.nvmlDeviceGetP2PStatus(a, b, fake.NVML_P2P_CAPS_INDEX_NVLINK) == fake.NVML_P2P_STATUS_OK
 
 
-def test_handles_are_distinct_objects_and_identity(fake) -> None:  # type: ignore[no-untyped-def]
+def test_handles_are_distinct_objects_and_identity(fake: ModuleType) -> None:
     fake.nvmlInit()
     h1, h2 = fake.nvmlDeviceGetHandleByIndex(0), fake.nvmlDeviceGetHandleByIndex(0)
     assert h1 is not h2 and isinstance(h1, fake.c_nvmlDevice_t)
@@ -117,7 +119,7 @@ def test_handles_are_distinct_objects_and_identity(fake) -> None:  # type: ignor
         fake.nvmlDeviceGetHandleByIndex(4)
 
 
-def test_odd_return_types(fake) -> None:  # type: ignore[no-untyped-def]
+def test_odd_return_types(fake: ModuleType) -> None:
     fake.nvmlInit()
     h = fake.nvmlDeviceGetHandleByIndex(0)
     is_mig = fake.nvmlDeviceIsMigDeviceHandle(h)

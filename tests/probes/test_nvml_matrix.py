@@ -44,7 +44,8 @@ def test_nvml_matrix_equals_nvidia_smi_matrix(name: str, mirror: str) -> None:
         assert n is not None
         assert (n.path, n.nvlinks) == (s.path, s.nvlinks), f"{s.a}-{s.b}"
         if full_capture:
-            assert (n.health, n.nvlinks_expected, n.p2p) == (s.health, s.nvlinks_expected, s.p2p), f"{s.a}-{s.b}"
+            got, want = (n.health, n.nvlinks_expected, n.p2p), (s.health, s.nvlinks_expected, s.p2p)
+            assert got == want, f"{s.a}-{s.b}"
             assert {k: n.p2p_detail[k] for k in s.p2p_detail} == s.p2p_detail
     for gs in smi.gpus:
         gn = nvml.gpu(gs.index)

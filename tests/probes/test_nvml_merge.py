@@ -14,7 +14,7 @@ from tpdoctor.probes.collect import collect
 from tpdoctor.probes.merge import merge
 from tpdoctor.probes.nvml import probe_nvml
 from tpdoctor.probes.replay import load as replay
-from tpdoctor.probes.runner import CommandResult
+from tpdoctor.probes.runner import CommandResult, Runner
 from tpdoctor.probes.smi_probe import COMMANDS
 from tpdoctor.unknown import Unknown
 
@@ -23,7 +23,7 @@ EXAMPLE = ROOT / "tpdoctor" / "examples" / "h100nvl-gpu01-nvlink-down"
 FILES = {args: name for name, args in COMMANDS}
 
 
-def smi_runner(directory: Path):  # type: ignore[no-untyped-def]
+def smi_runner(directory: Path) -> Runner:
     def run(argv: Sequence[str], *, timeout_seconds: float) -> CommandResult:
         text = (directory / FILES[tuple(argv[1:])]).read_text()
         return CommandResult(tuple(argv), text, "", 0, 0.01)

@@ -71,7 +71,8 @@ def test_fabric_manager_down_in_json() -> None:
 def test_pcie_gen4_x8_in_json() -> None:
     _, data = scan_json("hgx-h100-pcie-gen4-x8", "--probe", "nvml")
     pcie = data["gpus"][5]["pcie"]
-    assert (pcie["gen_current"], pcie["width_current"], pcie["width_max"], pcie["gpu_gen_max"]) == (4, 8, 16, 5)
+    got = (pcie["gen_current"], pcie["width_current"], pcie["width_max"], pcie["gpu_gen_max"])
+    assert got == (4, 8, 16, 5)
 
 
 def test_lost_gpu_in_json() -> None:
@@ -98,7 +99,8 @@ def test_auto_keeps_both_paths_when_probes_disagree(tmp_path: Path) -> None:
     for f in EXAMPLE.iterdir():
         text = f.read_text()
         if f.name == "topo-m.txt":
-            text = text.replace("GPU0\t X \tNODE", "GPU0\t X \tNV12").replace("GPU1\tNODE\t X", "GPU1\tNV12\t X")
+            text = text.replace("GPU0\t X \tNODE", "GPU0\t X \tNV12")
+            text = text.replace("GPU1\tNODE\t X", "GPU1\tNV12\t X")
         (smi / f.name).write_text(text)
     _, data = scan_json("h100nvl-4x-gpu01-nvlink-down", smi_dir=smi)
     lk = link(data, "GPU0", "GPU1")

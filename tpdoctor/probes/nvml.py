@@ -394,7 +394,7 @@ class NvmlReader:
                         if isinstance(st, int):
                             codes[cap] = P2P_CODE.get(st, "U")
                         else:  # left out, so "not read" (and nvidia-smi may fill it in), not a fake "U"
-                            self._note_once(f"nvmlDeviceGetP2PStatus failed ({st.reason}); P2P status not read")
+                            self._note_once(f"nvmlDeviceGetP2PStatus failed ({st.reason}): P2P not read")
                     p2p[key] = codes
                 except _GpuLost as exc:
                     paths[key] = Unknown(f"NVMLError_GpuIsLost during {exc.call}")
