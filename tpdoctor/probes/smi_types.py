@@ -48,6 +48,10 @@ class NvlinkStatusGpu:
     name: str
     uuid: str | None
     links: dict[int, float | None] = field(default_factory=dict)  # link -> GB/s, None = <inactive>
+    # NVML printed "Unable to retrieve NVLink information as all links are inActive" for this GPU
+    all_inactive: bool = False
+    header_present: bool = True  # False when the text had link lines but no `GPU n:` line (index 0 assumed)
+    notes: tuple[str, ...] = ()  # elisions, merged duplicate blocks, skipped lines of another command
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,10 @@ class NvlinkErrorsGpu:
     name: str
     uuid: str | None
     links: dict[int, dict[str, int]] = field(default_factory=dict)
+    # NVML printed "Unable to retrieve NVLink information as all links are inActive" for this GPU
+    all_inactive: bool = False
+    header_present: bool = True  # False when the text had link lines but no `GPU n:` line (index 0 assumed)
+    notes: tuple[str, ...] = ()  # elisions, merged duplicate blocks, skipped lines of another command
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,10 @@ class NvlinkCapsGpu:
     name: str
     uuid: str | None
     links: dict[int, dict[str, bool]] = field(default_factory=dict)
+    # NVML printed "Unable to retrieve NVLink information as all links are inActive" for this GPU
+    all_inactive: bool = False
+    header_present: bool = True  # False when the text had link lines but no `GPU n:` line (index 0 assumed)
+    notes: tuple[str, ...] = ()  # elisions, merged duplicate blocks, skipped lines of another command
 
 
 @dataclass(frozen=True)
