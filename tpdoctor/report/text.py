@@ -74,7 +74,7 @@ def _header(report: Report, console: Console) -> None:
 
 
 def matrix_table(topo: Topology) -> Table:
-    table = Table(title="GPU link matrix (effective path now)", box=box.SIMPLE_HEAD, padding=(0, 1),
+    table = Table(title="GPU link matrix (effective path now)", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
                   title_justify="left", title_style="bold")
     table.add_column("", style="bold")
     for g in topo.gpus:
@@ -89,7 +89,7 @@ def matrix_table(topo: Topology) -> Table:
 def nic_table(topo: Topology) -> Table | None:
     if not topo.nics:
         return None
-    table = Table(title="GPU ↔ NIC paths", box=box.SIMPLE_HEAD, padding=(0, 1), title_justify="left",
+    table = Table(title="GPU ↔ NIC paths", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, title_justify="left",
                   title_style="bold")
     table.add_column("", style="bold")
     for g in topo.gpus:
@@ -137,7 +137,7 @@ def _nvlinks(g: Gpu) -> str:
     if not g.nvlinks:
         return "?"
     up = sum(1 for port in g.nvlinks if port.state is NvLinkState.ACTIVE)
-    return f"{up}/{len(g.nvlinks)} up"
+    return f"{up}/{len(g.nvlinks)}"
 
 
 def _memory(g: Gpu) -> str:
@@ -151,15 +151,22 @@ def _bus_id(g: Gpu) -> str:
     return rest if sep and domain.strip("0") == "" and rest.count(":") == 1 else bus
 
 
-def gpu_table(topo: Topology) -> Table:
-    table = Table(title="GPUs", box=box.SIMPLE_HEAD, padding=(0, 1), title_justify="left", title_style="bold")
-    for name, justify in (("GPU", "left"), ("Name", "left"), ("Memory", "right"), ("Bus", "left"),
-                          ("NUMA", "right"), ("CPU affinity", "left"), ("PCIe", "left"),
-                          ("NVLinks", "right")):
-        table.add_column(name, justify=justify, no_wrap=name != "Name")  # type: ignore[arg-type]
+def gpu_table(topo: Topology, width: int = 100) -> Table:
+    """One row per GPU; below 90 columns the bus id is left out so the rest stays on one line."""
+    table = Table(title="GPUs", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, title_justify="left",
+                  title_style="bold")
+    columns = [("GPU", "left"), ("Name", "left"), ("Memory", "right"), ("Bus", "left"), ("NUMA", "right"),
+               ("CPU affinity", "left"), ("PCIe", "left"), ("NVLinks", "right")]
+    with_bus = width >= 90
+    for name, justify in columns:
+        if name == "Bus" and not with_bus:
+            continue
+        table.add_column(name, justify=justify, no_wrap=name != "CPU affinity",  # type: ignore[arg-type]
+                         overflow="fold")
     for g in topo.gpus:
-        table.add_row(g.label, g.name, _memory(g), _bus_id(g), show(g.numa_node), show(g.cpu_affinity),
-                      _pcie(g), _nvlinks(g), style="red" if g.status != "ok" else "")
+        cells = [g.label, g.name, _memory(g), *([_bus_id(g)] if with_bus else []), show(g.numa_node),
+                 show(g.cpu_affinity), _pcie(g), _nvlinks(g)]
+        table.add_row(*cells, style="red" if g.status != "ok" else "")
     return table
 
 
@@ -185,10 +192,12 @@ def render(report: Report, console: Console, *, banner: str | None = None) -> No
     console.print(matrix_table(topo))
     for line in broken_lines(topo):
         console.print(line)
+    if broken_lines(topo):
+        console.print()
     nics = nic_table(topo)
     if nics is not None:
         console.print(nics)
-    console.print(gpu_table(topo))
+    console.print(gpu_table(topo, console.width))
     console.print(legend())
     if report.findings:
         console.print(Text("Findings", style="bold"))
