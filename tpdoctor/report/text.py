@@ -35,7 +35,7 @@ LEGEND = (
     ("PIX", PathKind.PIX, "one PCIe switch"),
     ("PXB", PathKind.PXB, "PCIe switches"),
     ("PHB", PathKind.PHB, "CPU host bridge"),
-    ("NODE", PathKind.NODE, "host bridges, one NUMA node"),
+    ("NODE", PathKind.NODE, "host bridges, same NUMA node"),
     ("SYS", PathKind.SYS, "across NUMA nodes"),
 )
 
@@ -171,15 +171,16 @@ def gpu_table(topo: Topology, width: int = 100) -> Table:
 
 
 def legend() -> Text:
+    """Three short lines, so that nothing wraps mid-entry on an 80-column terminal."""
     text = Text("Legend: ", style="bold")
     for i, (label, kind, meaning) in enumerate(LEGEND):
         text.append(label, style=PATH_STYLE[kind])
-        text.append(f" {meaning}" + ("  " if i < len(LEGEND) - 1 else "\n"))
-    text.append("        ")
+        text.append(f" {meaning}")
+        text.append("\n        " if i in (2, len(LEGEND) - 1) else " · ")
     text.append("✗NV12→NODE", style=DOWN_STYLE)
-    text.append(" NVLinks expected but down, traffic on PCIe   ")
+    text.append(" NVLinks down, traffic on PCIe  ·  ")
     text.append("!NV8/12", style=DEGRADED_STYLE)
-    text.append(" fewer NVLinks up than expected")
+    text.append(" some NVLinks down")
     return text
 
 
