@@ -27,7 +27,7 @@ def test_example_shows_matrix_gpus_legend_notes() -> None:
     for text in ("NVIDIA H100 NVL", "95830 MiB", "1B:00.0", "0-31,64-95", "32-63,96-127", "Gen5 x16", "0/18",
                  "12/18", "NIC0 mlx5_0"):
         assert text in out, text
-    assert "Legend:" in out and "NODE host bridges, same NUMA node" in out
+    assert "Legend:" in out and "NODE same NUMA node" in out
     assert "Probe notes" in out and "bridge pair whose 12 NVLinks are down" in out
     assert "Status: critical (exit 2)" in out
     assert all(len(line) <= 100 for line in out.splitlines())
