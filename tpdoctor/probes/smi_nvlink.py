@@ -25,16 +25,16 @@ from tpdoctor.probes.smi_text import (
 )
 from tpdoctor.probes.smi_types import NvlinkCapsGpu, NvlinkErrorsGpu, NvlinkStatusGpu
 
-_GPU_RE = re.compile(r"^GPU (\d+):\s*(.*?)\s*(?:\(UUID:\s*([^)]*?)\s*\))?$")
-_STATUS_RE = re.compile(r"^Link (\d+):\s*(?:(<inactive>)|(\d+(?:\.\d+)?)\s*GB/s)$", re.IGNORECASE)
-_ERRORS_RE = re.compile(r"^Link (\d+):\s*([A-Za-z][A-Za-z0-9 ()/_-]*?)\s*:\s*(\S+)$")
-_CAPS_RE = re.compile(r"^Link (\d+),\s*(.+?):\s*(true|false)$", re.IGNORECASE)
-_OTHER_LINK_RE = re.compile(r"^Link (\d+)\s*[:,]")
-_SUMMARY_RE = re.compile(r"^Links\s+[\d ,\-]+:")
+_GPU_RE = re.compile(r"^GPU (\d+):\s*(.*?)\s*(?:\(UUID:\s*([^)]*?)\s*\))?$", re.ASCII)
+_STATUS_RE = re.compile(r"^Link (\d+):\s*(?:(<inactive>)|(\d+(?:\.\d+)?)\s*GB/s)$", re.IGNORECASE | re.ASCII)
+_ERRORS_RE = re.compile(r"^Link (\d+):\s*([A-Za-z][A-Za-z0-9 ()/_-]*?)\s*:\s*(\S+)$", re.ASCII)
+_CAPS_RE = re.compile(r"^Link (\d+),\s*(.+?):\s*(true|false)$", re.IGNORECASE | re.ASCII)
+_OTHER_LINK_RE = re.compile(r"^Link (\d+)\s*[:,]", re.ASCII)
+_SUMMARY_RE = re.compile(r"^Links\s+[\d ,\-]+:", re.ASCII)
 _ALL_INACTIVE_RE = re.compile(r"^NVML: Unable to retrieve NVLink information as all links are inactive$",
-                              re.IGNORECASE)
-_PROMPT_CMD_RE = re.compile(r"^[\w@:~/.\-\[\]()]*[$#>]\s+\S")
-_UUID_RE = re.compile(r"^GPU-[0-9a-fA-F-]{8,}$")
+                              re.IGNORECASE | re.ASCII)
+_PROMPT_CMD_RE = re.compile(r"^[\w@:~/.\-\[\]()]*[$#>]\s+\S", re.ASCII)
+_UUID_RE = re.compile(r"^GPU-[0-9a-fA-F-]{8,}$", re.ASCII)
 
 _ERROR_NAMES = {"replay errors": "replay", "recovery errors": "recovery", "crc errors": "crc",
                 "crc flit errors": "crc_flit", "crc data errors": "crc_data"}
@@ -148,7 +148,7 @@ def parse_nvlink_errors(text: str, source: str = "<nvlink -e>") -> tuple[NvlinkE
         name = m.group(2).strip()
         key = _ERROR_NAMES.get(name.lower(), snake(name))
         raw = m.group(3)
-        if not raw.isdigit():
+        if not re.fullmatch(r"[0-9]+", raw):
             b.notes.append(f"line {line}: link {m.group(1)} {name} is {raw!r}, not a count; skipped")
             b.links.setdefault(int(m.group(1)), {})
             return

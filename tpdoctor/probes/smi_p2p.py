@@ -7,7 +7,7 @@ import re
 from tpdoctor.probes.smi_text import KIND_P2P, Section, fail, is_elision, pick_sections
 from tpdoctor.probes.smi_types import P2PMatrix
 
-_GPU_RE = re.compile(r"^GPU(\d+)$")
+_GPU_RE = re.compile(r"^GPU(\d+)$", re.ASCII)
 CODES = frozenset({"OK", "CNS", "GNS", "TNS", "NS", "DR", "U"})
 CAPABILITIES = {"r": "read", "w": "write", "n": "nvlink", "a": "atomics", "p": "pci", "rw": "read_write"}
 

@@ -17,8 +17,8 @@ FIELDS = ("index", "name", "uuid", "pci.bus_id", "memory.total", "pcie.link.gen.
           "pcie.link.width.current", "pcie.link.width.max")
 QUERY = ",".join(FIELDS)
 _NA = {"[n/a]", "n/a", "[not supported]", "not supported", "[unknown error]", ""}
-_INT_UNIT_RE = re.compile(r"^(\d+)(?:\s*(MiB|x))?$", re.IGNORECASE)
-_HEADER_NAME_RE = re.compile(r"^([a-z_.]+)(?:\s*\[[^\]]*\])?$")
+_INT_UNIT_RE = re.compile(r"^(\d+)(?:\s*(MiB|x))?$", re.IGNORECASE | re.ASCII)
+_HEADER_NAME_RE = re.compile(r"^([a-z_.]+)(?:\s*\[[^\]]*\])?$", re.ASCII)
 
 
 def parse_query_gpu(csv_text: str, source: str = "<query-gpu>") -> tuple[QueryGpuRow, ...]:

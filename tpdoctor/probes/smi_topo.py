@@ -16,14 +16,14 @@ from tpdoctor.probes.smi_text import KIND_TOPO_M, Line, fail, is_elision, pick_s
 from tpdoctor.probes.smi_types import TopoMatrix
 from tpdoctor.topology import normalize_path
 
-_TOK_RE = re.compile(r"\S+")
-_PATH_TOKEN_RE = re.compile(r"^(X|NV\d+|PIX|PXB|PHB|NODE|SYS|SOC|PSB|NET)$")
-_GPU_RE = re.compile(r"^GPU(\d+)$")
-_NIC_RE = re.compile(r"^NIC(\d+)$")
-_DEV_RE = re.compile(r"^[a-z][a-z0-9_]*\d$")  # NIC named by device in old drivers: mlx5_0, mlx4_0
-_AFF_VALUE_RE = re.compile(r"^(N/A|\d+(-\d+)?(,\d+(-\d+)?)*)$")
-_FUSED_RE = re.compile(r"^([A-Z]{1,3})(\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*)$")
-_NIC_LEGEND_RE = re.compile(r"^\s*NIC(\d+)\s*:\s*(\S+)\s*$")
+_TOK_RE = re.compile(r"\S+", re.ASCII)
+_PATH_TOKEN_RE = re.compile(r"^(X|NV\d+|PIX|PXB|PHB|NODE|SYS|SOC|PSB|NET)$", re.ASCII)
+_GPU_RE = re.compile(r"^GPU(\d+)$", re.ASCII)
+_NIC_RE = re.compile(r"^NIC(\d+)$", re.ASCII)
+_DEV_RE = re.compile(r"^[a-z][a-z0-9_]*\d$", re.ASCII)  # NIC named by device in old drivers: mlx5_0, mlx4_0
+_AFF_VALUE_RE = re.compile(r"^(N/A|\d+(-\d+)?(,\d+(-\d+)?)*)$", re.ASCII)
+_FUSED_RE = re.compile(r"^([A-Z]{1,3})(\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*)$", re.ASCII)
+_NIC_LEGEND_RE = re.compile(r"^\s*NIC(\d+)\s*:\s*(\S+)\s*$", re.ASCII)
 _P2P_CODES = {"OK", "CNS", "GNS", "TNS", "NS", "DR", "U"}
 _AFF_PHRASES = (("cpu", ("CPU", "Affinity")), ("numa", ("NUMA", "Affinity")), ("gpu_numa", ("GPU", "NUMA", "ID")))
 _PCIE_PATHS = ("PIX", "PXB", "PHB", "NODE", "SYS")
@@ -167,9 +167,13 @@ def _infer_header(rows: list[tuple[Line, list[tuple[str, int]]]], gpu_count: int
     if not 1 <= g <= n:
         raise fail(source, rows[0][0].number, f"cannot infer the columns of a header-less matrix ({n} cells)")
     labels = [f"GPU{i}" for i in range(g)] + [f"NIC{i}" for i in range(n - g)]
+    devs = [t[0][0] for _, t in rows if _DEV_RE.match(t[0][0]) and not _GPU_RE.match(t[0][0])]
+    names = dict(enumerate(dict.fromkeys(devs)))
+    if len(names) > n - g:
+        raise fail(source, rows[0][0].number, "header-less matrix names more NIC rows than it has NIC columns")
     notes.append(f"no header line: assumed columns GPU0-GPU{g - 1}" + (f", NIC0-NIC{n - g - 1}" if n > g else "")
                  + f" ({how}) and affinity columns CPU, NUMA, GPU NUMA ID in that order")
-    return _Header(labels, None, ["cpu", "numa", "gpu_numa"], None, {}, None)
+    return _Header(labels, None, ["cpu", "numa", "gpu_numa"], None, names, None)
 
 
 def _lead_paths(toks: list[tuple[str, int]]) -> int:
@@ -237,6 +241,8 @@ def _build(h: _Header, rows: list[tuple[Line, list[tuple[str, int]]]], trailer: 
 def _row_cells(h: _Header, label: str, ln: Line, toks: list[tuple[str, int]], source: str,
                notes: list[str]) -> tuple[dict[str, str], dict[str, str]]:
     n = len(h.labels)
+    if label not in h.labels:
+        raise fail(source, ln.number, f"row {label} is not a column of the matrix ({', '.join(h.labels)})")
     d = h.labels.index(label)
     paths = toks[1:1 + _lead_paths(toks)][:n]
     rest = toks[1 + len(paths):]
