@@ -25,14 +25,26 @@ from tpdoctor.probes.smi import (
     parse_topo_p2p_all,
 )
 
-PARSERS: list[Callable[..., Any]] = [parse_topo_m, parse_topo_p2p_all, parse_nvlink_status, parse_nvlink_errors,
-                                     parse_nvlink_caps, parse_query_gpu]
-TEXTS = [read(p) for kind in ("topo-m", "topo-p2p", "nvlink-status", "nvlink-errors", "nvlink-caps")
-         for p in captures(SMI / kind)]
-QUERY_CSV = ("index, name, uuid, pci.bus_id, memory.total [MiB], pcie.link.gen.current, pcie.link.gen.max, "
-             "pcie.link.width.current, pcie.link.width.max\n"
-             "0, NVIDIA H100 NVL, GPU-5a10e6e5-95f7-2785-ed63-6f6147f304f7, 00000000:18:00.0, 95830 MiB, 5, 5, 16, 16\n"
-             "1, NVIDIA H100 NVL, [N/A], 00000000:2A:00.0, 95830 MiB, 1, 5, 16, 16\n")
+PARSERS: list[Callable[..., Any]] = [
+    parse_topo_m,
+    parse_topo_p2p_all,
+    parse_nvlink_status,
+    parse_nvlink_errors,
+    parse_nvlink_caps,
+    parse_query_gpu,
+]
+TEXTS = [
+    read(p)
+    for kind in ("topo-m", "topo-p2p", "nvlink-status", "nvlink-errors", "nvlink-caps")
+    for p in captures(SMI / kind)
+]
+QUERY_CSV = (
+    "index, name, uuid, pci.bus_id, memory.total [MiB], pcie.link.gen.current, pcie.link.gen.max, "
+    "pcie.link.width.current, pcie.link.width.max\n"
+    "0, NVIDIA H100 NVL, GPU-5a10e6e5-95f7-2785-ed63-6f6147f304f7, 00000000:18:00.0, 95830 MiB, "
+    "5, 5, 16, 16\n"
+    "1, NVIDIA H100 NVL, [N/A], 00000000:2A:00.0, 95830 MiB, 1, 5, 16, 16\n"
+)
 TEXTS.append(QUERY_CSV)
 FAST = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -51,8 +63,11 @@ def mutated(draw: st.DrawFn) -> str:
     text = draw(st.sampled_from(TEXTS))
     lines = text.split("\n")
     for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(["delete", "duplicate", "swap_lines", "swap_cells", "noise", "truncate",
-                                   "replace_token"]))
+        op = draw(
+            st.sampled_from(
+                ["delete", "duplicate", "swap_lines", "swap_cells", "noise", "truncate", "replace_token"]
+            )
+        )
         if not lines:
             break
         i = draw(st.integers(0, len(lines) - 1))
@@ -108,8 +123,7 @@ def test_random_bytes_decoded(data: bytes) -> None:
     only_result_or_parse_error(data.decode("utf-8", errors="replace"))
 
 
-COMPLETE = [read(p) for p in captures(SMI / "topo-m")
-            if not re.search(r"headerless|truncated|fused", p.name)]
+COMPLETE = [read(p) for p in captures(SMI / "topo-m") if not re.search(r"headerless|truncated|fused", p.name)]
 
 
 @FAST
@@ -118,10 +132,14 @@ def test_swapped_cells_never_give_a_wrong_graph(data: st.DataObject) -> None:
     text = data.draw(st.sampled_from(COMPLETE))
     good = parse_topo_m(text)
     lines = text.split("\n")
-    rows = [k for k, ln in enumerate(lines) if re.match(r"^\s*GPU\d+\s+(X|NV\d+|PIX|PXB|PHB|NODE|SYS|SOC)\b", ln)]
+    rows = [
+        k for k, ln in enumerate(lines) if re.match(r"^\s*GPU\d+\s+(X|NV\d+|PIX|PXB|PHB|NODE|SYS|SOC)\b", ln)
+    ]
     k = data.draw(st.sampled_from(rows))
     cells = re.split(r"(\s+)", lines[k].strip())
-    gpu_cells = [i for i, c in enumerate(cells[: 2 * (len(good.gpus) + 1)]) if i and not c.isspace() and c != "X"]
+    gpu_cells = [
+        i for i, c in enumerate(cells[: 2 * (len(good.gpus) + 1)]) if i and not c.isspace() and c != "X"
+    ]
     if len(gpu_cells) < 2:
         return
     a, b = data.draw(st.sampled_from(gpu_cells)), data.draw(st.sampled_from(gpu_cells))

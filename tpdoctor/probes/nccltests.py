@@ -17,8 +17,11 @@ from tpdoctor.bench.result import BenchResult
 from tpdoctor.errors import ParseError
 from tpdoctor.probes.smi_text import clean_lines, is_elision
 
-_DEVICE_RE = re.compile(r"^#?\s*Rank\s+(\d+)\s+(?:Group\s+(\d+)\s+)?Pid\s+(\d+)\s+on\s+(\S+)\s+device\s+(\d+)\s+"
-                        r"\[([^\]]*)\]\s*(.*)$", re.ASCII)
+_DEVICE_RE = re.compile(
+    r"^#?\s*Rank\s+(\d+)\s+(?:Group\s+(\d+)\s+)?Pid\s+(\d+)\s+on\s+(\S+)\s+device\s+(\d+)\s+"
+    r"\[([^\]]*)\]\s*(.*)$",
+    re.ASCII,
+)
 _PARAMS_RE = re.compile(r"nThread\s+(\d+)\s+nGpus\s+(\d+)\s+minBytes\s+(\d+)\s+maxBytes\s+(\d+)", re.ASCII)
 _ITERS_RE = re.compile(r"(?<!warmup )(?<!agg )iters:\s*(\d+)", re.ASCII)
 _VERSION_RE = re.compile(r"nccl-tests version\s+(\S+)", re.ASCII)
@@ -29,9 +32,19 @@ _OOB_RE = re.compile(r"Out of bounds values\s*:\s*(.*?)\s*$", re.ASCII)
 _SIZE_RE = re.compile(r"^\d+(_\d+)*$", re.ASCII)
 _NUM_RE = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$", re.ASCII)
 _HEADER_WORDS = {"size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "error"}
-_DTYPES = {"float": "float32", "half": "float16", "double": "float64", "bfloat16": "bfloat16",
-           "int8": "int8", "uint8": "uint8", "int32": "int32", "uint32": "uint32", "int64": "int64",
-           "uint64": "uint64", "int": "int32"}
+_DTYPES = {
+    "float": "float32",
+    "half": "float16",
+    "double": "float64",
+    "bfloat16": "bfloat16",
+    "int8": "int8",
+    "uint8": "uint8",
+    "int32": "int32",
+    "uint32": "uint32",
+    "int64": "int64",
+    "uint64": "uint64",
+    "int": "int32",
+}
 IMPLAUSIBLE_GBPS = 10_000.0  # no link moves 10 TB/s; such figures come from a broken timer
 
 
@@ -105,8 +118,17 @@ def parse_nccl_tests(text: str, source: str = "<nccl-tests>") -> NcclTestsRun:
         if not body or s.startswith("```") or is_elision(s):
             continue
         if m := _DEVICE_RE.match(s):
-            devices.append(RankDevice(int(m.group(1)), int(m.group(2)) if m.group(2) else None, int(m.group(3)),
-                                      m.group(4), int(m.group(5)), m.group(6), m.group(7).strip()))
+            devices.append(
+                RankDevice(
+                    int(m.group(1)),
+                    int(m.group(2)) if m.group(2) else None,
+                    int(m.group(3)),
+                    m.group(4),
+                    int(m.group(5)),
+                    m.group(6),
+                    m.group(7).strip(),
+                )
+            )
         elif m := _PARAMS_RE.search(body):
             n_gpus = int(m.group(2))
             it = _ITERS_RE.search(body)
@@ -117,8 +139,11 @@ def parse_nccl_tests(text: str, source: str = "<nccl-tests>") -> NcclTestsRun:
             collective = m.group(1)
         elif m := _AVG_RE.search(body):
             if not _NUM_RE.match(m.group(1)):
-                raise ParseError(f"expected a number after 'Avg bus bandwidth', got {m.group(1)!r}",
-                                 source=source, line=ln.number)
+                raise ParseError(
+                    f"expected a number after 'Avg bus bandwidth', got {m.group(1)!r}",
+                    source=source,
+                    line=ln.number,
+                )
             avgs.append(float(m.group(1)))
         elif m := _OOB_RE.search(body):
             oob = m.group(1)
@@ -145,10 +170,23 @@ def parse_nccl_tests(text: str, source: str = "<nccl-tests>") -> NcclTestsRun:
         elif not s.startswith("#"):
             notes.append(f"line {ln.number}: not nccl-tests output, skipped: {s[:60]!r}")
     if not rows:
-        raise ParseError("expected nccl-tests output: no result rows (size count type ... busbw) found",
-                         source=source, line=None)
-    run = NcclTestsRun(collective, tuple(rows), tuple(devices), n_gpus, iters, version,
-                       avgs[-1] if avgs else None, tuple(avgs), oob, tuple(columns or ()))
+        raise ParseError(
+            "expected nccl-tests output: no result rows (size count type ... busbw) found",
+            source=source,
+            line=None,
+        )
+    run = NcclTestsRun(
+        collective,
+        tuple(rows),
+        tuple(devices),
+        n_gpus,
+        iters,
+        version,
+        avgs[-1] if avgs else None,
+        tuple(avgs),
+        oob,
+        tuple(columns or ()),
+    )
     return _flag(run, notes)
 
 
@@ -158,22 +196,26 @@ def _is_header(body: str) -> bool:
 
 
 def _guess_columns(n: int, source: str, line: int) -> list[str]:
-    known = {13: "size count type redop root time algbw busbw #wrong time algbw busbw #wrong",
-             12: "size count type redop time algbw busbw error time algbw busbw error",
-             4: "size time algbw busbw"}
+    known = {
+        13: "size count type redop root time algbw busbw #wrong time algbw busbw #wrong",
+        12: "size count type redop time algbw busbw error time algbw busbw error",
+        4: "size time algbw busbw",
+    }
     if n not in known:
-        raise ParseError(f"result row with {n} fields and no column header to read it by",
-                         source=source, line=line)
+        raise ParseError(
+            f"result row with {n} fields and no column header to read it by", source=source, line=line
+        )
     return known[n].split()
 
 
 def _row(columns: list[str], toks: list[str], line: int, source: str) -> Row:
     if len(toks) != len(columns):
-        raise ParseError(f"expected {len(columns)} fields ({' '.join(columns)}), got {len(toks)}",
-                         source=source, line=line)
+        raise ParseError(
+            f"expected {len(columns)} fields ({' '.join(columns)}), got {len(toks)}", source=source, line=line
+        )
     halves: list[dict[str, str]] = [{}, {}]
     head: dict[str, str] = {}
-    for name, tok in zip(columns, toks):
+    for name, tok in zip(columns, toks, strict=True):
         if name in ("time", "algbw", "busbw", "#wrong", "error"):
             half = halves[0] if name not in halves[0] else halves[1]
             half[name] = tok
@@ -200,36 +242,58 @@ def _row(columns: list[str], toks: list[str], line: int, source: str) -> Row:
             raise ParseError(f"columns {missing} missing from the header", source=source, line=line)
         wrong = h.get("#wrong")
         err = h.get("error")
-        return Timing(num(h["time"], "time"), num(h["algbw"], "algbw"), num(h["busbw"], "busbw"),
-                      None if wrong in (None, "N/A") else integer(wrong, "#wrong"),
-                      None if err in (None, "N/A") else num(err, "error"))
+        return Timing(
+            num(h["time"], "time"),
+            num(h["algbw"], "algbw"),
+            num(h["busbw"], "busbw"),
+            None if wrong in (None, "N/A") else integer(wrong, "#wrong"),
+            None if err in (None, "N/A") else num(err, "error"),
+        )
 
     out = timing(halves[0])
     assert out is not None  # the header check guarantees time/algbw/busbw
     size = integer(head["size"], "size")
     assert size is not None
-    return Row(line, size, integer(head.get("count"), "count"), head.get("type"), head.get("redop"),
-               integer(head.get("root"), "root"), out, timing(halves[1]))
+    return Row(
+        line,
+        size,
+        integer(head.get("count"), "count"),
+        head.get("type"),
+        head.get("redop"),
+        integer(head.get("root"), "root"),
+        out,
+        timing(halves[1]),
+    )
 
 
 def _flag(run: NcclTestsRun, notes: list[str]) -> NcclTestsRun:
     if run.devices and run.processes > 1 and run.nranks is not None and run.nranks < len(run.devices):
-        notes.append(f"{len(run.devices)} device lines but only {run.nranks} distinct rank(s) from "
-                     f"{run.processes} processes: independent runs interleaved, not one {len(run.devices)}-GPU run")
+        notes.append(
+            f"{len(run.devices)} device lines but only {run.nranks} distinct rank(s) from "
+            f"{run.processes} processes: independent runs interleaved, not one {len(run.devices)}-GPU run"
+        )
     if run.nranks == 1:
         notes.append("single rank: busbw is 0 or meaningless, nothing crossed a link")
-    absurd = [r.line for r in run.rows for t in (r.out_of_place, r.in_place)
-              if t is not None and max(t.algbw_gbps, t.busbw_gbps) > IMPLAUSIBLE_GBPS]
+    absurd = [
+        r.line
+        for r in run.rows
+        for t in (r.out_of_place, r.in_place)
+        if t is not None and max(t.algbw_gbps, t.busbw_gbps) > IMPLAUSIBLE_GBPS
+    ]
     if absurd:
-        notes.append(f"{len(absurd)} figure(s) above {IMPLAUSIBLE_GBPS:g} GB/s (lines {', '.join(map(str, absurd[:5]))}"
-                     f"{', ...' if len(absurd) > 5 else ''}): broken timing, do not trust them")
+        notes.append(
+            f"{len(absurd)} figure(s) above {IMPLAUSIBLE_GBPS:g} GB/s "
+            f"(lines {', '.join(map(str, absurd[:5]))}"
+            f"{', ...' if len(absurd) > 5 else ''}): broken timing, do not trust them"
+        )
     if len(run.avg_busbw_all) > 1:
         notes.append(f"{len(run.avg_busbw_all)} 'Avg bus bandwidth' lines: several runs in one text")
     return NcclTestsRun(**{**run.__dict__, "notes": tuple(notes)})
 
 
-def to_bench_results(run: NcclTestsRun, *, backend: str = "nccl", in_place: bool = False,
-                     label: str | None = None) -> tuple[BenchResult, ...]:
+def to_bench_results(
+    run: NcclTestsRun, *, backend: str = "nccl", in_place: bool = False, label: str | None = None
+) -> tuple[BenchResult, ...]:
     """One BenchResult per row. `group` is the GPU (device) indices when every rank sits on one host
     with its own device, else the rank numbers; without device lines, 0..nGpus-1 if known."""
     hosts = {d.host for d in run.devices}
@@ -245,9 +309,19 @@ def to_bench_results(run: NcclTestsRun, *, backend: str = "nccl", in_place: bool
         t = r.in_place if in_place else r.out_of_place
         if t is None:
             continue
-        out.append(BenchResult(group=group, backend=backend, bytes=r.size_bytes, time_us=t.time_us,
-                               algbw_gbps=t.algbw_gbps, busbw_gbps=t.busbw_gbps, correct=t.wrong in (None, 0),
-                               iterations=run.iterations or 0, dtype=_DTYPES.get(r.dtype or "float", r.dtype or ""),
-                               label=label or f"nccl-tests {run.collective or '?'} "
-                               f"{'in-place' if in_place else 'out-of-place'}"))
+        out.append(
+            BenchResult(
+                group=group,
+                backend=backend,
+                bytes=r.size_bytes,
+                time_us=t.time_us,
+                algbw_gbps=t.algbw_gbps,
+                busbw_gbps=t.busbw_gbps,
+                correct=t.wrong in (None, 0),
+                iterations=run.iterations or 0,
+                dtype=_DTYPES.get(r.dtype or "float", r.dtype or ""),
+                label=label
+                or f"nccl-tests {run.collective or '?'} {'in-place' if in_place else 'out-of-place'}",
+            )
+        )
     return tuple(out)

@@ -127,8 +127,9 @@ def pick_sections(text: str, kind: str, source: str, what: str) -> list[Section]
         return loose
     other = next(s for s in sections if s.kind is not None)
     name = other.kind if other.kind != KIND_OTHER else f"nvidia-smi {other.arg}"
-    raise ParseError(f"expected {what}, but the text holds the output of `{name}`",
-                     source=source, line=other.echo_line)
+    raise ParseError(
+        f"expected {what}, but the text holds the output of `{name}`", source=source, line=other.echo_line
+    )
 
 
 def fail(source: str, line: int | None, message: str) -> ParseError:
