@@ -12,6 +12,7 @@ Optional outputs that are missing or unparsable become probe notes, never a fail
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -96,7 +97,7 @@ def parse_outputs(texts: Mapping[str, str], where: str = "",
 
     p2p: dict[str, P2PMatrix] = {}
     for name, capability in P2P_FILES.items():
-        matrix = optional(name, smi.parse_topo_p2p)
+        matrix = optional(name, functools.partial(smi.parse_topo_p2p, capability=capability))
         if matrix is not None:
             p2p[capability if matrix.capability == "unknown" else matrix.capability] = matrix
     return SmiParts(

@@ -35,8 +35,8 @@ LEGEND = (
     ("PIX", PathKind.PIX, "one PCIe switch"),
     ("PXB", PathKind.PXB, "PCIe switches"),
     ("PHB", PathKind.PHB, "CPU host bridge"),
-    ("NODE", PathKind.NODE, "host bridges, one NUMA node"),
-    ("SYS", PathKind.SYS, "across NUMA nodes"),
+    ("NODE", PathKind.NODE, "same NUMA node"),
+    ("SYS", PathKind.SYS, "across sockets"),
 )
 
 
@@ -74,7 +74,7 @@ def _header(report: Report, console: Console) -> None:
 
 
 def matrix_table(topo: Topology) -> Table:
-    table = Table(title="GPU link matrix (effective path now)", box=box.SIMPLE_HEAD, padding=(0, 1),
+    table = Table(title="GPU link matrix (effective path now)", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
                   title_justify="left", title_style="bold")
     table.add_column("", style="bold")
     for g in topo.gpus:
@@ -89,7 +89,7 @@ def matrix_table(topo: Topology) -> Table:
 def nic_table(topo: Topology) -> Table | None:
     if not topo.nics:
         return None
-    table = Table(title="GPU ↔ NIC paths", box=box.SIMPLE_HEAD, padding=(0, 1), title_justify="left",
+    table = Table(title="GPU ↔ NIC paths", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, title_justify="left",
                   title_style="bold")
     table.add_column("", style="bold")
     for g in topo.gpus:
@@ -167,7 +167,7 @@ def _nvlinks(g: Gpu) -> str:
     if not g.nvlinks:
         return "?"
     up = sum(1 for port in g.nvlinks if port.state is NvLinkState.ACTIVE)
-    return f"{up}/{len(g.nvlinks)} up"
+    return f"{up}/{len(g.nvlinks)}"
 
 
 def _memory(g: Gpu) -> str:
@@ -181,28 +181,36 @@ def _bus_id(g: Gpu) -> str:
     return rest if sep and domain.strip("0") == "" and rest.count(":") == 1 else bus
 
 
-def gpu_table(topo: Topology) -> Table:
-    table = Table(title="GPUs", box=box.SIMPLE_HEAD, padding=(0, 1), title_justify="left", title_style="bold")
-    for name, justify in (("GPU", "left"), ("Name", "left"), ("Memory", "right"), ("Bus", "left"),
-                          ("NUMA", "right"), ("CPU affinity", "left"), ("PCIe", "left"),
-                          ("NVLinks", "right")):
-        table.add_column(name, justify=justify, no_wrap=name != "Name")  # type: ignore[arg-type]
+def gpu_table(topo: Topology, width: int = 100) -> Table:
+    """One row per GPU; below 90 columns the bus id is left out so the rest stays on one line."""
+    table = Table(title="GPUs", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, title_justify="left",
+                  title_style="bold")
+    columns = [("GPU", "left"), ("Name", "left"), ("Memory", "right"), ("Bus", "left"), ("NUMA", "right"),
+               ("CPU affinity", "left"), ("PCIe", "left"), ("NVLinks", "right")]
+    with_bus = width >= 90
+    for name, justify in columns:
+        if name == "Bus" and not with_bus:
+            continue
+        table.add_column(name, justify=justify, no_wrap=name != "CPU affinity",  # type: ignore[arg-type]
+                         overflow="fold")
     for g in topo.gpus:
-        table.add_row(g.label, g.name, _memory(g), _bus_id(g), show(g.numa_node), show(g.cpu_affinity),
-                      _pcie(g), _nvlinks(g), style="red" if g.status != "ok" else "")
+        cells: list[str | Text] = [g.label, g.name, _memory(g), *([_bus_id(g)] if with_bus else []),
+                                   show(g.numa_node), show(g.cpu_affinity), _pcie(g), _nvlinks(g)]
+        table.add_row(*cells, style="red" if g.status != "ok" else "")
     return table
 
 
 def legend() -> Text:
+    """Three short lines, so that nothing wraps mid-entry on an 80-column terminal."""
     text = Text("Legend: ", style="bold")
     for i, (label, kind, meaning) in enumerate(LEGEND):
         text.append(label, style=PATH_STYLE[kind])
-        text.append(f" {meaning}" + ("  " if i < len(LEGEND) - 1 else "\n"))
-    text.append("        ")
+        text.append(f" {meaning}")
+        text.append("\n        " if i in (2, len(LEGEND) - 1) else " · ")
     text.append("✗NV12→NODE", style=DOWN_STYLE)
-    text.append(" NVLinks expected but down, traffic on PCIe   ")
+    text.append(" NVLinks down, traffic on PCIe  ·  ")
     text.append("!NV8/12", style=DEGRADED_STYLE)
-    text.append(" fewer NVLinks up than expected")
+    text.append(" some NVLinks down")
     return text
 
 
@@ -217,10 +225,12 @@ def render(report: Report, console: Console, *, banner: str | None = None) -> No
         console.print(line)
     for line in device_lines(topo):
         console.print(line)
+    if broken_lines(topo) or device_lines(topo):
+        console.print()
     nics = nic_table(topo)
     if nics is not None:
         console.print(nics)
-    console.print(gpu_table(topo))
+    console.print(gpu_table(topo, console.width))
     console.print(legend())
     if report.findings:
         console.print(Text("Findings", style="bold"))
