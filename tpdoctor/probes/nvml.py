@@ -159,7 +159,7 @@ class NvmlReader:
             lib.nvmlInit()
         except lib.NVMLError as exc:
             cls = type(exc).__name__
-            raise ProbeError(f"NVML init failed: {exc} ({cls})",
+            raise ProbeError(f"cannot start NVML: {exc} ({cls})",
                              hint=_INIT_HINTS.get(cls, "check that `nvidia-smi` works; or use --probe smi")
                              ) from exc
         finally:
