@@ -53,6 +53,7 @@ class FakeNvmlLib:
         self._delay = faults.get("delay") or {}
         self._lost_spec = faults.get("lost") or {}
         self._errors = list(faults.get("errors") or [])
+        self._unsupported_fields = {int(f) for f in faults.get("unsupported_fields") or []}
         self._past_end = INVALID_ARGUMENT if faults.get("past_last_link", "invalid_argument") == \
             "invalid_argument" else NOT_SUPPORTED
 
@@ -367,15 +368,16 @@ class FakeNvmlLib:
         if lk.remote_bus_id is None:
             return NOT_SUPPORTED
         info = _target(out)
-        if lk.remote_gpu is not None:
-            self._fill_pci(info, self.machine.gpus[lk.remote_gpu], subsystem=False)
-        else:
+        peer = next((x for x in self.machine.gpus if x.bus_id == lk.remote_bus_id), None)
+        if peer is not None:
+            self._fill_pci(info, peer, subsystem=False)
+        else:  # an NVSwitch, or a GPU hidden from this container
             parts = lk.remote_bus_id.split(":")
             info.busId = lk.remote_bus_id.encode()
             info.domain, info.bus = int(parts[0], 16), int(parts[1], 16)
             info.device = int(parts[2].split(".")[0], 16)
             info.busIdLegacy = f"{info.domain:04X}:{info.bus:02X}:{info.device:02X}.0".encode()
-            info.pciDeviceId = 0x1AF110DE  # an NVSwitch
+            info.pciDeviceId = 0x1AF110DE if lk.remote_kind == "switch" else g.pci_device_id
         return SUCCESS
 
     def c_nvmlDeviceGetNvLinkRemoteDeviceType(self, h: Any, link: Any, out: Any) -> int:
@@ -416,7 +418,7 @@ class FakeNvmlLib:
                          166: lk.version_enum}[fid]
         if fid == 94:
             value = g.pcie.get("replay", 0)
-        if value is None:
+        if value is None or fid in self._unsupported_fields:
             entry.nvmlReturn = NOT_SUPPORTED
             return
         entry.nvmlReturn = SUCCESS

@@ -40,6 +40,7 @@ Fixture layout (all keys but `gpus` optional):
       missing_functions: [nvmlDeviceGetGpuFabricInfoV]
       errors: [{call: nvmlDeviceGetMemoryInfo, gpu: 1, error: NoPermission}]
       past_last_link: invalid_argument       # or not_supported (both exist in the field)
+      unsupported_fields: [91]               # field ids whose entries come back NOT_SUPPORTED
 
 NVLink indices are handed out in order: first the `nvlinks` pairs (in file order), then the switch
 links, then inactive links without a known far end up to `nvlink.count`.

@@ -201,3 +201,47 @@ def test_no_nvml_test_patches_the_probe() -> None:
     for path in (ROOT / "tests").rglob("test_nvml*.py"):
         text = path.read_text().replace(pattern.pattern, "")
         assert not pattern.search(text), path
+
+
+@pytest.mark.parametrize("past_end", ["invalid_argument", "not_supported"])
+def test_link_count_field_missing_walks_links_until_the_end(past_end: str) -> None:
+    """P8: without NVML_FI_DEV_NVLINK_LINK_COUNT the probe walks links until InvalidArgument/NotSupported."""
+    machine = load_machine(FIXTURES / "h100nvl-4x-gpu01-nvlink-down.yaml")
+    machine.faults = {"unsupported_fields": [91], "past_last_link": past_end}
+    topo = probe_nvml(load(machine), host="fake")
+    assert [len(g.nvlinks) for g in topo.gpus] == [18, 18, 18, 18]
+    assert topo.gpu_link(2, 3).path == "NV12"  # type: ignore[union-attr]
+
+
+def test_mig_enabled_links_read_disabled_not_down() -> None:
+    """P4: NVML reports the NVLinks of a MIG-enabled GPU as down; they are off by configuration."""
+    machine = load_machine(FIXTURES / "h100nvl-4x-gpu01-nvlink-down.yaml")
+    for g in machine.gpus[:2]:
+        g.mig = [1, 1]
+    topo = probe_nvml(load(machine), host="fake")
+    assert topo.gpu(0).mig is True and topo.gpu(2).mig is False
+    assert {p.state for p in topo.gpu(0).nvlinks} == {NvLinkState.DISABLED}
+    assert {p.state for p in topo.gpu(2).nvlinks} == {NvLinkState.ACTIVE, NvLinkState.INACTIVE}
+
+
+def test_a_peer_hidden_from_the_container_is_no_visible_gpu() -> None:
+    """A container that sees GPU2 only: its NVLinks point at a bus id no visible GPU has."""
+    machine = load_machine(FIXTURES / "h100nvl-4x-gpu01-nvlink-down.yaml")
+    machine.gpus = [machine.gpus[2]]
+    machine.gpus[0].index = 0
+    topo = probe_nvml(load(machine), host="fake")
+    active = [p for p in topo.gpu(0).nvlinks if p.state is NvLinkState.ACTIVE]
+    assert len(active) == 12 and {(p.peer, p.remote_pci_bus_id) for p in active} == {(None, "00000000:AD:00.0")}
+    assert topo.links == ()
+
+
+def test_gpu_lost_during_the_pair_reads() -> None:
+    machine = load_machine(FIXTURES / "h100nvl-4x-gpu01-nvlink-down.yaml")
+    machine.faults = {"lost": {"gpu": 3, "from_call": "nvmlDeviceGetTopologyCommonAncestor"}}
+    topo = probe_nvml(load(machine), host="fake")
+    assert [g.status for g in topo.gpus] == ["ok", "ok", "ok", "lost"]
+    assert "nvmlDeviceGetTopologyCommonAncestor" in (topo.gpu(3).status_reason or "")
+    assert len(topo.gpu(3).nvlinks) == 18  # read before it fell off
+    assert topo.gpu_link(0, 1).pcie_path == "NODE"  # type: ignore[union-attr]
+    for j in range(3):
+        assert topo.gpu_link(j, 3).health is LinkHealth.UNKNOWN  # type: ignore[union-attr]
