@@ -245,3 +245,12 @@ def test_gpu_lost_during_the_pair_reads() -> None:
     assert topo.gpu_link(0, 1).pcie_path == "NODE"  # type: ignore[union-attr]
     for j in range(3):
         assert topo.gpu_link(j, 3).health is LinkHealth.UNKNOWN  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("name", fixture_names())
+def test_nvml_topology_round_trips_through_the_json_contract(name: str) -> None:
+    from tpdoctor.report.json import loads
+    from tpdoctor.report.json import render as render_json
+
+    topo = probe(name)
+    assert loads(render_json(report_for(topo))).topology == topo

@@ -18,13 +18,32 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 
 from tpdoctor.errors import ProbeError
+from tpdoctor.probes.nvml_facts import (
+    ERROR_COUNTERS,
+    FABRIC_HEALTH,
+    FABRIC_STATE,
+    FI_GET_SPEED,
+    FI_GET_VERSION,
+    FI_LINK_COUNT,
+    FI_PCIE_REPLAY,
+    FI_SWITCH_LINKS,
+    LEVEL_PATH,
+    NVLINK_GENERATION,
+    P2P_CODE,
+    P2P_INDEX,
+    NvmlFacts,
+    cpu_list,
+    nvlink_counts,
+    resolve_peers,
+    set_bits,
+)
 from tpdoctor.topology import Fabric, Gpu, NvLinkErrors, NvLinkPort, NvLinkState, Pcie, RemoteType, Topology
 from tpdoctor.unknown import Maybe, Unknown
 
@@ -32,15 +51,6 @@ DEFAULT_DEADLINE_SECONDS = 30.0
 _MAX_LINKS_FALLBACK = 18  # when NVML_NVLINK_MAX_LINKS is missing (very old pynvml)
 _CPU_WORDS = 64  # 4096 CPUs
 _NODE_WORDS = 4  # 256 NUMA nodes
-LEVEL_PATH = {0: "PIX", 10: "PIX", 20: "PXB", 30: "PHB", 40: "NODE", 50: "SYS"}
-P2P_CODE = {0: "OK", 1: "CNS", 2: "GNS", 3: "TNS", 4: "DR", 5: "NS", 6: "U"}
-P2P_INDEX = {"read": 0, "write": 1, "nvlink": 2, "atomics": 3}  # plain ints: pynvml's READ is (0,)
-NVLINK_GENERATION = {1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 4, 7: 5, 8: 6}  # NVML_NVLINK_VERSION_* -> marketing
-FABRIC_STATE = {0: "not_supported", 1: "not_started", 2: "in_progress", 3: "completed"}
-FABRIC_HEALTH = {0: "not_supported", 1: "healthy", 2: "unhealthy", 3: "limited_capacity"}
-ERROR_COUNTERS = ("replay", "recovery", "crc_flit", "crc_data")  # NVML_NVLINK_ERROR_DL_* 0..3
-FI_LINK_COUNT, FI_SPEED_COMMON, FI_PCIE_REPLAY, FI_SWITCH_LINKS = 91, 90, 94, 147
-FI_GET_SPEED, FI_GET_STATE, FI_GET_VERSION = 164, 165, 166
 
 _INIT_HINTS = {
     "NVMLError_LibraryNotFound": "libnvidia-ml.so.1 is missing: install the NVIDIA driver, or run the "
@@ -66,22 +76,6 @@ class _GpuLost(Exception):
         self.call = call
 
 
-@dataclass(frozen=True)
-class NvmlFacts:
-    """What NVML said about the node, before links are assembled."""
-
-    gpus: tuple[Gpu, ...]
-    pcie_paths: dict[tuple[int, int], Maybe[str]]
-    nvlink_counts: dict[tuple[int, int], int]
-    p2p: dict[tuple[int, int], dict[str, str]]
-    switch_fabric: bool | None
-    driver_version: Maybe[str]
-    cuda_version: Maybe[str]
-    notes: tuple[str, ...] = ()
-    calls: int = 0
-    calls_by_function: dict[str, int] = field(default_factory=dict)
-
-
 def _import_pynvml() -> ModuleType:
     try:
         import pynvml  # the only import of pynvml in tpdoctor
@@ -89,22 +83,6 @@ def _import_pynvml() -> ModuleType:
         raise ProbeError(f"cannot import pynvml: {exc}",
                          hint="pip install nvidia-ml-py, or use --probe smi") from exc
     return pynvml
-
-
-def _cpu_list(words: Any) -> Maybe[str]:
-    cpus = [w * 64 + b for w, word in enumerate(words) for b in range(64) if int(word) >> b & 1]
-    if not cpus:
-        return Unknown("empty CPU affinity mask")
-    ranges: list[str] = []
-    start = prev = cpus[0]
-    for c in [*cpus[1:], None]:
-        if c is not None and c == prev + 1:
-            prev = c
-            continue
-        ranges.append(f"{start}-{prev}" if prev != start else str(start))
-        if c is not None:
-            start = prev = c
-    return ",".join(ranges)
 
 
 class NvmlReader:
@@ -191,8 +169,9 @@ class NvmlReader:
         pcie, p2p, lost = self._read_pairs(gpus, handles)
         gpus = [replace(g, status="lost", status_reason=f"NVMLError_GpuIsLost during {lost[g.index]}")
                 if g.index in lost else g for g in gpus]
-        gpus = _resolve_peers(gpus)
-        counts, switched = self._nvlink_counts(gpus, switch_links)
+        gpus = resolve_peers(gpus)
+        counts, switched, count_notes = nvlink_counts(gpus, switch_links)
+        self.notes.extend(count_notes)
         return NvmlFacts(
             gpus=tuple(gpus), pcie_paths=pcie, nvlink_counts=counts, p2p=p2p, switch_fabric=switched,
             driver_version=driver, cuda_version=cuda, notes=tuple(self.notes), calls=self.calls,
@@ -217,7 +196,7 @@ class NvmlReader:
             got["memory_mib"] = mem if isinstance(mem, Unknown) else int(mem.total) // (1024 * 1024)
             got["numa_node"] = self._numa(handle, index)
             aff = self.query("nvmlDeviceGetCpuAffinity", handle, _CPU_WORDS, what=f"GPU{index}")
-            got["cpu_affinity"] = aff if isinstance(aff, Unknown) else _cpu_list(aff)
+            got["cpu_affinity"] = aff if isinstance(aff, Unknown) else cpu_list(aff)
             fields = self._fields(handle, index, [FI_LINK_COUNT, FI_SWITCH_LINKS, FI_PCIE_REPLAY])
             got["pcie"] = self._pcie(handle, index, fields[FI_PCIE_REPLAY])
             got["mig"] = self._mig(handle, index)
@@ -264,7 +243,7 @@ class NvmlReader:
         mask = self.query("nvmlDeviceGetMemoryAffinity", handle, _NODE_WORDS, scope, what=f"GPU{index}")
         if isinstance(mask, Unknown):
             return mask
-        nodes = [w * 64 + b for w, word in enumerate(mask) for b in range(64) if int(word) >> b & 1]
+        nodes = set_bits(mask)
         if len(nodes) == 1:
             return nodes[0]
         return Unknown("no NUMA affinity" if not nodes else f"spans NUMA nodes {nodes}")
@@ -405,49 +384,6 @@ class NvmlReader:
                             lost[i] = exc.call
                             self.notes.append(f"GPU{i}: lost during {exc.call} (NVMLError_GpuIsLost)")
         return paths, p2p, lost
-
-    def _nvlink_counts(self, gpus: list[Gpu], switch_links: Mapping[int, Maybe[int]]
-                       ) -> tuple[dict[tuple[int, int], int], bool | None]:
-        by_bus = {str(g.pci_bus_id).upper(): g.index for g in gpus if isinstance(g.pci_bus_id, str)}
-        ports_by_gpu = {g.index: g.nvlinks for g in gpus}
-        # field 147 reads only where NVSwitches are (NotSupported elsewhere); a Hopper fabric state
-        # other than not_supported says the same even when every link is down
-        switched = any(p.remote_type is RemoteType.SWITCH for g in gpus for p in g.nvlinks) or any(
-            isinstance(v, int) for v in switch_links.values()) or any(
-            g.fabric is not None and g.fabric.state != "not_supported" for g in gpus)
-        # any GPU whose field 147 reads (even 0) sits on NVSwitches: all-to-all, NV# = links up
-        on_switch = {i: v for i, v in switch_links.items() if isinstance(v, int)}
-        counts: dict[tuple[int, int], int] = {}
-        for a in gpus:
-            for b in gpus:
-                if a.index >= b.index:
-                    continue
-                direct = sum(1 for p in ports_by_gpu[a.index] if p.state is NvLinkState.ACTIVE and
-                             by_bus.get(str(p.remote_pci_bus_id).upper()) == b.index)
-                back = sum(1 for p in ports_by_gpu[b.index] if p.state is NvLinkState.ACTIVE and
-                           by_bus.get(str(p.remote_pci_bus_id).upper()) == a.index)
-                if direct != back and a.status == b.status == "ok":
-                    self.notes.append(f"GPU{a.index}-GPU{b.index}: {direct} NVLinks seen from GPU{a.index}, "
-                                      f"{back} from GPU{b.index}")
-                n = min(direct, back) if a.status == b.status == "ok" else max(direct, back)
-                if not n and a.index in on_switch and b.index in on_switch:
-                    n = min(on_switch[a.index], on_switch[b.index])
-                counts[(a.index, b.index)] = n
-        return counts, (True if switched else (None if not any(ports_by_gpu.values()) else False))
-
-
-def _resolve_peers(gpus: list[Gpu]) -> list[Gpu]:
-    """Fill each port's `peer` where its far end's bus id is a visible GPU (a hidden one stays None)."""
-    by_bus = {g.pci_bus_id.upper(): g.index for g in gpus if isinstance(g.pci_bus_id, str)}
-    out = []
-    for g in gpus:
-        ports = tuple(
-            replace(p, peer=by_bus.get(p.remote_pci_bus_id.upper()))
-            if isinstance(p.remote_pci_bus_id, str) and p.remote_type is not RemoteType.SWITCH else p
-            for p in g.nvlinks)
-        out.append(replace(g, nvlinks=ports))
-    return out
-
 
 def read_facts(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
                ) -> NvmlFacts:
