@@ -11,12 +11,15 @@ and is what to multiply by a driver's per-call latency.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from tests.fakenvml import load  # noqa: E402
 from tpdoctor.probes.nvml import probe_nvml, read_facts  # noqa: E402
@@ -28,7 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
-    print(f"{'machine (8 GPUs)':32} {'NVML calls':>10} {'median ms':>10} {'min ms':>8}  top calls")
+    print(f"{'machine (8 GPUs)':32} {'NVML calls':>10} {'median ms':>10} {'min ms':>8} {'us/call':>8}  top calls")
     for name in MACHINES:
         facts = read_facts(load(name))
         times = []
@@ -38,10 +41,19 @@ def main() -> None:
             probe_nvml(lib, host="bench")
             times.append((time.perf_counter() - start) * 1000)
         top = sorted(facts.calls_by_function.items(), key=lambda kv: -kv[1])[:3]
-        print(f"{name:32} {facts.calls:>10} {statistics.median(times):>10.1f} {min(times):>8.1f}  "
+        med = statistics.median(times)
+        print(f"{name:32} {facts.calls:>10} {med:>10.1f} {min(times):>8.1f} {med * 1000 / facts.calls:>8.1f}  "
               + ", ".join(f"{k.removeprefix('nvmlDevice')} {v}" for k, v in top))
-    per_call_ms = statistics.median(times) / facts.calls if facts.calls else 0.0
-    print(f"\n(last machine: {per_call_ms * 1000:.1f} us of tpdoctor+pynvml+fake time per NVML call)")
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests' / 'fakenvml' / 'shim'}{os.pathsep}{ROOT}",
+           "TPD_FAKE_NVML": MACHINES[0], "PATH": "/nonexistent"}
+    walls = []
+    for _ in range(5):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "tpdoctor", "scan", "--probe", "nvml", "--json"], cwd=ROOT,
+                       env=env, capture_output=True, check=True, timeout=120)
+        walls.append(time.perf_counter() - start)
+    print(f"\n`tpdoctor scan --probe nvml --json` on {MACHINES[0]}, whole process (Python start-up "
+          f"included): median {statistics.median(walls) * 1000:.0f} ms over 5 runs")
 
 
 if __name__ == "__main__":
