@@ -254,3 +254,13 @@ def test_nvml_topology_round_trips_through_the_json_contract(name: str) -> None:
 
     topo = probe(name)
     assert loads(render_json(report_for(topo))).topology == topo
+
+
+def test_a_surprise_from_the_library_is_a_probe_error_not_a_crash() -> None:
+    """Something other than an NVMLError out of the library (here a bus id too long for pynvml's struct,
+    which makes ctypes raise ValueError) fails the probe with the call named; it does not crash scan."""
+    machine = load_machine(FIXTURES / "rtx4090-8x-pcie-two-sockets.yaml")
+    machine.gpus[0].bus_id = "00000000:18:00.0" + "0" * 40  # overflows pynvml's busId char array
+    with pytest.raises(ProbeError) as exc:
+        read_facts(load(machine))
+    assert "NVML probe failed during nvmlDeviceGetPciInfo(GPU0)" in exc.value.message

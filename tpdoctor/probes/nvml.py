@@ -93,6 +93,7 @@ class NvmlReader:
         self.calls = 0
         self.by_function: Counter[str] = Counter()
         self.in_flight: str | None = None
+        self.failed_call: str | None = None  # the call that raised something other than an NVMLError
         self.notes: list[str] = []
 
     def query(self, name: str, *args: Any, what: str = "") -> Any:
@@ -112,6 +113,9 @@ class NvmlReader:
             return Unknown(cls)
         except ctypes.ArgumentError as exc:  # a tpdoctor bug (pitfall P1), never the user's: degrade
             return Unknown(f"ctypes.ArgumentError: {exc}")
+        except Exception:
+            self.failed_call = self.failed_call or self.in_flight
+            raise
         finally:
             self.in_flight = None
         return value
@@ -407,7 +411,13 @@ def read_facts(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAU
                          hint="the driver may be wedged (check dmesg for Xid errors; `nvidia-smi` "
                               "hanging too confirms it); enable persistence mode (nvidia-persistenced)")
     if "error" in result:
-        raise result["error"]
+        exc = result["error"]
+        if isinstance(exc, ProbeError) or not isinstance(exc, Exception):
+            raise exc
+        # a surprise from an odd driver or pynvml version is still a probe failure, not a crash
+        where = reader.failed_call or "setup"
+        raise ProbeError(f"NVML probe failed during {where}: {type(exc).__name__}: {exc}",
+                         hint="please report this; `--probe smi` reads the node without NVML") from exc
     facts: NvmlFacts = result["facts"]
     return facts
 
