@@ -96,12 +96,12 @@ def parse_topo_m(text: str, source: str = "<topo -m>", *, gpu_count: int | None 
     `gpu_count` only matters for header-less text, where columns are otherwise inferred (from the
     NIC rows' diagonal, else from the NVLink cells and the GPU rows present) and noted.
     """
-    section = pick_sections(text, KIND_TOPO_M, source, "`nvidia-smi topo -m` output")[0]
-    lines = list(section.lines)
+    sections = pick_sections(text, KIND_TOPO_M, source, "`nvidia-smi topo -m` output")
+    lines = list(sections[0].lines)
     start = next((k for k, ln in enumerate(lines) if _parse_header(ln.text) or _row_like(ln.text)), None)
     if start is None:
         raise _explain_missing(lines, source)
-    notes: list[str] = []
+    notes = [f"{len(sections)} `topo -m` outputs in the text; the first was read"] if len(sections) > 1 else []
     header = _parse_header(lines[start].text)
     if header is not None:
         header, body = _wrapped_header(header, lines, start, notes)
