@@ -284,8 +284,7 @@ def _row_cells(
     if len(paths) == n - 1 and rest and "cpu" in h.aff and (m := _FUSED_RE.match(rest[0][0])):
         done = [p for p in _PCIE_PATHS if p.startswith(m.group(1)) and p != m.group(1)]
         col = h.labels[n - 1]
-        if len(done) == 1:
-            paths = [*paths, (done[0], rest[0][1])]
+        paths = [*paths, (done[0] if len(done) == 1 else "?", rest[0][1])]
         notes.append(
             f"line {ln.number}: cell {rest[0][0]!r} is column {col} fused with CPU Affinity; read as "
             + (f"{col}={done[0]} (clipped) and " if len(done) == 1 else f"{col} unknown and ")
@@ -293,6 +292,8 @@ def _row_cells(
         )
         rest = [(m.group(2), rest[0][1]), *rest[1:]]
     for t, _ in rest:
+        if len(paths) == n and _PATH_TOKEN_RE.match(t):
+            raise fail(source, ln.number, f"row {label} has more cells than the header has columns ({n})")
         if not _AFF_VALUE_RE.match(t):
             col = h.labels[len(paths)] if len(paths) < n else "after the matrix"
             raise fail(
@@ -334,7 +335,7 @@ def _row_cells(
         notes.append(f"line {ln.number}: row {label} is cut short after {len(tokens)} of {n} cells")
     out: dict[str, str] = {}
     for j, t in zip(cols, tokens, strict=True):
-        if j == d:
+        if j == d or t == "?":
             continue
         if t == "X":
             raise fail(source, ln.number, f"row {label}: second 'X' in column {h.labels[j]}")

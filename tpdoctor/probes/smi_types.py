@@ -17,10 +17,9 @@ class TopoMatrix:
     # (row label, column label) -> normalized path ("NV12", "PHB", "SYS"...), labels "GPU3"/"NIC0".
     # Every off-diagonal GPU–GPU and GPU–NIC cell that the text shows; missing cells are absent.
     cells: dict[tuple[str, str], str] = field(default_factory=dict)
-    # GPU index -> "0-23,48-71" (absent if N/A/blank)
-    cpu_affinity: dict[int, str] = field(default_factory=dict)
-    # GPU index -> NUMA node (absent if N/A/blank, or a list as on Grace: see numa_affinity_text)
-    numa_affinity: dict[int, int] = field(default_factory=dict)
+    cpu_affinity: dict[int, str] = field(default_factory=dict)  # GPU -> "0-23,48-71"; absent if N/A/blank
+    numa_affinity: dict[int, int] = field(default_factory=dict)  # GPU -> NUMA node; absent if N/A/blank
+    # (or when printed as a list, as on Grace: see numa_affinity_text)
     gpu_numa_id: dict[int, int] = field(default_factory=dict)  # GPU index -> GPU NUMA ID (Grace-class only)
     nic_names: dict[int, str] = field(default_factory=dict)  # NIC index -> "mlx5_0" from the NIC Legend
     header_present: bool = True
@@ -37,7 +36,7 @@ class TopoMatrix:
 class P2PMatrix:
     """`nvidia-smi topo -p2p r|w|n|a|p`: status codes OK CNS GNS TNS NS DR U per GPU pair."""
 
-    capability: str  # "read" | "write" | "nvlink" | "atomics" | "pci" | "unknown"
+    capability: str  # "read" | "write" | "nvlink" | "atomics" | "pci" | "read_write" (-p2p rw) | "unknown"
     gpus: tuple[int, ...]
     cells: dict[tuple[int, int], str] = field(default_factory=dict)  # (i, j) -> code, i != j
 
