@@ -15,6 +15,9 @@ from tpdoctor.exitcodes import ExitCode
 
 # command name -> "module:attribute" (a click.Command)
 COMMANDS: dict[str, str] = {
+    "scan": "tpdoctor.commands.scan:command",
+    "collect": "tpdoctor.commands.collect:command",
+    "demo": "tpdoctor.commands.demo:command",
 }
 
 
