@@ -84,3 +84,8 @@ def plan_pairs(world_size: int, *, sequential: bool = False) -> Plan:
             raise ValueError(f"pairs need at least two ranks, got {world_size}")
         return Plan(rounds=tuple((p,) for p in combinations(range(world_size), 2)), label="pairs")
     return Plan(rounds=round_robin_pairs(world_size), label="pairs")
+
+
+def plan_group(group: Group, world_size: int) -> Plan:
+    """A single group (e.g. `--gpus 0,1`)."""
+    return plan_groups([group], world_size)
