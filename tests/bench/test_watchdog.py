@@ -9,7 +9,7 @@ import signal
 import time
 from typing import Any
 
-from tests.bench.conftest import requires_torch
+from tests.bench.helpers import requires_torch
 from tpdoctor.bench.plan import plan_group, plan_pairs
 from tpdoctor.bench.procs import is_alive, session_members
 from tpdoctor.bench.runner import BenchOptions, run_plan
