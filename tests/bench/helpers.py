@@ -6,4 +6,5 @@ import pytest
 
 from tpdoctor.bench.runner import torch_available
 
-requires_torch = pytest.mark.skipif(not torch_available(), reason="torch is not installed (pip install torch==2.13.0)")
+requires_torch = pytest.mark.skipif(not torch_available(),
+                                    reason="torch is not installed (pip install torch==2.13.0)")

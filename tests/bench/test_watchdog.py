@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from typing import Any
 
 from tests.bench.helpers import requires_torch
 from tpdoctor.bench.plan import plan_group, plan_pairs
-from tpdoctor.bench.procs import is_alive, session_members
-from tpdoctor.bench.runner import BenchOptions, run_plan
+from tpdoctor.bench.procs import is_alive, kill_sessions, session_members
+from tpdoctor.bench.runner import BenchOptions, Launcher, run_plan
 
 pytestmark = requires_torch
 
@@ -82,3 +84,32 @@ def test_killed_rank_fails_its_pair_and_the_other_pairs_are_still_measured() -> 
         assert all(r.error is None and r.correct for r in results), group
     assert run.attempts == 2  # the remaining pairs were launched again without (0, 3)
     _assert_nothing_left(run, saboteur.pids)
+
+
+def test_rank_that_never_joins_is_caught_by_the_startup_deadline() -> None:
+    """A dead peer at start-up: rank 1 sleeps instead of running the worker; rank 0 waits in rendezvous."""
+
+    def prefix(rank: int) -> list[str]:
+        return [sys.executable, "-c", "import time; time.sleep(600)"] if rank == 1 else []
+
+    options = BenchOptions(backend="gloo", sizes=(1024,), iters=2, warmup=1, timeout_seconds=TIMEOUT_S,
+                           startup_timeout_seconds=6.0, grace_seconds=0.5)
+    t0 = time.monotonic()
+    run = run_plan(plan_group((0, 1), 2), [0, 1], options, launcher=Launcher(prefix=prefix))
+    assert time.monotonic() - t0 < 6.0 + 5
+    (result,) = run.results
+    assert result.error is not None and "ranks [1] did not start" in result.error
+    assert "ranks [0] waited at the rendezvous" in result.error
+    assert "GPU0+GPU1" in result.error
+    assert run.leftover_pids == () and session_members(run.sessions) == []
+
+
+def test_kill_sessions_takes_the_whole_tree() -> None:
+    proc = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60 & wait"], start_new_session=True)
+    deadline = time.monotonic() + 5
+    while len(session_members([proc.pid])) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(session_members([proc.pid])) == 3
+    assert kill_sessions([proc.pid], grace_seconds=0.5) == []
+    proc.wait(timeout=5)
+    assert session_members([proc.pid]) == [] and not is_alive(proc.pid)

@@ -241,6 +241,7 @@ class _Watch:
         self.options = options
         self.to_rank = {d: i for i, d in enumerate(devices)}
         self.devices = devices
+        self.launched: set[int] = set()
         self.ready: set[int] = set()
         self.last_event = now
         self.running: dict[Group, tuple[int, float]] = {}  # group -> (requested bytes, since)
@@ -253,7 +254,9 @@ class _Watch:
     def on_event(self, event: dict[str, Any], now: float) -> None:
         self.last_event = now
         kind = event["event"]
-        if kind == "ready":
+        if kind == "launched":
+            self.launched.add(int(event["rank"]))
+        elif kind == "ready":
             self.ready.add(int(event["rank"]))
         elif kind == "start":
             self.running[self.group_of(event["group"])] = (int(event["bytes"]), now)
@@ -385,9 +388,15 @@ def _drain(q: queue.Queue[tuple[str, int, str]], watch: _Watch, on_event: EventH
 def _deadline_failures(plan: Plan, watch: _Watch, now: float, start: float) -> dict[Group, str]:
     timeout = watch.options.timeout_seconds
     if len(watch.ready) < len(watch.devices):
-        missing = sorted(set(range(len(watch.devices))) - watch.ready)
-        why = (f"watchdog: ranks {missing} did not join within {watch.options.startup_timeout_seconds:g} s "
-               f"of launch; ranks killed")
+        everyone = set(range(len(watch.devices)))
+        limit = f"{watch.options.startup_timeout_seconds:g} s"
+        silent = sorted(everyone - watch.launched - watch.ready)
+        if silent:
+            why = (f"watchdog: ranks {silent} did not start the worker within {limit} "
+                   f"(ranks {sorted(watch.launched | watch.ready)} waited at the rendezvous); ranks killed")
+        else:
+            why = (f"watchdog: rendezvous did not complete within {limit} (joined: {sorted(watch.ready)}); "
+                   f"ranks killed")
         return {g: f"{why} (group {watch.name(g)} not measured)" for g in plan.groups
                 if not watch.complete(g)}
     stuck = {g: t for g, (_, t) in watch.running.items() if now - t >= timeout}

@@ -130,6 +130,7 @@ def run(args: argparse.Namespace) -> list[BenchResult]:
     me = Rank(args.backend, devices)
     dtype = DTYPES[args.dtype]
     sizes = parse_sizes(args.sizes)
+    emit({"event": "launched", "rank": me.rank, "pid": os.getpid()})  # torch imported, before rendezvous
     dist.init_process_group(args.backend, rank=me.rank, world_size=me.world_size,
                             timeout=timedelta(seconds=args.timeout),
                             device_id=me.device if args.backend == "nccl" else None)
