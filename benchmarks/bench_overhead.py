@@ -98,7 +98,8 @@ def launch(args: argparse.Namespace) -> None:
         best = max(values) / max(bare)
         ratios.append(paired)
         print(f"{format_size(int(size)):>6} {statistics.median(values):>11.4f} "
-              f"{statistics.median(bare):>12.4f} {max(values):>9.4f} {max(bare):>10.4f} {paired:>13.3f} {best:>11.3f}")
+              f"{statistics.median(bare):>12.4f} {max(values):>9.4f} {max(bare):>10.4f} "
+              f"{paired:>13.3f} {best:>11.3f}")
     geo = statistics.geometric_mean(ratios)
     print(f"ratio tpdoctor/bare (paired medians): min {min(ratios):.3f}, geometric mean {geo:.3f} "
           f"(must be >= 0.95)")
