@@ -1,23 +1,20 @@
 """`tpdoctor bench`: all-reduce busbw of one group, several groups, every GPU pair, or the whole node.
 
-torch is needed only here (through `tpdoctor.bench.runner`, which imports it lazily); without it the
-command exits 3 with the install line.
+torch is reached only through `tpdoctor.bench.runner` (imported lazily); without it the command exits 3
+with the install line.
 """
 
 from __future__ import annotations
 
-import socket
 import sys
-from datetime import datetime, timezone
 from typing import Any
 
 import click
 
-from tpdoctor.bench.plan import Plan, plan_groups, plan_node, plan_pairs
-from tpdoctor.bench.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, format_size, parse_sizes
+from tpdoctor.bench.session import BenchRequest, run_request
+from tpdoctor.bench.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, format_size
 from tpdoctor.errors import BenchError
-from tpdoctor.findings import Report, Status
-from tpdoctor.topology import Gpu, Topology
+from tpdoctor.topology import Topology
 
 
 def _parse_group(text: str) -> tuple[int, ...]:
@@ -48,55 +45,6 @@ def _load_topology(path: str) -> Topology:
     return topology
 
 
-def _minimal_topology(devices: tuple[int, ...], backend: str) -> Topology:
-    """No probe ran: the ranks as GPUs with names only (no links, so nothing is claimed about paths)."""
-    names: dict[int, str] = {}
-    if backend == "nccl":
-        import torch
-
-        names = {d: torch.cuda.get_device_name(d) for d in devices}
-    gpus = tuple(Gpu(index=d, name=names.get(d, f"{backend} rank {i}")) for i, d in enumerate(devices))
-    return Topology(host=socket.gethostname(), source="bench",
-                    captured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), gpus=gpus)
-
-
-def _devices(backend: str, world_size: int | None, groups: list[tuple[int, ...]],
-             topology: Topology | None) -> tuple[int, ...]:
-    from tpdoctor.bench.runner import cuda_device_count
-
-    if backend == "nccl":
-        count = cuda_device_count()
-        if count == 0:
-            raise BenchError("no CUDA GPU is visible to PyTorch",
-                             hint="run on the GPU node, or simulate CPU ranks: --backend gloo --world-size N")
-        if world_size is not None and world_size > count:
-            raise BenchError(f"--world-size {world_size} but only {count} GPUs are visible")
-        available = tuple(range(world_size or count))
-    else:
-        n = world_size or (len(topology.gpus) if topology is not None and topology.gpus else 0) or \
-            (max(max(g) for g in groups) + 1 if groups else 2)
-        available = tuple(range(n))
-    if groups:
-        wanted = sorted({i for g in groups for i in g})
-        missing = [i for i in wanted if i not in available]
-        if missing:
-            raise BenchError(f"GPU index {missing} not among the {len(available)} ranks "
-                             f"({'visible GPUs' if backend == 'nccl' else '--world-size'})")
-        return tuple(wanted)
-    if len(available) < 2:
-        raise BenchError(f"an all-reduce needs at least two ranks; {len(available)} available")
-    return available
-
-
-def _plan(devices: tuple[int, ...], groups: list[tuple[int, ...]], pairs: bool, sequential: bool) -> Plan:
-    rank = {d: i for i, d in enumerate(devices)}
-    if groups:
-        return plan_groups([tuple(rank[d] for d in g) for g in groups], len(devices))
-    if pairs:
-        return plan_pairs(len(devices), sequential=sequential)
-    return plan_node(len(devices))
-
-
 def _progress(event: dict[str, Any]) -> None:
     if event["event"] == "result":
         r = event["result"]
@@ -125,7 +73,8 @@ def _progress(event: dict[str, Any]) -> None:
               help="Warm-up iterations per size (the first also checks the result).")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32",
               show_default=True)
-@click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+@click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.05), default=60.0,
+              show_default=True,
               help="Watchdog: seconds one size of one group may take before the group counts as hung.")
 @click.option("--startup-timeout", "startup_seconds", type=click.FloatRange(min=1), default=120.0,
               show_default=True, help="Seconds for every rank to start and join.")
@@ -140,35 +89,16 @@ def command(gpu_groups: tuple[str, ...], pairs: bool, node: bool, sequential: bo
     Exit: 0 all measured and correct; 2 a group hung, a rank died or a result was wrong (the result
     carries `error` naming the group); 3 cannot run (torch missing, bad arguments).
     """
-    groups = [_parse_group(g) for g in gpu_groups]
+    groups = tuple(_parse_group(g) for g in gpu_groups)
     if sum((bool(groups), pairs, node)) > 1:
         raise click.UsageError("choose one of --gpus, --pairs, --node")
     if sequential and not pairs:
         raise click.UsageError("--sequential goes with --pairs")
-    from tpdoctor.bench import runner
-
-    resolved = runner.resolve_backend(backend)
-    try:
-        size_list = parse_sizes(sizes or (DEFAULT_SIZES_GPU if resolved == "nccl" else DEFAULT_SIZES_CPU))
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--sizes") from None
+    request = BenchRequest(groups=groups, pairs=pairs, sequential=sequential, backend=backend,
+                           world_size=world_size, sizes=sizes, iters=iters, warmup=warmup, dtype=dtype,
+                           timeout_seconds=timeout_seconds, startup_timeout_seconds=startup_seconds)
     topology = _load_topology(from_path) if from_path else None
-    devices = _devices(resolved, world_size, groups, topology)
-    plan = _plan(devices, groups, pairs, sequential)
-    options = runner.BenchOptions(backend=resolved, sizes=size_list, iters=iters, warmup=warmup, dtype=dtype,
-                                  timeout_seconds=timeout_seconds, startup_timeout_seconds=startup_seconds)
-    run = runner.run_plan(plan, devices, options, on_event=_progress if sys.stderr.isatty() else None)
-    if run.leftover_pids:
-        click.echo(f"tpdoctor: warning: processes {list(run.leftover_pids)} survived the kill", err=True)
-    return _report(run.results, topology or _minimal_topology(devices, resolved), as_json)
-
-
-def _report(results: tuple[Any, ...], topology: Topology, as_json: bool) -> int:
-    from tpdoctor.bench.attach import attach_busbw
-
-    bad = any(r.error is not None or not r.correct for r in results)
-    status = Status.CRITICAL if bad else Status.OK
-    report = Report(topology=attach_busbw(topology, results), bench=tuple(results), status=status)
+    report = run_request(request, topology, on_event=_progress if sys.stderr.isatty() else None)
     if as_json:
         from tpdoctor.report.json import render
 
@@ -178,5 +108,5 @@ def _report(results: tuple[Any, ...], topology: Topology, as_json: bool) -> int:
 
         from tpdoctor.report.bench_text import render_bench
 
-        Console().print(render_bench(results, report.topology))
-    return int(status.exit_code)
+        Console().print(render_bench(report.bench, report.topology))
+    return int(report.status.exit_code)
