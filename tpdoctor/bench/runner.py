@@ -245,6 +245,7 @@ class _Watch:
         self.ready: set[int] = set()
         self.last_event = now
         self.running: dict[Group, tuple[int, float]] = {}  # group -> (requested bytes, since)
+        self.measuring = False  # a first `start` came: start-up (imports, rendezvous, subgroups) is over
         self.results: dict[Group, list[BenchResult]] = {g: [] for g in plan.groups}
         self.errors: dict[int, str] = {}  # rank -> its own error message
 
@@ -259,6 +260,7 @@ class _Watch:
         elif kind == "ready":
             self.ready.add(int(event["rank"]))
         elif kind == "start":
+            self.measuring = True
             self.running[self.group_of(event["group"])] = (int(event["bytes"]), now)
         elif kind == "result":
             result = from_data(BenchResult, event["result"], "$.result")
@@ -305,13 +307,16 @@ def _launch(plan: Plan, devices: tuple[int, ...], options: BenchOptions, launche
             t.start()
             threads.append(t)
         failures = _watch_loop(plan, options, procs, stderr_files, q, watch, on_event, clock, start)
+        if not failures:  # every rank exited 0: a group without all its results is still a failure
+            failures = {g: f"{watch.name(g)}: ranks exited without reporting every size "
+                           f"({watch.where(g)})" for g in plan.groups if not watch.complete(g)}
     except OSError as exc:
         failures = {g: f"could not start the benchmark ranks: {exc}" for g in plan.groups}
     finally:
         sessions = tuple(p.pid for p in procs.values())
         alive = [p for p in procs.values() if p.poll() is None]
-        leftover = kill_sessions(sessions, grace_seconds=options.grace_seconds) if alive or failures \
-            else session_members(sessions)
+        stray = alive or failures or session_members(sessions)  # e.g. a child a finished rank left
+        leftover = kill_sessions(sessions, grace_seconds=options.grace_seconds) if stray else []
         for p in procs.values():
             try:
                 p.wait(timeout=5)
@@ -338,8 +343,8 @@ def _watch_loop(plan: Plan, options: BenchOptions, procs: dict[int, subprocess.P
     timeout = options.timeout_seconds
     while len(exited) < len(procs):
         now = clock()
-        if len(watch.ready) < len(procs):
-            deadline = start + options.startup_timeout_seconds
+        if len(watch.ready) < len(procs) or not watch.measuring:
+            deadline = max(start + options.startup_timeout_seconds, watch.last_event + timeout)
         else:
             deadline = min([watch.last_event + timeout, *(t + timeout for _, t in watch.running.values())])
         if now >= deadline:
