@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "scan": "tpdoctor.commands.scan:command",
     "collect": "tpdoctor.commands.collect:command",
     "demo": "tpdoctor.commands.demo:command",
+    "bench": "tpdoctor.commands.bench:command",
 }
 
 
