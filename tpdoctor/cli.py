@@ -15,6 +15,7 @@ from tpdoctor.exitcodes import ExitCode
 
 # command name -> "module:attribute" (a click.Command)
 COMMANDS: dict[str, str] = {
+    "fleet": "tpdoctor.commands.fleet:command",
 }
 
 
