@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "collect": "tpdoctor.commands.collect:command",
     "demo": "tpdoctor.commands.demo:command",
     "bench": "tpdoctor.commands.bench:command",
+    "fleet": "tpdoctor.commands.fleet:command",
 }
 
 

@@ -1,0 +1,161 @@
+"""The cluster view built from node reports: nodes by status, broken links, NIC affinity, free GPUs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from tpdoctor.findings import Finding, Severity, Status, status_of
+from tpdoctor.fleet.load import FleetInput, MergeProblem, NodeReport
+from tpdoctor.topology import LinkHealth, PathKind, Topology, path_sort_key
+from tpdoctor.unknown import Unknown
+
+PROBLEM_RULES = {
+    "unreadable": ("TPD300", "fleet-report-unreadable"),
+    "stale": ("TPD301", "fleet-report-stale"),
+    "duplicate-host": ("TPD302", "fleet-duplicate-host"),
+}
+
+
+@dataclass(frozen=True)
+class NodeSummary:
+    host: str
+    status: str
+    gpus: int
+    gpu_models: dict[str, int]
+    links_down: int
+    links_degraded: int
+    captured_at: str
+    stale: bool
+    source: str
+
+
+@dataclass(frozen=True)
+class BadLink:
+    host: str
+    a: str
+    b: str
+    path: str
+    nvlinks: int
+    nvlinks_expected: int | None
+    health: str
+
+
+@dataclass(frozen=True)
+class NicAffinity:
+    host: str
+    gpu: int
+    nic: str | None  # label of the nearest NIC, e.g. NIC0
+    nic_name: str | None  # e.g. mlx5_0
+    path: str | None  # PIX, PXB … SYS; None when the node has no NIC
+
+
+@dataclass(frozen=True)
+class Domain:
+    """GPUs of one node joined by healthy NVLinks (a singleton for a PCIe-only GPU)."""
+
+    host: str
+    gpus: tuple[int, ...]
+    free: tuple[int, ...]
+    model: str
+    weakest_path: str | None  # weakest path inside the domain; None for a singleton
+
+
+@dataclass(frozen=True)
+class FleetView:
+    nodes: tuple[NodeSummary, ...]
+    bad_links: tuple[BadLink, ...]
+    nic_affinity: tuple[NicAffinity, ...]
+    domains: tuple[Domain, ...]
+    findings: tuple[Finding, ...]
+    status: Status
+    inventory: dict[str, int] = field(default_factory=dict)  # "<model> x<size>" -> free domains count
+
+
+def nvlink_domains(topo: Topology) -> list[list[int]]:
+    """Connected components of GPUs over healthy NVLink links, sorted."""
+    parent = {g.index: g.index for g in topo.gpus if g.status == "ok"}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for lk in topo.gpu_links():
+        i, j = lk.indices
+        if lk.kind is PathKind.NV and lk.health is LinkHealth.OK and i in parent and j in parent:
+            parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for i in sorted(parent):
+        groups.setdefault(find(i), []).append(i)
+    return sorted(groups.values())
+
+
+def _weakest(topo: Topology, gpus: list[int]) -> str | None:
+    paths = [lk.path for lk in topo.gpu_links() if lk.indices[0] in gpus and lk.indices[1] in gpus]
+    return max(paths, key=path_sort_key) if paths else None
+
+
+def _nic_affinity(node: NodeReport) -> list[NicAffinity]:
+    topo = node.report.topology
+    names = {n.label: (None if isinstance(n.name, Unknown) else n.name) for n in topo.nics}
+    out = []
+    for g in topo.gpus:
+        best = None
+        for lk in topo.links:
+            if lk.a == g.label and lk.b.startswith("NIC") and (
+                    best is None or path_sort_key(lk.path) < path_sort_key(best.path)):
+                best = lk
+        out.append(NicAffinity(node.host, g.index, best.b if best else None,
+                               names.get(best.b) if best else None, best.path if best else None))
+    return out
+
+
+def _problem_finding(p: MergeProblem) -> Finding:
+    rule, name = PROBLEM_RULES[p.kind]
+    return Finding(rule=rule, name=name, severity=Severity.WARNING, subject=p.host or p.source,
+                   message=p.message, evidence={"source": p.source},
+                   recommendation=_PROBLEM_FIX[p.kind])
+
+
+_PROBLEM_FIX = {
+    "unreadable": "Re-run `tpdoctor scan --json` on that node and replace the report.",
+    "stale": "Check the node's cron job or DaemonSet; re-run `tpdoctor scan --json` there.",
+    "duplicate-host": "Give each node a unique hostname, or write reports to per-node file names.",
+}
+
+
+def build_view(fleet: FleetInput, held: Mapping[str, set[int]] | None = None) -> FleetView:
+    held = held or {}
+    nodes, bad, affinity, domains = [], [], [], []
+    findings = [_problem_finding(p) for p in fleet.problems]
+    for node in fleet.nodes:
+        topo = node.report.topology
+        down = degraded = 0
+        for lk in topo.gpu_links():
+            if lk.health in (LinkHealth.DOWN, LinkHealth.DEGRADED):
+                down += lk.health is LinkHealth.DOWN
+                degraded += lk.health is LinkHealth.DEGRADED
+                exp = lk.nvlinks_expected if isinstance(lk.nvlinks_expected, int) else None
+                bad.append(BadLink(node.host, lk.a, lk.b, lk.path, lk.nvlinks, exp, lk.health.value))
+        status = node.report.status.value if not node.stale else Status.UNKNOWN.value
+        models = Counter(g.name for g in topo.gpus)
+        nodes.append(NodeSummary(node.host, status, len(topo.gpus), dict(models), down, degraded,
+                                 topo.captured_at, node.stale, node.source))
+        affinity.extend(_nic_affinity(node))
+        findings.extend(node.report.findings)
+        if node.stale:
+            continue  # not trusted for placement
+        taken = held.get(node.host, set())
+        for comp in nvlink_domains(topo):
+            model = topo.gpu(comp[0]).name
+            domains.append(Domain(node.host, tuple(comp), tuple(i for i in comp if i not in taken), model,
+                                  _weakest(topo, comp) if len(comp) > 1 else None))
+    inventory = Counter(f"{d.model} x{len(d.free)}" for d in domains if d.free)
+    worst = status_of(findings)
+    if any(n.status == Status.CRITICAL.value for n in nodes):
+        worst = Status.CRITICAL
+    return FleetView(tuple(nodes), tuple(bad), tuple(affinity), tuple(domains), tuple(findings), worst,
+                     dict(sorted(inventory.items())))
