@@ -15,7 +15,7 @@ from tpdoctor.factschema import Fact, ScopeFacts, ScopeSchema, SubjectSchema, re
 from tpdoctor.topology import Gpu, Link, NvLinkState, PathKind, RemoteType, Topology, path_kind, path_sort_key
 from tpdoctor.unknown import Unknown
 
-S, I, F, B, L = "string", "int", "float", "bool", "list"
+S, INT, F, B, L = "string", "int", "float", "bool", "list"
 
 
 def _f(type_: str, doc: str, nullable: bool = False) -> Fact:
@@ -24,11 +24,11 @@ def _f(type_: str, doc: str, nullable: bool = False) -> Fact:
 
 NODE = SubjectSchema("node", "The whole node (one per evaluation; visible to every node rule).", {
     "host": _f(S, "Host name."),
-    "gpu_count": _f(I, "GPUs seen by the probe."),
+    "gpu_count": _f(INT, "GPUs seen by the probe."),
     "gpu_names": _f(L, "Distinct GPU product names."),
     "nvswitch": _f(B, "The GPUs sit on an NVSwitch fabric (fabric state reported, or links land on switches)."),
-    "links_down": _f(I, "GPU pairs whose expected NVLinks are all down."),
-    "links_degraded": _f(I, "GPU pairs with some, not all, expected NVLinks up."),
+    "links_down": _f(INT, "GPU pairs whose expected NVLinks are all down."),
+    "links_degraded": _f(INT, "GPU pairs with some, not all, expected NVLinks up."),
     "baseline": _f(B, "A baseline topology was given (drift facts are meaningful)."),
     "driver_version": _f(S, "NVIDIA driver version.", True),
     "probe_notes": _f(L, "What the probe could not read, disagreements between sources."),
@@ -37,15 +37,15 @@ NODE = SubjectSchema("node", "The whole node (one per evaluation; visible to eve
 LINK = SubjectSchema("link", "A GPU pair, listed once (a before b). `id` is `GPU0-GPU1`.", {
     "a": _f(S, "First GPU label, e.g. GPU0."),
     "b": _f(S, "Second GPU label."),
-    "a_index": _f(I, "First GPU index."),
-    "b_index": _f(I, "Second GPU index."),
+    "a_index": _f(INT, "First GPU index."),
+    "b_index": _f(INT, "Second GPU index."),
     "gpu_name": _f(S, "Product name of the first GPU."),
     "path": _f(S, "Effective path now, nvidia-smi vocabulary: NV12, PIX, PXB, PHB, NODE, SYS."),
     "kind": _f(S, "Path class: NV, PIX, PXB, PHB, NODE or SYS."),
-    "nvlinks": _f(I, "NVLinks bonded and up between the pair."),
-    "nvlinks_expected": _f(I, "NVLinks that should be up (baseline, SKU, symmetry or NVML); 0 for PCIe-only "
+    "nvlinks": _f(INT, "NVLinks bonded and up between the pair."),
+    "nvlinks_expected": _f(INT, "NVLinks that should be up (baseline, SKU, symmetry or NVML); 0 for PCIe-only "
                               "pairs; null when nobody can say.", True),
-    "nvlinks_missing": _f(I, "nvlinks_expected - nvlinks, when the expectation is known.", True),
+    "nvlinks_missing": _f(INT, "nvlinks_expected - nvlinks, when the expectation is known.", True),
     "pcie_path": _f(S, "The PCIe path under (or instead of) NVLink.", True),
     "p2p": _f(S, "Peer-to-peer status, topo -p2p codes: OK CNS GNS TNS NS DR U.", True),
     "p2p_read": _f(S, "P2P read status.", True),
@@ -57,33 +57,35 @@ LINK = SubjectSchema("link", "A GPU pair, listed once (a before b). `id` is `GPU
     "mig": _f(B, "Either GPU runs in MIG mode (NVLinks are off by configuration, not broken)."),
     "fabric_ready": _f(B, "Both GPUs' NVSwitch fabric registration completed with success; null when "
                           "neither GPU is on a fabric or the state was not read.", True),
+    "expected_from": _f(S, "Where nvlinks_expected came from: baseline, sku:<key>, symmetry:..., observed.",
+                        True),
     "baseline_path": _f(S, "The pair's path in the baseline, when a baseline is given.", True),
-    "baseline_nvlinks": _f(I, "NVLinks up in the baseline.", True),
+    "baseline_nvlinks": _f(INT, "NVLinks up in the baseline.", True),
 })
 
 GPU = SubjectSchema("gpu", "One GPU. `id` is `GPU3`.", {
-    "index": _f(I, "nvidia-smi / NVML index."),
+    "index": _f(INT, "nvidia-smi / NVML index."),
     "name": _f(S, "Product name, e.g. NVIDIA H100 NVL."),
     "pci_bus_id": _f(S, "PCI bus id.", True),
     "status": _f(S, "Probe status of this GPU: ok, lost or error."),
     "status_reason": _f(S, "Why the status is not ok.", True),
     "mig": _f(B, "MIG mode enabled.", True),
-    "nvlink_ports": _f(I, "NVLink ports the probe listed (0 on a PCIe-only GPU)."),
-    "nvlinks_active": _f(I, "Ports reading active."),
-    "nvlinks_inactive": _f(I, "Ports reading inactive."),
-    "nvlinks_disabled": _f(I, "Ports disabled by configuration (MIG)."),
-    "nvlink_replay_errors": _f(I, "Sum of DL replay counters over the GPU's NVLinks.", True),
-    "nvlink_recovery_errors": _f(I, "Sum of DL recovery counters.", True),
-    "nvlink_crc_errors": _f(I, "Sum of CRC flit + CRC data counters.", True),
-    "nvlink_errors": _f(I, "Sum of all the counters above; null when none could be read.", True),
+    "nvlink_ports": _f(INT, "NVLink ports the probe listed (0 on a PCIe-only GPU)."),
+    "nvlinks_active": _f(INT, "Ports reading active."),
+    "nvlinks_inactive": _f(INT, "Ports reading inactive."),
+    "nvlinks_disabled": _f(INT, "Ports disabled by configuration (MIG)."),
+    "nvlink_replay_errors": _f(INT, "Sum of DL replay counters over the GPU's NVLinks.", True),
+    "nvlink_recovery_errors": _f(INT, "Sum of DL recovery counters.", True),
+    "nvlink_crc_errors": _f(INT, "Sum of CRC flit + CRC data counters.", True),
+    "nvlink_errors": _f(INT, "Sum of all the counters above; null when none could be read.", True),
     "nvlink_error_links": _f(L, "NVLink numbers with any non-zero counter."),
-    "nvlink_errors_baseline": _f(I, "The same sum in the baseline.", True),
-    "nvlink_errors_delta": _f(I, "nvlink_errors - nvlink_errors_baseline (rise since the baseline).", True),
-    "pcie_gen_current": _f(I, "PCIe generation now (drops at idle by design).", True),
-    "pcie_gen_max": _f(I, "Max PCIe generation for this GPU in this slot.", True),
-    "pcie_gpu_gen_max": _f(I, "The GPU's own max PCIe generation.", True),
-    "pcie_width_current": _f(I, "PCIe lanes now.", True),
-    "pcie_width_max": _f(I, "Max PCIe lanes.", True),
+    "nvlink_errors_baseline": _f(INT, "The same sum in the baseline.", True),
+    "nvlink_errors_delta": _f(INT, "nvlink_errors - nvlink_errors_baseline (rise since the baseline).", True),
+    "pcie_gen_current": _f(INT, "PCIe generation now (drops at idle by design).", True),
+    "pcie_gen_max": _f(INT, "Max PCIe generation for this GPU in this slot.", True),
+    "pcie_gpu_gen_max": _f(INT, "The GPU's own max PCIe generation.", True),
+    "pcie_width_current": _f(INT, "PCIe lanes now.", True),
+    "pcie_width_max": _f(INT, "Max PCIe lanes.", True),
     "busy": _f(B, "The GPU was busy (P0 or utilised) when read; null when not known.", True),
     "fabric_state": _f(S, "NVSwitch fabric state: not_supported, not_started, in_progress, completed; "
                           "null when the GPU reports no fabric.", True),
@@ -97,7 +99,7 @@ BENCH = SubjectSchema("bench", "One benchmarked GPU group at its largest correct
     "group": _f(L, "GPU indices."),
     "label": _f(S, "What was benchmarked (deployment name, pairs, node).", True),
     "backend": _f(S, "nccl or gloo."),
-    "bytes": _f(I, "Message size."),
+    "bytes": _f(INT, "Message size."),
     "busbw_gbps": _f(F, "Measured busbw, nccl-tests convention."),
     "algbw_gbps": _f(F, "Measured algbw."),
     "correct": _f(B, "The all-reduce result was right."),
@@ -123,6 +125,32 @@ register_scope(NODE_SCHEMA)
 ExpectedBusbw = Callable[[str, int, str], "float | None"]  # (gpu name, group size, path) -> GB/s
 
 
+def expected_busbw_gbps(gpu_name: str, group_size: int, path: str) -> float | None:
+    """Published large-message all-reduce busbw for this SKU over this path (data/gpus.yaml), or None.
+
+    NVLink paths use the SKU's ring figure (the wire rate, about the same at every GPU count; NVLS figures
+    need NVSwitch multicast and 4+ GPUs, so they are not a floor), else its health-check floor. PCIe paths
+    use the SKU's figure only when the SKU has no NVLink (then that figure is a PCIe one); a NVLink SKU
+    measured over PCIe has no published expectation and TPD100/TPD101 already speak for it.
+    """
+    from tpdoctor import skus
+
+    if group_size < 2:
+        return None
+    sku = skus.lookup(gpu_name)
+    if sku is None:
+        return None
+    figures = sku.allreduce_busbw_gbps
+    on_nvlink = path_kind(path) is PathKind.NV
+    if on_nvlink != sku.has_nvlink:
+        return None
+    for key in ("ring", "floor"):
+        value = figures.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
 def _k(value: Any) -> Any:
     """Unknown -> None (the reason goes to the subject's `unknown` map)."""
     return None if isinstance(value, Unknown) else value
@@ -139,7 +167,10 @@ def _float(value: Any) -> Any:
 
 def node_facts(topology: Topology, bench: Sequence[BenchResult] = (), baseline: Topology | None = None,
                expected_busbw: ExpectedBusbw | None = None) -> ScopeFacts:
-    """All node-scope facts for one snapshot (and its baseline, when given)."""
+    """All node-scope facts for one snapshot (and its baseline, when given).
+
+    `expected_busbw` defaults to `expected_busbw_gbps` (the SKU catalogue); inject another for tests."""
+    expected_busbw = expected_busbw or expected_busbw_gbps
     from tpdoctor.drift import drift_items  # local: drift imports helpers from here
 
     gpus = {g.index: g for g in topology.gpus}
@@ -202,6 +233,8 @@ def _link(lk: Link, gpus: dict[int, Gpu], baseline: Topology | None) -> dict[str
         "busbw_gbps": _float(lk.busbw_gbps),
         "mig": any(g is not None and g.mig is True for g in (ga, gb)),
         "fabric_ready": False if False in fab else (True if True in fab else None),
+        "expected_from": lk.evidence.get("expected_from") if isinstance(lk.evidence.get("expected_from"), str)
+        else None,
         "baseline_path": base.path if base else None,
         "baseline_nvlinks": base.nvlinks if base else None,
     })
@@ -272,9 +305,9 @@ def _bench(topology: Topology, results: Sequence[BenchResult],
     for r in results:
         key = tuple(sorted(r.group))
         cur = best.get(key)
-        if r.error is None and r.correct and (cur is None or r.bytes > cur.bytes):
-            best[key] = r
-        elif cur is None:
+        good = r.error is None and r.correct
+        cur_good = cur is not None and cur.error is None and cur.correct
+        if cur is None or (good and (not cur_good or r.bytes > cur.bytes)):
             best[key] = r
     out = []
     for key, r in sorted(best.items()):

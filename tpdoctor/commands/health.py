@@ -77,7 +77,8 @@ def _run_bench(topology: Topology) -> tuple[BenchResult, ...]:
               help="Compare with the last good snapshot in FILE (drift, TPD107); a clean run replaces it.")
 @click.option("--prometheus", "prometheus", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Write node_exporter textfile-collector metrics to FILE (atomically).")
-@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON (tpdoctor/v1) after the summary line.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the full report as JSON (tpdoctor/v1) after the summary line.")
 @click.option("--bench", "bench", is_flag=True, help="Also run a short all-reduce benchmark (TPD106).")
 @click.option("--fail-on", "fail_on", type=click.Choice(["warning", "critical"]), default="warning",
               show_default=True, help="Lowest severity that makes the exit code non-zero.")
@@ -90,17 +91,9 @@ def command(from_path: Path | None, baseline: Path | None, prometheus: Path | No
     """
     rules, options = load(rules_dirs, ignore, severity)
     outcome = run_health(topology_loader(from_path, bench), rules, options=options, baseline_path=baseline,
-                         fail_on=Severity(fail_on), expected_busbw=_expected_busbw())
+                         fail_on=Severity(fail_on))
     emit(outcome, as_json=as_json, prometheus=prometheus)
     return int(outcome.status.exit_code)
-
-
-def _expected_busbw():  # type: ignore[no-untyped-def]
-    try:
-        from tpdoctor.skus import expected_busbw_gbps  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return expected_busbw_gbps
 
 
 def emit(outcome: HealthOutcome, *, as_json: bool, prometheus: Path | None) -> None:
