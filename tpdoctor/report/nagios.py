@@ -17,8 +17,8 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
            below_threshold: int = 0) -> str:
     """`TPDOCTOR CRITICAL - GPU0-GPU1 NVLink down (0/12) | nvlinks_down=1;;;0 ...` plus detail lines."""
     if report is None:
-        perf = _perf("probe_seconds", round(duration_seconds, 3), "s")
-        return f"TPDOCTOR UNKNOWN - {error or 'probe failed'} | {perf}\n"
+        seconds = _perf("probe_seconds", round(duration_seconds, 3), "s")
+        return f"TPDOCTOR UNKNOWN - {error or 'probe failed'} | {seconds}\n"
     topo = report.topology
     found = active(report.findings)
     links = topo.gpu_links()
