@@ -92,6 +92,8 @@ GPU = SubjectSchema("gpu", "One GPU. `id` is `GPU3`.", {
     "fabric_status": _f(S, "Fabric registration result (meaningful when completed).", True),
     "fabric_health": _f(S, "Fabric health summary.", True),
     "fabric_ready": _f(B, "completed + success; null when not on a fabric.", True),
+    "fabric_detail": _f(S, "The fabric state in words, with the status when completed (e.g. "
+                           "`completed, status NVML_ERROR_TIMEOUT`).", True),
 })
 
 BENCH = SubjectSchema("bench", "One benchmarked GPU group at its largest correct message size. "
@@ -285,14 +287,16 @@ def _gpu(g: Gpu, base: Gpu | None) -> dict[str, Any]:
         "fabric_status": fab.status if fab else None,
         "fabric_health": fab.health if fab else None,
         "fabric_ready": fabric_ready(g),
+        "fabric_detail": (None if fab is None else
+                          f"{fab.state}, status {fab.status}" if fab.state == "completed" and isinstance(fab.status, str)
+                          else fab.state),
     })
 
 
 def _busy(g: Gpu) -> Any:
-    """Busy when the model carries a performance state or utilisation (probes may add them)."""
-    pstate = getattr(g, "performance_state", None)
-    if isinstance(pstate, str):
-        return pstate.upper() == "P0"
+    """Busy when the performance state says so (P0-P2); utilisation when a probe adds it."""
+    if isinstance(g.pstate, str):
+        return g.pstate.upper() in ("P0", "P1", "P2")
     util = getattr(g, "utilization_gpu_percent", None)
     if isinstance(util, (int, float)) and not isinstance(util, bool):
         return util > 0
