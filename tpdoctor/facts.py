@@ -287,10 +287,17 @@ def _gpu(g: Gpu, base: Gpu | None) -> dict[str, Any]:
         "fabric_status": fab.status if fab else None,
         "fabric_health": fab.health if fab else None,
         "fabric_ready": fabric_ready(g),
-        "fabric_detail": (None if fab is None else
-                          f"{fab.state}, status {fab.status}" if fab.state == "completed" and isinstance(fab.status, str)
-                          else fab.state),
+        "fabric_detail": _fabric_detail(g),
     })
+
+
+def _fabric_detail(g: Gpu) -> str | None:
+    fab = g.fabric
+    if fab is None:
+        return None
+    if fab.state == "completed" and isinstance(fab.status, str):
+        return f"{fab.state}, status {fab.status}"
+    return fab.state
 
 
 def _busy(g: Gpu) -> Any:
