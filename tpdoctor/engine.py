@@ -146,11 +146,12 @@ class Engine:
             shared_ctx = {v: _project(obj, c.refs.fields.get(v, frozenset()), obj.get(UNKNOWN_FIELD))
                           for v, obj in shared.items() if v != rule.each and v in c.refs.fields}
             wanted = c.refs.fields.get(rule.each, frozenset())
+            keys = None if wanted is None else sorted(wanted)
             cache: dict[Any, Any] = {}
             for subject in subjects:
                 judged += 1
                 unknown = subject.get(UNKNOWN_FIELD)
-                key = _freeze(subject, wanted, unknown)
+                key = _freeze(subject, keys, unknown)
                 if key in cache:
                     outcome = cache[key]
                 else:
@@ -201,23 +202,28 @@ def _project(obj: Mapping[str, Any], names: frozenset[str] | None,
 _ABSENT = ("absent",)
 
 
-def _freeze(obj: Mapping[str, Any], names: frozenset[str] | None, unknown: Mapping[str, str] | None) -> Any:
-    keys = sorted(obj) if names is None else sorted(names)
+def _freeze(obj: Mapping[str, Any], keys: Sequence[str] | None, unknown: Mapping[str, str] | None) -> Any:
+    """A hashable key of the facts a rule reads: equal keys, equal outcome."""
+    if keys is None:
+        keys = sorted(obj)
     if unknown:
         return tuple(_ABSENT if k in unknown else _hashable(obj.get(k)) for k in keys)
-    return tuple(_hashable(obj.get(k)) for k in keys)
+    return tuple([_hashable(obj.get(k)) for k in keys])
 
 
 def _hashable(value: Any) -> Any:
-    if isinstance(value, list):
-        return ("l", tuple(_hashable(v) for v in value))
-    if isinstance(value, dict):
-        return ("d", tuple(sorted((k, _hashable(v)) for k, v in value.items())))
-    if isinstance(value, bool):
+    cls = value.__class__
+    if cls is str or cls is int or value is None:
+        return value
+    if cls is bool:
         return ("b", value)  # True == 1 in Python; not in CEL
-    if isinstance(value, float):
+    if cls is float:
         return ("f", value)
-    return value
+    if cls is list:
+        return ("l", tuple(_hashable(v) for v in value))
+    if cls is dict:
+        return ("d", tuple(sorted((k, _hashable(v)) for k, v in value.items())))
+    return (cls.__name__, value)
 
 
 def _not_judged(rule: Rule, subject: Mapping[str, Any], wanted: frozenset[str] | None,
