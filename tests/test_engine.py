@@ -113,3 +113,16 @@ def test_template_renders_unknown_and_format_specs() -> None:
     ctx = {"bench": {"busbw_gbps": 48.04, "busbw_expected_gbps": 116.0, "busbw_ratio": 0.414}}
     assert t.render(ctx) == "48.0 of 116 (41%) {x}"
     assert parse("{link.p2p}").render({"link": {"p2p": None}}) == "unknown"
+
+
+def test_cel_runtime_loads_without_repl_and_coexists_with_import_cel() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom tpdoctor.celrt import runtime\nrt = runtime()\n"
+            "assert 'prompt_toolkit' not in sys.modules and 'cel' not in sys.modules\n"
+            "import cel\nassert cel.Program is rt.Program and cel.compile('1 < 2').execute({})\nprint('ok')\n")
+    root = Path(__file__).resolve().parent.parent
+    res = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60,
+                         env={**__import__("os").environ, "PYTHONPATH": str(root)}, check=False)
+    assert res.stdout.strip() == "ok", res.stderr[-2000:]

@@ -22,8 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import cel
-
+from tpdoctor.celrt import runtime
 from tpdoctor.errors import TpdError
 from tpdoctor.factschema import ID_FIELD, UNKNOWN_FIELD, Fact, ScopeFacts, ScopeSchema, scope_schema
 from tpdoctor.findings import SEVERITY_ORDER, Finding, Severity
@@ -70,10 +69,10 @@ def analyse(expression: str, schema: ScopeSchema, each: str) -> Refs:
     return Refs(refs)
 
 
-def check_condition(expression: str, schema: ScopeSchema, each: str) -> cel.Program:
+def check_condition(expression: str, schema: ScopeSchema, each: str) -> Any:
     """Compile, check the names it reads and dry-run it on typed sample facts (catches type errors)."""
     try:
-        program = cel.compile(expression)
+        program = runtime().compile(expression)
     except Exception as exc:  # the library raises ValueError, sometimes others
         raise CelError(f"does not compile: {' '.join(str(exc).split())}") from None
     allowed = set(schema.variables_for(each))
