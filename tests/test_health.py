@@ -35,7 +35,8 @@ FAULTS = [
     ("h100-nvl-p2p-ns", 1, "WARNING", "TPD104", "GPU0-GPU2 peer-to-peer NS"),
     ("hgx-h100-fabric-in-progress", 2, "CRITICAL", "TPD105", "GPU5 NVSwitch fabric not ready (in_progress)"),
     ("hgx-h100-gpu2-lost-4-ports", 1, "WARNING", "TPD101", "GPU0-GPU2 NVLink degraded: 14/18"),
-    ("l4-pcie-p2p-cns", 1, "WARNING", "TPD104", "GPU0-GPU2 peer-to-peer CNS"),
+    ("l4-pcie-p2p-tns", 1, "WARNING", "TPD104", "GPU0-GPU2 peer-to-peer TNS"),
+    ("hgx-h100-gpu3-lost", 2, "CRITICAL", "TPD108", "GPU3 (00000000:18:00.0) is lost: NVMLError_GpuIsLost"),
 ]
 
 
@@ -49,7 +50,7 @@ def test_fault_fixture(tmp_path: Path, capsys: pytest.CaptureFixture[str], name:
     assert lines[1].startswith(f"{status} {rule} ")
 
 
-@pytest.mark.parametrize("name", ["h100-nvl-healthy", "hgx-h100-healthy", "l4-pcie-healthy",
+@pytest.mark.parametrize("name", ["h100-nvl-healthy", "hgx-h100-healthy", "l4-pcie-healthy", "l4-pcie-p2p-cns",
                                   "hgx-h100-mig-gpu7", "h100-nvl-gpu1-idle-gen1"])
 def test_healthy_fixture_exits_0_with_no_finding(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  name: str) -> None:

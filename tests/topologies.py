@@ -139,6 +139,16 @@ def _with_gpu(topo: Topology, index: int, **changes: object) -> Topology:
                                     for g in topo.gpus))
 
 
+def _lost(topo: Topology, index: int) -> Topology:
+    """GPU `index` fell off the bus: status lost, its ports unreadable, its links' health unknown."""
+    gpus = tuple(replace(g, status="lost", status_reason="NVMLError_GpuIsLost during nvmlDeviceGetNvLinkState",
+                         nvlinks=()) if g.index == index else g for g in topo.gpus)
+    label = f"GPU{index}"
+    links = tuple(replace(lk, nvlinks=0, path=lk.pcie_path if isinstance(lk.pcie_path, str) else "SYS",
+                          health=LinkHealth.UNKNOWN) if label in (lk.a, lk.b) else lk for lk in topo.links)
+    return replace(topo, gpus=gpus, links=links)
+
+
 # Named scenarios used by the per-rule case folders (tests/rules/<ID>/*.yaml refer to these names).
 SCENARIOS = {
     "h100-nvl-healthy": lambda: h100_nvl_4gpu(),
@@ -161,6 +171,8 @@ SCENARIOS = {
     "hgx-h100-mig-gpu7": lambda: nvswitch_node(8, mig=[7]),
     "l4-pcie-healthy": lambda: l4_pcie_4gpu(),
     "l4-pcie-p2p-cns": lambda: l4_pcie_4gpu(p2p="CNS"),
+    "l4-pcie-p2p-tns": lambda: l4_pcie_4gpu(p2p="TNS"),
+    "hgx-h100-gpu3-lost": lambda: _lost(nvswitch_node(8), 3),
 }
 
 

@@ -57,6 +57,7 @@ LINK = SubjectSchema("link", "A GPU pair, listed once (a before b). `id` is `GPU
     "nominal_gbps": _f(F, "Nominal per-direction GB/s of the effective path.", True),
     "busbw_gbps": _f(F, "Measured all-reduce busbw of this pair, when benchmarked.", True),
     "mig": _f(B, "Either GPU runs in MIG mode (NVLinks are off by configuration, not broken)."),
+    "gpus_ok": _f(B, "Both GPUs read fine (status ok); a lost GPU is TPD108's, not its links'."),
     "fabric_ready": _f(B, "Both GPUs' NVSwitch fabric registration completed with success; null when "
                           "neither GPU is on a fabric or the state was not read.", True),
     "expected_from": _f(S, "Where nvlinks_expected came from: baseline, sku:<key>, symmetry:..., observed.",
@@ -115,7 +116,8 @@ BENCH = SubjectSchema("bench", "One benchmarked GPU group at its largest correct
 })
 
 DRIFT = SubjectSchema("drift", "One difference from the baseline. `id` names what changed.", {
-    "what": _f(S, "gpu_gone, gpu_added, gpu_changed, nvlinks_dropped, path_changed or errors_rising."),
+    "what": _f(S, "gpu_gone, gpu_added, gpu_changed, nvlinks_dropped, path_changed, p2p_changed or "
+                  "errors_rising."),
     "before": _f(S, "Value in the baseline.", True),
     "after": _f(S, "Value now.", True),
     "detail": _f(S, "One-line description."),
@@ -229,10 +231,11 @@ class _GpuSide:
     name: str
     mig: bool
     fabric: bool | None
+    ok: bool
 
 
 def _sides(gpus: dict[int, Gpu]) -> dict[int, _GpuSide]:
-    return {i: _GpuSide(g.name, g.mig is True, fabric_ready(g)) for i, g in gpus.items()}
+    return {i: _GpuSide(g.name, g.mig is True, fabric_ready(g), g.status == "ok") for i, g in gpus.items()}
 
 
 @lru_cache(maxsize=512)
@@ -264,6 +267,7 @@ def _link(lk: Link, sides: dict[int, _GpuSide], baseline: Topology | None) -> di
         "nominal_gbps": _float(lk.nominal_gbps),
         "busbw_gbps": _float(lk.busbw_gbps),
         "mig": bool((sa and sa.mig) or (sb and sb.mig)),
+        "gpus_ok": bool(sa and sa.ok and sb and sb.ok),
         "fabric_ready": False if False in fab else (True if True in fab else None),
         "expected_from": source if isinstance(source, str) else None,
         "baseline_path": base.path if base else None,
