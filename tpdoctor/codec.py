@@ -10,7 +10,8 @@ import dataclasses
 import enum
 import types
 import typing
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache
 from typing import Any, Union
 
 from tpdoctor.unknown import Unknown
@@ -46,86 +47,135 @@ def to_data(obj: Any) -> Any:
     return obj
 
 
-@lru_cache(maxsize=None)
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def from_data(cls: Any, data: Any, where: str = "$") -> Any:
     """Rebuild `cls` from data written by `to_data`. Raises ValueError naming the JSON path on a mismatch."""
-    return _convert(cls, data, where, None)
+    return _converter(cls)(data, where, None)
 
 
-def _convert(tp: Any, data: Any, where: str, unknown_reason: str | None) -> Any:
+Converter = Callable[[Any, str, "str | None"], Any]
+
+
+@cache
+def _converter(tp: Any) -> Converter:
+    """A converter for one type, built once: fleet merges read thousands of reports."""
     origin = typing.get_origin(tp)
     if tp is Any:
-        return data
+        return lambda data, where, reason: data
     if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if Unknown in args and data is None and unknown_reason is not None:
-            return Unknown(unknown_reason)
-        if data is None and type(None) in args:
-            return None
-        if data is None and Unknown in args:
-            return Unknown("unknown")
+        return _union(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _dataclass(tp)
+    if origin is tuple:
+        return _tuple(tp)
+    if origin is list:
+        (arg,) = typing.get_args(tp)
+        item = _converter(arg)
+
+        def convert_list(data: Any, where: str, reason: str | None) -> Any:
+            _expect(data, list, where)
+            return [item(v, f"{where}[{i}]", None) for i, v in enumerate(data)]
+        return convert_list
+    if origin is dict:
+        value = _converter(typing.get_args(tp)[1])
+
+        def convert_dict(data: Any, where: str, reason: str | None) -> Any:
+            _expect(data, dict, where)
+            return {k: value(v, f"{where}.{k}", None) for k, v in data.items()}
+        return convert_dict
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _enum(tp)
+    if tp in (int, float, str, bool, type(None)):
+        return _scalar(tp)
+    raise TypeError(f"cannot convert to {tp}")
+
+
+def _expect(data: Any, kind: type, where: str) -> None:
+    if not isinstance(data, kind):
+        name = "a list" if kind is list else "an object"
+        raise ValueError(f"{where}: expected {name}, got {type(data).__name__}")
+
+
+def _union(tp: Any) -> Converter:
+    args = typing.get_args(tp)
+    allows_unknown = Unknown in args
+    allows_none = type(None) in args
+    members = [_converter(a) for a in args if a not in (Unknown, type(None))]
+
+    def convert(data: Any, where: str, reason: str | None) -> Any:
+        if data is None:
+            if allows_unknown and (reason is not None or not allows_none):
+                return Unknown(reason if reason is not None else "unknown")
+            if allows_none:
+                return None
         last: Exception | None = None
-        for arg in args:
-            if arg in (Unknown, type(None)):
-                continue
+        for member in members:
             try:
-                return _convert(arg, data, where, None)
+                return member(data, where, None)
             except (ValueError, TypeError) as exc:
                 last = exc
         raise ValueError(f"{where}: {data!r} does not match {tp}") from last
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        if not isinstance(data, dict):
-            raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
-        hints = _hints(tp)
+    return convert
+
+
+def _dataclass(tp: type) -> Converter:
+    hints = typing.get_type_hints(tp)
+    spec = [
+        (f.name, _converter(hints[f.name]),
+         f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        for f in dataclasses.fields(tp)
+    ]
+
+    def convert(data: Any, where: str, reason: str | None) -> Any:
+        _expect(data, dict, where)
         reasons = data.get(UNKNOWN_KEY) or {}
         kwargs: dict[str, Any] = {}
-        for f in dataclasses.fields(tp):
-            if f.name not in data:
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                    raise ValueError(f"{where}: missing field {f.name!r}")
+        for name, conv, required in spec:
+            if name not in data:
+                if required:
+                    raise ValueError(f"{where}: missing field {name!r}")
                 continue
-            kwargs[f.name] = _convert(hints[f.name], data[f.name], f"{where}.{f.name}", reasons.get(f.name))
+            kwargs[name] = conv(data[name], f"{where}.{name}", reasons.get(name))
         return tp(**kwargs)
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if not isinstance(data, list):
-            raise ValueError(f"{where}: expected a list, got {type(data).__name__}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v, f"{where}[{i}]", None) for i, v in enumerate(data))
-        return tuple(_convert(a, v, f"{where}[{i}]", None) for i, (a, v) in enumerate(zip(args, data)))
-    if origin is list:
-        (arg,) = typing.get_args(tp)
-        if not isinstance(data, list):
-            raise ValueError(f"{where}: expected a list, got {type(data).__name__}")
-        return [_convert(arg, v, f"{where}[{i}]", None) for i, v in enumerate(data)]
-    if origin is dict:
-        _, vt = typing.get_args(tp)
-        if not isinstance(data, dict):
-            raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
-        return {k: _convert(vt, v, f"{where}.{k}", None) for k, v in data.items()}
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+    return convert
+
+
+def _tuple(tp: Any) -> Converter:
+    args = typing.get_args(tp)
+    if len(args) == 2 and args[1] is Ellipsis:
+        item = _converter(args[0])
+
+        def convert_var(data: Any, where: str, reason: str | None) -> Any:
+            _expect(data, list, where)
+            return tuple(item(v, f"{where}[{i}]", None) for i, v in enumerate(data))
+        return convert_var
+    items = [_converter(a) for a in args]
+
+    def convert_fixed(data: Any, where: str, reason: str | None) -> Any:
+        _expect(data, list, where)
+        if len(data) != len(items):
+            raise ValueError(f"{where}: expected {len(items)} items, got {len(data)}")
+        return tuple(c(v, f"{where}[{i}]", None) for i, (c, v) in enumerate(zip(items, data, strict=True)))
+    return convert_fixed
+
+
+def _enum(tp: type[enum.Enum]) -> Converter:
+    def convert(data: Any, where: str, reason: str | None) -> Any:
         try:
             return tp(data)
-        except ValueError as exc:
-            raise ValueError(f"{where}: {data!r} is not one of {[m.value for m in tp]}") from exc
-    if tp is float:
-        if isinstance(data, bool) or not isinstance(data, (int, float)):
-            raise ValueError(f"{where}: expected a number, got {data!r}")
-        return float(data)
-    if tp is int:
-        if isinstance(data, bool) or not isinstance(data, int):
-            raise ValueError(f"{where}: expected an integer, got {data!r}")
-        return data
-    if tp in (str, bool):
-        if not isinstance(data, tp):
-            raise ValueError(f"{where}: expected {tp.__name__}, got {data!r}")
-        return data
-    if tp is type(None):
-        if data is not None:
-            raise ValueError(f"{where}: expected null, got {data!r}")
-        return None
-    raise TypeError(f"{where}: cannot convert to {tp}")
+        except ValueError:
+            raise ValueError(f"{where}: {data!r} is not one of {[m.value for m in tp]}") from None
+    return convert
+
+
+def _scalar(tp: type) -> Converter:
+    def convert(data: Any, where: str, reason: str | None) -> Any:
+        if tp is float and isinstance(data, (int, float)) and not isinstance(data, bool):
+            return float(data)
+        if tp is int and isinstance(data, int) and not isinstance(data, bool):
+            return data
+        if tp in (str, bool) and isinstance(data, tp):
+            return data
+        if tp is type(None) and data is None:
+            return None
+        raise ValueError(f"{where}: expected {tp.__name__}, got {data!r}")
+    return convert

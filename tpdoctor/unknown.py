@@ -21,7 +21,7 @@ class Unknown:
         return f"Unknown({self.reason!r})"
 
 
-Maybe = Union[T, Unknown]
+Maybe = Union[T, Unknown]  # noqa: UP007  (a generic alias; `T | Unknown` is not subscriptable)
 
 
 def is_known(value: object) -> bool:

@@ -17,8 +17,8 @@ class TopoMatrix:
     # (row label, column label) -> normalized path ("NV12", "PHB", "SYS"...), labels "GPU3"/"NIC0".
     # Every off-diagonal GPU–GPU and GPU–NIC cell that the text shows; missing cells are absent.
     cells: dict[tuple[str, str], str] = field(default_factory=dict)
-    cpu_affinity: dict[int, str] = field(default_factory=dict)  # GPU index -> "0-23,48-71" (absent if N/A/blank)
-    numa_affinity: dict[int, int] = field(default_factory=dict)  # GPU index -> NUMA node (absent if N/A/blank)
+    cpu_affinity: dict[int, str] = field(default_factory=dict)  # GPU -> "0-23,48-71"; absent if N/A/blank
+    numa_affinity: dict[int, int] = field(default_factory=dict)  # GPU -> NUMA node; absent if N/A/blank
     gpu_numa_id: dict[int, int] = field(default_factory=dict)  # GPU index -> GPU NUMA ID (Grace-class only)
     nic_names: dict[int, str] = field(default_factory=dict)  # NIC index -> "mlx5_0" from the NIC Legend
     header_present: bool = True
