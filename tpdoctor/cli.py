@@ -15,6 +15,9 @@ from tpdoctor.exitcodes import ExitCode
 
 # command name -> "module:attribute" (a click.Command)
 COMMANDS: dict[str, str] = {
+    "explain": "tpdoctor.commands.explain:command",
+    "health": "tpdoctor.commands.health:command",
+    "rules": "tpdoctor.commands.rules:command",
 }
 
 

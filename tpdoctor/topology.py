@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cache
 from typing import Any
 
 from tpdoctor import SCHEMA
@@ -192,6 +193,7 @@ class Link:
         return endpoint_index(self.a), endpoint_index(self.b)
 
 
+@cache
 def endpoint_key(label: str) -> tuple[int, int]:
     """Sort key for endpoints: GPUs before NICs, numeric order (GPU2 before GPU10)."""
     m = re.match(r"^(GPU|NIC)(\d+)$", label)
