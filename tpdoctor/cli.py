@@ -18,6 +18,9 @@ COMMANDS: dict[str, str] = {
     "explain": "tpdoctor.commands.explain:command",
     "health": "tpdoctor.commands.health:command",
     "rules": "tpdoctor.commands.rules:command",
+    "scan": "tpdoctor.commands.scan:command",
+    "collect": "tpdoctor.commands.collect:command",
+    "demo": "tpdoctor.commands.demo:command",
 }
 
 

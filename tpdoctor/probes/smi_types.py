@@ -23,6 +23,9 @@ class TopoMatrix:
     nic_names: dict[int, str] = field(default_factory=dict)  # NIC index -> "mlx5_0" from the NIC Legend
     header_present: bool = True
     notes: tuple[str, ...] = ()  # what the parser had to recover from (truncated rows, missing header...)
+    # GPU index -> NUMA Affinity as printed when not N/A ("0", or a list like "0,3-9,11-17" on Grace)
+    numa_affinity_text: dict[int, str] = field(default_factory=dict)
+    rows_present: tuple[str, ...] = ()  # row labels the text shows, in order ("GPU0", "NIC1")
 
     def path(self, a: str, b: str) -> str | None:
         return self.cells.get((a, b)) or self.cells.get((b, a))
@@ -45,6 +48,10 @@ class NvlinkStatusGpu:
     name: str
     uuid: str | None
     links: dict[int, float | None] = field(default_factory=dict)  # link -> GB/s, None = <inactive>
+    # NVML printed "Unable to retrieve NVLink information as all links are inActive" for this GPU
+    all_inactive: bool = False
+    header_present: bool = True  # False when the text had link lines but no `GPU n:` line (index 0 assumed)
+    notes: tuple[str, ...] = ()  # elisions, merged duplicate blocks, skipped lines of another command
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,10 @@ class NvlinkErrorsGpu:
     name: str
     uuid: str | None
     links: dict[int, dict[str, int]] = field(default_factory=dict)
+    # NVML printed "Unable to retrieve NVLink information as all links are inActive" for this GPU
+    all_inactive: bool = False
+    header_present: bool = True  # False when the text had link lines but no `GPU n:` line (index 0 assumed)
+    notes: tuple[str, ...] = ()  # elisions, merged duplicate blocks, skipped lines of another command
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,10 @@ class NvlinkCapsGpu:
     name: str
     uuid: str | None
     links: dict[int, dict[str, bool]] = field(default_factory=dict)
+    # NVML printed "Unable to retrieve NVLink information as all links are inActive" for this GPU
+    all_inactive: bool = False
+    header_present: bool = True  # False when the text had link lines but no `GPU n:` line (index 0 assumed)
+    notes: tuple[str, ...] = ()  # elisions, merged duplicate blocks, skipped lines of another command
 
 
 @dataclass(frozen=True)

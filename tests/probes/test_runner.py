@@ -1,0 +1,63 @@
+"""The subprocess runner: output, missing binary, non-zero exit, timeout killing the process group."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tpdoctor.errors import ProbeError
+from tpdoctor.probes.runner import CommandFailed, run
+
+
+def test_captures_stdout_and_stderr() -> None:
+    result = run(["sh", "-c", "echo out; echo err >&2"], timeout_seconds=10)
+    assert result.stdout == "out\n"
+    assert result.stderr == "err\n"
+    assert result.returncode == 0
+    assert result.command == "sh -c 'echo out; echo err >&2'"
+
+
+def test_missing_binary_is_a_probe_error_naming_it() -> None:
+    with pytest.raises(ProbeError) as info:
+        run(["tpdoctor-no-such-binary", "topo", "-m"], timeout_seconds=5)
+    assert "tpdoctor-no-such-binary not found" in info.value.message
+    assert info.value.hint
+
+
+def test_nonzero_exit_keeps_output_and_names_command() -> None:
+    with pytest.raises(CommandFailed) as info:
+        run(["sh", "-c", "echo 'Failed to initialize NVML: Unknown Error'; exit 255"], timeout_seconds=5)
+    err = info.value
+    assert err.returncode == 255
+    assert "exited with status 255: Failed to initialize NVML: Unknown Error" in err.message
+    assert "\n" not in err.message
+    assert err.stdout.startswith("Failed to initialize NVML")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead for our purposes
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    script = f"echo $$ > {pids}; sleep 300 & echo $! >> {pids}; wait"
+    started = time.monotonic()
+    with pytest.raises(ProbeError) as info:
+        run(["sh", "-c", script], timeout_seconds=0.5)
+    assert time.monotonic() - started < 5
+    assert "timed out after 0.5 s" in info.value.message
+    children = [int(p) for p in pids.read_text().split()]
+    assert len(children) == 2
+    deadline = time.monotonic() + 5
+    while any(_alive(p) for p in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in children), "the grandchild `sleep` outlived the timeout"

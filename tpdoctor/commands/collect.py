@@ -1,0 +1,31 @@
+"""`tpdoctor collect DIR`: save this node's raw nvidia-smi outputs and a snapshot, e.g. for a bug report."""
+
+from __future__ import annotations
+
+import click
+
+from tpdoctor.exitcodes import ExitCode
+
+
+@click.command("collect")
+@click.argument("directory", metavar="DIR")
+@click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
+              help="Per-command timeout for nvidia-smi (default 10, or $TPDOCTOR_PROBE_TIMEOUT).")
+def command(directory: str, timeout_seconds: float | None) -> int:
+    """Run the nvidia-smi commands and write their raw outputs plus snapshot.json into DIR (a new directory).
+
+    Replay it anywhere with `tpdoctor scan --from DIR`.
+    """
+    from tpdoctor.probes.collect import collect
+
+    result = collect(directory, timeout_seconds=timeout_seconds)
+    click.echo(f"tpdoctor: wrote {len(result.files)} files to {result.directory}: {', '.join(result.files)}",
+               err=True)
+    for note in result.notes:
+        click.echo(f"  note: {note}", err=True)
+    if result.parse_error is not None:
+        click.echo(f"tpdoctor: error: raw outputs saved, but they do not parse: {result.parse_error}",
+                   err=True)
+        click.echo("  hint: attach the directory to a bug report", err=True)
+        return int(ExitCode.UNKNOWN)
+    return int(ExitCode.OK)

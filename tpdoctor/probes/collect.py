@@ -1,0 +1,72 @@
+"""`tpdoctor collect DIR`: capture this node's raw nvidia-smi outputs (and a snapshot) for offline replay.
+
+Everything is written into a temporary sibling directory first and renamed to DIR at the end, so an
+interrupted or failed collect never leaves a half-written DIR behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tpdoctor.errors import ParseError, ProbeError
+from tpdoctor.probes import build
+from tpdoctor.probes.runner import Runner, run
+from tpdoctor.probes.smi_probe import Capture, capture, topology_from_capture
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    directory: Path
+    files: tuple[str, ...]
+    notes: tuple[str, ...]
+    parse_error: str | None  # set when the outputs were saved but do not parse (no snapshot.json then)
+
+
+def collect(directory: str | Path, runner: Runner = run, *,
+            timeout_seconds: float | None = None) -> CollectResult:
+    """Capture into `directory` (which must not exist yet, or be empty)."""
+    target = Path(directory)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ProbeError(f"{target} already exists and is not an empty directory",
+                         hint="choose a new directory name")
+    cap = capture(runner, timeout_seconds=timeout_seconds)
+    files = {name: text for name, text in cap.texts.items()}
+    files[build.HOST] = cap.host + "\n"
+    parse_error = None
+    try:
+        snapshot = _snapshot_json(cap)
+    except ParseError as exc:
+        parse_error = exc.message
+    else:
+        files[build.SNAPSHOT] = snapshot
+    _write_atomically(target, files)
+    return CollectResult(target, tuple(sorted(files)), cap.notes, parse_error)
+
+
+def _snapshot_json(cap: Capture) -> str:
+    from tpdoctor.findings import Report
+    from tpdoctor.report.json import render
+
+    return render(Report(topology=topology_from_capture(cap)))
+
+
+def _write_atomically(target: Path, files: dict[str, str]) -> None:
+    parent = target.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    try:
+        for name, text in files.items():
+            (tmp / name).write_text(text, encoding="utf-8", newline="")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; a collect dir is shared like any other
+        if target.exists():  # an empty directory: replace it
+            target.rmdir()
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

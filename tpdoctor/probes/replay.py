@@ -1,0 +1,119 @@
+"""Replay a capture offline: a raw `nvidia-smi topo -m` file, a collect directory, or a report JSON.
+
+Which one is detected from the path and the content; anything unreadable is a ParseError naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tpdoctor.errors import ParseError
+from tpdoctor.findings import Report
+from tpdoctor.probes import build
+from tpdoctor.topology import Topology
+
+EXAMPLE_NAME = "h100nvl-gpu01-nvlink-down"
+MAX_BYTES = 64 * 1024 * 1024  # a capture is kilobytes; refuse to slurp something absurd
+
+
+def example_path(name: str = EXAMPLE_NAME) -> Path:
+    """The bundled example node (a collect directory shipped inside the package)."""
+    return Path(__file__).resolve().parent.parent / "examples" / name
+
+
+def load(path: str | Path) -> Topology:
+    """The Topology in `path` (raw topo -m text, collect directory, or tpdoctor/v1 JSON)."""
+    return load_report(path).topology
+
+
+def load_report(path: str | Path) -> Report:
+    """Like `load`, but keeps a JSON report's findings, bench results and status."""
+    p = Path(path)
+    if p.is_dir():
+        return Report(topology=_load_dir(p))
+    text = _read(p)
+    if text.lstrip().startswith("{"):
+        return _load_json(text, str(p))
+    return Report(topology=_load_raw({build.TOPO_M: text}, str(p), host=_host_from_name(p),
+                                     captured_at=_mtime(p)))
+
+
+def _read(p: Path) -> str:
+    try:
+        if p.stat().st_size > MAX_BYTES:
+            raise ParseError(f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB; not a capture",
+                             source=str(p))
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ParseError("no such file or directory", source=str(p)) from None
+    except IsADirectoryError:
+        raise ParseError("is a directory", source=str(p)) from None
+    except OSError as exc:
+        raise ParseError(f"cannot read ({exc.strerror})", source=str(p)) from None
+    if b"\x00" in data[:4096]:
+        raise ParseError("binary file, not nvidia-smi output or JSON", source=str(p))
+    return data.decode("utf-8", errors="replace")
+
+
+def _load_json(text: str, source: str) -> Report:
+    from tpdoctor.report.json import loads
+
+    return loads(text, source=source)
+
+
+def _load_dir(d: Path) -> Topology:
+    files = {name: d / name for name in _COLLECT_FILES}
+    present = {name: f for name, f in files.items() if f.is_file()}
+    snapshot = present.pop(build.SNAPSHOT, None)
+    if build.TOPO_M not in present:
+        if snapshot is not None:
+            return _load_json(_read(snapshot), str(snapshot)).topology
+        raise ParseError(f"not a collect directory: neither {build.TOPO_M} nor {build.SNAPSHOT} found",
+                         source=str(d))
+    host_file = present.pop(build.HOST, None)
+    host = _read(host_file).strip().splitlines()[0].strip() if host_file is not None else ""
+    captured_at = _mtime(files[build.TOPO_M])
+    if snapshot is not None:
+        captured_at = _captured_at(snapshot) or captured_at
+    texts = {name: _read(f) for name, f in present.items()}
+    return _load_raw(texts, str(d), host=host or d.name, captured_at=captured_at)
+
+
+_COLLECT_FILES = (build.TOPO_M, *build.P2P_FILES, build.NVLINK_STATUS, build.NVLINK_ERRORS,
+                  build.NVLINK_CAPS, build.QUERY_GPU, build.HOST, build.SNAPSHOT)
+
+
+def _captured_at(snapshot: Path) -> str | None:
+    try:
+        data = json.loads(_read(snapshot))
+    except json.JSONDecodeError:
+        return None
+    value = data.get("captured_at") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _load_raw(texts: dict[str, str], where: str, *, host: str, captured_at: str) -> Topology:
+    parts = build.parse_outputs(texts, where=where) if Path(where).is_dir() else _parse_single(texts, where)
+    return build.build_topology(parts, host=host, source="snapshot", captured_at=captured_at,
+                                notes=(f"replayed from {where}",))
+
+
+def _parse_single(texts: dict[str, str], where: str) -> build.SmiParts:
+    from tpdoctor.probes import smi
+
+    topo = smi.parse_topo_m(texts[build.TOPO_M], source=where)
+    return build.SmiParts(topo=topo, notes=topo.notes)
+
+
+def _host_from_name(p: Path) -> str:
+    return p.stem
+
+
+def _mtime(p: Path) -> str:
+    try:
+        ts = p.stat().st_mtime
+    except OSError:
+        return "unknown"
+    return datetime.fromtimestamp(ts, timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,217 @@
+"""The human view of a Report (rich): link matrix, GPU table, legend, findings, probe notes.
+
+A pure function of the Report: `render(report, console)` writes into any Console, so tests render into
+`Console(file=StringIO(), width=100)`. A down or degraded NVLink is drawn so it cannot be missed:
+`✗NV12→NODE` in white on red (the NVLinks that should be there, then the path traffic takes now).
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from tpdoctor.findings import Report, Severity, Status
+from tpdoctor.topology import Gpu, Link, LinkHealth, NvLinkState, PathKind, Topology, path_kind
+from tpdoctor.unknown import Maybe, Unknown
+
+PATH_STYLE = {
+    PathKind.NV: "bold green",
+    PathKind.PIX: "cyan",
+    PathKind.PXB: "cyan",
+    PathKind.PHB: "yellow",
+    PathKind.NODE: "dark_orange",
+    PathKind.SYS: "magenta",
+    PathKind.NET: "dim",
+}
+DOWN_STYLE = "bold white on red"
+DEGRADED_STYLE = "bold black on yellow"
+STATUS_STYLE = {Status.OK: "bold green", Status.WARNING: "bold yellow", Status.CRITICAL: "bold red",
+                Status.UNKNOWN: "bold magenta"}
+SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
+LEGEND = (
+    ("NV#", PathKind.NV, "# bonded NVLinks"),
+    ("PIX", PathKind.PIX, "one PCIe switch"),
+    ("PXB", PathKind.PXB, "PCIe switches"),
+    ("PHB", PathKind.PHB, "CPU host bridge"),
+    ("NODE", PathKind.NODE, "host bridges, same NUMA node"),
+    ("SYS", PathKind.SYS, "across NUMA nodes"),
+)
+
+
+def show(value: Maybe[object], fmt: str = "{}") -> str:
+    return "?" if isinstance(value, Unknown) else fmt.format(value)
+
+
+def expected_of(link: Link) -> int | None:
+    exp = link.nvlinks_expected
+    return exp if isinstance(exp, int) and not isinstance(exp, bool) else None
+
+
+def link_cell(link: Link | None) -> Text:
+    """One matrix cell: the effective path in its class colour; broken NVLinks marked loudly."""
+    if link is None:
+        return Text("·", style="dim")
+    exp = expected_of(link)
+    if link.health is LinkHealth.DOWN:
+        shown = f"NV{exp}" if exp else "NV"
+        return Text(f"✗{shown}→{link.path}", style=DOWN_STYLE)
+    if link.health is LinkHealth.DEGRADED:
+        return Text(f"!NV{link.nvlinks}/{exp if exp else '?'}", style=DEGRADED_STYLE)
+    return Text(link.path, style=PATH_STYLE.get(path_kind(link.path), ""))
+
+
+def _header(report: Report, console: Console) -> None:
+    topo = report.topology
+    status = Text(report.status.value.upper(), style=STATUS_STYLE[report.status])
+    line = Text.assemble(
+        ("tpdoctor scan ", "bold"), (topo.host, "bold cyan"),
+        f"  {len(topo.gpus)} GPU{'s' if len(topo.gpus) != 1 else ''}",
+        f"  source {topo.source}  captured {topo.captured_at}  status ", status,
+    )
+    console.print(line)
+
+
+def matrix_table(topo: Topology) -> Table:
+    table = Table(title="GPU link matrix (effective path now)", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                  title_justify="left", title_style="bold")
+    table.add_column("", style="bold")
+    for g in topo.gpus:
+        table.add_column(g.label, justify="center", no_wrap=True)
+    for row in topo.gpus:
+        cells = [Text(" X ", style="dim") if row.index == col.index
+                 else link_cell(topo.gpu_link(row.index, col.index)) for col in topo.gpus]
+        table.add_row(row.label, *cells)
+    return table
+
+
+def nic_table(topo: Topology) -> Table | None:
+    if not topo.nics:
+        return None
+    table = Table(title="GPU ↔ NIC paths", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, title_justify="left",
+                  title_style="bold")
+    table.add_column("", style="bold")
+    for g in topo.gpus:
+        table.add_column(g.label, justify="center", no_wrap=True)
+    for nic in topo.nics:
+        label = nic.label if isinstance(nic.name, Unknown) else f"{nic.label} {nic.name}"
+        table.add_row(label, *[link_cell(topo.link(g.label, nic.label)) for g in topo.gpus])
+    return table
+
+
+def broken_lines(topo: Topology) -> list[Text]:
+    out = []
+    for link in topo.gpu_links():
+        if link.health not in (LinkHealth.DOWN, LinkHealth.DEGRADED):
+            continue
+        exp = expected_of(link)
+        style = DOWN_STYLE if link.health is LinkHealth.DOWN else DEGRADED_STYLE
+        word = "DOWN" if link.health is LinkHealth.DOWN else "DEGRADED"
+        ratio = f"{link.nvlinks}/{exp if exp is not None else '?'} NVLinks up"
+        out.append(Text.assemble((f" {link.a}–{link.b} NVLink {word} ", style),
+                                 f" {ratio}; traffic takes {link.path} ({_path_words(link.path)})"))
+    return out
+
+
+def _path_words(path: str) -> str:
+    kind = path_kind(path)
+    if kind is PathKind.NV:
+        return "NVLink"
+    return "PCIe" if kind is not PathKind.NET else "network"
+
+
+def _pcie(g: Gpu) -> Text:
+    """`Gen5 x16`; a link trained below its max shows both, in yellow: `Gen4 x8 (max Gen5 x16)`."""
+    p = g.pcie
+    cur = f"Gen{show(p.gen_current)} x{show(p.width_current)}"
+    mx = f"Gen{show(p.gen_max)} x{show(p.width_max)}"
+    if cur == mx:
+        return Text(cur)
+    below = any(isinstance(c, int) and isinstance(m, int) and c < m
+                for c, m in ((p.gen_current, p.gen_max), (p.width_current, p.width_max)))
+    return Text(f"{cur} (max {mx})", style="yellow" if below else "")
+
+
+def _nvlinks(g: Gpu) -> str:
+    if not g.nvlinks:
+        return "?"
+    up = sum(1 for port in g.nvlinks if port.state is NvLinkState.ACTIVE)
+    return f"{up}/{len(g.nvlinks)}"
+
+
+def _memory(g: Gpu) -> str:
+    return show(g.memory_mib, "{} MiB")
+
+
+def _bus_id(g: Gpu) -> str:
+    """nvidia-smi's bus id without the all-zero PCI domain: `00000000:1B:00.0` -> `1B:00.0`."""
+    bus = show(g.pci_bus_id)
+    domain, sep, rest = bus.partition(":")
+    return rest if sep and domain.strip("0") == "" and rest.count(":") == 1 else bus
+
+
+def gpu_table(topo: Topology, width: int = 100) -> Table:
+    """One row per GPU; below 90 columns the bus id is left out so the rest stays on one line."""
+    table = Table(title="GPUs", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, title_justify="left",
+                  title_style="bold")
+    columns = [("GPU", "left"), ("Name", "left"), ("Memory", "right"), ("Bus", "left"), ("NUMA", "right"),
+               ("CPU affinity", "left"), ("PCIe", "left"), ("NVLinks", "right")]
+    with_bus = width >= 90
+    for name, justify in columns:
+        if name == "Bus" and not with_bus:
+            continue
+        table.add_column(name, justify=justify, no_wrap=name != "CPU affinity",  # type: ignore[arg-type]
+                         overflow="fold")
+    for g in topo.gpus:
+        cells = [g.label, g.name, _memory(g), *([_bus_id(g)] if with_bus else []), show(g.numa_node),
+                 show(g.cpu_affinity), _pcie(g), _nvlinks(g)]
+        table.add_row(*cells, style="red" if g.status != "ok" else "")
+    return table
+
+
+def legend() -> Text:
+    """Three short lines, so that nothing wraps mid-entry on an 80-column terminal."""
+    text = Text("Legend: ", style="bold")
+    for i, (label, kind, meaning) in enumerate(LEGEND):
+        text.append(label, style=PATH_STYLE[kind])
+        text.append(f" {meaning}")
+        text.append("\n        " if i in (2, len(LEGEND) - 1) else " · ")
+    text.append("✗NV12→NODE", style=DOWN_STYLE)
+    text.append(" NVLinks down, traffic on PCIe  ·  ")
+    text.append("!NV8/12", style=DEGRADED_STYLE)
+    text.append(" some NVLinks down")
+    return text
+
+
+def render(report: Report, console: Console, *, banner: str | None = None) -> None:
+    """Write the whole human report into `console`."""
+    topo = report.topology
+    if banner:
+        console.print(Text(banner, style="bold reverse"), highlight=False)
+    _header(report, console)
+    console.print(matrix_table(topo))
+    for line in broken_lines(topo):
+        console.print(line)
+    if broken_lines(topo):
+        console.print()
+    nics = nic_table(topo)
+    if nics is not None:
+        console.print(nics)
+    console.print(gpu_table(topo, console.width))
+    console.print(legend())
+    if report.findings:
+        console.print(Text("Findings", style="bold"))
+        for f in report.findings:
+            if f.suppressed:
+                continue
+            console.print(Text.assemble((f" {f.severity.value.upper():8}", SEVERITY_STYLE[f.severity]),
+                                        (f" {f.rule} {f.name} ", "bold"), f"{f.subject}: {f.message}"))
+            if f.recommendation:
+                console.print(f"          → {f.recommendation}", highlight=False)
+    if topo.probe_notes:
+        console.print(Text("Probe notes", style="bold"))
+        for note in topo.probe_notes:
+            console.print(f" • {note}", highlight=False, markup=False)
+    console.print(Text.assemble("Status: ", (report.status.value, STATUS_STYLE[report.status]),
+                                f" (exit {int(report.status.exit_code)})"))
