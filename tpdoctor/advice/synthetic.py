@@ -50,13 +50,13 @@ def build(host: str, name: str, memory_mib: int, numa: list[int],
 
 
 def example_node() -> Topology:
-    """The canonical case: 4× H100 NVL, bridges GPU0–GPU1 (down) and GPU2–GPU3 (NV12 healthy); the pairs
+    """Like the bundled example (tpdoctor/examples/): 4× H100 NVL, bridges GPU0–GPU1 (down) and GPU2–GPU3 (NV12 healthy); the pairs
     sit on different sockets."""
     def pair(i: int, j: int) -> tuple[str, int, str]:
         if {i, j} == {0, 1}:
-            return "PHB", 12, "PHB"
+            return "NODE", 12, "NODE"
         if {i, j} == {2, 3}:
-            return "NV12", 12, "PHB"
+            return "NV12", 12, "NODE"
         return "SYS", 0, "SYS"
     return build("example-h100nvl", "NVIDIA H100 NVL", 95830, [0, 0, 1, 1], pair)
 
