@@ -41,9 +41,11 @@ class Assessment:
     current: costmodel.Prediction | None = None
     nvlink_reference: costmodel.Prediction | None = None  # the same TP over this SKU's healthy NVLink
     best: placement.Group | None = None  # a strictly better free group of the same size
+    free_best: placement.Group | None = None  # the best group of the same size no other deployment holds
     best_prediction: costmodel.Prediction | None = None
     replicas: costmodel.Prediction | None = None  # TP=1 × tp replicas
     overlap: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    overlap_advice: str | None = None  # who keeps the shared GPUs and where the others move (check.py)
     nccl_conflicts: tuple[str, ...] = ()
     tp_problems: tuple[str, ...] = ()
     valid_tp: tuple[int, ...] = ()
@@ -177,6 +179,7 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
     extra: dict[str, object] = {}
     n = dep.gpus_needed
     best = placement.best_group(topology, n, exclude=held, table=t) if n <= len(topology.gpus) else None
+    extra["free_best"] = best
     if group is not None and best is not None and best.gpus != group.gpus and (
             best.weakest_quality < group.weakest_quality
             or (best.weakest_quality == group.weakest_quality and best.numa_nodes < group.numa_nodes)):
@@ -189,7 +192,7 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
         extra["memory_tp1"] = sizing.estimate(spec, dtype=dtype, tp=1, **kw)  # type: ignore[arg-type]
         if mem_mib:
             extra["min_tp"] = sizing.min_tp_that_fits(spec, dtype=dtype, gpu_memory_mib=mem_mib,
-                                                      max_tp=max(8, len(topology.gpus)),
+                                                      max_tp=max(64, len(topology.gpus)),
                                                       max_model_len=dep.max_model_len,
                                                       max_num_seqs=dep.max_num_seqs, kv_dtype=_kv_dtype(dep))
         extra["tp_problems"] = tuple(tp_validity(spec, dep.tp))

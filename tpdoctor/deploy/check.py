@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tpdoctor.advice.placement import PairTable
+from tpdoctor.advice.placement import PairTable, best_group
 from tpdoctor.bench.result import BenchResult
 from tpdoctor.codec import from_data
 from tpdoctor.deploy import loader
@@ -97,8 +97,39 @@ def check(deployments: Sequence[Deployment], topology: Topology, rules: Sequence
     table = PairTable(topo)
     assessments = tuple(assess(d, topo, others=deployments, bench=bench, table=table, base_dir=base_dir)
                         for d in deployments)
+    assessments = resolve_overlaps(assessments, topo, table)
     facts = deployment_facts(assessments, topo)
     evaluation = evaluate([r for r in rules if r.scope == "deployment"], facts, options)
     findings = evaluation.findings
     report = Report(topology=topo, bench=tuple(bench), findings=findings, status=status_of(findings))
     return CheckResult(report, tuple(deployments), assessments, tuple(facts.subjects["deployment"]))
+
+
+def resolve_overlaps(assessments: tuple[Assessment, ...], topology: Topology,
+                     table: PairTable) -> tuple[Assessment, ...]:
+    """Deployments that share GPUs: the first (file order) keeps them, each later one moves to the best
+    group nobody else holds. Every deployment of a clash gets the same one-line advice."""
+    from dataclasses import replace
+
+    clashing = [a for a in assessments if a.overlap and a.gpus]
+    if not clashing:
+        return assessments
+    everyone = {g for a in assessments for g in (a.gpus or ())}
+    assigned: set[int] = set()
+    parts: list[str] = []
+    for a in assessments:
+        if not a.gpus:
+            continue
+        if set(a.gpus) & assigned:
+            g = best_group(topology, len(a.gpus), exclude=assigned | (everyone - set(a.gpus)), table=table)
+            if g is None:
+                parts.append(f"{a.name} has no free group of {len(a.gpus)} GPUs left")
+                continue
+            parts.append(f"{a.name} moves to {g.label}" + (f" ({g.weakest_path})" if g.weakest_path else ""))
+            assigned |= set(g.gpus)
+        else:
+            if a.overlap:
+                parts.append(f"{a.name} keeps {'+'.join(f'GPU{i}' for i in a.gpus)}")
+            assigned |= set(a.gpus)
+    advice = "; ".join(parts)
+    return tuple(replace(a, overlap_advice=advice) if a.overlap else a for a in assessments)
