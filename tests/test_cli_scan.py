@@ -58,7 +58,7 @@ def test_demo_says_it_is_the_example(run_cli) -> None:
     res = run_cli("demo")
     assert res.returncode == 0, res.stderr
     assert "DEMO: the bundled example node 'h100nvl-gpu01-nvlink-down'" in res.stdout
-    assert "not this" in res.stdout
+    assert "not a live" in res.stdout
     assert "✗NV12→NODE" in res.stdout
 
 

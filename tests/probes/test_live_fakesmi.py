@@ -141,3 +141,11 @@ def test_replays_any_collect_dir(run_cli, fakesmi_env, tmp_path: Path) -> None:
     data = json.loads(res.stdout)
     assert len(data["gpus"]) == 4
     assert sum("optional" in n for n in data["probe_notes"]) == 7
+
+
+def test_optional_command_printing_garbage_becomes_a_note(run_cli, fakesmi_env) -> None:
+    res = run_cli("scan", "--json", env=fakesmi_env("garbage", match="nvlink --status"))
+    assert res.returncode == 0, res.stderr  # no port states: nothing reads down, and a note says why
+    data = json.loads(res.stdout)
+    assert any(n.startswith("ignored nvlink-status.txt") for n in data["probe_notes"]), data["probe_notes"]
+    assert all(g["nvlinks"] == [] for g in data["gpus"])

@@ -31,25 +31,52 @@ PROSE: dict[str, dict[str, Any]] = {
     # "18 links at 26.562 GB/s ... cut the output after GPU 1 Link 1"
     "002-aws-p5-h100-nvlink-s-author-truncated": {"link_counts": {"0": 18, "1": 2}, "link_gbps": 26.562},
     # "all 8 GPUs, 6 links each at 25.781 GB/s, all active"
-    "003-vast-v100-sxm2x8-all-links-25.781": {"gpus": 8, "links_per_gpu": 6, "link_gbps": 25.781,
-                                              "inactive_links": 0},
+    "003-vast-v100-sxm2x8-all-links-25.781": {
+        "gpus": 8,
+        "links_per_gpu": 6,
+        "link_gbps": 25.781,
+        "inactive_links": 0,
+    },
     # "links 1-16 elided by [...] and a redacted UUID. 26.562 GB/s per link"
-    "005-mlengineering-h100-nvlink-status-elided": {"gpus": 1, "links_shown": [0, 17], "link_gbps": 26.562,
-                                                    "elided_with": "[...]"},
+    "005-mlengineering-h100-nvlink-status-elided": {
+        "gpus": 1,
+        "links_shown": [0, 17],
+        "link_gbps": 26.562,
+        "elided_with": "[...]",
+    },
     # "8 links per GPU at 26.562 GB/s ... GPUs 2-6 elided by the author with a bare '...' line"
-    "006-llmaction-h800x8-nvlink-status-8links-elided": {"gpus_listed": [0, 1, 7], "links_per_gpu": 8,
-                                                         "link_gbps": 26.562, "elided_with": "..."},
+    "006-llmaction-h800x8-nvlink-status-8links-elided": {
+        "gpus_listed": [0, 1, 7],
+        "links_per_gpu": 8,
+        "link_gbps": 26.562,
+        "elided_with": "...",
+    },
     # "GPU header lines have NO (UUID: ...) suffix ... GPUs 1-6 replaced by an indented [snip] line"
-    "009-microway-dgx1-v100-status-snipped-no-uuid": {"gpus_listed": [0, 7], "links_per_gpu": 6,
-                                                      "uuid_absent": True, "elided_with": "[snip]"},
-    # "per link six capability lines ... GPU 0 and GPU 1 complete (links 0-7), GPUs 2-6 elided, GPU 7 complete"
-    "001-llmaction-h800x8-nvlink-capabilities": {"gpus_listed": [0, 1, 7], "links": 8,
-                                                 "capability_lines_per_link": 6, "p2p_supported": True,
-                                                 "sli_supported": True, "link_supported": False},
+    "009-microway-dgx1-v100-status-snipped-no-uuid": {
+        "gpus_listed": [0, 7],
+        "links_per_gpu": 6,
+        "uuid_absent": True,
+        "elided_with": "[snip]",
+    },
+    # "per link six capability lines ... GPU 0 and GPU 1 complete (links 0-7), GPUs 2-6 elided,
+    # GPU 7 complete"
+    "001-llmaction-h800x8-nvlink-capabilities": {
+        "gpus_listed": [0, 1, 7],
+        "links": 8,
+        "capability_lines_per_link": 6,
+        "p2p_supported": True,
+        "sli_supported": True,
+        "link_supported": False,
+    },
     # "Old format without UUID ... SLI is supported: false ... Links 1-4 replaced by [snip]"
-    "002-microway-dgx1-v100-capabilities-snipped": {"gpus": 1, "links_shown": [0, 5], "uuid_absent": True,
-                                                    "sli_supported": False, "link_supported": False,
-                                                    "p2p_supported": True},
+    "002-microway-dgx1-v100-capabilities-snipped": {
+        "gpus": 1,
+        "links_shown": [0, 5],
+        "uuid_absent": True,
+        "sli_supported": False,
+        "link_supported": False,
+        "p2p_supported": True,
+    },
 }
 
 
@@ -65,8 +92,11 @@ def _ids(kind: str) -> list[Path]:
 
 
 def _gpu_pairs(m: TopoMatrix) -> set[str]:
-    return {f"{a[3:]}-{b[3:]}: {p}" for (a, b), p in m.cells.items()
-            if a.startswith("GPU") and b.startswith("GPU") and int(a[3:]) < int(b[3:])}
+    return {
+        f"{a[3:]}-{b[3:]}: {p}"
+        for (a, b), p in m.cells.items()
+        if a.startswith("GPU") and b.startswith("GPU") and int(a[3:]) < int(b[3:])
+    }
 
 
 def _norm_pairs(pairs: list[str]) -> set[str]:
@@ -196,7 +226,9 @@ def test_nvlink_status(path: Path) -> None:
             assert all(g.uuid is None for g in gpus)
         elif key == "gpu_links":
             for idx, links in want.items():
-                assert {str(k): v for k, v in by[int(idx)].links.items()} == {k: _gbps(v) for k, v in links.items()}
+                assert {str(k): v for k, v in by[int(idx)].links.items()} == {
+                    k: _gbps(v) for k, v in links.items()
+                }
         else:
             pytest.fail(f"unknown expectation {key!r}")
 
@@ -211,8 +243,9 @@ def _counter_key(s: str) -> tuple[int, int, str]:
 def test_nvlink_errors(path: Path) -> None:
     gpus = parse_nvlink_errors(read(path), source=path.name)
     by = {g.index: g for g in gpus}
-    nonzero = {(g.index, link, name): v for g in gpus for link, cs in g.links.items()
-               for name, v in cs.items() if v}
+    nonzero = {
+        (g.index, link, name): v for g in gpus for link, cs in g.links.items() for name, v in cs.items() if v
+    }
     for key, want in _expected(path).items():
         if key in ("gpus", "gpus_listed"):
             assert (len(gpus) == want) if isinstance(want, int) else [g.index for g in gpus] == want
@@ -268,8 +301,12 @@ def test_nvlink_caps(path: Path) -> None:
             n = sum((len(cs) == 6) == (key == "complete_links") for cs in caps)
             assert n == want
         elif key in ("p2p_supported", "sli_supported", "link_supported", "system_memory_atomics"):
-            name = {"p2p_supported": "p2p", "sli_supported": "sli", "link_supported": "link_supported",
-                    "system_memory_atomics": "sysmem_atomics"}[key]
+            name = {
+                "p2p_supported": "p2p",
+                "sli_supported": "sli",
+                "link_supported": "link_supported",
+                "system_memory_atomics": "sysmem_atomics",
+            }[key]
             assert every(name) == {want}
         elif key == "truncated_copy":
             assert want and any(len(cs) < 6 for cs in caps)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
 from io import StringIO
+from pathlib import Path
 
 from rich.console import Console
 
@@ -70,3 +73,20 @@ def test_sixteen_gpu_fixture_renders() -> None:
     for path in big[:1]:
         out = _render(report_for(load(path)), width=100)
         assert "GPU link matrix" in out
+
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "example-width100.txt"
+
+
+def _masked(out: str) -> str:
+    """Volatile parts: the capture time (the file's mtime) and where the example is installed."""
+    out = re.sub(r"captured \S+", "captured <time>", out)
+    return out.replace(str(EXAMPLE), "<example>")
+
+
+def test_example_matches_the_snapshot() -> None:
+    """The whole view of the example; on an intended change, rerun with TPDOCTOR_UPDATE_SNAPSHOTS=1."""
+    out = _masked(_render(report_for(load(EXAMPLE))))
+    if os.environ.get("TPDOCTOR_UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(out)
+    assert out == SNAPSHOT.read_text()

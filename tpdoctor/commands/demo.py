@@ -16,15 +16,13 @@ def command(as_json: bool, exit_status: bool) -> int:
 
     This is not a live reading of this machine; run `tpdoctor scan` on a GPU node for that.
     """
-    from tpdoctor.probes.replay import EXAMPLE_NAME, example_path
+    from tpdoctor.probes.replay import EXAMPLE_NAME, example_path, load
     from tpdoctor.verdict import report_for
 
     path = example_path()
-    from tpdoctor.probes.replay import load
-
     report = report_for(load(path))
-    banner = (f" DEMO: the bundled example node '{EXAMPLE_NAME}' (synthetic 4× H100 NVL), not this "
-              f"machine. Its files: {path} ")
+    banner = (f" DEMO: the bundled example node '{EXAMPLE_NAME}' (synthetic 4× H100 NVL), not a live "
+              f"reading of this machine; run `tpdoctor scan` on a GPU node. Its files: {path} ")
     if as_json:
         click.echo(banner.strip(), err=True)
         emit(report, True)

@@ -73,7 +73,8 @@ def _load_dir(d: Path) -> Topology:
         raise ParseError(f"not a collect directory: neither {build.TOPO_M} nor {build.SNAPSHOT} found",
                          source=str(d))
     host_file = present.pop(build.HOST, None)
-    host = _read(host_file).strip().splitlines()[0].strip() if host_file is not None else ""
+    host_lines = _read(host_file).strip().splitlines() if host_file is not None else []
+    host = host_lines[0].strip() if host_lines else ""
     captured_at = _mtime(files[build.TOPO_M])
     if snapshot is not None:
         captured_at = _captured_at(snapshot) or captured_at

@@ -25,22 +25,33 @@ from tpdoctor.probes.smi_text import (
 )
 from tpdoctor.probes.smi_types import NvlinkCapsGpu, NvlinkErrorsGpu, NvlinkStatusGpu
 
-_GPU_RE = re.compile(r"^GPU (\d+):\s*(.*?)\s*(?:\(UUID:\s*([^)]*?)\s*\))?$")
-_STATUS_RE = re.compile(r"^Link (\d+):\s*(?:(<inactive>)|(\d+(?:\.\d+)?)\s*GB/s)$", re.IGNORECASE)
-_ERRORS_RE = re.compile(r"^Link (\d+):\s*([A-Za-z][A-Za-z0-9 ()/_-]*?)\s*:\s*(\S+)$")
-_CAPS_RE = re.compile(r"^Link (\d+),\s*(.+?):\s*(true|false)$", re.IGNORECASE)
-_OTHER_LINK_RE = re.compile(r"^Link (\d+)\s*[:,]")
-_SUMMARY_RE = re.compile(r"^Links\s+[\d ,\-]+:")
-_ALL_INACTIVE_RE = re.compile(r"^NVML: Unable to retrieve NVLink information as all links are inactive$",
-                              re.IGNORECASE)
-_PROMPT_CMD_RE = re.compile(r"^[\w@:~/.\-\[\]()]*[$#>]\s+\S")
-_UUID_RE = re.compile(r"^GPU-[0-9a-fA-F-]{8,}$")
+_GPU_RE = re.compile(r"^GPU (\d+):\s*(.*?)\s*(?:\(UUID:\s*([^)]*?)\s*\))?$", re.ASCII)
+_STATUS_RE = re.compile(r"^Link (\d+):\s*(?:(<inactive>)|(\d+(?:\.\d+)?)\s*GB/s)$", re.IGNORECASE | re.ASCII)
+_ERRORS_RE = re.compile(r"^Link (\d+):\s*([A-Za-z][A-Za-z0-9 ()/_-]*?)\s*:\s*(\S+)$", re.ASCII)
+_CAPS_RE = re.compile(r"^Link (\d+),\s*(.+?):\s*(true|false)$", re.IGNORECASE | re.ASCII)
+_OTHER_LINK_RE = re.compile(r"^Link (\d+)\s*[:,]", re.ASCII)
+_SUMMARY_RE = re.compile(r"^Links\s+[\d ,\-]+:", re.ASCII)
+_ALL_INACTIVE_RE = re.compile(
+    r"^NVML: Unable to retrieve NVLink information as all links are inactive$", re.IGNORECASE | re.ASCII
+)
+_PROMPT_CMD_RE = re.compile(r"^[\w@:~/.\-\[\]()]*[$#>]\s+\S", re.ASCII)
+_UUID_RE = re.compile(r"^GPU-[0-9a-fA-F-]{8,}$", re.ASCII)
 
-_ERROR_NAMES = {"replay errors": "replay", "recovery errors": "recovery", "crc errors": "crc",
-                "crc flit errors": "crc_flit", "crc data errors": "crc_data"}
-_CAP_NAMES = {"p2p is supported": "p2p", "access to system memory supported": "sysmem_access",
-              "p2p atomics supported": "p2p_atomics", "system memory atomics supported": "sysmem_atomics",
-              "sli is supported": "sli", "link is supported": "link_supported"}
+_ERROR_NAMES = {
+    "replay errors": "replay",
+    "recovery errors": "recovery",
+    "crc errors": "crc",
+    "crc flit errors": "crc_flit",
+    "crc data errors": "crc_data",
+}
+_CAP_NAMES = {
+    "p2p is supported": "p2p",
+    "access to system memory supported": "sysmem_access",
+    "p2p atomics supported": "p2p_atomics",
+    "system memory atomics supported": "sysmem_atomics",
+    "sli is supported": "sli",
+    "link is supported": "link_supported",
+}
 _KIND_RES = {KIND_NVLINK_STATUS: _STATUS_RE, KIND_NVLINK_ERRORS: _ERRORS_RE, KIND_NVLINK_CAPS: _CAPS_RE}
 
 
@@ -60,8 +71,9 @@ def snake(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def _walk(text: str, source: str, kind: str, what: str,
-          take: Callable[[_Block, re.Match[str], int], None]) -> list[_Block]:
+def _walk(
+    text: str, source: str, kind: str, what: str, take: Callable[[_Block, re.Match[str], int], None]
+) -> list[_Block]:
     """Read the GPU blocks of `kind`; `take` stores one matched link line into its block."""
     want = _KIND_RES[kind]
     blocks: dict[int, _Block] = {}
@@ -113,7 +125,9 @@ def _walk(text: str, source: str, kind: str, what: str,
                 continue
             if cur is None or _PROMPT_CMD_RE.match(s):
                 continue  # preamble (prompts, a shell loop) or a later prompt line
-            raise fail(source, ln.number, f"expected a `Link N` line of {what} or a `GPU n:` line, got {s[:60]!r}")
+            raise fail(
+                source, ln.number, f"expected a `Link N` line of {what} or a `GPU n:` line, got {s[:60]!r}"
+            )
     if wanted == 0:
         if foreign is not None:
             raise fail(source, foreign[0], f"expected {what}, found `{foreign[1]}` lines instead")
@@ -125,8 +139,11 @@ def _link_once(b: _Block, link: int, key: str | None, value: Any, line: int, sou
     slot = b.links if key is None else b.links.setdefault(link, {})
     k: Any = link if key is None else key
     if k in slot and slot[k] != value:
-        raise fail(source, line, f"GPU {b.index} link {link}{' ' + key if key else ''} read twice: "
-                   f"{slot[k]} then {value}")
+        raise fail(
+            source,
+            line,
+            f"GPU {b.index} link {link}{' ' + key if key else ''} read twice: {slot[k]} then {value}",
+        )
     slot[k] = value
 
 
@@ -137,8 +154,18 @@ def parse_nvlink_status(text: str, source: str = "<nvlink --status>") -> tuple[N
         _link_once(b, int(m.group(1)), None, None if m.group(2) else float(m.group(3)), line, source)
 
     blocks = _walk(text, source, KIND_NVLINK_STATUS, "`nvidia-smi nvlink --status` output", take)
-    return tuple(NvlinkStatusGpu(b.index, b.name, b.uuid, dict(b.links), all_inactive=b.all_inactive,
-                                 header_present=b.header_present, notes=tuple(b.notes)) for b in blocks)
+    return tuple(
+        NvlinkStatusGpu(
+            b.index,
+            b.name,
+            b.uuid,
+            dict(b.links),
+            all_inactive=b.all_inactive,
+            header_present=b.header_present,
+            notes=tuple(b.notes),
+        )
+        for b in blocks
+    )
 
 
 def parse_nvlink_errors(text: str, source: str = "<nvlink -e>") -> tuple[NvlinkErrorsGpu, ...]:
@@ -148,15 +175,25 @@ def parse_nvlink_errors(text: str, source: str = "<nvlink -e>") -> tuple[NvlinkE
         name = m.group(2).strip()
         key = _ERROR_NAMES.get(name.lower(), snake(name))
         raw = m.group(3)
-        if not raw.isdigit():
+        if not re.fullmatch(r"[0-9]+", raw):
             b.notes.append(f"line {line}: link {m.group(1)} {name} is {raw!r}, not a count; skipped")
             b.links.setdefault(int(m.group(1)), {})
             return
         _link_once(b, int(m.group(1)), key, int(raw), line, source)
 
     blocks = _walk(text, source, KIND_NVLINK_ERRORS, "`nvidia-smi nvlink -e` output", take)
-    return tuple(NvlinkErrorsGpu(b.index, b.name, b.uuid, dict(b.links), all_inactive=b.all_inactive,
-                                 header_present=b.header_present, notes=tuple(b.notes)) for b in blocks)
+    return tuple(
+        NvlinkErrorsGpu(
+            b.index,
+            b.name,
+            b.uuid,
+            dict(b.links),
+            all_inactive=b.all_inactive,
+            header_present=b.header_present,
+            notes=tuple(b.notes),
+        )
+        for b in blocks
+    )
 
 
 def parse_nvlink_caps(text: str, source: str = "<nvlink -c>") -> tuple[NvlinkCapsGpu, ...]:
@@ -168,5 +205,15 @@ def parse_nvlink_caps(text: str, source: str = "<nvlink -c>") -> tuple[NvlinkCap
         _link_once(b, int(m.group(1)), key, m.group(3).lower() == "true", line, source)
 
     blocks = _walk(text, source, KIND_NVLINK_CAPS, "`nvidia-smi nvlink -c` output", take)
-    return tuple(NvlinkCapsGpu(b.index, b.name, b.uuid, dict(b.links), all_inactive=b.all_inactive,
-                               header_present=b.header_present, notes=tuple(b.notes)) for b in blocks)
+    return tuple(
+        NvlinkCapsGpu(
+            b.index,
+            b.name,
+            b.uuid,
+            dict(b.links),
+            all_inactive=b.all_inactive,
+            header_present=b.header_present,
+            notes=tuple(b.notes),
+        )
+        for b in blocks
+    )

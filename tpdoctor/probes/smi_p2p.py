@@ -7,7 +7,7 @@ import re
 from tpdoctor.probes.smi_text import KIND_P2P, Section, fail, is_elision, pick_sections
 from tpdoctor.probes.smi_types import P2PMatrix
 
-_GPU_RE = re.compile(r"^GPU(\d+)$")
+_GPU_RE = re.compile(r"^GPU(\d+)$", re.ASCII)
 CODES = frozenset({"OK", "CNS", "GNS", "TNS", "NS", "DR", "U"})
 CAPABILITIES = {"r": "read", "w": "write", "n": "nvlink", "a": "atomics", "p": "pci", "rw": "read_write"}
 
@@ -27,8 +27,9 @@ def parse_topo_p2p(text: str, source: str = "<topo -p2p>", *, capability: str | 
     return matrices[0]
 
 
-def parse_topo_p2p_all(text: str, source: str = "<topo -p2p>", *,
-                       capability: str | None = None) -> tuple[P2PMatrix, ...]:
+def parse_topo_p2p_all(
+    text: str, source: str = "<topo -p2p>", *, capability: str | None = None
+) -> tuple[P2PMatrix, ...]:
     """Every P2P matrix in the text, e.g. a script's dump of `-p2p r` then `-p2p w`."""
     default = CAPABILITIES.get(capability or "", capability or "unknown")
     out = []
@@ -47,19 +48,23 @@ def _parse_section(section: Section, capability: str, source: str) -> P2PMatrix:
             start = k
             break
         if "CPU" in toks and "Affinity" in toks:
-            raise fail(source, ln.number, "expected a `topo -p2p` header (\"GPU0 GPU1 ...\"), "
-                       "found a `topo -m` header")
+            raise fail(
+                source, ln.number, 'expected a `topo -p2p` header ("GPU0 GPU1 ..."), found a `topo -m` header'
+            )
     if start is None:
         first = next((ln for ln in lines if ln.text.strip()), None)
-        raise fail(source, first.number if first else section.echo_line,
-                   "expected a `topo -p2p` header (\"GPU0 GPU1 ...\"), found none")
+        raise fail(
+            source,
+            first.number if first else section.echo_line,
+            'expected a `topo -p2p` header ("GPU0 GPU1 ..."), found none',
+        )
     labels = lines[start].text.split()
     gpus = tuple(int(t[3:]) for t in labels)
     if len(set(gpus)) != len(gpus):
         raise fail(source, lines[start].number, "a GPU is named twice in the header")
     cells: dict[tuple[int, int], str] = {}
     seen: set[str] = set()
-    for ln in lines[start + 1:]:
+    for ln in lines[start + 1 :]:
         s = ln.text.strip()
         if not s:
             if seen:
@@ -75,17 +80,23 @@ def _parse_section(section: Section, capability: str, source: str) -> P2PMatrix:
             raise fail(source, ln.number, f"row {row} is not a header column or appears twice")
         seen.add(row)
         if len(toks) - 1 != len(labels):
-            raise fail(source, ln.number, f"row {row} has {len(toks) - 1} cells, the header names {len(labels)}")
+            raise fail(
+                source, ln.number, f"row {row} has {len(toks) - 1} cells, the header names {len(labels)}"
+            )
         i = int(row[3:])
-        for col, code in zip(labels, toks[1:]):
+        for col, code in zip(labels, toks[1:], strict=True):
             j = int(col[3:])
             if (code == "X") != (i == j):
                 raise fail(source, ln.number, f"row {row}, column {col}: 'X' belongs on the diagonal only")
             if i == j:
                 continue
             if code not in CODES:
-                raise fail(source, ln.number, f"row {row}, column {col}: expected a P2P status "
-                           f"({', '.join(sorted(CODES))}), got {code!r}")
+                raise fail(
+                    source,
+                    ln.number,
+                    f"row {row}, column {col}: expected a P2P status "
+                    f"({', '.join(sorted(CODES))}), got {code!r}",
+                )
             cells[(i, j)] = code
     if not seen:
         raise fail(source, lines[start].number, "P2P header without any GPU row")

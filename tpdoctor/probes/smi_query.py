@@ -13,18 +13,31 @@ import re
 from tpdoctor.probes.smi_text import KIND_QUERY_GPU, fail, is_bare_prompt, pick_sections
 from tpdoctor.probes.smi_types import QueryGpuRow
 
-FIELDS = ("index", "name", "uuid", "pci.bus_id", "memory.total", "pcie.link.gen.current", "pcie.link.gen.max",
-          "pcie.link.width.current", "pcie.link.width.max")
+FIELDS = (
+    "index",
+    "name",
+    "uuid",
+    "pci.bus_id",
+    "memory.total",
+    "pcie.link.gen.current",
+    "pcie.link.gen.max",
+    "pcie.link.width.current",
+    "pcie.link.width.max",
+)
 QUERY = ",".join(FIELDS)
 _NA = {"[n/a]", "n/a", "[not supported]", "not supported", "[unknown error]", ""}
-_INT_UNIT_RE = re.compile(r"^(\d+)(?:\s*(MiB|x))?$", re.IGNORECASE)
-_HEADER_NAME_RE = re.compile(r"^([a-z_.]+)(?:\s*\[[^\]]*\])?$")
+_INT_UNIT_RE = re.compile(r"^(\d+)(?:\s*(MiB|x))?$", re.IGNORECASE | re.ASCII)
+_HEADER_NAME_RE = re.compile(r"^([a-z_.]+)(?:\s*\[[^\]]*\])?$", re.ASCII)
 
 
 def parse_query_gpu(csv_text: str, source: str = "<query-gpu>") -> tuple[QueryGpuRow, ...]:
     """Parse the CSV that `nvidia-smi --query-gpu=<FIELDS> --format=csv[,noheader][,nounits]` prints."""
-    lines = [ln for s in pick_sections(csv_text, KIND_QUERY_GPU, source, "`nvidia-smi --query-gpu` CSV")
-             for ln in s.lines if ln.text.strip() and not is_bare_prompt(ln.text)]
+    lines = [
+        ln
+        for s in pick_sections(csv_text, KIND_QUERY_GPU, source, "`nvidia-smi --query-gpu` CSV")
+        for ln in s.lines
+        if ln.text.strip() and not is_bare_prompt(ln.text)
+    ]
     if not lines:
         raise fail(source, None, "expected `nvidia-smi --query-gpu` CSV, found no rows")
     columns = list(FIELDS)
@@ -45,21 +58,33 @@ def parse_query_gpu(csv_text: str, source: str = "<query-gpu>") -> tuple[QueryGp
     for ln in lines:
         cells = [c.strip() for c in next(csv.reader([ln.text], skipinitialspace=True))]
         if len(cells) != len(columns):
-            raise fail(source, ln.number, f"expected {len(columns)} comma-separated fields "
-                       f"({', '.join(columns)}), got {len(cells)}")
-        v = dict(zip(columns, cells))
+            raise fail(
+                source,
+                ln.number,
+                f"expected {len(columns)} comma-separated fields ({', '.join(columns)}), got {len(cells)}",
+            )
+        v = dict(zip(columns, cells, strict=True))
         index = _int(v["index"], "index", ln.number, source)
         if index is None or index in seen:
             raise fail(source, ln.number, f"GPU index {v['index']!r} missing or repeated")
         seen.add(index)
-        rows.append(QueryGpuRow(
-            index=index, name=v["name"], uuid=_text(v.get("uuid")), pci_bus_id=_text(v.get("pci.bus_id")),
-            memory_mib=_int(v.get("memory.total"), "memory.total", ln.number, source),
-            pcie_gen_current=_int(v.get("pcie.link.gen.current"), "pcie.link.gen.current", ln.number, source),
-            pcie_gen_max=_int(v.get("pcie.link.gen.max"), "pcie.link.gen.max", ln.number, source),
-            pcie_width_current=_int(v.get("pcie.link.width.current"), "pcie.link.width.current", ln.number,
-                                    source),
-            pcie_width_max=_int(v.get("pcie.link.width.max"), "pcie.link.width.max", ln.number, source)))
+        rows.append(
+            QueryGpuRow(
+                index=index,
+                name=v["name"],
+                uuid=_text(v.get("uuid")),
+                pci_bus_id=_text(v.get("pci.bus_id")),
+                memory_mib=_int(v.get("memory.total"), "memory.total", ln.number, source),
+                pcie_gen_current=_int(
+                    v.get("pcie.link.gen.current"), "pcie.link.gen.current", ln.number, source
+                ),
+                pcie_gen_max=_int(v.get("pcie.link.gen.max"), "pcie.link.gen.max", ln.number, source),
+                pcie_width_current=_int(
+                    v.get("pcie.link.width.current"), "pcie.link.width.current", ln.number, source
+                ),
+                pcie_width_max=_int(v.get("pcie.link.width.max"), "pcie.link.width.max", ln.number, source),
+            )
+        )
     if not rows:
         raise fail(source, None, "`--query-gpu` header without any GPU row")
     return tuple(rows)
@@ -74,5 +99,7 @@ def _int(value: str | None, name: str, line: int, source: str) -> int | None:
         return None
     m = _INT_UNIT_RE.match(value)
     if not m:
-        raise fail(source, line, f"field {name}: expected an integer (units MiB allowed) or [N/A], got {value!r}")
+        raise fail(
+            source, line, f"field {name}: expected an integer (units MiB allowed) or [N/A], got {value!r}"
+        )
     return int(m.group(1))

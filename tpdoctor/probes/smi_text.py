@@ -15,6 +15,7 @@ from tpdoctor.errors import ParseError
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b")
 _CTRL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_UNI_SPACE_RE = re.compile(r"[^\S\t\n]")  # NBSP and friends from web pastes -> plain space
 # "[...]", "...", "....", "[snip]", "…" - an author cut something out here.
 _ELISION_RE = re.compile(r"^\s*(\[\s*(\.{2,}|…|snip|snipped|truncated)\s*\]|\.{2,}|…+)\s*$", re.IGNORECASE)
 _RULER_RE = re.compile(r"^\s*([=\-#*_~`])\1{2,}.*$")
@@ -52,7 +53,7 @@ def clean_lines(text: str) -> list[Line]:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     out = []
     for i, raw in enumerate(text.split("\n"), start=1):
-        s = _CTRL_RE.sub("", _ANSI_RE.sub("", raw))
+        s = _UNI_SPACE_RE.sub(" ", _CTRL_RE.sub("", _ANSI_RE.sub("", raw)))
         out.append(Line(i, s.rstrip()))
     return out
 
@@ -126,8 +127,9 @@ def pick_sections(text: str, kind: str, source: str, what: str) -> list[Section]
         return loose
     other = next(s for s in sections if s.kind is not None)
     name = other.kind if other.kind != KIND_OTHER else f"nvidia-smi {other.arg}"
-    raise ParseError(f"expected {what}, but the text holds the output of `{name}`",
-                     source=source, line=other.echo_line)
+    raise ParseError(
+        f"expected {what}, but the text holds the output of `{name}`", source=source, line=other.echo_line
+    )
 
 
 def fail(source: str, line: int | None, message: str) -> ParseError:

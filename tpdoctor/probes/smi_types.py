@@ -19,6 +19,7 @@ class TopoMatrix:
     cells: dict[tuple[str, str], str] = field(default_factory=dict)
     cpu_affinity: dict[int, str] = field(default_factory=dict)  # GPU -> "0-23,48-71"; absent if N/A/blank
     numa_affinity: dict[int, int] = field(default_factory=dict)  # GPU -> NUMA node; absent if N/A/blank
+    # (or when printed as a list, as on Grace: see numa_affinity_text)
     gpu_numa_id: dict[int, int] = field(default_factory=dict)  # GPU index -> GPU NUMA ID (Grace-class only)
     nic_names: dict[int, str] = field(default_factory=dict)  # NIC index -> "mlx5_0" from the NIC Legend
     header_present: bool = True
@@ -35,7 +36,7 @@ class TopoMatrix:
 class P2PMatrix:
     """`nvidia-smi topo -p2p r|w|n|a|p`: status codes OK CNS GNS TNS NS DR U per GPU pair."""
 
-    capability: str  # "read" | "write" | "nvlink" | "atomics" | "pci" | "unknown"
+    capability: str  # "read" | "write" | "nvlink" | "atomics" | "pci" | "read_write" (-p2p rw) | "unknown"
     gpus: tuple[int, ...]
     cells: dict[tuple[int, int], str] = field(default_factory=dict)  # (i, j) -> code, i != j
 

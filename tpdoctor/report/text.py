@@ -35,8 +35,8 @@ LEGEND = (
     ("PIX", PathKind.PIX, "one PCIe switch"),
     ("PXB", PathKind.PXB, "PCIe switches"),
     ("PHB", PathKind.PHB, "CPU host bridge"),
-    ("NODE", PathKind.NODE, "host bridges, same NUMA node"),
-    ("SYS", PathKind.SYS, "across NUMA nodes"),
+    ("NODE", PathKind.NODE, "same NUMA node"),
+    ("SYS", PathKind.SYS, "across sockets"),
 )
 
 
@@ -164,8 +164,8 @@ def gpu_table(topo: Topology, width: int = 100) -> Table:
         table.add_column(name, justify=justify, no_wrap=name != "CPU affinity",  # type: ignore[arg-type]
                          overflow="fold")
     for g in topo.gpus:
-        cells = [g.label, g.name, _memory(g), *([_bus_id(g)] if with_bus else []), show(g.numa_node),
-                 show(g.cpu_affinity), _pcie(g), _nvlinks(g)]
+        cells: list[str | Text] = [g.label, g.name, _memory(g), *([_bus_id(g)] if with_bus else []),
+                                   show(g.numa_node), show(g.cpu_affinity), _pcie(g), _nvlinks(g)]
         table.add_row(*cells, style="red" if g.status != "ok" else "")
     return table
 
