@@ -113,7 +113,7 @@ class ModelSpec:
 
 _FIELDS = {f for f in ModelSpec.__dataclass_fields__} - {"name", "source"}
 _SUFFIX_RE = re.compile(
-    r"(-(instruct|chat|base|it|hf|fp8|fp8-dynamic|awq|gptq|int4|int8|w4a16|w8a8|bnb-4bit|\d{4}))+$")
+    r"(-(instruct|chat|base|it|hf|fp8|fp8-dynamic|awq|gptq|int4|int8|w4a16|w8a8|bnb-4bit|\d{4}|v\d+\.\d+))+$")
 
 
 def canonical_name(name: str) -> str:
@@ -145,8 +145,8 @@ def catalogue_names() -> list[str]:
 def lookup(name: str) -> ModelSpec | None:
     """A catalogue model by name, HF repo id or alias; None when it is not bundled."""
     cat = _catalogue()
-    key = canonical_name(name)
-    return cat.get(key) or cat.get(name.strip().lower())
+    base = name.strip().rstrip("/").split("/")[-1].lower().replace("_", "-")
+    return cat.get(base) or cat.get(canonical_name(name)) or cat.get(name.strip().lower())
 
 
 def quantization_hint(name: str) -> str | None:
