@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ ROOT = HERE.parent.parent
 CASES = sorted(p for p in HERE.glob("TPD2*/*.yaml"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def topology(name: str) -> Topology:
     if name == "example":
         return replay.load(replay.example_path())

@@ -50,8 +50,8 @@ def build(host: str, name: str, memory_mib: int, numa: list[int],
 
 
 def example_node() -> Topology:
-    """Like the bundled example (tpdoctor/examples/): 4× H100 NVL, bridges GPU0–GPU1 (down) and GPU2–GPU3 (NV12 healthy); the pairs
-    sit on different sockets."""
+    """Like the bundled example (tpdoctor/examples/): 4× H100 NVL, bridges GPU0–GPU1 (down) and GPU2–GPU3
+    (NV12 healthy); the pairs sit on different sockets."""
     def pair(i: int, j: int) -> tuple[str, int, str]:
         if {i, j} == {0, 1}:
             return "NODE", 12, "NODE"

@@ -8,17 +8,23 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from tpdoctor.bench.result import BenchResult
 from tpdoctor.commands._ruleopts import load, rule_options
 from tpdoctor.errors import ManifestError, ProbeError
 from tpdoctor.exitcodes import ExitCode
-from tpdoctor.findings import Report, Severity, Status
+from tpdoctor.findings import Finding, Report, Severity, Status
 from tpdoctor.topology import Topology
 
+if TYPE_CHECKING:
+    from tpdoctor.deploy.check import CheckResult
+    from tpdoctor.rulebook import Rule
 
-def read_topology(path: Path | None) -> tuple[Topology, tuple]:  # type: ignore[type-arg]
+
+def read_topology(path: Path | None) -> tuple[Topology, tuple[BenchResult, ...]]:
     """A capture (topo -m text, collect dir, snapshot JSON) or, without --topology, this machine."""
     if path is not None:
         from tpdoctor.probes.replay import load_report
@@ -77,7 +83,7 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
     elif fmt == "sarif":
         from tpdoctor.report import sarif
 
-        def locate(f):  # type: ignore[no-untyped-def]
+        def locate(f: Finding) -> tuple[str, int | None] | None:
             o = result.origin_of(f)
             return (o.file, o.line) if o is not None else None
 
@@ -93,7 +99,8 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
     return exit_code(result.report.status, fail_on)
 
 
-def write_fixes(manifests: tuple[Path, ...], result, topology: Topology, out: Path, rules) -> None:  # type: ignore[no-untyped-def]
+def write_fixes(manifests: tuple[Path, ...], result: CheckResult, topology: Topology, out: Path,
+                rules: list[Rule]) -> None:
     """Write each manifest's fixed text (temp file then rename) and re-check it; progress on stderr."""
     from tpdoctor.atomic import write_atomic
     from tpdoctor.deploy import loader

@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tpdoctor.advice.placement import PairTable, best_group
 from tpdoctor.bench.result import BenchResult
@@ -34,7 +35,7 @@ class CheckResult:
     report: Report
     deployments: tuple[Deployment, ...]
     assessments: tuple[Assessment, ...]
-    facts: tuple[dict, ...]  # type: ignore[type-arg]
+    facts: tuple[dict[str, Any], ...]
 
     def deployment(self, name: str) -> Deployment | None:
         return next((d for d in self.deployments if d.name == name), None)

@@ -28,9 +28,9 @@ def _env(doc: Document, source: str, base: tuple[Any, ...], env: Any) -> tuple[d
         for i, item in enumerate(env):
             k, _, v = str(item).partition("=")
             out[k] = v
-            origins[f"env.{k}"] = Origin(source, doc.line_of((*base, i)),
-                                         doc.spans[(*base, i)].col if (*base, i) in doc.spans else 0,
-                                         str(item), "flag")
+            key = tuple(base) + (i,)
+            span = doc.spans.get(key)
+            origins[f"env.{k}"] = Origin(source, doc.line_of(key), span.col if span else 0, str(item), "flag")
     return out, origins
 
 

@@ -81,7 +81,7 @@ def detect_engine(words: list[str]) -> tuple[str | None, int]:
             return "tgi", i + 1
         if base in ("trtllm-serve", "trtllm-build", "trtllm-llmapi-launch"):
             return "trtllm", i + 1 + (1 if nxt == "serve" else 0)
-        if base.endswith(".py") and ("convert_checkpoint" in base or "run.py" == base
+        if base.endswith(".py") and ("convert_checkpoint" in base or base == "run.py"
                                      or "tensorrt_llm" in w):
             return "trtllm", i + 1
     return None, 0

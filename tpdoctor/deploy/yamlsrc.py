@@ -57,6 +57,7 @@ def _convert(node: yaml.Node, path: Path_, spans: dict[Path_, Span]) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*path, i), spans) for i, item in enumerate(node.value)]
+    assert isinstance(node, yaml.ScalarNode)
     return _scalar(node)
 
 
