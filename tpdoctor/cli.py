@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "scan": "tpdoctor.commands.scan:command",
     "collect": "tpdoctor.commands.collect:command",
     "demo": "tpdoctor.commands.demo:command",
+    "check-deployment": "tpdoctor.commands.check_deployment:command",
+    "predict": "tpdoctor.commands.predict:command",
 }
 
 
