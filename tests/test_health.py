@@ -151,3 +151,21 @@ def test_lock_waits_then_gives_up(tmp_path: Path) -> None:
     os.close(fd)
     with locked(target, timeout_seconds=1):
         pass
+
+
+def test_bench_runs_a_short_pairwise_all_reduce(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--bench measures for real (gloo on CPU here: no published expectation, so no TPD106 verdict)."""
+    from dataclasses import replace
+
+    topo = scenario("h100-nvl-healthy")
+    two = replace(topo, gpus=topo.gpus[:2], links=tuple(lk for lk in topo.links if (lk.a, lk.b) == ("GPU0", "GPU1")))
+    snap = tmp_path / "two.json"
+    snap.write_text(report_json.render(Report(topology=two)))
+    prom = tmp_path / "tpdoctor.prom"
+    rc, lines, _ = run(capsys, "--from", str(snap), "--bench", "--json", "--prometheus", str(prom))
+    assert rc == 0
+    report = json.loads("\n".join(lines[1:]))
+    (result,) = report["bench"]
+    assert result["group"] == [0, 1] and result["backend"] == "gloo" and result["correct"]
+    assert result["busbw_gbps"] > 0 and report["links"][0]["busbw_gbps"] == result["busbw_gbps"]
+    assert 'tpdoctor_allreduce_busbw_bytes_per_second{gpus="GPU0+GPU1",backend="gloo"' in prom.read_text()

@@ -128,33 +128,48 @@ NODE_SCHEMA = ScopeSchema(
     {"node": NODE, "link": LINK, "gpu": GPU, "bench": BENCH, "drift": DRIFT}, shared=("node",))
 register_scope(NODE_SCHEMA)
 
-ExpectedBusbw = Callable[[str, int, str], "float | None"]  # (gpu name, group size, path) -> GB/s
+ExpectedBusbw = Callable[[Topology, "tuple[int, ...]"], "float | None"]  # (node, GPU group) -> GB/s
 
 
-def expected_busbw_gbps(gpu_name: str, group_size: int, path: str) -> float | None:
-    """Published large-message all-reduce busbw for this SKU over this path (data/gpus.yaml), or None.
+def expected_busbw_gbps(topology: Topology, group: tuple[int, ...]) -> float | None:
+    """What all-reduce busbw this GPU group should reach (nccl-tests convention, large messages), or None.
 
-    NVLink paths use the SKU's ring figure (the wire rate, about the same at every GPU count; NVLS figures
-    need NVSwitch multicast and 4+ GPUs, so they are not a floor), else its health-check floor. PCIe paths
-    use the SKU's figure only when the SKU has no NVLink (then that figure is a PCIe one); a NVLink SKU
-    measured over PCIe has no published expectation and TPD100/TPD101 already speak for it.
+    Per pair on its effective path (tpdoctor/bench/expect.py): NVLinks x the SKU's link rate x 0.8, or
+    the PCIe path's rating x its efficiency; a ring runs at its slowest pair. A published figure for
+    the SKU (data/gpus.yaml: ring, else floor) wins when every pair is on the SKU's own interconnect
+    (NVLink for NVLink SKUs, PCIe for the rest): two H100 NVL on their bridge measure 116 GB/s, not 240.
     """
     from tpdoctor import skus
+    from tpdoctor.bench import expect
 
-    if group_size < 2:
+    if len(group) < 2:
         return None
-    sku = skus.lookup(gpu_name)
-    if sku is None:
+    names = {g.index: g.name for g in topology.gpus}
+    sku = skus.lookup(names.get(group[0], ""))
+    if sku is None or any(skus.lookup(names.get(i, "")) != sku for i in group):
         return None
-    figures = sku.allreduce_busbw_gbps
-    on_nvlink = path_kind(path) is PathKind.NV
-    if on_nvlink != sku.has_nvlink:
-        return None
-    for key in ("ring", "floor"):
-        value = figures.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
+    derived: list[float] = []
+    all_native = True
+    for i, j in ((i, j) for n, i in enumerate(group) for j in group[n + 1:]):
+        link = topology.gpu_link(i, j)
+        if link is None:
+            return None
+        on_nvlink = link.kind is PathKind.NV
+        all_native = all_native and on_nvlink == sku.has_nvlink
+        if on_nvlink and sku.nvlink.link_gbps > 0:
+            derived.append(expect.nvlink_busbw_gbps(link.nvlinks, sku.nvlink.link_gbps))
+        elif not on_nvlink and isinstance(link.nominal_gbps, float):
+            derived.append(expect.pcie_busbw_gbps(link.nominal_gbps, link.path))
+        else:
+            return None
+    published = None
+    if all_native:
+        for key in ("ring", "floor"):
+            value = sku.allreduce_busbw_gbps.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                published = float(value)
+                break
+    return round(expect.expected_busbw_gbps(expect.ring_busbw_gbps(derived), published), 3)
 
 
 def _k(value: Any) -> Any:
@@ -356,9 +371,7 @@ def _bench(topology: Topology, results: Sequence[BenchResult],
     out = []
     for key, r in sorted(best.items()):
         path = _weakest_path(topology, key)
-        name = next((g.name for g in topology.gpus if g.index == key[0]), "")
-        expected = (expected_busbw(name, len(key), path) if expected_busbw and path and r.backend == "nccl"
-                    else None)
+        expected = expected_busbw(topology, key) if expected_busbw and r.backend == "nccl" else None
         out.append(_subject("+".join(f"GPU{i}" for i in key), {
             "group": list(key), "label": r.label, "backend": r.backend, "bytes": r.bytes,
             "busbw_gbps": float(r.busbw_gbps), "algbw_gbps": float(r.algbw_gbps), "correct": r.correct,

@@ -15,7 +15,7 @@ from tpdoctor.atomic import locked, write_atomic
 from tpdoctor.bench.result import BenchResult
 from tpdoctor.engine import Engine, Evaluation, Options
 from tpdoctor.errors import ParseError, TpdError
-from tpdoctor.facts import node_facts
+from tpdoctor.facts import ExpectedBusbw, node_facts
 from tpdoctor.findings import Report, Severity, Status, status_of
 from tpdoctor.report import json as report_json
 from tpdoctor.rulebook import Rule
@@ -57,7 +57,7 @@ def read_baseline(path: Path) -> Topology | None:
 
 def run_health(load: Loader, rules: Sequence[Rule], *, options: Options | None = None,
                baseline_path: Path | None = None, fail_on: Severity = Severity.WARNING,
-               expected_busbw: Callable[[str, int, str], float | None] | None = None,
+               expected_busbw: ExpectedBusbw | None = None,
                clock: Callable[[], float] = time.monotonic) -> HealthOutcome:
     start = clock()
     try:
@@ -77,7 +77,7 @@ def run_health(load: Loader, rules: Sequence[Rule], *, options: Options | None =
 
 
 def _judge(engine: Engine, topology: Topology, bench: tuple[BenchResult, ...], baseline: Topology | None,
-           fail_on: Severity, expected_busbw: Callable[[str, int, str], float | None] | None,
+           fail_on: Severity, expected_busbw: ExpectedBusbw | None,
            start: float, clock: Callable[[], float]) -> HealthOutcome:
     evaluation = engine.evaluate(node_facts(topology, bench, baseline, expected_busbw))
     raw = status_of(evaluation.findings)

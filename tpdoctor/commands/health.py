@@ -30,24 +30,27 @@ def topology_loader(from_path: Path | None, bench: bool, probe: str = "auto",
                 report = load_report(from_path)
             except TpdError as exc:
                 raise ProbeError(exc.message) from None
-            topology, results = report.topology, report.bench
+            topology, results = report.topology, tuple(report.bench)
         else:
             from tpdoctor.probes import probe_live
 
             topology, results = probe_live(probe, timeout_seconds=timeout_seconds), ()
         if bench:
-            results = results + _run_bench(topology)
+            topology, measured = _run_bench(topology)
+            results = results + measured
         return topology, results
 
     return load_
 
 
-def _run_bench(topology: Topology) -> tuple[BenchResult, ...]:
-    try:
-        from tpdoctor.bench import runner  # type: ignore[attr-defined]
-    except ImportError:
-        raise ProbeError("the benchmark is not available in this build") from None
-    return tuple(runner.bench_for_health(topology))
+def _run_bench(topology: Topology) -> tuple[Topology, tuple[BenchResult, ...]]:
+    """A short pairwise all-reduce (one 256 MiB size, NCCL on GPUs): enough for TPD106, minutes at most.
+    A failed, hung or wrong run is a BenchError: health reports it as UNKNOWN, never hangs cron."""
+    from tpdoctor.bench.session import BenchRequest, run_request
+
+    report = run_request(BenchRequest(pairs=True, sizes="256M", iters=10, warmup=3, timeout_seconds=60.0,
+                                      world_size=len(topology.gpus) or None), topology)
+    return report.topology, report.bench
 
 
 @click.command("health")

@@ -82,8 +82,9 @@ def _topology(out: _Out, report: Report) -> None:
     out.family("tpdoctor_nvlink_errors_total", "counter", "NVLink data-link-layer error counters.", errors)
     measured = [({"gpus": "+".join(f"GPU{i}" for i in r.group), "backend": r.backend, "size_bytes": r.bytes},
                  r.busbw_gbps * 1e9) for r in report.bench if r.error is None]
-    measured += [({"gpus": f"{lk.a}+{lk.b}", "backend": "pair", "size_bytes": 0}, lk.busbw_gbps * 1e9)
-                 for lk in links if lk.busbw_gbps is not None]
+    benched = {"+".join(f"GPU{i}" for i in r.group) for r in report.bench}
+    measured += [({"gpus": f"{lk.a}+{lk.b}", "backend": "unknown", "size_bytes": 0}, lk.busbw_gbps * 1e9)
+                 for lk in links if lk.busbw_gbps is not None and f"{lk.a}+{lk.b}" not in benched]
     out.family("tpdoctor_allreduce_busbw_bytes_per_second", "gauge",
                "Measured all-reduce bus bandwidth (nccl-tests convention).", measured)
 
