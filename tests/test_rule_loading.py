@@ -51,7 +51,7 @@ def test_good_site_rule_loads_and_fires(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text,line,reason", [
-    ("id: SITE100\nname: x: y\n", 2, "bad YAML: mapping values are not allowed here"),
+    ("id: SITE100\nname: x: y\n", 2, "bad YAML: mapping values are not allowed"),
     (GOOD + "colour: red\n", 15, "unknown field 'colour'"),
     (GOOD.replace("severity: warning\n", ""), 1, "missing field 'severity'"),
     (GOOD.replace("severity: warning", "severity: fatal"), 5, "severity 'fatal' is not one of"),
@@ -97,3 +97,14 @@ def test_cli_reports_bad_rules_in_one_line_exit_3(tmp_path: Path, capsys: pytest
 def test_missing_rules_dir_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RuleLoadError, match="not a directory"):
         load_rules([tmp_path / "nope"])
+
+
+def test_scoped_load_skips_other_scopes_but_not_duplicates(tmp_path: Path) -> None:
+    node_only = load_rules(scopes=("node",))
+    assert node_only and {r.scope for r in node_only} == {"node"}
+    d = write(tmp_path, GOOD.replace("SITE100", "TPD200").replace("scope: node", "scope: deployment")
+              .replace("each: node", "each: deployment").replace("node.gpu_count < 8", "true")
+              .replace("{node.host} shows {node.gpu_count} GPUs", "x").replace(" on {node.host}", ""),
+              name="TPD200.yaml")
+    with pytest.raises(RuleLoadError, match="duplicate rule id TPD200"):
+        load_rules([d], scopes=("node",))

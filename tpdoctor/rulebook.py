@@ -68,14 +68,25 @@ def rule_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
-def load_rules(extra_dirs: Sequence[Path] = (), include_builtin: bool = True) -> list[Rule]:
-    """Load the built-in catalogue plus site rule directories; any broken file stops the load."""
+def load_rules(extra_dirs: Sequence[Path] = (), include_builtin: bool = True,
+               scopes: Sequence[str] | None = None) -> list[Rule]:
+    """Load the built-in catalogue plus site rule directories; any broken file stops the load.
+
+    `scopes` limits the load to rules of those scopes (health and scan need only `node`): files of other
+    scopes are parsed for their id and scope only, so their facts' modules are not imported."""
     dirs: list[tuple[Path, bool]] = [(builtin_rules_dir(), True)] if include_builtin else []
     dirs += [(Path(d), False) for d in extra_dirs]
     rules: list[Rule] = []
     seen: dict[str, Path] = {}
     for directory, builtin in dirs:
         for path in rule_files(directory):
+            if scopes is not None:
+                other = _other_scope(path, scopes)
+                if other is not None:
+                    if other in seen:
+                        raise RuleLoadError(f"{path}: duplicate rule id {other} (already defined in {seen[other]})")
+                    seen[other] = path
+                    continue
             rule = load_rule(path, builtin=builtin)
             if rule.id in seen:
                 raise RuleLoadError(f"{path}:{rule.line('id')}: duplicate rule id {rule.id} "
@@ -85,11 +96,22 @@ def load_rules(extra_dirs: Sequence[Path] = (), include_builtin: bool = True) ->
     return sorted(rules, key=lambda r: r.id)
 
 
+def _other_scope(path: Path, scopes: Sequence[str]) -> str | None:
+    """The id of a well-formed rule file outside `scopes` (to skip it), else None (load it fully)."""
+    try:
+        _, data = _parse(_read(path))
+    except yaml.YAMLError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("id"), str) and data.get("scope") not in scopes \
+            and data.get("scope") in ("node", "deployment"):
+        return str(data["id"])
+    return None
+
+
 def load_rule(path: Path, builtin: bool = False) -> Rule:
     text = _read(path)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = _parse(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -152,6 +174,20 @@ def load_rule(path: Path, builtin: bool = False) -> Rule:
                 summary=data["summary"].strip(), when=data["when"].strip(), message=templates["message"],
                 recommendation=templates["recommendation"], docs=docs, path=path, state=state,
                 builtin=builtin, lines=lines)
+
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: rule loading is startup cost
+
+
+def _parse(text: str) -> tuple[Any, Any]:
+    """The node tree (for line numbers) and the data, from one parse."""
+    loader = _LOADER(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return node, data
 
 
 def _read(path: Path) -> str:

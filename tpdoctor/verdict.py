@@ -30,6 +30,6 @@ def report_for(topology: Topology, bench: tuple[BenchResult, ...] = (), *, rules
     from tpdoctor.facts import node_facts
     from tpdoctor.rulebook import load_rules
 
-    engine = Engine(load_rules() if rules is None else rules, "node")
+    engine = Engine(load_rules(scopes=("node",)) if rules is None else rules, "node")
     findings = engine.evaluate(node_facts(topology, bench, baseline)).findings
     return Report(topology=topology, bench=bench, findings=findings, status=status_of(findings))

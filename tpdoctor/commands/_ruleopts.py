@@ -24,15 +24,17 @@ def rule_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def load(rules_dirs: Sequence[Path], ignore: Sequence[str], severity: Sequence[str]) -> tuple[list[Rule], Options]:
-    rules = load_rules(rules_dirs)
+def load(rules_dirs: Sequence[Path], ignore: Sequence[str], severity: Sequence[str],
+         scopes: Sequence[str] | None = None) -> tuple[list[Rule], Options]:
+    rules = load_rules(rules_dirs, scopes=scopes)
     known = {r.id for r in rules}
     ignored: dict[str, str] = {}
     for item in ignore:
         rid, _, reason = item.partition(":")
         rid = rid.strip().upper()
         if rid not in known:
-            raise RuleLoadError(f"--ignore {rid}: no such rule", hint="tpdoctor rules lists them")
+            raise RuleLoadError(f"--ignore {rid}: no such rule{' here' if scopes else ''}",
+                                hint="tpdoctor rules lists them")
         ignored[rid] = reason.strip() or "ignored with --ignore"
     overrides: dict[str, Severity] = {}
     for item in severity:

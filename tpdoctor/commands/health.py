@@ -77,7 +77,7 @@ def command(from_path: Path | None, baseline: Path | None, prometheus: Path | No
 
     Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (probe failed, bad input).
     """
-    rules, options = load(rules_dirs, ignore, severity)
+    rules, options = load(rules_dirs, ignore, severity, scopes=("node",))
     outcome = run_health(topology_loader(from_path, bench, probe, timeout_seconds), rules, options=options,
                          baseline_path=baseline, fail_on=Severity(fail_on))
     emit(outcome, as_json=as_json, prometheus=prometheus)
