@@ -20,6 +20,11 @@ COMMANDS: dict[str, str] = {
     "demo": "tpdoctor.commands.demo:command",
     "bench": "tpdoctor.commands.bench:command",
     "fleet": "tpdoctor.commands.fleet:command",
+    "explain": "tpdoctor.commands.explain:command",
+    "health": "tpdoctor.commands.health:command",
+    "rules": "tpdoctor.commands.rules:command",
+    "check-deployment": "tpdoctor.commands.check_deployment:command",
+    "predict": "tpdoctor.commands.predict:command",
 }
 
 

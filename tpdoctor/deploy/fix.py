@@ -1,0 +1,176 @@
+"""`--fix`: rewrite a manifest in place, same format, minimal diff, from what the assessment found.
+
+Each change edits the exact text a value was read from (`Origin`), so comments, quoting and layout
+survive. The plan, in order of what matters most: a TP size the model cannot use (TPD204), a model that
+does not fit (TPD205), a TP group across nodes (TPD203), a better GPU group (TPD200/201/206/207/209),
+NCCL overrides (TPD208). What cannot be rewritten in place is reported, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tpdoctor.advice.placement import PairTable, best_group
+from tpdoctor.deploy import engineargs
+from tpdoctor.deploy.assess import Assessment
+from tpdoctor.deploy.deployment import Deployment, Origin
+from tpdoctor.topology import Topology
+
+
+@dataclass(frozen=True)
+class Edit:
+    origin: Origin
+    old_value: str
+    new_value: str
+    why: str
+    insert_after: str | None = None  # extra text appended after the edited token (a new flag)
+
+
+@dataclass(frozen=True)
+class FixPlan:
+    edits: tuple[Edit, ...]
+    unfixable: tuple[str, ...]
+    summary: tuple[str, ...]
+
+
+def _gpu_text(dep: Deployment, origin: Origin, gpus: Sequence[int]) -> str:
+    if origin.text is None:  # a YAML flow list: keep its quoting style
+        quoted = dep.kind == "compose"
+        items = [f'"{g}"' if quoted else str(g) for g in gpus]
+        return "[" + ", ".join(items) + "]"
+    return ",".join(str(g) for g in gpus)
+
+
+def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | None = None) -> FixPlan:
+    d = a.deployment
+    edits: list[Edit] = []
+    unfixable: list[str] = []
+    summary: list[str] = []
+    t = table or PairTable(topology)
+    new_tp, new_pp = d.tp, d.pp
+    if a.spec is not None and a.tp_problems:
+        fitting = [k for k in a.valid_tp if k <= len(topology.gpus) and (a.min_tp is None or k >= a.min_tp)]
+        below = [k for k in fitting if k <= d.tp]
+        new_tp = max(below) if below else (min(fitting) if fitting else d.tp)
+    elif a.memory is not None and a.memory.fits is False and a.min_tp and a.min_tp <= len(topology.gpus):
+        new_tp = a.min_tp
+    if d.nodes > 1 and d.tp > (d.gpu_count or len(topology.gpus)):
+        per_node = d.gpu_count or len(topology.gpus)
+        new_tp, new_pp = per_node, d.nodes
+    if new_tp != d.tp:
+        summary.append(f"TP {d.tp} -> {new_tp}" + (f", PP {d.pp} -> {new_pp}" if new_pp != d.pp else ""))
+        edits += _value_edit(d, "tp", str(d.tp), str(new_tp), "TP size", unfixable,
+                             extra=_pp_insert(d, new_pp) if new_pp != d.pp else None)
+        if new_pp != d.pp and "pp" in d.origins:
+            edits += _value_edit(d, "pp", str(d.pp), str(new_pp), "PP size", unfixable)
+        if d.gpu_count is not None and "gpu_count" in d.origins and d.gpus is None and d.nodes == 1:
+            edits += _value_edit(d, "gpu_count", str(d.gpu_count), str(new_tp * new_pp), "GPU request",
+                                 unfixable)
+    needed = max(1, new_tp * new_pp // max(d.nodes, 1))
+    if a.gpus is not None:
+        target = a.best.gpus if (a.best is not None and needed == len(a.best.gpus)) else None
+        if target is None and (needed != len(a.gpus) or a.overlap):
+            g = best_group(topology, needed, exclude=held, table=t)
+            target = g.gpus if g is not None else None
+            if g is None:
+                unfixable.append(f"no free group of {needed} GPUs on {topology.host}")
+        if target is not None and tuple(target) != tuple(a.gpus):
+            origin = d.origins.get("gpus")
+            old = ",".join(str(i) for i in a.gpus)
+            if origin is None:
+                unfixable.append("the GPU list has no rewritable origin")
+            else:
+                edits.append(Edit(origin, old, _gpu_text(d, origin, target), f"GPUs -> {target}"))
+                summary.append("GPUs " + "+".join(f"GPU{i}" for i in a.gpus) + " -> "
+                               + "+".join(f"GPU{i}" for i in target))
+    for var in ("NCCL_P2P_DISABLE", "NCCL_P2P_LEVEL", "NCCL_NVLS_ENABLE"):
+        if any(c.startswith(var) for c in a.nccl_conflicts):
+            origin = d.origins.get(f"env.{var}")
+            new = {"NCCL_P2P_DISABLE": "0", "NCCL_NVLS_ENABLE": "1"}.get(var, "SYS")
+            if origin is None:
+                unfixable.append(f"{var} has no rewritable origin")
+            else:
+                edits.append(Edit(origin, d.env[var], new, f"{var} -> {new}"))
+                summary.append(f"{var}={d.env[var]} -> {new}")
+    return FixPlan(tuple(edits), tuple(unfixable), tuple(summary))
+
+
+def _pp_insert(d: Deployment, pp: int) -> str | None:
+    if "pp" in d.origins:
+        return None
+    flag = engineargs.flag_for(d.engine, "pp")
+    origin = d.origins.get("tp")
+    if d.kind == "job" or origin is None or origin.fmt != "flag" or flag is None:
+        return None
+    return f" {flag} {pp}"
+
+
+def _value_edit(d: Deployment, fieldname: str, old: str, new: str, what: str, unfixable: list[str],
+                extra: str | None = None) -> list[Edit]:
+    origin = d.origins.get(fieldname)
+    if origin is None or origin.text is None:
+        unfixable.append(f"{what} of {d.name} was not read from a rewritable value")
+        return []
+    if extra is None and fieldname == "tp" and d.kind == "job":
+        return [Edit(origin, old, new, f"{what} -> {new}")]
+    return [Edit(origin, old, new, f"{what} -> {new}", insert_after=extra)]
+
+
+def apply(text: str, edits: Sequence[Edit], job_pp: dict[int, int] | None = None) -> str:
+    """Apply edits to one file's text; edits on one line are applied right to left."""
+    lines = text.splitlines(keepends=True)
+    located: list[tuple[int, int, int, str]] = []  # line index, start, end, replacement
+    for e in edits:
+        o = e.origin
+        if o.line is None:
+            continue
+        li = o.line - 1
+        line = lines[li]
+        if o.text is None:
+            end = o.end_col if o.end_col is not None else len(line.rstrip("\n"))
+            located.append((li, o.col, end, e.new_value))
+            continue
+        pos = line.find(o.text, o.col)
+        if pos < 0:
+            pos = line.find(o.text)
+        if pos < 0:
+            continue
+        replacement = o.text[: len(o.text) - len(e.old_value)] + e.new_value \
+            if o.text.endswith(e.old_value) else e.new_value
+        located.append((li, pos, pos + len(o.text), replacement + (e.insert_after or "")))
+    for li, start, end, rep in sorted(located, key=lambda x: (x[0], -x[1])):
+        line = lines[li]
+        lines[li] = line[:start] + rep + line[end:]
+    for li, pp in sorted((job_pp or {}).items(), reverse=True):
+        indent = len(lines[li]) - len(lines[li].lstrip())
+        lines.insert(li + 1, " " * indent + f"pp: {pp}\n")
+    return "".join(lines)
+
+
+def fix_text(text: str, assessments: Sequence[Assessment], topology: Topology,
+             others: Sequence[Assessment] = ()) -> tuple[str, list[str], list[str]]:
+    """The fixed text of one manifest (all its deployments), what changed, and what could not be fixed.
+    `others` are deployments in other files: their GPUs stay theirs."""
+    holding: dict[int, set[int]] = {id(o): set(o.gpus or ()) for o in others}
+    holding.update({id(a): set(a.gpus or ()) for a in assessments})
+    edits: list[Edit] = []
+    changes: list[str] = []
+    problems: list[str] = []
+    job_pp: dict[int, int] = {}
+    table = PairTable(topology)
+    # deployments keep their GPUs in file order; a later one that overlaps moves
+    for a in assessments:
+        held = set().union(*(g for k, g in holding.items() if k != id(a)))
+        p = plan(a, topology, held, table)
+        edits += p.edits
+        changes += [f"{a.name}: {s}" for s in p.summary]
+        problems += [f"{a.name}: {s}" for s in p.unfixable]
+        new_gpus = next((e.new_value for e in p.edits if e.why.startswith("GPUs")), None)
+        if new_gpus is not None:
+            holding[id(a)] = {int(x) for x in new_gpus.strip("[]").replace('"', "").split(",") if x.strip()}
+        d = a.deployment
+        tp_edit = next((e for e in p.edits if e.why.startswith("TP")), None)
+        if d.kind == "job" and tp_edit and d.nodes > 1 and "pp" not in d.origins and tp_edit.origin.line:
+            job_pp[tp_edit.origin.line - 1] = d.nodes
+    return apply(text, edits, job_pp), changes, problems
