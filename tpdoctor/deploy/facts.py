@@ -117,8 +117,7 @@ def subject(a: Assessment, topology: Topology) -> dict[str, Any]:
                 unknown.setdefault(n, reason)
 
     model_reason = next((n for n in a.notes if "model" in n), "model architecture not known")
-    pin_reason = ("GPUs not pinned (no CUDA_VISIBLE_DEVICES, NVIDIA_VISIBLE_DEVICES, device_ids or gpus); "
-                  "the scheduler picks them")
+    pin_reason = "GPUs not pinned: the scheduler picks them"
     if d.gpus is not None and a.gpus is None:
         pin_reason = next((n for n in a.notes if "not on" in n), "pinned GPUs not found on the node")
     spec, mem, mem1, g = a.spec, a.memory, a.memory_tp1, a.group
