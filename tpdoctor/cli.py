@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "demo": "tpdoctor.commands.demo:command",
     "check-deployment": "tpdoctor.commands.check_deployment:command",
     "predict": "tpdoctor.commands.predict:command",
+    "bench": "tpdoctor.commands.bench:command",
 }
 
 

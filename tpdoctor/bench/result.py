@@ -20,3 +20,5 @@ class BenchResult:
     dtype: str = "float32"
     label: str | None = None  # e.g. a deployment name or "pairs"
     error: str | None = None  # set when the run failed (watchdog, wrong result); figures are then 0
+    round_index: int | None = None  # all-pairs mode: the round this pair ran in
+    concurrent_groups: int = 1  # groups that ran at the same time (pairs rounds run disjoint pairs at once)

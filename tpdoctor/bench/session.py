@@ -1,0 +1,111 @@
+"""The benchmark use case: what to measure (a request), on which ranks, into a Report.
+
+`tpdoctor bench` parses its options into a `BenchRequest` and calls `run_request`; `scan --bench` can do
+the same with `pairs=True` and its probed Topology, and gets the Topology back with each measured pair's
+busbw on its link. torch is reached only through `runner` (lazily).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from tpdoctor.bench.attach import attach_busbw
+from tpdoctor.bench.plan import Plan, plan_groups, plan_node, plan_pairs
+from tpdoctor.bench.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, parse_sizes
+from tpdoctor.errors import BenchError
+from tpdoctor.findings import Report, Status
+from tpdoctor.topology import Gpu, Topology
+
+
+@dataclass(frozen=True)
+class BenchRequest:
+    groups: tuple[tuple[int, ...], ...] = ()  # GPU groups; empty: pairs or the whole node
+    pairs: bool = False
+    sequential: bool = False
+    backend: str = "auto"  # auto | nccl | gloo
+    world_size: int | None = None
+    sizes: str | None = None  # None: the backend's default sweep
+    iters: int = 20
+    warmup: int = 5
+    dtype: str = "float32"
+    timeout_seconds: float = 60.0
+    startup_timeout_seconds: float = 120.0
+
+
+def minimal_topology(devices: tuple[int, ...], backend: str) -> Topology:
+    """No probe ran: the ranks as GPUs with names only (no links, so nothing is claimed about paths)."""
+    names: dict[int, str] = {}
+    if backend == "nccl":
+        import torch
+
+        names = {d: torch.cuda.get_device_name(d) for d in devices}
+    gpus = tuple(Gpu(index=d, name=names.get(d, f"{backend} rank {i}")) for i, d in enumerate(devices))
+    return Topology(host=socket.gethostname(), source="bench",
+                    captured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), gpus=gpus)
+
+
+def choose_devices(backend: str, world_size: int | None, groups: tuple[tuple[int, ...], ...],
+                   topology: Topology | None, visible_gpus: Callable[[], int]) -> tuple[int, ...]:
+    """The GPU index behind each rank: the union of the groups, or every visible GPU / simulated rank."""
+    if backend == "nccl":
+        count = visible_gpus()
+        if count == 0:
+            raise BenchError("no CUDA GPU is visible to PyTorch",
+                             hint="run on the GPU node, or simulate CPU ranks: --backend gloo --world-size N")
+        if world_size is not None and world_size > count:
+            raise BenchError(f"--world-size {world_size} but only {count} GPUs are visible")
+        available = tuple(range(world_size or count))
+    else:
+        n = world_size or (len(topology.gpus) if topology is not None and topology.gpus else 0) or \
+            (max(max(g) for g in groups) + 1 if groups else 2)
+        available = tuple(range(n))
+    if groups:
+        wanted = sorted({i for g in groups for i in g})
+        missing = [i for i in wanted if i not in available]
+        if missing:
+            raise BenchError(f"GPU index {missing} not among the {len(available)} ranks "
+                             f"({'visible GPUs' if backend == 'nccl' else '--world-size'})")
+        return tuple(wanted)
+    if len(available) < 2:
+        raise BenchError(f"an all-reduce needs at least two ranks; {len(available)} available")
+    return available
+
+
+def make_plan(devices: tuple[int, ...], request: BenchRequest) -> Plan:
+    rank = {d: i for i, d in enumerate(devices)}
+    if request.groups:
+        return plan_groups([tuple(rank[d] for d in g) for g in request.groups], len(devices))
+    if request.pairs:
+        return plan_pairs(len(devices), sequential=request.sequential)
+    return plan_node(len(devices))
+
+
+def run_request(request: BenchRequest, topology: Topology | None = None,
+                on_event: Callable[[dict[str, Any]], None] | None = None) -> Report:
+    """Measure, and return a Report: results in `bench`, pair busbw on the topology's links, status
+    critical when a group hung, a rank died or a result was wrong (each such result names its group)."""
+    from tpdoctor.bench import runner
+
+    backend = runner.resolve_backend(request.backend)
+    try:
+        sizes = parse_sizes(request.sizes or (DEFAULT_SIZES_GPU if backend == "nccl" else DEFAULT_SIZES_CPU))
+    except ValueError as exc:
+        raise BenchError(f"--sizes: {exc}") from None
+    devices = choose_devices(backend, request.world_size, request.groups, topology, runner.cuda_device_count)
+    plan = make_plan(devices, request)
+    options = runner.BenchOptions(backend=backend, sizes=sizes, iters=request.iters, warmup=request.warmup,
+                                  dtype=request.dtype, timeout_seconds=request.timeout_seconds,
+                                  startup_timeout_seconds=request.startup_timeout_seconds)
+    run = runner.run_plan(plan, devices, options, on_event=on_event)
+    if run.leftover_pids:
+        raise BenchError(f"benchmark processes {list(run.leftover_pids)} survived the kill",
+                         hint="they are in their own sessions; kill them by pid")
+    results = run.results
+    bad = any(r.error is not None or not r.correct for r in results)
+    base = topology or minimal_topology(devices, backend)
+    return Report(topology=attach_busbw(base, results), bench=results,
+                  status=Status.CRITICAL if bad else Status.OK)

@@ -1,0 +1,112 @@
+"""`tpdoctor bench`: all-reduce busbw of one group, several groups, every GPU pair, or the whole node.
+
+torch is reached only through `tpdoctor.bench.runner` (imported lazily); without it the command exits 3
+with the install line.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from tpdoctor.bench.session import BenchRequest, run_request
+from tpdoctor.bench.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, format_size
+from tpdoctor.errors import BenchError
+from tpdoctor.topology import Topology
+
+
+def _parse_group(text: str) -> tuple[int, ...]:
+    try:
+        group = tuple(int(x) for x in text.replace("+", ",").split(",") if x.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma list of GPU indices",
+                                 param_hint="--gpus") from None
+    if len(group) < 2 or len(set(group)) != len(group) or min(group) < 0:
+        raise click.BadParameter(f"{text!r}: a group is two or more distinct GPU indices",
+                                 param_hint="--gpus")
+    return group
+
+
+def _load_topology(path: str) -> Topology:
+    """A topology to attach results to: the scan's replay loader when present, else a tpdoctor/v1 JSON."""
+    try:
+        from tpdoctor.probes import replay  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        from tpdoctor.report.json import loads
+
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return loads(fh.read(), source=path).topology
+        except OSError as exc:
+            raise BenchError(f"{path}: cannot read ({exc.strerror})") from None
+    topology: Topology = replay.load(path)
+    return topology
+
+
+def _progress(event: dict[str, Any]) -> None:
+    if event["event"] == "result":
+        r = event["result"]
+        group = "+".join(f"GPU{i}" for i in r["group"])
+        click.echo(f"  {group} {format_size(r['bytes']):>5}: busbw {r['busbw_gbps']:.3f} GB/s", err=True)
+
+
+@click.command("bench")
+@click.option("--gpus", "gpu_groups", multiple=True, metavar="I,J[,…]",
+              help="Measure this GPU group (repeat for each TP group).")
+@click.option("--pairs", is_flag=True,
+              help="Measure every GPU pair (disjoint pairs concurrently, in rounds).")
+@click.option("--node", is_flag=True, help="Measure one group of every GPU (the default).")
+@click.option("--sequential", is_flag=True,
+              help="With --pairs: one pair at a time (when concurrent pairs would share a bottleneck).")
+@click.option("--backend", type=click.Choice(["auto", "nccl", "gloo"]), default="auto", show_default=True,
+              help="nccl on GPUs, gloo for CPU ranks; auto picks nccl when CUDA GPUs are visible.")
+@click.option("--world-size", type=click.IntRange(min=2), default=None,
+              help="Number of ranks (gloo: simulated ranks on this host).")
+@click.option("--sizes", default=None,
+              help=f"Message sizes: 8,1K,1M,64M or a range lo:hi[:factor] "
+                   f"[default: {DEFAULT_SIZES_GPU} on GPUs, {DEFAULT_SIZES_CPU} on CPU].")
+@click.option("--iters", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Timed iterations per size.")
+@click.option("--warmup", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Warm-up iterations per size (the first also checks the result).")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32",
+              show_default=True)
+@click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.05), default=60.0,
+              show_default=True,
+              help="Watchdog: seconds one size of one group may take before the group counts as hung.")
+@click.option("--startup-timeout", "startup_seconds", type=click.FloatRange(min=1), default=120.0,
+              show_default=True, help="Seconds for every rank to start and join.")
+@click.option("--from", "from_path", default=None, metavar="PATH",
+              help="Topology to attach pairwise busbw to (topo -m capture, collect dir or report JSON).")
+@click.option("--json", "as_json", is_flag=True, help="Print a tpdoctor/v1 report (results in `bench`).")
+def command(gpu_groups: tuple[str, ...], pairs: bool, node: bool, sequential: bool, backend: str,
+            world_size: int | None, sizes: str | None, iters: int, warmup: int, dtype: str,
+            timeout_seconds: float, startup_seconds: float, from_path: str | None, as_json: bool) -> int:
+    """All-reduce microbenchmark (nccl-tests conventions: algbw = bytes/time, busbw = algbw·2(n−1)/n).
+
+    Exit: 0 all measured and correct; 2 a group hung, a rank died or a result was wrong (the result
+    carries `error` naming the group); 3 cannot run (torch missing, bad arguments).
+    """
+    groups = tuple(_parse_group(g) for g in gpu_groups)
+    if sum((bool(groups), pairs, node)) > 1:
+        raise click.UsageError("choose one of --gpus, --pairs, --node")
+    if sequential and not pairs:
+        raise click.UsageError("--sequential goes with --pairs")
+    request = BenchRequest(groups=groups, pairs=pairs, sequential=sequential, backend=backend,
+                           world_size=world_size, sizes=sizes, iters=iters, warmup=warmup, dtype=dtype,
+                           timeout_seconds=timeout_seconds, startup_timeout_seconds=startup_seconds)
+    topology = _load_topology(from_path) if from_path else None
+    report = run_request(request, topology, on_event=_progress if sys.stderr.isatty() else None)
+    if as_json:
+        from tpdoctor.report.json import render
+
+        click.echo(render(report), nl=False)
+    else:
+        from rich.console import Console
+
+        from tpdoctor.report.bench_text import render_bench
+
+        Console().print(render_bench(report.bench, report.topology))
+    return int(report.status.exit_code)
