@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -64,9 +66,7 @@ def mutated(draw: st.DrawFn) -> str:
     lines = text.split("\n")
     for _ in range(draw(st.integers(1, 4))):
         op = draw(
-            st.sampled_from(
-                ["delete", "duplicate", "swap_lines", "swap_cells", "noise", "truncate", "replace_token"]
-            )
+            st.sampled_from(["delete", "duplicate", "swap_lines", "swap_cells", "noise", "truncate", "replace_token"])
         )
         if not lines:
             break
@@ -132,14 +132,10 @@ def test_swapped_cells_never_give_a_wrong_graph(data: st.DataObject) -> None:
     text = data.draw(st.sampled_from(COMPLETE))
     good = parse_topo_m(text)
     lines = text.split("\n")
-    rows = [
-        k for k, ln in enumerate(lines) if re.match(r"^\s*GPU\d+\s+(X|NV\d+|PIX|PXB|PHB|NODE|SYS|SOC)\b", ln)
-    ]
+    rows = [k for k, ln in enumerate(lines) if re.match(r"^\s*GPU\d+\s+(X|NV\d+|PIX|PXB|PHB|NODE|SYS|SOC)\b", ln)]
     k = data.draw(st.sampled_from(rows))
     cells = re.split(r"(\s+)", lines[k].strip())
-    gpu_cells = [
-        i for i, c in enumerate(cells[: 2 * (len(good.gpus) + 1)]) if i and not c.isspace() and c != "X"
-    ]
+    gpu_cells = [i for i, c in enumerate(cells[: 2 * (len(good.gpus) + 1)]) if i and not c.isspace() and c != "X"]
     if len(gpu_cells) < 2:
         return
     a, b = data.draw(st.sampled_from(gpu_cells)), data.draw(st.sampled_from(gpu_cells))
@@ -150,3 +146,18 @@ def test_swapped_cells_never_give_a_wrong_graph(data: st.DataObject) -> None:
     except ParseError:
         return
     assert got.cells == good.cells  # only a swap of equal cells may parse
+
+
+@pytest.mark.parametrize("path", captures(SMI / "topo-m"), ids=lambda p: p.stem)
+def test_deleting_or_duplicating_any_line_never_changes_a_cell(path: Path) -> None:
+    """Exhaustive over every line of every topo -m capture: a parse that succeeds is a subset of the truth."""
+    text = read(path)
+    good = parse_topo_m(text).cells
+    lines = text.split("\n")
+    for i in range(len(lines)):
+        for mutated_lines in (lines[:i] + lines[i + 1 :], lines[: i + 1] + lines[i:]):
+            try:
+                got = parse_topo_m("\n".join(mutated_lines)).cells
+            except ParseError:
+                continue
+            assert all(good.get(k) == v for k, v in got.items()), (i, lines[i])

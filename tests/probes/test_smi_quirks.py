@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from tests.probes.corpus import SMI, read
@@ -117,6 +119,18 @@ def test_row_cut_short_at_the_end_of_the_text_is_noted() -> None:
     cut = text[: text.rindex("GPU7") + 30]
     m = parse_topo_m(cut)
     assert m.path("GPU7", "GPU0") == "NV18" and any("cut short" in n for n in m.notes)
+
+
+@pytest.mark.parametrize("name", ["025", "028", "044", "007"])
+def test_lines_hard_wrapped_at_80_columns(name: str) -> None:
+    # e-mail / markdown pastes wrap long lines at whitespace; topo-m/025 (8 GPUs, 10 NICs) has 200-column rows
+    text = topo(name)
+    wrapped = "\n".join(part for ln in text.split("\n") for part in (textwrap.wrap(ln.expandtabs(8), 80) or [""]))
+    assert len(wrapped.split("\n")) > len(text.split("\n"))
+    got, want = parse_topo_m(wrapped), parse_topo_m(text)
+    assert got.cells == want.cells and got.cpu_affinity == want.cpu_affinity
+    assert got.numa_affinity == want.numa_affinity and got.nic_names == want.nic_names
+    assert any("wrapped" in n for n in got.notes)
 
 
 def test_prompts_before_and_after() -> None:
@@ -254,17 +268,13 @@ def test_blackwell_style_counter_names() -> None:
         (parse_nvlink_status, "topo-m", "004", "holds the output of `topo -m`"),
     ],
 )
-def test_nvlink_parsers_reject_another_commands_output(
-    parse: object, kind: str, name: str, words: str
-) -> None:
+def test_nvlink_parsers_reject_another_commands_output(parse: object, kind: str, name: str, words: str) -> None:
     with pytest.raises(ParseError, match=words):
         parse(fixture(kind, name))  # type: ignore[operator]
 
 
 def test_unknown_line_inside_a_block_names_its_line() -> None:
-    text = (
-        "GPU 0: NVIDIA A100 (UUID: GPU-fde0a018-ad1a-bbec-ccf6-50a9f64bd178)\n  Link 0: 25 GB/s\n  Lnk 1: ?\n"
-    )
+    text = "GPU 0: NVIDIA A100 (UUID: GPU-fde0a018-ad1a-bbec-ccf6-50a9f64bd178)\n  Link 0: 25 GB/s\n  Lnk 1: ?\n"
     with pytest.raises(ParseError) as e:
         parse_nvlink_status(text, source="s.txt")
     assert e.value.line == 3 and "Link N" in e.value.reason

@@ -43,9 +43,11 @@ def emit(report: Report, as_json: bool, banner: str | None = None) -> None:
               help="Replay a capture instead of probing: a raw `nvidia-smi topo -m` file, a `tpdoctor "
                    "collect` directory, or a tpdoctor JSON report/snapshot.")
 @click.option("--probe", type=click.Choice(PROBE_KINDS), default="auto", show_default=True,
-              help="Live probe to use (auto picks the best available).")
+              help="Live probe: nvml (NVML only), smi (nvidia-smi only), or auto (NVML merged with "
+                   "nvidia-smi; nvidia-smi alone when NVML cannot start).")
 @click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
-              help="Per-command timeout for nvidia-smi (default 10, or $TPDOCTOR_PROBE_TIMEOUT).")
+              help="Timeout for each nvidia-smi command and for the whole NVML read "
+                   "(default 10, or $TPDOCTOR_PROBE_TIMEOUT).")
 @click.option("--json", "as_json", is_flag=True, help="Print the tpdoctor/v1 JSON contract.")
 def command(from_path: str | None, probe: str, timeout_seconds: float | None, as_json: bool) -> int:
     """Read the GPU topology and NVLink health of this node (or of a capture) and report it.

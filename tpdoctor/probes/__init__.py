@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from tpdoctor.errors import ProbeError
 from tpdoctor.probes.runner import Runner, run
 from tpdoctor.topology import Topology
@@ -12,15 +14,44 @@ from tpdoctor.topology import Topology
 PROBE_KINDS = ("auto", "nvml", "smi")
 
 
-def probe_live(kind: str = "auto", *, runner: Runner = run, timeout_seconds: float | None = None) -> Topology:
-    """Read this machine with the probe `kind`: `smi` (nvidia-smi), `nvml`, or `auto` (the best available).
+def probe_live(kind: str = "auto", *, runner: Runner = run, timeout_seconds: float | None = None,
+               nvml_lib: ModuleType | None = None) -> Topology:
+    """Read this machine with the probe `kind`: `nvml`, `smi` (nvidia-smi), or `auto`.
 
-    For now `auto` means nvidia-smi; the NVML probe plugs in here.
+    `auto` reads NVML first and merges nvidia-smi in (NICs, fields NVML refused, disagreements noted);
+    when NVML cannot start (no library, no driver access) it falls back to nvidia-smi alone, and when
+    nvidia-smi fails the NVML view stands alone. An NVML read that overruns its deadline is a wedged
+    driver: that fails the probe (nvidia-smi would hang the same way). `timeout_seconds` bounds each
+    nvidia-smi command and the whole NVML read.
     """
     if kind not in PROBE_KINDS:
         raise ProbeError(f"unknown probe {kind!r}", hint=f"choose one of {', '.join(PROBE_KINDS)}")
-    if kind == "nvml":
-        raise ProbeError("the NVML probe is not available in this build", hint="use --probe smi")
     from tpdoctor.probes import smi_probe
 
-    return smi_probe.probe(runner, timeout_seconds=timeout_seconds)
+    timeout = smi_probe.default_timeout() if timeout_seconds is None else timeout_seconds
+    if kind == "smi":
+        return smi_probe.probe(runner, timeout_seconds=timeout)
+    from tpdoctor.probes import nvml
+
+    if kind == "nvml":
+        return nvml.probe_nvml(nvml_lib, deadline_seconds=timeout)
+    try:
+        primary = nvml.probe_nvml(nvml_lib, deadline_seconds=timeout)
+    except nvml.NvmlDeadlineError:
+        raise
+    except ProbeError as nvml_error:
+        smi_only = smi_probe.probe(runner, timeout_seconds=timeout)
+        from dataclasses import replace
+
+        return replace(smi_only, probe_notes=(*smi_only.probe_notes,
+                                              f"NVML unavailable ({nvml_error.message}); used nvidia-smi"))
+    from tpdoctor.probes.merge import merge
+
+    try:
+        secondary = smi_probe.probe(runner, timeout_seconds=timeout)
+    except ProbeError as smi_error:
+        from dataclasses import replace
+
+        return replace(primary, probe_notes=(*primary.probe_notes,
+                                             f"nvidia-smi not merged: {smi_error.message}"))
+    return merge(primary, secondary)

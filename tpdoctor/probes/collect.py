@@ -1,5 +1,8 @@
 """`tpdoctor collect DIR`: capture this node's raw nvidia-smi outputs (and a snapshot) for offline replay.
 
+`snapshot.json` is the NVML view merged with nvidia-smi's (NVML first) when NVML can be read, else the
+nvidia-smi view alone (with a note saying why).
+
 Everything is written into a temporary sibling directory first and renamed to DIR at the end, so an
 interrupted or failed collect never leaves a half-written DIR behind.
 """
@@ -11,6 +14,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from tpdoctor.errors import ParseError, ProbeError
 from tpdoctor.probes import build
@@ -27,7 +31,8 @@ class CollectResult:
 
 
 def collect(directory: str | Path, runner: Runner = run, *,
-            timeout_seconds: float | None = None) -> CollectResult:
+            timeout_seconds: float | None = None, nvml_lib: ModuleType | None = None,
+            use_nvml: bool = True) -> CollectResult:
     """Capture into `directory` (which must not exist yet, or be empty)."""
     target = Path(directory)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -37,21 +42,35 @@ def collect(directory: str | Path, runner: Runner = run, *,
     files = {name: text for name, text in cap.texts.items()}
     files[build.HOST] = cap.host + "\n"
     parse_error = None
+    notes = list(cap.notes)
     try:
-        snapshot = _snapshot_json(cap)
+        snapshot = _snapshot_json(cap, notes, nvml_lib if use_nvml else None, use_nvml, timeout_seconds)
     except ParseError as exc:
         parse_error = exc.message
     else:
         files[build.SNAPSHOT] = snapshot
     _write_atomically(target, files)
-    return CollectResult(target, tuple(sorted(files)), cap.notes, parse_error)
+    return CollectResult(target, tuple(sorted(files)), tuple(notes), parse_error)
 
 
-def _snapshot_json(cap: Capture) -> str:
+def _snapshot_json(cap: Capture, notes: list[str], nvml_lib: ModuleType | None, use_nvml: bool,
+                   timeout_seconds: float | None) -> str:
     from tpdoctor.findings import Report
     from tpdoctor.report.json import render
 
-    return render(Report(topology=topology_from_capture(cap)))
+    smi_view = topology_from_capture(cap)
+    topology = smi_view
+    if use_nvml:
+        from tpdoctor.probes.merge import merge
+        from tpdoctor.probes.nvml import probe_nvml
+        from tpdoctor.probes.smi_probe import default_timeout
+
+        deadline = default_timeout() if timeout_seconds is None else timeout_seconds
+        try:
+            topology = merge(probe_nvml(nvml_lib, deadline_seconds=deadline, host=cap.host), smi_view)
+        except ProbeError as exc:
+            notes.append(f"snapshot.json from nvidia-smi only: NVML unavailable ({exc.message})")
+    return render(Report(topology=topology))
 
 
 def _write_atomically(target: Path, files: dict[str, str]) -> None:

@@ -96,16 +96,15 @@ def parse_topo_m(text: str, source: str = "<topo -m>", *, gpu_count: int | None 
     `gpu_count` only matters for header-less text, where columns are otherwise inferred (from the
     NIC rows' diagonal, else from the NVLink cells and the GPU rows present) and noted.
     """
-    section = pick_sections(text, KIND_TOPO_M, source, "`nvidia-smi topo -m` output")[0]
-    lines = list(section.lines)
+    sections = pick_sections(text, KIND_TOPO_M, source, "`nvidia-smi topo -m` output")
+    lines = list(sections[0].lines)
     start = next((k for k, ln in enumerate(lines) if _parse_header(ln.text) or _row_like(ln.text)), None)
     if start is None:
         raise _explain_missing(lines, source)
-    notes: list[str] = []
+    notes = [f"{len(sections)} `topo -m` outputs in the text; the first was read"] if len(sections) > 1 else []
     header = _parse_header(lines[start].text)
     if header is not None:
-        header.line = lines[start].number
-        body = lines[start + 1 :]
+        header, body = _wrapped_header(header, lines, start, notes)
     else:
         body = lines[start:]
     rows, trailer = _collect_rows(body, header, source, notes)
@@ -114,6 +113,25 @@ def parse_topo_m(text: str, source: str = "<topo -m>", *, gpu_count: int | None 
     if header is None:
         header = _infer_header(rows, gpu_count, source, notes)
     return _build(header, rows, trailer, source, notes)
+
+
+def _wrapped_header(header: _Header, lines: list[Line], start: int, notes: list[str]) -> tuple[_Header, list[Line]]:
+    """A header hard-wrapped over several lines ("... NIC0" / "NIC1 ... CPU" / "Affinity ..."): join the pieces."""
+    header.line = lines[start].number
+    words = {"CPU", "Affinity", "NUMA", "GPU", "ID"}
+    best, end = start, start + 1
+    while end < len(lines) and lines[end].text.strip() and not _row_like(lines[end].text):
+        toks = [t for t, _ in _tokens(lines[end].text)]
+        if not all(t in words or _GPU_RE.match(t) or _NIC_RE.match(t) or _DEV_RE.match(t) for t in toks):
+            break
+        joined = _parse_header("\t".join(ln.text.strip() for ln in lines[start : end + 1]))
+        if joined is not None:
+            header, best = joined, end
+            header.line, header.label_pos, header.aff_pos = lines[start].number, None, None
+        end += 1
+    if best > start:
+        notes.append(f"lines {lines[start].number}-{lines[best].number}: header wrapped over several lines; joined")
+    return header, lines[best + 1 :]
 
 
 def _explain_missing(lines: list[Line], source: str) -> ParseError:
@@ -138,8 +156,17 @@ def _collect_rows(
     """Matrix rows until the matrix ends (Legend, prose); blank lines between GPU and NIC rows are fine."""
     known = set(header.labels) | set((header.nic_names or {}).values()) if header else None
     rows: list[tuple[Line, list[tuple[str, int]]]] = []
+    prev_row = False
     for k, ln in enumerate(body):
         s = ln.text.strip()
+        cont = _tokens(ln.text)
+        if prev_row and cont and all(_PATH_TOKEN_RE.match(t) or _AFF_VALUE_RE.match(t) for t, _ in cont):
+            last_ln, last = rows[-1]
+            end = last[-1][1] + len(last[-1][0]) + 1
+            rows[-1] = (last_ln, last + [(t, end + i) for i, (t, _) in enumerate(cont)])
+            notes.append(f"line {ln.number}: continues row {last[0][0]} (wrapped)")
+            continue
+        prev_row = False
         if not s:
             continue
         if is_elision(s):
@@ -152,6 +179,7 @@ def _collect_rows(
             raise fail(source, ln.number, f"row label {first!r} is not a column of the header")
         if is_label and (known is not None or _row_like(ln.text)):
             rows.append((ln, toks))
+            prev_row = True
             continue
         return rows, body[k:]
     return rows, []
@@ -182,9 +210,7 @@ def _infer_header(
     devs = [t[0][0] for _, t in rows if _DEV_RE.match(t[0][0]) and not _GPU_RE.match(t[0][0])]
     names = dict(enumerate(dict.fromkeys(devs)))
     if len(names) > n - g:
-        raise fail(
-            source, rows[0][0].number, "header-less matrix names more NIC rows than it has NIC columns"
-        )
+        raise fail(source, rows[0][0].number, "header-less matrix names more NIC rows than it has NIC columns")
     notes.append(
         f"no header line: assumed columns GPU0-GPU{g - 1}"
         + (f", NIC0-NIC{n - g - 1}" if n > g else "")
@@ -309,12 +335,7 @@ def _row_cells(
         k = tokens.index("X")
         if k != d:
             skipped = h.labels[k:d]
-            if (
-                k > d
-                or not skipped
-                or any(s.startswith("GPU") for s in skipped)
-                or not label.startswith("NIC")
-            ):
+            if k > d or not skipped or any(s.startswith("GPU") for s in skipped) or not label.startswith("NIC"):
                 raise fail(
                     source,
                     ln.number,
@@ -329,9 +350,7 @@ def _row_cells(
     nic_tail = label.startswith("NIC") and "X" in tokens and all(lb.startswith("NIC") for lb in h.labels[d:])
     if len(tokens) < n and (not cols or cols[-1] < n - 1) and not nic_tail:
         if rest:
-            raise fail(
-                source, ln.number, f"row {label} has {len(tokens)} path cells where the header names {n}"
-            )
+            raise fail(source, ln.number, f"row {label} has {len(tokens)} path cells where the header names {n}")
         notes.append(f"line {ln.number}: row {label} is cut short after {len(tokens)} of {n} cells")
     out: dict[str, str] = {}
     for j, t in zip(cols, tokens, strict=True):
@@ -352,9 +371,7 @@ def _affinity(
     if not rest or not label.startswith("GPU"):
         return {}
     if len(rest) > len(h.aff):
-        raise fail(
-            source, ln.number, f"row {label} has {len(rest)} affinity cells, the header names {len(h.aff)}"
-        )
+        raise fail(source, ln.number, f"row {label} has {len(rest)} affinity cells, the header names {len(h.aff)}")
     if len(rest) == len(h.aff) or h.aff_pos is None:
         return {key: t for key, (t, _) in zip(h.aff, rest, strict=False)}
     placed: dict[str, str] = {}

@@ -114,6 +114,36 @@ def broken_lines(topo: Topology) -> list[Text]:
     return out
 
 
+def device_lines(topo: Topology) -> list[Text]:
+    """What the probe saw on the devices themselves: lost GPUs, unready fabric, NVLink error counters,
+    and pairs whose path the two probes read differently."""
+    out = []
+    for g in topo.gpus:
+        if g.status != "ok":
+            out.append(Text.assemble((f" {g.label} {g.status.upper()} ", DOWN_STYLE),
+                                     f" {g.status_reason or 'no reason recorded'}"))
+        fab = g.fabric
+        if fab is not None and fab.state not in ("completed", "not_supported"):
+            out.append(Text.assemble((f" {g.label} fabric {fab.state} ", DOWN_STYLE),
+                                     " NVSwitch fabric not registered: is nv-fabricmanager running?"))
+        elif fab is not None and fab.state == "completed" and isinstance(fab.status, str) \
+                and fab.status != "success":
+            out.append(Text.assemble((f" {g.label} fabric {fab.status} ", DOWN_STYLE),
+                                     " fabric registration completed with an error"))
+        for port in g.nvlinks:
+            counts = {name: getattr(port.errors, name)
+                      for name in ("replay", "recovery", "crc_flit", "crc_data")}
+            bad = ", ".join(f"{k} {v}" for k, v in counts.items() if isinstance(v, int) and v > 0)
+            if bad:
+                out.append(Text.assemble((f" {g.label} link {port.link} errors ", DEGRADED_STYLE), f" {bad}"))
+    for link in topo.gpu_links():
+        paths = link.evidence.get("paths")
+        if isinstance(paths, dict):
+            said = ", ".join(f"{k} {v}" for k, v in paths.items())
+            out.append(Text.assemble((f" {link.a}–{link.b} probes disagree ", DEGRADED_STYLE), f" {said}"))
+    return out
+
+
 def _path_words(path: str) -> str:
     kind = path_kind(path)
     if kind is PathKind.NV:
@@ -193,7 +223,9 @@ def render(report: Report, console: Console, *, banner: str | None = None) -> No
     console.print(matrix_table(topo))
     for line in broken_lines(topo):
         console.print(line)
-    if broken_lines(topo):
+    for line in device_lines(topo):
+        console.print(line)
+    if broken_lines(topo) or device_lines(topo):
         console.print()
     nics = nic_table(topo)
     if nics is not None:

@@ -1,0 +1,444 @@
+"""Read the node through NVML (nvidia-ml-py, `import pynvml`): the only module that touches pynvml.
+
+The library is a parameter (`lib=None` imports pynvml lazily), so tests pass a fake module and nothing
+else changes. Every call goes through `NvmlReader.query`, which returns the value or `Unknown(<NVML
+error class name>)`: a field the driver refuses degrades alone, a GPU that falls off the bus
+(`NVMLError_GpuIsLost`) becomes `Gpu(status="lost")` while the others are still read, and only a
+failed `nvmlInit` stops the probe (`ProbeError`, with a hint). The reading runs in a worker thread
+under a deadline, so a wedged driver cannot hang a cron job: past it, `ProbeError` names the call.
+
+The probe only gathers facts (per-GPU ports, pairwise PCIe path, NVLink counts, P2P codes); turning
+them into links with expected counts and health is `tpdoctor.linkgraph.build_links`'s job.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timezone
+from types import ModuleType
+from typing import Any
+
+from tpdoctor.errors import ProbeError
+from tpdoctor.probes.nvml_facts import (
+    ERROR_COUNTERS,
+    FABRIC_HEALTH,
+    FABRIC_STATE,
+    FI_GET_SPEED,
+    FI_GET_VERSION,
+    FI_LINK_COUNT,
+    FI_PCIE_REPLAY,
+    FI_SWITCH_LINKS,
+    LEVEL_PATH,
+    NVLINK_GENERATION,
+    P2P_CODE,
+    P2P_INDEX,
+    NvmlFacts,
+    cpu_list,
+    nvlink_counts,
+    resolve_peers,
+    set_bits,
+)
+from tpdoctor.topology import Fabric, Gpu, NvLinkErrors, NvLinkPort, NvLinkState, Pcie, RemoteType, Topology
+from tpdoctor.unknown import Maybe, Unknown
+
+DEFAULT_DEADLINE_SECONDS = 30.0
+_MAX_LINKS_FALLBACK = 18  # when NVML_NVLINK_MAX_LINKS is missing (very old pynvml)
+_CPU_WORDS = 64  # 4096 CPUs
+_NODE_WORDS = 4  # 256 NUMA nodes
+
+_INIT_HINTS = {
+    "NVMLError_LibraryNotFound": "libnvidia-ml.so.1 is missing: install the NVIDIA driver, or run the "
+                                 "container with --gpus (NVIDIA_DRIVER_CAPABILITIES must include utility)",
+    "NVMLError_DriverNotLoaded": "the nvidia kernel module is not loaded: check `lsmod | grep nvidia` and "
+                                 "dmesg, then `modprobe nvidia`",
+    "NVMLError_NoPermission": "no access to /dev/nvidiactl or /dev/nvidia*: run as a user in the video "
+                              "group, or give the container the GPU devices",
+    "NVMLError_LibRmVersionMismatch": "the driver was upgraded without a reboot: reboot, or reload the "
+                                      "nvidia kernel modules",
+    "NVMLError_Unknown": "in a container this usually follows a host `systemctl daemon-reload` dropping "
+                         "the device cgroup rules: recreate the container",
+}
+
+
+class NvmlDeadlineError(ProbeError):
+    """The NVML read overran its deadline: a wedged driver. Not a reason to fall back to nvidia-smi."""
+
+
+class _GpuLost(Exception):
+    def __init__(self, call: str) -> None:
+        super().__init__(call)
+        self.call = call
+
+
+def _import_pynvml() -> ModuleType:
+    try:
+        import pynvml  # the only import of pynvml in tpdoctor
+    except ImportError as exc:
+        raise ProbeError(f"cannot import pynvml: {exc}",
+                         hint="pip install nvidia-ml-py, or use --probe smi") from exc
+    return pynvml
+
+
+class NvmlReader:
+    """One probe run: counts calls, remembers the call in flight (for the deadline message)."""
+
+    def __init__(self, lib: ModuleType) -> None:
+        self.lib = lib
+        self.calls = 0
+        self.by_function: Counter[str] = Counter()
+        self.in_flight: str | None = None
+        self.failed_call: str | None = None  # the call that raised something other than an NVMLError
+        self.notes: list[str] = []
+
+    def query(self, name: str, *args: Any, what: str = "") -> Any:
+        """Call `lib.<name>(*args)`: the value, or Unknown(error class name). GpuIsLost raises _GpuLost."""
+        self.calls += 1
+        self.by_function[name] += 1
+        self.in_flight = f"{name}({what})" if what else name
+        fn = getattr(self.lib, name, None)
+        if fn is None:
+            return Unknown(f"{name} missing from this pynvml")
+        try:
+            value = fn(*args)
+        except self.lib.NVMLError as exc:
+            cls = type(exc).__name__
+            if cls == "NVMLError_GpuIsLost":
+                raise _GpuLost(name) from exc
+            return Unknown(cls)
+        except ctypes.ArgumentError as exc:  # a tpdoctor bug (pitfall P1), never the user's: degrade
+            return Unknown(f"ctypes.ArgumentError: {exc}")
+        except Exception:
+            self.failed_call = self.failed_call or self.in_flight
+            raise
+        finally:
+            self.in_flight = None
+        return value
+
+    def _note_once(self, note: str) -> None:
+        if note not in self.notes:
+            self.notes.append(note)
+
+    def _error_name(self, code: int) -> str:
+        try:
+            return str(self.lib.nvmlExceptionClass(code).__name__)
+        except ValueError:
+            return f"nvmlReturn {code}"
+
+    # ---- whole node ------------------------------------------------------------------------------
+
+    def read(self) -> NvmlFacts:
+        lib = self.lib
+        try:
+            self.calls += 1
+            self.by_function["nvmlInit"] += 1
+            self.in_flight = "nvmlInit"
+            lib.nvmlInit()
+        except lib.NVMLError as exc:
+            cls = type(exc).__name__
+            raise ProbeError(f"cannot start NVML: {exc} ({cls})",
+                             hint=_INIT_HINTS.get(cls, "check that `nvidia-smi` works; or use --probe smi")
+                             ) from exc
+        finally:
+            self.in_flight = None
+        try:
+            facts = self._read_node()
+        finally:
+            self.query("nvmlShutdown")
+        return replace(facts, calls=self.calls, calls_by_function=dict(self.by_function))
+
+    def _read_node(self) -> NvmlFacts:
+        driver = self.query("nvmlSystemGetDriverVersion")
+        cuda_int = self.query("nvmlSystemGetCudaDriverVersion")
+        cuda: Maybe[str] = cuda_int if isinstance(cuda_int, Unknown) else \
+            f"{cuda_int // 1000}.{cuda_int % 1000 // 10}"
+        count = self.query("nvmlDeviceGetCount")
+        if isinstance(count, Unknown):
+            raise ProbeError(f"NVML could not count the GPUs ({count.reason})",
+                             hint="check that `nvidia-smi` lists the GPUs; or use --probe smi")
+        gpus: list[Gpu] = []
+        handles: dict[int, Any] = {}
+        switch_links: dict[int, Maybe[int]] = {}
+        for index in range(count):
+            gpu, handle, sw = self._read_gpu(index)
+            gpus.append(gpu)
+            switch_links[index] = sw
+            if handle is not None and gpu.status == "ok":
+                handles[index] = handle
+        pcie, p2p, lost = self._read_pairs(gpus, handles)
+        gpus = [replace(g, status="lost", status_reason=f"NVMLError_GpuIsLost during {lost[g.index]}")
+                if g.index in lost else g for g in gpus]
+        gpus = resolve_peers(gpus)
+        counts, switched, count_notes = nvlink_counts(gpus, switch_links)
+        self.notes.extend(count_notes)
+        return NvmlFacts(
+            gpus=tuple(gpus), pcie_paths=pcie, nvlink_counts=counts, p2p=p2p, switch_fabric=switched,
+            driver_version=driver, cuda_version=cuda, notes=tuple(self.notes), calls=self.calls,
+            calls_by_function=dict(self.by_function))
+
+    # ---- one GPU ---------------------------------------------------------------------------------
+
+    def _read_gpu(self, index: int) -> tuple[Gpu, Any, Maybe[int]]:
+        got: dict[str, Any] = {}
+        handle = None
+        try:
+            handle = self.query("nvmlDeviceGetHandleByIndex", index, what=f"GPU{index}")
+            if isinstance(handle, Unknown):
+                self.notes.append(f"GPU{index}: no handle ({handle.reason})")
+                return Gpu(index=index, name="unknown", status="error",
+                           status_reason=f"nvmlDeviceGetHandleByIndex: {handle.reason}"), None, handle
+            got["name"] = self.query("nvmlDeviceGetName", handle, what=f"GPU{index}")
+            got["uuid"] = self.query("nvmlDeviceGetUUID", handle, what=f"GPU{index}")
+            pci = self.query("nvmlDeviceGetPciInfo", handle, what=f"GPU{index}")
+            got["pci_bus_id"] = pci if isinstance(pci, Unknown) else str(pci.busId)
+            mem = self.query("nvmlDeviceGetMemoryInfo", handle, what=f"GPU{index}")
+            got["memory_mib"] = mem if isinstance(mem, Unknown) else int(mem.total) // (1024 * 1024)
+            got["numa_node"] = self._numa(handle, index)
+            aff = self.query("nvmlDeviceGetCpuAffinity", handle, _CPU_WORDS, what=f"GPU{index}")
+            got["cpu_affinity"] = aff if isinstance(aff, Unknown) else cpu_list(aff)
+            fields = self._fields(handle, index, [FI_LINK_COUNT, FI_SWITCH_LINKS, FI_PCIE_REPLAY])
+            got["pcie"] = self._pcie(handle, index, fields[FI_PCIE_REPLAY])
+            got["mig"] = self._mig(handle, index)
+            got["nvlinks"] = self._nvlinks(handle, index, fields[FI_LINK_COUNT], got["mig"] is True)
+            got["fabric"] = self._fabric(handle, index)
+        except _GpuLost as lost:
+            name = got.get("name")
+            self.notes.append(f"GPU{index}: lost during {lost.call} (NVMLError_GpuIsLost)")
+            return Gpu(index=index, name=name if isinstance(name, str) else "unknown",
+                       uuid=got.get("uuid", Unknown("GPU lost")),
+                       pci_bus_id=got.get("pci_bus_id", Unknown("GPU lost")),
+                       status="lost", status_reason=f"NVMLError_GpuIsLost during {lost.call}"), None, \
+                Unknown("GPU lost")
+        ports: tuple[NvLinkPort, ...] = got["nvlinks"]
+        versions = [p.version for p in ports if isinstance(p.version, int)]
+        name = got["name"]
+        gpu = Gpu(index=index, name=name if isinstance(name, str) else "unknown", uuid=got["uuid"],
+                  pci_bus_id=got["pci_bus_id"], memory_mib=got["memory_mib"], numa_node=got["numa_node"],
+                  cpu_affinity=got["cpu_affinity"],
+                  nvlink_version=max(versions) if versions else Unknown("no NVLink version read"),
+                  nvlinks=ports, pcie=got["pcie"], mig=got["mig"], fabric=got["fabric"])
+        return gpu, handle, fields[FI_SWITCH_LINKS]
+
+    def _fields(self, handle: Any, index: int, ids: list[Any]) -> dict[Any, Maybe[int]]:
+        """One nvmlDeviceGetFieldValues batch; each entry carries its own return code."""
+        out: dict[Any, Maybe[int]] = {}
+        values = self.query("nvmlDeviceGetFieldValues", handle, ids, what=f"GPU{index}")
+        for i, fid in enumerate(ids):
+            if isinstance(values, Unknown):
+                out[fid] = values
+                continue
+            entry = values[i]
+            if entry.nvmlReturn != 0:
+                out[fid] = Unknown(self._error_name(int(entry.nvmlReturn)))
+                continue
+            vt = entry.valueType
+            out[fid] = int({1: entry.value.uiVal, 2: entry.value.ulVal, 3: entry.value.ullVal,
+                            4: entry.value.sllVal, 5: entry.value.siVal, 6: entry.value.usVal}
+                           .get(vt, entry.value.dVal))
+        return out
+
+    def _numa(self, handle: Any, index: int) -> Maybe[int]:
+        scope = getattr(self.lib, "NVML_AFFINITY_SCOPE_NODE", 0)
+        mask = self.query("nvmlDeviceGetMemoryAffinity", handle, _NODE_WORDS, scope, what=f"GPU{index}")
+        if isinstance(mask, Unknown):
+            return mask
+        nodes = set_bits(mask)
+        if len(nodes) == 1:
+            return nodes[0]
+        return Unknown("no NUMA affinity" if not nodes else f"spans NUMA nodes {nodes}")
+
+    def _pcie(self, handle: Any, index: int, replay: Maybe[int]) -> Pcie:
+        q = self.query
+        w = f"GPU{index}"
+        return Pcie(gen_current=q("nvmlDeviceGetCurrPcieLinkGeneration", handle, what=w),
+                    gen_max=q("nvmlDeviceGetMaxPcieLinkGeneration", handle, what=w),
+                    width_current=q("nvmlDeviceGetCurrPcieLinkWidth", handle, what=w),
+                    width_max=q("nvmlDeviceGetMaxPcieLinkWidth", handle, what=w),
+                    gpu_gen_max=q("nvmlDeviceGetGpuMaxPcieLinkGeneration", handle, what=w),
+                    replay_counter=replay)
+
+    def _mig(self, handle: Any, index: int) -> Maybe[bool]:
+        mode = self.query("nvmlDeviceGetMigMode", handle, what=f"GPU{index}")
+        if isinstance(mode, Unknown):
+            # a GPU without MIG support certainly runs without MIG
+            return False if mode.reason == "NVMLError_NotSupported" else mode
+        current, pending = mode
+        if current != pending:
+            self.notes.append(f"GPU{index}: MIG mode change pending (current {current}, pending {pending}); "
+                              "takes effect after a GPU reset")
+        return bool(current == 1)
+
+    def _nvlinks(self, handle: Any, index: int, link_count: Maybe[int], mig: bool) -> tuple[NvLinkPort, ...]:
+        w = f"GPU{index}"
+        if isinstance(link_count, Unknown):
+            probe = self.query("nvmlDeviceGetNvLinkState", handle, 0, what=f"{w} link 0")
+            if isinstance(probe, Unknown):
+                return ()  # no NVLink hardware: NotSupported already at link 0
+            limit = int(getattr(self.lib, "NVML_NVLINK_MAX_LINKS", _MAX_LINKS_FALLBACK))
+        else:
+            limit = link_count
+        if limit == 0:
+            return ()
+        per_link = [(fid, k) for k in range(limit) for fid in (FI_GET_SPEED, FI_GET_VERSION)]
+        fields = self._fields(handle, index, per_link)
+        ports: list[NvLinkPort] = []
+        for k in range(limit):
+            wl = f"{w} link {k}"
+            state = self.query("nvmlDeviceGetNvLinkState", handle, k, what=wl)
+            if isinstance(state, Unknown):
+                if state.reason in ("NVMLError_InvalidArgument", "NVMLError_NotSupported") and \
+                        isinstance(link_count, Unknown):
+                    break  # past the last link (P8)
+                ports.append(NvLinkPort(link=k, state=NvLinkState.UNKNOWN))
+                continue
+            active = state == getattr(self.lib, "NVML_FEATURE_ENABLED", 1)
+            kind = NvLinkState.ACTIVE if active else (NvLinkState.DISABLED if mig else NvLinkState.INACTIVE)
+            remote: Maybe[str] = Unknown("inactive link: far end not read")
+            rtype = RemoteType.UNKNOWN
+            if active:
+                pci = self.query("nvmlDeviceGetNvLinkRemotePciInfo", handle, k, what=wl)
+                remote = pci if isinstance(pci, Unknown) else str(pci.busId).upper()
+                dtype = self.query("nvmlDeviceGetNvLinkRemoteDeviceType", handle, k, what=wl)
+                rtype = {0: RemoteType.GPU, 2: RemoteType.SWITCH}.get(dtype, RemoteType.UNKNOWN) \
+                    if isinstance(dtype, int) else RemoteType.UNKNOWN
+            cap = self.query("nvmlDeviceGetNvLinkCapability", handle, k,
+                             int(getattr(self.lib, "NVML_NVLINK_CAP_P2P_SUPPORTED", 0)), what=wl)
+            counters = {name: self.query("nvmlDeviceGetNvLinkErrorCounter", handle, k, c, what=wl)
+                        for c, name in enumerate(ERROR_COUNTERS)}
+            speed = fields[(FI_GET_SPEED, k)]
+            version = fields[(FI_GET_VERSION, k)]
+            ports.append(NvLinkPort(
+                link=k, state=kind,
+                speed_gbps=(speed / 1000 if active else Unknown("link inactive"))
+                if isinstance(speed, int) else speed,
+                version=NVLINK_GENERATION.get(version, Unknown(f"NVLink version enum {version}"))
+                if isinstance(version, int) else version,
+                remote_pci_bus_id=remote, remote_type=rtype,
+                p2p_supported=bool(cap) if isinstance(cap, int) else cap,
+                errors=NvLinkErrors(**counters)))
+        return tuple(ports)
+
+    def _fabric(self, handle: Any, index: int) -> Fabric | None:
+        lib = self.lib
+        w = f"GPU{index}"
+        info: Any
+        if hasattr(lib, "c_nvmlGpuFabricInfo_v3_t"):
+            info = lib.c_nvmlGpuFabricInfo_v3_t()
+            rc = self.query("nvmlDeviceGetGpuFabricInfoV", handle, ctypes.byref(info), what=w)
+            if isinstance(rc, Unknown) and rc.reason == "NVMLError_FunctionNotFound":
+                info = lib.c_nvmlGpuFabricInfo_t()  # driver < 550: the legacy call
+                rc = self.query("nvmlDeviceGetGpuFabricInfo", handle, ctypes.byref(info), what=w)
+        else:
+            info = lib.c_nvmlGpuFabricInfo_t()
+            rc = self.query("nvmlDeviceGetGpuFabricInfo", handle, ctypes.byref(info), what=w)
+        if isinstance(rc, Unknown):
+            return None  # pre-Hopper: no fabric information at all
+        state = FABRIC_STATE.get(int(info.state), f"state {info.state}")
+        status: Maybe[str] = Unknown("meaningful only when the fabric state is completed")
+        if state == "completed":
+            code = int(info.status)
+            status = "success" if code == 0 else self._error_name(code)
+        health: Maybe[str] = Unknown("not in this struct version")
+        if hasattr(info, "healthSummary"):
+            health = FABRIC_HEALTH.get(int(info.healthSummary), f"summary {info.healthSummary}")
+        return Fabric(state=state, status=status, health=health, clique_id=int(info.cliqueId))
+
+    # ---- pairs ---------------------------------------------------------------------------------
+
+    def _read_pairs(self, gpus: list[Gpu], handles: dict[int, Any]) -> tuple[
+            dict[tuple[int, int], Maybe[str]], dict[tuple[int, int], dict[str, str]], dict[int, str]]:
+        """PCIe path and P2P codes per pair, plus GPUs lost on the way (with the call that lost them)."""
+        paths: dict[tuple[int, int], Maybe[str]] = {}
+        p2p: dict[tuple[int, int], dict[str, str]] = {}
+        lost: dict[int, str] = {}
+        for a in gpus:
+            for b in gpus:
+                if a.index >= b.index:
+                    continue
+                key = (a.index, b.index)
+                if a.index not in handles or b.index not in handles or a.index in lost or b.index in lost:
+                    bad = a if a.index not in handles or a.index in lost else b
+                    paths[key] = Unknown(f"{bad.label} {'lost' if bad.index in lost else bad.status}")
+                    continue
+                what = f"GPU{a.index},GPU{b.index}"
+                ha, hb = handles[a.index], handles[b.index]
+                try:
+                    level = self.query("nvmlDeviceGetTopologyCommonAncestor", ha, hb, what=what)
+                    paths[key] = level if isinstance(level, Unknown) else \
+                        LEVEL_PATH.get(level, Unknown(f"topology level {level}"))
+                    codes: dict[str, str] = {}
+                    for cap, idx in P2P_INDEX.items():
+                        st = self.query("nvmlDeviceGetP2PStatus", ha, hb, idx, what=f"{what} {cap}")
+                        if isinstance(st, int):
+                            codes[cap] = P2P_CODE.get(st, "U")
+                        else:  # left out, so "not read" (and nvidia-smi may fill it in), not a fake "U"
+                            self._note_once(f"nvmlDeviceGetP2PStatus failed ({st.reason}): P2P not read")
+                    p2p[key] = codes
+                except _GpuLost as exc:
+                    paths[key] = Unknown(f"NVMLError_GpuIsLost during {exc.call}")
+                    for i in key:  # which of the two fell off the bus?
+                        try:
+                            self.query("nvmlDeviceGetIndex", handles[i], what=f"GPU{i}")
+                        except _GpuLost:
+                            lost[i] = exc.call
+                            self.notes.append(f"GPU{i}: lost during {exc.call} (NVMLError_GpuIsLost)")
+        return paths, p2p, lost
+
+def read_facts(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
+               ) -> NvmlFacts:
+    """Run one NVML read in a worker thread; past the deadline raise ProbeError naming the slow call."""
+    module = lib if lib is not None else _import_pynvml()
+    reader = NvmlReader(module)
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            result["facts"] = reader.read()
+        except BaseException as exc:  # handed to the caller's thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=work, name="tpdoctor-nvml", daemon=True)
+    worker.start()
+    worker.join(deadline_seconds)
+    if worker.is_alive():
+        slow = reader.in_flight or "an NVML call"
+        raise NvmlDeadlineError(f"NVML probe timed out after {deadline_seconds:g}s: {slow} did not return",
+                         hint="the driver may be wedged (check dmesg for Xid errors; `nvidia-smi` "
+                              "hanging too confirms it); enable persistence mode (nvidia-persistenced)")
+    if "error" in result:
+        exc = result["error"]
+        if isinstance(exc, ProbeError) or not isinstance(exc, Exception):
+            raise exc
+        # a surprise from an odd driver or pynvml version is still a probe failure, not a crash
+        where = reader.failed_call or "setup"
+        raise ProbeError(f"NVML probe failed during {where}: {type(exc).__name__}: {exc}",
+                         hint="please report this; `--probe smi` reads the node without NVML") from exc
+    facts: NvmlFacts = result["facts"]
+    return facts
+
+
+def probe_nvml(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
+               host: str | None = None, clock: Callable[[], float] = time.monotonic,
+               now: Callable[[], datetime] | None = None) -> Topology:
+    """The node's Topology as NVML reports it (source "nvml")."""
+    from tpdoctor.linkgraph import build_links
+
+    start = clock()
+    facts = read_facts(lib, deadline_seconds=deadline_seconds)
+    links, link_notes = build_links(facts.gpus, facts.pcie_paths, facts.nvlink_counts, p2p=facts.p2p,
+                                    switch_fabric=facts.switch_fabric)
+    stamp = now() if now else datetime.now(timezone.utc).replace(microsecond=0)
+    captured = stamp.isoformat().replace("+00:00", "Z")
+    return Topology(host=host or socket.gethostname(), source="nvml", captured_at=captured,
+                    gpus=facts.gpus, links=links, driver_version=facts.driver_version,
+                    cuda_version=facts.cuda_version,
+                    probe_notes=(*facts.notes, *link_notes, f"nvml: {facts.calls} calls"),
+                    probe_duration_seconds=round(clock() - start, 6))
+
+
+__all__ = ["NvmlDeadlineError", "NvmlFacts", "NvmlReader", "probe_nvml", "read_facts"]
