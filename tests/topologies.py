@@ -128,12 +128,38 @@ def l4_pcie_4gpu(*, p2p: str = "OK", host: str = "l4-node") -> Topology:
     return Topology(host=host, source="fixture", captured_at="2026-11-21T00:00:00Z", gpus=gpus, links=links)
 
 
+def _without_gpu(topo: Topology, index: int) -> Topology:
+    label = f"GPU{index}"
+    return replace(topo, gpus=tuple(g for g in topo.gpus if g.index != index),
+                   links=tuple(lk for lk in topo.links if label not in (lk.a, lk.b)))
+
+
+def _with_gpu(topo: Topology, index: int, **changes: object) -> Topology:
+    return replace(topo, gpus=tuple(replace(g, **changes) if g.index == index else g  # type: ignore[arg-type]
+                                    for g in topo.gpus))
+
+
+def _lost(topo: Topology, index: int) -> Topology:
+    """GPU `index` fell off the bus: status lost, its ports unreadable, its links' health unknown."""
+    gpus = tuple(replace(g, status="lost", status_reason="NVMLError_GpuIsLost during nvmlDeviceGetNvLinkState",
+                         nvlinks=()) if g.index == index else g for g in topo.gpus)
+    label = f"GPU{index}"
+    links = tuple(replace(lk, nvlinks=0, path=lk.pcie_path if isinstance(lk.pcie_path, str) else "SYS",
+                          health=LinkHealth.UNKNOWN) if label in (lk.a, lk.b) else lk for lk in topo.links)
+    return replace(topo, gpus=gpus, links=links)
+
+
 # Named scenarios used by the per-rule case folders (tests/rules/<ID>/*.yaml refer to these names).
 SCENARIOS = {
     "h100-nvl-healthy": lambda: h100_nvl_4gpu(),
     "h100-nvl-gpu01-down": lambda: h100_nvl_4gpu(down=[(0, 1)]),
     "h100-nvl-gpu01-nv8": lambda: h100_nvl_4gpu(degraded={(0, 1): 8}),
     "h100-nvl-replay-errors": lambda: h100_nvl_4gpu(nvlink_errors={2: {3: 5000}}),
+    "h100-nvl-replay-errors-600": lambda: h100_nvl_4gpu(nvlink_errors={2: {3: 600}}),
+    "h100-nvl-gpu3-gone": lambda: _without_gpu(h100_nvl_4gpu(), 3),
+    "h100-nvl-gpu1-busy-gen1": lambda: _with_gpu(h100_nvl_4gpu(pcie={1: Pcie(gen_current=1, gen_max=5, width_current=16,
+                                                                            width_max=16, gpu_gen_max=5)}),
+                                                 1, pstate="P0"),
     "h100-nvl-gpu3-x8": lambda: h100_nvl_4gpu(pcie={3: Pcie(gen_current=5, gen_max=5, width_current=8,
                                                            width_max=16, gpu_gen_max=5)}),
     "h100-nvl-gpu1-idle-gen1": lambda: h100_nvl_4gpu(pcie={1: Pcie(gen_current=1, gen_max=5, width_current=16,
@@ -145,6 +171,8 @@ SCENARIOS = {
     "hgx-h100-mig-gpu7": lambda: nvswitch_node(8, mig=[7]),
     "l4-pcie-healthy": lambda: l4_pcie_4gpu(),
     "l4-pcie-p2p-cns": lambda: l4_pcie_4gpu(p2p="CNS"),
+    "l4-pcie-p2p-tns": lambda: l4_pcie_4gpu(p2p="TNS"),
+    "hgx-h100-gpu3-lost": lambda: _lost(nvswitch_node(8), 3),
 }
 
 

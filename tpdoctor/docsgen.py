@@ -54,13 +54,18 @@ def catalogue_markdown(rules: Sequence[Rule], schemas: Sequence[ScopeSchema]) ->
     return HEADER + table + "\n" + body + facts.rstrip("\n") + "\n"
 
 
-def main() -> None:
+def current_catalogue() -> str:
+    """docs/rules.md as it should read now: the built-in rules and the fact schemas of their scopes."""
     from tpdoctor.factschema import scope_schema
     from tpdoctor.rulebook import load_rules
 
     rules = [r for r in load_rules() if r.builtin]
     schemas = [s for s in (scope_schema(name) for name in sorted({r.scope for r in rules} | {"node"})) if s]
-    print(catalogue_markdown(rules, schemas), end="")
+    return catalogue_markdown(rules, schemas)
+
+
+def main() -> None:
+    print(current_catalogue(), end="")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from tpdoctor.topology import Topology
 @dataclass(frozen=True)
 class DriftItem:
     ident: str  # the finding's subject: "GPU3", "GPU0-GPU1", "GPU2 NVLink errors"
-    what: str  # gpu_gone | gpu_added | gpu_changed | nvlinks_dropped | path_changed | errors_rising
+    what: str  # gpu_gone | gpu_added | gpu_changed | nvlinks_dropped | path_changed | p2p_changed | errors_rising
     before: str | None
     after: str | None
     detail: str
@@ -51,4 +51,7 @@ def drift_items(baseline: Topology, now: Topology) -> list[DriftItem]:
                                    f"{ident} NVLinks {lb.nvlinks} -> {la.nvlinks}"))
         elif la.path != lb.path:
             items.append(DriftItem(ident, "path_changed", lb.path, la.path, f"{ident} path {lb.path} -> {la.path}"))
+        if lb.p2p == "OK" and isinstance(la.p2p, str) and la.p2p != "OK":
+            items.append(DriftItem(f"{ident} P2P", "p2p_changed", lb.p2p, la.p2p,
+                                   f"{ident} peer-to-peer {lb.p2p} -> {la.p2p}"))
     return items

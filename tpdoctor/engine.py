@@ -8,9 +8,10 @@ Speed: converting a Python dict into CEL values dominates the cost of a call, so
 facts it names (found statically in its expression), and subjects whose projected facts are equal share
 one evaluation: a healthy 72-GPU NVSwitch node has 2,556 identical links, not 2,556 questions.
 
-Unknown facts are null. A rule that tests `x != null` decides for itself; one that trips over a null
-(CEL raises "no such overload") "could not judge" that subject, reported as an info finding naming the
-unknown facts and why they are unknown — never a guess.
+Unknown facts (could not be read) are *absent* from the CEL object, so a rule either asks `has(link.p2p)`
+and decides for itself, or reading the fact fails and the engine reports that the rule "could not judge"
+that subject: an info finding naming the unknown facts and why — never a guess (with null, `p2p != "OK"`
+would quietly be true). `null` is reserved for "not applicable" (no baseline, no fabric, not benchmarked).
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import cel
-
+from tpdoctor.celrt import runtime
 from tpdoctor.errors import TpdError
 from tpdoctor.factschema import ID_FIELD, UNKNOWN_FIELD, Fact, ScopeFacts, ScopeSchema, scope_schema
 from tpdoctor.findings import SEVERITY_ORDER, Finding, Severity
@@ -69,10 +69,10 @@ def analyse(expression: str, schema: ScopeSchema, each: str) -> Refs:
     return Refs(refs)
 
 
-def check_condition(expression: str, schema: ScopeSchema, each: str) -> cel.Program:
+def check_condition(expression: str, schema: ScopeSchema, each: str) -> Any:
     """Compile, check the names it reads and dry-run it on typed sample facts (catches type errors)."""
     try:
-        program = cel.compile(expression)
+        program = runtime().compile(expression)
     except Exception as exc:  # the library raises ValueError, sometimes others
         raise CelError(f"does not compile: {' '.join(str(exc).split())}") from None
     allowed = set(schema.variables_for(each))
@@ -142,18 +142,20 @@ class Engine:
         for c in self.compiled:
             rule = c.rule
             subjects = facts.subjects.get(rule.each, ())
-            shared_ctx = {v: _project(obj, c.refs.fields.get(v, frozenset()))
+            shared_ctx = {v: _project(obj, c.refs.fields.get(v, frozenset()), obj.get(UNKNOWN_FIELD))
                           for v, obj in shared.items() if v != rule.each and v in c.refs.fields}
             wanted = c.refs.fields.get(rule.each, frozenset())
+            keys = None if wanted is None else sorted(wanted)
             cache: dict[Any, Any] = {}
             for subject in subjects:
                 judged += 1
-                key = _freeze(subject, wanted)
+                unknown = subject.get(UNKNOWN_FIELD)
+                key = _freeze(subject, keys, unknown)
                 if key in cache:
                     outcome = cache[key]
                 else:
                     calls += 1
-                    outcome = _run(c.program, {rule.each: _project(subject, wanted), **shared_ctx})
+                    outcome = _run(c.program, {rule.each: _project(subject, wanted, unknown), **shared_ctx})
                     cache[key] = outcome
                 if outcome is False:
                     continue
@@ -187,27 +189,40 @@ def _run(program: Any, ctx: dict[str, Any]) -> bool | str:
     return f"condition gave {type(result).__name__} {result!r}, not a boolean"
 
 
-def _project(obj: Mapping[str, Any], names: frozenset[str] | None) -> Mapping[str, Any]:
-    if names is None:
-        return obj
-    return {k: obj[k] for k in names if k in obj}
+def _project(obj: Mapping[str, Any], names: frozenset[str] | None,
+             unknown: Mapping[str, str] | None) -> Mapping[str, Any]:
+    """The facts a rule reads, with unknown ones left out (so reading them fails, and `has()` is false)."""
+    keys = obj.keys() if names is None else names
+    if unknown:
+        return {k: obj[k] for k in keys if k in obj and k not in unknown}
+    return {k: obj[k] for k in keys if k in obj}
 
 
-def _freeze(obj: Mapping[str, Any], names: frozenset[str] | None) -> Any:
-    keys = sorted(obj) if names is None else sorted(names)
-    return tuple(_hashable(obj.get(k)) for k in keys)
+_ABSENT = ("absent",)
+
+
+def _freeze(obj: Mapping[str, Any], keys: Sequence[str] | None, unknown: Mapping[str, str] | None) -> Any:
+    """A hashable key of the facts a rule reads: equal keys, equal outcome."""
+    if keys is None:
+        keys = sorted(obj)
+    if unknown:
+        return tuple(_ABSENT if k in unknown else _hashable(obj.get(k)) for k in keys)
+    return tuple([_hashable(obj.get(k)) for k in keys])
 
 
 def _hashable(value: Any) -> Any:
-    if isinstance(value, list):
-        return ("l", tuple(_hashable(v) for v in value))
-    if isinstance(value, dict):
-        return ("d", tuple(sorted((k, _hashable(v)) for k, v in value.items())))
-    if isinstance(value, bool):
+    cls = value.__class__
+    if cls is str or cls is int or value is None:
+        return value
+    if cls is bool:
         return ("b", value)  # True == 1 in Python; not in CEL
-    if isinstance(value, float):
+    if cls is float:
         return ("f", value)
-    return value
+    if cls is list:
+        return ("l", tuple(_hashable(v) for v in value))
+    if cls is dict:
+        return ("d", tuple(sorted((k, _hashable(v)) for k, v in value.items())))
+    return (cls.__name__, value)
 
 
 def _not_judged(rule: Rule, subject: Mapping[str, Any], wanted: frozenset[str] | None,

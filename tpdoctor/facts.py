@@ -8,6 +8,8 @@ the documentation: `docs/rules.md` prints it, and rule templates are checked aga
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from tpdoctor.bench.result import BenchResult
@@ -55,6 +57,7 @@ LINK = SubjectSchema("link", "A GPU pair, listed once (a before b). `id` is `GPU
     "nominal_gbps": _f(F, "Nominal per-direction GB/s of the effective path.", True),
     "busbw_gbps": _f(F, "Measured all-reduce busbw of this pair, when benchmarked.", True),
     "mig": _f(B, "Either GPU runs in MIG mode (NVLinks are off by configuration, not broken)."),
+    "gpus_ok": _f(B, "Both GPUs read fine (status ok); a lost GPU is TPD108's, not its links'."),
     "fabric_ready": _f(B, "Both GPUs' NVSwitch fabric registration completed with success; null when "
                           "neither GPU is on a fabric or the state was not read.", True),
     "expected_from": _f(S, "Where nvlinks_expected came from: baseline, sku:<key>, symmetry:..., observed.",
@@ -92,6 +95,8 @@ GPU = SubjectSchema("gpu", "One GPU. `id` is `GPU3`.", {
     "fabric_status": _f(S, "Fabric registration result (meaningful when completed).", True),
     "fabric_health": _f(S, "Fabric health summary.", True),
     "fabric_ready": _f(B, "completed + success; null when not on a fabric.", True),
+    "fabric_detail": _f(S, "The fabric state in words, with the status when completed (e.g. "
+                           "`completed, status NVML_ERROR_TIMEOUT`).", True),
 })
 
 BENCH = SubjectSchema("bench", "One benchmarked GPU group at its largest correct message size. "
@@ -111,7 +116,8 @@ BENCH = SubjectSchema("bench", "One benchmarked GPU group at its largest correct
 })
 
 DRIFT = SubjectSchema("drift", "One difference from the baseline. `id` names what changed.", {
-    "what": _f(S, "gpu_gone, gpu_added, gpu_changed, nvlinks_dropped, path_changed or errors_rising."),
+    "what": _f(S, "gpu_gone, gpu_added, gpu_changed, nvlinks_dropped, path_changed, p2p_changed or "
+                  "errors_rising."),
     "before": _f(S, "Value in the baseline.", True),
     "after": _f(S, "Value now.", True),
     "detail": _f(S, "One-line description."),
@@ -157,12 +163,19 @@ def _k(value: Any) -> Any:
 
 
 def _subject(ident: str, values: dict[str, Any]) -> dict[str, Any]:
-    unknown = {k: v.reason for k, v in values.items() if isinstance(v, Unknown)}
-    return {"id": ident, "unknown": unknown, **{k: _k(v) for k, v in values.items()}}
+    unknown: dict[str, str] = {}
+    out: dict[str, Any] = {"id": ident, "unknown": unknown}
+    for key, value in values.items():
+        if value.__class__ is Unknown:
+            unknown[key] = value.reason
+            out[key] = None
+        else:
+            out[key] = value
+    return out
 
 
 def _float(value: Any) -> Any:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    return float(value) if value.__class__ is int else value
 
 
 def node_facts(topology: Topology, bench: Sequence[BenchResult] = (), baseline: Topology | None = None,
@@ -175,7 +188,8 @@ def node_facts(topology: Topology, bench: Sequence[BenchResult] = (), baseline: 
 
     gpus = {g.index: g for g in topology.gpus}
     base_gpus = {g.index: g for g in baseline.gpus} if baseline else {}
-    links = [_link(lk, gpus, baseline) for lk in topology.gpu_links()]
+    sides = _sides(gpus)
+    links = [_link(lk, sides, baseline) for lk in topology.gpu_links()]
     node = _subject(topology.host, {
         "host": topology.host,
         "gpu_count": len(topology.gpus),
@@ -210,31 +224,52 @@ def fabric_ready(g: Gpu) -> bool | None:
     return g.fabric.state == "completed" and g.fabric.status in ("success", "NVML_SUCCESS", "ok")
 
 
-def _link(lk: Link, gpus: dict[int, Gpu], baseline: Topology | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _GpuSide:
+    """What a link's facts need from each endpoint, computed once per GPU (a 72-GPU node has 2,556 links)."""
+
+    name: str
+    mig: bool
+    fabric: bool | None
+    ok: bool
+
+
+def _sides(gpus: dict[int, Gpu]) -> dict[int, _GpuSide]:
+    return {i: _GpuSide(g.name, g.mig is True, fabric_ready(g), g.status == "ok") for i, g in gpus.items()}
+
+
+@lru_cache(maxsize=512)
+def _kind(path: str) -> str:
+    return path_kind(path).value
+
+
+def _link(lk: Link, sides: dict[int, _GpuSide], baseline: Topology | None) -> dict[str, Any]:
     ia, ib = lk.indices
-    ga, gb = gpus.get(ia), gpus.get(ib)
+    sa, sb = sides.get(ia), sides.get(ib)
     expected = lk.nvlinks_expected
-    fab = [fabric_ready(g) for g in (ga, gb) if g is not None]
+    fab = (sa.fabric if sa else None, sb.fabric if sb else None)
     base = baseline.link(lk.a, lk.b) if baseline else None
+    detail = lk.p2p_detail
+    source = lk.evidence.get("expected_from")
     return _subject(f"{lk.a}-{lk.b}", {
         "a": lk.a, "b": lk.b, "a_index": ia, "b_index": ib,
-        "gpu_name": ga.name if ga else "unknown",
-        "path": lk.path, "kind": path_kind(lk.path).value,
+        "gpu_name": sa.name if sa else "unknown",
+        "path": lk.path, "kind": _kind(lk.path),
         "nvlinks": lk.nvlinks,
         "nvlinks_expected": expected,
         "nvlinks_missing": expected - lk.nvlinks if isinstance(expected, int) else Unknown("no expectation"),
         "pcie_path": lk.pcie_path,
         "p2p": lk.p2p,
-        "p2p_read": lk.p2p_detail.get("read"),
-        "p2p_write": lk.p2p_detail.get("write"),
-        "p2p_nvlink": lk.p2p_detail.get("nvlink"),
+        "p2p_read": detail.get("read"),
+        "p2p_write": detail.get("write"),
+        "p2p_nvlink": detail.get("nvlink"),
         "health": lk.health.value,
         "nominal_gbps": _float(lk.nominal_gbps),
         "busbw_gbps": _float(lk.busbw_gbps),
-        "mig": any(g is not None and g.mig is True for g in (ga, gb)),
+        "mig": bool((sa and sa.mig) or (sb and sb.mig)),
+        "gpus_ok": bool(sa and sa.ok and sb and sb.ok),
         "fabric_ready": False if False in fab else (True if True in fab else None),
-        "expected_from": lk.evidence.get("expected_from") if isinstance(lk.evidence.get("expected_from"), str)
-        else None,
+        "expected_from": source if isinstance(source, str) else None,
         "baseline_path": base.path if base else None,
         "baseline_nvlinks": base.nvlinks if base else None,
     })
@@ -285,14 +320,23 @@ def _gpu(g: Gpu, base: Gpu | None) -> dict[str, Any]:
         "fabric_status": fab.status if fab else None,
         "fabric_health": fab.health if fab else None,
         "fabric_ready": fabric_ready(g),
+        "fabric_detail": _fabric_detail(g),
     })
 
 
+def _fabric_detail(g: Gpu) -> str | None:
+    fab = g.fabric
+    if fab is None:
+        return None
+    if fab.state == "completed" and isinstance(fab.status, str):
+        return f"{fab.state}, status {fab.status}"
+    return fab.state
+
+
 def _busy(g: Gpu) -> Any:
-    """Busy when the model carries a performance state or utilisation (probes may add them)."""
-    pstate = getattr(g, "performance_state", None)
-    if isinstance(pstate, str):
-        return pstate.upper() == "P0"
+    """Busy when the performance state says so (P0-P2); utilisation when a probe adds it."""
+    if isinstance(g.pstate, str):
+        return g.pstate.upper() in ("P0", "P1", "P2")
     util = getattr(g, "utilization_gpu_percent", None)
     if isinstance(util, (int, float)) and not isinstance(util, bool):
         return util > 0

@@ -6,9 +6,11 @@ subject of that kind, with the subject bound to the kind's name in CEL and templ
 scope's shared objects (``node.host``).
 
 Facts are plain dicts of CEL-friendly values: bool, int, float, str, None, lists and dicts of those.
-A fact that could not be read is ``None`` and its reason sits in the subject's ``unknown`` map
-(``link.unknown.p2p == "not read"``), so a rule can test ``link.p2p != null`` or the engine can report
-"could not judge" when an expression trips over a null.
+A fact that could not be read is ``None`` in the dict and its reason sits in the subject's ``unknown`` map
+(``link.unknown.p2p == "not read"``). The engine leaves unknown facts *out* of the CEL object: a rule
+asks ``has(link.p2p)`` to decide for itself, otherwise reading the fact fails and the engine reports that
+the rule could not judge the subject. A *nullable* fact's ``None`` means "not applicable" (documented
+per fact), and rules test it with ``!= null``.
 
 Any module can define a scope: build a ``ScopeSchema`` and a ``ScopeFacts`` for it (see
 ``tpdoctor/facts.py`` for the node scope) and register the schema with ``register_scope``.

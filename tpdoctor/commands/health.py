@@ -13,53 +13,33 @@ from tpdoctor.commands._ruleopts import load, rule_options
 from tpdoctor.errors import ProbeError, TpdError
 from tpdoctor.findings import Report, Severity
 from tpdoctor.health import HealthOutcome, Loader, run_health
+from tpdoctor.probes import PROBE_KINDS
 from tpdoctor.topology import Topology
 
 
-def topology_loader(from_path: Path | None, bench: bool) -> Loader:
-    """Where the snapshot comes from: a captured PATH (snapshot JSON, collect dir, topo -m text) or the
-    live machine. Probe errors surface when the loader runs, so health can report them as UNKNOWN."""
+def topology_loader(from_path: Path | None, bench: bool, probe: str = "auto",
+                    timeout_seconds: float | None = None) -> Loader:
+    """Where the snapshot comes from: a capture (raw topo -m text, collect directory, snapshot JSON) or
+    the live machine. Errors surface when the loader runs, so health can report them as UNKNOWN."""
 
     def load_() -> tuple[Topology, tuple[BenchResult, ...]]:
-        topology, results = _read(from_path)
+        if from_path is not None:
+            from tpdoctor.probes.replay import load_report
+
+            try:
+                report = load_report(from_path)
+            except TpdError as exc:
+                raise ProbeError(exc.message) from None
+            topology, results = report.topology, report.bench
+        else:
+            from tpdoctor.probes import probe_live
+
+            topology, results = probe_live(probe, timeout_seconds=timeout_seconds), ()
         if bench:
             results = results + _run_bench(topology)
         return topology, results
 
     return load_
-
-
-def _read(from_path: Path | None) -> tuple[Topology, tuple[BenchResult, ...]]:
-    if from_path is not None and not from_path.exists():
-        raise ProbeError(f"{from_path}: no such file or directory")
-    if from_path is not None and from_path.suffix == ".json" and from_path.is_file():
-        from tpdoctor.report import json as report_json
-
-        try:
-            text = from_path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ProbeError(f"{from_path}: {exc.strerror}") from None
-        try:
-            report = report_json.loads(text, source=str(from_path))
-        except TpdError as exc:
-            raise ProbeError(exc.message) from None
-        return report.topology, report.bench
-    try:
-        from tpdoctor.probes import replay  # type: ignore[attr-defined]  # the scan branch provides it
-    except ImportError:
-        replay = None
-    if from_path is not None:
-        if replay is None:
-            raise ProbeError(f"{from_path}: only snapshot JSON can be read in this build")
-        try:
-            return replay.load(from_path), ()
-        except TpdError as exc:
-            raise ProbeError(exc.message) from None
-    try:
-        from tpdoctor.probes import auto  # type: ignore[attr-defined]
-    except ImportError:
-        raise ProbeError("live probing is not available in this build", hint="use --from PATH") from None
-    return auto.probe(), ()
 
 
 def _run_bench(topology: Topology) -> tuple[BenchResult, ...]:
@@ -80,18 +60,23 @@ def _run_bench(topology: Topology) -> tuple[BenchResult, ...]:
 @click.option("--json", "as_json", is_flag=True,
               help="Print the full report as JSON (tpdoctor/v1) after the summary line.")
 @click.option("--bench", "bench", is_flag=True, help="Also run a short all-reduce benchmark (TPD106).")
+@click.option("--probe", type=click.Choice(PROBE_KINDS), default="auto", show_default=True,
+              help="Live probe to use (auto picks the best available).")
+@click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
+              help="Per-command probe timeout (default 10, or $TPDOCTOR_PROBE_TIMEOUT).")
 @click.option("--fail-on", "fail_on", type=click.Choice(["warning", "critical"]), default="warning",
               show_default=True, help="Lowest severity that makes the exit code non-zero.")
 @rule_options
 def command(from_path: Path | None, baseline: Path | None, prometheus: Path | None, as_json: bool, bench: bool,
-            fail_on: str, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
+            probe: str, timeout_seconds: float | None, fail_on: str, rules_dirs: tuple[Path, ...],
+            ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
     """Check this node's GPU topology and NVLink health; print one Nagios status line first.
 
     Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (probe failed, bad input).
     """
     rules, options = load(rules_dirs, ignore, severity)
-    outcome = run_health(topology_loader(from_path, bench), rules, options=options, baseline_path=baseline,
-                         fail_on=Severity(fail_on))
+    outcome = run_health(topology_loader(from_path, bench, probe, timeout_seconds), rules, options=options,
+                         baseline_path=baseline, fail_on=Severity(fail_on))
     emit(outcome, as_json=as_json, prometheus=prometheus)
     return int(outcome.status.exit_code)
 

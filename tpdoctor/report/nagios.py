@@ -17,8 +17,8 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
            below_threshold: int = 0) -> str:
     """`TPDOCTOR CRITICAL - GPU0-GPU1 NVLink down (0/12) | nvlinks_down=1;;;0 ...` plus detail lines."""
     if report is None:
-        perf = _perf("probe_seconds", round(duration_seconds, 3), "s")
-        return f"TPDOCTOR UNKNOWN - {error or 'probe failed'} | {perf}\n"
+        seconds = _perf("probe_seconds", round(duration_seconds, 3), "s")
+        return f"TPDOCTOR UNKNOWN - {error or 'probe failed'} | {seconds}\n"
     topo = report.topology
     found = active(report.findings)
     links = topo.gpu_links()
@@ -28,7 +28,8 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
             text += f" (+{len(found) - 1} more)"
     else:
         nv = sum(1 for lk in links if lk.nvlinks)
-        text = f"{len(topo.gpus)} GPUs, {nv} NVLink pairs healthy" if nv else f"{len(topo.gpus)} GPUs healthy"
+        gpus = f"{len(topo.gpus)} GPU{'s' if len(topo.gpus) != 1 else ''}"
+        text = f"{gpus}, {nv} NVLink pair{'s' if nv != 1 else ''} healthy" if nv else f"{gpus} healthy"
         if found:
             text += f" ({len(found)} finding{'s' if len(found) != 1 else ''} below --fail-on)"
     perf = [
