@@ -1,4 +1,5 @@
-"""Every deployment rule has a positive and a negative case (tests/rules_deployment/<ID>/), walked here."""
+"""Deployment rules' case folders (tests/rules/TPD2xx/{positive,negative}.yaml): each case is a job.yaml whose
+first line names the topology; walked here (node rules have their own harness in test_rule_cases.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from tpdoctor.probes import replay
 from tpdoctor.rulebook import load_rules
 from tpdoctor.topology import Topology
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "tests" / "rules"
 CASES = sorted(p for p in HERE.glob("TPD2*/*.yaml"))
 
 
