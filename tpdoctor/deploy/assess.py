@@ -180,7 +180,7 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
     n = dep.gpus_needed
     best = placement.best_group(topology, n, exclude=held, table=t) if n <= len(topology.gpus) else None
     extra["free_best"] = best
-    if group is not None and best is not None and best.gpus != group.gpus and (
+    if group is not None and best is not None and best.gpus != group.gpus and len(group.gpus) == n and (
             best.weakest_quality < group.weakest_quality
             or (best.weakest_quality == group.weakest_quality and best.numa_nodes < group.numa_nodes)):
         extra["best"] = best

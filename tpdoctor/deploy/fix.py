@@ -25,6 +25,7 @@ class Edit:
     new_value: str
     why: str
     insert_after: str | None = None  # extra text appended after the edited token (a new flag)
+    new_key: str | None = None  # a job.yaml key to add beside this one ("pp: 2"): same flow mapping or next line
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,10 @@ def _gpu_text(dep: Deployment, origin: Origin, gpus: Sequence[int]) -> str:
     return ",".join(str(g) for g in gpus)
 
 
-def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | None = None) -> FixPlan:
+def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | None = None,
+         clash: bool = False) -> FixPlan:
+    """The edits for one deployment. `held`: GPUs other deployments keep; `clash`: its GPUs collide with a
+    deployment that keeps them (it must move)."""
     d = a.deployment
     edits: list[Edit] = []
     unfixable: list[str] = []
@@ -70,7 +74,7 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
     needed = max(1, new_tp * new_pp // max(d.nodes, 1))
     if a.gpus is not None:
         target = a.best.gpus if (a.best is not None and needed == len(a.best.gpus)) else None
-        if target is None and (needed != len(a.gpus) or a.overlap):
+        if target is None and (needed != len(a.gpus) or clash):
             g = best_group(topology, needed, exclude=held, table=t)
             target = g.gpus if g is not None else None
             if g is None:
@@ -84,6 +88,11 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
                 edits.append(Edit(origin, old, _gpu_text(d, origin, target), f"GPUs -> {target}"))
                 summary.append("GPUs " + "+".join(f"GPU{i}" for i in a.gpus) + " -> "
                                + "+".join(f"GPU{i}" for i in target))
+        final = t.group(target if target is not None else a.gpus)
+        if new_tp == d.tp and d.tp > 1 and _replicas_better(a, final.weakest_path):
+            edits += _to_replicas(a, unfixable, summary)
+    if a.memory is not None and a.memory.fits is False and new_tp == d.tp:
+        unfixable.append(f"needs {a.min_tp or 'more than 64'} GPUs' memory: more than {topology.host} has")
     for var in ("NCCL_P2P_DISABLE", "NCCL_P2P_LEVEL", "NCCL_NVLS_ENABLE"):
         if any(c.startswith(var) for c in a.nccl_conflicts):
             origin = d.origins.get(f"env.{var}")
@@ -94,6 +103,28 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
                 edits.append(Edit(origin, d.env[var], new, f"{var} -> {new}"))
                 summary.append(f"{var}={d.env[var]} -> {new}")
     return FixPlan(tuple(edits), tuple(unfixable), tuple(summary))
+
+
+def _replicas_better(a: Assessment, path: str | None) -> bool:
+    """TP over PCIe (or a broken NVLink) for a model that fits one GPU, with no objective TP=1 misses."""
+    if path is None or path.startswith("NV") or a.memory_tp1 is None or not a.memory_tp1.fits:
+        return False
+    objective = a.deployment.latency_objective_ms
+    return objective is None or (a.replicas is not None and a.replicas.per_token_ms <= objective)
+
+
+def _to_replicas(a: Assessment, unfixable: list[str], summary: list[str]) -> list[Edit]:
+    d = a.deployment
+    if d.kind != "job" or "tp" not in d.origins:
+        unfixable.append(f"TP=1 × {d.tp} replicas needs {d.tp} separate engine processes; split the deployment")
+        return []
+    total = d.tp * d.replicas
+    summary.append(f"TP {d.tp} -> 1 × {total} replicas")
+    tp_origin = d.origins["tp"]
+    if "replicas" in d.origins:
+        return [Edit(tp_origin, str(d.tp), "1", "TP size -> 1"),
+                Edit(d.origins["replicas"], str(d.replicas), str(total), "replicas")]
+    return [Edit(tp_origin, str(d.tp), "1", "TP size -> 1", new_key=f"replicas: {total}")]
 
 
 def _pp_insert(d: Deployment, pp: int) -> str | None:
@@ -117,10 +148,11 @@ def _value_edit(d: Deployment, fieldname: str, old: str, new: str, what: str, un
     return [Edit(origin, old, new, f"{what} -> {new}", insert_after=extra)]
 
 
-def apply(text: str, edits: Sequence[Edit], job_pp: dict[int, int] | None = None) -> str:
+def apply(text: str, edits: Sequence[Edit]) -> str:
     """Apply edits to one file's text; edits on one line are applied right to left."""
     lines = text.splitlines(keepends=True)
     located: list[tuple[int, int, int, str]] = []  # line index, start, end, replacement
+    new_keys: dict[int, list[str]] = {}
     for e in edits:
         o = e.origin
         if o.line is None:
@@ -138,13 +170,20 @@ def apply(text: str, edits: Sequence[Edit], job_pp: dict[int, int] | None = None
             continue
         replacement = o.text[: len(o.text) - len(e.old_value)] + e.new_value \
             if o.text.endswith(e.old_value) else e.new_value
-        located.append((li, pos, pos + len(o.text), replacement + (e.insert_after or "")))
+        extra = e.insert_after or ""
+        if e.new_key is not None:
+            if "{" in line[:pos]:  # flow mapping: add the key right after this one
+                extra += f", {e.new_key}"
+            else:
+                new_keys.setdefault(li, []).append(e.new_key)
+        located.append((li, pos, pos + len(o.text), replacement + extra))
     for li, start, end, rep in sorted(located, key=lambda x: (x[0], -x[1])):
         line = lines[li]
         lines[li] = line[:start] + rep + line[end:]
-    for li, pp in sorted((job_pp or {}).items(), reverse=True):
+    for li, keys in sorted(new_keys.items(), reverse=True):
         indent = len(lines[li]) - len(lines[li].lstrip())
-        lines.insert(li + 1, " " * indent + f"pp: {pp}\n")
+        for key in reversed(keys):
+            lines.insert(li + 1, " " * indent + key + "\n")
     return "".join(lines)
 
 
@@ -157,20 +196,22 @@ def fix_text(text: str, assessments: Sequence[Assessment], topology: Topology,
     edits: list[Edit] = []
     changes: list[str] = []
     problems: list[str] = []
-    job_pp: dict[int, int] = {}
     table = PairTable(topology)
     # deployments keep their GPUs in file order; a later one that overlaps moves
+    kept: set[int] = {g for o in others for g in (o.gpus or ())}
     for a in assessments:
         held = set().union(*(g for k, g in holding.items() if k != id(a)))
-        p = plan(a, topology, held, table)
+        p = plan(a, topology, held, table, clash=bool(set(a.gpus or ()) & kept))
         edits += p.edits
         changes += [f"{a.name}: {s}" for s in p.summary]
         problems += [f"{a.name}: {s}" for s in p.unfixable]
         new_gpus = next((e.new_value for e in p.edits if e.why.startswith("GPUs")), None)
         if new_gpus is not None:
             holding[id(a)] = {int(x) for x in new_gpus.strip("[]").replace('"', "").split(",") if x.strip()}
+        kept |= holding[id(a)]
         d = a.deployment
         tp_edit = next((e for e in p.edits if e.why.startswith("TP")), None)
         if d.kind == "job" and tp_edit and d.nodes > 1 and "pp" not in d.origins and tp_edit.origin.line:
-            job_pp[tp_edit.origin.line - 1] = d.nodes
-    return apply(text, edits, job_pp), changes, problems
+            edits[edits.index(tp_edit)] = Edit(tp_edit.origin, tp_edit.old_value, tp_edit.new_value, tp_edit.why,
+                                               new_key=f"pp: {d.nodes}")
+    return apply(text, edits), changes, problems
