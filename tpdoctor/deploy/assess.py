@@ -151,6 +151,8 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
     if spec is None and dep.model:
         notes.append(f"model {dep.model!r} is not in the catalogue and no config.json was found")
     dtype = resolve_dtype(dep, spec, notes)
+    if dep.node and dep.node != topology.host:
+        notes.append(f"pinned to node {dep.node}; checked against the topology of {topology.host}")
     gpus = resolve_gpus(dep, topology, notes)
     ref_gpu = topology.gpu(gpus[0]) if gpus else (topology.gpus[0] if topology.gpus else None)
     gpu_name = ref_gpu.name if ref_gpu else None
