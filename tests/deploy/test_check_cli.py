@@ -191,3 +191,14 @@ def test_bench_report_from_tpdoctor_bench_json(tmp_path: Path, capsys) -> None: 
           str(path), "--json"])
     dep = json.loads(capsys.readouterr().out)["deployments"][0]
     assert dep["bw_source"] == "measured" and dep["group_path"] == "NV12"
+
+
+def test_fix_across_manifests_gives_the_healthy_pair_to_one_only(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "fixed"
+    main(["check-deployment", str(FIX / "canonical-job.yaml"), str(FIX / "vllm.sh"), "--topology", str(EXAMPLE),
+          "--fix", str(out), "--json"])
+    err = capsys.readouterr().err
+    assert "gpus: [2, 3]" in (out / "canonical-job.yaml").read_text()
+    assert (out / "vllm.sh").read_text() == (FIX / "vllm.sh").read_text()  # GPU2+GPU3 are taken now
+    assert "not fixed: qwen35-27b: TP=1 × 2 replicas needs 2 separate engine processes" in err
+    assert "re-check of the fixed manifest(s): critical (TPD200)" in err

@@ -73,12 +73,16 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
                                  unfixable)
     needed = max(1, new_tp * new_pp // max(d.nodes, 1))
     if a.gpus is not None:
-        target = a.best.gpus if (a.best is not None and needed == len(a.best.gpus)) else None
-        if target is None and (needed != len(a.gpus) or clash):
-            g = best_group(topology, needed, exclude=held, table=t)
-            target = g.gpus if g is not None else None
-            if g is None:
+        target: tuple[int, ...] | None = None
+        cand = best_group(topology, needed, exclude=held, table=t)
+        cur = t.group(a.gpus)
+        if needed != len(a.gpus) or clash:
+            target = cand.gpus if cand is not None else None
+            if cand is None:
                 unfixable.append(f"no free group of {needed} GPUs on {topology.host}")
+        elif cand is not None and (cand.weakest_quality < cur.weakest_quality or (
+                cand.weakest_quality == cur.weakest_quality and cand.numa_nodes < cur.numa_nodes)):
+            target = cand.gpus
         if target is not None and tuple(target) != tuple(a.gpus):
             origin = d.origins.get("gpus")
             old = ",".join(str(i) for i in a.gpus)
@@ -187,28 +191,37 @@ def apply(text: str, edits: Sequence[Edit]) -> str:
     return "".join(lines)
 
 
+class FixSession:
+    """GPU ownership across the manifests of one --fix run. Files are fixed in order, deployments in file
+    order; the first deployment to claim a GPU keeps it, a later one that collides moves to GPUs nobody holds."""
+
+    def __init__(self, topology: Topology, assessments: Sequence[Assessment]) -> None:
+        self.topology = topology
+        self.table = PairTable(topology)
+        self.holding: dict[int, set[int]] = {id(a): set(a.gpus or ()) for a in assessments}
+        self.kept: set[int] = set()  # GPUs of deployments already fixed (final)
+
+
 def fix_text(text: str, assessments: Sequence[Assessment], topology: Topology,
-             others: Sequence[Assessment] = ()) -> tuple[str, list[str], list[str]]:
+             session: FixSession | None = None) -> tuple[str, list[str], list[str]]:
     """The fixed text of one manifest (all its deployments), what changed, and what could not be fixed.
-    `others` are deployments in other files: their GPUs stay theirs."""
-    holding: dict[int, set[int]] = {id(o): set(o.gpus or ()) for o in others}
-    holding.update({id(a): set(a.gpus or ()) for a in assessments})
+    Pass one `session` for all the manifests of a run so GPU ownership carries across files."""
+    s = session or FixSession(topology, assessments)
+    for a in assessments:
+        s.holding.setdefault(id(a), set(a.gpus or ()))
     edits: list[Edit] = []
     changes: list[str] = []
     problems: list[str] = []
-    table = PairTable(topology)
-    # deployments keep their GPUs in file order; a later one that overlaps moves
-    kept: set[int] = {g for o in others for g in (o.gpus or ())}
     for a in assessments:
-        held = set().union(*(g for k, g in holding.items() if k != id(a)))
-        p = plan(a, topology, held, table, clash=bool(set(a.gpus or ()) & kept))
+        held = set().union(*(g for k, g in s.holding.items() if k != id(a)))
+        p = plan(a, topology, held, s.table, clash=bool(set(a.gpus or ()) & s.kept))
         edits += p.edits
-        changes += [f"{a.name}: {s}" for s in p.summary]
-        problems += [f"{a.name}: {s}" for s in p.unfixable]
+        changes += [f"{a.name}: {x}" for x in p.summary]
+        problems += [f"{a.name}: {x}" for x in p.unfixable]
         new_gpus = next((e.new_value for e in p.edits if e.why.startswith("GPUs")), None)
         if new_gpus is not None:
-            holding[id(a)] = {int(x) for x in new_gpus.strip("[]").replace('"', "").split(",") if x.strip()}
-        kept |= holding[id(a)]
+            s.holding[id(a)] = {int(x) for x in new_gpus.strip("[]").replace('"', "").split(",") if x.strip()}
+        s.kept |= s.holding[id(a)]
         d = a.deployment
         tp_edit = next((e for e in p.edits if e.why.startswith("TP")), None)
         if d.kind == "job" and tp_edit and d.nodes > 1 and "pp" not in d.origins and tp_edit.origin.line:
