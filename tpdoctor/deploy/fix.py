@@ -95,6 +95,13 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
         final = t.group(target if target is not None else a.gpus)
         if new_tp == d.tp and d.tp > 1 and _replicas_better(a, final.weakest_path):
             edits += _to_replicas(a, unfixable, summary)
+    elif a.worst_pair is not None and a.free_best is not None and new_tp == d.tp:
+        pin = ", ".join(str(i) for i in a.free_best.gpus)
+        if d.kind == "job" and "tp" in d.origins:
+            edits.append(Edit(d.origins["tp"], str(d.tp), str(d.tp), "pin GPUs", new_key=f"gpus: [{pin}]"))
+            summary.append(f"pin GPUs to {a.free_best.label}")
+        else:
+            unfixable.append(f"pin it to {a.free_best.label} (add CUDA_VISIBLE_DEVICES={pin.replace(' ', '')})")
     if a.memory is not None and a.memory.fits is False and new_tp == d.tp:
         unfixable.append(f"needs {a.min_tp or 'more than 64'} GPUs' memory: more than {topology.host} has")
     for var in ("NCCL_P2P_DISABLE", "NCCL_P2P_LEVEL", "NCCL_NVLS_ENABLE"):
