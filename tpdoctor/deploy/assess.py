@@ -17,6 +17,7 @@ from tpdoctor.advice import costmodel, placement
 from tpdoctor.bench.result import BenchResult
 from tpdoctor.deploy import models, sizing
 from tpdoctor.deploy.deployment import Deployment
+from tpdoctor.errors import TpdError
 from tpdoctor.topology import RANK, PathKind, Topology, path_kind
 from tpdoctor.unknown import Unknown
 
@@ -147,8 +148,8 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
     spec = None
     try:
         spec = models.resolve(dep.model, base_dir) if dep.model else None
-    except Exception as exc:  # a broken local config.json is reported, not fatal for the other checks
-        notes.append(str(exc))
+    except TpdError as exc:  # a broken local config.json is reported, not fatal for the other checks
+        notes.append(exc.message)
     if spec is None and dep.model:
         notes.append(f"model {dep.model!r} is not in the catalogue and no config.json was found")
     dtype = resolve_dtype(dep, spec, notes)
