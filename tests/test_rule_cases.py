@@ -19,7 +19,8 @@ from tpdoctor.factschema import validate
 from tpdoctor.rulebook import load_rules
 
 CASES = Path(__file__).parent / "rules"
-CASE_FILES = sorted(CASES.glob("*/*.yaml"))
+NODE_RULES = {r.id for r in load_rules() if r.scope == "node"}  # deployment cases: test_deployment_rule_cases.py
+CASE_FILES = sorted(p for p in CASES.glob("*/*.yaml") if p.parent.name in NODE_RULES)
 
 
 @pytest.fixture(scope="module")

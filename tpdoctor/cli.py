@@ -18,13 +18,13 @@ COMMANDS: dict[str, str] = {
     "scan": "tpdoctor.commands.scan:command",
     "collect": "tpdoctor.commands.collect:command",
     "demo": "tpdoctor.commands.demo:command",
-    "bench": "tpdoctor.commands.bench:command",
-    "fleet": "tpdoctor.commands.fleet:command",
-    "explain": "tpdoctor.commands.explain:command",
     "health": "tpdoctor.commands.health:command",
-    "rules": "tpdoctor.commands.rules:command",
+    "bench": "tpdoctor.commands.bench:command",
     "check-deployment": "tpdoctor.commands.check_deployment:command",
     "predict": "tpdoctor.commands.predict:command",
+    "fleet": "tpdoctor.commands.fleet:command",
+    "rules": "tpdoctor.commands.rules:command",
+    "explain": "tpdoctor.commands.explain:command",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,11 @@ def fixtures_8_16():  # type: ignore[no-untyped-def]
              synthetic.pcie_two_socket(n=16)]
     topos += [synthetic.random_node(8, seed) for seed in range(25)]
     topos += [synthetic.random_node(16, seed) for seed in range(100, 110)]
-    for p in sorted((ROOT / "fixtures" / "topologies").glob("*.json")):
+    captures = sorted((ROOT / "fixtures" / "smi" / "topo-m").glob("*.txt"))  # real machines (scan's corpus)
+    for p in sorted((ROOT / "fixtures" / "topologies").glob("*.json")) + captures:
         t = replay.load(p)
         if len(t.gpus) in (8, 16):
-            topos.append(t)
+            topos.append(replace(t, host=p.stem[:40]))
     return topos
 
 

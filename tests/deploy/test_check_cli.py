@@ -174,3 +174,31 @@ def test_check_deployment_never_imports_torch() -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip().endswith("ok"), proc.stderr
+
+
+def test_bench_report_from_tpdoctor_bench_json(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from tpdoctor.bench.result import BenchResult
+    from tpdoctor.findings import Report
+    from tpdoctor.probes.replay import load
+    from tpdoctor.report.json import render
+
+    report = Report(topology=load(EXAMPLE), bench=(
+        BenchResult(group=(2, 3), backend="nccl", bytes=1 << 30, time_us=9000.0, algbw_gbps=119.0,
+                    busbw_gbps=119.0),))
+    path = tmp_path / "bench.json"
+    path.write_text(render(report))
+    main(["check-deployment", str(FIX / "canonical-healthy-job.yaml"), "--topology", str(EXAMPLE), "--bench",
+          str(path), "--json"])
+    dep = json.loads(capsys.readouterr().out)["deployments"][0]
+    assert dep["bw_source"] == "measured" and dep["group_path"] == "NV12"
+
+
+def test_fix_across_manifests_gives_the_healthy_pair_to_one_only(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "fixed"
+    main(["check-deployment", str(FIX / "canonical-job.yaml"), str(FIX / "vllm.sh"), "--topology", str(EXAMPLE),
+          "--fix", str(out), "--json"])
+    err = capsys.readouterr().err
+    assert "gpus: [2, 3]" in (out / "canonical-job.yaml").read_text()
+    assert (out / "vllm.sh").read_text() == (FIX / "vllm.sh").read_text()  # GPU2+GPU3 are taken now
+    assert "not fixed: qwen35-27b: TP=1 × 2 replicas needs 2 separate engine processes" in err
+    assert "re-check of the fixed manifest(s): critical (TPD200)" in err

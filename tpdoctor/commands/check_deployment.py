@@ -105,18 +105,18 @@ def write_fixes(manifests: tuple[Path, ...], result: CheckResult, topology: Topo
     from tpdoctor.atomic import write_atomic
     from tpdoctor.deploy import loader
     from tpdoctor.deploy.check import check
-    from tpdoctor.deploy.fix import fix_text
+    from tpdoctor.deploy.fix import FixSession, fix_text
 
     if len(manifests) > 1:
         if out.exists() and not out.is_dir():
             raise ManifestError(f"--fix {out}: several manifests need a directory")
         out.mkdir(parents=True, exist_ok=True)
     fixed_all = []
+    session = FixSession(topology, result.assessments)
     for path in manifests:
         mine = [a for a in result.assessments if a.deployment.source == str(path)]
-        others = [a for a in result.assessments if a.deployment.source != str(path)]
         text = path.read_text(encoding="utf-8")
-        new_text, changes, problems = fix_text(text, mine, topology, others)
+        new_text, changes, problems = fix_text(text, mine, topology, session)
         target = out / path.name if len(manifests) > 1 else out
         try:
             write_atomic(target, new_text)

@@ -17,6 +17,7 @@ from tpdoctor.advice import costmodel, placement
 from tpdoctor.bench.result import BenchResult
 from tpdoctor.deploy import models, sizing
 from tpdoctor.deploy.deployment import Deployment
+from tpdoctor.errors import TpdError
 from tpdoctor.topology import RANK, PathKind, Topology, path_kind
 from tpdoctor.unknown import Unknown
 
@@ -42,6 +43,7 @@ class Assessment:
     nvlink_reference: costmodel.Prediction | None = None  # the same TP over this SKU's healthy NVLink
     best: placement.Group | None = None  # a strictly better free group of the same size
     free_best: placement.Group | None = None  # the best group of the same size no other deployment holds
+    worst_pair: placement.Group | None = None  # unpinned TP: the weakest free pair a scheduler could hand out
     best_prediction: costmodel.Prediction | None = None
     replicas: costmodel.Prediction | None = None  # TP=1 × tp replicas
     overlap: dict[str, tuple[int, ...]] = field(default_factory=dict)
@@ -146,11 +148,13 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
     spec = None
     try:
         spec = models.resolve(dep.model, base_dir) if dep.model else None
-    except Exception as exc:  # a broken local config.json is reported, not fatal for the other checks
-        notes.append(str(exc))
+    except TpdError as exc:  # a broken local config.json is reported, not fatal for the other checks
+        notes.append(exc.message)
     if spec is None and dep.model:
         notes.append(f"model {dep.model!r} is not in the catalogue and no config.json was found")
     dtype = resolve_dtype(dep, spec, notes)
+    if dep.node and dep.node != topology.host:
+        notes.append(f"pinned to node {dep.node}; checked against the topology of {topology.host}")
     gpus = resolve_gpus(dep, topology, notes)
     ref_gpu = topology.gpu(gpus[0]) if gpus else (topology.gpus[0] if topology.gpus else None)
     gpu_name = ref_gpu.name if ref_gpu else None
@@ -180,7 +184,13 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
     n = dep.gpus_needed
     best = placement.best_group(topology, n, exclude=held, table=t) if n <= len(topology.gpus) else None
     extra["free_best"] = best
-    if group is not None and best is not None and best.gpus != group.gpus and (
+    if gpus is None and dep.tp > 1 and n > 1 and best is not None:
+        free = [g.index for g in topology.gpus if g.index not in held and g.status == "ok"]
+        pairs = [t.group((a, b)) for i, a in enumerate(free) for b in free[i + 1:]]
+        worst = max(pairs, key=lambda g: g.key[:1], default=None)
+        if worst is not None and worst.weakest_quality > best.weakest_quality:
+            extra["worst_pair"] = worst
+    if group is not None and best is not None and best.gpus != group.gpus and len(group.gpus) == n and (
             best.weakest_quality < group.weakest_quality
             or (best.weakest_quality == group.weakest_quality and best.numa_nodes < group.numa_nodes)):
         extra["best"] = best

@@ -68,6 +68,9 @@ DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas
     "cross_socket": _f(B, "The group spans CPU sockets (a SYS path or more than one NUMA node).", True),
     "cross_node": _f(B, "One TP group spans nodes (tp > GPUs per node, or nodes > 1 with tp > per-node GPUs)."),
     "overlap_with": _f(L, "Other deployments holding some of the same GPUs, described."),
+    "unpinned_risk": _f(B, "GPUs are not pinned and a scheduler could hand out a group with a worse weakest "
+                           "path than the best free group (a broken NVLink, PCIe or cross-socket pair).", True),
+    "worst_pair": _f(S, "The weakest free pair it could get, e.g. GPU0+GPU1 (NODE).", True),
     "overlap_advice": _f(S, "How to resolve a GPU clash: who keeps the GPUs, where the others move.", True),
     "nccl_env_conflicts": _f(L, "NCCL settings that defeat this group's paths, described."),
     "latency_objective_ms": _f(F, "Per-token latency objective, ms.", True),
@@ -117,8 +120,7 @@ def subject(a: Assessment, topology: Topology) -> dict[str, Any]:
                 unknown.setdefault(n, reason)
 
     model_reason = next((n for n in a.notes if "model" in n), "model architecture not known")
-    pin_reason = ("GPUs not pinned (no CUDA_VISIBLE_DEVICES, NVIDIA_VISIBLE_DEVICES, device_ids or gpus); "
-                  "the scheduler picks them")
+    pin_reason = "GPUs not pinned: the scheduler picks them"
     if d.gpus is not None and a.gpus is None:
         pin_reason = next((n for n in a.notes if "not on" in n), "pinned GPUs not found on the node")
     spec, mem, mem1, g = a.spec, a.memory, a.memory_tp1, a.group
@@ -161,6 +163,8 @@ def subject(a: Assessment, topology: Topology) -> dict[str, Any]:
         "cross_socket": (g.numa_nodes > 1 or kind is not None and kind.value == "SYS") if g else None,
         "cross_node": d.nodes > 1 and d.tp > (d.gpu_count or len(topology.gpus)) or d.tp > len(topology.gpus),
         "overlap_with": [f"{n} ({'+'.join(f'GPU{i}' for i in gs)})" for n, gs in sorted(a.overlap.items())],
+        "unpinned_risk": (a.worst_pair is not None) if a.gpus is None and d.tp > 1 else None,
+        "worst_pair": f"{a.worst_pair.label} ({a.worst_pair.weakest_path})" if a.worst_pair else None,
         "overlap_advice": a.overlap_advice,
         "nccl_env_conflicts": list(a.nccl_conflicts),
         "latency_objective_ms": float(objective) if objective is not None else None,

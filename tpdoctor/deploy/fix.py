@@ -25,6 +25,7 @@ class Edit:
     new_value: str
     why: str
     insert_after: str | None = None  # extra text appended after the edited token (a new flag)
+    new_key: str | None = None  # a job.yaml key to add beside this one ("pp: 2"): same flow mapping or next line
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,10 @@ def _gpu_text(dep: Deployment, origin: Origin, gpus: Sequence[int]) -> str:
     return ",".join(str(g) for g in gpus)
 
 
-def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | None = None) -> FixPlan:
+def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | None = None,
+         clash: bool = False) -> FixPlan:
+    """The edits for one deployment. `held`: GPUs other deployments keep; `clash`: its GPUs collide with a
+    deployment that keeps them (it must move)."""
     d = a.deployment
     edits: list[Edit] = []
     unfixable: list[str] = []
@@ -69,12 +73,16 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
                                  unfixable)
     needed = max(1, new_tp * new_pp // max(d.nodes, 1))
     if a.gpus is not None:
-        target = a.best.gpus if (a.best is not None and needed == len(a.best.gpus)) else None
-        if target is None and (needed != len(a.gpus) or a.overlap):
-            g = best_group(topology, needed, exclude=held, table=t)
-            target = g.gpus if g is not None else None
-            if g is None:
+        target: tuple[int, ...] | None = None
+        cand = best_group(topology, needed, exclude=held, table=t)
+        cur = t.group(a.gpus)
+        if needed != len(a.gpus) or clash:
+            target = cand.gpus if cand is not None else None
+            if cand is None:
                 unfixable.append(f"no free group of {needed} GPUs on {topology.host}")
+        elif cand is not None and (cand.weakest_quality < cur.weakest_quality or (
+                cand.weakest_quality == cur.weakest_quality and cand.numa_nodes < cur.numa_nodes)):
+            target = cand.gpus
         if target is not None and tuple(target) != tuple(a.gpus):
             origin = d.origins.get("gpus")
             old = ",".join(str(i) for i in a.gpus)
@@ -84,6 +92,18 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
                 edits.append(Edit(origin, old, _gpu_text(d, origin, target), f"GPUs -> {target}"))
                 summary.append("GPUs " + "+".join(f"GPU{i}" for i in a.gpus) + " -> "
                                + "+".join(f"GPU{i}" for i in target))
+        final = t.group(target if target is not None else a.gpus)
+        if new_tp == d.tp and d.tp > 1 and _replicas_better(a, final.weakest_path):
+            edits += _to_replicas(a, unfixable, summary)
+    elif a.worst_pair is not None and a.free_best is not None and new_tp == d.tp:
+        pin = ", ".join(str(i) for i in a.free_best.gpus)
+        if d.kind == "job" and "tp" in d.origins:
+            edits.append(Edit(d.origins["tp"], str(d.tp), str(d.tp), "pin GPUs", new_key=f"gpus: [{pin}]"))
+            summary.append(f"pin GPUs to {a.free_best.label}")
+        else:
+            unfixable.append(f"pin it to {a.free_best.label} (add CUDA_VISIBLE_DEVICES={pin.replace(' ', '')})")
+    if a.memory is not None and a.memory.fits is False and new_tp == d.tp:
+        unfixable.append(f"needs {a.min_tp or 'more than 64'} GPUs' memory: more than {topology.host} has")
     for var in ("NCCL_P2P_DISABLE", "NCCL_P2P_LEVEL", "NCCL_NVLS_ENABLE"):
         if any(c.startswith(var) for c in a.nccl_conflicts):
             origin = d.origins.get(f"env.{var}")
@@ -94,6 +114,28 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
                 edits.append(Edit(origin, d.env[var], new, f"{var} -> {new}"))
                 summary.append(f"{var}={d.env[var]} -> {new}")
     return FixPlan(tuple(edits), tuple(unfixable), tuple(summary))
+
+
+def _replicas_better(a: Assessment, path: str | None) -> bool:
+    """TP over PCIe (or a broken NVLink) for a model that fits one GPU, with no objective TP=1 misses."""
+    if path is None or path.startswith("NV") or a.memory_tp1 is None or not a.memory_tp1.fits:
+        return False
+    objective = a.deployment.latency_objective_ms
+    return objective is None or (a.replicas is not None and a.replicas.per_token_ms <= objective)
+
+
+def _to_replicas(a: Assessment, unfixable: list[str], summary: list[str]) -> list[Edit]:
+    d = a.deployment
+    if d.kind != "job" or "tp" not in d.origins:
+        unfixable.append(f"TP=1 × {d.tp} replicas needs {d.tp} separate engine processes; split the deployment")
+        return []
+    total = d.tp * d.replicas
+    summary.append(f"TP {d.tp} -> 1 × {total} replicas")
+    tp_origin = d.origins["tp"]
+    if "replicas" in d.origins:
+        return [Edit(tp_origin, str(d.tp), "1", "TP size -> 1"),
+                Edit(d.origins["replicas"], str(d.replicas), str(total), "replicas")]
+    return [Edit(tp_origin, str(d.tp), "1", "TP size -> 1", new_key=f"replicas: {total}")]
 
 
 def _pp_insert(d: Deployment, pp: int) -> str | None:
@@ -117,10 +159,11 @@ def _value_edit(d: Deployment, fieldname: str, old: str, new: str, what: str, un
     return [Edit(origin, old, new, f"{what} -> {new}", insert_after=extra)]
 
 
-def apply(text: str, edits: Sequence[Edit], job_pp: dict[int, int] | None = None) -> str:
+def apply(text: str, edits: Sequence[Edit]) -> str:
     """Apply edits to one file's text; edits on one line are applied right to left."""
     lines = text.splitlines(keepends=True)
     located: list[tuple[int, int, int, str]] = []  # line index, start, end, replacement
+    new_keys: dict[int, list[str]] = {}
     for e in edits:
         o = e.origin
         if o.line is None:
@@ -138,39 +181,57 @@ def apply(text: str, edits: Sequence[Edit], job_pp: dict[int, int] | None = None
             continue
         replacement = o.text[: len(o.text) - len(e.old_value)] + e.new_value \
             if o.text.endswith(e.old_value) else e.new_value
-        located.append((li, pos, pos + len(o.text), replacement + (e.insert_after or "")))
+        extra = e.insert_after or ""
+        if e.new_key is not None:
+            if "{" in line[:pos]:  # flow mapping: add the key right after this one
+                extra += f", {e.new_key}"
+            else:
+                new_keys.setdefault(li, []).append(e.new_key)
+        located.append((li, pos, pos + len(o.text), replacement + extra))
     for li, start, end, rep in sorted(located, key=lambda x: (x[0], -x[1])):
         line = lines[li]
         lines[li] = line[:start] + rep + line[end:]
-    for li, pp in sorted((job_pp or {}).items(), reverse=True):
+    for li, keys in sorted(new_keys.items(), reverse=True):
         indent = len(lines[li]) - len(lines[li].lstrip())
-        lines.insert(li + 1, " " * indent + f"pp: {pp}\n")
+        for key in reversed(keys):
+            lines.insert(li + 1, " " * indent + key + "\n")
     return "".join(lines)
 
 
+class FixSession:
+    """GPU ownership across the manifests of one --fix run. Files are fixed in order, deployments in file
+    order; the first deployment to claim a GPU keeps it, a later one that collides moves to GPUs nobody holds."""
+
+    def __init__(self, topology: Topology, assessments: Sequence[Assessment]) -> None:
+        self.topology = topology
+        self.table = PairTable(topology)
+        self.holding: dict[int, set[int]] = {id(a): set(a.gpus or ()) for a in assessments}
+        self.kept: set[int] = set()  # GPUs of deployments already fixed (final)
+
+
 def fix_text(text: str, assessments: Sequence[Assessment], topology: Topology,
-             others: Sequence[Assessment] = ()) -> tuple[str, list[str], list[str]]:
+             session: FixSession | None = None) -> tuple[str, list[str], list[str]]:
     """The fixed text of one manifest (all its deployments), what changed, and what could not be fixed.
-    `others` are deployments in other files: their GPUs stay theirs."""
-    holding: dict[int, set[int]] = {id(o): set(o.gpus or ()) for o in others}
-    holding.update({id(a): set(a.gpus or ()) for a in assessments})
+    Pass one `session` for all the manifests of a run so GPU ownership carries across files."""
+    s = session or FixSession(topology, assessments)
+    for a in assessments:
+        s.holding.setdefault(id(a), set(a.gpus or ()))
     edits: list[Edit] = []
     changes: list[str] = []
     problems: list[str] = []
-    job_pp: dict[int, int] = {}
-    table = PairTable(topology)
-    # deployments keep their GPUs in file order; a later one that overlaps moves
     for a in assessments:
-        held = set().union(*(g for k, g in holding.items() if k != id(a)))
-        p = plan(a, topology, held, table)
+        held = set().union(*(g for k, g in s.holding.items() if k != id(a)))
+        p = plan(a, topology, held, s.table, clash=bool(set(a.gpus or ()) & s.kept))
         edits += p.edits
-        changes += [f"{a.name}: {s}" for s in p.summary]
-        problems += [f"{a.name}: {s}" for s in p.unfixable]
+        changes += [f"{a.name}: {x}" for x in p.summary]
+        problems += [f"{a.name}: {x}" for x in p.unfixable]
         new_gpus = next((e.new_value for e in p.edits if e.why.startswith("GPUs")), None)
         if new_gpus is not None:
-            holding[id(a)] = {int(x) for x in new_gpus.strip("[]").replace('"', "").split(",") if x.strip()}
+            s.holding[id(a)] = {int(x) for x in new_gpus.strip("[]").replace('"', "").split(",") if x.strip()}
+        s.kept |= s.holding[id(a)]
         d = a.deployment
         tp_edit = next((e for e in p.edits if e.why.startswith("TP")), None)
         if d.kind == "job" and tp_edit and d.nodes > 1 and "pp" not in d.origins and tp_edit.origin.line:
-            job_pp[tp_edit.origin.line - 1] = d.nodes
-    return apply(text, edits, job_pp), changes, problems
+            edits[edits.index(tp_edit)] = Edit(tp_edit.origin, tp_edit.old_value, tp_edit.new_value, tp_edit.why,
+                                               new_key=f"pp: {d.nodes}")
+    return apply(text, edits), changes, problems

@@ -29,7 +29,7 @@ def _options_table(a: Assessment) -> Table | None:
     if a.nvlink_reference is not None and a.current is not None and a.current.path and \
             not a.current.path.startswith("NV") and a.best_prediction is None:
         rows.append(("healthy NVLink", a.nvlink_reference))
-    if a.replicas is not None:
+    if a.replicas is not None and a.memory_tp1 is not None and a.memory_tp1.fits:
         rows.append(("replicas", a.replicas))
     if not rows:
         return None

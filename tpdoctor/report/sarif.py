@@ -44,6 +44,8 @@ def to_data(report: Report, rules: Sequence[Rule], locate: Locator) -> dict[str,
             "level": LEVEL[f.severity],
             "message": {"text": f.message + (f"\n{f.recommendation}" if f.recommendation else "")},
             "properties": {"subject": f.subject, "recommendation": f.recommendation},
+            # stable across runs and line moves, so code scanning tracks one alert per rule and deployment
+            "partialFingerprints": {"tpdoctor/v1": f"{f.rule}:{f.subject}"},
         }
         if f.rule in index:
             result["ruleIndex"] = index[f.rule]

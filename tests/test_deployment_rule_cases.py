@@ -1,4 +1,5 @@
-"""Every deployment rule has a positive and a negative case (tests/rules_deployment/<ID>/), walked here."""
+"""Deployment rules' case folders (tests/rules/TPD2xx/{positive,negative}.yaml): each case is a job.yaml whose
+first line names the topology; walked here (node rules have their own harness in test_rule_cases.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from tpdoctor.probes import replay
 from tpdoctor.rulebook import load_rules
 from tpdoctor.topology import Topology
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "tests" / "rules"
 CASES = sorted(p for p in HERE.glob("TPD2*/*.yaml"))
 
 
@@ -59,3 +60,26 @@ def test_case(case: Path) -> None:
             assert f.recommendation.endswith("."), f.recommendation
     else:
         assert not hits, f"{rid} should not fire on {case}: {[f.message for f in hits]}"
+
+
+NOT_AUTO_FIXABLE = {"TPD202": "advice only (info)", "TPD205": "needs more GPUs than the node has"}
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.stem == "positive"], ids=lambda p: p.parent.name)
+def test_fix_removes_the_finding(case: Path, tmp_path: Path) -> None:
+    from tpdoctor.deploy.fix import fix_text
+    from tpdoctor.deploy.loader import read_text
+
+    rid = case.parent.name
+    header = case.read_text(encoding="utf-8").splitlines()[0]
+    topo = topology(header.split(":", 1)[1].strip())
+    before = run(case)
+    text, changes, problems = fix_text(case.read_text(encoding="utf-8"), before.assessments, topo)
+    after = check(read_text(text, str(tmp_path / case.name)), topo, rules())
+    if rid in NOT_AUTO_FIXABLE:
+        assert active(after, rid), NOT_AUTO_FIXABLE[rid]
+        return
+    assert changes and not problems, (changes, problems)
+    assert not active(after, rid), [f.message for f in after.report.findings]
+    assert after.report.status.value in ("ok", "warning") and not [
+        f for f in after.report.findings if f.severity.value != "info" and not f.suppressed], text
