@@ -41,12 +41,16 @@ def test_canonical_case_is_critical_with_numbers() -> None:
     assert "move it to GPU2+GPU3 (NV12)" in tpd200["recommendation"]
     assert "TP=1 × 2 replicas" in tpd200["recommendation"]
     tpd202 = by_rule["TPD202"]
-    assert "28.5 GB of fp8 weights" in tpd202["recommendation"] and "NVIDIA H100 NVL" in tpd202["recommendation"]
+    # NVIDIA's "94 GB" H100 NVL is 95830 MiB = 93.6 GiB: sizes are binary GiB, like the SKU name
+    assert "26.6 GiB of fp8 weights" in tpd202["recommendation"]
+    assert "fit one NVIDIA H100 NVL GPU (93.6 GiB, 84.2 GiB usable)" in tpd202["recommendation"]
     dep = data["deployments"][0]
     # predicted per-token all-reduce cost: PCIe (NODE) now vs healthy NVLink
     assert dep["allreduce_ms_per_token"] > 3 * dep["nvlink_allreduce_ms_per_token"]
     assert dep["better_group"] == "GPU2+GPU3" and dep["better_group_path"] == "NV12"
-    assert dep["fits_one_gpu"] is True and dep["weights_gb"] == pytest.approx(28.5, abs=0.1)
+    assert dep["fits_one_gpu"] is True and dep["weights_gib"] == pytest.approx(26.6, abs=0.1)
+    assert dep["gpu_memory_gib"] == pytest.approx(95830 / 1024, abs=0.05)
+    assert not any(k.endswith("_gb") for k in dep)
 
 
 def test_canonical_on_healthy_pair_with_objective_is_not_critical() -> None:
@@ -64,7 +68,7 @@ def test_70b_on_4090_across_sockets() -> None:
     code, data = run_json(str(FIX / "llama70b-4090-job.yaml"), "--topology",
                           str(TOPO / "rtx4090-pcie-2socket-8.json"))
     assert {"TPD201", "TPD206"} <= rules_of(data)
-    assert "TPD205" in rules_of(data)  # 141 GB of bf16 weights on 4 × 24 GB: also true, and reported
+    assert "TPD205" in rules_of(data)  # 131 GiB of bf16 weights on 4 × 24 GiB: also true, and reported
     assert code == 2
 
 

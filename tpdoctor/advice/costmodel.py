@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from tpdoctor import skus
 from tpdoctor.deploy.models import ModelSpec
-from tpdoctor.deploy.sizing import DTYPE_BYTES, MemoryEstimate, estimate, kv_bytes_per_token, normalize_dtype
+from tpdoctor.deploy.sizing import DTYPE_BYTES, GIB, MemoryEstimate, estimate, kv_bytes_per_token, normalize_dtype
 from tpdoctor.topology import PathKind, path_kind, path_nvlinks
 
 LATENCY_US: dict[PathKind, float] = {
@@ -123,9 +123,9 @@ def predict(spec: ModelSpec, *, dtype: str, tp: int, hbm_tbps: float, path: Grou
     step_ms = compute_ms + ar_ms
     lines = [
         f"bytes read per GPU per step: {weights / 1e9:.2f}B {'active ' if spec.is_moe else ''}params in {d} "
-        f"= {wbytes / 1e9:.1f} GB / TP {tp} + KV {batch}×{context} tokens = {per_gpu_bytes / 1e9:.2f} GB",
-        f"compute (memory-bound): {per_gpu_bytes / 1e9:.2f} GB / ({hbm_tbps:g} TB/s × {HBM_EFFICIENCY:g}) "
-        f"= {compute_ms:.2f} ms",
+        f"= {wbytes / GIB:.1f} GiB / TP {tp} + KV {batch}×{context} tokens = {per_gpu_bytes / GIB:.2f} GiB",
+        f"compute (memory-bound): {per_gpu_bytes / GIB:.2f} GiB = {per_gpu_bytes / 1e9:.2f}e9 B / "
+        f"({hbm_tbps:g} TB/s × {HBM_EFFICIENCY:g}) = {compute_ms:.2f} ms",
     ]
     if tp > 1 and path is not None:
         lines.append(

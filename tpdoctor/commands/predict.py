@@ -91,7 +91,8 @@ def command(model: str, gpu: str | None, tp: int, dtype: str | None, batch: int,
         mem = pr.memory
         fit = ""
         if mem is not None and mem.capacity_bytes_per_gpu:
-            fit = (f"; memory {mem.per_gpu_bytes / 1e9:.1f} of {mem.capacity_bytes_per_gpu / 1e9:.1f} GB per GPU"
+            fit = (f"; memory {sizing.gib(mem.per_gpu_bytes)} of "
+                   f"{sizing.gib(mem.capacity_bytes_per_gpu)} per GPU"
                    + ("" if mem.fits else " (does NOT fit)"))
         click.echo(f"  {pr.label:24} {pr.per_token_ms:7.2f} ms/token  {pr.tokens_per_s_per_stream:7.1f} tok/s "
                    f"per stream  {pr.tokens_per_s_total:8.1f} tok/s total  all-reduce "

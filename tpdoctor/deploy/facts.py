@@ -1,7 +1,7 @@
 """The deployment scope's facts: what deployment rules (TPD2xx) see, one subject per deployment.
 
 Computed in Python from an `Assessment` (placement search, cost model, memory fit); rules in
-`rules/deployment/` only decide and explain. Sizes are decimal GB (1e9 B), times ms per output token at
+`rules/deployment/` only decide and explain. Sizes are binary GiB (2^30 B, `_gib`), times ms per output token at
 batch 1 (one stream), throughput tokens/s. A fact that cannot be computed (unknown model, unpinned GPUs,
 unknown SKU) is null with its reason in `unknown`, so a rule that needs it reports "could not judge".
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tpdoctor.deploy.assess import Assessment
-from tpdoctor.deploy.sizing import GB, MIB
+from tpdoctor.deploy.sizing import GIB, MIB
 from tpdoctor.factschema import Fact, ScopeFacts, ScopeSchema, SubjectSchema, register_scope
 from tpdoctor.topology import PCIE_KINDS, Topology, path_kind
 
@@ -41,7 +41,7 @@ DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas
     "gpus_per_node": _f(INT, "GPUs on the node (the topology's count)."),
     "gpu_name": _f(S, "GPU product name.", True),
     "gpu_sku": _f(S, "SKU key in data/gpus.yaml.", True),
-    "gpu_memory_gb": _f(F, "Memory per GPU, GB (nvidia-smi memory.total).", True),
+    "gpu_memory_gib": _f(F, "Memory per GPU, GiB (nvidia-smi memory.total).", True),
     "dtype": _f(S, "Weights dtype after normalisation: fp32, bf16, fp16, fp8, int8, int4, awq, gptq."),
     "model_known": _f(B, "The architecture was found (catalogue or config.json)."),
     "params_b": _f(F, "Parameters, billions (MoE: all experts).", True),
@@ -51,12 +51,12 @@ DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas
     "tp_valid": _f(B, "TP divides the heads, KV heads and FFN size (and does not exceed the heads).", True),
     "tp_problem": _f(S, "Why it is not valid.", True),
     "valid_tp": _f(S, "TP sizes that are valid for this model, e.g. 1, 2, 4, 8.", True),
-    "weights_gb": _f(F, "Weights of the whole model in this dtype, GB.", True),
-    "kv_cache_gb": _f(F, "KV cache for max_model_len × max_num_seqs tokens, GB.", True),
-    "per_gpu_gb": _f(F, "Weights/(tp·pp) + KV share + engine overhead per GPU, GB.", True),
-    "capacity_gb": _f(F, "Usable memory per GPU: memory × gpu_memory_utilization, GB.", True),
-    "fits": _f(B, "per_gpu_gb ≤ capacity_gb at this TP and PP.", True),
-    "per_gpu_gb_tp1": _f(F, "The same at TP=1.", True),
+    "weights_gib": _f(F, "Weights of the whole model in this dtype, GiB.", True),
+    "kv_cache_gib": _f(F, "KV cache for max_model_len × max_num_seqs tokens, GiB.", True),
+    "per_gpu_gib": _f(F, "Weights/(tp·pp) + KV share + engine overhead per GPU, GiB.", True),
+    "capacity_gib": _f(F, "Usable memory per GPU: memory × gpu_memory_utilization, GiB.", True),
+    "fits": _f(B, "per_gpu_gib ≤ capacity_gib at this TP and PP.", True),
+    "per_gpu_gib_tp1": _f(F, "The same at TP=1.", True),
     "fits_one_gpu": _f(B, "The model (weights + KV + overhead) fits one GPU.", True),
     "min_tp": _f(INT, "Smallest power-of-two TP (× PP) at which it fits; null when it fits nowhere up to 64.",
                  True),
@@ -139,7 +139,7 @@ def subject(a: Assessment, topology: Topology) -> dict[str, Any]:
         "gpu_labels": g.label if g else None,
         "gpus_assigned": assigned, "gpus_needed": d.gpus_needed, "gpus_per_node": len(topology.gpus),
         "gpu_name": a.gpu_name, "gpu_sku": a.sku.key if a.sku else None,
-        "gpu_memory_gb": _r(a.gpu_memory_mib * MIB / GB, 1) if a.gpu_memory_mib else None,
+        "gpu_memory_gib": _r(a.gpu_memory_mib * MIB / GIB, 1) if a.gpu_memory_mib else None,
         "dtype": a.dtype, "model_known": spec is not None,
         "params_b": _r(spec.total_params() / 1e9) if spec else None,
         "heads": spec.heads if spec else None, "kv_heads": spec.kv_heads if spec else None,
@@ -147,12 +147,12 @@ def subject(a: Assessment, topology: Topology) -> dict[str, Any]:
         "tp_valid": (not a.tp_problems) if spec else None,
         "tp_problem": "; ".join(a.tp_problems) if a.tp_problems else None,
         "valid_tp": ", ".join(str(k) for k in a.valid_tp) if spec else None,
-        "weights_gb": _r(mem.weights_bytes / GB, 1) if mem else None,
-        "kv_cache_gb": _r(mem.kv_bytes / GB, 1) if mem else None,
-        "per_gpu_gb": _r(mem.per_gpu_bytes / GB, 1) if mem else None,
-        "capacity_gb": _r(mem.capacity_bytes_per_gpu / GB, 1) if mem and mem.capacity_bytes_per_gpu else None,
+        "weights_gib": _r(mem.weights_bytes / GIB, 1) if mem else None,
+        "kv_cache_gib": _r(mem.kv_bytes / GIB, 1) if mem else None,
+        "per_gpu_gib": _r(mem.per_gpu_bytes / GIB, 1) if mem else None,
+        "capacity_gib": _r(mem.capacity_bytes_per_gpu / GIB, 1) if mem and mem.capacity_bytes_per_gpu else None,
         "fits": mem.fits if mem else None,
-        "per_gpu_gb_tp1": _r(mem1.per_gpu_bytes / GB, 1) if mem1 else None,
+        "per_gpu_gib_tp1": _r(mem1.per_gpu_bytes / GIB, 1) if mem1 else None,
         "fits_one_gpu": mem1.fits if mem1 else None,
         "min_tp": a.min_tp,
         "group_path": g.weakest_path if g else None,
@@ -187,14 +187,14 @@ def subject(a: Assessment, topology: Topology) -> dict[str, Any]:
         "tp1_meets_objective": tp1_meets,
         "notes": list(a.notes),
     }
-    need(spec, ["params_b", "heads", "kv_heads", "layers", "tp_valid", "valid_tp", "weights_gb", "kv_cache_gb",
-                "per_gpu_gb", "per_gpu_gb_tp1", "fits", "fits_one_gpu", "per_token_ms", "tokens_per_s",
+    need(spec, ["params_b", "heads", "kv_heads", "layers", "tp_valid", "valid_tp", "weights_gib", "kv_cache_gib",
+                "per_gpu_gib", "per_gpu_gib_tp1", "fits", "fits_one_gpu", "per_token_ms", "tokens_per_s",
                 "tp1_per_token_ms", "tp1_meets_objective"], model_reason)
     need(g, ["gpus", "gpu_labels", "group_path", "group_kind", "group_pcie", "broken_pairs", "numa_nodes",
              "cross_socket"], pin_reason)
     need(a.sku, ["gpu_sku", "per_token_ms", "tp1_per_token_ms", "nvlink_per_token_ms"],
          f"GPU {a.gpu_name!r} is not in data/gpus.yaml")
-    need(a.gpu_memory_mib, ["gpu_memory_gb", "capacity_gb", "fits", "fits_one_gpu", "min_tp"],
+    need(a.gpu_memory_mib, ["gpu_memory_gib", "capacity_gib", "fits", "fits_one_gpu", "min_tp"],
          "GPU memory not read and SKU unknown")
     facts.update(_advice(a, facts))
     facts["unknown"] = {k: v for k, v in unknown.items() if facts.get(k) is None}
@@ -217,9 +217,9 @@ def _advice(a: Assessment, f: dict[str, Any]) -> dict[str, Any]:
     d = a.deployment
     if d.tp > 1 and f["fits_one_gpu"] and a.memory_tp1 is not None:
         where = (" on " + " and ".join(f"GPU{i}" for i in a.gpus)) if a.gpus else ""
-        replica = (f"run TP=1 × {d.tp} replicas{where}: {f['weights_gb']:.1f} GB of {a.dtype} weights "
-                   f"({f['per_gpu_gb_tp1']:.1f} GB with KV cache and overhead) fit one "
-                   f"{a.gpu_name or ''} GPU ({f['gpu_memory_gb']:.1f} GB, {f['capacity_gb']:.1f} GB usable)")
+        replica = (f"run TP=1 × {d.tp} replicas{where}: {f['weights_gib']:.1f} GiB of {a.dtype} weights "
+                   f"({f['per_gpu_gib_tp1']:.1f} GiB with KV cache and overhead) fit one "
+                   f"{a.gpu_name or ''} GPU ({f['gpu_memory_gib']:.1f} GiB, {f['capacity_gib']:.1f} GiB usable)")
         if f["tp1_per_token_ms"] is not None and f["tokens_per_s_total"] is not None:
             replica += (f"; est. {f['tp1_per_token_ms']:.2f} ms/token per stream, "
                         f"{f['tp1_tokens_per_s_total']:.0f} tok/s total vs {f['tokens_per_s_total']:.0f} now")

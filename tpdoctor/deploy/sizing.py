@@ -1,7 +1,8 @@
 """Memory per GPU of a model served with tensor parallelism: weights, KV cache, engine overhead.
 
 Every figure keeps its arithmetic as text (`MemoryEstimate.explain`) so `--explain` shows how it was
-reached. Bytes are exact integers; messages print decimal GB (1e9 B) and nvidia-smi's MiB.
+reached. Bytes are exact integers; messages print binary GiB (2^30 B, what NVIDIA's
+"94 GB" H100 NVL means: 95830 MiB = 93.6 GiB) and nvidia-smi's MiB.
 
 Conventions (estimates, documented in docs/check-deployment.md):
 - Quantised checkpoints (fp8, int8, int4/AWQ/GPTQ) quantise the linear layers; embeddings and the LM head
@@ -22,7 +23,6 @@ from tpdoctor.deploy.models import ModelSpec
 
 GIB = 1 << 30
 MIB = 1 << 20
-GB = 1e9
 
 DTYPE_BYTES: dict[str, float] = {
     "fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0,
@@ -53,8 +53,9 @@ def normalize_dtype(text: str | None, default: str = "bf16") -> str:
     return t
 
 
-def gb(n_bytes: float) -> str:
-    return f"{n_bytes / GB:.1f} GB"
+def gib(n_bytes: float) -> str:
+    """Bytes as binary GiB for messages, e.g. `26.5 GiB`."""
+    return f"{n_bytes / GIB:.1f} GiB"
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,11 @@ def weight_bytes(spec: ModelSpec, dtype: str) -> tuple[int, str]:
     emb = spec.embedding_params()
     if d in ("fp32", "bf16", "fp16"):
         total = (linear + emb) * DTYPE_BYTES[d]
-        text = f"weights: {spec.total_params() / 1e9:.2f}B params × {DTYPE_BYTES[d]:g} B ({d}) = {gb(total)}"
+        text = f"weights: {spec.total_params() / 1e9:.2f}B params × {DTYPE_BYTES[d]:g} B ({d}) = {gib(total)}"
     else:
         total = linear * DTYPE_BYTES[d] + emb * 2
         text = (f"weights: {linear / 1e9:.2f}B linear params × {DTYPE_BYTES[d]:g} B ({d}) + "
-                f"{emb / 1e9:.2f}B embedding params × 2 B (16-bit) = {gb(total)}")
+                f"{emb / 1e9:.2f}B embedding params × 2 B (16-bit) = {gib(total)}")
     return int(total), text
 
 
@@ -123,22 +124,22 @@ def estimate(spec: ModelSpec, *, dtype: str, tp: int, pp: int = 1, max_model_len
     kv_shape = (f"{spec.layers} layers × ({spec.kv_lora_rank}+{spec.qk_rope_head_dim}) latent" if spec.is_mla
                 else f"2 × {spec.layers} layers × {spec.kv_heads} KV heads × {spec.head_dim} head_dim")
     lines.append(f"KV cache: {kv_shape} × {DTYPE_BYTES[normalize_dtype(kv_dtype)]:g} B ({kv_dtype}) = "
-                 f"{per_tok / 1024:.0f} KiB/token × {ctx} max_model_len × {seqs} max_num_seqs = {gb(kv)}")
+                 f"{per_tok / 1024:.0f} KiB/token × {ctx} max_model_len × {seqs} max_num_seqs = {gib(kv)}")
     act = activation_bytes(spec, tp)
     overhead = CONTEXT_OVERHEAD_BYTES + CUDA_GRAPH_BYTES + act
     lines.append(f"engine overhead per GPU: 1.0 GiB context/NCCL + 0.5 GiB CUDA graphs + "
-                 f"{gb(act)} activations ({DEFAULT_BATCHED_TOKENS} batched tokens) = {gb(overhead)}")
+                 f"{gib(act)} activations ({DEFAULT_BATCHED_TOKENS} batched tokens) = {gib(overhead)}")
     # KV heads are replicated when TP exceeds them; MLA's latent is replicated on every TP rank.
     kv_split = 1 if spec.is_mla else min(tp, spec.kv_heads)
     per_gpu = int(w / shards + kv / (kv_split * pp) + overhead)
-    lines.append(f"per GPU at TP={tp} PP={pp}: {gb(w)}/{shards} + {gb(kv)}/{kv_split * pp} + "
-                 f"{gb(overhead)} = {gb(per_gpu)}")
+    lines.append(f"per GPU at TP={tp} PP={pp}: {gib(w)}/{shards} + {gib(kv)}/{kv_split * pp} + "
+                 f"{gib(overhead)} = {gib(per_gpu)}")
     capacity: int | None = None
     if gpu_memory_mib:
         capacity = int(gpu_memory_mib * MIB * utilization)
         verdict = "fits" if per_gpu <= capacity else "does NOT fit"
         lines.append(f"capacity per GPU: {gpu_memory_mib} MiB × {utilization:g} utilization = "
-                     f"{gb(capacity)} → {verdict}")
+                     f"{gib(capacity)} → {verdict}")
     return MemoryEstimate(model=spec.name, dtype=normalize_dtype(dtype), tp=tp, pp=pp, weights_bytes=w,
                           kv_bytes=kv, kv_tokens=kv_tokens, overhead_bytes_per_gpu=overhead,
                           per_gpu_bytes=per_gpu, capacity_bytes_per_gpu=capacity, utilization=utilization,

@@ -13,6 +13,7 @@ from rich.table import Table
 from tpdoctor.advice.costmodel import Prediction
 from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.check import CheckResult
+from tpdoctor.deploy.sizing import gib
 from tpdoctor.findings import Finding, Severity, Status
 
 SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
@@ -72,9 +73,9 @@ def render(result: CheckResult, console: Console, *, explain: bool = False) -> N
         console.print(_header(a), highlight=False)
         if a.memory is not None:
             m = a.memory
-            cap = f" of {m.capacity_bytes_per_gpu / 1e9:.1f} GB usable" if m.capacity_bytes_per_gpu else ""
-            console.print(f"  memory per GPU {m.per_gpu_bytes / 1e9:.1f} GB{cap} (weights "
-                          f"{m.weights_bytes / 1e9:.1f} GB, KV cache {m.kv_bytes / 1e9:.1f} GB for "
+            cap = f" of {gib(m.capacity_bytes_per_gpu)} usable" if m.capacity_bytes_per_gpu else ""
+            console.print(f"  memory per GPU {gib(m.per_gpu_bytes)}{cap} (weights "
+                          f"{gib(m.weights_bytes)}, KV cache {gib(m.kv_bytes)} for "
                           f"{m.kv_tokens} tokens)", highlight=False)
         table = _options_table(a)
         if table is not None:
