@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tpdoctor.errors import ParseError
 from tpdoctor.findings import Report
-from tpdoctor.report import json as report_json
+from tpdoctor.fleet import fastload
 from tpdoctor.unknown import Unknown
 
 
@@ -81,10 +81,11 @@ def load_fleet(
 ) -> FleetInput:
     problems: list[MergeProblem] = []
     by_host: dict[str, list[NodeReport]] = {}
+    links = fastload.LinkTableCache()
     for path in report_files(paths):
         try:
             text = path.read_text(encoding="utf-8")
-            report = report_json.loads(text, source=str(path), ports=False)
+            report = fastload.loads(text, source=str(path), cache=links)
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(MergeProblem("unreadable", str(path), None, f"{path}: cannot read ({exc})"))
             continue
