@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import combinations
 
+from tpdoctor.bench.metrics import busbw_factor, failed, measured
+from tpdoctor.bench.result import BenchResult
 from tpdoctor.findings import Report, Status
 from tpdoctor.linkgraph import build_links
 from tpdoctor.topology import Gpu, Nic, NvLinkPort, NvLinkState, Pcie, RemoteType, Topology
@@ -31,3 +34,27 @@ def node(host: str, *, n: int = 8, off_switch: tuple[int, ...] = (), captured_at
                     nics=tuple(nic_list), links=links, probe_notes=notes)
     status = Status.CRITICAL if off_switch else Status.OK
     return Report(topology=topo, status=status)
+
+
+def cross_node_results(hosts: tuple[str, ...], *, ranks_per_node: int = 1, busbw_gbps: float = 20.0,
+                       sizes: tuple[int, ...] = (1 << 20, 64 << 20), label: str = "node-pairs",
+                       error: str | None = None) -> tuple[BenchResult, ...]:
+    """What `tpdoctor bench --nnodes` reports for a group of local rank 0 on each of `hosts` (a node pair)
+    or, with label "job", every rank of every host; the largest size is the peak."""
+    if label == "job":
+        group = tuple(range(len(hosts) * ranks_per_node))
+        member_hosts = tuple(h for h in hosts for _ in range(ranks_per_node))
+        local = tuple(r % ranks_per_node for r in group)
+    else:
+        group = tuple(k * ranks_per_node for k in range(len(hosts)))
+        member_hosts, local = hosts, tuple(0 for _ in hosts)
+    out = []
+    for k, size in enumerate(sizes):
+        if error is not None:
+            out.append(failed(group, "nccl", size, error, label=label, hosts=member_hosts))
+            continue
+        bw = busbw_gbps * (k + 1) / len(sizes)
+        time_us = size / (bw / busbw_factor(len(group)) * 1e9) * 1e6
+        out.append(replace(measured(group, "nccl", size, time_us, correct=True, iterations=20, dtype="float32",
+                                    label=label, hosts=member_hosts), local_ranks=local))
+    return tuple(out)

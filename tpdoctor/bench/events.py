@@ -1,8 +1,9 @@
 """The line protocol between worker ranks and the runner: one JSON object per stdout line after a marker.
 
 Marked lines let the runner ignore anything else a rank prints (NCCL_DEBUG writes to stdout).
-Events: `launched` (rank, pid; before the rendezvous), `ready` (rank, pid; joined), `start` / `result`
-(a group's leader, per size), `error` (rank, message), `done` (rank).
+Events: `launched` (rank, pid; before the rendezvous), `ready` (rank, pid; joined), `world` (local rank 0
+of each node: every rank's host, node and local rank), `round` (local rank 0, each round), `start` /
+`result` (a group's lowest member on each node it spans, per size), `error` (rank, message), `done` (rank).
 """
 
 from __future__ import annotations

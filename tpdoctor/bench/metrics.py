@@ -29,24 +29,25 @@ def busbw_gbps(nbytes: int, time_us: float, ranks: int) -> float:
 
 def measured(group: tuple[int, ...], backend: str, nbytes: int, time_us: float, *, correct: bool,
              iterations: int, dtype: str, label: str | None = None, round_index: int | None = None,
-             concurrent_groups: int = 1) -> BenchResult:
+             concurrent_groups: int = 1, hosts: tuple[str, ...] = (),
+             local_ranks: tuple[int, ...] = ()) -> BenchResult:
     """A BenchResult with algbw/busbw derived from the time, so the formula lives in one place."""
     return BenchResult(
         group=group, backend=backend, bytes=nbytes, time_us=time_us,
         algbw_gbps=algbw_gbps(nbytes, time_us), busbw_gbps=busbw_gbps(nbytes, time_us, len(group)),
         correct=correct, iterations=iterations, dtype=dtype, label=label,
         error=None if correct else "wrong all-reduce result (values differ from the expected sum)",
-        round_index=round_index, concurrent_groups=concurrent_groups,
+        round_index=round_index, concurrent_groups=concurrent_groups, hosts=hosts, local_ranks=local_ranks,
     )
 
 
 def failed(group: tuple[int, ...], backend: str, nbytes: int, error: str, *, dtype: str = "float32",
            label: str | None = None, round_index: int | None = None,
-           concurrent_groups: int = 1) -> BenchResult:
+           concurrent_groups: int = 1, hosts: tuple[str, ...] = ()) -> BenchResult:
     """A result for a size that did not complete: figures 0, `error` says why and names the group."""
     return BenchResult(group=group, backend=backend, bytes=nbytes, time_us=0.0, algbw_gbps=0.0,
                        busbw_gbps=0.0, correct=False, iterations=0, dtype=dtype, label=label, error=error,
-                       round_index=round_index, concurrent_groups=concurrent_groups)
+                       round_index=round_index, concurrent_groups=concurrent_groups, hosts=hosts)
 
 
 def peak_busbw_gbps(results: Iterable[BenchResult]) -> float | None:

@@ -82,3 +82,50 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 def _signal_pid(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)
+
+
+TAG_VARIABLE = "TPDOCTOR_BENCH_TAG"
+
+
+def tagged(tag: str, proc: Path = PROC) -> list[int]:
+    """Live pids whose environment carries `TPDOCTOR_BENCH_TAG=tag`.
+
+    torchrun starts each worker in a session of its own, and a worker whose agent died is re-parented, so
+    neither sessions nor the parent tree reach every rank; the environment each inherited does.
+    """
+    needle = f"{TAG_VARIABLE}={tag}".encode()
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in env.split(b"\0") and is_alive(int(entry.name), proc):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def kill_tagged(tag: str, sessions: Iterable[int], *, grace_seconds: float = 1.0,
+                clock: Callable[[], float] = time.monotonic,
+                sleep: Callable[[float], None] = time.sleep) -> list[int]:
+    """SIGTERM the sessions (torchrun then stops its workers itself), then SIGKILL the process group of
+    every process still carrying the tag, and the process. Returns the tagged pids left (should be none)."""
+    sessions = list(sessions)
+    for sid in sessions:
+        _signal_group(sid, signal.SIGTERM)
+    deadline = clock() + grace_seconds
+    while (tagged(tag) or session_members(sessions)) and clock() < deadline:
+        sleep(0.05)
+    for _ in range(5):
+        left = sorted(set(tagged(tag)) | set(session_members(sessions)))
+        if not left:
+            return []
+        for pid in left:
+            _signal_group(pid, signal.SIGKILL)  # a torchrun worker leads its own group
+            _signal_pid(pid, signal.SIGKILL)
+        for sid in sessions:
+            _signal_group(sid, signal.SIGKILL)
+        sleep(0.1)
+    return sorted(set(tagged(tag)) | set(session_members(sessions)))

@@ -22,3 +22,11 @@ class BenchResult:
     error: str | None = None  # set when the run failed (watchdog, wrong result); figures are then 0
     round_index: int | None = None  # all-pairs mode: the round this pair ran in
     concurrent_groups: int = 1  # groups that ran at the same time (pairs rounds run disjoint pairs at once)
+    # each member's host name and LOCAL_RANK (its GPU index on that host with nccl under torchrun), in
+    # `group` order; a group whose hosts differ crossed the network between nodes (path NET)
+    hosts: tuple[str, ...] = ()
+    local_ranks: tuple[int, ...] = ()
+
+    @property
+    def spans_hosts(self) -> bool:
+        return len(set(self.hosts)) > 1

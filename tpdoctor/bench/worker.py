@@ -2,12 +2,15 @@
 
     torchrun --nnodes 2 --nproc-per-node 8 ... -m tpdoctor.bench.worker --backend nccl --sizes 8:1G
 
-Reads RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT from the environment (env:// rendezvous),
-runs the plan's rounds (groups of ranks; default one group of the whole world), and for each group and
-size does what nccl-tests does: warm-up, an untimed correctness pass, then timed in-place iterations with
-device synchronisation; the time is averaged over the group's ranks. Each group's leader (its lowest rank)
-prints `start`/`result` events (see `events.py`) so the runner sees progress and partial results; with
-`--out FILE` rank 0 also writes the collected results as JSON (temp file, then rename).
+Reads RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT (and torchrun's GROUP_RANK, the node)
+from the environment (env:// rendezvous), runs the plan's rounds (groups of ranks; default one group of
+the whole world), and for each group and size does what nccl-tests does: warm-up, an untimed correctness
+pass, then timed in-place iterations with device synchronisation; the time is averaged over the group's
+ranks. After joining, the ranks exchange their host names (`TPDOCTOR_HOST`, default the hostname) so every
+result records the host and LOCAL_RANK of each member; local rank 0 of each node prints them as a `world`
+event. On each node, a group's lowest local member prints `start`/`result` events (see `events.py`), so
+the watcher on every node the group spans sees its progress; with `--out FILE` local rank 0 of each node
+writes every rank's results as JSON (temp file, then rename; use a per-node path on a shared filesystem).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -50,9 +54,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--devices", default=None,
                    help="GPU index of each rank (comma list, by rank); default: LOCAL_RANK on each node")
     p.add_argument("--label", default=None)
+    p.add_argument("--labels", default=None,
+                   help="a label per round as a JSON list (overrides --label round by round)")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="torch.distributed's own collective timeout (s)")
-    p.add_argument("--out", default=None, help="rank 0 writes the results here as JSON")
+    p.add_argument("--out", default=None,
+                   help="local rank 0 of each node writes every rank's results here as JSON")
     args = p.parse_args(argv)
     if args.iters < 1 or args.warmup < 0:
         p.error("--iters must be >= 1 and --warmup >= 0")
@@ -125,6 +132,23 @@ def measure_size(me: Rank, pg: Any, members: int, position: int, nbytes: int, *,
     return count * elem, float(summary[0]) / members, float(summary[1]) == 0.0
 
 
+def this_host() -> str:
+    return os.environ.get("TPDOCTOR_HOST") or socket.gethostname()
+
+
+def _world(me: Rank) -> list[dict[str, Any]]:
+    """Every rank's host, node (torchrun's GROUP_RANK; 0 when launched without torchrun) and LOCAL_RANK."""
+    mine = {"rank": me.rank, "host": this_host(), "node": int(os.environ.get("GROUP_RANK", "0")),
+            "local_rank": me.local_rank}
+    return sorted(_all_gather_json(mine, me.device), key=lambda w: int(w["rank"]))
+
+
+def _local_leader(group: tuple[int, ...], me: Rank, world: list[dict[str, Any]]) -> bool:
+    """True on the lowest member of `group` that runs on this node."""
+    here = world[me.rank]["node"]
+    return me.rank == min(r for r in group if world[r]["node"] == here)
+
+
 def run(args: argparse.Namespace) -> list[BenchResult]:
     devices = [int(x) for x in args.devices.split(",")] if args.devices else None
     me = Rank(args.backend, devices)
@@ -135,7 +159,11 @@ def run(args: argparse.Namespace) -> list[BenchResult]:
                             timeout=timedelta(seconds=args.timeout),
                             device_id=me.device if args.backend == "nccl" else None)
     emit({"event": "ready", "rank": me.rank, "pid": os.getpid()})
+    world = _world(me)
+    if me.local_rank == 0:
+        emit({"event": "world", "rank": me.rank, "world": world})
     rounds: list[list[list[int]]] = json.loads(args.plan) if args.plan else [[list(range(me.world_size))]]
+    labels: list[str | None] = json.loads(args.labels) if args.labels else [args.label] * len(rounds)
     groups = {tuple(g) for rnd in rounds for g in rnd}
     whole = tuple(range(me.world_size))
     # every rank creates every subgroup, in the same order (torch.distributed requires it)
@@ -143,21 +171,27 @@ def run(args: argparse.Namespace) -> list[BenchResult]:
     results: list[BenchResult] = []
     for index, rnd in enumerate(rounds):
         _world_barrier(me)
+        if me.local_rank == 0:  # liveness for a node that sits this round out
+            emit({"event": "round", "rank": me.rank, "round": index})
         mine = next((tuple(g) for g in rnd if me.rank in g), None)
         if mine is None:
             continue
         gpus = tuple(me.labels[r] for r in mine)
-        leader = me.rank == mine[0]
+        hosts = tuple(str(world[r]["host"]) for r in mine)
+        local_ranks = tuple(int(world[r]["local_rank"]) for r in mine)
+        leader = _local_leader(mine, me, world)
         for nbytes in sizes:
             if leader:
                 emit({"event": "start", "group": list(gpus), "bytes": nbytes, "round": index})
             actual, time_us, ok = measure_size(me, pgs[mine], len(mine), mine.index(me.rank), nbytes,
                                                iters=args.iters, warmup=args.warmup, dtype=dtype)
             result = measured(gpus, args.backend, actual, time_us, correct=ok, iterations=args.iters,
-                              dtype=args.dtype, label=args.label,
-                              round_index=index if len(rounds) > 1 else None, concurrent_groups=len(rnd))
-            if leader:
+                              dtype=args.dtype, label=labels[index],
+                              round_index=index if len(rounds) > 1 else None, concurrent_groups=len(rnd),
+                              hosts=hosts, local_ranks=local_ranks)
+            if me.rank == mine[0]:
                 results.append(result)
+            if leader:
                 emit({"event": "result", "round": index, "requested_bytes": nbytes,
                       "result": to_data(result)})
     _world_barrier(me)
@@ -169,14 +203,12 @@ def _world_barrier(me: Rank) -> None:
     me.sync()
 
 
-def _gather_results(results: list[BenchResult]) -> list[Any]:
-    """Every rank's results (as JSON data) on every rank: results of groups led by other ranks reach rank 0.
+def _all_gather_json(value: Any, device: torch.device) -> list[Any]:
+    """Every rank's JSON-able `value`, in rank order, on every rank.
 
     JSON bytes in a padded uint8 tensor; `all_gather_object` would need numpy and pickle.
     """
-    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" \
-        else torch.device("cpu")
-    payload = torch.tensor(list(json.dumps(to_data(results)).encode()), dtype=torch.uint8, device=device)
+    payload = torch.tensor(list(json.dumps(value).encode()), dtype=torch.uint8, device=device)
     n = dist.get_world_size()
     lengths = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(n)]
     dist.all_gather(lengths, torch.tensor([payload.numel()], dtype=torch.int64, device=device))
@@ -185,10 +217,15 @@ def _gather_results(results: list[BenchResult]) -> list[Any]:
     padded[: payload.numel()] = payload
     parts = [torch.zeros(longest, dtype=torch.uint8, device=device) for _ in range(n)]
     dist.all_gather(parts, padded)
-    out: list[Any] = []
-    for part, length in zip(parts, lengths, strict=True):
-        out.extend(json.loads(bytes(part[: int(length.item())].tolist()).decode()))
-    return out
+    return [json.loads(bytes(part[: int(length.item())].tolist()).decode())
+            for part, length in zip(parts, lengths, strict=True)]
+
+
+def _gather_results(results: list[BenchResult]) -> list[Any]:
+    """Every rank's results (as JSON data) on every rank: results of groups led by other ranks reach all."""
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" \
+        else torch.device("cpu")
+    return [item for part in _all_gather_json(to_data(results), device) for item in part]
 
 
 def _write_results(path: str, results: list[Any]) -> None:
@@ -205,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = run(args)
         if args.out:
             gathered = _gather_results(results)
-            if dist.get_rank() == 0:
+            if int(os.environ.get("LOCAL_RANK", dist.get_rank())) == 0:
                 _write_results(args.out, gathered)
         emit({"event": "done", "rank": int(os.environ.get("RANK", "0"))})
         dist.destroy_process_group()

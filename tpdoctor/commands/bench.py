@@ -1,4 +1,5 @@
-"""`tpdoctor bench`: all-reduce busbw of one group, several groups, every GPU pair, or the whole node.
+"""`tpdoctor bench`: all-reduce busbw of one group, several groups, every GPU pair, or the whole node;
+with `--nnodes`, this node's share of a multi-node benchmark through torchrun (node pairs and the whole job).
 
 torch is reached only through `tpdoctor.bench.runner` (imported lazily); without it the command exits 3
 with the install line.
@@ -11,6 +12,7 @@ from typing import Any
 
 import click
 
+from tpdoctor.bench.multinode import MultiNodeRequest, parse_endpoint, run_node_request
 from tpdoctor.bench.session import BenchRequest, run_request
 from tpdoctor.bench.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, format_size
 from tpdoctor.errors import BenchError
@@ -45,10 +47,39 @@ def _load_topology(path: str) -> Topology:
     return topology
 
 
+def _multi_node(nnodes: int | None, node_rank: int | None, endpoint: str | None, nproc: int | None,
+                groups: tuple[tuple[int, ...], ...], world_size: int | None, sequential: bool, pairs: bool,
+                node: bool) -> MultiNodeRequest | None:
+    """The multi-node options, checked together; None for a single-node run."""
+    if nnodes is None:
+        given = [name for name, v in (("--node-rank", node_rank), ("--rdzv-endpoint", endpoint),
+                                      ("--nproc-per-node", nproc)) if v is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} go with --nnodes (a multi-node benchmark)")
+        return None
+    if node_rank is None or endpoint is None:
+        raise click.UsageError("--nnodes needs --node-rank and --rdzv-endpoint HOST:PORT (node 0's address)")
+    for name, bad in (("--gpus", bool(groups)), ("--world-size", world_size is not None),
+                      ("--sequential", sequential)):
+        if bad:
+            raise click.UsageError(f"{name} is for one node; with --nnodes use --nproc-per-node, --pairs, --node")
+    try:
+        parse_endpoint(endpoint)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--rdzv-endpoint "), param_hint="--rdzv-endpoint") \
+            from None
+    if node_rank >= nnodes:
+        raise click.BadParameter(f"{node_rank} is outside 0..{nnodes - 1}", param_hint="--node-rank")
+    return MultiNodeRequest(nnodes=nnodes, node_rank=node_rank, rdzv_endpoint=endpoint, nproc_per_node=nproc,
+                            pairs=not node, job=not pairs)
+
+
 def _progress(event: dict[str, Any]) -> None:
     if event["event"] == "result":
         r = event["result"]
-        group = "+".join(f"GPU{i}" for i in r["group"])
+        hosts = r.get("hosts") or []
+        group = "+".join(f"{hosts[k]}:rank{i}" if len(set(hosts)) > 1 else f"GPU{i}"
+                         for k, i in enumerate(r["group"]))
         click.echo(f"  {group} {format_size(r['bytes']):>5}: busbw {r['busbw_gbps']:.3f} GB/s", err=True)
 
 
@@ -80,10 +111,21 @@ def _progress(event: dict[str, Any]) -> None:
               show_default=True, help="Seconds for every rank to start and join.")
 @click.option("--from", "from_path", default=None, metavar="PATH",
               help="Topology to attach pairwise busbw to (topo -m capture, collect dir or report JSON).")
+@click.option("--nnodes", type=click.IntRange(min=2), default=None,
+              help="Multi-node: number of nodes; run this on every node (through torchrun). Measures node "
+                   "pairs (local rank 0 of each) and the whole job; --pairs or --node for one of them.")
+@click.option("--node-rank", type=click.IntRange(min=0), default=None,
+              help="Multi-node: this node's rank, 0..nnodes−1 (node 0 hosts the rendezvous).")
+@click.option("--rdzv-endpoint", default=None, metavar="HOST:PORT",
+              help="Multi-node: node 0's address and a free port there, the same on every node.")
+@click.option("--nproc-per-node", type=click.IntRange(min=1), default=None,
+              help="Multi-node: ranks per node [default: every visible GPU with nccl, 1 with gloo].")
 @click.option("--json", "as_json", is_flag=True, help="Print a tpdoctor/v1 report (results in `bench`).")
 def command(gpu_groups: tuple[str, ...], pairs: bool, node: bool, sequential: bool, backend: str,
             world_size: int | None, sizes: str | None, iters: int, warmup: int, dtype: str,
-            timeout_seconds: float, startup_seconds: float, from_path: str | None, as_json: bool) -> int:
+            timeout_seconds: float, startup_seconds: float, from_path: str | None, nnodes: int | None,
+            node_rank: int | None, rdzv_endpoint: str | None, nproc_per_node: int | None,
+            as_json: bool) -> int:
     """All-reduce microbenchmark (nccl-tests conventions: algbw = bytes/time, busbw = algbw·2(n−1)/n).
 
     Exit: 0 all measured and correct; 2 a group hung, a rank died or a result was wrong (the result
@@ -94,11 +136,17 @@ def command(gpu_groups: tuple[str, ...], pairs: bool, node: bool, sequential: bo
         raise click.UsageError("choose one of --gpus, --pairs, --node")
     if sequential and not pairs:
         raise click.UsageError("--sequential goes with --pairs")
+    multi = _multi_node(nnodes, node_rank, rdzv_endpoint, nproc_per_node, groups, world_size, sequential,
+                        pairs, node)
     request = BenchRequest(groups=groups, pairs=pairs, sequential=sequential, backend=backend,
                            world_size=world_size, sizes=sizes, iters=iters, warmup=warmup, dtype=dtype,
                            timeout_seconds=timeout_seconds, startup_timeout_seconds=startup_seconds)
     topology = _load_topology(from_path) if from_path else None
-    report = run_request(request, topology, on_event=_progress if sys.stderr.isatty() else None)
+    hook = _progress if sys.stderr.isatty() else None
+    if multi is not None:
+        report = run_node_request(request, multi, topology, on_event=hook)
+    else:
+        report = run_request(request, topology, on_event=hook)
     if as_json:
         from tpdoctor.report.json import render
 

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tpdoctor.bench.sizes import format_size
 from tpdoctor.codec import to_data
 from tpdoctor.fleet.view import FleetView
 
@@ -18,6 +19,24 @@ _STATUS_STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red", "un
 def to_json(view: FleetView) -> str:
     data: dict[str, Any] = {"schema": FLEET_SCHEMA, **to_data(view)}
     return json.dumps(data, indent=2) + "\n"
+
+
+def inter_node_table(view: FleetView, max_rows: int = 50) -> Table:
+    """The measured paths between nodes: host pair (or the job's hosts), ranks, path NET, peak busbw."""
+    table = Table(title=f"Inter-node paths measured ({len(view.inter_node)})")
+    for col in ("hosts", "ranks", "path", "peak busbw GB/s", "at size", "group", "status"):
+        table.add_column(col, justify="right" if "busbw" in col else "left")
+    for lk in view.inter_node[:max_rows]:
+        hosts = " ↔ ".join(lk.hosts) if len(lk.hosts) == 2 else f"{len(lk.hosts)} nodes: {', '.join(lk.hosts)}"
+        ranks = "+".join(str(r) for r in lk.ranks) if len(lk.ranks) <= 8 else f"{len(lk.ranks)} ranks"
+        busbw = "—" if lk.busbw_gbps is None else f"{lk.busbw_gbps:.3f}" if lk.busbw_gbps < 10 \
+            else f"{lk.busbw_gbps:.1f}"
+        size = "—" if lk.bytes is None else format_size(lk.bytes)
+        status = f"[bold red]{lk.error}[/]" if lk.error else "[green]ok[/]"
+        table.add_row(hosts, ranks, lk.path, busbw, size, f"{lk.label or ''} ({lk.backend})", status)
+    if len(view.inter_node) > max_rows:
+        table.caption = f"… and {len(view.inter_node) - max_rows} more (see --json)"
+    return table
 
 
 def render_text(view: FleetView, console: Console, *, max_rows: int = 50) -> None:
@@ -50,6 +69,9 @@ def render_text(view: FleetView, console: Console, *, max_rows: int = 50) -> Non
             style = "bold red" if b.health == "down" else "yellow"
             bad.add_row(b.host, f"{b.a}–{b.b}", b.path, f"{b.nvlinks}/{exp}", f"[{style}]{b.health}[/]")
         console.print(bad)
+
+    if view.inter_node:
+        console.print(inter_node_table(view, max_rows))
 
     inv = Table(title="Free GPUs by NVLink domain")
     inv.add_column("domain (model × free GPUs)")

@@ -1,11 +1,13 @@
-"""The cluster view built from node reports: nodes by status, broken links, NIC affinity, free GPUs."""
+"""The cluster view built from node reports: nodes by status, broken links, NIC affinity, free GPUs, and
+the measured inter-node paths (NET) from multi-node benchmark results."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from tpdoctor.bench.result import BenchResult
 from tpdoctor.findings import Finding, Severity, Status, status_of
 from tpdoctor.fleet.load import FleetInput, MergeProblem, NodeReport
 from tpdoctor.topology import LinkHealth, PathKind, Topology, path_sort_key
@@ -63,6 +65,22 @@ class Domain:
 
 
 @dataclass(frozen=True)
+class InterNodeLink:
+    """One all-reduce group that crossed the network between nodes (path NET), from the nodes' `bench`."""
+
+    hosts: tuple[str, ...]  # the nodes it spans, in rank order (a pair: the node pair)
+    ranks: tuple[int, ...]  # global ranks of the group (torchrun: node rank × ranks per node + local rank)
+    local_ranks: tuple[int, ...]  # each member's local rank (its GPU on its node with nccl)
+    label: str | None  # node-pairs | job
+    backend: str
+    busbw_gbps: float | None  # peak over sizes; None when no size succeeded
+    bytes: int | None  # the size at the peak
+    error: str | None  # the first error of a failed size
+    reported_by: tuple[str, ...]  # hosts whose reports hold this measurement
+    path: str = "NET"
+
+
+@dataclass(frozen=True)
 class FleetView:
     nodes: tuple[NodeSummary, ...]
     bad_links: tuple[BadLink, ...]
@@ -71,6 +89,7 @@ class FleetView:
     findings: tuple[Finding, ...]
     status: Status
     inventory: dict[str, int] = field(default_factory=dict)  # "<model> x<size>" -> free domains count
+    inter_node: tuple[InterNodeLink, ...] = ()
 
 
 def nvlink_domains(topo: Topology) -> list[list[int]]:
@@ -111,6 +130,31 @@ def _nic_affinity(node: NodeReport) -> list[NicAffinity]:
         out.append(NicAffinity(node.host, g.index, best.b if best else None,
                                names.get(best.b) if best else None, best.path if best else None))
     return out
+
+
+def inter_node_links(nodes: Iterable[NodeReport]) -> list[InterNodeLink]:
+    """Groups whose members sit on different hosts, once each: the same measurement in several nodes'
+    reports (every node of a job reports it) is merged; the newest report's figures win."""
+    found: dict[tuple[tuple[str, ...], tuple[int, ...], str | None], list[BenchResult]] = {}
+    seen_in: dict[tuple[tuple[str, ...], tuple[int, ...], str | None], list[str]] = {}
+    for node in sorted(nodes, key=lambda n: n.report.topology.captured_at, reverse=True):
+        mine: dict[tuple[tuple[str, ...], tuple[int, ...], str | None], list[BenchResult]] = {}
+        for r in node.report.bench:
+            if r.spans_hosts:
+                mine.setdefault((r.hosts, r.group, r.label), []).append(r)
+        for key, results in mine.items():
+            found.setdefault(key, results)
+            seen_in.setdefault(key, []).append(node.host)
+    out = []
+    for (hosts, ranks, label), results in found.items():
+        good = [r for r in results if r.error is None and r.correct]
+        best = max(good, key=lambda r: r.busbw_gbps) if good else None
+        error = next((r.error for r in results if r.error), None)
+        out.append(InterNodeLink(
+            hosts=tuple(dict.fromkeys(hosts)), ranks=ranks, local_ranks=results[0].local_ranks, label=label,
+            backend=results[0].backend, busbw_gbps=best.busbw_gbps if best else None,
+            bytes=best.bytes if best else None, error=error, reported_by=tuple(sorted(seen_in[(hosts, ranks, label)]))))
+    return sorted(out, key=lambda lk: (len(lk.ranks), lk.hosts, lk.ranks))
 
 
 def _problem_finding(p: MergeProblem) -> Finding:
@@ -158,4 +202,4 @@ def build_view(fleet: FleetInput, held: Mapping[str, set[int]] | None = None) ->
     if any(n.status == Status.CRITICAL.value for n in nodes):
         worst = Status.CRITICAL
     return FleetView(tuple(nodes), tuple(bad), tuple(affinity), tuple(domains), tuple(findings), worst,
-                     dict(sorted(inventory.items())))
+                     dict(sorted(inventory.items())), tuple(inter_node_links(fleet.nodes)))
