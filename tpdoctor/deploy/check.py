@@ -27,7 +27,7 @@ from tpdoctor.topology import Topology
 # Which manifest value a finding is about (for SARIF locations and messages that point at a line).
 RULE_FIELD = {"TPD200": "gpus", "TPD201": "gpus", "TPD202": "tp", "TPD203": "tp", "TPD204": "tp",
               "TPD205": "tp", "TPD206": "gpus", "TPD207": "gpus", "TPD208": "env", "TPD209": "gpus",
-              "TPD210": "tp"}
+              "TPD210": "tp", "TPD212": "gpus"}
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def check(deployments: Sequence[Deployment], topology: Topology, rules: Sequence
     assessments = tuple(assess(d, topo, others=deployments, bench=bench, table=table, base_dir=base_dir)
                         for d in deployments)
     assessments = resolve_overlaps(assessments, topo, table)
-    facts = deployment_facts(assessments, topo)
+    facts = deployment_facts(assessments, topo, bench)
     evaluation = evaluate([r for r in rules if r.scope == "deployment"], facts, options)
     findings = evaluation.findings
     report = Report(topology=topo, bench=tuple(bench), findings=findings, status=status_of(findings))

@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tpdoctor.bench.result import BenchResult
+from tpdoctor.deploy import crossnode
 from tpdoctor.deploy.assess import Assessment
+from tpdoctor.deploy.crossnode import CROSS_NODE_FACTS, NetContext
 from tpdoctor.deploy.sizing import GIB, MIB
 from tpdoctor.factschema import Fact, ScopeFacts, ScopeSchema, SubjectSchema, register_scope
 from tpdoctor.topology import PCIE_KINDS, Topology, path_kind
@@ -98,6 +101,7 @@ DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas
                             "when the model does not fit one GPU.", True),
     "advice": _f(S, "The options above joined with '; or ' (or a note that none exists).", True),
     "notes": _f(L, "What the readers could not understand (ignored values, unknown models)."),
+    **CROSS_NODE_FACTS,
 })
 
 DEPLOYMENT_SCHEMA = ScopeSchema(
@@ -110,7 +114,8 @@ def _r(x: float | None, nd: int = 2) -> float | None:
     return None if x is None else round(float(x), nd)
 
 
-def subject(a: Assessment, topology: Topology) -> dict[str, Any]:
+def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
+            bench: Sequence[BenchResult] = ()) -> dict[str, Any]:
     d = a.deployment
     unknown: dict[str, str] = {}
 
@@ -197,12 +202,18 @@ def subject(a: Assessment, topology: Topology) -> dict[str, Any]:
     need(a.gpu_memory_mib, ["gpu_memory_gib", "capacity_gib", "fits", "fits_one_gpu", "min_tp"],
          "GPU memory not read and SKU unknown")
     facts.update(_advice(a, facts))
+    facts.update(crossnode.facts(a, topology, net, bench))
+    need(not facts["multi_node"] or facts["gpus_without_local_nic"] is not None,
+         ["nic_paths", "gpus_without_local_nic"],
+         "the report does not say where the NICs are (no NIC in topo -m, or blank NIC cells)" if g or a.free_best
+         else pin_reason)
     facts["unknown"] = {k: v for k, v in unknown.items() if facts.get(k) is None}
     return facts
 
 
-def deployment_facts(assessments: Sequence[Assessment], topology: Topology) -> ScopeFacts:
-    return ScopeFacts("deployment", {"deployment": [subject(a, topology) for a in assessments]})
+def deployment_facts(assessments: Sequence[Assessment], topology: Topology,
+                     bench: Sequence[BenchResult] = ()) -> ScopeFacts:
+    return ScopeFacts("deployment", {"deployment": [subject(a, topology, bench=bench) for a in assessments]})
 
 
 def _advice(a: Assessment, f: dict[str, Any]) -> dict[str, Any]:
