@@ -54,18 +54,34 @@ def exit_code(status: Status, fail_on: str) -> int:
 @click.option("--fix", "fix_out", type=click.Path(path_type=Path), metavar="OUT",
               help="Write the corrected manifest to OUT (a directory when several manifests are given).")
 @click.option("--explain", is_flag=True, help="Show the memory and cost-model arithmetic.")
+@click.option("--fleet", "fleet_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
+              metavar="DIR|FILE", help="Node reports (files or folders of *.json, as `tpdoctor fleet` reads "
+              "them): check across the cluster and place on the best free groups. Repeatable.")
+@click.option("--max-age", default=None, metavar="AGE",
+              help="With --fleet: reports older than this (e.g. 30m, 6h, 2d) are not used for placement.")
 @click.option("--fail-on", "fail_on", type=click.Choice(["warning", "critical"]), default="warning",
               show_default=True, help="Lowest severity that makes the exit code non-zero.")
 @rule_options
 def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path: Path | None, as_json: bool,
-            fmt: str, fix_out: Path | None, explain: bool, fail_on: str, rules_dirs: tuple[Path, ...],
-            ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
-    """Check TP deployments (job.yaml, Kubernetes, docker-compose, engine command lines) against a node.
+            fmt: str, fix_out: Path | None, explain: bool, fleet_paths: tuple[Path, ...], max_age: str | None,
+            fail_on: str, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
+    """Check TP deployments (job.yaml, Kubernetes, docker-compose, engine command lines) against a node,
+    or with --fleet against every node of a cluster (multi-node jobs, cross-node TP, fleet-wide placement).
 
     Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (bad manifest, unreadable topology).
     """
     from tpdoctor.deploy.check import check, read_bench, read_manifests
 
+    if fleet_paths:
+        if topology_path is not None or fix_out is not None or bench_path is not None:
+            raise click.UsageError("--fleet checks against the node reports: drop --topology, --bench and --fix")
+        from tpdoctor.commands._fleetcheck import run_fleet
+
+        rules, options = load(rules_dirs, ignore, severity)
+        status = run_fleet(manifests, fleet_paths, max_age, rules, options, "json" if as_json else fmt)
+        return exit_code(status, fail_on)
+    if max_age is not None:
+        raise click.UsageError("--max-age needs --fleet")
     deployments = read_manifests(manifests)
     topology, bench = read_topology(topology_path)
     if bench_path is not None:

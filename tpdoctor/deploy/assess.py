@@ -8,7 +8,7 @@ replicas, GPU overlaps with other deployments and NCCL settings that defeat the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,7 +143,7 @@ def _group_path(topology: Topology, group: placement.Group, sku: skus.Sku | None
 
 def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] = (),
            bench: Sequence[BenchResult] = (), table: placement.PairTable | None = None,
-           base_dir: Path | None = None) -> Assessment:
+           base_dir: Path | None = None, held_by: Mapping[str, tuple[int, ...]] | None = None) -> Assessment:
     notes = list(dep.notes)
     spec = None
     try:
@@ -172,11 +172,16 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
                 exp = lk.nvlinks_expected if lk is not None else 0
                 if lk is not None and isinstance(exp, int) and exp > lk.nvlinks:
                     broken.append(f"{lk.a}-{lk.b} (NVLink {lk.nvlinks}/{exp} up, traffic over {lk.path})")
-    held = {g for o in others if o is not dep and o.gpus and (o.node is None or dep.node is None
-                                                                 or o.node == dep.node) for g in o.gpus}
-    overlap = {o.name: tuple(sorted(set(o.gpus or ()) & set(gpus or ()))) for o in others
-               if o is not dep and o.gpus and gpus and set(o.gpus) & set(gpus)
-               and (o.node is None or dep.node is None or o.node == dep.node)}
+    if held_by is not None:  # fleet mode: who holds which GPUs of this node, decided by the caller
+        held = {g for gs in held_by.values() for g in gs}
+        overlap = {n: tuple(sorted(set(gs) & set(gpus))) for n, gs in held_by.items()
+                   if gpus and set(gs) & set(gpus)}
+    else:
+        held = {g for o in others if o is not dep and o.gpus and (o.node is None or dep.node is None
+                                                                     or o.node == dep.node) for g in o.gpus}
+        overlap = {o.name: tuple(sorted(set(o.gpus or ()) & set(gpus or ()))) for o in others
+                   if o is not dep and o.gpus and gpus and set(o.gpus) & set(gpus)
+                   and (o.node is None or dep.node is None or o.node == dep.node)}
     result = Assessment(deployment=dep, spec=spec, dtype=dtype, sku=sku, gpu_name=gpu_name,
                         gpu_memory_mib=mem_mib, gpus=gpus, group=group, broken_pairs=tuple(broken),
                         overlap=overlap, nccl_conflicts=tuple(nccl_conflicts(dep.env, group)), notes=())

@@ -5,7 +5,8 @@ across nodes sends one activation per stage boundary instead. Here, for one depl
 
 - the NET path's all-reduce bandwidth: measured (inter-node `bench` results of the nodes, as
   `tpdoctor bench --nnodes` writes them) when present, else nominal: the NICs nearest the group's GPUs
-  × 400 Gb/s (NDR / EFA v4, 50 GB/s) × 0.9 (one such NIC when the report does not list NICs). Anchor (docs/figures.md §1): 2 nodes × 8 A100 with 4× CX6 200 Gb/s (100 GB/s) measure
+  × 400 Gb/s (NDR / EFA v4, 50 GB/s) × 0.9 (one such NIC when the report does not list NICs).
+  Anchor (docs/figures.md §1): 2 nodes × 8 A100 with 4× CX6 200 Gb/s (100 GB/s) measure
   91 GB/s busbw (NVIDIA/nccl-tests#100), i.e. ~0.9 of the NICs' line rate; 2 × 8 H100 with 8 NICs reach
   ~339 (a3-mega) and 4 × 8 H100 on 8× 400G RoCE ~320 (NVIDIA/nccl#1221).
 - latency: 47 µs per small all-reduce between nodes (NCCL 4–512 B over NDR IB, NVIDIA/nccl#1244).
@@ -52,6 +53,8 @@ CROSS_NODE_FACTS: dict[str, Fact] = {
     "pp_stages": Fact("int", "PP stages of that alternative (tp × pp / pp_tp).", True),
     "pp_per_token_ms": Fact(F, "Predicted ms per output token as TP=pp_tp inside a node × pp_stages over NET.",
                             True),
+    "pp_net_ms_per_token": Fact(F, "The network share of that: one activation send per stage boundary, ms.",
+                                True),
     "nic_paths": Fact(L, "Each GPU of the group and its nearest NIC, e.g. GPU0→NIC0 (PIX) (multi-node only).",
                       True),
     "gpus_without_local_nic": Fact(L, "GPUs of a multi-node job whose nearest RDMA NIC is not PIX/PXB (or that "
@@ -152,7 +155,7 @@ def facts(a: Assessment, topology: Topology, net: NetContext | None = None,
     if gpus is not None:
         reports = [nic_report(topology, gpus, f"{topology.host} " if net.stage_topologies else "")]
         reports += [nic_report(topo, group, f"{topo.host} ")
-                    for topo, group in zip(net.stage_topologies, net.stage_groups)]
+                    for topo, group in zip(net.stage_topologies, net.stage_groups, strict=True)]
         if all(r is not None for r in reports):
             out["nic_paths"] = [p for r in reports if r is not None for p in r[0]]
             out["gpus_without_local_nic"] = [m for r in reports if r is not None for m in r[1]]
@@ -186,6 +189,7 @@ def facts(a: Assessment, topology: Topology, net: NetContext | None = None,
     send_us = gp.latency_us + a.spec.hidden * costmodel.ACT_BYTES / (bw * 1e9) * 1e6
     out["pp_tp"], out["pp_stages"] = pp_tp, stages
     out["pp_per_token_ms"] = round(alt.per_token_ms + (stages - 1) * send_us / 1e3, 2)
+    out["pp_net_ms_per_token"] = round((stages - 1) * send_us / 1e3, 2)
     return out
 
 

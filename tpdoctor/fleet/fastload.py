@@ -91,12 +91,12 @@ def _fast(text: str, source: str, cache: LinkTableCache) -> Report | None:
     parts.append(text[pos:])
     cut = "".join(parts)
     links_text: str | None = None
-    m = _LINKS.search(cut)  # `render` writes the top-level table before bench and findings; verified below
-    if m is not None:
-        end = _flat_array_end(cut, m.end() - 1)
+    found = _LINKS.search(cut)  # `render` writes the top-level table before bench and findings; verified below
+    if found is not None:
+        end = _flat_array_end(cut, found.end() - 1)
         if end is not None:
-            links_text = cut[m.end() - 1:end]
-            cut = cut[:m.end() - 1] + json.dumps(_LINKS_CUT) + cut[end:]
+            links_text = cut[found.end() - 1:end]
+            cut = cut[:found.end() - 1] + json.dumps(_LINKS_CUT) + cut[end:]
     try:
         data = json.loads(cut)
     except json.JSONDecodeError:

@@ -1,0 +1,61 @@
+"""`check-deployment --fleet`: read manifests and node reports, check across the cluster, render."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from tpdoctor.engine import Options
+from tpdoctor.findings import Finding, Report, Status
+from tpdoctor.rulebook import Rule
+
+
+def run_fleet(manifests: Sequence[Path], fleet_paths: Sequence[Path], max_age: str | None, rules: list[Rule],
+              options: Options, fmt: str) -> Status:
+    from tpdoctor.deploy.check import read_manifests
+    from tpdoctor.fleet.cluster import check_fleet
+    from tpdoctor.fleet.load import load_fleet, parse_age
+
+    try:
+        age = parse_age(max_age) if max_age else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--max-age") from None
+    deployments = read_manifests(manifests)
+    fleet = load_fleet(fleet_paths, max_age=age)
+    if not fleet.nodes:
+        for p in fleet.problems:
+            click.echo(f"tpdoctor: {p.message}", err=True)
+        click.echo("tpdoctor: error: no usable node report in --fleet", err=True)
+        return Status.UNKNOWN
+    result = check_fleet(deployments, fleet, rules, options=options,
+                         base_dir=manifests[0].parent if manifests else None)
+    if fmt == "json":
+        from tpdoctor.report.cluster_out import to_json
+
+        sys.stdout.write(to_json(result))
+    elif fmt == "sarif":
+        from tpdoctor.report import sarif
+        from tpdoctor.topology import Topology
+
+        by_name = {p.deployment.name: p.deployment for p in result.placements}
+        pseudo = Report(topology=Topology(host=f"fleet of {result.nodes} nodes", source="fleet", captured_at="",
+                                          gpus=()), findings=result.findings, status=result.status)
+
+        def locate(f: Finding) -> tuple[str, int | None] | None:
+            dep = by_name.get(f.subject)
+            if dep is None:
+                return None
+            o = dep.origins.get("gpus") or dep.origins.get("tp") or dep.origin("model")
+            return (o.file, o.line)
+
+        click.echo(sarif.render(pseudo, rules, locate), nl=False)
+    else:
+        from rich.console import Console
+
+        from tpdoctor.report.cluster_out import render
+
+        render(result, Console(highlight=False))
+    return result.status

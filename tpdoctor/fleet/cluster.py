@@ -1,0 +1,292 @@
+"""Cluster-wide `check-deployment`: every deployment checked on the node it names (or where the fleet has
+room for it), multi-node jobs across the nodes they span, with the same rules as on one node.
+
+Steps, each linear in deployments and nodes:
+1. Deployments pinned to a node and GPUs hold those GPUs (overlaps are findings, TPD207).
+2. The others are placed, in manifest order, by `fleet.placer`: a named node's best free group, else the
+   best free group anywhere (a multi-node job: one group per node on `nodes` different nodes). Stale
+   nodes are never used for placement; a deployment pinned to a stale node is still checked on it.
+3. Each deployment is assessed on its node (a multi-node job on the node of its weakest stage) by
+   `deploy.assess`, and its facts built by `deploy.facts`. Deployments with the same shape (everything but
+   the name) on nodes in the same state (shape + GPUs held by others) share one assessment and one set of
+   facts; only the name, source and host differ. Multi-node jobs get their cross-node facts (NET path from
+   the nodes' measured inter-node bench results, NIC locality of every stage) each.
+4. The deployment rules run once over all subjects (the engine shares evaluations between equal facts).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tpdoctor.advice.placement import Group, PairTable
+from tpdoctor.bench.result import BenchResult
+from tpdoctor.deploy import models, sizing
+from tpdoctor.deploy.assess import Assessment, assess
+from tpdoctor.deploy.check import attach_bench, resolve_overlaps
+from tpdoctor.deploy.crossnode import NetContext, measured_between
+from tpdoctor.deploy.deployment import Deployment
+from tpdoctor.deploy.facts import subject
+from tpdoctor.engine import Engine, Options
+from tpdoctor.errors import TpdError
+from tpdoctor.factschema import ScopeFacts
+from tpdoctor.findings import Finding, Status, status_of
+from tpdoctor.fleet.load import FleetInput, MergeProblem
+from tpdoctor.fleet.placer import Placer, Shapes
+from tpdoctor.fleet.view import PROBLEM_RULES, _problem_finding
+from tpdoctor.rulebook import Rule
+from tpdoctor.topology import Topology
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one deployment runs (or would run): its node(s) and GPU group on each."""
+
+    deployment: Deployment
+    stages: tuple[tuple[str, tuple[int, ...] | None], ...]  # (host, GPUs or None when unpinned and no room)
+    how: str  # pinned | node | placed | unplaced
+    note: str | None = None
+
+    @property
+    def host(self) -> str | None:
+        return self.stages[0][0] if self.stages else None
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    findings: tuple[Finding, ...]
+    status: Status
+    placements: tuple[Placement, ...]
+    assessments: tuple[Assessment, ...]  # shared between equal deployments: use placements for names
+    facts: tuple[dict[str, Any], ...]
+    problems: tuple[MergeProblem, ...]
+    nodes: int
+    stale_nodes: int
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+def _shape_key(d: Deployment) -> tuple[Any, ...]:
+    return (d.engine, d.model, d.kind, d.dtype, d.kv_cache_dtype, d.tp, d.pp, d.replicas, d.nodes, d.gpus,
+            d.gpu_count, d.max_model_len, d.max_num_seqs, d.gpu_memory_utilization, d.latency_objective_ms,
+            tuple(sorted(d.env.items())), d.notes)
+
+
+class _Fits:
+    """Does a deployment's model fit one GPU of a node shape at its TP × PP (cached per model shape)?"""
+
+    def __init__(self, shapes: Shapes, base_dir: Path | None) -> None:
+        self.shapes, self.base_dir = shapes, base_dir
+        self.cache: dict[tuple[Any, ...], bool] = {}
+        self.specs: dict[str, models.ModelSpec | None] = {}
+
+    def __call__(self, d: Deployment, sid: int) -> bool:
+        topo = self.shapes.topologies[sid]
+        mem = topo.gpus[0].memory_mib if topo.gpus else None
+        if not isinstance(mem, int):
+            return True
+        key = (d.model, d.dtype, d.tp, d.pp, d.nodes, d.max_model_len, d.max_num_seqs, d.kv_cache_dtype, mem)
+        hit = self.cache.get(key)
+        if hit is None:
+            if d.model not in self.specs:
+                try:
+                    self.specs[d.model] = models.resolve(d.model, self.base_dir) if d.model else None
+                except TpdError:
+                    self.specs[d.model] = None
+            spec = self.specs[d.model]
+            hit = True
+            if spec is not None:
+                try:
+                    dtype = sizing.normalize_dtype(d.dtype or models.quantization_hint(d.model) or spec.dtype)
+                    est = sizing.estimate(spec, dtype=dtype, tp=d.tp, pp=d.pp, max_model_len=d.max_model_len,
+                                          max_num_seqs=d.max_num_seqs, gpu_memory_mib=mem)
+                    hit = bool(est.fits)
+                except ValueError:
+                    hit = True
+            self.cache[key] = hit
+        return hit
+
+
+def _label(host: str, group: Group | None, gpus: tuple[int, ...] | None) -> str:
+    if group is not None:
+        return f"{host} {group.label}" + (f" ({group.weakest_path})" if group.weakest_path else "")
+    if gpus:
+        return f"{host} " + "+".join(f"GPU{i}" for i in gpus)
+    return host
+
+
+def place_all(deployments: Sequence[Deployment], placer: Placer, stale: set[str], known: set[str],
+              fits: _Fits) -> tuple[list[Placement], dict[str, dict[str, tuple[int, ...]]]]:
+    """Placements in manifest order and, per host, who holds which GPUs."""
+    holders: dict[str, dict[str, tuple[int, ...]]] = {}
+
+    def hold(host: str, name: str, gpus: tuple[int, ...]) -> None:
+        mine = holders.setdefault(host, {})
+        mine[name] = tuple(sorted(set(mine.get(name, ())) | set(gpus)))
+        placer.hold(host, gpus)
+
+    for d in deployments:  # pinned GPUs on a known node hold first, whatever the manifest order
+        if d.node in known and d.gpus:
+            hold(d.node, d.name, d.gpus)
+    out: list[Placement] = []
+    for d in deployments:
+        n, k = d.gpus_needed, max(1, d.nodes)
+        note = None
+        stages: list[tuple[str, tuple[int, ...] | None]] = []
+        how = "placed"
+        if d.node in stale:
+            out.append(Placement(d, ((d.node, d.gpus),), "pinned",
+                                 f"node {d.node}'s report is stale: checked on it, not used for placement"))
+            continue
+        if d.node is not None and d.node in placer:
+            node = d.node
+            how = "pinned" if d.gpus else "node"
+            gpus = d.gpus
+            if not gpus:
+                g = placer.best_on(node, n)
+                gpus = g.gpus if g is not None else None
+                if gpus:
+                    hold(node, d.name, gpus)
+                else:
+                    note = f"no free group of {n} GPUs left on {node}"
+            stages.append((node, gpus))
+        elif d.node is not None:
+            note = f"node {d.node} has no report in the fleet: checked where the fleet has room"
+        def accept(sid: int, d: Deployment = d) -> bool:
+            return fits(d, sid)
+
+        while len(stages) < k:
+            found = placer.best_anywhere(n, exclude=[h for h, _ in stages], accept=accept)
+            if found is None:
+                note = note or f"no node of the fleet has {n} free GPUs for {d.name} ({k} node(s) needed)"
+                break
+            host, group = found
+            gpus = d.gpus if d.gpus and not stages else group.gpus
+            hold(host, d.name, gpus)
+            stages.append((host, gpus))
+        if not stages:
+            how = "unplaced"
+        out.append(Placement(d, tuple(stages), how, note))
+    return out, holders
+
+
+def check_fleet(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence[Rule], *,
+                options: Options | None = None, base_dir: Path | None = None) -> ClusterResult:
+    t0 = time.perf_counter()
+    topo_of: dict[str, Topology] = {}
+    local_bench: dict[str, tuple[BenchResult, ...]] = {}
+    cross: dict[str, list[BenchResult]] = {}
+    for node in fleet.nodes:
+        local = tuple(r for r in node.report.bench if not r.spans_hosts)
+        for r in node.report.bench:
+            if r.spans_hosts:
+                for h in set(r.hosts):
+                    cross.setdefault(h, []).append(r)
+        topo_of[node.host] = attach_bench(node.report.topology, local) if local else node.report.topology
+        local_bench[node.host] = local
+    stale = {n.host for n in fleet.nodes if n.stale}
+    problem_findings = [_problem_finding(pr) for pr in fleet.problems if pr.kind in PROBLEM_RULES]
+    if not topo_of:  # no usable report at all: nothing to check against
+        findings = tuple(problem_findings)
+        return ClusterResult(findings, Status.UNKNOWN, tuple(Placement(d, (), "unplaced") for d in deployments),
+                             (), (), fleet.problems, 0, 0)
+    shapes = Shapes()
+    placer = Placer(((h, topo_of[h], local_bench[h]) for h in sorted(topo_of) if h not in stale), shapes)
+    fits = _Fits(shapes, base_dir)
+    placements, holders = place_all(deployments, placer, stale, set(topo_of), fits)
+    t_place = time.perf_counter()
+
+    cache: dict[tuple[Any, ...], tuple[Assessment, dict[str, Any]]] = {}
+    assessments: list[Assessment] = []
+    subjects: list[dict[str, Any]] = []
+    calls = 0
+    clashes: dict[str, list[tuple[int, Assessment, NetContext | None]]] = {}
+    fallback = next((h for h in sorted(topo_of) if h not in stale), next(iter(sorted(topo_of)), None))
+    for p in placements:
+        d = p.deployment
+        check_host, stage_info = _check_stage(p, placer, topo_of)
+        host = check_host or fallback
+        assert host is not None  # check_fleet returns early for an empty fleet
+        topo = topo_of[host]
+        held_by = {name: gpus for name, gpus in holders.get(host, {}).items() if name != d.name}
+        multi = d.nodes > 1 or len(p.stages) > 1
+        dep = d
+        if d.node is not None and d.node != check_host:  # checked where the fleet has room
+            dep = dep.with_values(node=None)
+        if multi and check_host is not None and dict(p.stages).get(check_host):
+            dep = dep.with_values(gpus=dict(p.stages)[check_host])  # the group this stage gets
+        if p.note:
+            dep = dep.with_values(notes=(*dep.notes, p.note))
+        held = frozenset(g for gs in held_by.values() for g in gs)
+        cacheable = (not multi and not d.gpu_uuids and not (set(dep.gpus or ()) & held)
+                     and max(dep.gpus or (0,)) < len(topo.gpus) and host in placer)
+        key = (_shape_key(dep), placer.shape[host], held) if cacheable else None
+        hit = cache.get(key) if key is not None else None
+        if hit is None:
+            calls += 1
+            a = assess(dep, topo, bench=local_bench.get(host, ()), base_dir=base_dir, held_by=held_by,
+                       table=placer.table(host) if host in placer else None)
+            net = _net_context(p, check_host, stage_info, topo_of, cross) if multi else None
+            if a.overlap:  # facts after the clash is resolved across the node (who keeps, who moves)
+                clashes.setdefault(host, []).append((len(subjects), a, net))
+            base = subject(a, topo, net=net, bench=cross.get(host, ()))
+            if key is not None:
+                cache[key] = (a, base)
+            facts = base
+        else:
+            a, base = hit
+            facts = dict(base)
+            facts["id"] = facts["name"] = d.name
+        facts["source"] = d.origin("tp").where() if "tp" in d.origins else d.source
+        facts["host"] = host
+        facts["placement"] = "; ".join(label for label, _ in stage_info) if stage_info else None
+        assessments.append(a)
+        subjects.append(facts)
+    for host, items in clashes.items():
+        resolved = resolve_overlaps(tuple(a for _, a, _ in items), topo_of[host],
+                                    placer.table(host) if host in placer else PairTable(topo_of[host]))
+        for (i, _, net), a in zip(items, resolved, strict=True):
+            keep = {k: subjects[i][k] for k in ("source", "host", "placement")}
+            subjects[i] = {**subject(a, topo_of[host], net=net, bench=cross.get(host, ())), **keep}
+            assessments[i] = a
+    t_assess = time.perf_counter()
+
+    engine = Engine([r for r in rules if r.scope == "deployment"], "deployment", options)
+    evaluation = engine.evaluate(ScopeFacts("deployment", {"deployment": subjects}))
+    findings = tuple(problem_findings) + evaluation.findings
+    t_end = time.perf_counter()
+    stats = {"place_seconds": t_place - t0, "assess_seconds": t_assess - t_place,
+             "rules_seconds": t_end - t_assess, "assess_calls": float(calls),
+             "deployments": float(len(placements)), "cel_evaluations": float(evaluation.evaluations)}
+    return ClusterResult(findings, status_of(findings), tuple(placements), tuple(assessments), tuple(subjects),
+                         fleet.problems, len(fleet.nodes), len(stale), stats)
+
+
+def _check_stage(p: Placement, placer: Placer,
+                 topo_of: dict[str, Topology]) -> tuple[str | None, list[tuple[str, tuple[str, Group | None]]]]:
+    """The node a deployment is checked on (a multi-node job: its weakest stage) and each stage's label."""
+    info: list[tuple[str, tuple[str, Group | None]]] = []
+    worst: tuple[Any, str] | None = None
+    for host, gpus in p.stages:
+        group = placer.table(host).group(gpus) if gpus and host in placer else None
+        info.append((_label(host, group, gpus), (host, group)))
+        rank = group.key[:3] if group is not None else ((-1,), 0.0, 0)
+        if worst is None or rank > worst[0]:
+            worst = (rank, host)
+    return (worst[1] if worst else None), info
+
+
+def _net_context(p: Placement, check_host: str | None, stage_info: list[tuple[str, tuple[str, Group | None]]],
+                 topo_of: dict[str, Topology], cross: dict[str, list[BenchResult]]) -> NetContext:
+    hosts = tuple(h for h, _ in p.stages)
+    results = [r for h in hosts for r in cross.get(h, ())]
+    measured = measured_between(results, hosts) if len(hosts) > 1 else None
+    others = [(h, g) for h, g in p.stages if h != check_host and g]
+    return NetContext(hosts=hosts, measured_gbps=measured[0] if measured else None,
+                      measured_detail=measured[1] if measured else None,
+                      stage_nodes=tuple(label for label, _ in stage_info),
+                      placement="; ".join(label for label, _ in stage_info),
+                      stage_topologies=tuple(topo_of[h] for h, _ in others),
+                      stage_groups=tuple(g for _, g in others if g))
