@@ -15,6 +15,14 @@ from tpdoctor.rulebook import Rule
 
 def run_fleet(manifests: Sequence[Path], fleet_paths: Sequence[Path], max_age: str | None, rules: list[Rule],
               options: Options, fmt: str) -> Status:
+    from tpdoctor.gcpause import gc_paused
+
+    with gc_paused():  # thousands of reports and deployments, all alive until the end
+        return _run(manifests, fleet_paths, max_age, rules, options, fmt)
+
+
+def _run(manifests: Sequence[Path], fleet_paths: Sequence[Path], max_age: str | None, rules: list[Rule],
+         options: Options, fmt: str) -> Status:
     from tpdoctor.deploy.check import read_manifests
     from tpdoctor.fleet.cluster import check_fleet
     from tpdoctor.fleet.load import load_fleet, parse_age

@@ -11,6 +11,7 @@ from tpdoctor.exitcodes import ExitCode
 from tpdoctor.fleet.load import load_fleet, parse_age
 from tpdoctor.fleet.render import render_text, to_json
 from tpdoctor.fleet.view import build_view
+from tpdoctor.gcpause import gc_paused
 
 
 @click.command("fleet")
@@ -25,15 +26,16 @@ def command(paths: tuple[str, ...], max_age: str | None, as_json: bool) -> int:
         age = parse_age(max_age) if max_age else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--max-age") from None
-    fleet = load_fleet(paths, max_age=age)
-    if not fleet.nodes and not fleet.problems:
-        click.echo("tpdoctor: error: no *.json reports found in the given paths", err=True)
-        return int(ExitCode.UNKNOWN)
-    view = build_view(fleet)
-    if as_json:
-        sys.stdout.write(to_json(view))
-    else:
-        render_text(view, Console())
+    with gc_paused():  # thousands of reports, all alive until the end
+        fleet = load_fleet(paths, max_age=age)
+        if not fleet.nodes and not fleet.problems:
+            click.echo("tpdoctor: error: no *.json reports found in the given paths", err=True)
+            return int(ExitCode.UNKNOWN)
+        view = build_view(fleet)
+        if as_json:
+            sys.stdout.write(to_json(view))
+        else:
+            render_text(view, Console())
     if not fleet.nodes:
         return int(ExitCode.UNKNOWN)
     return int(view.status.exit_code)

@@ -66,7 +66,27 @@ def _convert(node: yaml.Node, path: Path_, spans: dict[Path_, Span]) -> Any:
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 # libyaml's composer when PyYAML was built with it (10x faster on a 10,000-deployment job file); the nodes
 # and their marks are the same as the pure-Python composer's.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TAGS: dict[tuple[str, tuple[bool, bool]], str] = {}  # (plain scalar text, implicit) -> resolved tag
+
+
+class _Loader(_BASE_LOADER):
+    """Safe loader whose implicit scalar tags are memoised: a job file repeats the same few hundred
+    values (model names, sizes, GPU indices) thousands of times, and PyYAML resolves each with regexes."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit is not None:
+            key = (value, tuple(implicit))
+            tag = _TAGS.get(key)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(_TAGS) < 100_000:
+                    _TAGS[key] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
+_LOADER = _Loader
 
 
 _STR_TAG = "tag:yaml.org,2002:str"

@@ -37,6 +37,7 @@ from tpdoctor.findings import Finding, Status, status_of
 from tpdoctor.fleet.load import FleetInput, MergeProblem
 from tpdoctor.fleet.placer import Placer, Shapes
 from tpdoctor.fleet.view import PROBLEM_RULES, _problem_finding
+from tpdoctor.gcpause import gc_paused
 from tpdoctor.rulebook import Rule
 from tpdoctor.topology import Topology
 
@@ -174,6 +175,13 @@ def place_all(deployments: Sequence[Deployment], placer: Placer, stale: set[str]
 
 def check_fleet(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence[Rule], *,
                 options: Options | None = None, base_dir: Path | None = None) -> ClusterResult:
+    """Check every deployment against the fleet (see the module docstring)."""
+    with gc_paused():
+        return _check(deployments, fleet, rules, options, base_dir)
+
+
+def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence[Rule], options: Options | None,
+           base_dir: Path | None) -> ClusterResult:
     t0 = time.perf_counter()
     topo_of: dict[str, Topology] = {}
     local_bench: dict[str, tuple[BenchResult, ...]] = {}

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from tpdoctor.errors import ParseError
 from tpdoctor.findings import Report
-from tpdoctor.fleet import fastload
+from tpdoctor.fleet.readpool import read_reports
+from tpdoctor.gcpause import gc_paused
 from tpdoctor.unknown import Unknown
 
 
@@ -78,21 +78,23 @@ def load_fleet(
     *,
     max_age: timedelta | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    workers: int = 2,
 ) -> FleetInput:
+    """Newest report per host; unreadable, stale and duplicate-host reports become `problems`. Large
+    fleets are parsed by `workers` processes (see `readpool`)."""
+    with gc_paused():
+        return _load(paths, max_age, now, workers)
+
+
+def _load(paths: Sequence[str | Path], max_age: timedelta | None, now: Callable[[], datetime],
+          workers: int) -> FleetInput:
     problems: list[MergeProblem] = []
     by_host: dict[str, list[NodeReport]] = {}
-    links = fastload.LinkTableCache()
-    for path in report_files(paths):
-        try:
-            text = path.read_text(encoding="utf-8")
-            report = fastload.loads(text, source=str(path), cache=links)
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(MergeProblem("unreadable", str(path), None, f"{path}: cannot read ({exc})"))
+    for source, report in read_reports(report_files(paths), workers):
+        if isinstance(report, str):
+            problems.append(MergeProblem("unreadable", source, None, report))
             continue
-        except ParseError as exc:
-            problems.append(MergeProblem("unreadable", str(path), None, exc.message))
-            continue
-        by_host.setdefault(report.topology.host, []).append(NodeReport(str(path), report))
+        by_host.setdefault(report.topology.host, []).append(NodeReport(source, report))
 
     reference = now()
     nodes: list[NodeReport] = []

@@ -1,0 +1,135 @@
+"""Cluster-wide check at scale: N generated 8-GPU nodes (5% with a GPU off the NVSwitch fabric, every node
+with a measured node-pair inter-node result) and 5 deployments per node (10,000 for 2,000 nodes).
+
+Deployments: on 80% of the nodes, five pinned to node + GPUs (TP=2 ×3, TP=1 ×2: every GPU used); on the
+rest, a mix that tpdoctor must place: node-only TP=2, fleet-wide TP=1/TP=2/TP=4, and every tenth node a
+multi-node job (TP=16 over 2 nodes, or TP=8 × PP=2 over 2 nodes). Models: qwen35-27b fp8, Llama 3.1 8B,
+Llama 3.1 70B fp8, Llama 3.1 405B fp8.
+
+Measured, in one process (the use-case functions the CLI calls, output rendered to memory, the cyclic
+garbage collector paused as the two commands pause it):
+  fleet  = load_fleet + build_view + fleet JSON       (what `tpdoctor fleet DIR --json` does)
+  check  = read manifests + load_fleet + check_fleet + fleet-check JSON
+                                                      (what `tpdoctor check-deployment JOBS --fleet DIR --json` does)
+and the two CLI commands end to end (subprocesses, output to /dev/null) with --cli.
+
+Run: python benchmarks/fleet_check_scale.py [--cli] [500 1000 2000]
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from fleet_scale import generate  # noqa: E402
+
+from tpdoctor.deploy.check import read_manifests  # noqa: E402
+from tpdoctor.fleet.cluster import check_fleet  # noqa: E402
+from tpdoctor.fleet.load import load_fleet  # noqa: E402
+from tpdoctor.fleet.render import to_json as fleet_json  # noqa: E402
+from tpdoctor.fleet.view import build_view  # noqa: E402
+from tpdoctor.gcpause import gc_paused  # noqa: E402
+from tpdoctor.report.cluster_out import to_json as check_json  # noqa: E402
+from tpdoctor.rulebook import load_rules  # noqa: E402
+
+MODELS = ["model: qwen35-27b, dtype: fp8", "model: llama-3.1-8b", "model: llama-3.1-70b, dtype: fp8"]
+
+
+def deployments_yaml(n_nodes: int) -> str:
+    lines = ["deployments:"]
+
+    def add(name: str, spec: str) -> None:
+        lines.append(f"  - {{name: {name}, engine: vllm, {spec}, max_model_len: 8192}}")
+
+    for i in range(n_nodes):
+        host = f"gpu-node-{i:05d}"
+        m = MODELS[i % 3]
+        if i % 10 < 8:
+            for k, gpus in enumerate(("0, 1", "2, 3", "4, 5")):
+                add(f"d{i:05d}-{k}", f"{m}, tp: 2, node: {host}, gpus: [{gpus}]")
+            add(f"d{i:05d}-3", f"model: llama-3.1-8b, tp: 1, node: {host}, gpus: [6]")
+            add(f"d{i:05d}-4", f"model: llama-3.1-8b, tp: 1, node: {host}, gpus: [7]")
+        elif i % 10 == 8 and i % 20 == 8:
+            add(f"d{i:05d}-0", "model: llama-3.1-405b, dtype: fp8, tp: 16, nodes: 2, gpu_count: 8")
+            add(f"d{i:05d}-1", "model: llama-3.1-405b, dtype: fp8, tp: 8, pp: 2, nodes: 2, gpu_count: 8")
+            for k in range(2, 5):
+                add(f"d{i:05d}-{k}", "model: llama-3.1-8b, tp: 1")
+        else:
+            add(f"d{i:05d}-0", f"{m}, tp: 2, node: {host}")
+            add(f"d{i:05d}-1", f"{m}, tp: 2")
+            add(f"d{i:05d}-2", "model: llama-3.1-70b, dtype: fp8, tp: 4")
+            add(f"d{i:05d}-3", "model: llama-3.1-8b, tp: 1")
+            add(f"d{i:05d}-4", "model: llama-3.1-8b, tp: 1")
+    return "\n".join(lines) + "\n"
+
+
+def run_cli(args: list[str]) -> float:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "tpdoctor", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                   check=False, timeout=600)
+    return time.perf_counter() - t0
+
+
+def main(sizes: list[int], cli: bool) -> None:
+    rules = load_rules()
+    per_node: dict[int, float] = {}
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "reports"
+            folder.mkdir()
+            generate(folder, n)
+            jobs = Path(tmp) / "jobs.yaml"
+            jobs.write_text(deployments_yaml(n))
+
+            t0 = time.perf_counter()
+            with gc_paused():  # as the CLI commands run
+                fleet = load_fleet([folder])
+                out = fleet_json(build_view(fleet))
+            t_fleet = time.perf_counter() - t0
+            del fleet, out
+
+            t0 = time.perf_counter()
+            with gc_paused():
+                deps = read_manifests([jobs])
+                t_manifests = time.perf_counter() - t0
+                fleet = load_fleet([folder])
+                t_load = time.perf_counter() - t0 - t_manifests
+                result = check_fleet(deps, fleet, rules)
+                out = check_json(result)
+            t_check = time.perf_counter() - t0
+            s = result.stats
+            counts: dict[str, int] = {}
+            for f in result.findings:
+                if f.evidence.get("judged") is not False:
+                    counts[f.rule] = counts.get(f.rule, 0) + 1
+            total = t_fleet + t_check
+            per_node[n] = total / n
+            print(f"{n:5d} nodes, {len(deps):6d} deployments: fleet {t_fleet:5.2f} s + check-deployment "
+                  f"{t_check:5.2f} s = {total:5.2f} s  [check: manifests {t_manifests:.2f}, load {t_load:.2f}, "
+                  f"place {s['place_seconds']:.2f}, assess+facts {s['assess_seconds']:.2f} "
+                  f"({int(s['assess_calls'])} assessments), rules {s['rules_seconds']:.2f}, "
+                  f"JSON {len(out) / 1e6:.0f} MB]")
+            print(f"      findings by rule: {dict(sorted(counts.items()))}; status {result.status.value}")
+            if cli:
+                c_fleet = run_cli(["fleet", str(folder), "--json"])
+                c_check = run_cli(["check-deployment", str(jobs), "--fleet", str(folder), "--json"])
+                print(f"      CLI end to end: fleet {c_fleet:.2f} s + check-deployment {c_check:.2f} s = "
+                      f"{c_fleet + c_check:.2f} s")
+    base = sizes[0]
+    for n in sizes[1:]:
+        print(f"per-node cost {n} vs {base}: {per_node[n] / per_node[base]:.2f}x (1.00 = linear)")
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    use_cli = "--cli" in args
+    main([int(a) for a in args if a != "--cli"] or [500, 1000, 2000], use_cli)

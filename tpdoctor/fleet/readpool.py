@@ -1,0 +1,82 @@
+"""Read many node reports, in a small process pool when there are many of them.
+
+Parsing is CPU-bound Python (JSON + dataclass conversion), so threads do not help; two worker processes
+(forked, so nothing is re-imported) each read a share of the files and send back the parsed reports.
+Each distinct `links` table crosses the process boundary once (most nodes share one), the reports
+without it, so receiving a report costs a fraction of parsing it. Small fleets, platforms without
+`fork`, and any pool failure fall back to reading in this process: the result is the same list, in file
+order, with equal link tables shared (within one worker's share) as `fastload` shares them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+from tpdoctor.errors import ParseError
+from tpdoctor.findings import Report
+from tpdoctor.fleet import fastload
+from tpdoctor.topology import Link
+
+MIN_FILES_PER_WORKER = 250  # below this, starting workers costs more than it saves
+TIMEOUT_SECONDS = 300.0
+
+Outcome = tuple[str, Report | str]  # (path, the report or why it could not be read)
+
+
+def read_chunk(files: Sequence[Path]) -> list[Outcome]:
+    links = fastload.LinkTableCache()
+    out: list[Outcome] = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+            out.append((str(path), fastload.loads(text, source=str(path), cache=links)))
+        except (OSError, UnicodeDecodeError) as exc:
+            out.append((str(path), f"{path}: cannot read ({exc})"))
+        except ParseError as exc:
+            out.append((str(path), exc.message))
+    return out
+
+
+def _worker(files: Sequence[Path]) -> tuple[list[tuple[Link, ...]], list[tuple[str, Report | str, int]]]:
+    """A worker's share: the distinct link tables, and each outcome with its report's table index."""
+    tables: dict[int, int] = {}
+    table_list: list[tuple[Link, ...]] = []
+    out: list[tuple[str, Report | str, int]] = []
+    for source, report in read_chunk(files):
+        if isinstance(report, str):
+            out.append((source, report, -1))
+            continue
+        links = report.topology.links
+        k = tables.get(id(links))
+        if k is None:
+            k = tables[id(links)] = len(table_list)
+            table_list.append(links)
+        out.append((source, replace(report, topology=replace(report.topology, links=())), k))
+    return table_list, out
+
+
+def read_reports(files: Sequence[Path], workers: int = 2) -> list[Outcome]:
+    """Every file's report (or error message), in file order."""
+    workers = min(workers, len(files) // MIN_FILES_PER_WORKER)
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return read_chunk(files)
+    n_chunks = workers * 4
+    size = -(-len(files) // n_chunks)
+    chunks = [list(files[i:i + size]) for i in range(0, len(files), size)]
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            parts = list(pool.map(_worker, chunks, timeout=TIMEOUT_SECONDS))
+    except Exception:  # a broken pool (killed worker, no /dev/shm, timeout): read here instead
+        return read_chunk(files)
+    out: list[Outcome] = []
+    for tables, outcomes in parts:
+        for source, report, k in outcomes:
+            if isinstance(report, str):
+                out.append((source, report))
+            else:
+                out.append((source, replace(report, topology=replace(report.topology, links=tables[k]))))
+    return out
