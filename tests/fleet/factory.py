@@ -15,8 +15,9 @@ H100 = "NVIDIA H100 80GB HBM3"
 
 
 def node(host: str, *, n: int = 8, off_switch: tuple[int, ...] = (), captured_at: str = "2026-11-21T12:00:00Z",
-         uuid_prefix: str | None = None, nics: int = 2) -> Report:
-    """An HGX-style node; GPUs in `off_switch` have every NVLink inactive (dropped off the fabric)."""
+         uuid_prefix: str | None = None, nics: int = 2, nic_path: str | None = None) -> Report:
+    """An HGX-style node; GPUs in `off_switch` have every NVLink inactive (dropped off the fabric).
+    `nic_path` (e.g. SYS) puts every NIC that far from every GPU (no NIC under a GPU's PCIe switch)."""
     prefix = uuid_prefix or host
     gpus = []
     for i in range(n):
@@ -28,7 +29,8 @@ def node(host: str, *, n: int = 8, off_switch: tuple[int, ...] = (), captured_at
     counts = {p: 18 for p in combinations(range(n), 2) if not set(p) & set(off_switch)}
     paths = {p: ("NODE" if p[0] // (n // 2) == p[1] // (n // 2) else "SYS") for p in combinations(range(n), 2)}
     nic_list = [Nic(k, name=f"mlx5_{k}") for k in range(nics)]
-    nic_paths = {(g, k): ("PIX" if g // max(1, n // nics) == k else "SYS") for g in range(n) for k in range(nics)}
+    nic_paths = {(g, k): nic_path or ("PIX" if g // max(1, n // nics) == k else "SYS")
+                 for g in range(n) for k in range(nics)}
     links, notes = build_links(gpus, paths, counts, nics=nic_list, nic_paths=nic_paths, switch_fabric=True)
     topo = Topology(host=host, source="fixture", captured_at=captured_at, gpus=tuple(gpus),
                     nics=tuple(nic_list), links=links, probe_notes=notes)

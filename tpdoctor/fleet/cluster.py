@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,8 @@ from tpdoctor.deploy.deployment import Deployment
 from tpdoctor.deploy.facts import subject
 from tpdoctor.engine import Engine, Options
 from tpdoctor.errors import TpdError
-from tpdoctor.factschema import ScopeFacts
-from tpdoctor.findings import Finding, Status, status_of
+from tpdoctor.factschema import UNKNOWN_FIELD, ScopeFacts
+from tpdoctor.findings import SEVERITY_ORDER, Finding, Status, status_of
 from tpdoctor.fleet.load import FleetInput, MergeProblem
 from tpdoctor.fleet.placer import Placer, Shapes
 from tpdoctor.fleet.view import PROBLEM_RULES, _problem_finding
@@ -211,6 +211,7 @@ def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence
     subjects: list[dict[str, Any]] = []
     calls = 0
     clashes: dict[str, list[tuple[int, Assessment, NetContext | None]]] = {}
+    group_keys: list[tuple[Any, ...] | None] = []  # subjects with equal keys have equal facts but the name
     fallback = next((h for h in sorted(topo_of) if h not in stale), next(iter(sorted(topo_of)), None))
     for p in placements:
         d = p.deployment
@@ -238,6 +239,7 @@ def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence
                        table=placer.table(host) if host in placer else None)
             net = _net_context(p, check_host, stage_info, topo_of, cross) if multi else None
             if a.overlap:  # facts after the clash is resolved across the node (who keeps, who moves)
+                key = None
                 clashes.setdefault(host, []).append((len(subjects), a, net))
             base = subject(a, topo, net=net, bench=cross.get(host, ()))
             if key is not None:
@@ -252,6 +254,7 @@ def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence
         facts["placement"] = "; ".join(label for label, _ in stage_info) if stage_info else None
         assessments.append(a)
         subjects.append(facts)
+        group_keys.append(key)
     for host, items in clashes.items():
         resolved = resolve_overlaps(tuple(a for _, a, _ in items), topo_of[host],
                                     placer.table(host) if host in placer else PairTable(topo_of[host]))
@@ -262,12 +265,14 @@ def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence
     t_assess = time.perf_counter()
 
     engine = Engine([r for r in rules if r.scope == "deployment"], "deployment", options)
-    evaluation = engine.evaluate(ScopeFacts("deployment", {"deployment": subjects}))
-    findings = tuple(problem_findings) + evaluation.findings
+    evaluated, cel_calls = _evaluate_grouped(engine, subjects, group_keys)
+    findings = tuple(problem_findings) + evaluated
     t_end = time.perf_counter()
     stats = {"place_seconds": t_place - t0, "assess_seconds": t_assess - t_place,
              "rules_seconds": t_end - t_assess, "assess_calls": float(calls),
-             "deployments": float(len(placements)), "cel_evaluations": float(evaluation.evaluations)}
+             "deployments": float(len(placements)), "cel_evaluations": float(cel_calls),
+             "distinct_fact_sets": float(len(set(k if k is not None else ("one", i)
+                                                 for i, k in enumerate(group_keys))))}
     return ClusterResult(findings, status_of(findings), tuple(placements), tuple(assessments), tuple(subjects),
                          fleet.problems, len(fleet.nodes), len(stale), stats)
 
@@ -298,3 +303,39 @@ def _net_context(p: Placement, check_host: str | None, stage_info: list[tuple[st
                       placement="; ".join(label for label, _ in stage_info),
                       stage_topologies=tuple(topo_of[h] for h, _ in others),
                       stage_groups=tuple(g for _, g in others if g))
+
+
+def _evaluate_grouped(engine: Engine, subjects: list[dict[str, Any]],
+                      keys: Sequence[tuple[Any, ...] | None]) -> tuple[tuple[Finding, ...], int]:
+    """Run the rules once per distinct fact set, then give each member of a set the findings of its
+    representative, rendered with the member's own facts (name, source, host, placement)."""
+    rep_of: dict[tuple[Any, ...], int] = {}
+    members: dict[int, list[int]] = {}
+    for i, key in enumerate(keys):
+        r = i if key is None else rep_of.setdefault(key, i)
+        members.setdefault(r, []).append(i)
+    reps = list(members)
+    names = [subjects[r]["name"] for r in reps]
+    if len(set(names)) != len(names):  # duplicate deployment names: findings cannot be told apart
+        ev = engine.evaluate(ScopeFacts("deployment", {"deployment": subjects}))
+        return ev.findings, ev.evaluations
+    ev = engine.evaluate(ScopeFacts("deployment", {"deployment": [subjects[r] for r in reps]}))
+    rep_by_name = dict(zip(names, reps, strict=True))
+    rules = {c.rule.id: c.rule for c in engine.compiled}
+    out: list[Finding] = []
+    for f in ev.findings:
+        r = rep_by_name[f.subject]
+        out.append(f)
+        rule = rules.get(f.rule)
+        for i in members[r][1:]:
+            facts = subjects[i]
+            name = str(facts["name"])
+            if f.evidence.get("judged") is False or rule is None:
+                out.append(replace(f, subject=name, message=name + f.message[len(f.subject):]))
+                continue
+            ctx = {"deployment": facts}
+            out.append(replace(f, subject=name, message=rule.message.render(ctx),
+                               recommendation=rule.recommendation.render(ctx),
+                               evidence={k: v for k, v in facts.items() if k != UNKNOWN_FIELD and v is not None}))
+    out.sort(key=lambda f: (1 if f.suppressed else 0, -SEVERITY_ORDER[f.severity], f.rule, f.subject))
+    return tuple(out), ev.evaluations

@@ -59,9 +59,10 @@ def _worker(files: Sequence[Path]) -> tuple[list[tuple[Link, ...]], list[tuple[s
     return table_list, out
 
 
-def read_reports(files: Sequence[Path], workers: int = 2) -> list[Outcome]:
+def read_reports(files: Sequence[Path], workers: int = 2,
+                 min_files_per_worker: int = MIN_FILES_PER_WORKER) -> list[Outcome]:
     """Every file's report (or error message), in file order."""
-    workers = min(workers, len(files) // MIN_FILES_PER_WORKER)
+    workers = min(workers, len(files) // max(1, min_files_per_worker))
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return read_chunk(files)
     n_chunks = workers * 4

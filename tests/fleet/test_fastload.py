@@ -1,0 +1,104 @@
+"""The fleet's fast report reader gives exactly the plain reader's Report; the pool gives the same list."""
+
+from __future__ import annotations
+
+import gc
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.fleet.factory import cross_node_results, node
+from tpdoctor.advice.placement import best_group
+from tpdoctor.errors import ParseError
+from tpdoctor.findings import Finding, Severity
+from tpdoctor.fleet import fastload
+from tpdoctor.fleet.placer import Placer
+from tpdoctor.fleet.readpool import read_chunk, read_reports
+from tpdoctor.gcpause import gc_paused
+from tpdoctor.report import json as report_json
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPOLOGIES = sorted((ROOT / "fixtures" / "topologies").glob("*.json")) + sorted(
+    (ROOT / "fixtures" / "fleet" / "reports").glob("*.json"))
+
+
+def texts() -> list[tuple[str, str]]:
+    out = [(p.name, p.read_text()) for p in TOPOLOGIES]
+    bench = cross_node_results(("x", "y"), ranks_per_node=8)
+    out.append(("with-bench", report_json.render(replace(node("x", off_switch=(1, 3)), bench=bench))))
+    finding = Finding(rule="TPD100", name="nvlink-down", severity=Severity.CRITICAL, subject="GPU0-GPU1",
+                      message='odd "links": [1, 2] and "nvlinks": [] text', recommendation="Fix it.",
+                      evidence={"links": [[0, 1]], "nvlinks": [{"a": [1]}]})
+    out.append(("tricky-finding", report_json.render(replace(node("z"), findings=(finding,)))))
+    compact = json.dumps(json.loads(report_json.render(node("c"))))
+    out.append(("compact", compact))
+    return out
+
+
+@pytest.mark.parametrize(("name", "text"), texts(), ids=[n for n, _ in texts()])
+def test_fast_reader_equals_plain_reader(name: str, text: str) -> None:
+    assert fastload.loads(text, source=name) == report_json.loads(text, source=name, ports=False)
+
+
+def test_fast_path_is_taken_and_links_are_shared() -> None:
+    cache = fastload.LinkTableCache()
+    a = fastload._fast(report_json.render(node("a")), "a", cache)
+    b = fastload._fast(report_json.render(node("b")), "b", cache)
+    assert a is not None and b is not None and a.topology.links is b.topology.links and cache.hits == 1
+
+
+def test_nested_arrays_in_ports_fall_back_to_the_plain_reader() -> None:
+    data = json.loads(report_json.render(node("n")))
+    data["gpus"][0]["nvlinks"][0]["unknown"] = {"odd": [1, [2]]}
+    text = json.dumps(data, indent=2)
+    assert fastload._fast(text, "n", fastload.LinkTableCache()) is None
+    assert fastload.loads(text) == report_json.loads(text, ports=False)
+
+
+def test_bad_reports_raise_the_plain_readers_errors() -> None:
+    good = report_json.render(node("n"))
+    with pytest.raises(ParseError):
+        fastload.loads(good[: len(good) // 2], source="half.json")
+    with pytest.raises(ParseError, match="schema"):
+        fastload.loads(good.replace("tpdoctor/v1", "tpdoctor/v0"), source="old.json")
+
+
+def test_pool_reads_the_same_reports_in_file_order(tmp_path: Path) -> None:
+    for i in range(6):
+        (tmp_path / f"n{i}.json").write_text(report_json.render(node(f"n{i}", off_switch=(i % 3,) if i else ())))
+    (tmp_path / "n9.json").write_text("{ truncated")
+    files = sorted(tmp_path.glob("*.json"))
+    serial = read_chunk(files)
+    pooled = read_reports(files, workers=2, min_files_per_worker=1)
+    assert [s for s, _ in pooled] == [s for s, _ in serial]
+    assert [r for _, r in pooled] == [r for _, r in serial]
+    assert isinstance(pooled[-1][1], str) and "not JSON" in pooled[-1][1]
+
+
+def test_gc_paused_restores_the_collector() -> None:
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_fleet_placer_agrees_with_searching_every_node() -> None:
+    reports = [node(f"n{i}", off_switch=off) for i, off in enumerate([(), (2,), (0, 5), (), (7,)])]
+    placer = Placer((r.topology.host, r.topology, ()) for r in reports)
+    held = {"n0": {0, 1, 2}, "n3": {4}}
+    for host, gpus in held.items():
+        placer.hold(host, gpus)
+    for n in (1, 2, 4, 6, 8):
+        expected = min(((g.score, r.topology.host, g) for r in reports
+                        if (g := best_group(r.topology, n, exclude=held.get(r.topology.host, set()))) is not None),
+                       key=lambda t: t[:2], default=None)
+        got = placer.best_anywhere(n)
+        assert (got is None) == (expected is None)
+        if got is not None and expected is not None:
+            assert got[0] == expected[1] and got[1].gpus == expected[2].gpus
+    assert len(placer.states) <= 5  # one state per (shape, held GPUs), not per node
