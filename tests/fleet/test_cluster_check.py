@@ -225,3 +225,11 @@ def test_cli_fleet_with_only_bad_reports_is_unknown(tmp_path: Path, capsys: pyte
     (tmp_path / "bad.json").write_text('{"schema": "tpdoctor/v1", "host": ')
     assert main(["check-deployment", str(FLEET / "jobs.yaml"), "--fleet", str(tmp_path)]) == 3
     assert "no usable node report" in capsys.readouterr().err
+
+
+def test_cli_fleet_malformed_manifest_is_one_line_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("deployments:\n  - {name: x, model: llama-3.1-8b, tp: two}\n")
+    assert main(["check-deployment", str(bad), "--fleet", str(FLEET / "reports")]) == 3
+    err = capsys.readouterr().err
+    assert f"{bad}:2" in err and "tp must be a positive integer" in err

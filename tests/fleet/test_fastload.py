@@ -77,6 +77,23 @@ def test_pool_reads_the_same_reports_in_file_order(tmp_path: Path) -> None:
     assert isinstance(pooled[-1][1], str) and "not JSON" in pooled[-1][1]
 
 
+def test_work_done_meanwhile_runs_once_and_its_errors_propagate(tmp_path: Path) -> None:
+    for i in range(4):
+        (tmp_path / f"n{i}.json").write_text(report_json.render(node(f"n{i}")))
+    files = sorted(tmp_path.glob("*.json"))
+    calls: list[int] = []
+    out = read_reports(files, workers=2, min_files_per_worker=1, meanwhile=lambda: calls.append(1))
+    assert calls == [1] and len(out) == 4
+    out = read_reports(files, workers=1, meanwhile=lambda: calls.append(2))
+    assert calls == [1, 2] and len(out) == 4
+
+    def bad() -> None:
+        raise ValueError("malformed manifest")
+
+    with pytest.raises(ValueError, match="malformed manifest"):
+        read_reports(files, workers=2, min_files_per_worker=1, meanwhile=bad)
+
+
 def test_gc_paused_restores_the_collector() -> None:
     assert gc.isenabled()
     with gc_paused():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from tpdoctor.deploy.deployment import Deployment
 from tpdoctor.engine import Options
 from tpdoctor.findings import Finding, Report, Status
 from tpdoctor.rulebook import Rule
@@ -31,8 +32,9 @@ def _run(manifests: Sequence[Path], fleet_paths: Sequence[Path], max_age: str | 
         age = parse_age(max_age) if max_age else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--max-age") from None
-    deployments = read_manifests(manifests)
-    fleet = load_fleet(fleet_paths, max_age=age)
+    read: list[Deployment] = []
+    fleet = load_fleet(fleet_paths, max_age=age, meanwhile=lambda: read.extend(read_manifests(manifests)))
+    deployments = read  # manifests are parsed here while worker processes parse the node reports
     if not fleet.nodes:
         for p in fleet.problems:
             click.echo(f"tpdoctor: {p.message}", err=True)

@@ -79,18 +79,19 @@ def load_fleet(
     max_age: timedelta | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     workers: int = 2,
+    meanwhile: Callable[[], object] | None = None,
 ) -> FleetInput:
     """Newest report per host; unreadable, stale and duplicate-host reports become `problems`. Large
-    fleets are parsed by `workers` processes (see `readpool`)."""
+    fleets are parsed by `workers` processes (see `readpool`); `meanwhile` runs here while they do."""
     with gc_paused():
-        return _load(paths, max_age, now, workers)
+        return _load(paths, max_age, now, workers, meanwhile)
 
 
 def _load(paths: Sequence[str | Path], max_age: timedelta | None, now: Callable[[], datetime],
-          workers: int) -> FleetInput:
+          workers: int, meanwhile: Callable[[], object] | None) -> FleetInput:
     problems: list[MergeProblem] = []
     by_host: dict[str, list[NodeReport]] = {}
-    for source, report in read_reports(report_files(paths), workers):
+    for source, report in read_reports(report_files(paths), workers, meanwhile=meanwhile):
         if isinstance(report, str):
             problems.append(MergeProblem("unreadable", source, None, report))
             continue

@@ -11,7 +11,8 @@ order, with equal link tables shared (within one worker's share) as `fastload` s
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -59,20 +60,38 @@ def _worker(files: Sequence[Path]) -> tuple[list[tuple[Link, ...]], list[tuple[s
     return table_list, out
 
 
-def read_reports(files: Sequence[Path], workers: int = 2,
-                 min_files_per_worker: int = MIN_FILES_PER_WORKER) -> list[Outcome]:
-    """Every file's report (or error message), in file order."""
+def read_reports(files: Sequence[Path], workers: int = 2, min_files_per_worker: int = MIN_FILES_PER_WORKER,
+                 meanwhile: Callable[[], object] | None = None) -> list[Outcome]:
+    """Every file's report (or error message), in file order. `meanwhile` runs in this process while the
+    workers parse (e.g. reading the manifests), or first when there is no pool."""
     workers = min(workers, len(files) // max(1, min_files_per_worker))
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        if meanwhile is not None:
+            meanwhile()
         return read_chunk(files)
     n_chunks = workers * 4
     size = -(-len(files) // n_chunks)
     chunks = [list(files[i:i + size]) for i in range(0, len(files), size)]
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            parts = list(pool.map(_worker, chunks, timeout=TIMEOUT_SECONDS))
-    except Exception:  # a broken pool (killed worker, no /dev/shm, timeout): read here instead
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        futures = [pool.submit(_worker, c) for c in chunks]
+    except Exception:  # no pool here (no /dev/shm, process limits): read in this process
+        if meanwhile is not None:
+            meanwhile()
         return read_chunk(files)
+    try:
+        if meanwhile is not None:
+            meanwhile()  # its errors (a malformed manifest) propagate; the reads are cancelled
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    try:
+        deadline = time.monotonic() + TIMEOUT_SECONDS
+        parts = [f.result(timeout=max(0.0, deadline - time.monotonic())) for f in futures]
+    except Exception:  # a broken pool (killed worker, timeout): read in this process instead
+        pool.shutdown(wait=False, cancel_futures=True)
+        return read_chunk(files)
+    pool.shutdown(wait=True)
     out: list[Outcome] = []
     for tables, outcomes in parts:
         for source, report, k in outcomes:
