@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from tpdoctor.advice import costmodel
 from tpdoctor.bench.result import BenchResult
+from tpdoctor.bench.sizes import format_size
 from tpdoctor.factschema import Fact
 from tpdoctor.topology import Topology, path_kind, path_sort_key
 
@@ -130,7 +131,7 @@ def measured_between(bench: Sequence[BenchResult], hosts: Sequence[str]) -> tupl
                 per_host[h] = r
     if exact is not None:
         return exact.busbw_gbps, (f"measured: {exact.label or 'bench'} {' ↔ '.join(dict.fromkeys(exact.hosts))}, "
-                                  f"{exact.bytes} B")
+                                  f"{format_size(exact.bytes)}")
     if want and set(per_host) == want:
         weakest = min(per_host.items(), key=lambda kv: kv[1].busbw_gbps)
         return weakest[1].busbw_gbps, (f"measured: {weakest[0]}'s best with a peer "
