@@ -233,3 +233,14 @@ def test_cli_fleet_malformed_manifest_is_one_line_exit_3(tmp_path: Path, capsys:
     assert main(["check-deployment", str(bad), "--fleet", str(FLEET / "reports")]) == 3
     err = capsys.readouterr().err
     assert f"{bad}:2" in err and "tp must be a positive integer" in err
+
+
+def test_a_broken_group_with_nothing_better_on_its_node_is_moved_across_the_fleet() -> None:
+    fleet = fleet_of(node("n1", off_switch=(1,)), node("n2"))
+    text = ("deployments:\n  - {name: x, model: qwen35-27b, dtype: fp8, tp: 2, node: n1, gpus: [0, 1]}\n"
+            "  - {name: rest, model: llama-3.1-70b, dtype: fp8, tp: 4, node: n1, gpus: [2, 3, 4, 5]}\n"
+            "  - {name: more, model: llama-3.1-8b, tp: 2, node: n1, gpus: [6, 7]}\n")
+    result = check_fleet(read_text(text, "j.yaml"), fleet, rules())
+    (f,) = active(result, "TPD200")
+    assert "move it to n2 GPU0+GPU1 (NV18), the best free group of 2 GPUs in the fleet" in f.recommendation
+    assert facts(result, "x")["better_group"] is None

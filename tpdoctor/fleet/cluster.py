@@ -252,6 +252,12 @@ def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence
         facts["source"] = d.origin("tp").where() if "tp" in d.origins else d.source
         facts["host"] = host
         facts["placement"] = "; ".join(label for label, _ in stage_info) if stage_info else None
+        if not multi and a.group is not None and a.best is None and host in placer:
+            elsewhere = _fleet_move(a, host, placer)
+            if elsewhere is not None:
+                facts = {**facts, "move_advice": elsewhere,
+                         "advice": "; or ".join(x for x in (elsewhere, facts.get("replica_advice")) if x)}
+                key = None  # this deployment's facts are its own now
         assessments.append(a)
         subjects.append(facts)
         group_keys.append(key)
@@ -339,3 +345,18 @@ def _evaluate_grouped(engine: Engine, subjects: list[dict[str, Any]],
                                evidence={k: v for k, v in facts.items() if k != UNKNOWN_FIELD and v is not None}))
     out.sort(key=lambda f: (1 if f.suppressed else 0, -SEVERITY_ORDER[f.severity], f.rule, f.subject))
     return tuple(out), ev.evaluations
+
+
+def _fleet_move(a: Assessment, host: str, placer: Placer) -> str | None:
+    """When the group is broken or PCIe and its own node has nothing better, the best free group of the
+    same size on another node, if its weakest path is strictly better."""
+    group = a.group
+    assert group is not None
+    if not a.broken_pairs and (group.weakest_path is None or group.weakest_path.startswith("NV")):
+        return None
+    found = placer.best_anywhere(len(group.gpus), exclude=[host])
+    if found is None or found[1].weakest_quality >= group.weakest_quality:
+        return None
+    other, g = found
+    return (f"move it to {other} {g.label} ({g.weakest_path}), the best free group of {len(g.gpus)} GPUs in the "
+            f"fleet (this node has none better)")
