@@ -244,3 +244,16 @@ def test_a_broken_group_with_nothing_better_on_its_node_is_moved_across_the_flee
     (f,) = active(result, "TPD200")
     assert "move it to n2 GPU0+GPU1 (NV18), the best free group of 2 GPUs in the fleet" in f.recommendation
     assert facts(result, "x")["better_group"] is None
+
+
+def test_replicas_of_an_unpinned_deployment_each_get_free_gpus() -> None:
+    fleet = fleet_of(node("n1"), node("n2"))
+    text = ("deployments:\n  - {name: r, model: llama-3.1-8b, tp: 4, replicas: 3}\n"
+            "  - {name: late, model: llama-3.1-8b, tp: 4}\n"
+            "  - {name: none-left, model: llama-3.1-8b, tp: 2, replicas: 2}\n")
+    result = check_fleet(read_text(text, "j.yaml"), fleet, rules())
+    r, late, none_left = result.placements
+    used = [r.stages[0], *(c[0] for c in r.copies), late.stages[0]]
+    assert len(r.copies) == 2 and len({(h, g) for h, g in used}) == 4
+    assert sorted(h for h, _ in used) == ["n1", "n1", "n2", "n2"]
+    assert none_left.how == "unplaced" and none_left.copies == ()

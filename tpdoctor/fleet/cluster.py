@@ -17,7 +17,7 @@ Steps, each linear in deployments and nodes:
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ class Placement:
     stages: tuple[tuple[str, tuple[int, ...] | None], ...]  # (host, GPUs or None when unpinned and no room)
     how: str  # pinned | node | placed | unplaced
     note: str | None = None
+    copies: tuple[tuple[tuple[str, tuple[int, ...] | None], ...], ...] = ()  # further replicas' stages
 
     @property
     def host(self) -> str | None:
@@ -169,8 +170,35 @@ def place_all(deployments: Sequence[Deployment], placer: Placer, stale: set[str]
             stages.append((host, gpus))
         if not stages:
             how = "unplaced"
-        out.append(Placement(d, tuple(stages), how, note))
+        copies: list[tuple[tuple[str, tuple[int, ...] | None], ...]] = []
+        if stages and not d.gpus and d.replicas > 1:  # each further replica needs its own free groups
+            for _ in range(d.replicas - 1):
+                copy = _place_copy(d, n, k, placer, hold, accept)
+                if copy is None:
+                    note = note or f"only {1 + len(copies)} of {d.replicas} replicas have room in the fleet"
+                    break
+                copies.append(copy)
+        out.append(Placement(d, tuple(stages), how, note, tuple(copies)))
     return out, holders
+
+
+def _place_copy(d: Deployment, n: int, k: int, placer: Placer, hold: Callable[[str, str, tuple[int, ...]], None],
+                accept: Callable[[int], bool]) -> tuple[tuple[str, tuple[int, ...] | None], ...] | None:
+    """One more replica of an unpinned deployment: on its named node, else on the best free groups."""
+    stages: list[tuple[str, tuple[int, ...]]] = []
+    if d.node is not None and d.node in placer:
+        g = placer.best_on(d.node, n)
+        if g is None:
+            return None
+        stages.append((d.node, g.gpus))
+    while len(stages) < k:
+        found = placer.best_anywhere(n, exclude=[h for h, _ in stages], accept=accept)
+        if found is None:
+            return None
+        stages.append((found[0], found[1].gpus))
+    for host, gpus in stages:
+        hold(host, d.name, gpus)
+    return tuple(stages)
 
 
 def check_fleet(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence[Rule], *,

@@ -33,6 +33,8 @@ def to_data_dict(result: ClusterResult) -> dict[str, Any]:
                 for f in result.findings]
     placements = [{"deployment": p.deployment.name, "how": p.how,
                    "stages": [{"host": h, "gpus": list(g) if g is not None else None} for h, g in p.stages],
+                   "copies": [[{"host": h, "gpus": list(g) if g is not None else None} for h, g in c]
+                              for c in p.copies],
                    "note": p.note} for p in result.placements]
     return {"schema": FLEET_CHECK_SCHEMA, "nodes": result.nodes, "stale_nodes": result.stale_nodes,
             "problems": to_data(result.problems), "placements": placements,
