@@ -89,3 +89,8 @@ class NamespacePair:
     def leftovers(self) -> list[str]:
         names = _run("ip", "netns", "list").stdout + _run("ip", "-o", "link", "show").stdout
         return [n for n in (*self.ns, *(d for lk in self.links for d in lk.names)) if n in names]
+
+
+def namespace_pids(ns: str) -> list[int]:
+    """Processes still running inside namespace `ns` (empty when everything there has exited)."""
+    return sorted(int(p) for p in _run("ip", "netns", "pids", ns).stdout.split())
