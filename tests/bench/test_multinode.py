@@ -207,3 +207,19 @@ def _wait_for_worker(mark: str, node: int, timeout: float = 60) -> int:
                 return pid
         time.sleep(0.1)
     raise AssertionError(f"no worker of node {node} appeared within {timeout} s")
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--nnodes", "2"], "--nnodes needs --node-rank and --rdzv-endpoint"),
+    (["--node-rank", "0"], "--node-rank go with --nnodes"),
+    (["--nnodes", "2", "--node-rank", "2", "--rdzv-endpoint", "n0:29500"], "outside 0..1"),
+    (["--nnodes", "2", "--node-rank", "0", "--rdzv-endpoint", "n0"], "not HOST:PORT"),
+    (["--nnodes", "2", "--node-rank", "0", "--rdzv-endpoint", "n0:1", "--gpus", "0,1"], "--gpus is for one node"),
+    (["--nnodes", "2", "--node-rank", "0", "--rdzv-endpoint", "n0:1", "--world-size", "4"], "--world-size"),
+    (["--nnodes", "1", "--node-rank", "0", "--rdzv-endpoint", "n0:1"], "x>=2"),
+])
+def test_multi_node_usage_errors_exit_3(args: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from tpdoctor.cli import main
+
+    assert main(["bench", "--backend", "gloo", *args]) == 3
+    assert needle in capsys.readouterr().err
