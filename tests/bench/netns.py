@@ -6,8 +6,10 @@ deletes the veth ends inside it; an end still in the root namespace is deleted e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass, field
 
@@ -79,6 +81,10 @@ class NamespacePair:
         return link
 
     def close(self) -> None:
+        for ns in self.ns:  # deleting a namespace does not end the processes inside it
+            for pid in namespace_pids(ns):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         for ns in self.ns:
             _run("ip", "netns", "del", ns)
         for link in self.links:
@@ -93,4 +99,5 @@ class NamespacePair:
 
 def namespace_pids(ns: str) -> list[int]:
     """Processes still running inside namespace `ns` (empty when everything there has exited)."""
-    return sorted(int(p) for p in _run("ip", "netns", "pids", ns).stdout.split())
+    proc = _run("ip", "netns", "pids", ns)
+    return sorted(int(p) for p in proc.stdout.split()) if proc.returncode == 0 else []

@@ -5,6 +5,7 @@ with no process left behind anywhere."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -96,11 +97,15 @@ class Nodes:
             for side, p in self.procs.items():
                 stdout, stderr = p.communicate(timeout=timeout)
                 out[side] = (p.returncode, json.loads(stdout) if stdout.strip() else {}, stderr)
-        finally:
+        finally:  # on a failed test: torchrun's workers run in sessions of their own, reach them by mark
             for p in self.procs.values():
                 if p.poll() is None:
                     os.killpg(p.pid, signal.SIGKILL)
                     p.wait()
+            if len(out) < len(self.procs):
+                for pid in _marked(self.mark):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
         return out
 
     def leftovers(self) -> list[int]:
