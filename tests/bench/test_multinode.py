@@ -228,3 +228,17 @@ def test_multi_node_usage_errors_exit_3(args: list[str], needle: str, capsys: py
 
     assert main(["bench", "--backend", "gloo", *args]) == 3
     assert needle in capsys.readouterr().err
+
+
+def test_pairs_and_node_flags_choose_what_crosses_nodes() -> None:
+    from tpdoctor.commands.bench import _multi_node
+
+    def chosen(pairs: bool, node: bool) -> tuple[bool, bool]:
+        multi = _multi_node(3, 1, "n0:29500", 4, (), None, False, pairs, node)
+        assert multi is not None and (multi.nnodes, multi.node_rank, multi.nproc_per_node) == (3, 1, 4)
+        return multi.pairs, multi.job
+
+    assert chosen(False, False) == (True, True)
+    assert chosen(True, False) == (True, False)
+    assert chosen(False, True) == (False, True)
+    assert _multi_node(None, None, None, None, (), None, False, True, False) is None
