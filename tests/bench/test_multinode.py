@@ -242,3 +242,12 @@ def test_pairs_and_node_flags_choose_what_crosses_nodes() -> None:
     assert chosen(True, False) == (True, False)
     assert chosen(False, True) == (False, True)
     assert _multi_node(None, None, None, None, (), None, False, True, False) is None
+
+
+def test_multi_node_launcher_and_fleet_never_import_torch() -> None:
+    code = ("import sys\n"
+            "import tpdoctor.bench.multinode, tpdoctor.bench.torchrun, tpdoctor.fleet.view, tpdoctor.fleet.render\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
+    assert proc.returncode == 0, proc.stderr
