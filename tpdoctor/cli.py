@@ -18,8 +18,13 @@ COMMANDS: dict[str, str] = {
     "scan": "tpdoctor.commands.scan:command",
     "collect": "tpdoctor.commands.collect:command",
     "demo": "tpdoctor.commands.demo:command",
+    "health": "tpdoctor.commands.health:command",
     "bench": "tpdoctor.commands.bench:command",
+    "check-deployment": "tpdoctor.commands.check_deployment:command",
+    "predict": "tpdoctor.commands.predict:command",
     "fleet": "tpdoctor.commands.fleet:command",
+    "rules": "tpdoctor.commands.rules:command",
+    "explain": "tpdoctor.commands.explain:command",
 }
 
 

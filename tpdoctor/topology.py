@@ -144,6 +144,7 @@ class Gpu:
     pcie: Pcie = field(default_factory=Pcie)
     mig: Maybe[bool] = Unknown("not read")
     fabric: Fabric | None = None
+    pstate: Maybe[str] = Unknown("not read")  # performance state when read, "P0" (busy) ... "P8" (idle)
     status: str = "ok"  # ok | lost | error: one bad GPU never sinks the probe
     status_reason: str | None = None
 

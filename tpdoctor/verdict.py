@@ -1,17 +1,20 @@
-"""Judge a Topology into a Report: the one seam the rules engine plugs into.
+"""Judge a Topology into a Report: the one seam the rules engine plugs into (scan, demo, health).
 
-Until the rules engine lands, the status comes from link health alone: an NVLink that is down is
-critical, a degraded one a warning.
+The node rules (rules/node/, TPD1xx) decide; the status is the worst active finding.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tpdoctor.bench.result import BenchResult
-from tpdoctor.findings import Report, Status
+from tpdoctor.findings import Report, Status, status_of
+from tpdoctor.rulebook import Rule
 from tpdoctor.topology import LinkHealth, Topology
 
 
 def link_status(topology: Topology) -> Status:
+    """Status from link health alone (no rules): down is critical, degraded a warning."""
     healths = {link.health for link in topology.gpu_links()}
     if LinkHealth.DOWN in healths:
         return Status.CRITICAL
@@ -20,5 +23,13 @@ def link_status(topology: Topology) -> Status:
     return Status.OK
 
 
-def report_for(topology: Topology, bench: tuple[BenchResult, ...] = ()) -> Report:
-    return Report(topology=topology, bench=bench, status=link_status(topology))
+def report_for(topology: Topology, bench: tuple[BenchResult, ...] = (), *, rules: Sequence[Rule] | None = None,
+               baseline: Topology | None = None) -> Report:
+    """Evaluate the node rules (built-in unless `rules` is given) on one snapshot."""
+    from tpdoctor.engine import Engine
+    from tpdoctor.facts import node_facts
+    from tpdoctor.rulebook import load_rules
+
+    engine = Engine(load_rules(scopes=("node",)) if rules is None else rules, "node")
+    findings = engine.evaluate(node_facts(topology, bench, baseline)).findings
+    return Report(topology=topology, bench=bench, findings=findings, status=status_of(findings))

@@ -103,7 +103,7 @@ def _progress(event: dict[str, Any]) -> None:
 @click.option("--warmup", type=click.IntRange(min=1), default=5, show_default=True,
               help="Warm-up iterations per size (the first also checks the result).")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32",
-              show_default=True)
+              show_default=True, help="Element type of the all-reduced tensor.")
 @click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.05), default=60.0,
               show_default=True,
               help="Watchdog: seconds one size of one group may take before the group counts as hung.")

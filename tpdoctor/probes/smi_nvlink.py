@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tpdoctor.probes.smi_text import (
     KIND_NVLINK_CAPS,
@@ -147,6 +147,18 @@ def _link_once(b: _Block, link: int, key: str | None, value: Any, line: int, sou
     slot[k] = value
 
 
+_G = TypeVar("_G", NvlinkStatusGpu, NvlinkErrorsGpu, NvlinkCapsGpu)
+
+
+def _gpus(cls: type[_G], blocks: list[_Block]) -> tuple[_G, ...]:
+    """One result per GPU block, whichever `nvlink` sub-command it came from."""
+    return tuple(
+        cls(b.index, b.name, b.uuid, dict(b.links), all_inactive=b.all_inactive,
+            header_present=b.header_present, notes=tuple(b.notes))
+        for b in blocks
+    )
+
+
 def parse_nvlink_status(text: str, source: str = "<nvlink --status>") -> tuple[NvlinkStatusGpu, ...]:
     """Per GPU: link -> GB/s, None for `<inactive>`; `all_inactive` for NVML's "all links are inActive"."""
 
@@ -154,18 +166,7 @@ def parse_nvlink_status(text: str, source: str = "<nvlink --status>") -> tuple[N
         _link_once(b, int(m.group(1)), None, None if m.group(2) else float(m.group(3)), line, source)
 
     blocks = _walk(text, source, KIND_NVLINK_STATUS, "`nvidia-smi nvlink --status` output", take)
-    return tuple(
-        NvlinkStatusGpu(
-            b.index,
-            b.name,
-            b.uuid,
-            dict(b.links),
-            all_inactive=b.all_inactive,
-            header_present=b.header_present,
-            notes=tuple(b.notes),
-        )
-        for b in blocks
-    )
+    return _gpus(NvlinkStatusGpu, blocks)
 
 
 def parse_nvlink_errors(text: str, source: str = "<nvlink -e>") -> tuple[NvlinkErrorsGpu, ...]:
@@ -182,18 +183,7 @@ def parse_nvlink_errors(text: str, source: str = "<nvlink -e>") -> tuple[NvlinkE
         _link_once(b, int(m.group(1)), key, int(raw), line, source)
 
     blocks = _walk(text, source, KIND_NVLINK_ERRORS, "`nvidia-smi nvlink -e` output", take)
-    return tuple(
-        NvlinkErrorsGpu(
-            b.index,
-            b.name,
-            b.uuid,
-            dict(b.links),
-            all_inactive=b.all_inactive,
-            header_present=b.header_present,
-            notes=tuple(b.notes),
-        )
-        for b in blocks
-    )
+    return _gpus(NvlinkErrorsGpu, blocks)
 
 
 def parse_nvlink_caps(text: str, source: str = "<nvlink -c>") -> tuple[NvlinkCapsGpu, ...]:
@@ -205,15 +195,4 @@ def parse_nvlink_caps(text: str, source: str = "<nvlink -c>") -> tuple[NvlinkCap
         _link_once(b, int(m.group(1)), key, m.group(3).lower() == "true", line, source)
 
     blocks = _walk(text, source, KIND_NVLINK_CAPS, "`nvidia-smi nvlink -c` output", take)
-    return tuple(
-        NvlinkCapsGpu(
-            b.index,
-            b.name,
-            b.uuid,
-            dict(b.links),
-            all_inactive=b.all_inactive,
-            header_present=b.header_present,
-            notes=tuple(b.notes),
-        )
-        for b in blocks
-    )
+    return _gpus(NvlinkCapsGpu, blocks)

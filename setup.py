@@ -1,0 +1,29 @@
+"""Build hook: ship the top-level `rules/` folder inside the wheel as `tpdoctor/rules/`.
+
+Rules live at the top of the repository (one YAML file per rule, easy to review); the installed package
+finds them at `tpdoctor/rules/` (see `tpdoctor.rulebook.builtin_rules_dir`). Everything else is in
+pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+
+class build_py_with_rules(build_py):  # noqa: N801  (setuptools command naming)
+    def run(self) -> None:
+        super().run()
+        src = Path(__file__).resolve().parent / "rules"
+        if not src.is_dir():  # building from an sdist that already carries tpdoctor/rules
+            return
+        dst = Path(self.build_lib) / "tpdoctor" / "rules"
+        if dst.exists():
+            shutil.rmtree(dst)
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*~", ".*"))
+
+
+setup(cmdclass={"build_py": build_py_with_rules})

@@ -1,0 +1,72 @@
+"""The examples in deploy/ are well-formed and their tpdoctor command lines use real options."""
+
+from __future__ import annotations
+
+import configparser
+import shlex
+from pathlib import Path
+
+import click
+import pytest
+import yaml
+
+from tpdoctor.cli import cli
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+TEXTFILE = "/var/lib/node_exporter/textfile_collector"
+
+
+def check_health_args(argv: list[str]) -> dict[str, object]:
+    """Parse a `tpdoctor health ...` command line with the real click command (unknown options fail)."""
+    i = next(k for k, a in enumerate(argv) if Path(a).name == "tpdoctor")
+    assert argv[i + 1] == "health"
+    cmd = cli.get_command(click.Context(cli), "health")
+    assert cmd is not None
+    ctx = cmd.make_context("health", argv[i + 2:])
+    return dict(ctx.params)
+
+
+def test_crontab_line() -> None:
+    lines = [ln for ln in (DEPLOY / "cron" / "tpdoctor-health").read_text().splitlines()
+             if ln.strip() and not ln.startswith("#") and "=" not in ln.split()[0]]
+    assert len(lines) == 1
+    fields = lines[0].split(None, 6)
+    assert len(fields[:5]) == 5 and fields[5] == "root"
+    argv = shlex.split(fields[6].split(">")[0])
+    params = check_health_args(argv)
+    assert str(params["prometheus"]).startswith(TEXTFILE) and params["baseline"]
+
+
+def test_systemd_units() -> None:
+    service = configparser.ConfigParser(strict=False, interpolation=None)
+    service.optionxform = str  # type: ignore[assignment,method-assign]
+    service.read(DEPLOY / "systemd" / "tpdoctor-health.service")
+    assert service["Unit"]["Description"]
+    assert service["Service"]["Type"] == "oneshot"
+    params = check_health_args(shlex.split(service["Service"]["ExecStart"]))
+    assert str(params["prometheus"]).startswith(TEXTFILE)
+    timer = configparser.ConfigParser(strict=False, interpolation=None)
+    timer.optionxform = str  # type: ignore[assignment,method-assign]
+    timer.read(DEPLOY / "systemd" / "tpdoctor-health.timer")
+    assert timer["Timer"]["Unit"] == "tpdoctor-health.service"
+    assert "OnUnitActiveSec" in timer["Timer"] or "OnCalendar" in timer["Timer"]
+    assert timer["Install"]["WantedBy"] == "timers.target"
+
+
+@pytest.mark.parametrize("name", ["daemonset.yaml", "cronjob.yaml"])
+def test_kubernetes_manifests(name: str) -> None:
+    doc = yaml.safe_load((DEPLOY / "kubernetes" / name).read_text())
+    pod = doc["spec"]["template"]["spec"] if doc["kind"] == "DaemonSet" else \
+        doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    argv = container["command"] + container.get("args", [])
+    if argv[:2] == ["/bin/sh", "-c"]:
+        script = argv[2]
+        argv = shlex.split(script[script.index("tpdoctor health"):].split(";")[0])
+    params = check_health_args(argv)
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    prom_dir = str(Path(str(params["prometheus"])).parent)
+    assert prom_dir in mounts and str(Path(str(params["baseline"])).parent) in mounts
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes[mounts[prom_dir]]["hostPath"]["path"] == prom_dir
+    assert "resources" not in container or "nvidia.com/gpu" not in str(container["resources"])

@@ -1,0 +1,85 @@
+"""Deployment rules' case folders (tests/rules/TPD2xx/{positive,negative}.yaml): each case is a job.yaml whose
+first line names the topology; walked here (node rules have their own harness in test_rule_cases.py)."""
+
+from __future__ import annotations
+
+from functools import cache, lru_cache
+from pathlib import Path
+
+import pytest
+
+from tpdoctor.deploy.check import check, read_manifests
+from tpdoctor.probes import replay
+from tpdoctor.rulebook import load_rules
+from tpdoctor.topology import Topology
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "tests" / "rules"
+CASES = sorted(p for p in HERE.glob("TPD2*/*.yaml"))
+
+
+@cache
+def topology(name: str) -> Topology:
+    if name == "example":
+        return replay.load(replay.example_path())
+    return replay.load(ROOT / "fixtures" / "topologies" / name)
+
+
+@lru_cache(maxsize=1)
+def rules():  # type: ignore[no-untyped-def]
+    return load_rules()
+
+
+def run(case: Path):  # type: ignore[no-untyped-def]
+    header = case.read_text(encoding="utf-8").splitlines()[0]
+    assert header.startswith("# topology:"), f"{case}: first line must name the topology"
+    return check(read_manifests([case]), topology(header.split(":", 1)[1].strip()), rules())
+
+
+def active(result, rule_id: str) -> list:  # type: ignore[no-untyped-def]
+    return [f for f in result.report.findings
+            if f.rule == rule_id and not f.suppressed and f.evidence.get("judged") is not False]
+
+
+def test_every_deployment_rule_has_both_cases() -> None:
+    ids = {r.id for r in rules() if r.scope == "deployment"}
+    for rid in ids:
+        assert (HERE / rid / "positive.yaml").is_file(), rid
+        assert (HERE / rid / "negative.yaml").is_file(), rid
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parent.name}-{p.stem}")
+def test_case(case: Path) -> None:
+    rid = case.parent.name
+    result = run(case)
+    hits = active(result, rid)
+    if case.stem == "positive":
+        assert hits, f"{rid} should fire on {case}: {[f.rule for f in result.report.findings]}"
+        for f in hits:
+            assert f.message and "unknown" not in f.message, f.message
+            assert f.recommendation.endswith("."), f.recommendation
+    else:
+        assert not hits, f"{rid} should not fire on {case}: {[f.message for f in hits]}"
+
+
+NOT_AUTO_FIXABLE = {"TPD202": "advice only (info)", "TPD205": "needs more GPUs than the node has"}
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.stem == "positive"], ids=lambda p: p.parent.name)
+def test_fix_removes_the_finding(case: Path, tmp_path: Path) -> None:
+    from tpdoctor.deploy.fix import fix_text
+    from tpdoctor.deploy.loader import read_text
+
+    rid = case.parent.name
+    header = case.read_text(encoding="utf-8").splitlines()[0]
+    topo = topology(header.split(":", 1)[1].strip())
+    before = run(case)
+    text, changes, problems = fix_text(case.read_text(encoding="utf-8"), before.assessments, topo)
+    after = check(read_text(text, str(tmp_path / case.name)), topo, rules())
+    if rid in NOT_AUTO_FIXABLE:
+        assert active(after, rid), NOT_AUTO_FIXABLE[rid]
+        return
+    assert changes and not problems, (changes, problems)
+    assert not active(after, rid), [f.message for f in after.report.findings]
+    assert after.report.status.value in ("ok", "warning") and not [
+        f for f in after.report.findings if f.severity.value != "info" and not f.suppressed], text

@@ -1,0 +1,183 @@
+"""Topologies built in code, healthy and with one fault each, for rule tests (and anyone else's).
+
+The shapes follow real machines: 4x H100 NVL with two NV12 bridge pairs (the canonical case), 8x H100 SXM
+on NVSwitch (NV18 everywhere), 4x L4 on PCIe only, and a 72-GPU NVL72-like node. Link fields are filled
+the way the link graph fills them (nvlinks, nvlinks_expected, health, pcie_path, p2p).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+
+from tpdoctor.topology import (
+    Fabric,
+    Gpu,
+    Link,
+    LinkHealth,
+    NvLinkErrors,
+    NvLinkPort,
+    NvLinkState,
+    Pcie,
+    RemoteType,
+    Topology,
+)
+
+Pair = tuple[int, int]
+
+
+def _ports(n: int, active: int, remote: RemoteType, peer: int | None, errors: Mapping[int, int]) -> tuple:
+    return tuple(
+        NvLinkPort(link=k, state=NvLinkState.ACTIVE if k < active else NvLinkState.INACTIVE,
+                   speed_gbps=26.562 if k < active else 0.0, version=4, remote_type=remote, peer=peer,
+                   errors=NvLinkErrors(replay=errors.get(k, 0), recovery=0, crc_flit=0, crc_data=0))
+        for k in range(n))
+
+
+def h100_nvl_4gpu(*, down: Iterable[Pair] = (), degraded: Mapping[Pair, int] | None = None,
+                  p2p: Mapping[Pair, str] | None = None, nvlink_errors: Mapping[int, Mapping[int, int]] | None = None,
+                  pcie: Mapping[int, Pcie] | None = None, host: str = "nvl-node") -> Topology:
+    """4x H100 NVL: GPU0-GPU1 and GPU2-GPU3 bridged (NV12 of 18 ports by design), the rest NODE/SYS."""
+    down = set(down)
+    degraded = dict(degraded or {})
+    p2p = dict(p2p or {})
+    nvlink_errors = dict(nvlink_errors or {})
+    up = {pair: (0 if pair in down else degraded.get(pair, 12)) for pair in ((0, 1), (2, 3))}
+    gpus = []
+    for i in range(4):
+        pair = (0, 1) if i < 2 else (2, 3)
+        peer = pair[1] if i == pair[0] else pair[0]
+        gpus.append(Gpu(
+            index=i, name="NVIDIA H100 NVL", uuid=f"GPU-nvl-{i}", pci_bus_id=f"00000000:{0x18 + i * 0x20:02X}:00.0",
+            memory_mib=95830, numa_node=0 if i < 2 else 1, nvlink_version=4,
+            nvlinks=_ports(12, up[pair], RemoteType.GPU, peer, nvlink_errors.get(i, {})),
+            pcie=(pcie or {}).get(i, Pcie(gen_current=5, gen_max=5, width_current=16, width_max=16, gpu_gen_max=5)),
+            mig=False,
+            fabric=Fabric(state="not_supported"),
+        ))
+    pcie_paths = {(0, 1): "NODE", (2, 3): "NODE", (0, 2): "SYS", (0, 3): "SYS", (1, 2): "SYS", (1, 3): "SYS"}
+    links = []
+    for (i, j), pcie_path in pcie_paths.items():
+        bridged = (i, j) in up
+        n = up.get((i, j), 0)
+        expected = 12 if bridged else 0
+        health = (LinkHealth.OK if n == expected else LinkHealth.DOWN if n == 0 else LinkHealth.DEGRADED)
+        links.append(Link(
+            a=f"GPU{i}", b=f"GPU{j}", path=f"NV{n}" if n else pcie_path, nvlinks=n, nvlinks_expected=expected,
+            pcie_path=pcie_path, p2p=p2p.get((i, j), "OK"), health=health,
+            nominal_gbps=25.0 * n if n else 64.0,
+        ))
+    return Topology(host=host, source="fixture", captured_at="2026-11-21T00:00:00Z", gpus=tuple(gpus),
+                    links=tuple(links), driver_version="570.124.06")
+
+
+def nvswitch_node(n: int = 8, *, name: str = "NVIDIA H100 80GB HBM3", ports: int = 18,
+                  fabric: Mapping[int, Fabric] | None = None, lost_ports: Mapping[int, int] | None = None,
+                  mig: Iterable[int] = (), host: str = "hgx-node") -> Topology:
+    """n GPUs on an NVSwitch fabric: every pair NV<ports>. A GPU whose fabric is not ready loses P2P and
+    reads its ports inactive; `lost_ports` takes ports down on a GPU (its pairs degrade)."""
+    fabric = dict(fabric or {})
+    lost = dict(lost_ports or {})
+    mig = set(mig)
+    healthy_fabric = Fabric(state="completed", status="success", health="healthy", clique_id=1)
+    gpus = []
+    for i in range(n):
+        fab = fabric.get(i, healthy_fabric)
+        ready = fab.state == "completed" and fab.status == "success"
+        active = 0 if (not ready or i in mig) else ports - lost.get(i, 0)
+        port_list = _ports(ports, active, RemoteType.SWITCH, None, {})
+        if i in mig:
+            port_list = tuple(replace(p, state=NvLinkState.DISABLED) for p in port_list)
+        gpus.append(Gpu(index=i, name=name, uuid=f"GPU-sw-{i}", pci_bus_id=f"00000000:{(i * 8) % 256:02X}:00.0",
+                        memory_mib=81559, numa_node=0 if i < n // 2 else 1, nvlink_version=4, nvlinks=port_list,
+                        pcie=Pcie(gen_current=5, gen_max=5, width_current=16, width_max=16, gpu_gen_max=5),
+                        mig=i in mig, fabric=fab))
+    links = []
+    up = {g.index: sum(1 for p in g.nvlinks if p.state is NvLinkState.ACTIVE) for g in gpus}
+    for i in range(n):
+        for j in range(i + 1, n):
+            k = min(up[i], up[j])
+            pcie_path = "NODE" if (i < n // 2) == (j < n // 2) else "SYS"
+            health = LinkHealth.OK if k == ports else LinkHealth.DOWN if k == 0 else LinkHealth.DEGRADED
+            fab_ok = all(fabric.get(x, healthy_fabric).state == "completed" for x in (i, j))
+            links.append(Link(a=f"GPU{i}", b=f"GPU{j}", path=f"NV{k}" if k else pcie_path, nvlinks=k,
+                              nvlinks_expected=ports, pcie_path=pcie_path, p2p="OK" if fab_ok else "NS",
+                              p2p_detail={"read": "OK" if fab_ok else "NS", "write": "OK" if fab_ok else "NS",
+                                          "nvlink": "OK" if k else "NS"},
+                              health=health, nominal_gbps=25.0 * k if k else 64.0))
+    return Topology(host=host, source="fixture", captured_at="2026-11-21T00:00:00Z", gpus=tuple(gpus),
+                    links=tuple(links), driver_version="570.124.06")
+
+
+def nvl72(**kw: object) -> Topology:
+    """A 72-GPU NVL72-like node: GB200, NV18 all-to-all through NVSwitch trays."""
+    return nvswitch_node(72, name="NVIDIA GB200", host="nvl72-node", **kw)  # type: ignore[arg-type]
+
+
+def l4_pcie_4gpu(*, p2p: str = "OK", host: str = "l4-node") -> Topology:
+    """4x L4: no NVLink hardware at all (nvlinks_expected 0; never an NVLink finding)."""
+    gpus = tuple(Gpu(index=i, name="NVIDIA L4", uuid=f"GPU-l4-{i}", pci_bus_id=f"00000000:{0x20 + i:02X}:00.0",
+                     memory_mib=23034, numa_node=0,
+                     pcie=Pcie(gen_current=1, gen_max=4, width_current=16, width_max=16, gpu_gen_max=4),
+                     mig=False)
+                 for i in range(4))
+    paths = {(0, 1): "PIX", (2, 3): "PIX", (0, 2): "PHB", (0, 3): "PHB", (1, 2): "PHB", (1, 3): "PHB"}
+    links = tuple(Link(a=f"GPU{i}", b=f"GPU{j}", path=p, nvlinks=0, nvlinks_expected=0, pcie_path=p,
+                       p2p=p2p if p == "PHB" else "OK", health=LinkHealth.OK, nominal_gbps=32.0)
+                  for (i, j), p in paths.items())
+    return Topology(host=host, source="fixture", captured_at="2026-11-21T00:00:00Z", gpus=gpus, links=links)
+
+
+def _without_gpu(topo: Topology, index: int) -> Topology:
+    label = f"GPU{index}"
+    return replace(topo, gpus=tuple(g for g in topo.gpus if g.index != index),
+                   links=tuple(lk for lk in topo.links if label not in (lk.a, lk.b)))
+
+
+def _with_gpu(topo: Topology, index: int, **changes: object) -> Topology:
+    return replace(topo, gpus=tuple(replace(g, **changes) if g.index == index else g  # type: ignore[arg-type]
+                                    for g in topo.gpus))
+
+
+def _lost(topo: Topology, index: int) -> Topology:
+    """GPU `index` fell off the bus: status lost, its ports unreadable, its links' health unknown."""
+    gpus = tuple(replace(g, status="lost", status_reason="NVMLError_GpuIsLost during nvmlDeviceGetNvLinkState",
+                         nvlinks=()) if g.index == index else g for g in topo.gpus)
+    label = f"GPU{index}"
+    links = tuple(replace(lk, nvlinks=0, path=lk.pcie_path if isinstance(lk.pcie_path, str) else "SYS",
+                          health=LinkHealth.UNKNOWN) if label in (lk.a, lk.b) else lk for lk in topo.links)
+    return replace(topo, gpus=gpus, links=links)
+
+
+# Named scenarios used by the per-rule case folders (tests/rules/<ID>/*.yaml refer to these names).
+SCENARIOS = {
+    "h100-nvl-healthy": lambda: h100_nvl_4gpu(),
+    "h100-nvl-gpu01-down": lambda: h100_nvl_4gpu(down=[(0, 1)]),
+    "h100-nvl-gpu01-nv8": lambda: h100_nvl_4gpu(degraded={(0, 1): 8}),
+    "h100-nvl-replay-errors": lambda: h100_nvl_4gpu(nvlink_errors={2: {3: 5000}}),
+    "h100-nvl-replay-errors-600": lambda: h100_nvl_4gpu(nvlink_errors={2: {3: 600}}),
+    "h100-nvl-gpu3-gone": lambda: _without_gpu(h100_nvl_4gpu(), 3),
+    "h100-nvl-gpu1-busy-gen1": lambda: _with_gpu(h100_nvl_4gpu(pcie={1: Pcie(gen_current=1, gen_max=5, width_current=16,
+                                                                            width_max=16, gpu_gen_max=5)}),
+                                                 1, pstate="P0"),
+    "h100-nvl-gpu3-x8": lambda: h100_nvl_4gpu(pcie={3: Pcie(gen_current=5, gen_max=5, width_current=8,
+                                                           width_max=16, gpu_gen_max=5)}),
+    "h100-nvl-gpu1-idle-gen1": lambda: h100_nvl_4gpu(pcie={1: Pcie(gen_current=1, gen_max=5, width_current=16,
+                                                                  width_max=16, gpu_gen_max=5)}),
+    "h100-nvl-p2p-ns": lambda: h100_nvl_4gpu(p2p={(0, 2): "NS"}),
+    "hgx-h100-healthy": lambda: nvswitch_node(8),
+    "hgx-h100-fabric-in-progress": lambda: nvswitch_node(8, fabric={5: Fabric(state="in_progress")}),
+    "hgx-h100-gpu2-lost-4-ports": lambda: nvswitch_node(8, lost_ports={2: 4}),
+    "hgx-h100-mig-gpu7": lambda: nvswitch_node(8, mig=[7]),
+    "l4-pcie-healthy": lambda: l4_pcie_4gpu(),
+    "l4-pcie-p2p-cns": lambda: l4_pcie_4gpu(p2p="CNS"),
+    "l4-pcie-p2p-tns": lambda: l4_pcie_4gpu(p2p="TNS"),
+    "hgx-h100-gpu3-lost": lambda: _lost(nvswitch_node(8), 3),
+}
+
+
+def scenario(name: str) -> Topology:
+    try:
+        return SCENARIOS[name]()
+    except KeyError:
+        raise KeyError(f"no scenario {name!r}; known: {', '.join(sorted(SCENARIOS))}") from None

@@ -1,0 +1,49 @@
+"""Options shared by commands that load rules: --rules DIR, --ignore ID[:reason], --severity ID=level."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tpdoctor.engine import Options
+from tpdoctor.errors import RuleLoadError
+from tpdoctor.findings import Severity
+from tpdoctor.rulebook import Rule, load_rules
+
+
+def rule_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--severity", "severity", multiple=True, metavar="ID=LEVEL",
+                     help="Override a rule's severity (info, warning, critical), e.g. TPD103=critical.")(f)
+    f = click.option("--ignore", "ignore", multiple=True, metavar="ID[:REASON]",
+                     help="Switch a rule off; its findings are reported as suppressed with the reason.")(f)
+    f = click.option("--rules", "rules_dirs", multiple=True, type=click.Path(path_type=Path),
+                     metavar="DIR", help="Add site rules from DIR (YAML files, one rule each).")(f)
+    return f
+
+
+def load(rules_dirs: Sequence[Path], ignore: Sequence[str], severity: Sequence[str],
+         scopes: Sequence[str] | None = None) -> tuple[list[Rule], Options]:
+    rules = load_rules(rules_dirs, scopes=scopes)
+    known = {r.id for r in rules}
+    ignored: dict[str, str] = {}
+    for item in ignore:
+        rid, _, reason = item.partition(":")
+        rid = rid.strip().upper()
+        if rid not in known:
+            raise RuleLoadError(f"--ignore {rid}: no such rule{' here' if scopes else ''}",
+                                hint="tpdoctor rules lists them")
+        ignored[rid] = reason.strip() or "ignored with --ignore"
+    overrides: dict[str, Severity] = {}
+    for item in severity:
+        rid, sep, level = item.partition("=")
+        rid = rid.strip().upper()
+        if not sep or rid not in known:
+            raise RuleLoadError(f"--severity {item}: expected ID=LEVEL with a known rule id")
+        try:
+            overrides[rid] = Severity(level.strip().lower())
+        except ValueError:
+            raise RuleLoadError(f"--severity {item}: level must be info, warning or critical") from None
+    return rules, Options(ignore=ignored, severity=overrides)

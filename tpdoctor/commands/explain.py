@@ -1,0 +1,25 @@
+"""`tpdoctor explain TPD100`: a rule's documentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tpdoctor.commands._ruleopts import load, rule_options
+from tpdoctor.docsgen import rule_markdown
+from tpdoctor.errors import RuleLoadError
+from tpdoctor.rulebook import by_id
+
+
+@click.command("explain")
+@click.argument("rule_id")
+@rule_options
+def command(rule_id: str, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
+    """Explain RULE_ID: why it matters, how to verify by hand with nvidia-smi, how to fix it."""
+    rules, _ = load(rules_dirs, ignore, severity)
+    rule = by_id(rules, rule_id)
+    if rule is None:
+        raise RuleLoadError(f"no rule {rule_id!r}", hint="tpdoctor rules lists them")
+    click.echo(rule_markdown(rule), nl=False)
+    return 0

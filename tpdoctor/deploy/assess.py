@@ -1,0 +1,252 @@
+"""Everything tpdoctor computes about one deployment on one node, before any rule decides anything.
+
+`assess` ties a Deployment to the Topology: which GPUs it holds and the weakest path between them, the
+model's memory at this TP and at TP=1, the per-token cost now, on the best free group and as TP=1
+replicas, GPU overlaps with other deployments and NCCL settings that defeat the topology. Facts
+(`deploy/facts.py`) flatten this for the rules; `--fix` reads it to rewrite the manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tpdoctor import skus
+from tpdoctor.advice import costmodel, placement
+from tpdoctor.bench.result import BenchResult
+from tpdoctor.deploy import models, sizing
+from tpdoctor.deploy.deployment import Deployment
+from tpdoctor.errors import TpdError
+from tpdoctor.topology import RANK, PathKind, Topology, path_kind
+from tpdoctor.unknown import Unknown
+
+# NCCL_P2P_LEVEL names, best to worst: P2P is used up to and including the level.
+_P2P_LEVELS = ["LOC", "NVL", "PIX", "PXB", "PHB", "SYS"]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    deployment: Deployment
+    spec: models.ModelSpec | None
+    dtype: str
+    sku: skus.Sku | None
+    gpu_name: str | None
+    gpu_memory_mib: int | None
+    gpus: tuple[int, ...] | None  # pinned GPUs that exist on the node
+    group: placement.Group | None  # the pinned group's paths (None when not pinned)
+    broken_pairs: tuple[str, ...] = ()  # "GPU0-GPU1 (NVLink 0/12 up)"
+    memory: sizing.MemoryEstimate | None = None
+    memory_tp1: sizing.MemoryEstimate | None = None
+    min_tp: int | None = None
+    current: costmodel.Prediction | None = None
+    nvlink_reference: costmodel.Prediction | None = None  # the same TP over this SKU's healthy NVLink
+    best: placement.Group | None = None  # a strictly better free group of the same size
+    free_best: placement.Group | None = None  # the best group of the same size no other deployment holds
+    worst_pair: placement.Group | None = None  # unpinned TP: the weakest free pair a scheduler could hand out
+    best_prediction: costmodel.Prediction | None = None
+    replicas: costmodel.Prediction | None = None  # TP=1 × tp replicas
+    overlap: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    overlap_advice: str | None = None  # who keeps the shared GPUs and where the others move (check.py)
+    nccl_conflicts: tuple[str, ...] = ()
+    tp_problems: tuple[str, ...] = ()
+    valid_tp: tuple[int, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.deployment.name
+
+
+def resolve_dtype(dep: Deployment, spec: models.ModelSpec | None, notes: list[str]) -> str:
+    for candidate, why in ((dep.dtype, "manifest"), (models.quantization_hint(dep.model), "model name"),
+                           (spec.dtype if spec else None, "checkpoint")):
+        if candidate:
+            try:
+                return sizing.normalize_dtype(candidate)
+            except ValueError as exc:
+                notes.append(f"{why} dtype: {exc}")
+    return "bf16"
+
+
+def resolve_gpus(dep: Deployment, topology: Topology, notes: list[str]) -> tuple[int, ...] | None:
+    indices = {g.index for g in topology.gpus}
+    if dep.gpu_uuids:
+        by_uuid = {str(g.uuid).lower(): g.index for g in topology.gpus if not isinstance(g.uuid, Unknown)}
+        found = tuple(by_uuid[u.lower()] for u in dep.gpu_uuids if u.lower() in by_uuid)
+        if len(found) != len(dep.gpu_uuids):
+            notes.append(f"GPU UUIDs not on {topology.host}: "
+                         + ", ".join(u for u in dep.gpu_uuids if u.lower() not in by_uuid))
+            return None
+        return found
+    if dep.gpus is None:
+        return None
+    missing = [i for i in dep.gpus if i not in indices]
+    if missing:
+        notes.append(f"GPU{missing[0]} is not on {topology.host} (it has {len(indices)} GPUs)")
+        return None
+    return tuple(dep.gpus)
+
+
+def tp_validity(spec: models.ModelSpec, tp: int) -> list[str]:
+    problems = []
+    if tp > spec.heads:
+        problems.append(f"TP={tp} exceeds the {spec.heads} attention heads")
+    elif spec.heads % tp:
+        problems.append(f"TP={tp} does not divide the {spec.heads} attention heads")
+    if not spec.is_mla and spec.kv_heads % tp and tp % spec.kv_heads:
+        problems.append(f"TP={tp} and the {spec.kv_heads} KV heads do not divide one another")
+    ffn = spec.moe_intermediate if spec.is_moe else spec.intermediate
+    if ffn % tp:
+        problems.append(f"TP={tp} does not divide the FFN size {ffn}")
+    return problems
+
+
+def nccl_conflicts(env: dict[str, str], group: placement.Group | None) -> list[str]:
+    out = []
+    kind = path_kind(group.weakest_path) if group and group.weakest_path else None
+    if env.get("NCCL_P2P_DISABLE", "0").strip() not in ("", "0") and kind is not None and kind is not PathKind.NET:
+        out.append(f"NCCL_P2P_DISABLE={env['NCCL_P2P_DISABLE']} sends every all-reduce through host memory "
+                   f"although the group's GPUs have {group.weakest_path if group else '?'} peer-to-peer paths")
+    level = env.get("NCCL_P2P_LEVEL", "").strip().upper()
+    if level and kind is not None and level in _P2P_LEVELS:
+        group_level = "NVL" if kind is PathKind.NV else kind.value
+        if group_level in _P2P_LEVELS and _P2P_LEVELS.index(level) < _P2P_LEVELS.index(group_level):
+            out.append(f"NCCL_P2P_LEVEL={level} disables peer-to-peer over the group's {group_level} paths")
+    if env.get("NCCL_NVLS_ENABLE", "").strip() == "0" and kind is PathKind.NV and group and len(group.gpus) > 4:
+        out.append("NCCL_NVLS_ENABLE=0 turns off NVLink SHARP on an NVSwitch group (~30% lower busbw)")
+    return out
+
+
+def _group_path(topology: Topology, group: placement.Group, sku: skus.Sku | None,
+                bench: Sequence[BenchResult]) -> costmodel.GroupPath:
+    assert group.weakest_path is not None
+    for r in bench:
+        if tuple(sorted(r.group)) == group.gpus and r.correct and not r.error and r.busbw_gbps > 0:
+            return costmodel.measured_path(group.weakest_path, r.busbw_gbps)
+    weakest = None
+    for a in group.gpus:
+        for b in group.gpus:
+            lk = topology.gpu_link(a, b) if a < b else None
+            if lk is not None and lk.path == group.weakest_path:
+                weakest = lk
+                break
+        if weakest:
+            break
+    if weakest is not None and weakest.busbw_gbps is not None and len(group.gpus) == 2:
+        return costmodel.measured_path(group.weakest_path, weakest.busbw_gbps)
+    nominal = None
+    if weakest is not None and not isinstance(weakest.nominal_gbps, Unknown) and weakest.nominal_gbps:
+        nominal = float(weakest.nominal_gbps)
+    return costmodel.nominal_path(group.weakest_path, sku, nominal)
+
+
+def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] = (),
+           bench: Sequence[BenchResult] = (), table: placement.PairTable | None = None,
+           base_dir: Path | None = None) -> Assessment:
+    notes = list(dep.notes)
+    spec = None
+    try:
+        spec = models.resolve(dep.model, base_dir) if dep.model else None
+    except TpdError as exc:  # a broken local config.json is reported, not fatal for the other checks
+        notes.append(exc.message)
+    if spec is None and dep.model:
+        notes.append(f"model {dep.model!r} is not in the catalogue and no config.json was found")
+    dtype = resolve_dtype(dep, spec, notes)
+    if dep.node and dep.node != topology.host:
+        notes.append(f"pinned to node {dep.node}; checked against the topology of {topology.host}")
+    gpus = resolve_gpus(dep, topology, notes)
+    ref_gpu = topology.gpu(gpus[0]) if gpus else (topology.gpus[0] if topology.gpus else None)
+    gpu_name = ref_gpu.name if ref_gpu else None
+    sku = skus.lookup(gpu_name) if gpu_name else None
+    mem_mib = ref_gpu.memory_mib if ref_gpu and not isinstance(ref_gpu.memory_mib, Unknown) else None
+    if mem_mib is None and sku is not None:
+        mem_mib = int(sku.memory_gib * 1024)
+    t = table or placement.PairTable(topology)
+    group = t.group(gpus) if gpus else None
+    broken: list[str] = []
+    if gpus:
+        for i, a in enumerate(gpus):
+            for b in gpus[i + 1:]:
+                lk = topology.gpu_link(a, b)
+                exp = lk.nvlinks_expected if lk is not None else 0
+                if lk is not None and isinstance(exp, int) and exp > lk.nvlinks:
+                    broken.append(f"{lk.a}-{lk.b} (NVLink {lk.nvlinks}/{exp} up, traffic over {lk.path})")
+    held = {g for o in others if o is not dep and o.gpus and (o.node is None or dep.node is None
+                                                                 or o.node == dep.node) for g in o.gpus}
+    overlap = {o.name: tuple(sorted(set(o.gpus or ()) & set(gpus or ()))) for o in others
+               if o is not dep and o.gpus and gpus and set(o.gpus) & set(gpus)
+               and (o.node is None or dep.node is None or o.node == dep.node)}
+    result = Assessment(deployment=dep, spec=spec, dtype=dtype, sku=sku, gpu_name=gpu_name,
+                        gpu_memory_mib=mem_mib, gpus=gpus, group=group, broken_pairs=tuple(broken),
+                        overlap=overlap, nccl_conflicts=tuple(nccl_conflicts(dep.env, group)), notes=())
+    extra: dict[str, object] = {}
+    n = dep.gpus_needed
+    best = placement.best_group(topology, n, exclude=held, table=t) if n <= len(topology.gpus) else None
+    extra["free_best"] = best
+    if gpus is None and dep.tp > 1 and n > 1 and best is not None:
+        free = [g.index for g in topology.gpus if g.index not in held and g.status == "ok"]
+        pairs = [t.group((a, b)) for i, a in enumerate(free) for b in free[i + 1:]]
+        worst = max(pairs, key=lambda g: g.key[:1], default=None)
+        if worst is not None and worst.weakest_quality > best.weakest_quality:
+            extra["worst_pair"] = worst
+    if group is not None and best is not None and best.gpus != group.gpus and len(group.gpus) == n and (
+            best.weakest_quality < group.weakest_quality
+            or (best.weakest_quality == group.weakest_quality and best.numa_nodes < group.numa_nodes)):
+        extra["best"] = best
+    if spec is not None:
+        kw = dict(max_model_len=dep.max_model_len, max_num_seqs=dep.max_num_seqs,
+                  kv_dtype=_kv_dtype(dep), gpu_memory_mib=mem_mib,
+                  utilization=dep.gpu_memory_utilization or sizing.DEFAULT_UTILIZATION)
+        extra["memory"] = sizing.estimate(spec, dtype=dtype, tp=dep.tp, pp=dep.pp, **kw)  # type: ignore[arg-type]
+        extra["memory_tp1"] = sizing.estimate(spec, dtype=dtype, tp=1, **kw)  # type: ignore[arg-type]
+        if mem_mib:
+            extra["min_tp"] = sizing.min_tp_that_fits(spec, dtype=dtype, gpu_memory_mib=mem_mib,
+                                                      max_tp=max(64, len(topology.gpus)),
+                                                      max_model_len=dep.max_model_len,
+                                                      max_num_seqs=dep.max_num_seqs, kv_dtype=_kv_dtype(dep))
+        extra["tp_problems"] = tuple(tp_validity(spec, dep.tp))
+        extra["valid_tp"] = tuple(k for k in range(1, max(9, len(topology.gpus) + 1))
+                                  if not tp_validity(spec, k))
+        if sku is not None:
+            extra.update(_predictions(dep, spec, dtype, sku, topology, group, extra.get("best"), bench))  # type: ignore[arg-type]
+    from dataclasses import replace
+
+    return replace(result, notes=tuple(notes), **extra)  # type: ignore[arg-type]
+
+
+def _kv_dtype(dep: Deployment) -> str:
+    try:
+        return sizing.normalize_dtype(dep.kv_cache_dtype, default="bf16")
+    except ValueError:
+        return "bf16"
+
+
+def _predictions(dep: Deployment, spec: models.ModelSpec, dtype: str, sku: skus.Sku, topology: Topology,
+                 group: placement.Group | None, best: placement.Group | None,
+                 bench: Sequence[BenchResult]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    common = dict(dtype=dtype, hbm_tbps=sku.hbm_tbps, kv_dtype=_kv_dtype(dep))
+    if group is not None and dep.tp > 1 and group.weakest_path:
+        gp = _group_path(topology, group, sku, bench)
+        out["current"] = costmodel.predict(spec, tp=dep.tp, path=gp, gpus=group.gpus,
+                                           label=f"TP={dep.tp} on {group.label} ({gp.path})", **common)  # type: ignore[arg-type]
+    elif dep.tp == 1:
+        out["current"] = costmodel.predict(spec, tp=1, path=None, gpus=group.gpus if group else (),
+                                           label="TP=1", **common)  # type: ignore[arg-type]
+    if dep.tp > 1 and sku.has_nvlink and sku.nvlink.expected:
+        nv = costmodel.nominal_path(f"NV{sku.nvlink.expected}", sku)
+        out["nvlink_reference"] = costmodel.predict(spec, tp=dep.tp, path=nv, label=f"TP={dep.tp} on healthy "
+                                                    f"NV{sku.nvlink.expected}", **common)  # type: ignore[arg-type]
+    if best is not None and best.weakest_path and dep.tp > 1:
+        gp = _group_path(topology, best, sku, bench)
+        out["best_prediction"] = costmodel.predict(spec, tp=dep.tp, path=gp, gpus=best.gpus,
+                                                   label=f"TP={dep.tp} on {best.label} ({gp.path})", **common)  # type: ignore[arg-type]
+    if dep.tp > 1:
+        out["replicas"] = costmodel.predict(spec, tp=1, path=None, replicas=dep.tp, gpus=group.gpus if group else (),
+                                            label=f"TP=1 × {dep.tp} replicas", **common)  # type: ignore[arg-type]
+    return out
+
+
+def rank_of(path: str | None) -> int | None:
+    return RANK[path_kind(path)] if path else None

@@ -1,0 +1,228 @@
+"""The deployment scope's facts: what deployment rules (TPD2xx) see, one subject per deployment.
+
+Computed in Python from an `Assessment` (placement search, cost model, memory fit); rules in
+`rules/deployment/` only decide and explain. Sizes are decimal GB (1e9 B), times ms per output token at
+batch 1 (one stream), throughput tokens/s. A fact that cannot be computed (unknown model, unpinned GPUs,
+unknown SKU) is null with its reason in `unknown`, so a rule that needs it reports "could not judge".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tpdoctor.deploy.assess import Assessment
+from tpdoctor.deploy.sizing import GB, MIB
+from tpdoctor.factschema import Fact, ScopeFacts, ScopeSchema, SubjectSchema, register_scope
+from tpdoctor.topology import PCIE_KINDS, Topology, path_kind
+
+S, INT, F, B, L = "string", "int", "float", "bool", "list"
+
+
+def _f(type_: str, doc: str, nullable: bool = False) -> Fact:
+    return Fact(type_, doc, nullable)
+
+
+DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas). `id` is its name.", {
+    "name": _f(S, "Deployment name (job name, Kubernetes object, compose service or served model)."),
+    "engine": _f(S, "vllm, sglang, tgi or trtllm."),
+    "model": _f(S, "Model as written in the manifest."),
+    "kind": _f(S, "Manifest kind: job, Pod, Deployment, StatefulSet, LeaderWorkerSet, compose, cmdline."),
+    "source": _f(S, "file:line the deployment was read from."),
+    "tp": _f(INT, "Tensor-parallel size."),
+    "pp": _f(INT, "Pipeline-parallel size."),
+    "replicas": _f(INT, "Independent copies (Kubernetes replicas × data-parallel size)."),
+    "nodes": _f(INT, "Nodes one copy spans (LeaderWorkerSet size, --nnodes)."),
+    "host": _f(S, "The node it is checked against."),
+    "gpus": _f(L, "GPU indices it is pinned to (CUDA_VISIBLE_DEVICES, device_ids, job gpus).", True),
+    "gpu_labels": _f(S, "The pinned group, e.g. GPU0+GPU1.", True),
+    "gpus_assigned": _f(INT, "GPUs it gets per node: pinned list length, else the nvidia.com/gpu request.", True),
+    "gpus_needed": _f(INT, "GPUs one copy needs per node: tp × pp / nodes."),
+    "gpus_per_node": _f(INT, "GPUs on the node (the topology's count)."),
+    "gpu_name": _f(S, "GPU product name.", True),
+    "gpu_sku": _f(S, "SKU key in data/gpus.yaml.", True),
+    "gpu_memory_gb": _f(F, "Memory per GPU, GB (nvidia-smi memory.total).", True),
+    "dtype": _f(S, "Weights dtype after normalisation: fp32, bf16, fp16, fp8, int8, int4, awq, gptq."),
+    "model_known": _f(B, "The architecture was found (catalogue or config.json)."),
+    "params_b": _f(F, "Parameters, billions (MoE: all experts).", True),
+    "heads": _f(INT, "Attention heads.", True),
+    "kv_heads": _f(INT, "KV heads.", True),
+    "layers": _f(INT, "Transformer layers.", True),
+    "tp_valid": _f(B, "TP divides the heads, KV heads and FFN size (and does not exceed the heads).", True),
+    "tp_problem": _f(S, "Why it is not valid.", True),
+    "valid_tp": _f(S, "TP sizes that are valid for this model, e.g. 1, 2, 4, 8.", True),
+    "weights_gb": _f(F, "Weights of the whole model in this dtype, GB.", True),
+    "kv_cache_gb": _f(F, "KV cache for max_model_len × max_num_seqs tokens, GB.", True),
+    "per_gpu_gb": _f(F, "Weights/(tp·pp) + KV share + engine overhead per GPU, GB.", True),
+    "capacity_gb": _f(F, "Usable memory per GPU: memory × gpu_memory_utilization, GB.", True),
+    "fits": _f(B, "per_gpu_gb ≤ capacity_gb at this TP and PP.", True),
+    "per_gpu_gb_tp1": _f(F, "The same at TP=1.", True),
+    "fits_one_gpu": _f(B, "The model (weights + KV + overhead) fits one GPU.", True),
+    "min_tp": _f(INT, "Smallest power-of-two TP (× PP) at which it fits; null when it fits nowhere up to 64.",
+                 True),
+    "group_path": _f(S, "Weakest path inside the pinned group (topo -m vocabulary).", True),
+    "group_kind": _f(S, "Its class: NV, PIX, PXB, PHB, NODE, SYS, NET.", True),
+    "group_pcie": _f(B, "The weakest path is PCIe (PIX…SYS).", True),
+    "broken_pairs": _f(L, "Pairs in the group whose expected NVLinks are not all up, described.", True),
+    "numa_nodes": _f(INT, "NUMA nodes the group spans.", True),
+    "cross_socket": _f(B, "The group spans CPU sockets (a SYS path or more than one NUMA node).", True),
+    "cross_node": _f(B, "One TP group spans nodes (tp > GPUs per node, or nodes > 1 with tp > per-node GPUs)."),
+    "overlap_with": _f(L, "Other deployments holding some of the same GPUs, described."),
+    "unpinned_risk": _f(B, "GPUs are not pinned and a scheduler could hand out a group with a worse weakest "
+                           "path than the best free group (a broken NVLink, PCIe or cross-socket pair).", True),
+    "worst_pair": _f(S, "The weakest free pair it could get, e.g. GPU0+GPU1 (NODE).", True),
+    "overlap_advice": _f(S, "How to resolve a GPU clash: who keeps the GPUs, where the others move.", True),
+    "nccl_env_conflicts": _f(L, "NCCL settings that defeat this group's paths, described."),
+    "latency_objective_ms": _f(F, "Per-token latency objective, ms.", True),
+    "per_token_ms": _f(F, "Predicted ms per output token now (batch 1).", True),
+    "tokens_per_s": _f(F, "Predicted tokens/s per stream now.", True),
+    "allreduce_ms_per_token": _f(F, "All-reduce share of each token now, ms.", True),
+    "allreduce_us": _f(F, "One all-reduce now, µs.", True),
+    "bw_source": _f(S, "measured (benchmark given) or nominal.", True),
+    "nvlink_allreduce_ms_per_token": _f(F, "The same TP's all-reduce ms/token on this SKU's healthy NVLink.",
+                                        True),
+    "nvlink_per_token_ms": _f(F, "Per-token ms on healthy NVLink.", True),
+    "better_group": _f(S, "A strictly better free group of the same size (weakest path, then NUMA), or null.",
+                       True),
+    "better_group_path": _f(S, "Its weakest path.", True),
+    "free_group": _f(S, "The best group of the same size that no other deployment holds (may be the "
+                        "current one), e.g. GPU2+GPU3 (NV12).", True),
+    "better_per_token_ms": _f(F, "Predicted ms/token there.", True),
+    "better_allreduce_ms_per_token": _f(F, "Predicted all-reduce ms/token there.", True),
+    "tp1_per_token_ms": _f(F, "ms/token per stream as TP=1 replicas.", True),
+    "tp1_tokens_per_s_total": _f(F, "tokens/s of tp TP=1 replicas together (one stream each).", True),
+    "tokens_per_s_total": _f(F, "tokens/s of this group now (one stream).", True),
+    "tp1_meets_objective": _f(B, "TP=1 meets the latency objective (true when there is none).", True),
+    "move_advice": _f(S, "Concrete move to the better group with predicted numbers, or null.", True),
+    "replica_advice": _f(S, "Concrete TP=1 × N replicas option with memory and predicted numbers, or null "
+                            "when the model does not fit one GPU.", True),
+    "advice": _f(S, "The options above joined with '; or ' (or a note that none exists).", True),
+    "notes": _f(L, "What the readers could not understand (ignored values, unknown models)."),
+})
+
+DEPLOYMENT_SCHEMA = ScopeSchema(
+    "deployment", "Facts about each deployment's placement on a node: group paths, memory fit, cost model.",
+    {"deployment": DEPLOYMENT})
+register_scope(DEPLOYMENT_SCHEMA)
+
+
+def _r(x: float | None, nd: int = 2) -> float | None:
+    return None if x is None else round(float(x), nd)
+
+
+def subject(a: Assessment, topology: Topology) -> dict[str, Any]:
+    d = a.deployment
+    unknown: dict[str, str] = {}
+
+    def need(cond: object, names: Sequence[str], reason: str) -> None:
+        if not cond:
+            for n in names:
+                unknown.setdefault(n, reason)
+
+    model_reason = next((n for n in a.notes if "model" in n), "model architecture not known")
+    pin_reason = "GPUs not pinned: the scheduler picks them"
+    if d.gpus is not None and a.gpus is None:
+        pin_reason = next((n for n in a.notes if "not on" in n), "pinned GPUs not found on the node")
+    spec, mem, mem1, g = a.spec, a.memory, a.memory_tp1, a.group
+    cur, nvref, best, rep = a.current, a.nvlink_reference, a.best_prediction, a.replicas
+    kind = path_kind(g.weakest_path) if g and g.weakest_path else None
+    assigned = len(a.gpus) if a.gpus is not None else d.gpu_count
+    objective = d.latency_objective_ms
+    tp1_meets: bool | None = None
+    if rep is not None:
+        tp1_meets = True if objective is None else rep.per_token_ms <= objective
+    facts: dict[str, Any] = {
+        "id": d.name, "name": d.name, "engine": d.engine, "model": d.model, "kind": d.kind,
+        "source": d.origin("tp").where() if "tp" in d.origins else d.source,
+        "tp": d.tp, "pp": d.pp, "replicas": d.replicas, "nodes": d.nodes, "host": topology.host,
+        "gpus": list(a.gpus) if a.gpus is not None else None,
+        "gpu_labels": g.label if g else None,
+        "gpus_assigned": assigned, "gpus_needed": d.gpus_needed, "gpus_per_node": len(topology.gpus),
+        "gpu_name": a.gpu_name, "gpu_sku": a.sku.key if a.sku else None,
+        "gpu_memory_gb": _r(a.gpu_memory_mib * MIB / GB, 1) if a.gpu_memory_mib else None,
+        "dtype": a.dtype, "model_known": spec is not None,
+        "params_b": _r(spec.total_params() / 1e9) if spec else None,
+        "heads": spec.heads if spec else None, "kv_heads": spec.kv_heads if spec else None,
+        "layers": spec.layers if spec else None,
+        "tp_valid": (not a.tp_problems) if spec else None,
+        "tp_problem": "; ".join(a.tp_problems) if a.tp_problems else None,
+        "valid_tp": ", ".join(str(k) for k in a.valid_tp) if spec else None,
+        "weights_gb": _r(mem.weights_bytes / GB, 1) if mem else None,
+        "kv_cache_gb": _r(mem.kv_bytes / GB, 1) if mem else None,
+        "per_gpu_gb": _r(mem.per_gpu_bytes / GB, 1) if mem else None,
+        "capacity_gb": _r(mem.capacity_bytes_per_gpu / GB, 1) if mem and mem.capacity_bytes_per_gpu else None,
+        "fits": mem.fits if mem else None,
+        "per_gpu_gb_tp1": _r(mem1.per_gpu_bytes / GB, 1) if mem1 else None,
+        "fits_one_gpu": mem1.fits if mem1 else None,
+        "min_tp": a.min_tp,
+        "group_path": g.weakest_path if g else None,
+        "group_kind": kind.value if kind else None,
+        "group_pcie": (kind in PCIE_KINDS) if kind else None,
+        "broken_pairs": list(a.broken_pairs) if g else None,
+        "numa_nodes": g.numa_nodes if g else None,
+        "cross_socket": (g.numa_nodes > 1 or kind is not None and kind.value == "SYS") if g else None,
+        "cross_node": d.nodes > 1 and d.tp > (d.gpu_count or len(topology.gpus)) or d.tp > len(topology.gpus),
+        "overlap_with": [f"{n} ({'+'.join(f'GPU{i}' for i in gs)})" for n, gs in sorted(a.overlap.items())],
+        "unpinned_risk": (a.worst_pair is not None) if a.gpus is None and d.tp > 1 else None,
+        "worst_pair": f"{a.worst_pair.label} ({a.worst_pair.weakest_path})" if a.worst_pair else None,
+        "overlap_advice": a.overlap_advice,
+        "nccl_env_conflicts": list(a.nccl_conflicts),
+        "latency_objective_ms": float(objective) if objective is not None else None,
+        "per_token_ms": _r(cur.per_token_ms) if cur else None,
+        "tokens_per_s": _r(cur.tokens_per_s_per_stream, 1) if cur else None,
+        "tokens_per_s_total": _r(cur.tokens_per_s_total, 1) if cur else None,
+        "allreduce_ms_per_token": _r(cur.allreduce_ms_per_token) if cur else None,
+        "allreduce_us": _r(cur.allreduce_us, 1) if cur else None,
+        "bw_source": cur.bw_source if cur else None,
+        "nvlink_allreduce_ms_per_token": _r(nvref.allreduce_ms_per_token) if nvref else None,
+        "nvlink_per_token_ms": _r(nvref.per_token_ms) if nvref else None,
+        "better_group": a.best.label if a.best else None,
+        "better_group_path": a.best.weakest_path if a.best else None,
+        "free_group": (f"{a.free_best.label} ({a.free_best.weakest_path})" if a.free_best.weakest_path
+                       else a.free_best.label) if a.free_best else None,
+        "better_per_token_ms": _r(best.per_token_ms) if best else None,
+        "better_allreduce_ms_per_token": _r(best.allreduce_ms_per_token) if best else None,
+        "tp1_per_token_ms": _r(rep.per_token_ms) if rep else None,
+        "tp1_tokens_per_s_total": _r(rep.tokens_per_s_total, 1) if rep else None,
+        "tp1_meets_objective": tp1_meets,
+        "notes": list(a.notes),
+    }
+    need(spec, ["params_b", "heads", "kv_heads", "layers", "tp_valid", "valid_tp", "weights_gb", "kv_cache_gb",
+                "per_gpu_gb", "per_gpu_gb_tp1", "fits", "fits_one_gpu", "per_token_ms", "tokens_per_s",
+                "tp1_per_token_ms", "tp1_meets_objective"], model_reason)
+    need(g, ["gpus", "gpu_labels", "group_path", "group_kind", "group_pcie", "broken_pairs", "numa_nodes",
+             "cross_socket"], pin_reason)
+    need(a.sku, ["gpu_sku", "per_token_ms", "tp1_per_token_ms", "nvlink_per_token_ms"],
+         f"GPU {a.gpu_name!r} is not in data/gpus.yaml")
+    need(a.gpu_memory_mib, ["gpu_memory_gb", "capacity_gb", "fits", "fits_one_gpu", "min_tp"],
+         "GPU memory not read and SKU unknown")
+    facts.update(_advice(a, facts))
+    facts["unknown"] = {k: v for k, v in unknown.items() if facts.get(k) is None}
+    return facts
+
+
+def deployment_facts(assessments: Sequence[Assessment], topology: Topology) -> ScopeFacts:
+    return ScopeFacts("deployment", {"deployment": [subject(a, topology) for a in assessments]})
+
+
+def _advice(a: Assessment, f: dict[str, Any]) -> dict[str, Any]:
+    move = None
+    if a.best is not None:
+        move = f"move it to {a.best.label} ({a.best.weakest_path})"
+        if f["better_per_token_ms"] is not None and f["per_token_ms"] is not None:
+            move += (f": est. {f['better_per_token_ms']:.2f} ms/token (all-reduce "
+                     f"{f['better_allreduce_ms_per_token']:.2f} ms) vs {f['per_token_ms']:.2f} ms "
+                     f"({f['allreduce_ms_per_token']:.2f} ms) now")
+    replica = None
+    d = a.deployment
+    if d.tp > 1 and f["fits_one_gpu"] and a.memory_tp1 is not None:
+        where = (" on " + " and ".join(f"GPU{i}" for i in a.gpus)) if a.gpus else ""
+        replica = (f"run TP=1 × {d.tp} replicas{where}: {f['weights_gb']:.1f} GB of {a.dtype} weights "
+                   f"({f['per_gpu_gb_tp1']:.1f} GB with KV cache and overhead) fit one "
+                   f"{a.gpu_name or ''} GPU ({f['gpu_memory_gb']:.1f} GB, {f['capacity_gb']:.1f} GB usable)")
+        if f["tp1_per_token_ms"] is not None and f["tokens_per_s_total"] is not None:
+            replica += (f"; est. {f['tp1_per_token_ms']:.2f} ms/token per stream, "
+                        f"{f['tp1_tokens_per_s_total']:.0f} tok/s total vs {f['tokens_per_s_total']:.0f} now")
+    options = [x for x in (move, replica) if x]
+    return {"move_advice": move, "replica_advice": replica,
+            "advice": "; or ".join(options) if options else None}

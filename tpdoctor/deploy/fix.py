@@ -1,0 +1,237 @@
+"""`--fix`: rewrite a manifest in place, same format, minimal diff, from what the assessment found.
+
+Each change edits the exact text a value was read from (`Origin`), so comments, quoting and layout
+survive. The plan, in order of what matters most: a TP size the model cannot use (TPD204), a model that
+does not fit (TPD205), a TP group across nodes (TPD203), a better GPU group (TPD200/201/206/207/209),
+NCCL overrides (TPD208). What cannot be rewritten in place is reported, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tpdoctor.advice.placement import PairTable, best_group
+from tpdoctor.deploy import engineargs
+from tpdoctor.deploy.assess import Assessment
+from tpdoctor.deploy.deployment import Deployment, Origin
+from tpdoctor.topology import Topology
+
+
+@dataclass(frozen=True)
+class Edit:
+    origin: Origin
+    old_value: str
+    new_value: str
+    why: str
+    insert_after: str | None = None  # extra text appended after the edited token (a new flag)
+    new_key: str | None = None  # a job.yaml key to add beside this one ("pp: 2"): same flow mapping or next line
+
+
+@dataclass(frozen=True)
+class FixPlan:
+    edits: tuple[Edit, ...]
+    unfixable: tuple[str, ...]
+    summary: tuple[str, ...]
+
+
+def _gpu_text(dep: Deployment, origin: Origin, gpus: Sequence[int]) -> str:
+    if origin.text is None:  # a YAML flow list: keep its quoting style
+        quoted = dep.kind == "compose"
+        items = [f'"{g}"' if quoted else str(g) for g in gpus]
+        return "[" + ", ".join(items) + "]"
+    return ",".join(str(g) for g in gpus)
+
+
+def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | None = None,
+         clash: bool = False) -> FixPlan:
+    """The edits for one deployment. `held`: GPUs other deployments keep; `clash`: its GPUs collide with a
+    deployment that keeps them (it must move)."""
+    d = a.deployment
+    edits: list[Edit] = []
+    unfixable: list[str] = []
+    summary: list[str] = []
+    t = table or PairTable(topology)
+    new_tp, new_pp = d.tp, d.pp
+    if a.spec is not None and a.tp_problems:
+        fitting = [k for k in a.valid_tp if k <= len(topology.gpus) and (a.min_tp is None or k >= a.min_tp)]
+        below = [k for k in fitting if k <= d.tp]
+        new_tp = max(below) if below else (min(fitting) if fitting else d.tp)
+    elif a.memory is not None and a.memory.fits is False and a.min_tp and a.min_tp <= len(topology.gpus):
+        new_tp = a.min_tp
+    if d.nodes > 1 and d.tp > (d.gpu_count or len(topology.gpus)):
+        per_node = d.gpu_count or len(topology.gpus)
+        new_tp, new_pp = per_node, d.nodes
+    if new_tp != d.tp:
+        summary.append(f"TP {d.tp} -> {new_tp}" + (f", PP {d.pp} -> {new_pp}" if new_pp != d.pp else ""))
+        edits += _value_edit(d, "tp", str(d.tp), str(new_tp), "TP size", unfixable,
+                             extra=_pp_insert(d, new_pp) if new_pp != d.pp else None)
+        if new_pp != d.pp and "pp" in d.origins:
+            edits += _value_edit(d, "pp", str(d.pp), str(new_pp), "PP size", unfixable)
+        if d.gpu_count is not None and "gpu_count" in d.origins and d.gpus is None and d.nodes == 1:
+            edits += _value_edit(d, "gpu_count", str(d.gpu_count), str(new_tp * new_pp), "GPU request",
+                                 unfixable)
+    needed = max(1, new_tp * new_pp // max(d.nodes, 1))
+    if a.gpus is not None:
+        target: tuple[int, ...] | None = None
+        cand = best_group(topology, needed, exclude=held, table=t)
+        cur = t.group(a.gpus)
+        if needed != len(a.gpus) or clash:
+            target = cand.gpus if cand is not None else None
+            if cand is None:
+                unfixable.append(f"no free group of {needed} GPUs on {topology.host}")
+        elif cand is not None and (cand.weakest_quality < cur.weakest_quality or (
+                cand.weakest_quality == cur.weakest_quality and cand.numa_nodes < cur.numa_nodes)):
+            target = cand.gpus
+        if target is not None and tuple(target) != tuple(a.gpus):
+            origin = d.origins.get("gpus")
+            old = ",".join(str(i) for i in a.gpus)
+            if origin is None:
+                unfixable.append("the GPU list has no rewritable origin")
+            else:
+                edits.append(Edit(origin, old, _gpu_text(d, origin, target), f"GPUs -> {target}"))
+                summary.append("GPUs " + "+".join(f"GPU{i}" for i in a.gpus) + " -> "
+                               + "+".join(f"GPU{i}" for i in target))
+        final = t.group(target if target is not None else a.gpus)
+        if new_tp == d.tp and d.tp > 1 and _replicas_better(a, final.weakest_path):
+            edits += _to_replicas(a, unfixable, summary)
+    elif a.worst_pair is not None and a.free_best is not None and new_tp == d.tp:
+        pin = ", ".join(str(i) for i in a.free_best.gpus)
+        if d.kind == "job" and "tp" in d.origins:
+            edits.append(Edit(d.origins["tp"], str(d.tp), str(d.tp), "pin GPUs", new_key=f"gpus: [{pin}]"))
+            summary.append(f"pin GPUs to {a.free_best.label}")
+        else:
+            unfixable.append(f"pin it to {a.free_best.label} (add CUDA_VISIBLE_DEVICES={pin.replace(' ', '')})")
+    if a.memory is not None and a.memory.fits is False and new_tp == d.tp:
+        unfixable.append(f"needs {a.min_tp or 'more than 64'} GPUs' memory: more than {topology.host} has")
+    for var in ("NCCL_P2P_DISABLE", "NCCL_P2P_LEVEL", "NCCL_NVLS_ENABLE"):
+        if any(c.startswith(var) for c in a.nccl_conflicts):
+            origin = d.origins.get(f"env.{var}")
+            new = {"NCCL_P2P_DISABLE": "0", "NCCL_NVLS_ENABLE": "1"}.get(var, "SYS")
+            if origin is None:
+                unfixable.append(f"{var} has no rewritable origin")
+            else:
+                edits.append(Edit(origin, d.env[var], new, f"{var} -> {new}"))
+                summary.append(f"{var}={d.env[var]} -> {new}")
+    return FixPlan(tuple(edits), tuple(unfixable), tuple(summary))
+
+
+def _replicas_better(a: Assessment, path: str | None) -> bool:
+    """TP over PCIe (or a broken NVLink) for a model that fits one GPU, with no objective TP=1 misses."""
+    if path is None or path.startswith("NV") or a.memory_tp1 is None or not a.memory_tp1.fits:
+        return False
+    objective = a.deployment.latency_objective_ms
+    return objective is None or (a.replicas is not None and a.replicas.per_token_ms <= objective)
+
+
+def _to_replicas(a: Assessment, unfixable: list[str], summary: list[str]) -> list[Edit]:
+    d = a.deployment
+    if d.kind != "job" or "tp" not in d.origins:
+        unfixable.append(f"TP=1 × {d.tp} replicas needs {d.tp} separate engine processes; split the deployment")
+        return []
+    total = d.tp * d.replicas
+    summary.append(f"TP {d.tp} -> 1 × {total} replicas")
+    tp_origin = d.origins["tp"]
+    if "replicas" in d.origins:
+        return [Edit(tp_origin, str(d.tp), "1", "TP size -> 1"),
+                Edit(d.origins["replicas"], str(d.replicas), str(total), "replicas")]
+    return [Edit(tp_origin, str(d.tp), "1", "TP size -> 1", new_key=f"replicas: {total}")]
+
+
+def _pp_insert(d: Deployment, pp: int) -> str | None:
+    if "pp" in d.origins:
+        return None
+    flag = engineargs.flag_for(d.engine, "pp")
+    origin = d.origins.get("tp")
+    if d.kind == "job" or origin is None or origin.fmt != "flag" or flag is None:
+        return None
+    return f" {flag} {pp}"
+
+
+def _value_edit(d: Deployment, fieldname: str, old: str, new: str, what: str, unfixable: list[str],
+                extra: str | None = None) -> list[Edit]:
+    origin = d.origins.get(fieldname)
+    if origin is None or origin.text is None:
+        unfixable.append(f"{what} of {d.name} was not read from a rewritable value")
+        return []
+    if extra is None and fieldname == "tp" and d.kind == "job":
+        return [Edit(origin, old, new, f"{what} -> {new}")]
+    return [Edit(origin, old, new, f"{what} -> {new}", insert_after=extra)]
+
+
+def apply(text: str, edits: Sequence[Edit]) -> str:
+    """Apply edits to one file's text; edits on one line are applied right to left."""
+    lines = text.splitlines(keepends=True)
+    located: list[tuple[int, int, int, str]] = []  # line index, start, end, replacement
+    new_keys: dict[int, list[str]] = {}
+    for e in edits:
+        o = e.origin
+        if o.line is None:
+            continue
+        li = o.line - 1
+        line = lines[li]
+        if o.text is None:
+            end = o.end_col if o.end_col is not None else len(line.rstrip("\n"))
+            located.append((li, o.col, end, e.new_value))
+            continue
+        pos = line.find(o.text, o.col)
+        if pos < 0:
+            pos = line.find(o.text)
+        if pos < 0:
+            continue
+        replacement = o.text[: len(o.text) - len(e.old_value)] + e.new_value \
+            if o.text.endswith(e.old_value) else e.new_value
+        extra = e.insert_after or ""
+        if e.new_key is not None:
+            if "{" in line[:pos]:  # flow mapping: add the key right after this one
+                extra += f", {e.new_key}"
+            else:
+                new_keys.setdefault(li, []).append(e.new_key)
+        located.append((li, pos, pos + len(o.text), replacement + extra))
+    for li, start, end, rep in sorted(located, key=lambda x: (x[0], -x[1])):
+        line = lines[li]
+        lines[li] = line[:start] + rep + line[end:]
+    for li, keys in sorted(new_keys.items(), reverse=True):
+        indent = len(lines[li]) - len(lines[li].lstrip())
+        for key in reversed(keys):
+            lines.insert(li + 1, " " * indent + key + "\n")
+    return "".join(lines)
+
+
+class FixSession:
+    """GPU ownership across the manifests of one --fix run. Files are fixed in order, deployments in file
+    order; the first deployment to claim a GPU keeps it, a later one that collides moves to GPUs nobody holds."""
+
+    def __init__(self, topology: Topology, assessments: Sequence[Assessment]) -> None:
+        self.topology = topology
+        self.table = PairTable(topology)
+        self.holding: dict[int, set[int]] = {id(a): set(a.gpus or ()) for a in assessments}
+        self.kept: set[int] = set()  # GPUs of deployments already fixed (final)
+
+
+def fix_text(text: str, assessments: Sequence[Assessment], topology: Topology,
+             session: FixSession | None = None) -> tuple[str, list[str], list[str]]:
+    """The fixed text of one manifest (all its deployments), what changed, and what could not be fixed.
+    Pass one `session` for all the manifests of a run so GPU ownership carries across files."""
+    s = session or FixSession(topology, assessments)
+    for a in assessments:
+        s.holding.setdefault(id(a), set(a.gpus or ()))
+    edits: list[Edit] = []
+    changes: list[str] = []
+    problems: list[str] = []
+    for a in assessments:
+        held = set().union(*(g for k, g in s.holding.items() if k != id(a)))
+        p = plan(a, topology, held, s.table, clash=bool(set(a.gpus or ()) & s.kept))
+        edits += p.edits
+        changes += [f"{a.name}: {x}" for x in p.summary]
+        problems += [f"{a.name}: {x}" for x in p.unfixable]
+        new_gpus = next((e.new_value for e in p.edits if e.why.startswith("GPUs")), None)
+        if new_gpus is not None:
+            s.holding[id(a)] = {int(x) for x in new_gpus.strip("[]").replace('"', "").split(",") if x.strip()}
+        s.kept |= s.holding[id(a)]
+        d = a.deployment
+        tp_edit = next((e for e in p.edits if e.why.startswith("TP")), None)
+        if d.kind == "job" and tp_edit and d.nodes > 1 and "pp" not in d.origins and tp_edit.origin.line:
+            edits[edits.index(tp_edit)] = Edit(tp_edit.origin, tp_edit.old_value, tp_edit.new_value, tp_edit.why,
+                                               new_key=f"pp: {d.nodes}")
+    return apply(text, edits), changes, problems

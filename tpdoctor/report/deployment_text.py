@@ -1,0 +1,107 @@
+"""The human view of `check-deployment` (rich): per deployment, its group, memory, the options compared
+(now, the best free group, TP=1 replicas) and the findings with their recommendations.
+
+Pure function of a CheckResult; tests render into `Console(file=StringIO(), width=100)`.
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from tpdoctor.advice.costmodel import Prediction
+from tpdoctor.deploy.assess import Assessment
+from tpdoctor.deploy.check import CheckResult
+from tpdoctor.findings import Finding, Severity, Status
+
+SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
+STATUS_STYLE = {Status.OK: "bold green", Status.WARNING: "bold yellow", Status.CRITICAL: "bold red",
+                Status.UNKNOWN: "bold magenta"}
+
+
+def _options_table(a: Assessment) -> Table | None:
+    rows: list[tuple[str, Prediction]] = []
+    if a.current is not None:
+        rows.append(("now", a.current))
+    if a.best_prediction is not None:
+        rows.append(("better group", a.best_prediction))
+    if a.nvlink_reference is not None and a.current is not None and a.current.path and \
+            not a.current.path.startswith("NV") and a.best_prediction is None:
+        rows.append(("healthy NVLink", a.nvlink_reference))
+    if a.replicas is not None and a.memory_tp1 is not None and a.memory_tp1.fits:
+        rows.append(("replicas", a.replicas))
+    if not rows:
+        return None
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("option", "placement", "ms/tok", "AR ms/tok", "µs/AR", "tok/s", "total"):
+        t.add_column(col, justify="left" if col in ("option", "placement") else "right",
+                     no_wrap=col != "placement")
+    for name, p in rows:
+        t.add_row(name, p.label, f"{p.per_token_ms:.2f}", f"{p.allreduce_ms_per_token:.2f}",
+                  f"{p.allreduce_us:.1f}" if p.tp > 1 else "–", f"{p.tokens_per_s_per_stream:.0f}",
+                  f"{p.tokens_per_s_total:.0f}")
+    return t
+
+
+def _header(a: Assessment) -> str:
+    d = a.deployment
+    where = d.origin("tp").where() if "tp" in d.origins else d.source
+    group = a.group.label + f" ({a.group.weakest_path})" if a.group and a.group.weakest_path else (
+        a.group.label if a.group else "GPUs not pinned")
+    return (f"[bold]{d.name}[/bold]  {d.engine} · {d.model} · {a.dtype} · TP={d.tp}"
+            + (f" PP={d.pp}" if d.pp > 1 else "") + (f" × {d.replicas} replicas" if d.replicas > 1 else "")
+            + f" · {group}  [dim]{where}[/dim]")
+
+
+def _finding(console: Console, f: Finding) -> None:
+    style = SEVERITY_STYLE[f.severity]
+    mark = " (suppressed: " + (f.suppressed_reason or "") + ")" if f.suppressed else ""
+    console.print(f"  [{style}]{f.severity.value.upper():8}[/{style}] {f.rule} {f.name}{mark}", highlight=False)
+    console.print(f"           {f.message}", highlight=False)
+    if f.recommendation:
+        console.print(f"           [bold]→[/bold] {f.recommendation}", highlight=False)
+
+
+def render(result: CheckResult, console: Console, *, explain: bool = False) -> None:
+    topo = result.report.topology
+    console.print(f"[bold]tpdoctor check-deployment[/bold] · node {topo.host} ({len(topo.gpus)} GPUs, "
+                  f"{topo.gpus[0].name if topo.gpus else '?'})", highlight=False)
+    for a in result.assessments:
+        console.print()
+        console.print(_header(a), highlight=False)
+        if a.memory is not None:
+            m = a.memory
+            cap = f" of {m.capacity_bytes_per_gpu / 1e9:.1f} GB usable" if m.capacity_bytes_per_gpu else ""
+            console.print(f"  memory per GPU {m.per_gpu_bytes / 1e9:.1f} GB{cap} (weights "
+                          f"{m.weights_bytes / 1e9:.1f} GB, KV cache {m.kv_bytes / 1e9:.1f} GB for "
+                          f"{m.kv_tokens} tokens)", highlight=False)
+        table = _options_table(a)
+        if table is not None:
+            console.print(table)
+        for note in a.notes:
+            console.print(f"  [dim]note: {note}[/dim]", highlight=False)
+        if explain:
+            _explain(console, a)
+        for f in result.report.findings:
+            if f.subject == a.name:
+                _finding(console, f)
+    status = result.report.status
+    counts = {s: sum(1 for f in result.report.findings if f.severity is s and not f.suppressed) for s in Severity}
+    console.print()
+    console.print(f"[{STATUS_STYLE[status]}]{status.value.upper()}[/{STATUS_STYLE[status]}]: "
+                  f"{len(result.assessments)} deployment(s), {counts[Severity.CRITICAL]} critical, "
+                  f"{counts[Severity.WARNING]} warning, {counts[Severity.INFO]} info", highlight=False)
+
+
+def _explain(console: Console, a: Assessment) -> None:
+    console.print("  [bold]arithmetic[/bold]")
+    for title, lines in (("memory at this TP", a.memory.explain if a.memory else ()),
+                         ("memory at TP=1", a.memory_tp1.explain if a.memory_tp1 and a.deployment.tp > 1 else ()),
+                         ("cost now", a.current.explain if a.current else ()),
+                         ("cost on the better group", a.best_prediction.explain if a.best_prediction else ()),
+                         ("cost as replicas", a.replicas.explain if a.replicas else ())):
+        if lines:
+            console.print(f"    {title}:", highlight=False)
+            for line in lines:
+                console.print(f"      {line}", highlight=False)
