@@ -16,6 +16,7 @@ nodes would have to agree on it.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import queue
@@ -178,8 +179,9 @@ def run_node(job: NodeJob, nplan: NodePlan, options: BenchOptions, *, python: st
             reader.join(timeout=2)
         stderr.close()
     results = _read_out(out_path, job) if not failures else {}
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(out_path)
+    for path in (out_path, *glob.glob(glob.escape(out_path) + ".tmp.*")):  # a rank killed mid-write
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
     if not failures:
         failures = {g: f"torchrun exited 0 without every size of {watch.name(g)} ({watch.where(g)})"
                     for g in mine if len(results.get(g, [])) < len(options.sizes)}
