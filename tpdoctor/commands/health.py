@@ -61,7 +61,7 @@ def _run_bench(topology: Topology) -> tuple[Topology, tuple[BenchResult, ...]]:
 @click.option("--prometheus", "prometheus", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Write node_exporter textfile-collector metrics to FILE (atomically).")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print the full report as JSON (tpdoctor/v1) after the summary line.")
+              help="Print the full report as JSON (tpdoctor/v1) on stdout; the summary line goes to stderr.")
 @click.option("--bench", "bench", is_flag=True, help="Also run a short all-reduce benchmark (TPD106).")
 @click.option("--probe", type=click.Choice(PROBE_KINDS), default="auto", show_default=True,
               help="Live probe to use (auto picks the best available).")
@@ -87,8 +87,9 @@ def command(from_path: Path | None, baseline: Path | None, prometheus: Path | No
 def emit(outcome: HealthOutcome, *, as_json: bool, prometheus: Path | None) -> None:
     from tpdoctor.report import nagios
 
+    # stdout carries one thing: the Nagios text for plugins, or with --json the report for machines.
     click.echo(nagios.render(outcome.report, outcome.status, duration_seconds=outcome.duration_seconds,
-                             error=outcome.error), nl=False)
+                             error=outcome.error), nl=False, err=as_json)
     if outcome.error:
         click.echo(f"tpdoctor: error: {outcome.error}", err=True)
     if as_json and outcome.report is not None:
