@@ -370,8 +370,24 @@ def _watch_loop(plan: Plan, options: BenchOptions, procs: dict[int, subprocess.P
             exited.add(r)
             if code != 0:
                 _drain(q, watch, on_event, clock)
+                r, code = _root_cause(procs, r, code)
                 return _exit_failures(plan, watch, r, code, stderr_files[r])
     return {}
+
+
+def _root_cause(procs: dict[int, subprocess.Popen[str]], rank: int, code: int,
+                settle_seconds: float = 0.3) -> tuple[int, int]:
+    """The rank to blame when one exits non-zero: a peer killed by a signal (SIGKILL, an OOM kill) makes the
+    survivors fail on their broken connection, and whichever exit is noticed first is a race. Give the others
+    a moment to be reaped and prefer a rank that died by a signal over one that exited with an error."""
+    deadline = time.monotonic() + settle_seconds
+    while code >= 0 and time.monotonic() < deadline:
+        for r, p in procs.items():
+            other = p.poll()
+            if other is not None and other < 0:
+                return r, other
+        time.sleep(0.02)
+    return rank, code
 
 
 def _drain(q: queue.Queue[tuple[str, int, str]], watch: _Watch, on_event: EventHook | None,
