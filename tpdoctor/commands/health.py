@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from tpdoctor.bench.result import BenchResult
+from tpdoctor.bench.session import short_pairs_bench
 from tpdoctor.commands._ruleopts import load, rule_options
 from tpdoctor.errors import ProbeError, TpdError
 from tpdoctor.findings import Report, Severity
@@ -36,21 +37,11 @@ def topology_loader(from_path: Path | None, bench: bool, probe: str = "auto",
 
             topology, results = probe_live(probe, timeout_seconds=timeout_seconds), ()
         if bench:
-            topology, measured = _run_bench(topology)
+            topology, measured = short_pairs_bench(topology)
             results = results + measured
         return topology, results
 
     return load_
-
-
-def _run_bench(topology: Topology) -> tuple[Topology, tuple[BenchResult, ...]]:
-    """A short pairwise all-reduce (one 256 MiB size, NCCL on GPUs): enough for TPD106, minutes at most.
-    A failed, hung or wrong run is a BenchError: health reports it as UNKNOWN, never hangs cron."""
-    from tpdoctor.bench.session import BenchRequest, run_request
-
-    report = run_request(BenchRequest(pairs=True, sizes="256M", iters=10, warmup=3, timeout_seconds=60.0,
-                                      world_size=len(topology.gpus) or None), topology)
-    return report.topology, report.bench
 
 
 @click.command("health")
