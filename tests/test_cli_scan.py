@@ -139,3 +139,21 @@ def test_collect_keeps_unparsable_outputs_for_a_bug_report(run_cli, fakesmi_env,
     assert res.returncode == 3
     assert (out / "topo-m.txt").exists() and not (out / "snapshot.json").exists()
     assert "do not parse" in res.stderr
+
+
+def test_scan_bench_measures_pairs_for_real(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`scan --bench`: a real short pairwise all-reduce (gloo ranks on this CPU), busbw onto the links."""
+    from dataclasses import replace
+
+    from tpdoctor.findings import Report
+    from tpdoctor.report.json import render
+
+    topo = load(EXAMPLE)
+    two = replace(topo, gpus=topo.gpus[2:], links=tuple(lk for lk in topo.links if (lk.a, lk.b) == ("GPU2", "GPU3")))
+    snap = tmp_path / "pair.json"
+    snap.write_text(render(Report(topology=two)))
+    assert main(["scan", "--from", str(snap), "--bench", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (result,) = report["bench"]
+    assert result["group"] == [2, 3] and result["backend"] == "gloo" and result["correct"]
+    assert report["links"][0]["busbw_gbps"] == result["busbw_gbps"] > 0

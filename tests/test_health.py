@@ -54,10 +54,10 @@ def test_fault_fixture(tmp_path: Path, capsys: pytest.CaptureFixture[str], name:
                                   "hgx-h100-mig-gpu7", "h100-nvl-gpu1-idle-gen1"])
 def test_healthy_fixture_exits_0_with_no_finding(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  name: str) -> None:
-    rc, lines, _ = run(capsys, "--from", str(snapshot(tmp_path, name)), "--json")
+    rc, lines, err = run(capsys, "--from", str(snapshot(tmp_path, name)), "--json")
     assert rc == 0
-    assert lines[0].startswith("TPDOCTOR OK - ")
-    report = json.loads("\n".join(lines[1:]))
+    assert err.startswith("TPDOCTOR OK - ")  # with --json the summary goes to stderr, stdout is pure JSON
+    report = json.loads("\n".join(lines))
     assert report["findings"] == [] and report["status"] == "ok" and report["schema"] == "tpdoctor/v1"
 
 
@@ -79,8 +79,7 @@ def test_drift_then_probe_failure(tmp_path: Path, capsys: pytest.CaptureFixture[
     rc, lines, _ = run(capsys, "--from", str(snapshot(tmp_path, "h100-nvl-gpu01-down")), "--baseline", str(baseline),
                        "--json")
     assert rc == 2
-    start = next(i for i, line in enumerate(lines) if line.startswith("{"))
-    rules = [f["rule"] for f in json.loads("\n".join(lines[start:]))["findings"]]
+    rules = [f["rule"] for f in json.loads("\n".join(lines))["findings"]]
     assert rules == ["TPD100", "TPD107"]
     assert baseline.read_bytes() == good  # a bad run never becomes the baseline
 
@@ -164,7 +163,7 @@ def test_bench_runs_a_short_pairwise_all_reduce(tmp_path: Path, capsys: pytest.C
     prom = tmp_path / "tpdoctor.prom"
     rc, lines, _ = run(capsys, "--from", str(snap), "--bench", "--json", "--prometheus", str(prom))
     assert rc == 0
-    report = json.loads("\n".join(lines[1:]))
+    report = json.loads("\n".join(lines))
     (result,) = report["bench"]
     assert result["group"] == [0, 1] and result["backend"] == "gloo" and result["correct"]
     assert result["busbw_gbps"] > 0 and report["links"][0]["busbw_gbps"] == result["busbw_gbps"]

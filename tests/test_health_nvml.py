@@ -43,11 +43,11 @@ def test_health_on_fixture_machine(name: str, tmp_path: Path, capsys: pytest.Cap
     snap = tmp_path / "snapshot.json"
     snap.write_text(report_json.render(Report(topology=probe_nvml(load(name), host="fake"))))
     rc = main(["health", "--from", str(snap), "--json"])
-    out = capsys.readouterr().out
-    first, body = out.split("\n", 1)
+    captured = capsys.readouterr()
+    first = captured.err.split("\n", 1)[0]
     assert rc == code
     assert first.startswith(summary), first
-    findings = json.loads(body[body.index("{"):])["findings"]
+    findings = json.loads(captured.out)["findings"]
     if rule is None:
         assert findings == []
     else:

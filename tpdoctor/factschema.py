@@ -102,12 +102,20 @@ def register_scope(schema: ScopeSchema) -> None:
     _REGISTRY[schema.scope] = schema
 
 
+# The modules that document each built-in scope (imported on first use, so `scan` never loads the others).
+SCOPE_MODULES = {
+    "node": "tpdoctor.facts",
+    "deployment": "tpdoctor.deploy.facts",
+    "fleet": "tpdoctor.fleet.facts",
+}
+
+
 def scope_schema(scope: str) -> ScopeSchema | None:
-    if scope not in _REGISTRY and scope == "node":
-        import tpdoctor.facts  # noqa: F401  (registers the node scope)
-    if scope not in _REGISTRY and scope == "deployment":
+    if scope not in _REGISTRY and scope in SCOPE_MODULES:
+        import importlib
+
         try:
-            import tpdoctor.deploy.facts  # noqa: F401  (registers the deployment scope, when present)
+            importlib.import_module(SCOPE_MODULES[scope])  # registers the scope
         except ImportError:
             return None
     return _REGISTRY.get(scope)

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from tpdoctor.errors import RuleLoadError
-from tpdoctor.factschema import ScopeSchema, scope_schema
+from tpdoctor.factschema import SCOPE_MODULES, ScopeSchema, scope_schema
 from tpdoctor.findings import Severity
 from tpdoctor.templates import Template, TemplateError, check, parse
 
@@ -103,7 +103,7 @@ def _other_scope(path: Path, scopes: Sequence[str]) -> str | None:
     except yaml.YAMLError:
         return None
     if isinstance(data, dict) and isinstance(data.get("id"), str) and data.get("scope") not in scopes \
-            and data.get("scope") in ("node", "deployment"):
+            and data.get("scope") in SCOPE_MODULES:
         return str(data["id"])
     return None
 
@@ -149,7 +149,8 @@ def load_rule(path: Path, builtin: bool = False) -> Rule:
         raise fail("severity", f"severity {data['severity']!r} is not one of info, warning, critical") from None
     schema = scope_schema(data["scope"])
     if schema is None:
-        raise fail("scope", f"scope {data['scope']!r} is not one of node, deployment (or its facts are missing)")
+        raise fail("scope", f"scope {data['scope']!r} is not one of {', '.join(SCOPE_MODULES)} "
+                           "(or its facts are missing)")
     each = data["each"]
     if each not in schema.subjects:
         raise fail("each", f"each {each!r} is not a {schema.scope} subject kind "

@@ -6,8 +6,10 @@ deletes the veth ends inside it; an end still in the root namespace is deleted e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass, field
 
@@ -79,6 +81,10 @@ class NamespacePair:
         return link
 
     def close(self) -> None:
+        for ns in self.ns:  # deleting a namespace does not end the processes inside it
+            for pid in namespace_pids(ns):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         for ns in self.ns:
             _run("ip", "netns", "del", ns)
         for link in self.links:
@@ -89,3 +95,9 @@ class NamespacePair:
     def leftovers(self) -> list[str]:
         names = _run("ip", "netns", "list").stdout + _run("ip", "-o", "link", "show").stdout
         return [n for n in (*self.ns, *(d for lk in self.links for d in lk.names)) if n in names]
+
+
+def namespace_pids(ns: str) -> list[int]:
+    """Processes still running inside namespace `ns` (empty when everything there has exited)."""
+    proc = _run("ip", "netns", "pids", ns)
+    return sorted(int(p) for p in proc.stdout.split()) if proc.returncode == 0 else []

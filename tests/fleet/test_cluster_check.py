@@ -207,6 +207,11 @@ def test_cli_fleet_json_text_and_exit_codes(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert code == 0 and "fleet of 5 nodes" in out and "1 placed by tpdoctor" in out and out.rstrip().endswith("OK")
 
+    code = main(["check-deployment", str(FLEET / "jobs.yaml"), "--fleet", str(FLEET / "reports"),
+                 "--max-age", "1000d"])
+    out = capsys.readouterr().out
+    assert code == 1 and "TPD211 unpinned-placement-risk × 1" in out and "on-c  llama-3.1-70b" in out
+
     code = main(["check-deployment", str(FLEET / "pod-nodename.yaml"), "--fleet", str(FLEET / "reports"),
                  "--format", "sarif"])
     sarif = json.loads(capsys.readouterr().out)

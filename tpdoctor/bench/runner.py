@@ -370,8 +370,30 @@ def _watch_loop(plan: Plan, options: BenchOptions, procs: dict[int, subprocess.P
             exited.add(r)
             if code != 0:
                 _drain(q, watch, on_event, clock)
+                r, code = _root_cause(procs, r, code)
                 return _exit_failures(plan, watch, r, code, stderr_files[r])
     return {}
+
+
+def _root_cause(procs: dict[int, subprocess.Popen[str]], rank: int, code: int,
+                settle_seconds: float = 0.5) -> tuple[int, int]:
+    """The rank to blame when one exits non-zero. A peer killed from outside (SIGKILL, an OOM kill) makes the
+    survivors fail on their broken connection, by an error exit or by aborting (gloo and NCCL call abort(),
+    SIGABRT), and whichever exit is noticed first is a race. Give the others a moment to be reaped and blame
+    the most external cause: a signal other than SIGABRT, then SIGABRT, then an error exit."""
+
+    def weight(c: int) -> int:
+        return 2 if c >= 0 else (1 if c == -signal.SIGABRT else 0)
+
+    best = (weight(code), rank, code)
+    deadline = time.monotonic() + settle_seconds
+    while best[0] > 0 and time.monotonic() < deadline:
+        for r, p in procs.items():
+            other = p.poll()
+            if other is not None and other != 0 and weight(other) < best[0]:
+                best = (weight(other), r, other)
+        time.sleep(0.02)
+    return best[1], best[2]
 
 
 def _drain(q: queue.Queue[tuple[str, int, str]], watch: _Watch, on_event: EventHook | None,

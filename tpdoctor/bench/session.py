@@ -15,6 +15,7 @@ from typing import Any
 
 from tpdoctor.bench.attach import attach_busbw
 from tpdoctor.bench.plan import Plan, plan_groups, plan_node, plan_pairs
+from tpdoctor.bench.result import BenchResult
 from tpdoctor.bench.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, parse_sizes
 from tpdoctor.errors import BenchError
 from tpdoctor.findings import Report, Status
@@ -59,9 +60,10 @@ def choose_devices(backend: str, world_size: int | None, groups: tuple[tuple[int
         if world_size is not None and world_size > count:
             raise BenchError(f"--world-size {world_size} but only {count} GPUs are visible")
         available = tuple(range(world_size or count))
+    elif topology is not None and topology.gpus and world_size in (None, len(topology.gpus)):
+        available = tuple(sorted(g.index for g in topology.gpus))  # simulated ranks stand in for these GPUs
     else:
-        n = world_size or (len(topology.gpus) if topology is not None and topology.gpus else 0) or \
-            (max(max(g) for g in groups) + 1 if groups else 2)
+        n = world_size or (max(max(g) for g in groups) + 1 if groups else 2)
         available = tuple(range(n))
     if groups:
         wanted = sorted({i for g in groups for i in g})
@@ -109,3 +111,14 @@ def run_request(request: BenchRequest, topology: Topology | None = None,
     base = topology or minimal_topology(devices, backend)
     return Report(topology=attach_busbw(base, results), bench=results,
                   status=Status.CRITICAL if bad else Status.OK)
+
+
+def short_pairs_bench(topology: Topology) -> tuple[Topology, tuple[BenchResult, ...]]:
+    """A short pairwise all-reduce (one 256 MiB size with NCCL on GPUs, 4 MiB with gloo on CPU): enough to
+    judge every pair's busbw (TPD106) in minutes at most; `scan --bench` and `health --bench` use it. A
+    failed, hung or wrong run is a BenchError or a result with `error` set: never a hung command."""
+    from tpdoctor.bench import runner
+
+    size = "256M" if runner.resolve_backend("auto") == "nccl" else "4M"  # CPU ranks: keep it short
+    report = run_request(BenchRequest(pairs=True, sizes=size, iters=10, warmup=3, timeout_seconds=60.0), topology)
+    return report.topology, report.bench

@@ -16,6 +16,7 @@ nodes would have to agree on it.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import queue
@@ -37,7 +38,7 @@ from tpdoctor.bench.multinode import NodeJob, NodePlan
 from tpdoctor.bench.plan import Group
 from tpdoctor.bench.procs import TAG_VARIABLE, kill_tagged, session_members, tagged
 from tpdoctor.bench.result import BenchResult
-from tpdoctor.bench.runner import BenchOptions, BenchRun, _exit_text, _reader, _tail
+from tpdoctor.bench.runner import BenchOptions, BenchRun, _exit_text, _reader
 from tpdoctor.bench.sizes import format_size
 from tpdoctor.codec import from_data
 
@@ -107,8 +108,10 @@ class _NodeWatch:
 
     def deadline(self, start: float) -> float:
         timeout = self.options.timeout_seconds
-        if not self.measuring:
-            return max(start + self.options.startup_timeout_seconds, self.last_event + timeout)
+        if not self.ready.issuperset(self.job.my_ranks):  # torchrun's rendezvous, imports, joining
+            return start + self.options.startup_timeout_seconds
+        if not self.measuring:  # joined: subgroups and the host exchange are collectives like any step
+            return self.last_event + timeout
         if self.running:
             return min([self.last_event + timeout, *(t + timeout for _, t in self.running.values())])
         return self.last_event + timeout * (len(self.options.sizes) + 1)
@@ -176,8 +179,9 @@ def run_node(job: NodeJob, nplan: NodePlan, options: BenchOptions, *, python: st
             reader.join(timeout=2)
         stderr.close()
     results = _read_out(out_path, job) if not failures else {}
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(out_path)
+    for path in (out_path, *glob.glob(glob.escape(out_path) + ".tmp.*")):  # a rank killed mid-write
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
     if not failures:
         failures = {g: f"torchrun exited 0 without every size of {watch.name(g)} ({watch.where(g)})"
                     for g in mine if len(results.get(g, [])) < len(options.sizes)}
@@ -285,8 +289,32 @@ def _deadline_failures(job: NodeJob, mine: tuple[Group, ...], watch: _NodeWatch,
             for g in mine if not watch.complete(g)}
 
 
+def torchrun_cause(text: str) -> str:
+    """The root cause from torchrun's ChildFailedError summary (rank, exit code, traceback line), or the
+    last line that is not a banner."""
+    _, found, cause = text.rpartition("Root Cause (first observed failure):")
+    fields: dict[str, str] = {}
+    for line in cause.splitlines() if found else ():
+        key, sep, value = line.strip().partition(":")
+        if sep and key.strip() in ("rank", "exitcode", "traceback"):
+            fields.setdefault(key.strip(), value.strip())
+    if fields:
+        return "; ".join(f"{k} {v}" for k, v in fields.items())
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and set(ln.strip()) - set("=-")]
+    return lines[-1][-300:] if lines else ""
+
+
+def _stderr_text(fh: IO[bytes], limit: int = 20000) -> str:
+    try:
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - limit))
+        return fh.read().decode(errors="replace")
+    except (OSError, ValueError):
+        return ""
+
+
 def _exit_failures(mine: tuple[Group, ...], watch: _NodeWatch, code: int, stderr: IO[bytes]) -> dict[Group, str]:
-    rank, message = next(iter(sorted(watch.errors.items())), (None, _tail(stderr)))
+    rank, message = next(iter(sorted(watch.errors.items())), (None, torchrun_cause(_stderr_text(stderr))))
     who = f"torchrun on node {watch.job.node_rank} ({watch.job.host}) {_exit_text(code)}"
     if rank is not None:
         who += f"; rank {rank} ({watch.member(rank)}): {message}"
@@ -294,5 +322,6 @@ def _exit_failures(mine: tuple[Group, ...], watch: _NodeWatch, code: int, stderr
         who += f": {message}"
     running = [g for g in watch.running if g in mine]
     if running:
-        return {g: f"{who} during all-reduce on {watch.name(g)} {watch.where(g)}" for g in running}
-    return {g: f"{who} before {watch.name(g)} finished ({watch.where(g)})" for g in mine if not watch.complete(g)}
+        return {g: f"{who}; during all-reduce on {watch.name(g)} {watch.where(g)}" for g in running}
+    return {g: f"{who}; group {watch.name(g)} not finished ({watch.where(g)})" for g in mine
+            if not watch.complete(g)}

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from tpdoctor.bench.result import BenchResult
+from tpdoctor.bench.session import short_pairs_bench
 from tpdoctor.commands._ruleopts import load, rule_options
 from tpdoctor.errors import ProbeError, TpdError
 from tpdoctor.findings import Report, Severity
@@ -36,21 +37,11 @@ def topology_loader(from_path: Path | None, bench: bool, probe: str = "auto",
 
             topology, results = probe_live(probe, timeout_seconds=timeout_seconds), ()
         if bench:
-            topology, measured = _run_bench(topology)
+            topology, measured = short_pairs_bench(topology)
             results = results + measured
         return topology, results
 
     return load_
-
-
-def _run_bench(topology: Topology) -> tuple[Topology, tuple[BenchResult, ...]]:
-    """A short pairwise all-reduce (one 256 MiB size, NCCL on GPUs): enough for TPD106, minutes at most.
-    A failed, hung or wrong run is a BenchError: health reports it as UNKNOWN, never hangs cron."""
-    from tpdoctor.bench.session import BenchRequest, run_request
-
-    report = run_request(BenchRequest(pairs=True, sizes="256M", iters=10, warmup=3, timeout_seconds=60.0,
-                                      world_size=len(topology.gpus) or None), topology)
-    return report.topology, report.bench
 
 
 @click.command("health")
@@ -61,7 +52,7 @@ def _run_bench(topology: Topology) -> tuple[Topology, tuple[BenchResult, ...]]:
 @click.option("--prometheus", "prometheus", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Write node_exporter textfile-collector metrics to FILE (atomically).")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print the full report as JSON (tpdoctor/v1) after the summary line.")
+              help="Print the full report as JSON (tpdoctor/v1) on stdout; the summary line goes to stderr.")
 @click.option("--bench", "bench", is_flag=True, help="Also run a short all-reduce benchmark (TPD106).")
 @click.option("--probe", type=click.Choice(PROBE_KINDS), default="auto", show_default=True,
               help="Live probe to use (auto picks the best available).")
@@ -87,8 +78,9 @@ def command(from_path: Path | None, baseline: Path | None, prometheus: Path | No
 def emit(outcome: HealthOutcome, *, as_json: bool, prometheus: Path | None) -> None:
     from tpdoctor.report import nagios
 
+    # stdout carries one thing: the Nagios text for plugins, or with --json the report for machines.
     click.echo(nagios.render(outcome.report, outcome.status, duration_seconds=outcome.duration_seconds,
-                             error=outcome.error), nl=False)
+                             error=outcome.error), nl=False, err=as_json)
     if outcome.error:
         click.echo(f"tpdoctor: error: {outcome.error}", err=True)
     if as_json and outcome.report is not None:

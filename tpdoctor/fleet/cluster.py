@@ -36,7 +36,7 @@ from tpdoctor.factschema import UNKNOWN_FIELD, ScopeFacts
 from tpdoctor.findings import SEVERITY_ORDER, Finding, Status, status_of
 from tpdoctor.fleet.load import FleetInput, MergeProblem
 from tpdoctor.fleet.placer import Placer, Shapes
-from tpdoctor.fleet.view import PROBLEM_RULES, _problem_finding
+from tpdoctor.fleet.view import problem_findings as fleet_problem_findings
 from tpdoctor.gcpause import gc_paused
 from tpdoctor.rulebook import Rule
 from tpdoctor.topology import Topology
@@ -223,7 +223,7 @@ def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence
         topo_of[node.host] = attach_bench(node.report.topology, local) if local else node.report.topology
         local_bench[node.host] = local
     stale = {n.host for n in fleet.nodes if n.stale}
-    problem_findings = [_problem_finding(pr) for pr in fleet.problems if pr.kind in PROBLEM_RULES]
+    problem_findings = list(fleet_problem_findings(fleet.problems, rules))
     if not topo_of:  # no usable report at all: nothing to check against
         findings = tuple(problem_findings)
         return ClusterResult(findings, Status.UNKNOWN, tuple(Placement(d, (), "unplaced") for d in deployments),

@@ -4,20 +4,17 @@ the measured inter-node paths (NET) from multi-node benchmark results."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tpdoctor.bench.result import BenchResult
-from tpdoctor.findings import Finding, Severity, Status, status_of
+from tpdoctor.engine import evaluate
+from tpdoctor.findings import Finding, Status, status_of
+from tpdoctor.fleet.facts import fleet_facts
 from tpdoctor.fleet.load import FleetInput, MergeProblem, NodeReport
+from tpdoctor.rulebook import Rule, load_rules
 from tpdoctor.topology import LinkHealth, PathKind, Topology, path_sort_key
 from tpdoctor.unknown import Unknown
-
-PROBLEM_RULES = {
-    "unreadable": ("TPD300", "fleet-report-unreadable"),
-    "stale": ("TPD301", "fleet-report-stale"),
-    "duplicate-host": ("TPD302", "fleet-duplicate-host"),
-}
 
 
 @dataclass(frozen=True)
@@ -157,24 +154,20 @@ def inter_node_links(nodes: Iterable[NodeReport]) -> list[InterNodeLink]:
     return sorted(out, key=lambda lk: (len(lk.ranks), lk.hosts, lk.ranks))
 
 
-def _problem_finding(p: MergeProblem) -> Finding:
-    rule, name = PROBLEM_RULES[p.kind]
-    return Finding(rule=rule, name=name, severity=Severity.WARNING, subject=p.host or p.source,
-                   message=p.message, evidence={"source": p.source},
-                   recommendation=_PROBLEM_FIX[p.kind])
+def problem_findings(problems: Sequence[MergeProblem], rules: Sequence[Rule] | None = None) -> tuple[Finding, ...]:
+    """Merge problems judged by the fleet rules (TPD3xx in rules/fleet/)."""
+    if not problems:
+        return ()
+    if rules is None:
+        rules = load_rules(scopes=("fleet",))
+    return evaluate([r for r in rules if r.scope == "fleet"], fleet_facts(problems)).findings
 
 
-_PROBLEM_FIX = {
-    "unreadable": "Re-run `tpdoctor scan --json` on that node and replace the report.",
-    "stale": "Check the node's cron job or DaemonSet; re-run `tpdoctor scan --json` there.",
-    "duplicate-host": "Give each node a unique hostname, or write reports to per-node file names.",
-}
-
-
-def build_view(fleet: FleetInput, held: Mapping[str, set[int]] | None = None) -> FleetView:
+def build_view(fleet: FleetInput, held: Mapping[str, set[int]] | None = None,
+               rules: Sequence[Rule] | None = None) -> FleetView:
     held = held or {}
     nodes, bad, affinity, domains = [], [], [], []
-    findings = [_problem_finding(p) for p in fleet.problems]
+    findings = list(problem_findings(fleet.problems, rules))
     for node in fleet.nodes:
         topo = node.report.topology
         down = degraded = 0

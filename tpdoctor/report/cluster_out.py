@@ -66,7 +66,8 @@ def render(result: ClusterResult, console: Console, *, max_deployments: int = 30
     facts_of = {f["name"]: f for f in result.facts}
     per_dep: dict[str, list[Finding]] = {}
     for f in active:
-        per_dep.setdefault(f.subject, []).append(f)
+        if f.subject in facts_of:  # fleet findings (TPD3xx) are listed above, with the merge problems
+            per_dep.setdefault(f.subject, []).append(f)
     worst = sorted(per_dep.items(), key=lambda kv: (-max(SEVERITY_ORDER[f.severity] for f in kv[1]), kv[0]))
     for name, fs in worst[:max_deployments]:
         facts = facts_of.get(name, {})

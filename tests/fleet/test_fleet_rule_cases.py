@@ -1,0 +1,51 @@
+"""Fleet rules (TPD3xx): every case folder in tests/rules/TPD3*/ generates its reports, merges them and
+checks which rules fire how often and which nodes make it into the view."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.fleet.factory import node
+from tpdoctor.fleet.load import load_fleet, parse_age
+from tpdoctor.fleet.view import build_view
+from tpdoctor.report import json as report_json
+
+NOW = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
+CASES = sorted((Path(__file__).resolve().parent.parent / "rules").glob("TPD3*/*.yaml"))
+
+
+def write_report(folder: Path, spec: dict[str, Any]) -> None:
+    report = node(spec["host"], off_switch=tuple(spec.get("off_switch", ())),
+                  captured_at=spec.get("captured_at", "2026-11-21T12:00:00Z"), uuid_prefix=spec.get("uuid_prefix"))
+    text = report_json.render(report)
+    if "schema" in spec:
+        data = json.loads(text)
+        data["schema"] = spec["schema"]
+        text = json.dumps(data)
+    if "truncate" in spec:
+        text = text[: int(len(text) * spec["truncate"])]
+    (folder / spec["file"]).write_text(text)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_fleet_rule_case(case: Path, tmp_path: Path) -> None:
+    spec = yaml.safe_load(case.read_text())
+    for report in spec["reports"]:
+        write_report(tmp_path, report)
+    max_age: timedelta | None = parse_age(spec["max_age"]) if "max_age" in spec else None
+    view = build_view(load_fleet([tmp_path], max_age=max_age, now=lambda: NOW))
+    fired: dict[str, int] = {}
+    for f in view.findings:
+        if f.rule.startswith("TPD3"):
+            fired[f.rule] = fired.get(f.rule, 0) + 1
+    assert fired == spec["fires"]
+    assert [n.host for n in view.nodes] == spec["nodes"]
+    for f in view.findings:
+        if f.rule.startswith("TPD3"):
+            assert f.recommendation.endswith(".") and f.message

@@ -1,0 +1,32 @@
+"""The fleet scope's facts: what fleet rules (TPD3xx) see about the node reports a merge was given.
+
+One subject per problem found while merging (`tpdoctor/fleet/load.py`): a report that cannot be read, a
+stale one, or two different nodes claiming one hostname. Rules decide severity and wording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tpdoctor.factschema import Fact, ScopeFacts, ScopeSchema, SubjectSchema, register_scope
+from tpdoctor.fleet.load import MergeProblem
+
+INPUT = SubjectSchema("input", "One problem with the merge's input reports. `id` is the host, else the file.", {
+    "kind": Fact("string", "unreadable, stale or duplicate-host."),
+    "source": Fact("string", "The report file(s) concerned."),
+    "host": Fact("string", "The host the report(s) claim; null when the file could not be read.", True),
+    "detail": Fact("string", "What is wrong, in one line (file:line and reason, age and limit, the files)."),
+})
+
+SCHEMA = ScopeSchema("fleet", "Inputs of `tpdoctor fleet` and fleet-wide checks.", {"input": INPUT})
+register_scope(SCHEMA)
+
+
+def input_subject(problem: MergeProblem) -> dict[str, Any]:
+    return {"id": problem.host or problem.source, "unknown": {}, "kind": problem.kind,
+            "source": problem.source, "host": problem.host, "detail": problem.message}
+
+
+def fleet_facts(problems: Sequence[MergeProblem]) -> ScopeFacts:
+    return ScopeFacts("fleet", {"input": [input_subject(p) for p in problems]})
