@@ -3,58 +3,44 @@ room for it), multi-node jobs across the nodes they span, with the same rules as
 
 Steps, each linear in deployments and nodes:
 1. Deployments pinned to a node and GPUs hold those GPUs (overlaps are findings, TPD207).
-2. The others are placed, in manifest order, by `fleet.placer`: a named node's best free group, else the
-   best free group anywhere (a multi-node job: one group per node on `nodes` different nodes). Stale
-   nodes are never used for placement; a deployment pinned to a stale node is still checked on it.
+2. The others are placed, in manifest order (`fleet.assign` over `fleet.placer`): a named node's best free
+   group, else the best free group anywhere (a multi-node job: one group per node on `nodes` different
+   nodes). Stale nodes are never used for placement; a deployment pinned to a stale node is checked on it.
 3. Each deployment is assessed on its node (a multi-node job on the node of its weakest stage) by
    `deploy.assess`, and its facts built by `deploy.facts`. Deployments with the same shape (everything but
    the name) on nodes in the same state (shape + GPUs held by others) share one assessment and one set of
    facts; only the name, source and host differ. Multi-node jobs get their cross-node facts (NET path from
    the nodes' measured inter-node bench results, NIC locality of every stage) each.
-4. The deployment rules run once over all subjects (the engine shares evaluations between equal facts).
+4. The deployment rules run once per distinct fact set; each deployment of a set gets the findings,
+   rendered with its own name. A broken or PCIe group whose node has nothing better is offered the best
+   free group elsewhere in the fleet.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tpdoctor.advice.placement import Group, PairTable
 from tpdoctor.bench.result import BenchResult
-from tpdoctor.deploy import models, sizing
 from tpdoctor.deploy.assess import Assessment, assess
 from tpdoctor.deploy.check import attach_bench, resolve_overlaps
 from tpdoctor.deploy.crossnode import NetContext, measured_between
 from tpdoctor.deploy.deployment import Deployment
 from tpdoctor.deploy.facts import subject
 from tpdoctor.engine import Engine, Options
-from tpdoctor.errors import TpdError
 from tpdoctor.factschema import UNKNOWN_FIELD, ScopeFacts
 from tpdoctor.findings import SEVERITY_ORDER, Finding, Status, status_of
+from tpdoctor.fleet.assign import Fits, Placement, label_of, place_all
 from tpdoctor.fleet.load import FleetInput, MergeProblem
 from tpdoctor.fleet.placer import Placer, Shapes
 from tpdoctor.fleet.view import problem_findings as fleet_problem_findings
 from tpdoctor.gcpause import gc_paused
 from tpdoctor.rulebook import Rule
 from tpdoctor.topology import Topology
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where one deployment runs (or would run): its node(s) and GPU group on each."""
-
-    deployment: Deployment
-    stages: tuple[tuple[str, tuple[int, ...] | None], ...]  # (host, GPUs or None when unpinned and no room)
-    how: str  # pinned | node | placed | unplaced
-    note: str | None = None
-    copies: tuple[tuple[tuple[str, tuple[int, ...] | None], ...], ...] = ()  # further replicas' stages
-
-    @property
-    def host(self) -> str | None:
-        return self.stages[0][0] if self.stages else None
 
 
 @dataclass(frozen=True)
@@ -74,131 +60,6 @@ def _shape_key(d: Deployment) -> tuple[Any, ...]:
     return (d.engine, d.model, d.kind, d.dtype, d.kv_cache_dtype, d.tp, d.pp, d.replicas, d.nodes, d.gpus,
             d.gpu_count, d.max_model_len, d.max_num_seqs, d.gpu_memory_utilization, d.latency_objective_ms,
             tuple(sorted(d.env.items())), d.notes)
-
-
-class _Fits:
-    """Does a deployment's model fit one GPU of a node shape at its TP × PP (cached per model shape)?"""
-
-    def __init__(self, shapes: Shapes, base_dir: Path | None) -> None:
-        self.shapes, self.base_dir = shapes, base_dir
-        self.cache: dict[tuple[Any, ...], bool] = {}
-        self.specs: dict[str, models.ModelSpec | None] = {}
-
-    def __call__(self, d: Deployment, sid: int) -> bool:
-        topo = self.shapes.topologies[sid]
-        mem = topo.gpus[0].memory_mib if topo.gpus else None
-        if not isinstance(mem, int):
-            return True
-        key = (d.model, d.dtype, d.tp, d.pp, d.nodes, d.max_model_len, d.max_num_seqs, d.kv_cache_dtype, mem)
-        hit = self.cache.get(key)
-        if hit is None:
-            if d.model not in self.specs:
-                try:
-                    self.specs[d.model] = models.resolve(d.model, self.base_dir) if d.model else None
-                except TpdError:
-                    self.specs[d.model] = None
-            spec = self.specs[d.model]
-            hit = True
-            if spec is not None:
-                try:
-                    dtype = sizing.normalize_dtype(d.dtype or models.quantization_hint(d.model) or spec.dtype)
-                    est = sizing.estimate(spec, dtype=dtype, tp=d.tp, pp=d.pp, max_model_len=d.max_model_len,
-                                          max_num_seqs=d.max_num_seqs, gpu_memory_mib=mem)
-                    hit = bool(est.fits)
-                except ValueError:
-                    hit = True
-            self.cache[key] = hit
-        return hit
-
-
-def _label(host: str, group: Group | None, gpus: tuple[int, ...] | None) -> str:
-    if group is not None:
-        return f"{host} {group.label}" + (f" ({group.weakest_path})" if group.weakest_path else "")
-    if gpus:
-        return f"{host} " + "+".join(f"GPU{i}" for i in gpus)
-    return host
-
-
-def place_all(deployments: Sequence[Deployment], placer: Placer, stale: set[str], known: set[str],
-              fits: _Fits) -> tuple[list[Placement], dict[str, dict[str, tuple[int, ...]]]]:
-    """Placements in manifest order and, per host, who holds which GPUs."""
-    holders: dict[str, dict[str, tuple[int, ...]]] = {}
-
-    def hold(host: str, name: str, gpus: tuple[int, ...]) -> None:
-        mine = holders.setdefault(host, {})
-        mine[name] = tuple(sorted(set(mine.get(name, ())) | set(gpus)))
-        placer.hold(host, gpus)
-
-    for d in deployments:  # pinned GPUs on a known node hold first, whatever the manifest order
-        if d.node in known and d.gpus:
-            hold(d.node, d.name, d.gpus)
-    out: list[Placement] = []
-    for d in deployments:
-        n, k = d.gpus_needed, max(1, d.nodes)
-        note = None
-        stages: list[tuple[str, tuple[int, ...] | None]] = []
-        how = "placed"
-        if d.node in stale:
-            out.append(Placement(d, ((d.node, d.gpus),), "pinned",
-                                 f"node {d.node}'s report is stale: checked on it, not used for placement"))
-            continue
-        if d.node is not None and d.node in placer:
-            node = d.node
-            how = "pinned" if d.gpus else "node"
-            gpus = d.gpus
-            if not gpus:
-                g = placer.best_on(node, n)
-                gpus = g.gpus if g is not None else None
-                if gpus:
-                    hold(node, d.name, gpus)
-                else:
-                    note = f"no free group of {n} GPUs left on {node}"
-            stages.append((node, gpus))
-        elif d.node is not None:
-            note = f"node {d.node} has no report in the fleet: checked where the fleet has room"
-        def accept(sid: int, d: Deployment = d) -> bool:
-            return fits(d, sid)
-
-        while len(stages) < k:
-            found = placer.best_anywhere(n, exclude=[h for h, _ in stages], accept=accept)
-            if found is None:
-                note = note or f"no node of the fleet has {n} free GPUs for {d.name} ({k} node(s) needed)"
-                break
-            host, group = found
-            gpus = d.gpus if d.gpus and not stages else group.gpus
-            hold(host, d.name, gpus)
-            stages.append((host, gpus))
-        if not stages:
-            how = "unplaced"
-        copies: list[tuple[tuple[str, tuple[int, ...] | None], ...]] = []
-        if stages and not d.gpus and d.replicas > 1:  # each further replica needs its own free groups
-            for _ in range(d.replicas - 1):
-                copy = _place_copy(d, n, k, placer, hold, accept)
-                if copy is None:
-                    note = note or f"only {1 + len(copies)} of {d.replicas} replicas have room in the fleet"
-                    break
-                copies.append(copy)
-        out.append(Placement(d, tuple(stages), how, note, tuple(copies)))
-    return out, holders
-
-
-def _place_copy(d: Deployment, n: int, k: int, placer: Placer, hold: Callable[[str, str, tuple[int, ...]], None],
-                accept: Callable[[int], bool]) -> tuple[tuple[str, tuple[int, ...] | None], ...] | None:
-    """One more replica of an unpinned deployment: on its named node, else on the best free groups."""
-    stages: list[tuple[str, tuple[int, ...]]] = []
-    if d.node is not None and d.node in placer:
-        g = placer.best_on(d.node, n)
-        if g is None:
-            return None
-        stages.append((d.node, g.gpus))
-    while len(stages) < k:
-        found = placer.best_anywhere(n, exclude=[h for h, _ in stages], accept=accept)
-        if found is None:
-            return None
-        stages.append((found[0], found[1].gpus))
-    for host, gpus in stages:
-        hold(host, d.name, gpus)
-    return tuple(stages)
 
 
 def check_fleet(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence[Rule], *,
@@ -230,7 +91,7 @@ def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence
                              (), (), fleet.problems, 0, 0)
     shapes = Shapes()
     placer = Placer(((h, topo_of[h], local_bench[h]) for h in sorted(topo_of) if h not in stale), shapes)
-    fits = _Fits(shapes, base_dir)
+    fits = Fits(shapes, base_dir)
     placements, holders = place_all(deployments, placer, stale, set(topo_of), fits)
     t_place = time.perf_counter()
 
@@ -318,7 +179,7 @@ def _check_stage(p: Placement, placer: Placer,
     worst: tuple[Any, str] | None = None
     for host, gpus in p.stages:
         group = placer.table(host).group(gpus) if gpus and host in placer else None
-        info.append((_label(host, group, gpus), (host, group)))
+        info.append((label_of(host, group, gpus), (host, group)))
         rank = group.key[:3] if group is not None else ((-1,), 0.0, 0)
         if worst is None or rank > worst[0]:
             worst = (rank, host)

@@ -1,0 +1,158 @@
+"""Which deployment goes where in a fleet: pinned GPUs hold first, then each other deployment (and each
+further replica) gets its named node's best free group, else the best free groups anywhere — one per node
+for a multi-node job — on nodes where its model fits. Stale nodes are never used; a deployment pinned to
+one stays there (it is checked, not moved).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tpdoctor.advice.placement import Group
+from tpdoctor.deploy import models, sizing
+from tpdoctor.deploy.deployment import Deployment
+from tpdoctor.errors import TpdError
+from tpdoctor.fleet.placer import Placer, Shapes
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one deployment runs (or would run): its node(s) and GPU group on each."""
+
+    deployment: Deployment
+    stages: tuple[tuple[str, tuple[int, ...] | None], ...]  # (host, GPUs or None when unpinned and no room)
+    how: str  # pinned | node | placed | unplaced
+    note: str | None = None
+    copies: tuple[tuple[tuple[str, tuple[int, ...] | None], ...], ...] = ()  # further replicas' stages
+
+    @property
+    def host(self) -> str | None:
+        return self.stages[0][0] if self.stages else None
+
+
+class Fits:
+    """Does a deployment's model fit one GPU of a node shape at its TP × PP (cached per model shape)?"""
+
+    def __init__(self, shapes: Shapes, base_dir: Path | None) -> None:
+        self.shapes, self.base_dir = shapes, base_dir
+        self.cache: dict[tuple[Any, ...], bool] = {}
+        self.specs: dict[str, models.ModelSpec | None] = {}
+
+    def __call__(self, d: Deployment, sid: int) -> bool:
+        topo = self.shapes.topologies[sid]
+        mem = topo.gpus[0].memory_mib if topo.gpus else None
+        if not isinstance(mem, int):
+            return True
+        key = (d.model, d.dtype, d.tp, d.pp, d.nodes, d.max_model_len, d.max_num_seqs, d.kv_cache_dtype, mem)
+        hit = self.cache.get(key)
+        if hit is None:
+            if d.model not in self.specs:
+                try:
+                    self.specs[d.model] = models.resolve(d.model, self.base_dir) if d.model else None
+                except TpdError:
+                    self.specs[d.model] = None
+            spec = self.specs[d.model]
+            hit = True
+            if spec is not None:
+                try:
+                    dtype = sizing.normalize_dtype(d.dtype or models.quantization_hint(d.model) or spec.dtype)
+                    est = sizing.estimate(spec, dtype=dtype, tp=d.tp, pp=d.pp, max_model_len=d.max_model_len,
+                                          max_num_seqs=d.max_num_seqs, gpu_memory_mib=mem)
+                    hit = bool(est.fits)
+                except ValueError:
+                    hit = True
+            self.cache[key] = hit
+        return hit
+
+
+def label_of(host: str, group: Group | None, gpus: tuple[int, ...] | None) -> str:
+    if group is not None:
+        return f"{host} {group.label}" + (f" ({group.weakest_path})" if group.weakest_path else "")
+    if gpus:
+        return f"{host} " + "+".join(f"GPU{i}" for i in gpus)
+    return host
+
+
+def place_all(deployments: Sequence[Deployment], placer: Placer, stale: set[str], known: set[str],
+              fits: Fits) -> tuple[list[Placement], dict[str, dict[str, tuple[int, ...]]]]:
+    """Placements in manifest order and, per host, who holds which GPUs."""
+    holders: dict[str, dict[str, tuple[int, ...]]] = {}
+
+    def hold(host: str, name: str, gpus: tuple[int, ...]) -> None:
+        mine = holders.setdefault(host, {})
+        mine[name] = tuple(sorted(set(mine.get(name, ())) | set(gpus)))
+        placer.hold(host, gpus)
+
+    for d in deployments:  # pinned GPUs on a known node hold first, whatever the manifest order
+        if d.node in known and d.gpus:
+            hold(d.node, d.name, d.gpus)
+    out: list[Placement] = []
+    for d in deployments:
+        n, k = d.gpus_needed, max(1, d.nodes)
+        note = None
+        stages: list[tuple[str, tuple[int, ...] | None]] = []
+        how = "placed"
+        if d.node in stale:
+            out.append(Placement(d, ((d.node, d.gpus),), "pinned",
+                                 f"node {d.node}'s report is stale: checked on it, not used for placement"))
+            continue
+        if d.node is not None and d.node in placer:
+            node = d.node
+            how = "pinned" if d.gpus else "node"
+            gpus = d.gpus
+            if not gpus:
+                g = placer.best_on(node, n)
+                gpus = g.gpus if g is not None else None
+                if gpus:
+                    hold(node, d.name, gpus)
+                else:
+                    note = f"no free group of {n} GPUs left on {node}"
+            stages.append((node, gpus))
+        elif d.node is not None:
+            note = f"node {d.node} has no report in the fleet: checked where the fleet has room"
+        def accept(sid: int, d: Deployment = d) -> bool:
+            return fits(d, sid)
+
+        while len(stages) < k:
+            found = placer.best_anywhere(n, exclude=[h for h, _ in stages], accept=accept)
+            if found is None:
+                note = note or f"no node of the fleet has {n} free GPUs for {d.name} ({k} node(s) needed)"
+                break
+            host, group = found
+            gpus = d.gpus if d.gpus and not stages else group.gpus
+            hold(host, d.name, gpus)
+            stages.append((host, gpus))
+        if not stages:
+            how = "unplaced"
+        copies: list[tuple[tuple[str, tuple[int, ...] | None], ...]] = []
+        if stages and not d.gpus and d.replicas > 1:  # each further replica needs its own free groups
+            for _ in range(d.replicas - 1):
+                copy = _place_copy(d, n, k, placer, hold, accept)
+                if copy is None:
+                    note = note or f"only {1 + len(copies)} of {d.replicas} replicas have room in the fleet"
+                    break
+                copies.append(copy)
+        out.append(Placement(d, tuple(stages), how, note, tuple(copies)))
+    return out, holders
+
+
+def _place_copy(d: Deployment, n: int, k: int, placer: Placer, hold: Callable[[str, str, tuple[int, ...]], None],
+                accept: Callable[[int], bool]) -> tuple[tuple[str, tuple[int, ...] | None], ...] | None:
+    """One more replica of an unpinned deployment: on its named node, else on the best free groups."""
+    stages: list[tuple[str, tuple[int, ...]]] = []
+    if d.node is not None and d.node in placer:
+        g = placer.best_on(d.node, n)
+        if g is None:
+            return None
+        stages.append((d.node, g.gpus))
+    while len(stages) < k:
+        found = placer.best_anywhere(n, exclude=[h for h, _ in stages], accept=accept)
+        if found is None:
+            return None
+        stages.append((found[0], found[1].gpus))
+    for host, gpus in stages:
+        hold(host, d.name, gpus)
+    return tuple(stages)
