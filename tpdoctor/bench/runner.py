@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import tpdoctor
 from tpdoctor.bench.events import decode
@@ -396,7 +396,11 @@ def _root_cause(procs: dict[int, subprocess.Popen[str]], rank: int, code: int,
     return best[1], best[2]
 
 
-def _drain(q: queue.Queue[tuple[str, int, str]], watch: _Watch, on_event: EventHook | None,
+class _EventSink(Protocol):
+    def on_event(self, event: dict[str, Any], now: float) -> None: ...
+
+
+def _drain(q: queue.Queue[tuple[str, int, str]], watch: _EventSink, on_event: EventHook | None,
            clock: Callable[[], float]) -> None:
     """Take in events already printed (the dead rank's last words, a peer's error) before judging."""
     time.sleep(0.05)

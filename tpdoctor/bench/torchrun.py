@@ -38,7 +38,7 @@ from tpdoctor.bench.multinode import NodeJob, NodePlan
 from tpdoctor.bench.plan import Group
 from tpdoctor.bench.procs import TAG_VARIABLE, kill_tagged, session_members, tagged
 from tpdoctor.bench.result import BenchResult
-from tpdoctor.bench.runner import BenchOptions, BenchRun, _exit_text, _reader
+from tpdoctor.bench.runner import BenchOptions, BenchRun, _drain, _exit_text, _reader
 from tpdoctor.bench.sizes import format_size
 from tpdoctor.codec import from_data
 
@@ -247,21 +247,6 @@ def _watch(job: NodeJob, mine: tuple[Group, ...], proc: subprocess.Popen[str], s
         if code == 0:
             return {}
         return _exit_failures(mine, watch, code, stderr)
-
-
-def _drain(q: queue.Queue[tuple[str, int, str]], watch: _NodeWatch, on_event: EventHook | None,
-           clock: Callable[[], float]) -> None:
-    time.sleep(0.05)
-    while True:
-        try:
-            kind, _, line = q.get_nowait()
-        except queue.Empty:
-            return
-        event = decode(line) if kind == "line" else None
-        if event is not None:
-            watch.on_event(event, clock())
-            if on_event is not None:
-                on_event(event)
 
 
 def _deadline_failures(job: NodeJob, mine: tuple[Group, ...], watch: _NodeWatch,
