@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 import tpdoctor
 from tpdoctor.bench.events import decode
@@ -234,7 +234,48 @@ def _exit_text(code: int) -> str:
     return f"exited with code {code}"
 
 
-class _Watch:
+class EventState:
+    """What a watchdog has seen of its ranks' event lines (shared by this runner and `torchrun.py`).
+
+    Subclasses hold the attributes below; `group_key` maps an event's GPU list to the group key they use,
+    and `on_other` takes event kinds of their own."""
+
+    launched: set[int]
+    ready: set[int]
+    last_event: float
+    running: dict[Group, tuple[int, float]]  # group -> (requested bytes, since)
+    results: dict[Group, list[BenchResult]]
+    errors: dict[int, str]  # rank -> its own error message
+    measuring: bool  # a first `start` came: start-up (imports, rendezvous, subgroups) is over
+
+    def group_key(self, gpus: list[int]) -> Group:
+        return tuple(gpus)
+
+    def on_other(self, kind: str, event: dict[str, Any]) -> None:
+        """Event kinds this watcher alone knows; ignored by default."""
+
+    def on_event(self, event: dict[str, Any], now: float) -> None:
+        self.last_event = now
+        kind = event["event"]
+        if kind == "launched":
+            self.launched.add(int(event["rank"]))
+        elif kind == "ready":
+            self.ready.add(int(event["rank"]))
+        elif kind == "start":
+            self.measuring = True
+            self.running[self.group_key(event["group"])] = (int(event["bytes"]), now)
+        elif kind == "result":
+            result = from_data(BenchResult, event["result"], "$.result")
+            group = self.group_key(list(result.group))
+            self.results.setdefault(group, []).append(result)
+            self.running.pop(group, None)
+        elif kind == "error":
+            self.errors[int(event["rank"])] = str(event.get("message", ""))
+        else:
+            self.on_other(kind, event)
+
+
+class _Watch(EventState):
     """Bookkeeping of one attempt: which groups are running which size since when."""
 
     def __init__(self, plan: Plan, devices: tuple[int, ...], options: BenchOptions, now: float) -> None:
@@ -249,26 +290,8 @@ class _Watch:
         self.results: dict[Group, list[BenchResult]] = {g: [] for g in plan.groups}
         self.errors: dict[int, str] = {}  # rank -> its own error message
 
-    def group_of(self, gpus: list[int]) -> Group:
+    def group_key(self, gpus: list[int]) -> Group:
         return tuple(self.to_rank[d] for d in gpus)
-
-    def on_event(self, event: dict[str, Any], now: float) -> None:
-        self.last_event = now
-        kind = event["event"]
-        if kind == "launched":
-            self.launched.add(int(event["rank"]))
-        elif kind == "ready":
-            self.ready.add(int(event["rank"]))
-        elif kind == "start":
-            self.measuring = True
-            self.running[self.group_of(event["group"])] = (int(event["bytes"]), now)
-        elif kind == "result":
-            result = from_data(BenchResult, event["result"], "$.result")
-            group = self.group_of(list(result.group))
-            self.results.setdefault(group, []).append(result)
-            self.running.pop(group, None)
-        elif kind == "error":
-            self.errors[int(event["rank"])] = str(event.get("message", ""))
 
     def complete(self, group: Group) -> bool:
         return len(self.results.get(group, [])) >= len(self.options.sizes)
@@ -396,11 +419,7 @@ def _root_cause(procs: dict[int, subprocess.Popen[str]], rank: int, code: int,
     return best[1], best[2]
 
 
-class _EventSink(Protocol):
-    def on_event(self, event: dict[str, Any], now: float) -> None: ...
-
-
-def _drain(q: queue.Queue[tuple[str, int, str]], watch: _EventSink, on_event: EventHook | None,
+def _drain(q: queue.Queue[tuple[str, int, str]], watch: EventState, on_event: EventHook | None,
            clock: Callable[[], float]) -> None:
     """Take in events already printed (the dead rank's last words, a peer's error) before judging."""
     time.sleep(0.05)

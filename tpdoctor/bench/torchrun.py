@@ -38,7 +38,7 @@ from tpdoctor.bench.multinode import NodeJob, NodePlan
 from tpdoctor.bench.plan import Group
 from tpdoctor.bench.procs import TAG_VARIABLE, kill_tagged, session_members, tagged
 from tpdoctor.bench.result import BenchResult
-from tpdoctor.bench.runner import BenchOptions, BenchRun, _drain, _exit_text, _reader
+from tpdoctor.bench.runner import BenchOptions, BenchRun, EventState, _drain, _exit_text, _reader
 from tpdoctor.bench.sizes import format_size
 from tpdoctor.codec import from_data
 
@@ -70,7 +70,7 @@ def agent_env(job: NodeJob, tag: str, base: dict[str, str] | None = None) -> dic
 
 
 @dataclass
-class _NodeWatch:
+class _NodeWatch(EventState):
     """What this node has seen of the job: its ranks' progress, the world's hosts, results so far."""
 
     job: NodeJob
@@ -85,26 +85,11 @@ class _NodeWatch:
     errors: dict[int, str] = field(default_factory=dict)
     measuring: bool = False
 
-    def on_event(self, event: dict[str, Any], now: float) -> None:
-        self.last_event = now
-        kind = event["event"]
-        if kind == "launched":
-            self.launched.add(int(event["rank"]))
-        elif kind == "ready":
-            self.ready.add(int(event["rank"]))
-        elif kind == "world":
+    def on_other(self, kind: str, event: dict[str, Any]) -> None:
+        if kind == "world":
             self.hosts.update({int(w["rank"]): str(w["host"]) for w in event["world"]})
         elif kind == "round":
             self.measuring = True
-        elif kind == "start":
-            self.measuring = True
-            self.running[tuple(event["group"])] = (int(event["bytes"]), now)
-        elif kind == "result":
-            result = from_data(BenchResult, event["result"], "$.result")
-            self.results.setdefault(result.group, []).append(result)
-            self.running.pop(result.group, None)
-        elif kind == "error":
-            self.errors[int(event["rank"])] = str(event.get("message", ""))
 
     def deadline(self, start: float) -> float:
         timeout = self.options.timeout_seconds
