@@ -12,13 +12,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.bench.helpers import requires_torch
-from tests.bench.netns import NamespacePair, namespace_pids, unavailable_reason
+from tests.bench.netns import NamespacePair, namespace_pids
 from tpdoctor.bench.procs import kill_sessions, session_members
 
 pytestmark = [pytest.mark.netns, requires_torch]
@@ -28,19 +27,6 @@ RATE_MBIT = 400  # per direction: 0.05 GB/s
 RATE_GBPS = RATE_MBIT * 1e6 / 8 / 1e9
 SIZE = "4M"  # ~84 ms per all-reduce at the shaped rate
 HOSTS = ("node-a", "node-b")
-
-
-@pytest.fixture
-def namespaces() -> Iterator[NamespacePair]:
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    pair = NamespacePair()
-    try:
-        yield pair.open()
-    finally:
-        pair.close()
-        assert pair.leftovers() == []
 
 
 def _node_command(pair: NamespacePair, side: int, endpoint: str) -> list[str]:

@@ -4,12 +4,10 @@ faster. Traffic stays on the veths between our own namespaces. Everything is rem
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.bench.helpers import requires_torch
-from tests.bench.netns import NamespacePair, VethLink, unavailable_reason
+from tests.bench.netns import NamespacePair, VethLink
 from tpdoctor.bench.metrics import peak_busbw_gbps
 from tpdoctor.bench.plan import plan_node
 from tpdoctor.bench.procs import session_members
@@ -20,19 +18,6 @@ pytestmark = [pytest.mark.netns, requires_torch]
 RATE_MBIT = 400  # on the wire, per direction: 0.05 GB/s
 RATE_GBPS = RATE_MBIT * 1e6 / 8 / 1e9
 SIZE = 4 << 20  # ~84 ms per all-reduce at the shaped rate: latency and TCP/IP headers are small next to it
-
-
-@pytest.fixture
-def namespaces() -> Iterator[NamespacePair]:
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    pair = NamespacePair()
-    try:
-        yield pair.open()
-    finally:
-        pair.close()
-        assert pair.leftovers() == []
 
 
 def _bench(pair: NamespacePair, link: VethLink, iters: int) -> BenchRun:

@@ -247,6 +247,16 @@ class EventState:
     results: dict[Group, list[BenchResult]]
     errors: dict[int, str]  # rank -> its own error message
     measuring: bool  # a first `start` came: start-up (imports, rendezvous, subgroups) is over
+    options: BenchOptions
+
+    def complete(self, group: Group) -> bool:
+        return len(self.results.get(group, [])) >= len(self.options.sizes)
+
+    def where(self, group: Group) -> str:
+        step = self.running.get(group)
+        if step is not None:
+            return f"at {format_size(step[0])} B"
+        return f"after {len(self.results.get(group, []))} of {len(self.options.sizes)} sizes"
 
     def group_key(self, gpus: list[int]) -> Group:
         return tuple(gpus)
@@ -292,15 +302,6 @@ class _Watch(EventState):
 
     def group_key(self, gpus: list[int]) -> Group:
         return tuple(self.to_rank[d] for d in gpus)
-
-    def complete(self, group: Group) -> bool:
-        return len(self.results.get(group, [])) >= len(self.options.sizes)
-
-    def where(self, group: Group) -> str:
-        step = self.running.get(group)
-        if step is not None:
-            return f"at {format_size(step[0])} B"
-        return f"after {len(self.results.get(group, []))} of {len(self.options.sizes)} sizes"
 
     def name(self, group: Group) -> str:
         return f"{group_label(tuple(self.devices[r] for r in group))} ({self.options.backend})"

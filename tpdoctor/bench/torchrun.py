@@ -39,7 +39,6 @@ from tpdoctor.bench.plan import Group
 from tpdoctor.bench.procs import TAG_VARIABLE, kill_tagged, session_members, tagged
 from tpdoctor.bench.result import BenchResult
 from tpdoctor.bench.runner import BenchOptions, BenchRun, EventState, _drain, _exit_text, _reader
-from tpdoctor.bench.sizes import format_size
 from tpdoctor.codec import from_data
 
 EventHook = Callable[[dict[str, Any]], None]
@@ -109,15 +108,6 @@ class _NodeWatch(EventState):
         nodes = sorted({self.job.node_of(r) for r in group})
         return f"{'+'.join(self.member(r) for r in group)} ({self.options.backend}, nodes " \
                f"{'+'.join(str(n) for n in nodes)})"
-
-    def where(self, group: Group) -> str:
-        step = self.running.get(group)
-        if step is not None:
-            return f"at {format_size(step[0])} B"
-        return f"after {len(self.results.get(group, []))} of {len(self.options.sizes)} sizes"
-
-    def complete(self, group: Group) -> bool:
-        return len(self.results.get(group, [])) >= len(self.options.sizes)
 
 
 def run_node(job: NodeJob, nplan: NodePlan, options: BenchOptions, *, python: str = sys.executable,
