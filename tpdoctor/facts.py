@@ -13,114 +13,107 @@ from functools import lru_cache
 from typing import Any
 
 from tpdoctor.bench.result import BenchResult
-from tpdoctor.factschema import Fact, ScopeFacts, ScopeSchema, SubjectSchema, register_scope
+from tpdoctor.factschema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchema, SubjectSchema, register_scope
 from tpdoctor.topology import Gpu, Link, NvLinkState, PathKind, RemoteType, Topology, path_kind, path_sort_key
 from tpdoctor.unknown import Unknown
 
-S, INT, F, B, L = "string", "int", "float", "bool", "list"
-
-
-def _f(type_: str, doc: str, nullable: bool = False) -> Fact:
-    return Fact(type_, doc, nullable)
-
-
 NODE = SubjectSchema("node", "The whole node (one per evaluation; visible to every node rule).", {
-    "host": _f(S, "Host name."),
-    "gpu_count": _f(INT, "GPUs seen by the probe."),
-    "gpu_names": _f(L, "Distinct GPU product names."),
-    "nvswitch": _f(B, "The GPUs sit on an NVSwitch fabric (fabric state reported, or links land on switches)."),
-    "links_down": _f(INT, "GPU pairs whose expected NVLinks are all down."),
-    "links_degraded": _f(INT, "GPU pairs with some, not all, expected NVLinks up."),
-    "baseline": _f(B, "A baseline topology was given (drift facts are meaningful)."),
-    "driver_version": _f(S, "NVIDIA driver version.", True),
-    "probe_notes": _f(L, "What the probe could not read, disagreements between sources."),
+    "host": Fact(S, "Host name."),
+    "gpu_count": Fact(INT, "GPUs seen by the probe."),
+    "gpu_names": Fact(L, "Distinct GPU product names."),
+    "nvswitch": Fact(B, "The GPUs sit on an NVSwitch fabric (fabric state reported, or links land on switches)."),
+    "links_down": Fact(INT, "GPU pairs whose expected NVLinks are all down."),
+    "links_degraded": Fact(INT, "GPU pairs with some, not all, expected NVLinks up."),
+    "baseline": Fact(B, "A baseline topology was given (drift facts are meaningful)."),
+    "driver_version": Fact(S, "NVIDIA driver version.", True),
+    "probe_notes": Fact(L, "What the probe could not read, disagreements between sources."),
 })
 
 LINK = SubjectSchema("link", "A GPU pair, listed once (a before b). `id` is `GPU0-GPU1`.", {
-    "a": _f(S, "First GPU label, e.g. GPU0."),
-    "b": _f(S, "Second GPU label."),
-    "a_index": _f(INT, "First GPU index."),
-    "b_index": _f(INT, "Second GPU index."),
-    "gpu_name": _f(S, "Product name of the first GPU."),
-    "path": _f(S, "Effective path now, nvidia-smi vocabulary: NV12, PIX, PXB, PHB, NODE, SYS."),
-    "kind": _f(S, "Path class: NV, PIX, PXB, PHB, NODE or SYS."),
-    "nvlinks": _f(INT, "NVLinks bonded and up between the pair."),
-    "nvlinks_expected": _f(INT, "NVLinks that should be up (baseline, SKU, symmetry or NVML); 0 for PCIe-only "
+    "a": Fact(S, "First GPU label, e.g. GPU0."),
+    "b": Fact(S, "Second GPU label."),
+    "a_index": Fact(INT, "First GPU index."),
+    "b_index": Fact(INT, "Second GPU index."),
+    "gpu_name": Fact(S, "Product name of the first GPU."),
+    "path": Fact(S, "Effective path now, nvidia-smi vocabulary: NV12, PIX, PXB, PHB, NODE, SYS."),
+    "kind": Fact(S, "Path class: NV, PIX, PXB, PHB, NODE or SYS."),
+    "nvlinks": Fact(INT, "NVLinks bonded and up between the pair."),
+    "nvlinks_expected": Fact(INT, "NVLinks that should be up (baseline, SKU, symmetry or NVML); 0 for PCIe-only "
                               "pairs; null when nobody can say.", True),
-    "nvlinks_missing": _f(INT, "nvlinks_expected - nvlinks, when the expectation is known.", True),
-    "pcie_path": _f(S, "The PCIe path under (or instead of) NVLink.", True),
-    "p2p": _f(S, "Peer-to-peer status, topo -p2p codes: OK CNS GNS TNS NS DR U.", True),
-    "p2p_read": _f(S, "P2P read status.", True),
-    "p2p_write": _f(S, "P2P write status.", True),
-    "p2p_nvlink": _f(S, "P2P over NVLink status (NVML_P2P_CAPS_INDEX_NVLINK).", True),
-    "health": _f(S, "ok, degraded, down or unknown (from the link graph)."),
-    "nominal_gbps": _f(F, "Nominal per-direction GB/s of the effective path.", True),
-    "busbw_gbps": _f(F, "Measured all-reduce busbw of this pair, when benchmarked.", True),
-    "mig": _f(B, "Either GPU runs in MIG mode (NVLinks are off by configuration, not broken)."),
-    "gpus_ok": _f(B, "Both GPUs read fine (status ok); a lost GPU is TPD108's, not its links'."),
-    "fabric_ready": _f(B, "Both GPUs' NVSwitch fabric registration completed with success; null when "
+    "nvlinks_missing": Fact(INT, "nvlinks_expected - nvlinks, when the expectation is known.", True),
+    "pcie_path": Fact(S, "The PCIe path under (or instead of) NVLink.", True),
+    "p2p": Fact(S, "Peer-to-peer status, topo -p2p codes: OK CNS GNS TNS NS DR U.", True),
+    "p2p_read": Fact(S, "P2P read status.", True),
+    "p2p_write": Fact(S, "P2P write status.", True),
+    "p2p_nvlink": Fact(S, "P2P over NVLink status (NVML_P2P_CAPS_INDEX_NVLINK).", True),
+    "health": Fact(S, "ok, degraded, down or unknown (from the link graph)."),
+    "nominal_gbps": Fact(F, "Nominal per-direction GB/s of the effective path.", True),
+    "busbw_gbps": Fact(F, "Measured all-reduce busbw of this pair, when benchmarked.", True),
+    "mig": Fact(B, "Either GPU runs in MIG mode (NVLinks are off by configuration, not broken)."),
+    "gpus_ok": Fact(B, "Both GPUs read fine (status ok); a lost GPU is TPD108's, not its links'."),
+    "fabric_ready": Fact(B, "Both GPUs' NVSwitch fabric registration completed with success; null when "
                           "neither GPU is on a fabric or the state was not read.", True),
-    "expected_from": _f(S, "Where nvlinks_expected came from: baseline, sku:<key>, symmetry:..., observed.",
+    "expected_from": Fact(S, "Where nvlinks_expected came from: baseline, sku:<key>, symmetry:..., observed.",
                         True),
-    "baseline_path": _f(S, "The pair's path in the baseline, when a baseline is given.", True),
-    "baseline_nvlinks": _f(INT, "NVLinks up in the baseline.", True),
+    "baseline_path": Fact(S, "The pair's path in the baseline, when a baseline is given.", True),
+    "baseline_nvlinks": Fact(INT, "NVLinks up in the baseline.", True),
 })
 
 GPU = SubjectSchema("gpu", "One GPU. `id` is `GPU3`.", {
-    "index": _f(INT, "nvidia-smi / NVML index."),
-    "name": _f(S, "Product name, e.g. NVIDIA H100 NVL."),
-    "pci_bus_id": _f(S, "PCI bus id.", True),
-    "status": _f(S, "Probe status of this GPU: ok, lost or error."),
-    "status_reason": _f(S, "Why the status is not ok.", True),
-    "mig": _f(B, "MIG mode enabled.", True),
-    "nvlink_ports": _f(INT, "NVLink ports the probe listed (0 on a PCIe-only GPU)."),
-    "nvlinks_active": _f(INT, "Ports reading active."),
-    "nvlinks_inactive": _f(INT, "Ports reading inactive."),
-    "nvlinks_disabled": _f(INT, "Ports disabled by configuration (MIG)."),
-    "nvlink_replay_errors": _f(INT, "Sum of DL replay counters over the GPU's NVLinks.", True),
-    "nvlink_recovery_errors": _f(INT, "Sum of DL recovery counters.", True),
-    "nvlink_crc_errors": _f(INT, "Sum of CRC flit + CRC data counters.", True),
-    "nvlink_errors": _f(INT, "Sum of all the counters above; null when none could be read.", True),
-    "nvlink_error_links": _f(L, "NVLink numbers with any non-zero counter."),
-    "nvlink_errors_baseline": _f(INT, "The same sum in the baseline.", True),
-    "nvlink_errors_delta": _f(INT, "nvlink_errors - nvlink_errors_baseline (rise since the baseline).", True),
-    "pcie_gen_current": _f(INT, "PCIe generation now (drops at idle by design).", True),
-    "pcie_gen_max": _f(INT, "Max PCIe generation for this GPU in this slot.", True),
-    "pcie_gpu_gen_max": _f(INT, "The GPU's own max PCIe generation.", True),
-    "pcie_width_current": _f(INT, "PCIe lanes now.", True),
-    "pcie_width_max": _f(INT, "Max PCIe lanes.", True),
-    "busy": _f(B, "The GPU was busy (P0 or utilised) when read; null when not known.", True),
-    "fabric_state": _f(S, "NVSwitch fabric state: not_supported, not_started, in_progress, completed; "
+    "index": Fact(INT, "nvidia-smi / NVML index."),
+    "name": Fact(S, "Product name, e.g. NVIDIA H100 NVL."),
+    "pci_bus_id": Fact(S, "PCI bus id.", True),
+    "status": Fact(S, "Probe status of this GPU: ok, lost or error."),
+    "status_reason": Fact(S, "Why the status is not ok.", True),
+    "mig": Fact(B, "MIG mode enabled.", True),
+    "nvlink_ports": Fact(INT, "NVLink ports the probe listed (0 on a PCIe-only GPU)."),
+    "nvlinks_active": Fact(INT, "Ports reading active."),
+    "nvlinks_inactive": Fact(INT, "Ports reading inactive."),
+    "nvlinks_disabled": Fact(INT, "Ports disabled by configuration (MIG)."),
+    "nvlink_replay_errors": Fact(INT, "Sum of DL replay counters over the GPU's NVLinks.", True),
+    "nvlink_recovery_errors": Fact(INT, "Sum of DL recovery counters.", True),
+    "nvlink_crc_errors": Fact(INT, "Sum of CRC flit + CRC data counters.", True),
+    "nvlink_errors": Fact(INT, "Sum of all the counters above; null when none could be read.", True),
+    "nvlink_error_links": Fact(L, "NVLink numbers with any non-zero counter."),
+    "nvlink_errors_baseline": Fact(INT, "The same sum in the baseline.", True),
+    "nvlink_errors_delta": Fact(INT, "nvlink_errors - nvlink_errors_baseline (rise since the baseline).", True),
+    "pcie_gen_current": Fact(INT, "PCIe generation now (drops at idle by design).", True),
+    "pcie_gen_max": Fact(INT, "Max PCIe generation for this GPU in this slot.", True),
+    "pcie_gpu_gen_max": Fact(INT, "The GPU's own max PCIe generation.", True),
+    "pcie_width_current": Fact(INT, "PCIe lanes now.", True),
+    "pcie_width_max": Fact(INT, "Max PCIe lanes.", True),
+    "busy": Fact(B, "The GPU was busy (P0 or utilised) when read; null when not known.", True),
+    "fabric_state": Fact(S, "NVSwitch fabric state: not_supported, not_started, in_progress, completed; "
                           "null when the GPU reports no fabric.", True),
-    "fabric_status": _f(S, "Fabric registration result (meaningful when completed).", True),
-    "fabric_health": _f(S, "Fabric health summary.", True),
-    "fabric_ready": _f(B, "completed + success; null when not on a fabric.", True),
-    "fabric_detail": _f(S, "The fabric state in words, with the status when completed (e.g. "
+    "fabric_status": Fact(S, "Fabric registration result (meaningful when completed).", True),
+    "fabric_health": Fact(S, "Fabric health summary.", True),
+    "fabric_ready": Fact(B, "completed + success; null when not on a fabric.", True),
+    "fabric_detail": Fact(S, "The fabric state in words, with the status when completed (e.g. "
                            "`completed, status NVML_ERROR_TIMEOUT`).", True),
 })
 
 BENCH = SubjectSchema("bench", "One benchmarked GPU group at its largest correct message size. "
                       "`id` is `GPU0+GPU1`.", {
-    "group": _f(L, "GPU indices."),
-    "label": _f(S, "What was benchmarked (deployment name, pairs, node).", True),
-    "backend": _f(S, "nccl or gloo."),
-    "bytes": _f(INT, "Message size."),
-    "busbw_gbps": _f(F, "Measured busbw, nccl-tests convention."),
-    "algbw_gbps": _f(F, "Measured algbw."),
-    "correct": _f(B, "The all-reduce result was right."),
-    "error": _f(S, "Why the run failed.", True),
-    "path": _f(S, "Weakest path inside the group.", True),
-    "busbw_expected_gbps": _f(F, "What busbw this group should reach (SKU, GPU count, path); null when "
+    "group": Fact(L, "GPU indices."),
+    "label": Fact(S, "What was benchmarked (deployment name, pairs, node).", True),
+    "backend": Fact(S, "nccl or gloo."),
+    "bytes": Fact(INT, "Message size."),
+    "busbw_gbps": Fact(F, "Measured busbw, nccl-tests convention."),
+    "algbw_gbps": Fact(F, "Measured algbw."),
+    "correct": Fact(B, "The all-reduce result was right."),
+    "error": Fact(S, "Why the run failed.", True),
+    "path": Fact(S, "Weakest path inside the group.", True),
+    "busbw_expected_gbps": Fact(F, "What busbw this group should reach (SKU, GPU count, path); null when "
                                   "no published figure applies (e.g. gloo on CPU).", True),
-    "busbw_ratio": _f(F, "busbw_gbps / busbw_expected_gbps.", True),
+    "busbw_ratio": Fact(F, "busbw_gbps / busbw_expected_gbps.", True),
 })
 
 DRIFT = SubjectSchema("drift", "One difference from the baseline. `id` names what changed.", {
-    "what": _f(S, "gpu_gone, gpu_added, gpu_changed, nvlinks_dropped, path_changed, p2p_changed or "
+    "what": Fact(S, "gpu_gone, gpu_added, gpu_changed, nvlinks_dropped, path_changed, p2p_changed or "
                   "errors_rising."),
-    "before": _f(S, "Value in the baseline.", True),
-    "after": _f(S, "Value now.", True),
-    "detail": _f(S, "One-line description."),
+    "before": Fact(S, "Value in the baseline.", True),
+    "after": Fact(S, "Value now.", True),
+    "detail": Fact(S, "One-line description."),
 })
 
 NODE_SCHEMA = ScopeSchema(

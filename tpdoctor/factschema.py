@@ -25,6 +25,7 @@ from typing import Any
 from tpdoctor.errors import TpdError
 
 TYPES = ("bool", "int", "float", "string", "list", "map")
+S, INT, F, B, L = "string", "int", "float", "bool", "list"  # short names for schema tables
 _PY = {"bool": (bool,), "int": (int,), "float": (float,), "string": (str,), "list": (list,), "map": (dict,)}
 ID_FIELD = "id"  # every subject has one: the Finding's subject ("GPU0-GPU1", "GPU3", a deployment name)
 UNKNOWN_FIELD = "unknown"  # every subject has one: fact name -> reason it could not be read
