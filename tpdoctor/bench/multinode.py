@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tpdoctor.bench.plan import Group, Plan, round_robin_pairs
-from tpdoctor.bench.session import BenchRequest, minimal_topology
-from tpdoctor.bench.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, parse_sizes
+from tpdoctor.bench.session import BenchRequest, checked, minimal_topology, runner_options
 from tpdoctor.errors import BenchError
 from tpdoctor.findings import Report, Status
 from tpdoctor.topology import Topology
@@ -118,10 +117,7 @@ def run_node_request(request: BenchRequest, multi: MultiNodeRequest, topology: T
     from tpdoctor.bench import runner, torchrun
 
     backend = runner.resolve_backend(request.backend)
-    try:
-        sizes = parse_sizes(request.sizes or (DEFAULT_SIZES_GPU if backend == "nccl" else DEFAULT_SIZES_CPU))
-    except ValueError as exc:
-        raise BenchError(f"--sizes: {exc}") from None
+    options = runner_options(request, backend)
     nproc = multi.nproc_per_node
     if nproc is None:
         nproc = runner.cuda_device_count() if backend == "nccl" else 1
@@ -135,12 +131,5 @@ def run_node_request(request: BenchRequest, multi: MultiNodeRequest, topology: T
     except ValueError as exc:
         raise BenchError(str(exc)) from None
     nplan = node_plan(job.nnodes, job.nproc_per_node, pairs=job.pairs, job=job.job)
-    options = runner.BenchOptions(backend=backend, sizes=sizes, iters=request.iters, warmup=request.warmup,
-                                  dtype=request.dtype, timeout_seconds=request.timeout_seconds,
-                                  startup_timeout_seconds=request.startup_timeout_seconds)
-    run = torchrun.run_node(job, nplan, options, on_event=on_event)
-    if run.leftover_pids:
-        raise BenchError(f"benchmark processes {list(run.leftover_pids)} survived the kill",
-                         hint="kill them by pid")
-    bad = any(r.error is not None or not r.correct for r in run.results)
-    return Report(topology=base, bench=run.results, status=Status.CRITICAL if bad else Status.OK)
+    results, bad = checked(torchrun.run_node(job, nplan, options, on_event=on_event))
+    return Report(topology=base, bench=results, status=Status.CRITICAL if bad else Status.OK)

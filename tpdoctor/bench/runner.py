@@ -378,11 +378,7 @@ def _watch_loop(plan: Plan, options: BenchOptions, procs: dict[int, subprocess.P
         except queue.Empty:
             kind, rank, line = "poll", -1, ""
         if kind == "line":
-            event = decode(line)
-            if event is not None:
-                watch.on_event(event, clock())
-                if on_event is not None:
-                    on_event(event)
+            _take(line, watch, on_event, clock)
             continue
         for r, p in procs.items():  # an EOF, or a periodic look (a rank whose child holds its stdout)
             if r in exited or (kind == "poll" and p.poll() is None) or (kind == "eof" and r != rank):
@@ -420,6 +416,15 @@ def _root_cause(procs: dict[int, subprocess.Popen[str]], rank: int, code: int,
     return best[1], best[2]
 
 
+def _take(line: str, watch: EventState, on_event: EventHook | None, clock: Callable[[], float]) -> None:
+    """One line of a rank's stdout: an event goes to the watchdog, then to the caller's hook."""
+    event = decode(line)
+    if event is not None:
+        watch.on_event(event, clock())
+        if on_event is not None:
+            on_event(event)
+
+
 def _drain(q: queue.Queue[tuple[str, int, str]], watch: EventState, on_event: EventHook | None,
            clock: Callable[[], float]) -> None:
     """Take in events already printed (the dead rank's last words, a peer's error) before judging."""
@@ -429,11 +434,8 @@ def _drain(q: queue.Queue[tuple[str, int, str]], watch: EventState, on_event: Ev
             kind, _, line = q.get_nowait()
         except queue.Empty:
             return
-        event = decode(line) if kind == "line" else None
-        if event is not None:
-            watch.on_event(event, clock())
-            if on_event is not None:
-                on_event(event)
+        if kind == "line":
+            _take(line, watch, on_event, clock)
 
 
 def _deadline_failures(plan: Plan, watch: _Watch, now: float, start: float) -> dict[Group, str]:

@@ -11,7 +11,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tpdoctor.bench.attach import attach_busbw
 from tpdoctor.bench.plan import Plan, plan_groups, plan_node, plan_pairs
@@ -20,6 +20,9 @@ from tpdoctor.bench.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, parse_siz
 from tpdoctor.errors import BenchError
 from tpdoctor.findings import Report, Status
 from tpdoctor.topology import Gpu, Topology
+
+if TYPE_CHECKING:  # the runner is imported lazily at run time
+    from tpdoctor.bench.runner import BenchOptions, BenchRun
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,28 @@ def make_plan(devices: tuple[int, ...], request: BenchRequest) -> Plan:
     return plan_node(len(devices))
 
 
+def runner_options(request: BenchRequest, backend: str) -> BenchOptions:
+    """The runner's options for a request: its sizes (the backend's default sweep) and deadlines."""
+    from tpdoctor.bench import runner
+
+    try:
+        sizes = parse_sizes(request.sizes or (DEFAULT_SIZES_GPU if backend == "nccl" else DEFAULT_SIZES_CPU))
+    except ValueError as exc:
+        raise BenchError(f"--sizes: {exc}") from None
+    return runner.BenchOptions(backend=backend, sizes=sizes, iters=request.iters, warmup=request.warmup,
+                               dtype=request.dtype, timeout_seconds=request.timeout_seconds,
+                               startup_timeout_seconds=request.startup_timeout_seconds)
+
+
+def checked(run: BenchRun) -> tuple[tuple[BenchResult, ...], bool]:
+    """A run's results and whether any failed (error or wrong sum); a process that survived the kill is a
+    BenchError, never silently left behind."""
+    if run.leftover_pids:
+        raise BenchError(f"benchmark processes {list(run.leftover_pids)} survived the kill",
+                         hint="they are in their own sessions; kill them by pid")
+    return run.results, any(r.error is not None or not r.correct for r in run.results)
+
+
 def run_request(request: BenchRequest, topology: Topology | None = None,
                 on_event: Callable[[dict[str, Any]], None] | None = None) -> Report:
     """Measure, and return a Report: results in `bench`, pair busbw on the topology's links, status
@@ -93,21 +118,10 @@ def run_request(request: BenchRequest, topology: Topology | None = None,
     from tpdoctor.bench import runner
 
     backend = runner.resolve_backend(request.backend)
-    try:
-        sizes = parse_sizes(request.sizes or (DEFAULT_SIZES_GPU if backend == "nccl" else DEFAULT_SIZES_CPU))
-    except ValueError as exc:
-        raise BenchError(f"--sizes: {exc}") from None
+    options = runner_options(request, backend)
     devices = choose_devices(backend, request.world_size, request.groups, topology, runner.cuda_device_count)
     plan = make_plan(devices, request)
-    options = runner.BenchOptions(backend=backend, sizes=sizes, iters=request.iters, warmup=request.warmup,
-                                  dtype=request.dtype, timeout_seconds=request.timeout_seconds,
-                                  startup_timeout_seconds=request.startup_timeout_seconds)
-    run = runner.run_plan(plan, devices, options, on_event=on_event)
-    if run.leftover_pids:
-        raise BenchError(f"benchmark processes {list(run.leftover_pids)} survived the kill",
-                         hint="they are in their own sessions; kill them by pid")
-    results = run.results
-    bad = any(r.error is not None or not r.correct for r in results)
+    results, bad = checked(runner.run_plan(plan, devices, options, on_event=on_event))
     base = topology or minimal_topology(devices, backend)
     return Report(topology=attach_busbw(base, results), bench=results,
                   status=Status.CRITICAL if bad else Status.OK)

@@ -32,13 +32,12 @@ from pathlib import Path
 from typing import IO, Any
 
 import tpdoctor
-from tpdoctor.bench.events import decode
 from tpdoctor.bench.metrics import failed
 from tpdoctor.bench.multinode import NodeJob, NodePlan
 from tpdoctor.bench.plan import Group
 from tpdoctor.bench.procs import TAG_VARIABLE, kill_tagged, session_members, tagged
 from tpdoctor.bench.result import BenchResult
-from tpdoctor.bench.runner import BenchOptions, BenchRun, EventState, _drain, _exit_text, _reader
+from tpdoctor.bench.runner import BenchOptions, BenchRun, EventState, _drain, _exit_text, _reader, _take
 from tpdoctor.codec import from_data
 
 EventHook = Callable[[dict[str, Any]], None]
@@ -206,11 +205,7 @@ def _watch(job: NodeJob, mine: tuple[Group, ...], proc: subprocess.Popen[str], s
         except queue.Empty:
             kind, line = "poll", ""
         if kind == "line":
-            event = decode(line)
-            if event is not None:
-                watch.on_event(event, clock())
-                if on_event is not None:
-                    on_event(event)
+            _take(line, watch, on_event, clock)
             continue
         if proc.poll() is None and kind == "poll":
             continue
