@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 from tests.conftest import EXAMPLE
+from tpdoctor.bench.procs import is_alive  # /proc: a zombie counts as dead
 
 
 def _links(data: dict) -> dict[str, dict]:
@@ -84,13 +84,6 @@ def test_missing_nvidia_smi_points_to_the_demo(run_cli, tmp_path: Path) -> None:
     assert "tpdoctor demo" in res.stderr
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))
 
 
 def test_hang_is_killed_at_the_timeout(run_cli, fakesmi_env, tmp_path: Path) -> None:
@@ -103,7 +96,7 @@ def test_hang_is_killed_at_the_timeout(run_cli, fakesmi_env, tmp_path: Path) -> 
     assert elapsed < 10
     pids = [int(p) for p in (tmp_path / "fakesmi.pids").read_text().split()]
     assert len(pids) == 2  # the fake and its sleeping child
-    assert not any(_alive(p) for p in pids)
+    assert not any(is_alive(p) for p in pids)
 
 
 def test_timeout_option_overrides_env(run_cli, fakesmi_env) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
 
+from tpdoctor.bench.procs import is_alive  # /proc: a zombie counts as dead
 from tpdoctor.errors import ProbeError
 from tpdoctor.probes.runner import CommandFailed, run
 
@@ -37,14 +37,6 @@ def test_nonzero_exit_keeps_output_and_names_command() -> None:
     assert err.stdout.startswith("Failed to initialize NVML")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purposes
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))
 
 
 def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
@@ -58,6 +50,6 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     children = [int(p) for p in pids.read_text().split()]
     assert len(children) == 2
     deadline = time.monotonic() + 5
-    while any(_alive(p) for p in children) and time.monotonic() < deadline:
+    while any(is_alive(p) for p in children) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(p) for p in children), "the grandchild `sleep` outlived the timeout"
+    assert not any(is_alive(p) for p in children), "the grandchild `sleep` outlived the timeout"
