@@ -342,12 +342,7 @@ def _launch(plan: Plan, devices: tuple[int, ...], options: BenchOptions, launche
         stray = alive or failures or session_members(sessions)  # e.g. a child a finished rank left
         leftover = kill_sessions(sessions, grace_seconds=options.grace_seconds) if stray else []
         for p in procs.values():
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                leftover.append(p.pid)
-            if p.stdout is not None:
-                p.stdout.close()
+            _reap(p, leftover)
         for t in threads:
             t.join(timeout=2)
         for fh in stderr_files.values():
@@ -414,6 +409,16 @@ def _root_cause(procs: dict[int, subprocess.Popen[str]], rank: int, code: int,
                 best = (weight(other), r, other)
         time.sleep(0.02)
     return best[1], best[2]
+
+
+def _reap(proc: subprocess.Popen[str], leftover: list[int]) -> None:
+    """Wait for a killed (or finished) process; one that still will not go is recorded in `leftover`."""
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        leftover.append(proc.pid)
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def _take(line: str, watch: EventState, on_event: EventHook | None, clock: Callable[[], float]) -> None:

@@ -37,7 +37,7 @@ from tpdoctor.bench.multinode import NodeJob, NodePlan
 from tpdoctor.bench.plan import Group
 from tpdoctor.bench.procs import TAG_VARIABLE, kill_tagged, session_members, tagged
 from tpdoctor.bench.result import BenchResult
-from tpdoctor.bench.runner import BenchOptions, BenchRun, EventState, _drain, _exit_text, _reader, _take
+from tpdoctor.bench.runner import BenchOptions, BenchRun, EventState, _drain, _exit_text, _reader, _reap, _take
 from tpdoctor.codec import from_data
 
 EventHook = Callable[[dict[str, Any]], None]
@@ -143,12 +143,7 @@ def run_node(job: NodeJob, nplan: NodePlan, options: BenchOptions, *, python: st
         if failures or tagged(tag) or session_members(sessions):
             leftover = kill_tagged(tag, sessions, grace_seconds=options.grace_seconds)
         if proc is not None:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                leftover.append(proc.pid)
-            if proc.stdout is not None:
-                proc.stdout.close()
+            _reap(proc, leftover)
         if reader is not None:
             reader.join(timeout=2)
         stderr.close()
