@@ -46,9 +46,9 @@ def rank_main(args: argparse.Namespace) -> None:
     import torch
     import torch.distributed as dist
 
-    from tpdoctor.bench.metrics import busbw_gbps
-    from tpdoctor.bench.sizes import parse_sizes
     from tpdoctor.bench.worker import Rank, measure_size
+    from tpdoctor.model.busbw import busbw_gbps
+    from tpdoctor.model.sizes import parse_sizes
 
     me = Rank("gloo", None)
     dist.init_process_group("gloo")
@@ -75,7 +75,7 @@ def rank_main(args: argparse.Namespace) -> None:
 
 def launch(args: argparse.Namespace) -> None:
     from tpdoctor.bench.runner import free_port
-    from tpdoctor.bench.sizes import format_size
+    from tpdoctor.model.sizes import format_size
 
     env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), WORLD_SIZE=str(args.ranks),
                OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))

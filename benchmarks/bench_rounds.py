@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tpdoctor.bench.plan import plan_pairs  # noqa: E402
 from tpdoctor.bench.runner import BenchOptions, run_plan  # noqa: E402
-from tpdoctor.bench.sizes import parse_sizes  # noqa: E402
+from tpdoctor.model.sizes import parse_sizes  # noqa: E402
 
 
 class Clock:

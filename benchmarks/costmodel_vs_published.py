@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import statistics
 
-from tpdoctor import skus
 from tpdoctor.advice import costmodel
-from tpdoctor.deploy.models import ModelSpec
+from tpdoctor.llm.models import ModelSpec
+from tpdoctor.model import skus
 
 LLAMA2_7B = ModelSpec(name="llama-2-7b", layers=32, hidden=4096, heads=32, kv_heads=32, head_dim=128,
                       intermediate=11008, vocab=32000, max_context=4096, dtype="fp16")

@@ -34,13 +34,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from fleet_scale import generate  # noqa: E402
 
 from tpdoctor.deploy.check import read_manifests  # noqa: E402
+from tpdoctor.engine.loader import load_rules  # noqa: E402
 from tpdoctor.fleet.cluster import check_fleet  # noqa: E402
+from tpdoctor.fleet.gcpause import gc_paused  # noqa: E402
 from tpdoctor.fleet.load import load_fleet  # noqa: E402
-from tpdoctor.fleet.render import to_json as fleet_json  # noqa: E402
 from tpdoctor.fleet.view import build_view  # noqa: E402
-from tpdoctor.gcpause import gc_paused  # noqa: E402
-from tpdoctor.report.cluster_out import to_json as check_json  # noqa: E402
-from tpdoctor.rulebook import load_rules  # noqa: E402
+from tpdoctor.report.cluster import to_json as check_json  # noqa: E402
+from tpdoctor.report.fleet_text import to_json as fleet_json  # noqa: E402
 
 MODELS = ["model: qwen35-27b, dtype: fp8", "model: llama-3.1-8b", "model: llama-3.1-70b, dtype: fp8"]
 

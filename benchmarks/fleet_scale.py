@@ -19,10 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fleet.factory import cross_node_results, node  # noqa: E402
-from tpdoctor.findings import Report  # noqa: E402
 from tpdoctor.fleet.load import load_fleet  # noqa: E402
 from tpdoctor.fleet.view import build_view  # noqa: E402
-from tpdoctor.report import json as report_json  # noqa: E402
+from tpdoctor.model import contract as report_json  # noqa: E402
+from tpdoctor.model.findings import Report  # noqa: E402
 
 SIZES = (1 << 20, 64 << 20, 1 << 30)
 

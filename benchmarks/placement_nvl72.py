@@ -14,7 +14,8 @@ import random
 import statistics
 import time
 
-from tpdoctor.advice import placement, synthetic
+from tpdoctor.advice import placement
+from tpdoctor.model import synthetic
 
 
 def median_ms(fn, repeat: int = 7) -> float:  # type: ignore[no-untyped-def]

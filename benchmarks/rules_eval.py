@@ -20,9 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.topologies import nvl72  # noqa: E402
-from tpdoctor.engine import Engine  # noqa: E402
-from tpdoctor.facts import node_facts  # noqa: E402
-from tpdoctor.rulebook import load_rules  # noqa: E402
+from tpdoctor.engine.evaluate import Engine  # noqa: E402
+from tpdoctor.engine.loader import load_rules  # noqa: E402
+from tpdoctor.node.facts import node_facts  # noqa: E402
 
 BUDGET_MS = 50.0
 RUNS = 15

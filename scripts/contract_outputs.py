@@ -67,8 +67,9 @@ def cases() -> list[tuple[str, list[str], dict[str, str]]]:
                                   ("llama-3.1-70b", "h100-sxm", "4", []),
                                   ("llama-3.1-8b", "a100-sxm-80gb", "8", ["--batch", "8"]),
                                   ("mixtral-8x7b", "rtx-4090", "2", ["--path", "SYS"])):
-        out.append((f"predict {model} {gpu} tp{tp}", ["predict", model, "--gpu", gpu, "--tp", tp, "--json", *extra], {}))
-        out.append((f"predict-text {model}", ["predict", model, "--gpu", gpu, "--tp", tp, "--explain", *extra], {}))
+        argv = ["predict", model, "--gpu", gpu, "--tp", tp, *extra]
+        out.append((f"predict {model} {gpu} tp{tp}", [*argv, "--json"], {}))
+        out.append((f"predict-text {model}", [*argv, "--explain"], {}))
     out.append(("rules", ["rules", "--json"], {}))
     out.append(("explain", ["explain", "TPD200"], {}))
     out.append(("demo", ["demo", "--json"], {}))

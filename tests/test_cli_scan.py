@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import EXAMPLE
 from tpdoctor.cli import COMMANDS, main
+from tpdoctor.model.contract import loads
 from tpdoctor.probes.replay import load
-from tpdoctor.report.json import loads
 
 
 def test_commands_are_registered() -> None:
@@ -33,7 +33,7 @@ def test_scan_from_json(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_scan_from_snapshot_json_equals_the_original(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scan", "--from", str(EXAMPLE), "--json"]) == 2
     first = capsys.readouterr().out
-    snap = tmp_path / "tpdoctor.report.json"
+    snap = tmp_path / "tpdoctor.model.contract"
     snap.write_text(first)
     assert main(["scan", "--from", str(snap), "--json"]) == 2
     assert capsys.readouterr().out == first
@@ -145,8 +145,8 @@ def test_scan_bench_measures_pairs_for_real(tmp_path: Path, capsys: pytest.Captu
     """`scan --bench`: a real short pairwise all-reduce (gloo ranks on this CPU), busbw onto the links."""
     from dataclasses import replace
 
-    from tpdoctor.findings import Report
-    from tpdoctor.report.json import render
+    from tpdoctor.model.contract import render
+    from tpdoctor.model.findings import Report
 
     topo = load(EXAMPLE)
     two = replace(topo, gpus=topo.gpus[2:], links=tuple(lk for lk in topo.links if (lk.a, lk.b) == ("GPU2", "GPU3")))

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tpdoctor.deploy.check import check, read_manifests
+from tpdoctor.engine.loader import load_rules
+from tpdoctor.model.topology import Topology
 from tpdoctor.probes import replay
-from tpdoctor.rulebook import load_rules
-from tpdoctor.topology import Topology
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "tests" / "rules"
@@ -69,7 +69,7 @@ NOT_AUTO_FIXABLE = {"TPD202": "advice only (info)", "TPD205": "needs more GPUs t
 @pytest.mark.parametrize("case", [c for c in CASES if c.stem == "positive"], ids=lambda p: p.parent.name)
 def test_fix_removes_the_finding(case: Path, tmp_path: Path) -> None:
     from tpdoctor.deploy.fix import fix_text
-    from tpdoctor.deploy.loader import read_text
+    from tpdoctor.manifests.loader import read_text
 
     rid = case.parent.name
     header = case.read_text(encoding="utf-8").splitlines()[0]

@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from tests.topologies import scenario
-from tpdoctor.bench.result import BenchResult
-from tpdoctor.engine import Engine
-from tpdoctor.facts import NODE_SCHEMA, node_facts
-from tpdoctor.factschema import validate
-from tpdoctor.rulebook import load_rules
+from tpdoctor.engine.evaluate import Engine
+from tpdoctor.engine.loader import load_rules
+from tpdoctor.engine.schema import validate
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.node.facts import NODE_SCHEMA, node_facts
 
 CASES = Path(__file__).parent / "rules"
 NODE_RULES = {r.id for r in load_rules() if r.scope == "node"}  # deployment cases: test_deployment_rule_cases.py

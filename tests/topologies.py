@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from tpdoctor.topology import (
+from tpdoctor.model.topology import (
     Fabric,
     Gpu,
     Link,

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import click
 
 from tpdoctor import __version__
-from tpdoctor.errors import TpdError
-from tpdoctor.exitcodes import ExitCode
+from tpdoctor.model.errors import TpdError
+from tpdoctor.model.exitcodes import ExitCode
 
 # command name -> "module:attribute" (a click.Command)
 COMMANDS: dict[str, str] = {

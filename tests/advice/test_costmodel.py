@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tpdoctor import skus
 from tpdoctor.advice import costmodel
-from tpdoctor.deploy import models
+from tpdoctor.llm import models
+from tpdoctor.model import skus
 
 H100NVL = skus.by_key("h100-nvl")
 QWEN = models.lookup("qwen35-27b")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tpdoctor.advice import placement, synthetic
+from tpdoctor.advice import placement
+from tpdoctor.model import synthetic
 from tpdoctor.probes import replay
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.bench.helpers import requires_torch
 from tpdoctor import SCHEMA
-from tpdoctor.report.json import loads
+from tpdoctor.model.contract import loads
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,9 +81,9 @@ def test_watchdog_in_the_command_gives_exit_2_and_an_error_naming_the_group() ->
 
 @requires_torch
 def test_from_topology_gets_pair_busbw_on_its_links(tmp_path: Path) -> None:
-    from tpdoctor.findings import Report
-    from tpdoctor.report.json import render
-    from tpdoctor.topology import Gpu, Link, Topology
+    from tpdoctor.model.contract import render
+    from tpdoctor.model.findings import Report
+    from tpdoctor.model.topology import Gpu, Link, Topology
 
     topo = Topology(host="fixture-node", source="fixture", captured_at="2026-01-01T00:00:00Z",
                     gpus=(Gpu(index=0, name="NVIDIA H100 NVL"), Gpu(index=1, name="NVIDIA H100 NVL")),
@@ -102,7 +102,7 @@ def test_from_topology_gets_pair_busbw_on_its_links(tmp_path: Path) -> None:
 def test_scan_side_modules_never_import_torch() -> None:
     code = ("import sys\n"
             "import tpdoctor.bench.session, tpdoctor.bench.runner, tpdoctor.commands.bench\n"
-            "import tpdoctor.report.bench_text, tpdoctor.bench.expect, tpdoctor.bench.attach\n"
+            "import tpdoctor.report.bench_text, tpdoctor.model.expected_busbw, tpdoctor.model.attach\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)

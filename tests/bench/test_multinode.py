@@ -21,9 +21,9 @@ import pytest
 from tests.bench.helpers import requires_torch
 from tpdoctor.bench.multinode import NodeJob, node_plan, parse_endpoint
 from tpdoctor.bench.runner import free_port
-from tpdoctor.findings import Report
-from tpdoctor.report.json import render
-from tpdoctor.topology import Gpu, Topology
+from tpdoctor.model.contract import render
+from tpdoctor.model.findings import Report
+from tpdoctor.model.topology import Gpu, Topology
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTS = ("node-a", "node-b")
@@ -246,7 +246,8 @@ def test_pairs_and_node_flags_choose_what_crosses_nodes() -> None:
 
 def test_multi_node_launcher_and_fleet_never_import_torch() -> None:
     code = ("import sys\n"
-            "import tpdoctor.bench.multinode, tpdoctor.bench.torchrun, tpdoctor.fleet.view, tpdoctor.fleet.render\n"
+            "import tpdoctor.bench.multinode, tpdoctor.bench.torchrun, tpdoctor.fleet.view\n"
+            "import tpdoctor.report.fleet_text\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)

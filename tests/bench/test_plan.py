@@ -6,9 +6,9 @@ from itertools import combinations
 
 import pytest
 
-from tpdoctor.bench.metrics import algbw_gbps, busbw_factor, busbw_gbps, measured, peak_busbw_gbps
 from tpdoctor.bench.plan import plan_group, plan_groups, plan_node, plan_pairs, round_robin_pairs
-from tpdoctor.bench.sizes import format_size, parse_size, parse_sizes
+from tpdoctor.model.busbw import algbw_gbps, busbw_factor, busbw_gbps, measured, peak_busbw_gbps
+from tpdoctor.model.sizes import format_size, parse_size, parse_sizes
 
 
 def test_eight_ranks_take_seven_rounds_of_four_disjoint_pairs_covering_all_28_once() -> None:

@@ -7,8 +7,10 @@ import io
 import pytest
 from rich.console import Console
 
-from tpdoctor.bench.attach import attach_busbw, pair_peaks
-from tpdoctor.bench.expect import (
+from tpdoctor.model.attach import attach_busbw, pair_peaks
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.busbw import failed, measured
+from tpdoctor.model.expected_busbw import (
     busbw_ratio,
     expected_busbw_gbps,
     nvlink_busbw_gbps,
@@ -16,10 +18,8 @@ from tpdoctor.bench.expect import (
     pcie_busbw_gbps,
     ring_busbw_gbps,
 )
-from tpdoctor.bench.metrics import failed, measured
-from tpdoctor.bench.result import BenchResult
+from tpdoctor.model.topology import Gpu, Link, LinkHealth, Topology
 from tpdoctor.report.bench_text import heat_style, pair_heatmap, render_bench, size_table
-from tpdoctor.topology import Gpu, Link, LinkHealth, Topology
 
 
 def _topology() -> Topology:

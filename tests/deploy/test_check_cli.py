@@ -181,10 +181,10 @@ def test_check_deployment_never_imports_torch() -> None:
 
 
 def test_bench_report_from_tpdoctor_bench_json(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from tpdoctor.bench.result import BenchResult
-    from tpdoctor.findings import Report
+    from tpdoctor.model.bench import BenchResult
+    from tpdoctor.model.contract import render
+    from tpdoctor.model.findings import Report
     from tpdoctor.probes.replay import load
-    from tpdoctor.report.json import render
 
     report = Report(topology=load(EXAMPLE), bench=(
         BenchResult(group=(2, 3), backend="nccl", bytes=1 << 30, time_us=9000.0, algbw_gbps=119.0,

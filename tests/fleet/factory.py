@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from itertools import combinations
 
-from tpdoctor.bench.metrics import busbw_factor, failed, measured
-from tpdoctor.bench.result import BenchResult
-from tpdoctor.findings import Report, Status
-from tpdoctor.linkgraph import build_links
-from tpdoctor.topology import Gpu, Nic, NvLinkPort, NvLinkState, Pcie, RemoteType, Topology
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.busbw import busbw_factor, failed, measured
+from tpdoctor.model.findings import Report, Status
+from tpdoctor.model.links import build_links
+from tpdoctor.model.topology import Gpu, Nic, NvLinkPort, NvLinkState, Pcie, RemoteType, Topology
 
 H100 = "NVIDIA H100 80GB HBM3"
 

@@ -13,10 +13,10 @@ import pytest
 from tests.fleet.factory import cross_node_results, node
 from tpdoctor.cli import main
 from tpdoctor.deploy.check import check, read_manifests
-from tpdoctor.deploy.loader import read_text
+from tpdoctor.engine.loader import Rule, load_rules
 from tpdoctor.fleet.cluster import ClusterResult, check_fleet
 from tpdoctor.fleet.load import FleetInput, NodeReport, load_fleet
-from tpdoctor.rulebook import Rule, load_rules
+from tpdoctor.manifests.loader import read_text
 
 ROOT = Path(__file__).resolve().parents[2]
 FLEET = ROOT / "fixtures" / "fleet"

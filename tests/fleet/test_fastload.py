@@ -11,13 +11,13 @@ import pytest
 
 from tests.fleet.factory import cross_node_results, node
 from tpdoctor.advice.placement import best_group
-from tpdoctor.errors import ParseError
-from tpdoctor.findings import Finding, Severity
 from tpdoctor.fleet import fastload
+from tpdoctor.fleet.gcpause import gc_paused
 from tpdoctor.fleet.placer import Placer
 from tpdoctor.fleet.readpool import read_chunk, read_reports
-from tpdoctor.gcpause import gc_paused
-from tpdoctor.report import json as report_json
+from tpdoctor.model import contract as report_json
+from tpdoctor.model.errors import ParseError
+from tpdoctor.model.findings import Finding, Severity
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = sorted((ROOT / "fixtures" / "topologies").glob("*.json")) + sorted(

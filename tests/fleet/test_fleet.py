@@ -12,7 +12,7 @@ from tests.fleet.factory import node
 from tpdoctor.cli import cli
 from tpdoctor.fleet.load import load_fleet, parse_age
 from tpdoctor.fleet.view import build_view, nvlink_domains
-from tpdoctor.report import json as report_json
+from tpdoctor.model import contract as report_json
 
 NOW = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
 

@@ -14,7 +14,7 @@ import yaml
 from tests.fleet.factory import node
 from tpdoctor.fleet.load import load_fleet, parse_age
 from tpdoctor.fleet.view import build_view
-from tpdoctor.report import json as report_json
+from tpdoctor.model import contract as report_json
 
 NOW = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
 CASES = sorted((Path(__file__).resolve().parent.parent / "rules").glob("TPD3*/*.yaml"))

@@ -11,11 +11,11 @@ from pathlib import Path
 from rich.console import Console
 
 from tests.fleet.factory import cross_node_results, node
-from tpdoctor.bench.metrics import measured
 from tpdoctor.fleet.load import load_fleet
-from tpdoctor.fleet.render import render_text, to_json
 from tpdoctor.fleet.view import build_view
-from tpdoctor.report import json as report_json
+from tpdoctor.model import contract as report_json
+from tpdoctor.model.busbw import measured
+from tpdoctor.report.fleet_text import render_text, to_json
 
 NOW = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
 

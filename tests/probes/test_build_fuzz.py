@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import EXAMPLE
-from tpdoctor.errors import ParseError
+from tpdoctor.model.errors import ParseError
 from tpdoctor.probes.replay import load
 
 FILES = sorted(p.name for p in EXAMPLE.iterdir() if p.suffix in (".txt", ".csv"))

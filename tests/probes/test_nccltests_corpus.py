@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.probes.corpus import NCCL_TESTS, captures, meta, read
-from tpdoctor.errors import ParseError
+from tpdoctor.model.errors import ParseError
 from tpdoctor.probes.nccltests import NcclTestsRun, parse_nccl_tests, to_bench_results
 
 PROVENANCE = {"source_url", "repo", "path", "commit", "date", "hardware", "notes"}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.fakenvml import FIXTURES, load
 from tests.fakenvml.machine import load_machine
+from tpdoctor.model.unknown import Unknown
 from tpdoctor.probes import probe_live
 from tpdoctor.probes.collect import collect
 from tpdoctor.probes.merge import merge
@@ -16,7 +17,6 @@ from tpdoctor.probes.nvml import probe_nvml
 from tpdoctor.probes.replay import load as replay
 from tpdoctor.probes.runner import CommandResult, Runner
 from tpdoctor.probes.smi_probe import COMMANDS
-from tpdoctor.unknown import Unknown
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "tpdoctor" / "examples" / "h100nvl-gpu01-nvlink-down"

@@ -12,12 +12,12 @@ from rich.console import Console
 
 from tests.fakenvml import FIXTURES, fixture_names, load
 from tests.fakenvml.machine import load_machine
-from tpdoctor.errors import ProbeError
+from tpdoctor.model.errors import ProbeError
+from tpdoctor.model.topology import LinkHealth, NvLinkState, RemoteType, Topology
+from tpdoctor.model.unknown import Unknown
+from tpdoctor.node.verdict import report_for
 from tpdoctor.probes.nvml import NvmlDeadlineError, probe_nvml, read_facts
 from tpdoctor.report.text import render
-from tpdoctor.topology import LinkHealth, NvLinkState, RemoteType, Topology
-from tpdoctor.unknown import Unknown
-from tpdoctor.verdict import report_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -249,8 +249,8 @@ def test_gpu_lost_during_the_pair_reads() -> None:
 
 @pytest.mark.parametrize("name", fixture_names())
 def test_nvml_topology_round_trips_through_the_json_contract(name: str) -> None:
-    from tpdoctor.report.json import loads
-    from tpdoctor.report.json import render as render_json
+    from tpdoctor.model.contract import loads
+    from tpdoctor.model.contract import render as render_json
 
     topo = probe(name)
     assert loads(render_json(report_for(topo))).topology == topo

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLE, FIXTURES
-from tpdoctor.errors import ParseError
-from tpdoctor.findings import Report
+from tpdoctor.model.contract import render
+from tpdoctor.model.errors import ParseError
+from tpdoctor.model.findings import Report
+from tpdoctor.model.topology import LinkHealth, NvLinkState
 from tpdoctor.probes.replay import example_path, load, load_report
-from tpdoctor.report.json import render
-from tpdoctor.topology import LinkHealth, NvLinkState
 
 TOPO_M_FIXTURES = sorted((FIXTURES / "smi" / "topo-m").glob("*.txt"))
 
@@ -60,10 +60,10 @@ def test_raw_topo_m_file() -> None:
 
 
 def test_json_report_keeps_findings_and_status(tmp_path: Path) -> None:
-    from tpdoctor.verdict import report_for
+    from tpdoctor.node.verdict import report_for
 
     report = report_for(load(EXAMPLE))
-    path = tmp_path / "tpdoctor.report.json"
+    path = tmp_path / "tpdoctor.model.contract"
     path.write_text(render(report))
     again = load_report(path)
     assert again == report

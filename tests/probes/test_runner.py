@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tpdoctor.bench.procs import is_alive  # /proc: a zombie counts as dead
-from tpdoctor.errors import ProbeError
+from tpdoctor.model.errors import ProbeError
 from tpdoctor.probes.runner import CommandFailed, run
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.probes.corpus import SMI, captures, meta, read
+from tpdoctor.model.topology import normalize_path
 from tpdoctor.probes.smi import (
     parse_nvlink_caps,
     parse_nvlink_errors,
@@ -22,7 +23,6 @@ from tpdoctor.probes.smi import (
     parse_topo_p2p_all,
 )
 from tpdoctor.probes.smi_types import TopoMatrix
-from tpdoctor.topology import normalize_path
 
 # Facts stated in the `notes` of captures whose meta has no `expected` block.
 PROSE: dict[str, dict[str, Any]] = {

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.probes.corpus import SMI, captures, read
-from tpdoctor.errors import ParseError
+from tpdoctor.model.errors import ParseError
 from tpdoctor.probes.smi import (
     parse_nvlink_caps,
     parse_nvlink_errors,

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from tests.probes.corpus import SMI, read
-from tpdoctor.errors import ParseError
+from tpdoctor.model.errors import ParseError
 from tpdoctor.probes.smi import (
     parse_nvlink_caps,
     parse_nvlink_errors,

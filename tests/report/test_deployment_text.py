@@ -12,9 +12,9 @@ from pathlib import Path
 from rich.console import Console
 
 from tpdoctor.deploy.check import check, read_manifests
+from tpdoctor.engine.loader import load_rules
 from tpdoctor.probes.replay import example_path, load
 from tpdoctor.report.deployment_text import render
-from tpdoctor.rulebook import load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOT = Path(__file__).parent / "snapshots" / "check-deployment-canonical-width100.txt"

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLE, FIXTURES
-from tpdoctor.errors import ParseError
+from tpdoctor.model.contract import loads, render
+from tpdoctor.model.errors import ParseError
+from tpdoctor.model.topology import Topology
+from tpdoctor.node.verdict import report_for
 from tpdoctor.probes.replay import load
-from tpdoctor.report.json import loads, render
-from tpdoctor.topology import Topology
-from tpdoctor.verdict import report_for
 
 
 def _loadable() -> list[Path]:

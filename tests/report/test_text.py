@@ -10,10 +10,10 @@ from pathlib import Path
 from rich.console import Console
 
 from tests.conftest import EXAMPLE, FIXTURES
-from tpdoctor.findings import Finding, Severity
+from tpdoctor.model.findings import Finding, Severity
+from tpdoctor.node.verdict import report_for
 from tpdoctor.probes.replay import load
 from tpdoctor.report.text import render
-from tpdoctor.verdict import report_for
 
 
 def _render(report, width: int = 100, banner: str | None = None) -> str:

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tpdoctor import skus
-from tpdoctor.deploy.models import ModelSpec
-from tpdoctor.deploy.sizing import DTYPE_BYTES, GIB, MemoryEstimate, estimate, kv_bytes_per_token, normalize_dtype
-from tpdoctor.topology import PathKind, path_kind, path_nvlinks
+from tpdoctor.llm.models import ModelSpec
+from tpdoctor.llm.sizing import DTYPE_BYTES, GIB, MemoryEstimate, estimate, kv_bytes_per_token, normalize_dtype
+from tpdoctor.model import skus
+from tpdoctor.model.topology import PathKind, path_kind, path_nvlinks
 
 LATENCY_US: dict[PathKind, float] = {
     PathKind.NV: 10.0, PathKind.PIX: 24.0, PathKind.PXB: 24.0, PathKind.PHB: 30.0,

@@ -17,10 +17,10 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from tpdoctor import skus
 from tpdoctor.advice.costmodel import nominal_path
-from tpdoctor.topology import RANK, Link, LinkHealth, Topology, path_kind, path_nvlinks
-from tpdoctor.unknown import Unknown
+from tpdoctor.model import skus
+from tpdoctor.model.topology import RANK, Link, LinkHealth, Topology, path_kind, path_nvlinks
+from tpdoctor.model.unknown import Unknown
 
 Quality = tuple[int, int, int]  # smaller is better: (path class rank, −NVLinks, health penalty)
 WORST: Quality = (len(RANK), 0, 1)  # no link known between the two GPUs

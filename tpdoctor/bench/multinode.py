@@ -21,9 +21,9 @@ from typing import Any
 
 from tpdoctor.bench.plan import Group, Plan, round_robin_pairs
 from tpdoctor.bench.session import BenchRequest, checked, minimal_topology, runner_options
-from tpdoctor.errors import BenchError
-from tpdoctor.findings import Report, Status
-from tpdoctor.topology import Topology
+from tpdoctor.model.errors import BenchError
+from tpdoctor.model.findings import Report, Status
+from tpdoctor.model.topology import Topology
 
 PAIRS_LABEL = "node-pairs"
 JOB_LABEL = "job"

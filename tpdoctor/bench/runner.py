@@ -29,13 +29,13 @@ from typing import IO, Any
 
 import tpdoctor
 from tpdoctor.bench.events import decode
-from tpdoctor.bench.metrics import failed, group_label
 from tpdoctor.bench.plan import Group, Plan
 from tpdoctor.bench.procs import kill_sessions, session_members
-from tpdoctor.bench.result import BenchResult
-from tpdoctor.bench.sizes import format_size
-from tpdoctor.codec import from_data
-from tpdoctor.errors import BenchError
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.busbw import failed, group_label
+from tpdoctor.model.codec import from_data
+from tpdoctor.model.errors import BenchError
+from tpdoctor.model.sizes import format_size
 
 INSTALL_HINT = "pip install 'tpdoctor[bench]' (CPU-only: pip install torch==2.13.0)"
 EventHook = Callable[[dict[str, Any]], None]

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from tpdoctor.bench.attach import attach_busbw
 from tpdoctor.bench.plan import Plan, plan_groups, plan_node, plan_pairs
-from tpdoctor.bench.result import BenchResult
-from tpdoctor.bench.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, parse_sizes
-from tpdoctor.errors import BenchError
-from tpdoctor.findings import Report, Status
-from tpdoctor.topology import Gpu, Topology
+from tpdoctor.model.attach import attach_busbw
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.errors import BenchError
+from tpdoctor.model.findings import Report, Status
+from tpdoctor.model.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, parse_sizes
+from tpdoctor.model.topology import Gpu, Topology
 
 if TYPE_CHECKING:  # the runner is imported lazily at run time
     from tpdoctor.bench.runner import BenchOptions, BenchRun

@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import IO, Any
 
 import tpdoctor
-from tpdoctor.bench.metrics import failed
 from tpdoctor.bench.multinode import NodeJob, NodePlan
 from tpdoctor.bench.plan import Group
 from tpdoctor.bench.procs import TAG_VARIABLE, kill_tagged, session_members, tagged
-from tpdoctor.bench.result import BenchResult
 from tpdoctor.bench.runner import BenchOptions, BenchRun, EventState, _drain, _exit_text, _reader, _reap, _take
-from tpdoctor.codec import from_data
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.busbw import failed
+from tpdoctor.model.codec import from_data
 
 EventHook = Callable[[dict[str, Any]], None]
 

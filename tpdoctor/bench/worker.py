@@ -29,10 +29,10 @@ import torch
 import torch.distributed as dist
 
 from tpdoctor.bench.events import encode
-from tpdoctor.bench.metrics import measured
-from tpdoctor.bench.result import BenchResult
-from tpdoctor.bench.sizes import parse_sizes
-from tpdoctor.codec import to_data
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.busbw import measured
+from tpdoctor.model.codec import to_data
+from tpdoctor.model.sizes import parse_sizes
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 PATTERN_PERIOD = 13  # element i of rank r holds (r+1)·(i mod 13 + 1): exact sums in float32

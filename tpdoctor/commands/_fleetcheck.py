@@ -8,15 +8,15 @@ from pathlib import Path
 
 import click
 
-from tpdoctor.deploy.deployment import Deployment
-from tpdoctor.engine import Options
-from tpdoctor.findings import Finding, Report, Status
-from tpdoctor.rulebook import Rule
+from tpdoctor.engine.evaluate import Options
+from tpdoctor.engine.loader import Rule
+from tpdoctor.model.deployment import Deployment
+from tpdoctor.model.findings import Finding, Report, Status
 
 
 def run_fleet(manifests: Sequence[Path], fleet_paths: Sequence[Path], max_age: str | None, rules: list[Rule],
               options: Options, fmt: str) -> Status:
-    from tpdoctor.gcpause import gc_paused
+    from tpdoctor.fleet.gcpause import gc_paused
 
     with gc_paused():  # thousands of reports and deployments, all alive until the end
         return _run(manifests, fleet_paths, max_age, rules, options, fmt)
@@ -43,12 +43,12 @@ def _run(manifests: Sequence[Path], fleet_paths: Sequence[Path], max_age: str | 
     result = check_fleet(deployments, fleet, rules, options=options,
                          base_dir=manifests[0].parent if manifests else None)
     if fmt == "json":
-        from tpdoctor.report.cluster_out import to_json
+        from tpdoctor.report.cluster import to_json
 
         sys.stdout.write(to_json(result))
     elif fmt == "sarif":
+        from tpdoctor.model.topology import Topology
         from tpdoctor.report import sarif
-        from tpdoctor.topology import Topology
 
         by_name = {p.deployment.name: p.deployment for p in result.placements}
         pseudo = Report(topology=Topology(host=f"fleet of {result.nodes} nodes", source="fleet", captured_at="",
@@ -65,7 +65,7 @@ def _run(manifests: Sequence[Path], fleet_paths: Sequence[Path], max_age: str | 
     else:
         from rich.console import Console
 
-        from tpdoctor.report.cluster_out import render
+        from tpdoctor.report.cluster import render
 
         render(result, Console(highlight=False))
     return result.status

@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from tpdoctor.engine import Options
-from tpdoctor.errors import RuleLoadError
-from tpdoctor.findings import Severity
-from tpdoctor.rulebook import Rule, load_rules
+from tpdoctor.engine.evaluate import Options
+from tpdoctor.engine.loader import Rule, load_rules
+from tpdoctor.model.errors import RuleLoadError
+from tpdoctor.model.findings import Severity
 
 
 def rule_options(f: Callable[..., Any]) -> Callable[..., Any]:

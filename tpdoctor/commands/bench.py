@@ -14,9 +14,9 @@ import click
 
 from tpdoctor.bench.multinode import MultiNodeRequest, parse_endpoint, run_node_request
 from tpdoctor.bench.session import BenchRequest, run_request
-from tpdoctor.bench.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, format_size
-from tpdoctor.errors import BenchError
-from tpdoctor.topology import Topology
+from tpdoctor.model.errors import BenchError
+from tpdoctor.model.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, format_size
+from tpdoctor.model.topology import Topology
 
 
 def _parse_group(text: str) -> tuple[int, ...]:
@@ -36,7 +36,7 @@ def _load_topology(path: str) -> Topology:
     try:
         from tpdoctor.probes import replay  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
-        from tpdoctor.report.json import loads
+        from tpdoctor.model.contract import loads
 
         try:
             with open(path, encoding="utf-8") as fh:
@@ -148,7 +148,7 @@ def command(gpu_groups: tuple[str, ...], pairs: bool, node: bool, sequential: bo
     else:
         report = run_request(request, topology, on_event=hook)
     if as_json:
-        from tpdoctor.report.json import render
+        from tpdoctor.model.contract import render
 
         click.echo(render(report), nl=False)
     else:

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tpdoctor.bench.result import BenchResult
 from tpdoctor.commands._ruleopts import load, rule_options
-from tpdoctor.errors import ManifestError, ProbeError
-from tpdoctor.exitcodes import ExitCode
-from tpdoctor.findings import Finding, Report, Severity, Status
-from tpdoctor.topology import Topology
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.errors import ManifestError, ProbeError
+from tpdoctor.model.exitcodes import ExitCode
+from tpdoctor.model.findings import Finding, Report, Severity, Status
+from tpdoctor.model.topology import Topology
 
 if TYPE_CHECKING:
     from tpdoctor.deploy.check import CheckResult
-    from tpdoctor.rulebook import Rule
+    from tpdoctor.engine.loader import Rule
 
 
 def read_topology(path: Path | None) -> tuple[Topology, tuple[BenchResult, ...]]:
@@ -91,7 +91,7 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
                    base_dir=manifests[0].parent if manifests else None)
     fmt = "json" if as_json else fmt
     if fmt == "json":
-        from tpdoctor.report import json as report_json
+        from tpdoctor.model import contract as report_json
 
         data = report_json.report_to_data(result.report)
         data["deployments"] = list(result.facts)
@@ -118,10 +118,10 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
 def write_fixes(manifests: tuple[Path, ...], result: CheckResult, topology: Topology, out: Path,
                 rules: list[Rule]) -> None:
     """Write each manifest's fixed text (temp file then rename) and re-check it; progress on stderr."""
-    from tpdoctor.atomic import write_atomic
-    from tpdoctor.deploy import loader
     from tpdoctor.deploy.check import check
     from tpdoctor.deploy.fix import FixSession, fix_text
+    from tpdoctor.files.atomic import write_atomic
+    from tpdoctor.manifests import loader
 
     if len(manifests) > 1:
         if out.exists() and not out.is_dir():

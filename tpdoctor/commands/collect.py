@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tpdoctor.exitcodes import ExitCode
+from tpdoctor.model.exitcodes import ExitCode
 
 
 @click.command("collect")

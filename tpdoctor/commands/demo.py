@@ -16,8 +16,8 @@ def command(as_json: bool, exit_status: bool) -> int:
 
     This is not a live reading of this machine; run `tpdoctor scan` on a GPU node for that.
     """
+    from tpdoctor.node.verdict import report_for
     from tpdoctor.probes.replay import EXAMPLE_NAME, example_path, load
-    from tpdoctor.verdict import report_for
 
     path = example_path()
     report = report_for(load(path))

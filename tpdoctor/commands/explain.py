@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from tpdoctor.commands._ruleopts import load, rule_options
-from tpdoctor.docsgen import rule_markdown
-from tpdoctor.errors import RuleLoadError
-from tpdoctor.rulebook import by_id
+from tpdoctor.engine.docs import rule_markdown
+from tpdoctor.engine.loader import by_id
+from tpdoctor.model.errors import RuleLoadError
 
 
 @click.command("explain")

@@ -7,11 +7,11 @@ import sys
 import click
 from rich.console import Console
 
-from tpdoctor.exitcodes import ExitCode
+from tpdoctor.fleet.gcpause import gc_paused
 from tpdoctor.fleet.load import load_fleet, parse_age
-from tpdoctor.fleet.render import render_text, to_json
 from tpdoctor.fleet.view import build_view
-from tpdoctor.gcpause import gc_paused
+from tpdoctor.model.exitcodes import ExitCode
+from tpdoctor.report.fleet_text import render_text, to_json
 
 
 @click.command("fleet")

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import click
 
-from tpdoctor.bench.result import BenchResult
 from tpdoctor.bench.session import short_pairs_bench
 from tpdoctor.commands._ruleopts import load, rule_options
-from tpdoctor.errors import ProbeError, TpdError
-from tpdoctor.findings import Report, Severity
-from tpdoctor.health import HealthOutcome, Loader, run_health
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.errors import ProbeError, TpdError
+from tpdoctor.model.findings import Report, Severity
+from tpdoctor.model.topology import Topology
+from tpdoctor.node.health import HealthOutcome, Loader, run_health
 from tpdoctor.probes import PROBE_KINDS
-from tpdoctor.topology import Topology
 
 
 def topology_loader(from_path: Path | None, bench: bool, probe: str = "auto",
@@ -84,13 +84,13 @@ def emit(outcome: HealthOutcome, *, as_json: bool, prometheus: Path | None) -> N
     if outcome.error:
         click.echo(f"tpdoctor: error: {outcome.error}", err=True)
     if as_json and outcome.report is not None:
-        from tpdoctor.report import json as report_json
+        from tpdoctor.model import contract as report_json
 
         report = outcome.report
         click.echo(report_json.render(Report(topology=report.topology, bench=report.bench,
                                              findings=report.findings, status=outcome.raw_status)), nl=False)
     if prometheus is not None:
-        from tpdoctor.atomic import write_atomic
+        from tpdoctor.files.atomic import write_atomic
         from tpdoctor.report import prometheus as prom
 
         text = prom.render(outcome.report, probe_success=outcome.report is not None,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from tpdoctor.errors import ManifestError
+from tpdoctor.model.errors import ManifestError
 
 
 @click.command("predict")
@@ -34,11 +34,11 @@ def command(model: str, gpu: str | None, tp: int, dtype: str | None, batch: int,
             topology_path: Path | None, gpus: str | None, busbw: float | None, max_model_len: int | None,
             as_json: bool, explain: bool) -> int:
     """Predict per-token decode latency and throughput of MODEL at TP=N, and as TP=1 replicas."""
-    from tpdoctor import skus
     from tpdoctor.advice import costmodel
-    from tpdoctor.codec import to_data
-    from tpdoctor.deploy import models, sizing
-    from tpdoctor.topology import normalize_path
+    from tpdoctor.llm import models, sizing
+    from tpdoctor.model import skus
+    from tpdoctor.model.codec import to_data
+    from tpdoctor.model.topology import normalize_path
 
     spec = models.resolve(model)
     if spec is None:

@@ -6,13 +6,13 @@ import sys
 
 import click
 
-from tpdoctor.findings import Report
+from tpdoctor.model.findings import Report
 from tpdoctor.probes import PROBE_KINDS
 
 
 def scan_report(from_path: str | None, probe: str, timeout_seconds: float | None, bench: bool = False) -> Report:
     """The use case: live probe or replay, optionally a short pairwise all-reduce, then the verdict."""
-    from tpdoctor.verdict import report_for
+    from tpdoctor.node.verdict import report_for
 
     if from_path is not None:
         from tpdoctor.probes.replay import load_report
@@ -34,7 +34,7 @@ def scan_report(from_path: str | None, probe: str, timeout_seconds: float | None
 def emit(report: Report, as_json: bool, banner: str | None = None) -> None:
     """Print the report on stdout: the tpdoctor/v1 JSON contract, or the rich view."""
     if as_json:
-        from tpdoctor.report.json import render as render_json
+        from tpdoctor.model.contract import render as render_json
 
         sys.stdout.write(render_json(report))
         return

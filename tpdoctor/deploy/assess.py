@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tpdoctor import skus
 from tpdoctor.advice import costmodel, placement
-from tpdoctor.bench.result import BenchResult
-from tpdoctor.deploy import models, sizing
-from tpdoctor.deploy.deployment import Deployment
-from tpdoctor.errors import TpdError
-from tpdoctor.topology import RANK, PathKind, Topology, path_kind
-from tpdoctor.unknown import Unknown
+from tpdoctor.llm import models, sizing
+from tpdoctor.model import skus
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.deployment import Deployment
+from tpdoctor.model.errors import TpdError
+from tpdoctor.model.topology import RANK, PathKind, Topology, path_kind
+from tpdoctor.model.unknown import Unknown
 
 # NCCL_P2P_LEVEL names, best to worst: P2P is used up to and including the level.
 _P2P_LEVELS = ["LOC", "NVL", "PIX", "PXB", "PHB", "SYS"]

@@ -12,17 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from tpdoctor.advice.placement import PairTable, best_group
-from tpdoctor.bench.result import BenchResult
-from tpdoctor.codec import from_data
-from tpdoctor.deploy import loader
 from tpdoctor.deploy.assess import Assessment, assess
-from tpdoctor.deploy.deployment import Deployment, Origin
 from tpdoctor.deploy.facts import deployment_facts
-from tpdoctor.engine import Options, evaluate
-from tpdoctor.errors import ParseError
-from tpdoctor.findings import Finding, Report, status_of
-from tpdoctor.rulebook import Rule
-from tpdoctor.topology import Topology
+from tpdoctor.engine.evaluate import Options, evaluate
+from tpdoctor.engine.loader import Rule
+from tpdoctor.manifests import loader
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.codec import from_data
+from tpdoctor.model.deployment import Deployment, Origin
+from tpdoctor.model.errors import ParseError
+from tpdoctor.model.findings import Finding, Report, status_of
+from tpdoctor.model.topology import Topology
 
 # Which manifest value a finding is about (for SARIF locations and messages that point at a line).
 RULE_FIELD = {"TPD200": "gpus", "TPD201": "gpus", "TPD202": "tp", "TPD203": "tp", "TPD204": "tp",

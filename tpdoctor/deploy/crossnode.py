@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tpdoctor.advice import costmodel
-from tpdoctor.bench.result import BenchResult
-from tpdoctor.bench.sizes import format_size
-from tpdoctor.factschema import Fact
-from tpdoctor.topology import Topology, path_kind, path_sort_key
+from tpdoctor.engine.schema import Fact
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.sizes import format_size
+from tpdoctor.model.topology import Topology, path_kind, path_sort_key
 
 if TYPE_CHECKING:
     from tpdoctor.deploy.assess import Assessment

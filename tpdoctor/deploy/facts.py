@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tpdoctor.bench.result import BenchResult
 from tpdoctor.deploy import crossnode
 from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.crossnode import CROSS_NODE_FACTS, NetContext
-from tpdoctor.deploy.sizing import GIB, MIB
-from tpdoctor.factschema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchema, SubjectSchema, register_scope
-from tpdoctor.topology import PCIE_KINDS, Topology, path_kind
+from tpdoctor.engine.schema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchema, SubjectSchema, register_scope
+from tpdoctor.llm.sizing import GIB, MIB
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.topology import PCIE_KINDS, Topology, path_kind
 
 DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas). `id` is its name.", {
     "name": Fact(S, "Deployment name (job name, Kubernetes object, compose service or served model)."),

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tpdoctor.advice.placement import PairTable, best_group
-from tpdoctor.deploy import engineargs
 from tpdoctor.deploy.assess import Assessment
-from tpdoctor.deploy.deployment import Deployment, Origin
-from tpdoctor.topology import Topology
+from tpdoctor.manifests import engineargs
+from tpdoctor.model.deployment import Deployment, Origin
+from tpdoctor.model.topology import Topology
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from tpdoctor.advice.placement import Group
-from tpdoctor.deploy import models, sizing
-from tpdoctor.deploy.deployment import Deployment
-from tpdoctor.errors import TpdError
 from tpdoctor.fleet.placer import Placer, Shapes
+from tpdoctor.llm import models, sizing
+from tpdoctor.model.deployment import Deployment
+from tpdoctor.model.errors import TpdError
 
 
 @dataclass(frozen=True)

@@ -25,22 +25,22 @@ from pathlib import Path
 from typing import Any
 
 from tpdoctor.advice.placement import Group, PairTable
-from tpdoctor.bench.result import BenchResult
 from tpdoctor.deploy.assess import Assessment, assess
 from tpdoctor.deploy.check import attach_bench, resolve_overlaps
 from tpdoctor.deploy.crossnode import NetContext, measured_between
-from tpdoctor.deploy.deployment import Deployment
 from tpdoctor.deploy.facts import subject
-from tpdoctor.engine import Engine, Options
-from tpdoctor.factschema import UNKNOWN_FIELD, ScopeFacts
-from tpdoctor.findings import SEVERITY_ORDER, Finding, Status, status_of
+from tpdoctor.engine.evaluate import Engine, Options
+from tpdoctor.engine.loader import Rule
+from tpdoctor.engine.schema import UNKNOWN_FIELD, ScopeFacts
 from tpdoctor.fleet.assign import Fits, Placement, label_of, place_all
+from tpdoctor.fleet.gcpause import gc_paused
 from tpdoctor.fleet.load import FleetInput, MergeProblem
 from tpdoctor.fleet.placer import Placer, Shapes
 from tpdoctor.fleet.view import problem_findings as fleet_problem_findings
-from tpdoctor.gcpause import gc_paused
-from tpdoctor.rulebook import Rule
-from tpdoctor.topology import Topology
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.deployment import Deployment
+from tpdoctor.model.findings import SEVERITY_ORDER, Finding, Status, status_of
+from tpdoctor.model.topology import Topology
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tpdoctor.factschema import Fact, ScopeFacts, ScopeSchema, SubjectSchema, register_scope
+from tpdoctor.engine.schema import Fact, ScopeFacts, ScopeSchema, SubjectSchema, register_scope
 from tpdoctor.fleet.load import MergeProblem
 
 INPUT = SubjectSchema("input", "One problem with the merge's input reports. `id` is the host, else the file.", {

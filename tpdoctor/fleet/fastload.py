@@ -23,11 +23,11 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from tpdoctor.codec import from_data
-from tpdoctor.errors import ParseError
-from tpdoctor.findings import Report
-from tpdoctor.report import json as report_json
-from tpdoctor.topology import Link
+from tpdoctor.model import contract as report_json
+from tpdoctor.model.codec import from_data
+from tpdoctor.model.errors import ParseError
+from tpdoctor.model.findings import Report
+from tpdoctor.model.topology import Link
 
 _PORTS = re.compile(r'"nvlinks"\s*:\s*\[')
 _LINKS = re.compile(r'"links"\s*:\s*\[')

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from tpdoctor.findings import Report
+from tpdoctor.fleet.gcpause import gc_paused
 from tpdoctor.fleet.readpool import read_reports
-from tpdoctor.gcpause import gc_paused
-from tpdoctor.unknown import Unknown
+from tpdoctor.model.findings import Report
+from tpdoctor.model.unknown import Unknown
 
 
 @dataclass(frozen=True)

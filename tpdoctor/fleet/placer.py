@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from tpdoctor.advice.placement import Group, PairTable, best_group
-from tpdoctor.bench.result import BenchResult
-from tpdoctor.topology import Topology
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.topology import Topology
 
 State = tuple[int, frozenset[int]]  # (shape id, held GPUs)
 

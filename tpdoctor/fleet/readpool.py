@@ -17,10 +17,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from tpdoctor.errors import ParseError
-from tpdoctor.findings import Report
 from tpdoctor.fleet import fastload
-from tpdoctor.topology import Link
+from tpdoctor.model.errors import ParseError
+from tpdoctor.model.findings import Report
+from tpdoctor.model.topology import Link
 
 MIN_FILES_PER_WORKER = 250  # below this, starting workers costs more than it saves
 TIMEOUT_SECONDS = 300.0

@@ -7,14 +7,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tpdoctor.bench.result import BenchResult
-from tpdoctor.engine import evaluate
-from tpdoctor.findings import Finding, Status, status_of
+from tpdoctor.engine.evaluate import evaluate
+from tpdoctor.engine.loader import Rule, load_rules
 from tpdoctor.fleet.facts import fleet_facts
 from tpdoctor.fleet.load import FleetInput, MergeProblem, NodeReport
-from tpdoctor.rulebook import Rule, load_rules
-from tpdoctor.topology import LinkHealth, PathKind, Topology, path_sort_key
-from tpdoctor.unknown import Unknown
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.findings import Finding, Status, status_of
+from tpdoctor.model.topology import LinkHealth, PathKind, Topology, path_sort_key
+from tpdoctor.model.unknown import Unknown
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from tpdoctor.errors import ProbeError
+from tpdoctor.model.errors import ProbeError
+from tpdoctor.model.topology import Topology
 from tpdoctor.probes.runner import Runner, run
-from tpdoctor.topology import Topology
 
 PROBE_KINDS = ("auto", "nvml", "smi")
 

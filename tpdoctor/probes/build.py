@@ -17,17 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tpdoctor.errors import ParseError
-from tpdoctor.probes import smi
-from tpdoctor.probes.smi_types import (
-    NvlinkCapsGpu,
-    NvlinkErrorsGpu,
-    NvlinkStatusGpu,
-    P2PMatrix,
-    QueryGpuRow,
-    TopoMatrix,
-)
-from tpdoctor.topology import (
+from tpdoctor.model.errors import ParseError
+from tpdoctor.model.topology import (
     Gpu,
     Nic,
     NvLinkErrors,
@@ -37,7 +28,16 @@ from tpdoctor.topology import (
     Topology,
     path_nvlinks,
 )
-from tpdoctor.unknown import Maybe, Unknown
+from tpdoctor.model.unknown import Maybe, Unknown
+from tpdoctor.probes import smi
+from tpdoctor.probes.smi_types import (
+    NvlinkCapsGpu,
+    NvlinkErrorsGpu,
+    NvlinkStatusGpu,
+    P2PMatrix,
+    QueryGpuRow,
+    TopoMatrix,
+)
 
 # File names of a collect directory (DESIGN §10); also the keys of a raw-output bundle.
 TOPO_M = "topo-m.txt"
@@ -229,7 +229,7 @@ def build_topology(parts: SmiParts, *, host: str, source: str, captured_at: str,
                    notes: tuple[str, ...] = (), baseline: Topology | None = None,
                    probe_duration_seconds: float | None = None) -> Topology:
     """Join the parts into a Topology; the link graph comes from `linkgraph.build_links`."""
-    from tpdoctor.linkgraph import build_links
+    from tpdoctor.model.links import build_links
 
     gpus = build_gpus(parts)
     pcie_paths, nvlink_counts, p2p = pair_inputs(parts)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from tpdoctor.errors import ParseError, ProbeError
+from tpdoctor.model.errors import ParseError, ProbeError
 from tpdoctor.probes import build
 from tpdoctor.probes.runner import Runner, run
 from tpdoctor.probes.smi_probe import Capture, capture, topology_from_capture
@@ -55,8 +55,8 @@ def collect(directory: str | Path, runner: Runner = run, *,
 
 def _snapshot_json(cap: Capture, notes: list[str], nvml_lib: ModuleType | None, use_nvml: bool,
                    timeout_seconds: float | None) -> str:
-    from tpdoctor.findings import Report
-    from tpdoctor.report.json import render
+    from tpdoctor.model.contract import render
+    from tpdoctor.model.findings import Report
 
     smi_view = topology_from_capture(cap)
     topology = smi_view

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from typing import Any, TypeVar
 
-from tpdoctor.topology import Gpu, Link, NvLinkPort, Topology
-from tpdoctor.unknown import Unknown
+from tpdoctor.model.topology import Gpu, Link, NvLinkPort, Topology
+from tpdoctor.model.unknown import Unknown
 
 T = TypeVar("T")
 

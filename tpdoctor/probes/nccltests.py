@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from tpdoctor.bench.result import BenchResult
-from tpdoctor.errors import ParseError
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.errors import ParseError
 from tpdoctor.probes.smi_text import clean_lines, is_elision
 
 _DEVICE_RE = re.compile(

@@ -8,7 +8,7 @@ failed `nvmlInit` stops the probe (`ProbeError`, with a hint). The reading runs 
 under a deadline, so a wedged driver cannot hang a cron job: past it, `ProbeError` names the call.
 
 The probe only gathers facts (per-GPU ports, pairwise PCIe path, NVLink counts, P2P codes); turning
-them into links with expected counts and health is `tpdoctor.linkgraph.build_links`'s job.
+them into links with expected counts and health is `tpdoctor.model.links.build_links`'s job.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 
-from tpdoctor.errors import ProbeError
+from tpdoctor.model.errors import ProbeError
+from tpdoctor.model.topology import Fabric, Gpu, NvLinkErrors, NvLinkPort, NvLinkState, Pcie, RemoteType, Topology
+from tpdoctor.model.unknown import Maybe, Unknown
 from tpdoctor.probes.nvml_facts import (
     ERROR_COUNTERS,
     FABRIC_HEALTH,
@@ -44,8 +46,6 @@ from tpdoctor.probes.nvml_facts import (
     resolve_peers,
     set_bits,
 )
-from tpdoctor.topology import Fabric, Gpu, NvLinkErrors, NvLinkPort, NvLinkState, Pcie, RemoteType, Topology
-from tpdoctor.unknown import Maybe, Unknown
 
 DEFAULT_DEADLINE_SECONDS = 30.0
 _MAX_LINKS_FALLBACK = 18  # when NVML_NVLINK_MAX_LINKS is missing (very old pynvml)
@@ -426,7 +426,7 @@ def probe_nvml(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAU
                host: str | None = None, clock: Callable[[], float] = time.monotonic,
                now: Callable[[], datetime] | None = None) -> Topology:
     """The node's Topology as NVML reports it (source "nvml")."""
-    from tpdoctor.linkgraph import build_links
+    from tpdoctor.model.links import build_links
 
     start = clock()
     facts = read_facts(lib, deadline_seconds=deadline_seconds)

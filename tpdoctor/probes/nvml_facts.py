@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tpdoctor.topology import Gpu, NvLinkState, RemoteType
-from tpdoctor.unknown import Maybe, Unknown
+from tpdoctor.model.topology import Gpu, NvLinkState, RemoteType
+from tpdoctor.model.unknown import Maybe, Unknown
 
 LEVEL_PATH = {0: "PIX", 10: "PIX", 20: "PXB", 30: "PHB", 40: "NODE", 50: "SYS"}
 P2P_CODE = {0: "OK", 1: "CNS", 2: "GNS", 3: "TNS", 4: "DR", 5: "NS", 6: "U"}

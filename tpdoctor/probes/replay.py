@@ -9,10 +9,10 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tpdoctor.errors import ParseError
-from tpdoctor.findings import Report
+from tpdoctor.model.errors import ParseError
+from tpdoctor.model.findings import Report
+from tpdoctor.model.topology import Topology
 from tpdoctor.probes import build
-from tpdoctor.topology import Topology
 
 EXAMPLE_NAME = "h100nvl-gpu01-nvlink-down"
 MAX_BYTES = 64 * 1024 * 1024  # a capture is kilobytes; refuse to slurp something absurd
@@ -58,7 +58,7 @@ def _read(p: Path) -> str:
 
 
 def _load_json(text: str, source: str) -> Report:
-    from tpdoctor.report.json import loads
+    from tpdoctor.model.contract import loads
 
     return loads(text, source=source)
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from tpdoctor.errors import ProbeError
+from tpdoctor.model.errors import ProbeError
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """nvidia-smi parsers: pure functions from captured text to the plain data of `smi_types`.
 
 Each parser accepts text as users capture it (prompts, command echoes, CRLF, ANSI escapes,
-author elisions, several commands in one paste) and raises `tpdoctor.errors.ParseError` naming the
+author elisions, several commands in one paste) and raises `tpdoctor.model.errors.ParseError` naming the
 source, the line and what was expected when the text is not what it claims to be. What a parser
 had to recover from is written into the result's `notes`, never silently guessed.
 """

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from tpdoctor.errors import ProbeError
+from tpdoctor.model.errors import ProbeError
+from tpdoctor.model.topology import Topology
 from tpdoctor.probes import build
 from tpdoctor.probes.runner import CommandFailed, Runner, run
-from tpdoctor.topology import Topology
 
 SMI = "nvidia-smi"
 DEFAULT_TIMEOUT_SECONDS = 10.0

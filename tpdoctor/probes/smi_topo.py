@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tpdoctor.errors import ParseError
+from tpdoctor.model.errors import ParseError
+from tpdoctor.model.topology import normalize_path
 from tpdoctor.probes.smi_text import KIND_TOPO_M, Line, fail, is_elision, pick_sections
 from tpdoctor.probes.smi_types import TopoMatrix
-from tpdoctor.topology import normalize_path
 
 _TOK_RE = re.compile(r"\S+", re.ASCII)
 _PATH_TOKEN_RE = re.compile(r"^(X|NV\d+|PIX|PXB|PHB|NODE|SYS|SOC|PSB|NET)$", re.ASCII)

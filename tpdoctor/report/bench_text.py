@@ -17,11 +17,11 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from tpdoctor.bench.attach import pair_peaks
-from tpdoctor.bench.metrics import group_label, peak_busbw_gbps
-from tpdoctor.bench.result import BenchResult
-from tpdoctor.bench.sizes import format_size
-from tpdoctor.topology import Topology, ordered
+from tpdoctor.model.attach import pair_peaks
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.busbw import group_label, peak_busbw_gbps
+from tpdoctor.model.sizes import format_size
+from tpdoctor.model.topology import Topology, ordered
 
 
 def _by_group(results: Iterable[BenchResult]) -> dict[tuple[int, ...], list[BenchResult]]:

@@ -13,8 +13,8 @@ from rich.table import Table
 from tpdoctor.advice.costmodel import Prediction
 from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.check import CheckResult
-from tpdoctor.deploy.sizing import gib
-from tpdoctor.findings import Finding, Severity, Status
+from tpdoctor.llm.sizing import gib
+from tpdoctor.model.findings import Finding, Severity, Status
 
 SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 STATUS_STYLE = {Status.OK: "bold green", Status.WARNING: "bold yellow", Status.CRITICAL: "bold red",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tpdoctor.findings import Finding, Report, Status
+from tpdoctor.model.findings import Finding, Report, Status
 
 
 def _perf(label: str, value: float | int, unit: str = "") -> str:

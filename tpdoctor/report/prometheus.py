@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from tpdoctor.findings import Report, Severity, Status
-from tpdoctor.topology import LinkHealth
+from tpdoctor.model.findings import Report, Severity, Status
+from tpdoctor.model.topology import LinkHealth
 
 STATUS_VALUE = {Status.OK: 0, Status.WARNING: 1, Status.CRITICAL: 2, Status.UNKNOWN: 3}
 

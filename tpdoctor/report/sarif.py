@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tpdoctor import __version__
-from tpdoctor.findings import Finding, Report, Severity
-from tpdoctor.rulebook import Rule
+from tpdoctor.engine.loader import Rule
+from tpdoctor.model.findings import Finding, Report, Severity
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVEL = {Severity.CRITICAL: "error", Severity.WARNING: "warning", Severity.INFO: "note"}

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tpdoctor.findings import Report, Severity, Status
-from tpdoctor.topology import Gpu, Link, LinkHealth, NvLinkState, PathKind, Topology, path_kind
-from tpdoctor.unknown import Maybe, Unknown
+from tpdoctor.model.findings import Report, Severity, Status
+from tpdoctor.model.topology import Gpu, Link, LinkHealth, NvLinkState, PathKind, Topology, path_kind
+from tpdoctor.model.unknown import Maybe, Unknown
 
 PATH_STYLE = {
     PathKind.NV: "bold green",

@@ -1,0 +1,72 @@
+"""Markdown for the rule catalogue (`docs/rules.md`) and for `tpdoctor explain`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tpdoctor.engine.loader import Rule
+from tpdoctor.engine.schema import ScopeSchema
+
+HEADER = """# tpdoctor rules
+
+Generated from `rules/` by `python -m tpdoctor.engine.docs > docs/rules.md`; a test keeps it current.
+Switch a rule off with `--ignore ID[:reason]` (its findings are then reported as suppressed), change its
+severity with `--severity ID=level`, add site rules with `--rules DIR`.
+
+"""
+
+
+def rule_markdown(rule: Rule) -> str:
+    d = rule.docs
+    refs = "".join(f"- {r}\n" for r in d["references"])
+    state = "" if rule.state == "active" else f" (state: {rule.state})"
+    return (
+        f"## {rule.id} {rule.name}{state}\n\n"
+        f"{rule.summary}\n\n"
+        f"- scope: `{rule.scope}`, evaluated for each `{rule.each}`\n"
+        f"- default severity: `{rule.severity.value}`\n"
+        f"- fires when: `{' '.join(rule.when.split())}`\n"
+        f"- message: `{rule.message.source.strip()}`\n\n"
+        f"### Why it matters\n\n{d['why']}\n\n"
+        f"### How to verify by hand\n\n{d['verify']}\n\n"
+        f"### How to fix\n\n{d['remediation']}\n\n"
+        f"### References\n\n{refs}\n"
+    )
+
+
+def schema_markdown(schema: ScopeSchema) -> str:
+    out = [f"## Facts: scope `{schema.scope}`\n\n{schema.doc}\n"]
+    for name, sub in schema.subjects.items():
+        out.append(f"\n### `{name}`{' (shared)' if name in schema.shared else ''}\n\n{sub.doc}\n\n"
+                   "| fact | type | doc |\n|---|---|---|\n")
+        for fname, fact in sub.all_fields().items():
+            typ = fact.type + (" or null" if fact.nullable else "")
+            out.append(f"| `{name}.{fname}` | {typ} | {fact.doc} |\n")
+    return "".join(out) + "\n"
+
+
+def catalogue_markdown(rules: Sequence[Rule], schemas: Sequence[ScopeSchema]) -> str:
+    table = "| id | name | scope | each | severity | summary |\n|---|---|---|---|---|---|\n"
+    table += "".join(f"| [{r.id}](#{r.id.lower()}-{r.name}) | {r.name} | {r.scope} | {r.each} | "
+                     f"{r.severity.value} | {r.summary} |\n" for r in rules)
+    body = "".join(rule_markdown(r) for r in rules)
+    facts = "".join(schema_markdown(s) for s in schemas)
+    return HEADER + table + "\n" + body + facts.rstrip("\n") + "\n"
+
+
+def current_catalogue() -> str:
+    """docs/rules.md as it should read now: the built-in rules and the fact schemas of their scopes."""
+    from tpdoctor.engine.loader import load_rules
+    from tpdoctor.engine.schema import scope_schema
+
+    rules = [r for r in load_rules() if r.builtin]
+    schemas = [s for s in (scope_schema(name) for name in sorted({r.scope for r in rules} | {"node"})) if s]
+    return catalogue_markdown(rules, schemas)
+
+
+def main() -> None:
+    print(current_catalogue(), end="")
+
+
+if __name__ == "__main__":
+    main()

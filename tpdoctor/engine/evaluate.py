@@ -1,0 +1,251 @@
+"""The rules engine: compile each rule's CEL condition once, evaluate it per subject, yield Findings.
+
+CEL library: `common-expression-language` (the Rust `cel` crate behind a PyO3 abi3 wheel; Python 3.10+, no
+other dependencies). `cel-expr-python` (Google's C++ CEL) evaluates ~2x faster per call but needs Python
+3.11+ and typed declarations; see benchmarks/rules_eval.py for the figures behind the choice.
+
+Speed: converting a Python dict into CEL values dominates the cost of a call, so each rule sees only the
+facts it names (found statically in its expression), and subjects whose projected facts are equal share
+one evaluation: a healthy 72-GPU NVSwitch node has 2,556 identical links, not 2,556 questions.
+
+Unknown facts (could not be read) are *absent* from the CEL object, so a rule either asks `has(link.p2p)`
+and decides for itself, or reading the fact fails and the engine reports that the rule "could not judge"
+that subject: an info finding naming the unknown facts and why — never a guess (with null, `p2p != "OK"`
+would quietly be true). `null` is reserved for "not applicable" (no baseline, no fabric, not benchmarked).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tpdoctor.engine.cel import runtime
+from tpdoctor.engine.loader import Rule
+from tpdoctor.engine.schema import ID_FIELD, UNKNOWN_FIELD, Fact, ScopeFacts, ScopeSchema, scope_schema
+from tpdoctor.model.errors import TpdError
+from tpdoctor.model.findings import SEVERITY_ORDER, Finding, Severity
+
+_STRING = re.compile(r"""(?:[rR]?'''.*?'''|[rR]?\"\"\".*?\"\"\"|[rR]?'(?:\\.|[^'\\])*'|[rR]?"(?:\\.|[^"\\])*")""",
+                     re.S)
+_COMPREHENSION = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_SAMPLE = {"bool": False, "int": 1, "float": 1.0, "string": "x", "list": [], "map": {}}
+
+
+class CelError(TpdError):
+    """A condition that does not compile, names an undocumented fact, or fails on well-typed facts."""
+
+
+@dataclass(frozen=True)
+class Refs:
+    """What a condition reads: per variable, the set of top-level facts, or None for "the whole object"."""
+
+    fields: Mapping[str, frozenset[str] | None]
+
+
+def analyse(expression: str, schema: ScopeSchema, each: str) -> Refs:
+    """Statically find the facts an expression reads; raise CelError for an undocumented one."""
+    variables = schema.variables_for(each)
+    code = _STRING.sub('""', expression)
+    locals_ = set(_COMPREHENSION.findall(code))
+    refs: dict[str, frozenset[str] | None] = {}
+    for var in variables:
+        uses = list(re.finditer(rf"(?<![\w.]){var}\b((?:\s*\.\s*[A-Za-z_]\w*)*)", code))
+        if var in locals_ or not uses:
+            continue
+        names: set[str] | None = set()
+        for m in uses:
+            path = [p.strip() for p in m.group(1).split(".")[1:]]
+            if not path:
+                names = None  # the whole object is used (size(link), has(...) on it, passed along)
+                continue
+            if not schema.has_path(each, [var, *path]):
+                raise CelError(f"names an undocumented fact {var}.{'.'.join(path)}")
+            if names is not None:
+                names.add(path[0])
+        refs[var] = frozenset(names) if names is not None else None
+    return Refs(refs)
+
+
+def check_condition(expression: str, schema: ScopeSchema, each: str) -> Any:
+    """Compile, check the names it reads and dry-run it on typed sample facts (catches type errors)."""
+    try:
+        program = runtime().compile(expression)
+    except Exception as exc:  # the library raises ValueError, sometimes others
+        raise CelError(f"does not compile: {' '.join(str(exc).split())}") from None
+    allowed = set(schema.variables_for(each))
+    code = _STRING.sub('""', expression)
+    locals_ = set(_COMPREHENSION.findall(code))
+    for name in program.variables():
+        if name not in allowed and name not in locals_:
+            raise CelError(f"names {name!r}, which is not a fact here (use {', '.join(sorted(allowed))})")
+    analyse(expression, schema, each)
+    sample = {v: _sample(schema.subjects[v].all_fields()) for v in allowed}
+    try:
+        result = program.execute(sample)
+    except Exception as exc:
+        raise CelError(f"fails on well-typed facts: {' '.join(str(exc).split())[:200]}") from None
+    if not isinstance(result, bool):
+        raise CelError(f"must be a boolean expression, gives {type(result).__name__}")
+    return program
+
+
+def _sample(fields: Mapping[str, Fact]) -> dict[str, Any]:
+    return {name: (_sample(f.fields) if f.type == "map" and f.fields else _SAMPLE[f.type])
+            for name, f in fields.items()}
+
+
+@dataclass(frozen=True)
+class Options:
+    ignore: Mapping[str, str] = field(default_factory=dict)  # rule id -> reason
+    severity: Mapping[str, Severity] = field(default_factory=dict)  # rule id -> overriding severity
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    findings: tuple[Finding, ...]
+    rules: int  # rules evaluated
+    evaluations: int  # CEL calls actually made (after sharing)
+    subjects: int  # rule x subject pairs judged
+    not_judged: int
+    duration_seconds: float
+
+
+@dataclass
+class _Compiled:
+    rule: Rule
+    program: Any
+    refs: Refs
+
+
+class Engine:
+    """Compiled rules of one scope; `evaluate` may be called many times."""
+
+    def __init__(self, rules: Iterable[Rule], scope: str, options: Options | None = None) -> None:
+        schema = scope_schema(scope)
+        if schema is None:
+            raise TpdError(f"no facts are documented for scope {scope!r}")
+        self.schema = schema
+        self.options = options or Options()
+        self.compiled = [
+            _Compiled(r, check_condition(r.when, schema, r.each), analyse(r.when, schema, r.each))
+            for r in rules if r.scope == scope and r.state == "active"
+        ]
+
+    def evaluate(self, facts: ScopeFacts) -> Evaluation:
+        start = time.perf_counter()
+        findings: list[Finding] = []
+        calls = judged = not_judged = 0
+        shared = {k: facts.subjects[k][0] for k in self.schema.shared if facts.subjects.get(k)}
+        for c in self.compiled:
+            rule = c.rule
+            subjects = facts.subjects.get(rule.each, ())
+            shared_ctx = {v: _project(obj, c.refs.fields.get(v, frozenset()), obj.get(UNKNOWN_FIELD))
+                          for v, obj in shared.items() if v != rule.each and v in c.refs.fields}
+            wanted = c.refs.fields.get(rule.each, frozenset())
+            keys = None if wanted is None else sorted(wanted)
+            cache: dict[Any, Any] = {}
+            for subject in subjects:
+                judged += 1
+                unknown = subject.get(UNKNOWN_FIELD)
+                key = _freeze(subject, keys, unknown)
+                if key in cache:
+                    outcome = cache[key]
+                else:
+                    calls += 1
+                    outcome = _run(c.program, {rule.each: _project(subject, wanted, unknown), **shared_ctx})
+                    cache[key] = outcome
+                if outcome is False:
+                    continue
+                ctx = {rule.each: subject, **shared}
+                if outcome is True:
+                    findings.append(self._finding(rule, subject, ctx))
+                else:
+                    not_judged += 1
+                    findings.append(_not_judged(rule, subject, wanted, outcome))
+        findings.sort(key=_order)
+        return Evaluation(tuple(findings), len(self.compiled), calls, judged, not_judged,
+                          time.perf_counter() - start)
+
+    def _finding(self, rule: Rule, subject: Mapping[str, Any], ctx: Mapping[str, Any]) -> Finding:
+        reason = self.options.ignore.get(rule.id)
+        evidence = {k: v for k, v in subject.items() if k != UNKNOWN_FIELD and v is not None}
+        return Finding(rule=rule.id, name=rule.name, severity=self.options.severity.get(rule.id, rule.severity),
+                       subject=str(subject.get(ID_FIELD, "?")), message=rule.message.render(ctx),
+                       evidence=evidence, recommendation=rule.recommendation.render(ctx),
+                       suppressed=reason is not None, suppressed_reason=reason)
+
+
+def _run(program: Any, ctx: dict[str, Any]) -> bool | str:
+    """True/False, or the error text when the condition could not be evaluated."""
+    try:
+        result = program.execute(ctx)
+    except Exception as exc:
+        return " ".join(str(exc).split())[:200] or type(exc).__name__
+    if isinstance(result, bool):
+        return result
+    return f"condition gave {type(result).__name__} {result!r}, not a boolean"
+
+
+def _project(obj: Mapping[str, Any], names: frozenset[str] | None,
+             unknown: Mapping[str, str] | None) -> Mapping[str, Any]:
+    """The facts a rule reads, with unknown ones left out (so reading them fails, and `has()` is false)."""
+    keys = obj.keys() if names is None else names
+    if unknown:
+        return {k: obj[k] for k in keys if k in obj and k not in unknown}
+    return {k: obj[k] for k in keys if k in obj}
+
+
+_ABSENT = ("absent",)
+
+
+def _freeze(obj: Mapping[str, Any], keys: Sequence[str] | None, unknown: Mapping[str, str] | None) -> Any:
+    """A hashable key of the facts a rule reads: equal keys, equal outcome."""
+    if keys is None:
+        keys = sorted(obj)
+    if unknown:
+        return tuple(_ABSENT if k in unknown else _hashable(obj.get(k)) for k in keys)
+    return tuple([_hashable(obj.get(k)) for k in keys])
+
+
+def _hashable(value: Any) -> Any:
+    cls = value.__class__
+    if cls is str or cls is int or value is None:
+        return value
+    if cls is bool:
+        return ("b", value)  # True == 1 in Python; not in CEL
+    if cls is float:
+        return ("f", value)
+    if cls is list:
+        return ("l", tuple(_hashable(v) for v in value))
+    if cls is dict:
+        return ("d", tuple(sorted((k, _hashable(v)) for k, v in value.items())))
+    return (cls.__name__, value)
+
+
+def _not_judged(rule: Rule, subject: Mapping[str, Any], wanted: frozenset[str] | None,
+                error: Any) -> Finding:
+    unknown = subject.get(UNKNOWN_FIELD) or {}
+    relevant = {k: v for k, v in unknown.items() if wanted is None or k in wanted}
+    sid = str(subject.get(ID_FIELD, "?"))
+    if relevant:
+        what = ", ".join(f"{k} ({v})" for k, v in sorted(relevant.items()))
+        message = f"{sid}: could not judge {rule.name}: unknown {what}"
+        evidence: dict[str, Any] = {"judged": False, "unknown": relevant}
+    else:
+        message = f"{sid}: could not judge {rule.name}: rule error: {error}"
+        evidence = {"judged": False, "error": str(error)}
+    return Finding(rule=rule.id, name=rule.name, severity=Severity.INFO, subject=sid, message=message,
+                   evidence=evidence, recommendation="")
+
+
+def _order(f: Finding) -> tuple[int, int, str, str]:
+    """Active before suppressed, worst first, then by rule id and subject."""
+    return (1 if f.suppressed else 0, -SEVERITY_ORDER[f.severity], f.rule, f.subject)
+
+
+def evaluate(rules: Sequence[Rule], facts: ScopeFacts, options: Options | None = None) -> Evaluation:
+    """One-shot convenience: compile the scope's rules and evaluate them once."""
+    return Engine(rules, facts.scope, options).evaluate(facts)

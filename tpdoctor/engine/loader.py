@@ -1,0 +1,226 @@
+"""Loading rule files: one YAML file per rule, checked hard at load time.
+
+A rule file is refused, with its file, line and reason, for: bad YAML, a missing or unknown field, an id
+that is not the file name, a duplicate id, a bad severity, scope or subject kind, a CEL condition that
+does not compile or names an undocumented fact, and a template naming an undocumented fact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tpdoctor.engine.schema import SCOPE_MODULES, ScopeSchema, scope_schema
+from tpdoctor.engine.templates import Template, TemplateError, check, parse
+from tpdoctor.model.errors import RuleLoadError
+from tpdoctor.model.findings import Severity
+
+REQUIRED = ("id", "name", "scope", "each", "severity", "summary", "when", "message", "recommendation", "docs")
+OPTIONAL = ("state",)
+DOC_REQUIRED = ("why", "verify", "remediation", "references")
+STATES = ("active", "retired")
+_ID = re.compile(r"^[A-Z][A-Z0-9]*[0-9]{3}$")
+_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    scope: str
+    each: str
+    severity: Severity
+    summary: str
+    when: str
+    message: Template
+    recommendation: Template
+    docs: dict[str, Any]
+    path: Path
+    state: str = "active"
+    builtin: bool = True
+    lines: dict[str, int] = field(default_factory=dict, compare=False)
+
+    def line(self, key: str) -> int:
+        return self.lines.get(key, 1)
+
+
+def builtin_rules_dir() -> Path:
+    """The shipped rules: `tpdoctor/rules/` in an installed wheel, `rules/` in a source checkout."""
+    packaged = resources.files("tpdoctor").joinpath("rules")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    checkout = Path(__file__).resolve().parents[2] / "rules"
+    if checkout.is_dir():
+        return checkout
+    raise RuleLoadError("built-in rules not found (neither tpdoctor/rules/ nor rules/ next to the package)",
+                        hint="reinstall tpdoctor; the wheel carries its rules")
+
+
+def rule_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        raise RuleLoadError(f"{directory}: not a directory of rule files")
+    return sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def load_rules(extra_dirs: Sequence[Path] = (), include_builtin: bool = True,
+               scopes: Sequence[str] | None = None) -> list[Rule]:
+    """Load the built-in catalogue plus site rule directories; any broken file stops the load.
+
+    `scopes` limits the load to rules of those scopes (health and scan need only `node`): files of other
+    scopes are parsed for their id and scope only, so their facts' modules are not imported."""
+    dirs: list[tuple[Path, bool]] = [(builtin_rules_dir(), True)] if include_builtin else []
+    dirs += [(Path(d), False) for d in extra_dirs]
+    rules: list[Rule] = []
+    seen: dict[str, Path] = {}
+    for directory, builtin in dirs:
+        for path in rule_files(directory):
+            if scopes is not None:
+                other = _other_scope(path, scopes)
+                if other is not None:
+                    if other in seen:
+                        raise RuleLoadError(f"{path}: duplicate rule id {other} (already defined in {seen[other]})")
+                    seen[other] = path
+                    continue
+            rule = load_rule(path, builtin=builtin)
+            if rule.id in seen:
+                raise RuleLoadError(f"{path}:{rule.line('id')}: duplicate rule id {rule.id} "
+                                    f"(already defined in {seen[rule.id]})")
+            seen[rule.id] = path
+            rules.append(rule)
+    return sorted(rules, key=lambda r: r.id)
+
+
+def _other_scope(path: Path, scopes: Sequence[str]) -> str | None:
+    """The id of a well-formed rule file outside `scopes` (to skip it), else None (load it fully)."""
+    try:
+        _, data = _parse(_read(path))
+    except yaml.YAMLError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("id"), str) and data.get("scope") not in scopes \
+            and data.get("scope") in SCOPE_MODULES:
+        return str(data["id"])
+    return None
+
+
+def load_rule(path: Path, builtin: bool = False) -> Rule:
+    text = _read(path)
+    try:
+        node, data = _parse(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RuleLoadError(f"{path}:{line}: bad YAML: {problem}") from None
+    if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
+        raise RuleLoadError(f"{path}:1: a rule file must be a YAML mapping")
+    lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+
+    def fail(key: str, reason: str) -> RuleLoadError:
+        return RuleLoadError(f"{path}:{lines.get(key, 1)}: {reason}")
+
+    for key in data:
+        if key not in REQUIRED + OPTIONAL:
+            raise fail(str(key), f"unknown field {key!r} (allowed: {', '.join(REQUIRED + OPTIONAL)})")
+    for key in REQUIRED:
+        if key not in data:
+            raise RuleLoadError(f"{path}:1: missing field {key!r}")
+    for key in REQUIRED:
+        if key != "docs" and not isinstance(data[key], str):
+            raise fail(key, f"{key} must be a string")
+    rid = data["id"]
+    if not _ID.match(rid):
+        raise fail("id", f"id {rid!r} is not like TPD123")
+    if path.stem != rid:
+        raise fail("id", f"id {rid} does not match the file name {path.name}")
+    if not _NAME.match(data["name"]):
+        raise fail("name", f"name {data['name']!r} is not kebab-case")
+    state = data.get("state", "active")
+    if state not in STATES:
+        raise fail("state", f"state {state!r} is not one of {', '.join(STATES)}")
+    try:
+        severity = Severity(data["severity"])
+    except ValueError:
+        raise fail("severity", f"severity {data['severity']!r} is not one of info, warning, critical") from None
+    schema = scope_schema(data["scope"])
+    if schema is None:
+        raise fail("scope", f"scope {data['scope']!r} is not one of {', '.join(SCOPE_MODULES)} "
+                           "(or its facts are missing)")
+    each = data["each"]
+    if each not in schema.subjects:
+        raise fail("each", f"each {each!r} is not a {schema.scope} subject kind "
+                           f"({', '.join(sorted(schema.subjects))})")
+    docs = _docs(data["docs"], fail)
+    templates = {}
+    for key in ("message", "recommendation"):
+        try:
+            tpl = parse(data[key])
+            check(tpl, lambda p: schema.has_path(each, p))
+        except TemplateError as exc:
+            raise fail(key, f"{key}: {exc}") from None
+        templates[key] = tpl
+    if state == "active":
+        from tpdoctor.engine.evaluate import CelError, check_condition
+
+        try:
+            check_condition(data["when"], schema, each)
+        except CelError as exc:
+            raise fail("when", f"when: {exc}") from None
+    return Rule(id=rid, name=data["name"], scope=schema.scope, each=each, severity=severity,
+                summary=data["summary"].strip(), when=data["when"].strip(), message=templates["message"],
+                recommendation=templates["recommendation"], docs=docs, path=path, state=state,
+                builtin=builtin, lines=lines)
+
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: rule loading is startup cost
+
+
+def _parse(text: str) -> tuple[Any, Any]:
+    """The node tree (for line numbers) and the data, from one parse."""
+    loader = _LOADER(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return node, data
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleLoadError(f"{path}: cannot read: {exc}") from None
+
+
+def _docs(docs: Any, fail: Any) -> dict[str, Any]:
+    if not isinstance(docs, dict):
+        raise fail("docs", "docs must be a mapping with why, verify, remediation, references")
+    for key in docs:
+        if key not in DOC_REQUIRED:
+            raise fail("docs", f"docs: unknown field {key!r} (allowed: {', '.join(DOC_REQUIRED)})")
+    for key in DOC_REQUIRED:
+        if key not in docs:
+            raise fail("docs", f"docs: missing field {key!r}")
+    for key in ("why", "verify", "remediation"):
+        if not isinstance(docs[key], str) or not docs[key].strip():
+            raise fail("docs", f"docs.{key} must be non-empty text")
+    refs = docs["references"]
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise fail("docs", "docs.references must be a list of strings")
+    return {k: (v.strip() if isinstance(v, str) else v) for k, v in docs.items()}
+
+
+def by_id(rules: Iterable[Rule], rule_id: str) -> Rule | None:
+    return next((r for r in rules if r.id == rule_id.upper()), None)
+
+
+def schema_of(rule: Rule) -> ScopeSchema:
+    schema = scope_schema(rule.scope)
+    assert schema is not None  # checked at load
+    return schema

@@ -1,0 +1,95 @@
+"""tpdoctor's own `job.yaml`: one deployment (a mapping) or many (`deployments: [...]`).
+
+```yaml
+deployments:
+  - name: qwen35-27b
+    engine: vllm                 # vllm | sglang | tgi | trtllm
+    model: qwen35-27b            # catalogue name, HF repo id, or a local config.json / model dir
+    dtype: fp8                   # fp32 | bf16 | fp16 | fp8 | int8 | int4 | awq | gptq
+    tp: 2
+    gpus: [0, 1]
+    max_model_len: 16384
+    max_num_seqs: 8
+    latency_objective_ms: 8      # per output token
+```
+Our own schema is strict: an unknown key is an error with its line (it is almost always a typo).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tpdoctor.manifests.containers import origin_at
+from tpdoctor.manifests.yamlsrc import Document
+from tpdoctor.model.deployment import ENGINES, Deployment, parse_gpu_list
+from tpdoctor.model.errors import ManifestError
+
+_KEYS = {"name", "engine", "model", "dtype", "quantization", "kv_cache_dtype", "tp", "pp", "replicas",
+         "nodes", "node", "gpus", "gpu_count", "max_model_len", "max_num_seqs", "gpu_memory_utilization",
+         "latency_objective_ms", "env"}
+_INTS = ("tp", "pp", "replicas", "nodes", "gpu_count", "max_model_len", "max_num_seqs")
+
+
+def is_job(doc: Document) -> bool:
+    d = doc.data
+    return isinstance(d, dict) and "apiVersion" not in d and (
+        isinstance(d.get("deployments"), list) or "model" in d)
+
+
+def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) -> Deployment:
+    if not isinstance(entry, dict):
+        raise ManifestError(f"{source}:{doc.line_of(base)}: a deployment must be a mapping")
+    unknown = sorted(set(entry) - _KEYS)
+    if unknown:
+        raise ManifestError(f"{source}:{doc.line_of((*base, unknown[0]))}: unknown key {unknown[0]!r} "
+                            f"(known: {', '.join(sorted(_KEYS))})")
+    if not entry.get("model"):
+        raise ManifestError(f"{source}:{doc.line_of(base)}: deployment has no 'model'")
+    origins = {k: origin_at(doc, source, (*base, k), None if k in ("gpus", "env") else str(entry[k]))
+               for k in entry}
+    values: dict[str, Any] = {}
+    for k in _INTS:
+        if k in entry and entry[k] is not None:
+            if not isinstance(entry[k], int) or isinstance(entry[k], bool) or entry[k] < 0:
+                raise ManifestError(f"{source}:{doc.line_of((*base, k))}: {k} must be a positive integer")
+            values[k] = entry[k]
+    engine = str(entry.get("engine", "vllm")).lower()
+    if engine not in ENGINES:
+        raise ManifestError(f"{source}:{doc.line_of((*base, 'engine'))}: engine {engine!r} "
+                            f"(known: {', '.join(ENGINES)})")
+    gpus = None
+    uuids: tuple[str, ...] = ()
+    notes: list[str] = []
+    raw = entry.get("gpus")
+    if isinstance(raw, list):
+        raw = ",".join(str(x) for x in raw)
+    if raw is not None:
+        gpus, uuids, why = parse_gpu_list(str(raw))
+        if why and why != "all GPUs":
+            raise ManifestError(f"{source}:{doc.line_of((*base, 'gpus'))}: {why}")
+    for k in ("gpu_memory_utilization", "latency_objective_ms"):
+        if k in entry and not isinstance(entry[k], (int, float)):
+            raise ManifestError(f"{source}:{doc.line_of((*base, k))}: {k} must be a number")
+    env = {str(k): str(v) for k, v in (entry.get("env") or {}).items()}
+    for k in env:
+        origins[f"env.{k}"] = origin_at(doc, source, (*base, "env", k), env[k])
+    dtype = entry.get("quantization") or entry.get("dtype")
+    if entry.get("quantization"):
+        origins["dtype"] = origins["quantization"]
+    return Deployment(
+        name=str(entry.get("name") or entry["model"]), engine=engine, model=str(entry["model"]),
+        kind="job", source=source, dtype=str(dtype) if dtype else None,
+        kv_cache_dtype=entry.get("kv_cache_dtype"), node=entry.get("node"), gpus=gpus, gpu_uuids=uuids,
+        gpu_memory_utilization=entry.get("gpu_memory_utilization"),
+        latency_objective_ms=entry.get("latency_objective_ms"), env=env, origins=origins,
+        notes=tuple(notes), **values)
+
+
+def read(doc: Document, source: str) -> list[Deployment]:
+    d = doc.data
+    if isinstance(d.get("deployments"), list):
+        extra = sorted(set(d) - {"deployments"})
+        if extra:
+            raise ManifestError(f"{source}:{doc.line_of((extra[0],))}: unknown top-level key {extra[0]!r}")
+        return [_one(doc, source, ("deployments", i), e, i) for i, e in enumerate(d["deployments"])]
+    return [_one(doc, source, (), d, 0)]

@@ -1,0 +1,181 @@
+"""Lossless dataclass <-> JSON-able dict conversion for the `tpdoctor/v1` contract.
+
+`Unknown` fields are written as `null` and their reasons collected in the object's `unknown` map, so
+consumers that do not care see plain nulls while a round-trip restores every `Unknown(reason)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from collections.abc import Callable
+from functools import cache
+from typing import Any, Union
+
+from tpdoctor.model.unknown import Unknown
+
+UNKNOWN_KEY = "unknown"
+
+
+def to_data(obj: Any) -> Any:
+    """Turn a dataclass tree into JSON-able data."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out: dict[str, Any] = {}
+        unknown: dict[str, str] = {}
+        for f in dataclasses.fields(obj):
+            if f.metadata.get("json") is False:
+                continue
+            value = getattr(obj, f.name)
+            if isinstance(value, Unknown):
+                out[f.name] = None
+                unknown[f.name] = value.reason
+            else:
+                out[f.name] = to_data(value)
+        if unknown:
+            out[UNKNOWN_KEY] = unknown
+        return out
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, (list, tuple)):
+        return [to_data(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_data(v) for k, v in obj.items()}
+    if isinstance(obj, Unknown):
+        return None
+    return obj
+
+
+def from_data(cls: Any, data: Any, where: str = "$") -> Any:
+    """Rebuild `cls` from data written by `to_data`. Raises ValueError naming the JSON path on a mismatch."""
+    return _converter(cls)(data, where, None)
+
+
+Converter = Callable[[Any, str, "str | None"], Any]
+
+
+@cache
+def _converter(tp: Any) -> Converter:
+    """A converter for one type, built once: fleet merges read thousands of reports."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return lambda data, where, reason: data
+    if origin in (Union, types.UnionType):
+        return _union(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _dataclass(tp)
+    if origin is tuple:
+        return _tuple(tp)
+    if origin is list:
+        (arg,) = typing.get_args(tp)
+        item = _converter(arg)
+
+        def convert_list(data: Any, where: str, reason: str | None) -> Any:
+            _expect(data, list, where)
+            return [item(v, f"{where}[{i}]", None) for i, v in enumerate(data)]
+        return convert_list
+    if origin is dict:
+        value = _converter(typing.get_args(tp)[1])
+
+        def convert_dict(data: Any, where: str, reason: str | None) -> Any:
+            _expect(data, dict, where)
+            return {k: value(v, f"{where}.{k}", None) for k, v in data.items()}
+        return convert_dict
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _enum(tp)
+    if tp in (int, float, str, bool, type(None)):
+        return _scalar(tp)
+    raise TypeError(f"cannot convert to {tp}")
+
+
+def _expect(data: Any, kind: type, where: str) -> None:
+    if not isinstance(data, kind):
+        name = "a list" if kind is list else "an object"
+        raise ValueError(f"{where}: expected {name}, got {type(data).__name__}")
+
+
+def _union(tp: Any) -> Converter:
+    args = typing.get_args(tp)
+    allows_unknown = Unknown in args
+    allows_none = type(None) in args
+    members = [_converter(a) for a in args if a not in (Unknown, type(None))]
+
+    def convert(data: Any, where: str, reason: str | None) -> Any:
+        if data is None:
+            if allows_unknown and (reason is not None or not allows_none):
+                return Unknown(reason if reason is not None else "unknown")
+            if allows_none:
+                return None
+        last: Exception | None = None
+        for member in members:
+            try:
+                return member(data, where, None)
+            except (ValueError, TypeError) as exc:
+                last = exc
+        raise ValueError(f"{where}: {data!r} does not match {tp}") from last
+    return convert
+
+
+def _dataclass(tp: type) -> Converter:
+    hints = typing.get_type_hints(tp)
+    spec = [
+        (f.name, _converter(hints[f.name]),
+         f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        for f in dataclasses.fields(tp)
+    ]
+
+    def convert(data: Any, where: str, reason: str | None) -> Any:
+        _expect(data, dict, where)
+        reasons = data.get(UNKNOWN_KEY) or {}
+        kwargs: dict[str, Any] = {}
+        for name, conv, required in spec:
+            if name not in data:
+                if required:
+                    raise ValueError(f"{where}: missing field {name!r}")
+                continue
+            kwargs[name] = conv(data[name], f"{where}.{name}", reasons.get(name))
+        return tp(**kwargs)
+    return convert
+
+
+def _tuple(tp: Any) -> Converter:
+    args = typing.get_args(tp)
+    if len(args) == 2 and args[1] is Ellipsis:
+        item = _converter(args[0])
+
+        def convert_var(data: Any, where: str, reason: str | None) -> Any:
+            _expect(data, list, where)
+            return tuple(item(v, f"{where}[{i}]", None) for i, v in enumerate(data))
+        return convert_var
+    items = [_converter(a) for a in args]
+
+    def convert_fixed(data: Any, where: str, reason: str | None) -> Any:
+        _expect(data, list, where)
+        if len(data) != len(items):
+            raise ValueError(f"{where}: expected {len(items)} items, got {len(data)}")
+        return tuple(c(v, f"{where}[{i}]", None) for i, (c, v) in enumerate(zip(items, data, strict=True)))
+    return convert_fixed
+
+
+def _enum(tp: type[enum.Enum]) -> Converter:
+    def convert(data: Any, where: str, reason: str | None) -> Any:
+        try:
+            return tp(data)
+        except ValueError:
+            raise ValueError(f"{where}: {data!r} is not one of {[m.value for m in tp]}") from None
+    return convert
+
+
+def _scalar(tp: type) -> Converter:
+    def convert(data: Any, where: str, reason: str | None) -> Any:
+        if tp is float and isinstance(data, (int, float)) and not isinstance(data, bool):
+            return float(data)
+        if tp is int and isinstance(data, int) and not isinstance(data, bool):
+            return data
+        if tp in (str, bool) and isinstance(data, tp):
+            return data
+        if tp is type(None) and data is None:
+            return None
+        raise ValueError(f"{where}: expected {tp.__name__}, got {data!r}")
+    return convert

@@ -1,0 +1,74 @@
+"""Findings, statuses and the Report that every renderer reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from tpdoctor import SCHEMA
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.exitcodes import ExitCode
+from tpdoctor.model.topology import Topology
+
+
+class Severity(str, Enum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Status(str, Enum):
+    OK = "ok"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    UNKNOWN = "unknown"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return {
+            Status.OK: ExitCode.OK,
+            Status.WARNING: ExitCode.WARNING,
+            Status.CRITICAL: ExitCode.CRITICAL,
+            Status.UNKNOWN: ExitCode.UNKNOWN,
+        }[self]
+
+
+SEVERITY_ORDER = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str  # TPDnnn
+    name: str  # kebab-case rule name
+    severity: Severity
+    subject: str  # what it is about: "GPU0-GPU1", "deployment qwen35-27b"
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    recommendation: str = ""
+    suppressed: bool = False
+    suppressed_reason: str | None = None
+
+
+def status_of(findings: tuple[Finding, ...] | list[Finding]) -> Status:
+    """Worst active (non-suppressed, non-info) severity; ok when there is none."""
+    worst = Status.OK
+    for f in findings:
+        if f.suppressed:
+            continue
+        if f.severity is Severity.CRITICAL:
+            return Status.CRITICAL
+        if f.severity is Severity.WARNING:
+            worst = Status.WARNING
+    return worst
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one run knows: the topology, benchmark results and findings."""
+
+    topology: Topology
+    bench: tuple[BenchResult, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    status: Status = Status.OK
+    schema: str = SCHEMA

@@ -1,0 +1,250 @@
+"""The node's topology: GPUs, NICs and the links between them, in nvidia-smi's own vocabulary.
+
+Paths are strings as `nvidia-smi topo -m` prints them: `NV<n>`, `PIX`, `PXB`, `PHB`, `NODE`, `SYS`
+(old drivers' `SOC` is `SYS`, `PSB` is `PIX`), plus `NET` between nodes. A link's `path` is the path
+traffic takes *now*: a pair whose NVLinks are down carries its PCIe path, with `nvlinks_expected`
+saying what should have been there.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import cache
+from typing import Any
+
+from tpdoctor import SCHEMA
+from tpdoctor.model.unknown import Maybe, Unknown
+
+
+class PathKind(str, Enum):
+    """Path classes from best to worst (the order of `RANK`)."""
+
+    NV = "NV"
+    PIX = "PIX"
+    PXB = "PXB"
+    PHB = "PHB"
+    NODE = "NODE"
+    SYS = "SYS"
+    NET = "NET"
+
+
+RANK = {kind: i for i, kind in enumerate(PathKind)}
+PCIE_KINDS = frozenset({PathKind.PIX, PathKind.PXB, PathKind.PHB, PathKind.NODE, PathKind.SYS})
+_ALIASES = {"SOC": "SYS", "PSB": "PIX"}
+_NV_RE = re.compile(r"^NV(\d+)$")
+
+
+def normalize_path(text: str) -> str:
+    """Canonical spelling of a `topo -m` cell; raises ValueError for anything else."""
+    t = text.strip().upper()
+    t = _ALIASES.get(t, t)
+    m = _NV_RE.match(t)
+    if m:
+        n = int(m.group(1))
+        if n < 1 or n > 72:
+            raise ValueError(f"implausible NVLink count in {text!r}")
+        return f"NV{n}"
+    if t in PathKind.__members__ and t != "NV":
+        return t
+    raise ValueError(f"not a topology path: {text!r}")
+
+
+def path_kind(path: str) -> PathKind:
+    return PathKind.NV if path.startswith("NV") and path != "NET" else PathKind(path)
+
+
+def path_nvlinks(path: str) -> int:
+    m = _NV_RE.match(path)
+    return int(m.group(1)) if m else 0
+
+
+def path_sort_key(path: str) -> tuple[int, int]:
+    """Smaller is better: NVLink first (more links better), then PIX … SYS, NET."""
+    return (RANK[path_kind(path)], -path_nvlinks(path))
+
+
+class LinkHealth(str, Enum):
+    OK = "ok"
+    DEGRADED = "degraded"  # some, not all, expected NVLinks up
+    DOWN = "down"  # expected NVLinks, none up
+    UNKNOWN = "unknown"
+
+
+class NvLinkState(str, Enum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    DISABLED = "disabled"  # e.g. MIG mode: off by configuration, not broken
+    UNKNOWN = "unknown"
+
+
+class RemoteType(str, Enum):
+    GPU = "gpu"
+    SWITCH = "switch"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class NvLinkErrors:
+    """Data-link-layer error counters of one NVLink (nvidia-smi `nvlink -e`)."""
+
+    replay: Maybe[int] = Unknown("not read")
+    recovery: Maybe[int] = Unknown("not read")
+    crc_flit: Maybe[int] = Unknown("not read")
+    crc_data: Maybe[int] = Unknown("not read")
+
+
+@dataclass(frozen=True)
+class NvLinkPort:
+    """One NVLink of one GPU."""
+
+    link: int
+    state: NvLinkState
+    speed_gbps: Maybe[float] = Unknown("not read")  # per direction, as `nvlink -s` prints it
+    version: Maybe[int] = Unknown("not read")  # marketing generation: 2 (V100), 3 (A100), 4 (H100), 5 (B200)
+    remote_pci_bus_id: Maybe[str] = Unknown("not read")
+    remote_type: RemoteType = RemoteType.UNKNOWN
+    peer: int | None = None  # GPU index at the far end, when it is a visible GPU
+    p2p_supported: Maybe[bool] = Unknown("not read")
+    errors: NvLinkErrors = field(default_factory=NvLinkErrors)
+
+
+@dataclass(frozen=True)
+class Pcie:
+    gen_current: Maybe[int] = Unknown("not read")
+    gen_max: Maybe[int] = Unknown("not read")  # max for this GPU in this slot
+    width_current: Maybe[int] = Unknown("not read")
+    width_max: Maybe[int] = Unknown("not read")
+    gpu_gen_max: Maybe[int] = Unknown("not read")  # the GPU's own maximum
+    replay_counter: Maybe[int] = Unknown("not read")
+
+
+@dataclass(frozen=True)
+class Fabric:
+    """NVSwitch fabric registration (NVML GpuFabricInfo): `completed` + `success` is healthy."""
+
+    state: str  # not_supported | not_started | in_progress | completed
+    status: Maybe[str] = Unknown("not read")  # NVML return name, meaningful only when completed
+    health: Maybe[str] = Unknown("not read")  # healthy | unhealthy | limited_capacity | not_supported
+    clique_id: Maybe[int] = Unknown("not read")
+
+
+@dataclass(frozen=True)
+class Gpu:
+    index: int
+    name: str
+    uuid: Maybe[str] = Unknown("not read")
+    pci_bus_id: Maybe[str] = Unknown("not read")
+    memory_mib: Maybe[int] = Unknown("not read")
+    numa_node: Maybe[int] = Unknown("not read")
+    cpu_affinity: Maybe[str] = Unknown("not read")  # as `topo -m` prints it: "0-23,48-71"
+    nvlink_version: Maybe[int] = Unknown("not read")
+    nvlinks: tuple[NvLinkPort, ...] = ()
+    pcie: Pcie = field(default_factory=Pcie)
+    mig: Maybe[bool] = Unknown("not read")
+    fabric: Fabric | None = None
+    pstate: Maybe[str] = Unknown("not read")  # performance state when read, "P0" (busy) ... "P8" (idle)
+    status: str = "ok"  # ok | lost | error: one bad GPU never sinks the probe
+    status_reason: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"GPU{self.index}"
+
+
+@dataclass(frozen=True)
+class Nic:
+    index: int
+    name: Maybe[str] = Unknown("not read")  # e.g. mlx5_0, from the NIC legend
+    numa_node: Maybe[int] = Unknown("not read")
+
+    @property
+    def label(self) -> str:
+        return f"NIC{self.index}"
+
+
+@dataclass(frozen=True)
+class Link:
+    """An unordered pair (GPU–GPU or GPU–NIC), listed once with `a` before `b` (see `endpoint_key`)."""
+
+    a: str
+    b: str
+    path: str  # effective path now, e.g. NV12 or PHB
+    nvlinks: int = 0  # NVLinks bonded and up
+    nvlinks_expected: Maybe[int] = 0
+    pcie_path: Maybe[str] = Unknown("not read")  # the PCIe path under (or instead of) NVLink
+    p2p: Maybe[str] = Unknown("not read")  # OK CNS GNS TNS NS DR U (read and write combined)
+    p2p_detail: dict[str, str] = field(default_factory=dict)  # per capability: read/write/nvlink/atomics/pci
+    health: LinkHealth = LinkHealth.UNKNOWN
+    nominal_gbps: Maybe[float] = Unknown("not rated")  # per direction, of the effective path
+    busbw_gbps: float | None = None  # measured all-reduce busbw of this pair, when benchmarked
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> PathKind:
+        return path_kind(self.path)
+
+    @property
+    def is_gpu_pair(self) -> bool:
+        return self.a.startswith("GPU") and self.b.startswith("GPU")
+
+    @property
+    def indices(self) -> tuple[int, int]:
+        return endpoint_index(self.a), endpoint_index(self.b)
+
+
+@cache
+def endpoint_key(label: str) -> tuple[int, int]:
+    """Sort key for endpoints: GPUs before NICs, numeric order (GPU2 before GPU10)."""
+    m = re.match(r"^(GPU|NIC)(\d+)$", label)
+    if not m:
+        raise ValueError(f"not an endpoint label: {label!r}")
+    return (0 if m.group(1) == "GPU" else 1, int(m.group(2)))
+
+
+def endpoint_index(label: str) -> int:
+    return endpoint_key(label)[1]
+
+
+def ordered(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if endpoint_key(a) <= endpoint_key(b) else (b, a)
+
+
+@dataclass(frozen=True)
+class Topology:
+    """One frozen snapshot of a node. Nothing downstream of the probes touches hardware."""
+
+    host: str
+    source: str  # nvml | nvidia-smi | snapshot | fixture
+    captured_at: str
+    gpus: tuple[Gpu, ...]
+    nics: tuple[Nic, ...] = ()
+    links: tuple[Link, ...] = ()
+    driver_version: Maybe[str] = Unknown("not read")
+    cuda_version: Maybe[str] = Unknown("not read")
+    probe_notes: tuple[str, ...] = ()  # what the probe could not read, disagreements between sources
+    probe_duration_seconds: float | None = None
+    schema: str = SCHEMA
+
+    def gpu(self, index: int) -> Gpu:
+        for g in self.gpus:
+            if g.index == index:
+                return g
+        raise KeyError(f"no GPU{index} on {self.host}")
+
+    def link(self, a: str, b: str) -> Link | None:
+        return self._link_index().get(ordered(a, b))
+
+    def gpu_link(self, i: int, j: int) -> Link | None:
+        return self.link(f"GPU{i}", f"GPU{j}")
+
+    def gpu_links(self) -> tuple[Link, ...]:
+        return tuple(lk for lk in self.links if lk.is_gpu_pair)
+
+    def _link_index(self) -> dict[tuple[str, str], Link]:
+        cache = self.__dict__.get("_links_by_pair")
+        if cache is None:
+            cache = {(lk.a, lk.b): lk for lk in self.links}
+            object.__setattr__(self, "_links_by_pair", cache)
+        return cache

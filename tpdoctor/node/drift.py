@@ -1,0 +1,57 @@
+"""Drift: how a node differs from its own last good snapshot (the baseline). Pure comparison."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tpdoctor.model.topology import Topology
+
+
+@dataclass(frozen=True)
+class DriftItem:
+    ident: str  # the finding's subject: "GPU3", "GPU0-GPU1", "GPU2 NVLink errors"
+    what: str  # gpu_gone | gpu_added | gpu_changed | nvlinks_dropped | path_changed | p2p_changed | errors_rising
+    before: str | None
+    after: str | None
+    detail: str
+
+
+def drift_items(baseline: Topology, now: Topology) -> list[DriftItem]:
+    """Every difference that matters between `baseline` and `now`, in a stable order."""
+    from tpdoctor.node.facts import error_sums
+
+    items: list[DriftItem] = []
+    before = {g.index: g for g in baseline.gpus}
+    after = {g.index: g for g in now.gpus}
+    for i in sorted(before.keys() - after.keys()):
+        g = before[i]
+        items.append(DriftItem(g.label, "gpu_gone", g.name, None, f"{g.label} ({g.name}) is gone"))
+    for i in sorted(after.keys() - before.keys()):
+        g = after[i]
+        items.append(DriftItem(g.label, "gpu_added", None, g.name, f"{g.label} ({g.name}) is new"))
+    for i in sorted(before.keys() & after.keys()):
+        b, a = before[i], after[i]
+        if b.uuid != a.uuid and isinstance(b.uuid, str) and isinstance(a.uuid, str):
+            items.append(DriftItem(a.label, "gpu_changed", b.uuid, a.uuid,
+                                   f"{a.label} is a different board ({b.uuid} -> {a.uuid})"))
+        if a.status != "ok" and b.status == "ok":
+            items.append(DriftItem(a.label, "gpu_gone", b.status, a.status,
+                                   f"{a.label} reads {a.status}" + (f": {a.status_reason}" if a.status_reason else "")))
+        eb, ea = error_sums(b)["total"], error_sums(a)["total"]
+        if eb is not None and ea is not None and ea > eb:
+            items.append(DriftItem(f"{a.label} NVLink errors", "errors_rising", str(eb), str(ea),
+                                   f"{a.label} NVLink error counters rose {eb} -> {ea} (+{ea - eb})"))
+    for lb in baseline.gpu_links():
+        la = now.link(lb.a, lb.b)
+        ident = f"{lb.a}-{lb.b}"
+        if la is None:
+            continue  # a GPU is gone: already reported
+        if la.nvlinks < lb.nvlinks:
+            items.append(DriftItem(ident, "nvlinks_dropped", str(lb.nvlinks), str(la.nvlinks),
+                                   f"{ident} NVLinks {lb.nvlinks} -> {la.nvlinks}"))
+        elif la.path != lb.path:
+            items.append(DriftItem(ident, "path_changed", lb.path, la.path, f"{ident} path {lb.path} -> {la.path}"))
+        if lb.p2p == "OK" and isinstance(la.p2p, str) and la.p2p != "OK":
+            items.append(DriftItem(f"{ident} P2P", "p2p_changed", lb.p2p, la.p2p,
+                                   f"{ident} peer-to-peer {lb.p2p} -> {la.p2p}"))
+    return items

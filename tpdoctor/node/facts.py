@@ -1,0 +1,384 @@
+"""The node scope's facts: what node rules (TPD1xx) see, computed from a Topology in Python.
+
+Rules only decide and explain; everything that needs arithmetic over the model (which NVLinks are
+expected, error sums, drift against a baseline, busbw expectations) is computed here. The schema below is
+the documentation: `docs/rules.md` prints it, and rule templates are checked against it at load time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from tpdoctor.engine.schema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchema, SubjectSchema, register_scope
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.topology import Gpu, Link, NvLinkState, PathKind, RemoteType, Topology, path_kind, path_sort_key
+from tpdoctor.model.unknown import Unknown
+
+NODE = SubjectSchema("node", "The whole node (one per evaluation; visible to every node rule).", {
+    "host": Fact(S, "Host name."),
+    "gpu_count": Fact(INT, "GPUs seen by the probe."),
+    "gpu_names": Fact(L, "Distinct GPU product names."),
+    "nvswitch": Fact(B, "The GPUs sit on an NVSwitch fabric (fabric state reported, or links land on switches)."),
+    "links_down": Fact(INT, "GPU pairs whose expected NVLinks are all down."),
+    "links_degraded": Fact(INT, "GPU pairs with some, not all, expected NVLinks up."),
+    "baseline": Fact(B, "A baseline topology was given (drift facts are meaningful)."),
+    "driver_version": Fact(S, "NVIDIA driver version.", True),
+    "probe_notes": Fact(L, "What the probe could not read, disagreements between sources."),
+})
+
+LINK = SubjectSchema("link", "A GPU pair, listed once (a before b). `id` is `GPU0-GPU1`.", {
+    "a": Fact(S, "First GPU label, e.g. GPU0."),
+    "b": Fact(S, "Second GPU label."),
+    "a_index": Fact(INT, "First GPU index."),
+    "b_index": Fact(INT, "Second GPU index."),
+    "gpu_name": Fact(S, "Product name of the first GPU."),
+    "path": Fact(S, "Effective path now, nvidia-smi vocabulary: NV12, PIX, PXB, PHB, NODE, SYS."),
+    "kind": Fact(S, "Path class: NV, PIX, PXB, PHB, NODE or SYS."),
+    "nvlinks": Fact(INT, "NVLinks bonded and up between the pair."),
+    "nvlinks_expected": Fact(INT, "NVLinks that should be up (baseline, SKU, symmetry or NVML); 0 for PCIe-only "
+                              "pairs; null when nobody can say.", True),
+    "nvlinks_missing": Fact(INT, "nvlinks_expected - nvlinks, when the expectation is known.", True),
+    "pcie_path": Fact(S, "The PCIe path under (or instead of) NVLink.", True),
+    "p2p": Fact(S, "Peer-to-peer status, topo -p2p codes: OK CNS GNS TNS NS DR U.", True),
+    "p2p_read": Fact(S, "P2P read status.", True),
+    "p2p_write": Fact(S, "P2P write status.", True),
+    "p2p_nvlink": Fact(S, "P2P over NVLink status (NVML_P2P_CAPS_INDEX_NVLINK).", True),
+    "health": Fact(S, "ok, degraded, down or unknown (from the link graph)."),
+    "nominal_gbps": Fact(F, "Nominal per-direction GB/s of the effective path.", True),
+    "busbw_gbps": Fact(F, "Measured all-reduce busbw of this pair, when benchmarked.", True),
+    "mig": Fact(B, "Either GPU runs in MIG mode (NVLinks are off by configuration, not broken)."),
+    "gpus_ok": Fact(B, "Both GPUs read fine (status ok); a lost GPU is TPD108's, not its links'."),
+    "fabric_ready": Fact(B, "Both GPUs' NVSwitch fabric registration completed with success; null when "
+                          "neither GPU is on a fabric or the state was not read.", True),
+    "expected_from": Fact(S, "Where nvlinks_expected came from: baseline, sku:<key>, symmetry:..., observed.",
+                        True),
+    "baseline_path": Fact(S, "The pair's path in the baseline, when a baseline is given.", True),
+    "baseline_nvlinks": Fact(INT, "NVLinks up in the baseline.", True),
+})
+
+GPU = SubjectSchema("gpu", "One GPU. `id` is `GPU3`.", {
+    "index": Fact(INT, "nvidia-smi / NVML index."),
+    "name": Fact(S, "Product name, e.g. NVIDIA H100 NVL."),
+    "pci_bus_id": Fact(S, "PCI bus id.", True),
+    "status": Fact(S, "Probe status of this GPU: ok, lost or error."),
+    "status_reason": Fact(S, "Why the status is not ok.", True),
+    "mig": Fact(B, "MIG mode enabled.", True),
+    "nvlink_ports": Fact(INT, "NVLink ports the probe listed (0 on a PCIe-only GPU)."),
+    "nvlinks_active": Fact(INT, "Ports reading active."),
+    "nvlinks_inactive": Fact(INT, "Ports reading inactive."),
+    "nvlinks_disabled": Fact(INT, "Ports disabled by configuration (MIG)."),
+    "nvlink_replay_errors": Fact(INT, "Sum of DL replay counters over the GPU's NVLinks.", True),
+    "nvlink_recovery_errors": Fact(INT, "Sum of DL recovery counters.", True),
+    "nvlink_crc_errors": Fact(INT, "Sum of CRC flit + CRC data counters.", True),
+    "nvlink_errors": Fact(INT, "Sum of all the counters above; null when none could be read.", True),
+    "nvlink_error_links": Fact(L, "NVLink numbers with any non-zero counter."),
+    "nvlink_errors_baseline": Fact(INT, "The same sum in the baseline.", True),
+    "nvlink_errors_delta": Fact(INT, "nvlink_errors - nvlink_errors_baseline (rise since the baseline).", True),
+    "pcie_gen_current": Fact(INT, "PCIe generation now (drops at idle by design).", True),
+    "pcie_gen_max": Fact(INT, "Max PCIe generation for this GPU in this slot.", True),
+    "pcie_gpu_gen_max": Fact(INT, "The GPU's own max PCIe generation.", True),
+    "pcie_width_current": Fact(INT, "PCIe lanes now.", True),
+    "pcie_width_max": Fact(INT, "Max PCIe lanes.", True),
+    "busy": Fact(B, "The GPU was busy (P0 or utilised) when read; null when not known.", True),
+    "fabric_state": Fact(S, "NVSwitch fabric state: not_supported, not_started, in_progress, completed; "
+                          "null when the GPU reports no fabric.", True),
+    "fabric_status": Fact(S, "Fabric registration result (meaningful when completed).", True),
+    "fabric_health": Fact(S, "Fabric health summary.", True),
+    "fabric_ready": Fact(B, "completed + success; null when not on a fabric.", True),
+    "fabric_detail": Fact(S, "The fabric state in words, with the status when completed (e.g. "
+                           "`completed, status NVML_ERROR_TIMEOUT`).", True),
+})
+
+BENCH = SubjectSchema("bench", "One benchmarked GPU group at its largest correct message size. "
+                      "`id` is `GPU0+GPU1`.", {
+    "group": Fact(L, "GPU indices."),
+    "label": Fact(S, "What was benchmarked (deployment name, pairs, node).", True),
+    "backend": Fact(S, "nccl or gloo."),
+    "bytes": Fact(INT, "Message size."),
+    "busbw_gbps": Fact(F, "Measured busbw, nccl-tests convention."),
+    "algbw_gbps": Fact(F, "Measured algbw."),
+    "correct": Fact(B, "The all-reduce result was right."),
+    "error": Fact(S, "Why the run failed.", True),
+    "path": Fact(S, "Weakest path inside the group.", True),
+    "busbw_expected_gbps": Fact(F, "What busbw this group should reach (SKU, GPU count, path); null when "
+                                  "no published figure applies (e.g. gloo on CPU).", True),
+    "busbw_ratio": Fact(F, "busbw_gbps / busbw_expected_gbps.", True),
+})
+
+DRIFT = SubjectSchema("drift", "One difference from the baseline. `id` names what changed.", {
+    "what": Fact(S, "gpu_gone, gpu_added, gpu_changed, nvlinks_dropped, path_changed, p2p_changed or "
+                  "errors_rising."),
+    "before": Fact(S, "Value in the baseline.", True),
+    "after": Fact(S, "Value now.", True),
+    "detail": Fact(S, "One-line description."),
+})
+
+NODE_SCHEMA = ScopeSchema(
+    "node", "Facts about one node's GPUs, links, benchmark results and drift from its baseline.",
+    {"node": NODE, "link": LINK, "gpu": GPU, "bench": BENCH, "drift": DRIFT}, shared=("node",))
+register_scope(NODE_SCHEMA)
+
+ExpectedBusbw = Callable[[Topology, "tuple[int, ...]"], "float | None"]  # (node, GPU group) -> GB/s
+
+
+def expected_busbw_gbps(topology: Topology, group: tuple[int, ...]) -> float | None:
+    """What all-reduce busbw this GPU group should reach (nccl-tests convention, large messages), or None.
+
+    Per pair on its effective path (tpdoctor/model/expected_busbw.py): NVLinks x the SKU's link rate x 0.8, or
+    the PCIe path's rating x its efficiency; a ring runs at its slowest pair. A published figure for
+    the SKU (data/gpus.yaml: ring, else floor) wins when every pair is on the SKU's own interconnect
+    (NVLink for NVLink SKUs, PCIe for the rest): two H100 NVL on their bridge measure 116 GB/s, not 240.
+    """
+    from tpdoctor.model import expected_busbw as expect
+    from tpdoctor.model import skus
+
+    if len(group) < 2:
+        return None
+    names = {g.index: g.name for g in topology.gpus}
+    sku = skus.lookup(names.get(group[0], ""))
+    if sku is None or any(skus.lookup(names.get(i, "")) != sku for i in group):
+        return None
+    derived: list[float] = []
+    all_native = True
+    for i, j in ((i, j) for n, i in enumerate(group) for j in group[n + 1:]):
+        link = topology.gpu_link(i, j)
+        if link is None:
+            return None
+        on_nvlink = link.kind is PathKind.NV
+        all_native = all_native and on_nvlink == sku.has_nvlink
+        if on_nvlink and sku.nvlink.link_gbps > 0:
+            derived.append(expect.nvlink_busbw_gbps(link.nvlinks, sku.nvlink.link_gbps))
+        elif not on_nvlink and isinstance(link.nominal_gbps, float):
+            derived.append(expect.pcie_busbw_gbps(link.nominal_gbps, link.path))
+        else:
+            return None
+    published = None
+    if all_native:
+        for key in ("ring", "floor"):
+            value = sku.allreduce_busbw_gbps.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                published = float(value)
+                break
+    return round(expect.expected_busbw_gbps(expect.ring_busbw_gbps(derived), published), 3)
+
+
+def _k(value: Any) -> Any:
+    """Unknown -> None (the reason goes to the subject's `unknown` map)."""
+    return None if isinstance(value, Unknown) else value
+
+
+def _subject(ident: str, values: dict[str, Any]) -> dict[str, Any]:
+    unknown: dict[str, str] = {}
+    out: dict[str, Any] = {"id": ident, "unknown": unknown}
+    for key, value in values.items():
+        if value.__class__ is Unknown:
+            unknown[key] = value.reason
+            out[key] = None
+        else:
+            out[key] = value
+    return out
+
+
+def _float(value: Any) -> Any:
+    return float(value) if value.__class__ is int else value
+
+
+def node_facts(topology: Topology, bench: Sequence[BenchResult] = (), baseline: Topology | None = None,
+               expected_busbw: ExpectedBusbw | None = None) -> ScopeFacts:
+    """All node-scope facts for one snapshot (and its baseline, when given).
+
+    `expected_busbw` defaults to `expected_busbw_gbps` (the SKU catalogue); inject another for tests."""
+    expected_busbw = expected_busbw or expected_busbw_gbps
+    from tpdoctor.node.drift import drift_items  # local: drift imports helpers from here
+
+    gpus = {g.index: g for g in topology.gpus}
+    base_gpus = {g.index: g for g in baseline.gpus} if baseline else {}
+    sides = _sides(gpus)
+    links = [_link(lk, sides, baseline) for lk in topology.gpu_links()]
+    node = _subject(topology.host, {
+        "host": topology.host,
+        "gpu_count": len(topology.gpus),
+        "gpu_names": sorted({g.name for g in topology.gpus}),
+        "nvswitch": any(_on_fabric(g) for g in topology.gpus),
+        "links_down": sum(1 for lk in links if lk["health"] == "down"),
+        "links_degraded": sum(1 for lk in links if lk["health"] == "degraded"),
+        "baseline": baseline is not None,
+        "driver_version": topology.driver_version,
+        "probe_notes": list(topology.probe_notes),
+    })
+    return ScopeFacts("node", {
+        "node": [node],
+        "link": links,
+        "gpu": [_gpu(g, base_gpus.get(g.index)) for g in topology.gpus],
+        "bench": _bench(topology, bench, expected_busbw),
+        "drift": [_subject(d.ident, {"what": d.what, "before": d.before, "after": d.after, "detail": d.detail})
+                  for d in (drift_items(baseline, topology) if baseline else [])],
+    })
+
+
+def _on_fabric(g: Gpu) -> bool:
+    if g.fabric is not None and g.fabric.state != "not_supported":
+        return True
+    return any(p.remote_type is RemoteType.SWITCH for p in g.nvlinks)
+
+
+def fabric_ready(g: Gpu) -> bool | None:
+    """True when registered with the fabric, False when on a fabric but not ready, None when off-fabric."""
+    if g.fabric is None or g.fabric.state == "not_supported":
+        return None
+    return g.fabric.state == "completed" and g.fabric.status in ("success", "NVML_SUCCESS", "ok")
+
+
+@dataclass(frozen=True)
+class _GpuSide:
+    """What a link's facts need from each endpoint, computed once per GPU (a 72-GPU node has 2,556 links)."""
+
+    name: str
+    mig: bool
+    fabric: bool | None
+    ok: bool
+
+
+def _sides(gpus: dict[int, Gpu]) -> dict[int, _GpuSide]:
+    return {i: _GpuSide(g.name, g.mig is True, fabric_ready(g), g.status == "ok") for i, g in gpus.items()}
+
+
+@lru_cache(maxsize=512)
+def _kind(path: str) -> str:
+    return path_kind(path).value
+
+
+def _link(lk: Link, sides: dict[int, _GpuSide], baseline: Topology | None) -> dict[str, Any]:
+    ia, ib = lk.indices
+    sa, sb = sides.get(ia), sides.get(ib)
+    expected = lk.nvlinks_expected
+    fab = (sa.fabric if sa else None, sb.fabric if sb else None)
+    base = baseline.link(lk.a, lk.b) if baseline else None
+    detail = lk.p2p_detail
+    source = lk.evidence.get("expected_from")
+    return _subject(f"{lk.a}-{lk.b}", {
+        "a": lk.a, "b": lk.b, "a_index": ia, "b_index": ib,
+        "gpu_name": sa.name if sa else "unknown",
+        "path": lk.path, "kind": _kind(lk.path),
+        "nvlinks": lk.nvlinks,
+        "nvlinks_expected": expected,
+        "nvlinks_missing": expected - lk.nvlinks if isinstance(expected, int) else Unknown("no expectation"),
+        "pcie_path": lk.pcie_path,
+        "p2p": lk.p2p,
+        "p2p_read": detail.get("read"),
+        "p2p_write": detail.get("write"),
+        "p2p_nvlink": detail.get("nvlink"),
+        "health": lk.health.value,
+        "nominal_gbps": _float(lk.nominal_gbps),
+        "busbw_gbps": _float(lk.busbw_gbps),
+        "mig": bool((sa and sa.mig) or (sb and sb.mig)),
+        "gpus_ok": bool(sa and sa.ok and sb and sb.ok),
+        "fabric_ready": False if False in fab else (True if True in fab else None),
+        "expected_from": source if isinstance(source, str) else None,
+        "baseline_path": base.path if base else None,
+        "baseline_nvlinks": base.nvlinks if base else None,
+    })
+
+
+def error_sums(g: Gpu) -> dict[str, int | None]:
+    """Sums of NVLink DL counters over the GPU's ports; a sum is None when no port could be read."""
+    sums: dict[str, int | None] = {}
+    for name, attrs in (("replay", ("replay",)), ("recovery", ("recovery",)), ("crc", ("crc_flit", "crc_data"))):
+        values = [getattr(p.errors, a) for p in g.nvlinks for a in attrs]
+        known = [v for v in values if isinstance(v, int)]
+        sums[name] = sum(known) if known else None
+    present = [v for v in sums.values() if v is not None]
+    sums["total"] = sum(present) if present else None
+    return sums
+
+
+def _gpu(g: Gpu, base: Gpu | None) -> dict[str, Any]:
+    sums = error_sums(g)
+    base_total = error_sums(base)["total"] if base else None
+    err_links = [p.link for p in g.nvlinks
+                 if any(isinstance(v, int) and v > 0 for v in vars(p.errors).values())]
+    states = [p.state for p in g.nvlinks]
+    fab = g.fabric
+    return _subject(g.label, {
+        "index": g.index, "name": g.name, "pci_bus_id": g.pci_bus_id,
+        "status": g.status, "status_reason": g.status_reason,
+        "mig": g.mig,
+        "nvlink_ports": len(g.nvlinks),
+        "nvlinks_active": states.count(NvLinkState.ACTIVE),
+        "nvlinks_inactive": states.count(NvLinkState.INACTIVE),
+        "nvlinks_disabled": states.count(NvLinkState.DISABLED),
+        "nvlink_replay_errors": sums["replay"] if sums["replay"] is not None else Unknown("not read"),
+        "nvlink_recovery_errors": sums["recovery"] if sums["recovery"] is not None else Unknown("not read"),
+        "nvlink_crc_errors": sums["crc"] if sums["crc"] is not None else Unknown("not read"),
+        "nvlink_errors": sums["total"] if sums["total"] is not None else Unknown("not read"),
+        "nvlink_error_links": err_links,
+        "nvlink_errors_baseline": base_total,
+        "nvlink_errors_delta": (sums["total"] - base_total
+                                if sums["total"] is not None and base_total is not None else None),
+        "pcie_gen_current": g.pcie.gen_current,
+        "pcie_gen_max": g.pcie.gen_max,
+        "pcie_gpu_gen_max": g.pcie.gpu_gen_max,
+        "pcie_width_current": g.pcie.width_current,
+        "pcie_width_max": g.pcie.width_max,
+        "busy": _busy(g),
+        "fabric_state": fab.state if fab else None,
+        "fabric_status": fab.status if fab else None,
+        "fabric_health": fab.health if fab else None,
+        "fabric_ready": fabric_ready(g),
+        "fabric_detail": _fabric_detail(g),
+    })
+
+
+def _fabric_detail(g: Gpu) -> str | None:
+    fab = g.fabric
+    if fab is None:
+        return None
+    if fab.state == "completed" and isinstance(fab.status, str):
+        return f"{fab.state}, status {fab.status}"
+    return fab.state
+
+
+def _busy(g: Gpu) -> Any:
+    """Busy when the performance state says so (P0-P2); utilisation when a probe adds it."""
+    if isinstance(g.pstate, str):
+        return g.pstate.upper() in ("P0", "P1", "P2")
+    util = getattr(g, "utilization_gpu_percent", None)
+    if isinstance(util, (int, float)) and not isinstance(util, bool):
+        return util > 0
+    return Unknown("utilisation not read")
+
+
+def _bench(topology: Topology, results: Sequence[BenchResult],
+           expected_busbw: ExpectedBusbw | None) -> list[dict[str, Any]]:
+    best: dict[tuple[int, ...], BenchResult] = {}
+    for r in results:
+        key = tuple(sorted(r.group))
+        cur = best.get(key)
+        good = r.error is None and r.correct
+        cur_good = cur is not None and cur.error is None and cur.correct
+        if cur is None or (good and (not cur_good or r.bytes > cur.bytes)):
+            best[key] = r
+    out = []
+    for key, r in sorted(best.items()):
+        path = _weakest_path(topology, key)
+        expected = expected_busbw(topology, key) if expected_busbw and r.backend == "nccl" else None
+        out.append(_subject("+".join(f"GPU{i}" for i in key), {
+            "group": list(key), "label": r.label, "backend": r.backend, "bytes": r.bytes,
+            "busbw_gbps": float(r.busbw_gbps), "algbw_gbps": float(r.algbw_gbps), "correct": r.correct,
+            "error": r.error, "path": path,
+            "busbw_expected_gbps": float(expected) if expected else None,
+            "busbw_ratio": r.busbw_gbps / expected if expected else None,
+        }))
+    return out
+
+
+def _weakest_path(topology: Topology, group: tuple[int, ...]) -> str | None:
+    paths = [lk.path for i in group for j in group if i < j
+             for lk in [topology.gpu_link(i, j)] if lk is not None]
+    if not paths:
+        return None
+    worst = max(paths, key=path_sort_key)
+    return worst if path_kind(worst) is not PathKind.NET else None

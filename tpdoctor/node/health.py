@@ -1,0 +1,85 @@
+"""Cron mode: scan, evaluate node rules against the node's own baseline, decide a Nagios status.
+
+The baseline is the last good snapshot (a run with no active warning or critical finding). It is read and
+replaced under an fcntl lock, written atomically, and never touched when the probe failed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tpdoctor.engine.evaluate import Engine, Evaluation, Options
+from tpdoctor.engine.loader import Rule
+from tpdoctor.files.atomic import locked, write_atomic
+from tpdoctor.model import contract as report_json
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.errors import ParseError, TpdError
+from tpdoctor.model.findings import Report, Severity, Status, status_of
+from tpdoctor.model.topology import Topology
+from tpdoctor.node.facts import ExpectedBusbw, node_facts
+
+Loader = Callable[[], tuple[Topology, tuple[BenchResult, ...]]]
+
+
+@dataclass(frozen=True)
+class HealthOutcome:
+    report: Report | None  # None when the probe failed
+    status: Status  # after --fail-on
+    raw_status: Status  # before --fail-on
+    duration_seconds: float
+    error: str | None = None
+    evaluation: Evaluation | None = None
+    baseline_written: bool = False
+
+
+def apply_fail_on(status: Status, fail_on: Severity) -> Status:
+    """`--fail-on critical` lets warnings pass as ok (exit 0); the text still lists them."""
+    if fail_on is Severity.CRITICAL and status is Status.WARNING:
+        return Status.OK
+    return status
+
+
+def read_baseline(path: Path) -> Topology | None:
+    if not path.exists():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TpdError(f"{path}: cannot read baseline: {exc}") from None
+    try:
+        return report_json.loads(text, source=str(path)).topology
+    except ParseError as exc:
+        raise TpdError(f"baseline {exc.message}", hint=f"delete {path} to start a new baseline") from None
+
+
+def run_health(load: Loader, rules: Sequence[Rule], *, options: Options | None = None,
+               baseline_path: Path | None = None, fail_on: Severity = Severity.WARNING,
+               expected_busbw: ExpectedBusbw | None = None,
+               clock: Callable[[], float] = time.monotonic) -> HealthOutcome:
+    start = clock()
+    try:
+        topology, bench = load()
+    except TpdError as exc:
+        return HealthOutcome(None, Status.UNKNOWN, Status.UNKNOWN, clock() - start, error=exc.message)
+    engine = Engine(rules, "node", options)
+    if baseline_path is None:
+        return _judge(engine, topology, bench, None, fail_on, expected_busbw, start, clock)
+    with locked(baseline_path):
+        baseline = read_baseline(baseline_path)
+        outcome = _judge(engine, topology, bench, baseline, fail_on, expected_busbw, start, clock)
+        if outcome.raw_status is Status.OK and outcome.report is not None:
+            write_atomic(baseline_path, report_json.render(Report(topology=topology)))
+            outcome = HealthOutcome(**{**outcome.__dict__, "baseline_written": True})
+    return outcome
+
+
+def _judge(engine: Engine, topology: Topology, bench: tuple[BenchResult, ...], baseline: Topology | None,
+           fail_on: Severity, expected_busbw: ExpectedBusbw | None,
+           start: float, clock: Callable[[], float]) -> HealthOutcome:
+    evaluation = engine.evaluate(node_facts(topology, bench, baseline, expected_busbw))
+    raw = status_of(evaluation.findings)
+    report = Report(topology=topology, bench=bench, findings=evaluation.findings, status=raw)
+    return HealthOutcome(report, apply_fail_on(raw, fail_on), raw, clock() - start, evaluation=evaluation)

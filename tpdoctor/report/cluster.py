@@ -1,0 +1,86 @@
+"""Views of a cluster-wide check (`check-deployment --fleet`): rich text for people, JSON for tools.
+
+The text view stays readable at 10,000 deployments: counts by placement and by rule, then the worst
+deployments (critical first) with their findings, capped; "could not judge" notes are counted, not listed.
+JSON (`tpdoctor/fleet-check/v1`, one line) holds every placement, every deployment's facts and every
+finding; a finding's evidence is the deployment's facts, so it is not repeated per finding.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from rich.console import Console
+
+from tpdoctor.fleet.cluster import ClusterResult
+from tpdoctor.model.codec import to_data
+from tpdoctor.model.findings import SEVERITY_ORDER, Finding, Severity
+
+FLEET_CHECK_SCHEMA = "tpdoctor/fleet-check/v1"
+_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
+
+
+def _not_judged(f: Finding) -> bool:
+    return f.evidence.get("judged") is False
+
+
+def to_data_dict(result: ClusterResult) -> dict[str, Any]:
+    findings = [{"rule": f.rule, "name": f.name, "severity": f.severity.value, "subject": f.subject,
+                 "message": f.message, "recommendation": f.recommendation, "suppressed": f.suppressed,
+                 "suppressed_reason": f.suppressed_reason, "judged": not _not_judged(f)}
+                for f in result.findings]
+    placements = [{"deployment": p.deployment.name, "how": p.how,
+                   "stages": [{"host": h, "gpus": list(g) if g is not None else None} for h, g in p.stages],
+                   "copies": [[{"host": h, "gpus": list(g) if g is not None else None} for h, g in c]
+                              for c in p.copies],
+                   "note": p.note} for p in result.placements]
+    return {"schema": FLEET_CHECK_SCHEMA, "nodes": result.nodes, "stale_nodes": result.stale_nodes,
+            "problems": to_data(result.problems), "placements": placements,
+            "deployments": list(result.facts), "findings": findings, "status": result.status.value}
+
+
+def to_json(result: ClusterResult) -> str:
+    return json.dumps(to_data_dict(result), separators=(",", ":"), default=str) + "\n"
+
+
+def render(result: ClusterResult, console: Console, *, max_deployments: int = 30) -> None:
+    console.print(f"[bold]tpdoctor check-deployment[/bold] · fleet of {result.nodes} nodes"
+                  f" ({result.stale_nodes} stale) · {len(result.placements)} deployment(s)", highlight=False)
+    how = Counter(p.how for p in result.placements)
+    words = {"pinned": "pinned to node and GPUs", "node": "on a named node, GPUs chosen",
+             "placed": "placed by tpdoctor", "unplaced": "with no room in the fleet"}
+    console.print("  " + ", ".join(f"{how[k]} {words[k]}" for k in words if how[k]), highlight=False)
+    active = [f for f in result.findings if not f.suppressed and not _not_judged(f)]
+    by_rule = Counter((f.severity, f.rule, f.name) for f in active)
+    for (sev, rule, name), n in sorted(by_rule.items(), key=lambda kv: (-SEVERITY_ORDER[kv[0][0]], kv[0][1])):
+        console.print(f"  [{_STYLE[sev]}]{sev.value.upper():8}[/] {rule} {name} × {n}", highlight=False)
+    unjudged = sum(1 for f in result.findings if _not_judged(f))
+    if unjudged:
+        console.print(f"  [dim]{unjudged} could-not-judge note(s) (unpinned GPUs, unknown models): see --json[/dim]",
+                      highlight=False)
+    for p in result.problems:
+        console.print(f"  [yellow]fleet:[/yellow] {p.message}", highlight=False)
+
+    facts_of = {f["name"]: f for f in result.facts}
+    per_dep: dict[str, list[Finding]] = {}
+    for f in active:
+        if f.subject in facts_of:  # fleet findings (TPD3xx) are listed above, with the merge problems
+            per_dep.setdefault(f.subject, []).append(f)
+    worst = sorted(per_dep.items(), key=lambda kv: (-max(SEVERITY_ORDER[f.severity] for f in kv[1]), kv[0]))
+    for name, fs in worst[:max_deployments]:
+        facts = facts_of.get(name, {})
+        console.print()
+        console.print(f"[bold]{name}[/bold]  {facts.get('model', '?')} · TP={facts.get('tp')} PP={facts.get('pp')}"
+                      f" · {facts.get('placement') or facts.get('host')}", highlight=False)
+        for f in sorted(fs, key=lambda x: (-SEVERITY_ORDER[x.severity], x.rule)):
+            console.print(f"  [{_STYLE[f.severity]}]{f.severity.value.upper():8}[/] {f.rule} {f.name}",
+                          highlight=False)
+            console.print(f"           {f.message}", highlight=False)
+            if f.recommendation:
+                console.print(f"           [bold]→[/bold] {f.recommendation}", highlight=False)
+    if len(worst) > max_deployments:
+        console.print(f"\n… and {len(worst) - max_deployments} more deployment(s) with findings (see --json)",
+                      highlight=False)
+    console.print(f"\n{result.status.value.upper()}", highlight=False)

@@ -1,0 +1,85 @@
+"""Fleet renderers: stable JSON (`tpdoctor/fleet/v1`) and a rich summary for people."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from tpdoctor.fleet.view import FleetView
+from tpdoctor.model.codec import to_data
+from tpdoctor.model.sizes import format_size
+
+FLEET_SCHEMA = "tpdoctor/fleet/v1"
+_STATUS_STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red", "unknown": "magenta"}
+
+
+def to_json(view: FleetView) -> str:
+    data: dict[str, Any] = {"schema": FLEET_SCHEMA, **to_data(view)}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def inter_node_table(view: FleetView, max_rows: int = 50) -> Table:
+    """The measured paths between nodes: host pair (or the job's hosts), ranks, path NET, peak busbw."""
+    table = Table(title=f"Inter-node paths measured ({len(view.inter_node)})")
+    for col in ("hosts", "ranks", "path", "peak busbw GB/s", "at size", "group", "status"):
+        table.add_column(col, justify="right" if "busbw" in col else "left")
+    for lk in view.inter_node[:max_rows]:
+        hosts = " ↔ ".join(lk.hosts) if len(lk.hosts) == 2 else f"{len(lk.hosts)} nodes: {', '.join(lk.hosts)}"
+        ranks = "+".join(str(r) for r in lk.ranks) if len(lk.ranks) <= 8 else f"{len(lk.ranks)} ranks"
+        busbw = "—" if lk.busbw_gbps is None else f"{lk.busbw_gbps:.3f}" if lk.busbw_gbps < 10 \
+            else f"{lk.busbw_gbps:.1f}"
+        size = "—" if lk.bytes is None else format_size(lk.bytes)
+        status = f"[bold red]{lk.error}[/]" if lk.error else "[green]ok[/]"
+        table.add_row(hosts, ranks, lk.path, busbw, size, f"{lk.label or ''} ({lk.backend})", status)
+    if len(view.inter_node) > max_rows:
+        table.caption = f"… and {len(view.inter_node) - max_rows} more (see --json)"
+    return table
+
+
+def render_text(view: FleetView, console: Console, *, max_rows: int = 50) -> None:
+    counts: dict[str, int] = {}
+    for n in view.nodes:
+        counts[n.status] = counts.get(n.status, 0) + 1
+    summary = ", ".join(f"[{_STATUS_STYLE.get(k, '')}]{v} {k}[/]" for k, v in sorted(counts.items()))
+    console.print(f"[bold]Fleet[/]: {len(view.nodes)} nodes ({summary or 'none'}); "
+                  f"status [{_STATUS_STYLE[view.status.value]}]{view.status.value.upper()}[/]")
+
+    worst = sorted(view.nodes, key=lambda n: (["critical", "unknown", "warning", "ok"].index(n.status)
+                                             if n.status in _STATUS_STYLE else 9, n.host))
+    table = Table(title="Nodes (worst first)", show_lines=False)
+    for col in ("host", "status", "GPUs", "NVLink down", "degraded", "captured"):
+        table.add_column(col)
+    for n in worst[:max_rows]:
+        models = ", ".join(f"{c}× {m}" for m, c in n.gpu_models.items())
+        table.add_row(n.host, f"[{_STATUS_STYLE.get(n.status, '')}]{n.status}{' (stale)' if n.stale else ''}[/]",
+                      models, str(n.links_down), str(n.links_degraded), n.captured_at)
+    if len(worst) > max_rows:
+        table.caption = f"… and {len(worst) - max_rows} more nodes (see --json)"
+    console.print(table)
+
+    if view.bad_links:
+        bad = Table(title=f"Broken or degraded GPU links ({len(view.bad_links)})")
+        for col in ("host", "pair", "path now", "NVLinks up/expected", "health"):
+            bad.add_column(col)
+        for b in view.bad_links[:max_rows]:
+            exp = "?" if b.nvlinks_expected is None else str(b.nvlinks_expected)
+            style = "bold red" if b.health == "down" else "yellow"
+            bad.add_row(b.host, f"{b.a}–{b.b}", b.path, f"{b.nvlinks}/{exp}", f"[{style}]{b.health}[/]")
+        console.print(bad)
+
+    if view.inter_node:
+        console.print(inter_node_table(view, max_rows))
+
+    inv = Table(title="Free GPUs by NVLink domain")
+    inv.add_column("domain (model × free GPUs)")
+    inv.add_column("count", justify="right")
+    for key, count in view.inventory.items():
+        inv.add_row(key, str(count))
+    console.print(inv)
+
+    for f in view.findings:
+        if f.rule.startswith("TPD30"):
+            console.print(f"[yellow]{f.rule} {f.name}[/]: {f.message}")
