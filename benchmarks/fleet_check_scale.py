@@ -34,11 +34,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from fleet_scale import generate  # noqa: E402
 
 from tpdoctor.deploy.check import read_manifests  # noqa: E402
-from tpdoctor.engine.loader import load_rules  # noqa: E402
 from tpdoctor.fleet.cluster import check_fleet  # noqa: E402
 from tpdoctor.fleet.gcpause import gc_paused  # noqa: E402
 from tpdoctor.fleet.load import load_fleet  # noqa: E402
 from tpdoctor.fleet.view import build_view  # noqa: E402
+from tpdoctor.report.catalogue import load_catalogue  # noqa: E402
 from tpdoctor.report.cluster import to_json as check_json  # noqa: E402
 from tpdoctor.report.fleet_text import to_json as fleet_json  # noqa: E402
 
@@ -131,7 +131,7 @@ def in_process(folder: Path, jobs: Path, rules: list) -> tuple[float, float, dic
 
 
 def main(sizes: list[int], cli: bool, repeat: int) -> None:
-    rules = load_rules()
+    rules = load_catalogue()
     per_node: dict[int, float] = {}
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.topologies import nvl72  # noqa: E402
 from tpdoctor.engine.evaluate import Engine  # noqa: E402
-from tpdoctor.engine.loader import load_rules  # noqa: E402
-from tpdoctor.node.facts import node_facts  # noqa: E402
+from tpdoctor.node.facts import NODE_SCHEMA, node_facts  # noqa: E402
+from tpdoctor.report.catalogue import load_catalogue  # noqa: E402
 
 BUDGET_MS = 50.0
 RUNS = 15
@@ -42,7 +42,7 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
 def variant(engine: Engine, whole: bool) -> Engine:
     """The same rules with sharing defeated: each rule also reads `id` (distinct per subject), or the
     whole subject object (every fact converted to CEL on every call)."""
-    other = Engine([c.rule for c in engine.compiled], "node")
+    other = Engine([c.rule for c in engine.compiled], NODE_SCHEMA)
     for c in other.compiled:
         fields = dict(c.refs.fields)
         cur = fields.get(c.rule.each, frozenset())
@@ -53,8 +53,8 @@ def variant(engine: Engine, whole: bool) -> Engine:
 
 def main() -> None:
     t = time.perf_counter()
-    rules = load_rules()
-    engine = Engine(rules, "node")
+    rules = load_catalogue()
+    engine = Engine(rules, NODE_SCHEMA)
     print(f"load + compile {len(rules)} rules: {(time.perf_counter() - t) * 1e3:.1f} ms (once per run)")
     print(f"{'scenario':<34}{'facts ms':>10}{'eval ms':>9}{'total ms':>10}{'best':>7}{'CEL calls':>11}"
           f"{'findings':>10}{'of budget':>11}")

@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from tpdoctor.cli import COMMANDS, cli
-from tpdoctor.engine.docs import current_catalogue
-from tpdoctor.engine.loader import builtin_rules_dir, load_rules
+from tpdoctor.engine.loader import builtin_rules_dir
+from tpdoctor.report.catalogue import current_catalogue, load_catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
-RULES = [r for r in load_rules() if r.builtin]
+RULES = [r for r in load_catalogue() if r.builtin]
 CASES = Path(__file__).parent / "rules"
 
 
@@ -61,7 +61,7 @@ def test_docs_rules_md_is_current() -> None:
     expected = current_catalogue()
     assert "## Facts: scope `node`" in expected and "`link.nvlinks_expected`" in expected
     current = (ROOT / "docs" / "rules.md").read_text()
-    assert current == expected, "run: python -m tpdoctor.engine.docs > docs/rules.md"
+    assert current == expected, "run: python -m tpdoctor.report.catalogue > docs/rules.md"
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

@@ -88,7 +88,8 @@ def test_scan_imports_no_torch_nor_anything_slow(tmp_path: Path) -> None:
         "from tpdoctor.cli import main\n"
         f"rc = main(['scan', '--from', {str(eight)!r}, '--json'])\n"
         "slow = sorted(m for m in ('torch', 'numpy', 'pandas', 'scipy', 'pynvml', 'celpy', 'cel',\n"
-        "    'prometheus_client', 'hypothesis', 'tpdoctor.bench.worker') if m in sys.modules)\n"
+        "    'prompt_toolkit', 'prometheus_client', 'hypothesis', 'tpdoctor.bench.worker', 'tpdoctor.deploy',\n"
+        "    'tpdoctor.advice') if m in sys.modules)\n"
         "print('SLOW=' + ','.join(slow), file=sys.stderr)\n"
     )
     res = subprocess.run([sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tpdoctor.deploy.check import check, read_manifests
-from tpdoctor.engine.loader import load_rules
 from tpdoctor.model.topology import Topology
 from tpdoctor.probes import replay
+from tpdoctor.report.catalogue import load_catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "tests" / "rules"
@@ -27,7 +27,7 @@ def topology(name: str) -> Topology:
 
 @lru_cache(maxsize=1)
 def rules():  # type: ignore[no-untyped-def]
-    return load_rules()
+    return load_catalogue()
 
 
 def run(case: Path):  # type: ignore[no-untyped-def]

@@ -30,8 +30,9 @@ def test_wheel_ships_rules_and_installed_loader_finds_them(tmp_path: Path) -> No
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target",
                     str(target), str(wheel)], check=True, timeout=180, capture_output=True)
-    code = ("from tpdoctor.engine.loader import builtin_rules_dir, load_rules\n"
-            "print(builtin_rules_dir()); print(len(load_rules()))\n")
+    code = ("from tpdoctor.engine.loader import builtin_rules_dir\n"
+            "from tpdoctor.report.catalogue import load_catalogue\n"
+            "print(builtin_rules_dir()); print(len(load_catalogue()))\n")
     env = {**os.environ, "PYTHONPATH": str(target)}
     res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=60, check=True)

@@ -13,19 +13,19 @@ import yaml
 
 from tests.topologies import scenario
 from tpdoctor.engine.evaluate import Engine
-from tpdoctor.engine.loader import load_rules
 from tpdoctor.engine.schema import validate
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.node.facts import NODE_SCHEMA, node_facts
+from tpdoctor.report.catalogue import load_catalogue
 
 CASES = Path(__file__).parent / "rules"
-NODE_RULES = {r.id for r in load_rules() if r.scope == "node"}  # deployment cases: test_deployment_rule_cases.py
+NODE_RULES = {r.id for r in load_catalogue() if r.scope == "node"}  # deployment cases: test_deployment_rule_cases.py
 CASE_FILES = sorted(p for p in CASES.glob("*/*.yaml") if p.parent.name in NODE_RULES)
 
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    return Engine(load_rules(), "node")
+    return Engine(load_catalogue(), NODE_SCHEMA)
 
 
 @pytest.mark.parametrize("case", CASE_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")

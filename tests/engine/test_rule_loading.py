@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tpdoctor.cli import main
-from tpdoctor.engine.loader import load_rules
 from tpdoctor.model.errors import RuleLoadError
+from tpdoctor.report.catalogue import load_catalogue
 
 GOOD = """\
 id: SITE100
@@ -39,14 +39,14 @@ def write(tmp_path: Path, text: str, name: str = "SITE100.yaml") -> Path:
 def refused(tmp_path: Path, text: str, name: str = "SITE100.yaml", builtin: bool = False) -> str:
     d = write(tmp_path, text, name)
     with pytest.raises(RuleLoadError) as info:
-        load_rules([d], include_builtin=builtin)
+        load_catalogue([d], include_builtin=builtin)
     message = str(info.value)
     assert re.match(rf"^{re.escape(str(d / name))}:\d+: ", message), message
     return message
 
 
 def test_good_site_rule_loads_and_fires(tmp_path: Path) -> None:
-    rules = load_rules([write(tmp_path, GOOD)])
+    rules = load_catalogue([write(tmp_path, GOOD)])
     assert [r.id for r in rules if not r.builtin] == ["SITE100"]
 
 
@@ -96,15 +96,24 @@ def test_cli_reports_bad_rules_in_one_line_exit_3(tmp_path: Path, capsys: pytest
 
 def test_missing_rules_dir_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RuleLoadError, match="not a directory"):
-        load_rules([tmp_path / "nope"])
+        load_catalogue([tmp_path / "nope"])
 
 
 def test_scoped_load_skips_other_scopes_but_not_duplicates(tmp_path: Path) -> None:
-    node_only = load_rules(scopes=("node",))
+    node_only = load_catalogue(scopes=("node",))
     assert node_only and {r.scope for r in node_only} == {"node"}
     d = write(tmp_path, GOOD.replace("SITE100", "TPD200").replace("scope: node", "scope: deployment")
               .replace("each: node", "each: deployment").replace("node.gpu_count < 8", "true")
               .replace("{node.host} shows {node.gpu_count} GPUs", "x").replace(" on {node.host}", ""),
               name="TPD200.yaml")
     with pytest.raises(RuleLoadError, match="duplicate rule id TPD200"):
-        load_rules([d], scopes=("node",))
+        load_catalogue([d], scopes=("node",))
+
+
+def test_every_scope_has_its_schema_and_an_unknown_scope_is_an_error() -> None:
+    from tpdoctor.engine.schema import SCOPES
+    from tpdoctor.report.catalogue import schema_of
+
+    assert [schema_of(s).scope for s in SCOPES] == list(SCOPES)
+    with pytest.raises(RuleLoadError, match="no such rule scope: 'cluster'"):
+        schema_of("cluster")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,19 +13,20 @@ import pytest
 from tests.fleet.factory import cross_node_results, node
 from tpdoctor.cli import main
 from tpdoctor.deploy.check import check, read_manifests
-from tpdoctor.engine.loader import Rule, load_rules
+from tpdoctor.engine.rule import Rule
 from tpdoctor.fleet.cluster import ClusterResult, check_fleet
 from tpdoctor.fleet.load import FleetInput, NodeReport, load_fleet
 from tpdoctor.manifests.loader import read_text
+from tpdoctor.report.catalogue import load_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 FLEET = ROOT / "fixtures" / "fleet"
-NOW = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 13, 0, tzinfo=UTC)
 
 
 @lru_cache(maxsize=1)
 def rules() -> tuple[Rule, ...]:
-    return tuple(load_rules())
+    return tuple(load_catalogue())
 
 
 def fixture_fleet() -> FleetInput:

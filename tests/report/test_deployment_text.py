@@ -12,8 +12,8 @@ from pathlib import Path
 from rich.console import Console
 
 from tpdoctor.deploy.check import check, read_manifests
-from tpdoctor.engine.loader import load_rules
 from tpdoctor.probes.replay import example_path, load
+from tpdoctor.report.catalogue import load_catalogue
 from tpdoctor.report.deployment_text import render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ def test_canonical_text_snapshot() -> None:
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
-        result = check(read_manifests([manifest]), load(example_path()), load_rules())
+        result = check(read_manifests([manifest]), load(example_path()), load_catalogue())
     finally:
         os.chdir(cwd)
     console = Console(file=StringIO(), width=100, color_system=None)

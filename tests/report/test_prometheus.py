@@ -11,11 +11,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.topologies import scenario
 from tpdoctor.cli import main
 from tpdoctor.engine.evaluate import evaluate
-from tpdoctor.engine.loader import load_rules
 from tpdoctor.model import contract as report_json
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.findings import Report, Status, status_of
-from tpdoctor.node.facts import node_facts
+from tpdoctor.node.facts import NODE_SCHEMA, node_facts
+from tpdoctor.report.catalogue import load_catalogue
 from tpdoctor.report.prometheus import render
 
 METRIC = re.compile(r"^tpdoctor_[a-z][a-z0-9_]*$")
@@ -29,7 +29,7 @@ def families(text: str) -> dict[str, object]:
 
 def report_for(name: str, bench: tuple[BenchResult, ...] = ()) -> Report:
     topo = scenario(name)
-    ev = evaluate(load_rules(), node_facts(topo, bench))
+    ev = evaluate(load_catalogue(), NODE_SCHEMA, node_facts(topo, bench))
     return Report(topology=topo, bench=bench, findings=ev.findings, status=status_of(ev.findings))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tpdoctor.bench.plan import Plan, plan_groups, plan_node, plan_pairs
@@ -49,7 +49,7 @@ def minimal_topology(devices: tuple[int, ...], backend: str) -> Topology:
         names = {d: torch.cuda.get_device_name(d) for d in devices}
     gpus = tuple(Gpu(index=d, name=names.get(d, f"{backend} rank {i}")) for i, d in enumerate(devices))
     return Topology(host=socket.gethostname(), source="bench",
-                    captured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), gpus=gpus)
+                    captured_at=datetime.now(UTC).isoformat(timespec="seconds"), gpus=gpus)
 
 
 def choose_devices(backend: str, world_size: int | None, groups: tuple[tuple[int, ...], ...],

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from tpdoctor.engine.evaluate import Options
-from tpdoctor.engine.loader import Rule
+from tpdoctor.engine.rule import Rule
 from tpdoctor.model.deployment import Deployment
 from tpdoctor.model.findings import Finding, Report, Status
 

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from tpdoctor.engine.evaluate import Options
-from tpdoctor.engine.loader import Rule, load_rules
+from tpdoctor.engine.rule import Rule
 from tpdoctor.model.errors import RuleLoadError
 from tpdoctor.model.findings import Severity
 
@@ -26,7 +26,9 @@ def rule_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def load(rules_dirs: Sequence[Path], ignore: Sequence[str], severity: Sequence[str],
          scopes: Sequence[str] | None = None) -> tuple[list[Rule], Options]:
-    rules = load_rules(rules_dirs, scopes=scopes)
+    from tpdoctor.report.catalogue import load_catalogue
+
+    rules = load_catalogue(rules_dirs, scopes)
     known = {r.id for r in rules}
     ignored: dict[str, str] = {}
     for item in ignore:

@@ -21,7 +21,7 @@ from tpdoctor.model.topology import Topology
 
 if TYPE_CHECKING:
     from tpdoctor.deploy.check import CheckResult
-    from tpdoctor.engine.loader import Rule
+    from tpdoctor.engine.rule import Rule
 
 
 def read_topology(path: Path | None) -> tuple[Topology, tuple[BenchResult, ...]]:

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from tpdoctor.commands._ruleopts import load, rule_options
-from tpdoctor.engine.docs import rule_markdown
-from tpdoctor.engine.loader import by_id
+from tpdoctor.engine.rule import by_id
 from tpdoctor.model.errors import RuleLoadError
+from tpdoctor.report.catalogue import rule_markdown
 
 
 @click.command("explain")

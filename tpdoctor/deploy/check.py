@@ -13,9 +13,9 @@ from typing import Any
 
 from tpdoctor.advice.placement import PairTable, best_group
 from tpdoctor.deploy.assess import Assessment, assess
-from tpdoctor.deploy.facts import deployment_facts
+from tpdoctor.deploy.facts import DEPLOYMENT_SCHEMA, deployment_facts
 from tpdoctor.engine.evaluate import Options, evaluate
-from tpdoctor.engine.loader import Rule
+from tpdoctor.engine.rule import Rule
 from tpdoctor.manifests import loader
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.codec import from_data
@@ -100,7 +100,7 @@ def check(deployments: Sequence[Deployment], topology: Topology, rules: Sequence
                         for d in deployments)
     assessments = resolve_overlaps(assessments, topo, table)
     facts = deployment_facts(assessments, topo, bench)
-    evaluation = evaluate([r for r in rules if r.scope == "deployment"], facts, options)
+    evaluation = evaluate(rules, DEPLOYMENT_SCHEMA, facts, options)
     findings = evaluation.findings
     report = Report(topology=topo, bench=tuple(bench), findings=findings, status=status_of(findings))
     return CheckResult(report, tuple(deployments), assessments, tuple(facts.subjects["deployment"]))

@@ -14,7 +14,7 @@ from typing import Any
 from tpdoctor.deploy import crossnode
 from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.crossnode import CROSS_NODE_FACTS, NetContext
-from tpdoctor.engine.schema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchema, SubjectSchema, register_scope
+from tpdoctor.engine.schema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchema, SubjectSchema
 from tpdoctor.llm.sizing import GIB, MIB
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.topology import PCIE_KINDS, Topology, path_kind
@@ -100,7 +100,6 @@ DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas
 DEPLOYMENT_SCHEMA = ScopeSchema(
     "deployment", "Facts about each deployment's placement on a node: group paths, memory fit, cost model.",
     {"deployment": DEPLOYMENT})
-register_scope(DEPLOYMENT_SCHEMA)
 
 
 def _r(x: float | None, nd: int = 2) -> float | None:

@@ -1,48 +1,61 @@
-"""The CEL runtime (`common-expression-language`), loaded without its REPL.
+"""CEL conditions through `cel-expr-python`, Google's C++ CEL (cel-cpp) behind its public import.
 
-`import cel` runs the package's `__init__`, which imports `cel.cli` and with it prompt_toolkit: 100-300 ms
-on every tpdoctor start, for an interactive shell we never use. We load the native extension `cel.cel`
-directly (about 8 ms) and register it under its own name, so a later `import cel` elsewhere in the
-process reuses it instead of initialising the extension twice (which panics in its logger setup).
+Why this library: it is the reference implementation of the language that Kubernetes admission policies
+use; its import costs about 2 ms (the previous library, `common-expression-language`, pulled an
+interactive shell with prompt_toolkit into every start: 160-230 ms); it evaluates a typical rule in about
+4 µs; and it ships wheels for CPython 3.11-3.13 on x86_64 and aarch64 (Grace-based GB200 trays).
+
+Every variable is declared dynamic (`DYN`): facts are plain dicts checked against the fact schema before
+they get here, and the engine's own dry run on typed sample facts catches type errors at load time.
+An evaluation error (reading an absent fact, a bad overload) comes back as `CelEvalError`, never as a
+value that could pass for a verdict.
 """
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
+import re
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from cel_expr_python import cel as _cel
+
+_UNDECLARED = re.compile(r"undeclared reference to '([A-Za-z_][\w.]*)'")
 
 
-def runtime() -> ModuleType:
-    """The module with `compile()` and `Program`."""
-    loaded = sys.modules.get("cel.cel") or sys.modules.get("cel")
-    if loaded is not None:
-        return loaded
-    try:
-        return _load_extension()
-    except Exception:  # an unexpected layout: fall back to the documented import
-        import cel
+class CelCompileError(ValueError):
+    """An expression that does not compile; `undeclared` names the first unknown variable, if that is why."""
 
-        return cel
+    def __init__(self, message: str, undeclared: str | None = None) -> None:
+        super().__init__(message)
+        self.undeclared = undeclared
 
 
-def _load_extension() -> ModuleType:
-    spec = importlib.util.find_spec("cel")
-    if spec is None or spec.origin is None:
-        raise ImportError("common-expression-language is not installed")
-    package = Path(spec.origin).parent
-    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    native = next(p for p in sorted(package.iterdir()) if p.name.startswith("cel.") and p.name.endswith(suffixes))
-    ext_spec = importlib.util.spec_from_file_location("cel.cel", native)
-    if ext_spec is None or ext_spec.loader is None:
-        raise ImportError(f"cannot load {native}")
-    module = importlib.util.module_from_spec(ext_spec)
-    sys.modules["cel.cel"] = module
-    try:
-        ext_spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules["cel.cel"]
-        raise
-    return module
+class CelEvalError(RuntimeError):
+    """An expression that compiled but could not be evaluated on these facts."""
+
+
+@lru_cache(maxsize=64)
+def _env(variables: tuple[str, ...]) -> Any:
+    return _cel.NewEnv(variables={name: _cel.Type.DYN for name in variables})
+
+
+class Program:
+    """One compiled condition over the named variables."""
+
+    def __init__(self, expression: str, variables: Iterable[str]) -> None:
+        try:
+            self._program = _env(tuple(sorted(set(variables)))).compile(expression)
+        except RuntimeError as exc:
+            text = str(exc)
+            found = _UNDECLARED.search(text)
+            undeclared = found.group(1).split(".")[0] if found else None
+            detail = text.split("ERROR: <input>:", 1)[-1].split("\n", 1)[0]
+            raise CelCompileError(" ".join(detail.split()), undeclared) from None
+
+    def execute(self, activation: Mapping[str, Any]) -> Any:
+        """The expression's value as plain Python data; raises CelEvalError when evaluation fails."""
+        value = self._program.eval(data=dict(activation))
+        if value.type() == _cel.Type.ERROR:
+            raise CelEvalError(str(value.value()))
+        return value.plain_value()

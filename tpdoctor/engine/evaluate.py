@@ -1,9 +1,5 @@
 """The rules engine: compile each rule's CEL condition once, evaluate it per subject, yield Findings.
 
-CEL library: `common-expression-language` (the Rust `cel` crate behind a PyO3 abi3 wheel; Python 3.10+, no
-other dependencies). `cel-expr-python` (Google's C++ CEL) evaluates ~2x faster per call but needs Python
-3.11+ and typed declarations; see benchmarks/rules_eval.py for the figures behind the choice.
-
 Speed: converting a Python dict into CEL values dominates the cost of a call, so each rule sees only the
 facts it names (found statically in its expression), and subjects whose projected facts are equal share
 one evaluation: a healthy 72-GPU NVSwitch node has 2,556 identical links, not 2,556 questions.
@@ -16,85 +12,17 @@ would quietly be true). `null` is reserved for "not applicable" (no baseline, no
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tpdoctor.engine.cel import runtime
-from tpdoctor.engine.loader import Rule
-from tpdoctor.engine.schema import ID_FIELD, UNKNOWN_FIELD, Fact, ScopeFacts, ScopeSchema, scope_schema
+from tpdoctor.engine.cel import CelEvalError, Program
+from tpdoctor.engine.condition import Refs, analyse, check_condition
+from tpdoctor.engine.rule import Rule
+from tpdoctor.engine.schema import ID_FIELD, UNKNOWN_FIELD, ScopeFacts, ScopeSchema
 from tpdoctor.model.errors import TpdError
 from tpdoctor.model.findings import SEVERITY_ORDER, Finding, Severity
-
-_STRING = re.compile(r"""(?:[rR]?'''.*?'''|[rR]?\"\"\".*?\"\"\"|[rR]?'(?:\\.|[^'\\])*'|[rR]?"(?:\\.|[^"\\])*")""",
-                     re.S)
-_COMPREHENSION = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
-_SAMPLE = {"bool": False, "int": 1, "float": 1.0, "string": "x", "list": [], "map": {}}
-
-
-class CelError(TpdError):
-    """A condition that does not compile, names an undocumented fact, or fails on well-typed facts."""
-
-
-@dataclass(frozen=True)
-class Refs:
-    """What a condition reads: per variable, the set of top-level facts, or None for "the whole object"."""
-
-    fields: Mapping[str, frozenset[str] | None]
-
-
-def analyse(expression: str, schema: ScopeSchema, each: str) -> Refs:
-    """Statically find the facts an expression reads; raise CelError for an undocumented one."""
-    variables = schema.variables_for(each)
-    code = _STRING.sub('""', expression)
-    locals_ = set(_COMPREHENSION.findall(code))
-    refs: dict[str, frozenset[str] | None] = {}
-    for var in variables:
-        uses = list(re.finditer(rf"(?<![\w.]){var}\b((?:\s*\.\s*[A-Za-z_]\w*)*)", code))
-        if var in locals_ or not uses:
-            continue
-        names: set[str] | None = set()
-        for m in uses:
-            path = [p.strip() for p in m.group(1).split(".")[1:]]
-            if not path:
-                names = None  # the whole object is used (size(link), has(...) on it, passed along)
-                continue
-            if not schema.has_path(each, [var, *path]):
-                raise CelError(f"names an undocumented fact {var}.{'.'.join(path)}")
-            if names is not None:
-                names.add(path[0])
-        refs[var] = frozenset(names) if names is not None else None
-    return Refs(refs)
-
-
-def check_condition(expression: str, schema: ScopeSchema, each: str) -> Any:
-    """Compile, check the names it reads and dry-run it on typed sample facts (catches type errors)."""
-    try:
-        program = runtime().compile(expression)
-    except Exception as exc:  # the library raises ValueError, sometimes others
-        raise CelError(f"does not compile: {' '.join(str(exc).split())}") from None
-    allowed = set(schema.variables_for(each))
-    code = _STRING.sub('""', expression)
-    locals_ = set(_COMPREHENSION.findall(code))
-    for name in program.variables():
-        if name not in allowed and name not in locals_:
-            raise CelError(f"names {name!r}, which is not a fact here (use {', '.join(sorted(allowed))})")
-    analyse(expression, schema, each)
-    sample = {v: _sample(schema.subjects[v].all_fields()) for v in allowed}
-    try:
-        result = program.execute(sample)
-    except Exception as exc:
-        raise CelError(f"fails on well-typed facts: {' '.join(str(exc).split())[:200]}") from None
-    if not isinstance(result, bool):
-        raise CelError(f"must be a boolean expression, gives {type(result).__name__}")
-    return program
-
-
-def _sample(fields: Mapping[str, Fact]) -> dict[str, Any]:
-    return {name: (_sample(f.fields) if f.type == "map" and f.fields else _SAMPLE[f.type])
-            for name, f in fields.items()}
 
 
 @dataclass(frozen=True)
@@ -116,25 +44,25 @@ class Evaluation:
 @dataclass
 class _Compiled:
     rule: Rule
-    program: Any
+    program: Program
     refs: Refs
 
 
 class Engine:
-    """Compiled rules of one scope; `evaluate` may be called many times."""
+    """Compiled rules of one scope (those of `rules` whose scope is the schema's); `evaluate` may be called
+    many times."""
 
-    def __init__(self, rules: Iterable[Rule], scope: str, options: Options | None = None) -> None:
-        schema = scope_schema(scope)
-        if schema is None:
-            raise TpdError(f"no facts are documented for scope {scope!r}")
+    def __init__(self, rules: Iterable[Rule], schema: ScopeSchema, options: Options | None = None) -> None:
         self.schema = schema
         self.options = options or Options()
         self.compiled = [
             _Compiled(r, check_condition(r.when, schema, r.each), analyse(r.when, schema, r.each))
-            for r in rules if r.scope == scope and r.state == "active"
+            for r in rules if r.scope == schema.scope and r.state == "active"
         ]
 
     def evaluate(self, facts: ScopeFacts) -> Evaluation:
+        if facts.scope != self.schema.scope:
+            raise TpdError(f"facts of scope {facts.scope!r} given to the {self.schema.scope!r} rules")
         start = time.perf_counter()
         findings: list[Finding] = []
         calls = judged = not_judged = 0
@@ -178,11 +106,11 @@ class Engine:
                        suppressed=reason is not None, suppressed_reason=reason)
 
 
-def _run(program: Any, ctx: dict[str, Any]) -> bool | str:
+def _run(program: Program, ctx: dict[str, Any]) -> bool | str:
     """True/False, or the error text when the condition could not be evaluated."""
     try:
         result = program.execute(ctx)
-    except Exception as exc:
+    except CelEvalError as exc:
         return " ".join(str(exc).split())[:200] or type(exc).__name__
     if isinstance(result, bool):
         return result
@@ -238,7 +166,7 @@ def _not_judged(rule: Rule, subject: Mapping[str, Any], wanted: frozenset[str] |
         message = f"{sid}: could not judge {rule.name}: rule error: {error}"
         evidence = {"judged": False, "error": str(error)}
     return Finding(rule=rule.id, name=rule.name, severity=Severity.INFO, subject=sid, message=message,
-                   evidence=evidence, recommendation="")
+                   evidence=evidence, recommendation="", judged=False)
 
 
 def _order(f: Finding) -> tuple[int, int, str, str]:
@@ -246,6 +174,7 @@ def _order(f: Finding) -> tuple[int, int, str, str]:
     return (1 if f.suppressed else 0, -SEVERITY_ORDER[f.severity], f.rule, f.subject)
 
 
-def evaluate(rules: Sequence[Rule], facts: ScopeFacts, options: Options | None = None) -> Evaluation:
+def evaluate(rules: Sequence[Rule], schema: ScopeSchema, facts: ScopeFacts,
+             options: Options | None = None) -> Evaluation:
     """One-shot convenience: compile the scope's rules and evaluate them once."""
-    return Engine(rules, facts.scope, options).evaluate(facts)
+    return Engine(rules, schema, options).evaluate(facts)

@@ -8,16 +8,17 @@ does not compile or names an undocumented fact, and a template naming an undocum
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tpdoctor.engine.schema import SCOPE_MODULES, ScopeSchema, scope_schema
-from tpdoctor.engine.templates import Template, TemplateError, check, parse
+from tpdoctor.engine.condition import CelError, check_condition
+from tpdoctor.engine.rule import Rule
+from tpdoctor.engine.schema import SCOPES, ScopeSchema
+from tpdoctor.engine.templates import TemplateError, check, parse
 from tpdoctor.model.errors import RuleLoadError
 from tpdoctor.model.findings import Severity
 
@@ -27,27 +28,6 @@ DOC_REQUIRED = ("why", "verify", "remediation", "references")
 STATES = ("active", "retired")
 _ID = re.compile(r"^[A-Z][A-Z0-9]*[0-9]{3}$")
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    name: str
-    scope: str
-    each: str
-    severity: Severity
-    summary: str
-    when: str
-    message: Template
-    recommendation: Template
-    docs: dict[str, Any]
-    path: Path
-    state: str = "active"
-    builtin: bool = True
-    lines: dict[str, int] = field(default_factory=dict, compare=False)
-
-    def line(self, key: str) -> int:
-        return self.lines.get(key, 1)
 
 
 def builtin_rules_dir() -> Path:
@@ -68,26 +48,28 @@ def rule_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
-def load_rules(extra_dirs: Sequence[Path] = (), include_builtin: bool = True,
-               scopes: Sequence[str] | None = None) -> list[Rule]:
-    """Load the built-in catalogue plus site rule directories; any broken file stops the load.
+def load_rules(schemas: Sequence[ScopeSchema], extra_dirs: Sequence[Path] = (),
+               include_builtin: bool = True) -> list[Rule]:
+    """Load the rules of the given scopes (one fact schema each) from the built-in catalogue plus site rule
+    directories; any broken file stops the load.
 
-    `scopes` limits the load to rules of those scopes (health and scan need only `node`): files of other
-    scopes are parsed for their id and scope only, so their facts' modules are not imported."""
+    Files of the other known scopes (`SCOPES`) are parsed for their id only, so `scan` pays for the node
+    rules alone; a file whose scope is not known at all is refused."""
+    by_scope = {s.scope: s for s in schemas}
     dirs: list[tuple[Path, bool]] = [(builtin_rules_dir(), True)] if include_builtin else []
     dirs += [(Path(d), False) for d in extra_dirs]
     rules: list[Rule] = []
     seen: dict[str, Path] = {}
     for directory, builtin in dirs:
         for path in rule_files(directory):
-            if scopes is not None:
-                other = _other_scope(path, scopes)
-                if other is not None:
-                    if other in seen:
-                        raise RuleLoadError(f"{path}: duplicate rule id {other} (already defined in {seen[other]})")
-                    seen[other] = path
-                    continue
-            rule = load_rule(path, builtin=builtin)
+            node, data = _parse_file(path)
+            other = _other_scope(data, by_scope)
+            if other is not None:
+                if other in seen:
+                    raise RuleLoadError(f"{path}: duplicate rule id {other} (already defined in {seen[other]})")
+                seen[other] = path
+                continue
+            rule = _build(path, node, data, by_scope, builtin)
             if rule.id in seen:
                 raise RuleLoadError(f"{path}:{rule.line('id')}: duplicate rule id {rule.id} "
                                     f"(already defined in {seen[rule.id]})")
@@ -96,27 +78,32 @@ def load_rules(extra_dirs: Sequence[Path] = (), include_builtin: bool = True,
     return sorted(rules, key=lambda r: r.id)
 
 
-def _other_scope(path: Path, scopes: Sequence[str]) -> str | None:
-    """The id of a well-formed rule file outside `scopes` (to skip it), else None (load it fully)."""
-    try:
-        _, data = _parse(_read(path))
-    except yaml.YAMLError:
-        return None
-    if isinstance(data, dict) and isinstance(data.get("id"), str) and data.get("scope") not in scopes \
-            and data.get("scope") in SCOPE_MODULES:
+def _other_scope(data: Any, schemas: Mapping[str, ScopeSchema]) -> str | None:
+    """The id of a well-formed rule of another known scope (to skip it), else None (load it fully)."""
+    if isinstance(data, dict) and isinstance(data.get("id"), str) and data.get("scope") not in schemas \
+            and data.get("scope") in SCOPES:
         return str(data["id"])
     return None
 
 
-def load_rule(path: Path, builtin: bool = False) -> Rule:
+def load_rule(path: Path, schemas: Mapping[str, ScopeSchema], builtin: bool = False) -> Rule:
+    """One rule file, checked (see the module docstring)."""
+    node, data = _parse_file(path)
+    return _build(path, node, data, schemas, builtin)
+
+
+def _parse_file(path: Path) -> tuple[Any, Any]:
     text = _read(path)
     try:
-        node, data = _parse(text)
+        return _parse(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise RuleLoadError(f"{path}:{line}: bad YAML: {problem}") from None
+
+
+def _build(path: Path, node: Any, data: Any, schemas: Mapping[str, ScopeSchema], builtin: bool) -> Rule:
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
         raise RuleLoadError(f"{path}:1: a rule file must be a YAML mapping")
     lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
@@ -147,10 +134,9 @@ def load_rule(path: Path, builtin: bool = False) -> Rule:
         severity = Severity(data["severity"])
     except ValueError:
         raise fail("severity", f"severity {data['severity']!r} is not one of info, warning, critical") from None
-    schema = scope_schema(data["scope"])
+    schema = schemas.get(data["scope"])
     if schema is None:
-        raise fail("scope", f"scope {data['scope']!r} is not one of {', '.join(SCOPE_MODULES)} "
-                           "(or its facts are missing)")
+        raise fail("scope", f"scope {data['scope']!r} is not one of {', '.join(SCOPES)}")
     each = data["each"]
     if each not in schema.subjects:
         raise fail("each", f"each {each!r} is not a {schema.scope} subject kind "
@@ -165,8 +151,6 @@ def load_rule(path: Path, builtin: bool = False) -> Rule:
             raise fail(key, f"{key}: {exc}") from None
         templates[key] = tpl
     if state == "active":
-        from tpdoctor.engine.evaluate import CelError, check_condition
-
         try:
             check_condition(data["when"], schema, each)
         except CelError as exc:
@@ -214,13 +198,3 @@ def _docs(docs: Any, fail: Any) -> dict[str, Any]:
     if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
         raise fail("docs", "docs.references must be a list of strings")
     return {k: (v.strip() if isinstance(v, str) else v) for k, v in docs.items()}
-
-
-def by_id(rules: Iterable[Rule], rule_id: str) -> Rule | None:
-    return next((r for r in rules if r.id == rule_id.upper()), None)
-
-
-def schema_of(rule: Rule) -> ScopeSchema:
-    schema = scope_schema(rule.scope)
-    assert schema is not None  # checked at load
-    return schema

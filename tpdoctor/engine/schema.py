@@ -12,8 +12,9 @@ asks ``has(link.p2p)`` to decide for itself, otherwise reading the fact fails an
 the rule could not judge the subject. A *nullable* fact's ``None`` means "not applicable" (documented
 per fact), and rules test it with ``!= null``.
 
-Any module can define a scope: build a ``ScopeSchema`` and a ``ScopeFacts`` for it (see
-``tpdoctor/node/facts.py`` for the node scope) and register the schema with ``register_scope``.
+A scope's facts module defines its ``ScopeSchema`` and builds its ``ScopeFacts`` (``node/facts.py``,
+``deploy/facts.py``, ``fleet/facts.py``); whoever loads rules hands the schemas in (`load_rules`,
+`Engine`). The engine never imports them: it knows the scope names (``SCOPES``) and nothing else.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ S, INT, F, B, L = "string", "int", "float", "bool", "list"  # short names for sc
 _PY = {"bool": (bool,), "int": (int,), "float": (float,), "string": (str,), "list": (list,), "map": (dict,)}
 ID_FIELD = "id"  # every subject has one: the Finding's subject ("GPU0-GPU1", "GPU3", a deployment name)
 UNKNOWN_FIELD = "unknown"  # every subject has one: fact name -> reason it could not be read
+SCOPES = ("node", "deployment", "fleet")  # the scopes a rule file may name
 
 
 class FactError(TpdError):
@@ -94,32 +96,6 @@ class ScopeFacts:
 
     scope: str
     subjects: Mapping[str, Sequence[dict[str, Any]]] = field(default_factory=dict)
-
-
-_REGISTRY: dict[str, ScopeSchema] = {}
-
-
-def register_scope(schema: ScopeSchema) -> None:
-    _REGISTRY[schema.scope] = schema
-
-
-# The modules that document each built-in scope (imported on first use, so `scan` never loads the others).
-SCOPE_MODULES = {
-    "node": "tpdoctor.node.facts",
-    "deployment": "tpdoctor.deploy.facts",
-    "fleet": "tpdoctor.fleet.facts",
-}
-
-
-def scope_schema(scope: str) -> ScopeSchema | None:
-    if scope not in _REGISTRY and scope in SCOPE_MODULES:
-        import importlib
-
-        try:
-            importlib.import_module(SCOPE_MODULES[scope])  # registers the scope
-        except ImportError:
-            return None
-    return _REGISTRY.get(scope)
 
 
 def validate(schema: ScopeSchema, facts: ScopeFacts) -> None:

@@ -28,9 +28,9 @@ from tpdoctor.advice.placement import Group, PairTable
 from tpdoctor.deploy.assess import Assessment, assess
 from tpdoctor.deploy.check import attach_bench, resolve_overlaps
 from tpdoctor.deploy.crossnode import NetContext, measured_between
-from tpdoctor.deploy.facts import subject
+from tpdoctor.deploy.facts import DEPLOYMENT_SCHEMA, subject
 from tpdoctor.engine.evaluate import Engine, Options
-from tpdoctor.engine.loader import Rule
+from tpdoctor.engine.rule import Rule
 from tpdoctor.engine.schema import UNKNOWN_FIELD, ScopeFacts
 from tpdoctor.fleet.assign import Fits, Placement, label_of, place_all
 from tpdoctor.fleet.gcpause import gc_paused
@@ -159,7 +159,7 @@ def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence
             assessments[i] = a
     t_assess = time.perf_counter()
 
-    engine = Engine([r for r in rules if r.scope == "deployment"], "deployment", options)
+    engine = Engine(rules, DEPLOYMENT_SCHEMA, options)
     evaluated, cel_calls = _evaluate_grouped(engine, subjects, group_keys)
     findings = tuple(problem_findings) + evaluated
     t_end = time.perf_counter()
@@ -225,7 +225,7 @@ def _evaluate_grouped(engine: Engine, subjects: list[dict[str, Any]],
         for i in members[r][1:]:
             facts = subjects[i]
             name = str(facts["name"])
-            if f.evidence.get("judged") is False or rule is None:
+            if not f.judged or rule is None:
                 out.append(replace(f, subject=name, message=name + f.message[len(f.subject):]))
                 continue
             ctx = {"deployment": facts}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tpdoctor.engine.schema import Fact, ScopeFacts, ScopeSchema, SubjectSchema, register_scope
+from tpdoctor.engine.schema import Fact, ScopeFacts, ScopeSchema, SubjectSchema
 from tpdoctor.fleet.load import MergeProblem
 
 INPUT = SubjectSchema("input", "One problem with the merge's input reports. `id` is the host, else the file.", {
@@ -19,8 +19,7 @@ INPUT = SubjectSchema("input", "One problem with the merge's input reports. `id`
     "detail": Fact("string", "What is wrong, in one line (file:line and reason, age and limit, the files)."),
 })
 
-SCHEMA = ScopeSchema("fleet", "Inputs of `tpdoctor fleet` and fleet-wide checks.", {"input": INPUT})
-register_scope(SCHEMA)
+FLEET_SCHEMA = ScopeSchema("fleet", "Inputs of `tpdoctor fleet` and fleet-wide checks.", {"input": INPUT})
 
 
 def input_subject(problem: MergeProblem) -> dict[str, Any]:

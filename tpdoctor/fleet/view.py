@@ -8,8 +8,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tpdoctor.engine.evaluate import evaluate
-from tpdoctor.engine.loader import Rule, load_rules
-from tpdoctor.fleet.facts import fleet_facts
+from tpdoctor.engine.loader import load_rules
+from tpdoctor.engine.rule import Rule
+from tpdoctor.fleet.facts import FLEET_SCHEMA, fleet_facts
 from tpdoctor.fleet.load import FleetInput, MergeProblem, NodeReport
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.findings import Finding, Status, status_of
@@ -159,8 +160,8 @@ def problem_findings(problems: Sequence[MergeProblem], rules: Sequence[Rule] | N
     if not problems:
         return ()
     if rules is None:
-        rules = load_rules(scopes=("fleet",))
-    return evaluate([r for r in rules if r.scope == "fleet"], fleet_facts(problems)).findings
+        rules = load_rules([FLEET_SCHEMA])
+    return evaluate(rules, FLEET_SCHEMA, fleet_facts(problems)).findings
 
 
 def build_view(fleet: FleetInput, held: Mapping[str, set[int]] | None = None,

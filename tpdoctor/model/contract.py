@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from tpdoctor import SCHEMA
@@ -43,11 +44,16 @@ def report_from_data(data: Any, source: str = "<json>", *, ports: bool = True) -
                                    for g in topo_fields["gpus"]]
         topology = from_data(Topology, topo_fields)
         bench = from_data(tuple[BenchResult, ...], data.get("bench", []), "$.bench")
-        findings = from_data(tuple[Finding, ...], data.get("findings", []), "$.findings")
+        findings = tuple(_typed(f) for f in from_data(tuple[Finding, ...], data.get("findings", []), "$.findings"))
         status = Status(data.get("status", "ok"))
     except (ValueError, TypeError) as exc:
         raise ParseError(str(exc), source=source) from None
     return Report(topology=topology, bench=bench, findings=findings, status=status)
+
+
+def _typed(finding: Finding) -> Finding:
+    """`evidence.judged: false` on the wire is `Finding.judged` in the model."""
+    return replace(finding, judged=False) if finding.evidence.get("judged") is False else finding
 
 
 def loads(text: str, source: str = "<json>", *, ports: bool = True) -> Report:

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tpdoctor.model import skus
+from tpdoctor.model.topology import PathKind, Topology
+
 NVLINK_EFFICIENCY = 0.8
 PCIE_SWITCH_EFFICIENCY = 0.8  # PIX / PXB: P2P stays under a PCIe switch
 PCIE_HOST_EFFICIENCY = 0.5  # PHB / NODE / SYS: P2P through the host bridge or across sockets
@@ -59,3 +62,41 @@ def busbw_ratio(measured_gbps: float, expected_gbps: float) -> float:
     if expected_gbps <= 0:
         raise ValueError("expected busbw must be positive")
     return measured_gbps / expected_gbps
+
+
+def group_busbw_gbps(topology: Topology, group: tuple[int, ...]) -> float | None:
+    """What all-reduce busbw this GPU group should reach (nccl-tests convention, large messages), or None.
+
+    Per pair on its effective path (the functions above): NVLinks x the SKU's link rate x 0.8, or
+    the PCIe path's rating x its efficiency; a ring runs at its slowest pair. A published figure for
+    the SKU (data/gpus.yaml: ring, else floor) wins when every pair is on the SKU's own interconnect
+    (NVLink for NVLink SKUs, PCIe for the rest): two H100 NVL on their bridge measure 116 GB/s, not 240.
+    """
+    if len(group) < 2:
+        return None
+    names = {g.index: g.name for g in topology.gpus}
+    sku = skus.lookup(names.get(group[0], ""))
+    if sku is None or any(skus.lookup(names.get(i, "")) != sku for i in group):
+        return None
+    derived: list[float] = []
+    all_native = True
+    for i, j in ((i, j) for n, i in enumerate(group) for j in group[n + 1:]):
+        link = topology.gpu_link(i, j)
+        if link is None:
+            return None
+        on_nvlink = link.kind is PathKind.NV
+        all_native = all_native and on_nvlink == sku.has_nvlink
+        if on_nvlink and sku.nvlink.link_gbps > 0:
+            derived.append(nvlink_busbw_gbps(link.nvlinks, sku.nvlink.link_gbps))
+        elif not on_nvlink and isinstance(link.nominal_gbps, float):
+            derived.append(pcie_busbw_gbps(link.nominal_gbps, link.path))
+        else:
+            return None
+    published = None
+    if all_native:
+        for key in ("ring", "floor"):
+            value = sku.allreduce_busbw_gbps.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                published = float(value)
+                break
+    return round(expected_busbw_gbps(ring_busbw_gbps(derived), published), 3)

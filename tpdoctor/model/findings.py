@@ -48,6 +48,14 @@ class Finding:
     recommendation: str = ""
     suppressed: bool = False
     suppressed_reason: str | None = None
+    # False when the rule could not judge its subject (an unknown fact, a rule error): an info finding
+    # that says why. In the v1 JSON it travels as `evidence.judged: false` (see model/contract.py).
+    judged: bool = field(default=True, metadata={"json": False})
+
+    @property
+    def active(self) -> bool:
+        """Counts towards a status: judged and not suppressed (info findings count as ok anyway)."""
+        return self.judged and not self.suppressed
 
 
 def status_of(findings: tuple[Finding, ...] | list[Finding]) -> Status:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tpdoctor.model.topology import Topology
+from tpdoctor.model.topology import Gpu, Topology
 
 
 @dataclass(frozen=True)
@@ -16,10 +16,20 @@ class DriftItem:
     detail: str
 
 
+def error_sums(g: Gpu) -> dict[str, int | None]:
+    """Sums of NVLink DL counters over the GPU's ports; a sum is None when no port could be read."""
+    sums: dict[str, int | None] = {}
+    for name, attrs in (("replay", ("replay",)), ("recovery", ("recovery",)), ("crc", ("crc_flit", "crc_data"))):
+        values = [getattr(p.errors, a) for p in g.nvlinks for a in attrs]
+        known = [v for v in values if isinstance(v, int)]
+        sums[name] = sum(known) if known else None
+    present = [v for v in sums.values() if v is not None]
+    sums["total"] = sum(present) if present else None
+    return sums
+
+
 def drift_items(baseline: Topology, now: Topology) -> list[DriftItem]:
     """Every difference that matters between `baseline` and `now`, in a stable order."""
-    from tpdoctor.node.facts import error_sums
-
     items: list[DriftItem] = []
     before = {g.index: g for g in baseline.gpus}
     after = {g.index: g for g in now.gpus}

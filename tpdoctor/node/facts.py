@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from tpdoctor.engine.schema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchema, SubjectSchema, register_scope
+from tpdoctor.engine.schema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchema, SubjectSchema
 from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.expected_busbw import group_busbw_gbps
 from tpdoctor.model.topology import Gpu, Link, NvLinkState, PathKind, RemoteType, Topology, path_kind, path_sort_key
 from tpdoctor.model.unknown import Unknown
+from tpdoctor.node.drift import drift_items, error_sums
 
 NODE = SubjectSchema("node", "The whole node (one per evaluation; visible to every node rule).", {
     "host": Fact(S, "Host name."),
@@ -119,50 +121,8 @@ DRIFT = SubjectSchema("drift", "One difference from the baseline. `id` names wha
 NODE_SCHEMA = ScopeSchema(
     "node", "Facts about one node's GPUs, links, benchmark results and drift from its baseline.",
     {"node": NODE, "link": LINK, "gpu": GPU, "bench": BENCH, "drift": DRIFT}, shared=("node",))
-register_scope(NODE_SCHEMA)
 
 ExpectedBusbw = Callable[[Topology, "tuple[int, ...]"], "float | None"]  # (node, GPU group) -> GB/s
-
-
-def expected_busbw_gbps(topology: Topology, group: tuple[int, ...]) -> float | None:
-    """What all-reduce busbw this GPU group should reach (nccl-tests convention, large messages), or None.
-
-    Per pair on its effective path (tpdoctor/model/expected_busbw.py): NVLinks x the SKU's link rate x 0.8, or
-    the PCIe path's rating x its efficiency; a ring runs at its slowest pair. A published figure for
-    the SKU (data/gpus.yaml: ring, else floor) wins when every pair is on the SKU's own interconnect
-    (NVLink for NVLink SKUs, PCIe for the rest): two H100 NVL on their bridge measure 116 GB/s, not 240.
-    """
-    from tpdoctor.model import expected_busbw as expect
-    from tpdoctor.model import skus
-
-    if len(group) < 2:
-        return None
-    names = {g.index: g.name for g in topology.gpus}
-    sku = skus.lookup(names.get(group[0], ""))
-    if sku is None or any(skus.lookup(names.get(i, "")) != sku for i in group):
-        return None
-    derived: list[float] = []
-    all_native = True
-    for i, j in ((i, j) for n, i in enumerate(group) for j in group[n + 1:]):
-        link = topology.gpu_link(i, j)
-        if link is None:
-            return None
-        on_nvlink = link.kind is PathKind.NV
-        all_native = all_native and on_nvlink == sku.has_nvlink
-        if on_nvlink and sku.nvlink.link_gbps > 0:
-            derived.append(expect.nvlink_busbw_gbps(link.nvlinks, sku.nvlink.link_gbps))
-        elif not on_nvlink and isinstance(link.nominal_gbps, float):
-            derived.append(expect.pcie_busbw_gbps(link.nominal_gbps, link.path))
-        else:
-            return None
-    published = None
-    if all_native:
-        for key in ("ring", "floor"):
-            value = sku.allreduce_busbw_gbps.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                published = float(value)
-                break
-    return round(expect.expected_busbw_gbps(expect.ring_busbw_gbps(derived), published), 3)
 
 
 def _k(value: Any) -> Any:
@@ -190,9 +150,8 @@ def node_facts(topology: Topology, bench: Sequence[BenchResult] = (), baseline: 
                expected_busbw: ExpectedBusbw | None = None) -> ScopeFacts:
     """All node-scope facts for one snapshot (and its baseline, when given).
 
-    `expected_busbw` defaults to `expected_busbw_gbps` (the SKU catalogue); inject another for tests."""
-    expected_busbw = expected_busbw or expected_busbw_gbps
-    from tpdoctor.node.drift import drift_items  # local: drift imports helpers from here
+    `expected_busbw` defaults to `group_busbw_gbps` (the SKU catalogue); inject another for tests."""
+    expected_busbw = expected_busbw or group_busbw_gbps
 
     gpus = {g.index: g for g in topology.gpus}
     base_gpus = {g.index: g for g in baseline.gpus} if baseline else {}
@@ -281,18 +240,6 @@ def _link(lk: Link, sides: dict[int, _GpuSide], baseline: Topology | None) -> di
         "baseline_path": base.path if base else None,
         "baseline_nvlinks": base.nvlinks if base else None,
     })
-
-
-def error_sums(g: Gpu) -> dict[str, int | None]:
-    """Sums of NVLink DL counters over the GPU's ports; a sum is None when no port could be read."""
-    sums: dict[str, int | None] = {}
-    for name, attrs in (("replay", ("replay",)), ("recovery", ("recovery",)), ("crc", ("crc_flit", "crc_data"))):
-        values = [getattr(p.errors, a) for p in g.nvlinks for a in attrs]
-        known = [v for v in values if isinstance(v, int)]
-        sums[name] = sum(known) if known else None
-    present = [v for v in sums.values() if v is not None]
-    sums["total"] = sum(present) if present else None
-    return sums
 
 
 def _gpu(g: Gpu, base: Gpu | None) -> dict[str, Any]:

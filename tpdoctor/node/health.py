@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tpdoctor.engine.evaluate import Engine, Evaluation, Options
-from tpdoctor.engine.loader import Rule
+from tpdoctor.engine.rule import Rule
 from tpdoctor.files.atomic import locked, write_atomic
 from tpdoctor.model import contract as report_json
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.errors import ParseError, TpdError
 from tpdoctor.model.findings import Report, Severity, Status, status_of
 from tpdoctor.model.topology import Topology
-from tpdoctor.node.facts import ExpectedBusbw, node_facts
+from tpdoctor.node.facts import NODE_SCHEMA, ExpectedBusbw, node_facts
 
 Loader = Callable[[], tuple[Topology, tuple[BenchResult, ...]]]
 
@@ -64,7 +64,7 @@ def run_health(load: Loader, rules: Sequence[Rule], *, options: Options | None =
         topology, bench = load()
     except TpdError as exc:
         return HealthOutcome(None, Status.UNKNOWN, Status.UNKNOWN, clock() - start, error=exc.message)
-    engine = Engine(rules, "node", options)
+    engine = Engine(rules, NODE_SCHEMA, options)
     if baseline_path is None:
         return _judge(engine, topology, bench, None, fail_on, expected_busbw, start, clock)
     with locked(baseline_path):

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
@@ -432,7 +432,7 @@ def probe_nvml(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAU
     facts = read_facts(lib, deadline_seconds=deadline_seconds)
     links, link_notes = build_links(facts.gpus, facts.pcie_paths, facts.nvlink_counts, p2p=facts.p2p,
                                     switch_fabric=facts.switch_fabric)
-    stamp = now() if now else datetime.now(timezone.utc).replace(microsecond=0)
+    stamp = now() if now else datetime.now(UTC).replace(microsecond=0)
     captured = stamp.isoformat().replace("+00:00", "Z")
     return Topology(host=host or socket.gethostname(), source="nvml", captured_at=captured,
                     gpus=facts.gpus, links=links, driver_version=facts.driver_version,

@@ -6,7 +6,7 @@ Which one is detected from the path and the content; anything unreadable is a Pa
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tpdoctor.model.errors import ParseError
@@ -117,4 +117,4 @@ def _mtime(p: Path) -> str:
         ts = p.stat().st_mtime
     except OSError:
         return "unknown"
-    return datetime.fromtimestamp(ts, timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

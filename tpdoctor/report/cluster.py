@@ -22,14 +22,10 @@ FLEET_CHECK_SCHEMA = "tpdoctor/fleet-check/v1"
 _STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 
 
-def _not_judged(f: Finding) -> bool:
-    return f.evidence.get("judged") is False
-
-
 def to_data_dict(result: ClusterResult) -> dict[str, Any]:
     findings = [{"rule": f.rule, "name": f.name, "severity": f.severity.value, "subject": f.subject,
                  "message": f.message, "recommendation": f.recommendation, "suppressed": f.suppressed,
-                 "suppressed_reason": f.suppressed_reason, "judged": not _not_judged(f)}
+                 "suppressed_reason": f.suppressed_reason, "judged": f.judged}
                 for f in result.findings]
     placements = [{"deployment": p.deployment.name, "how": p.how,
                    "stages": [{"host": h, "gpus": list(g) if g is not None else None} for h, g in p.stages],
@@ -52,11 +48,11 @@ def render(result: ClusterResult, console: Console, *, max_deployments: int = 30
     words = {"pinned": "pinned to node and GPUs", "node": "on a named node, GPUs chosen",
              "placed": "placed by tpdoctor", "unplaced": "with no room in the fleet"}
     console.print("  " + ", ".join(f"{how[k]} {words[k]}" for k in words if how[k]), highlight=False)
-    active = [f for f in result.findings if not f.suppressed and not _not_judged(f)]
+    active = [f for f in result.findings if f.active]
     by_rule = Counter((f.severity, f.rule, f.name) for f in active)
     for (sev, rule, name), n in sorted(by_rule.items(), key=lambda kv: (-SEVERITY_ORDER[kv[0][0]], kv[0][1])):
         console.print(f"  [{_STYLE[sev]}]{sev.value.upper():8}[/] {rule} {name} × {n}", highlight=False)
-    unjudged = sum(1 for f in result.findings if _not_judged(f))
+    unjudged = sum(1 for f in result.findings if not f.judged)
     if unjudged:
         console.print(f"  [dim]{unjudged} could-not-judge note(s) (unpinned GPUs, unknown models): see --json[/dim]",
                       highlight=False)

@@ -10,7 +10,7 @@ def _perf(label: str, value: float | int, unit: str = "") -> str:
 
 
 def active(findings: tuple[Finding, ...]) -> list[Finding]:
-    return [f for f in findings if not f.suppressed and f.evidence.get("judged") is not False]
+    return [f for f in findings if f.active]
 
 
 def render(report: Report | None, status: Status, *, duration_seconds: float, error: str | None = None,

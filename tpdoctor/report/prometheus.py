@@ -93,7 +93,7 @@ def _findings(out: _Out, report: Report) -> None:
     active: Counter[tuple[str, str, str]] = Counter()
     suppressed: Counter[tuple[str, str]] = Counter()
     for f in report.findings:
-        if f.evidence.get("judged") is False:
+        if not f.judged:
             continue
         if f.suppressed:
             suppressed[(f.rule, f.name)] += 1
@@ -103,9 +103,9 @@ def _findings(out: _Out, report: Report) -> None:
                [({"rule": r, "name": n, "severity": s}, c) for (r, n, s), c in sorted(active.items())])
     out.family("tpdoctor_findings_suppressed", "gauge", "Findings switched off with --ignore, by rule.",
                [({"rule": r, "name": n}, c) for (r, n), c in sorted(suppressed.items())])
-    not_judged = sum(1 for f in report.findings if f.evidence.get("judged") is False)
+    not_judged = sum(1 for f in report.findings if not f.judged)
     out.family("tpdoctor_rules_not_judged", "gauge", "Rule x subject pairs that could not be judged (unknown facts).",
                [({}, not_judged)])
-    by_sev = Counter(f.severity for f in report.findings if not f.suppressed and f.evidence.get("judged") is not False)
+    by_sev = Counter(f.severity for f in report.findings if f.active)
     out.family("tpdoctor_findings_by_severity", "gauge", "Active findings by severity.",
                [({"severity": s.value}, by_sev.get(s, 0)) for s in Severity])

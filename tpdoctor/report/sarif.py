@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tpdoctor import __version__
-from tpdoctor.engine.loader import Rule
+from tpdoctor.engine.rule import Rule
 from tpdoctor.model.findings import Finding, Report, Severity
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"

@@ -1,15 +1,19 @@
-"""Markdown for the rule catalogue (`docs/rules.md`) and for `tpdoctor explain`."""
+"""The rule catalogue: every scope's fact schema, loading its rules, and its Markdown (`docs/rules.md`,
+`tpdoctor explain`). The one place that knows all three scopes; the engine knows none of them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
-from tpdoctor.engine.loader import Rule
-from tpdoctor.engine.schema import ScopeSchema
+from tpdoctor.engine.loader import load_rules
+from tpdoctor.engine.rule import Rule
+from tpdoctor.engine.schema import SCOPES, ScopeSchema
+from tpdoctor.model.errors import RuleLoadError
 
 HEADER = """# tpdoctor rules
 
-Generated from `rules/` by `python -m tpdoctor.engine.docs > docs/rules.md`; a test keeps it current.
+Generated from `rules/` by `python -m tpdoctor.report.catalogue > docs/rules.md`; a test keeps it current.
 Switch a rule off with `--ignore ID[:reason]` (its findings are then reported as suppressed), change its
 severity with `--severity ID=level`, add site rules with `--rules DIR`.
 
@@ -54,13 +58,39 @@ def catalogue_markdown(rules: Sequence[Rule], schemas: Sequence[ScopeSchema]) ->
     return HEADER + table + "\n" + body + facts.rstrip("\n") + "\n"
 
 
+def schema_of(scope: str) -> ScopeSchema:
+    """A scope's fact schema. Imported on demand, so `scan` (node rules) never loads the deployment facts
+    and their cost model; an unknown scope is an error, and a broken import is the ImportError it is."""
+    if scope == "node":
+        from tpdoctor.node.facts import NODE_SCHEMA
+
+        return NODE_SCHEMA
+    if scope == "deployment":
+        from tpdoctor.deploy.facts import DEPLOYMENT_SCHEMA
+
+        return DEPLOYMENT_SCHEMA
+    if scope == "fleet":
+        from tpdoctor.fleet.facts import FLEET_SCHEMA
+
+        return FLEET_SCHEMA
+    raise RuleLoadError(f"no such rule scope: {scope!r} (scopes: {', '.join(SCOPES)})")
+
+
+def schemas_for(scopes: Sequence[str] | None = None) -> list[ScopeSchema]:
+    """The fact schemas of these scopes (all of `SCOPES` when None)."""
+    return [schema_of(s) for s in (SCOPES if scopes is None else scopes)]
+
+
+def load_catalogue(extra_dirs: Sequence[Path] = (), scopes: Sequence[str] | None = None,
+                   include_builtin: bool = True) -> list[Rule]:
+    """The rules of these scopes (all when None): built-in plus site rule directories."""
+    return load_rules(schemas_for(scopes), extra_dirs, include_builtin=include_builtin)
+
+
 def current_catalogue() -> str:
     """docs/rules.md as it should read now: the built-in rules and the fact schemas of their scopes."""
-    from tpdoctor.engine.loader import load_rules
-    from tpdoctor.engine.schema import scope_schema
-
-    rules = [r for r in load_rules() if r.builtin]
-    schemas = [s for s in (scope_schema(name) for name in sorted({r.scope for r in rules} | {"node"})) if s]
+    rules = [r for r in load_catalogue() if r.builtin]
+    schemas = [schema_of(name) for name in sorted({r.scope for r in rules} | {"node"})]
     return catalogue_markdown(rules, schemas)
 
 
