@@ -206,3 +206,16 @@ def test_fix_across_manifests_gives_the_healthy_pair_to_one_only(tmp_path: Path,
     assert (out / "vllm.sh").read_text() == (FIX / "vllm.sh").read_text()  # GPU2+GPU3 are taken now
     assert "not fixed: qwen35-27b: TP=1 × 2 replicas needs 2 separate engine processes" in err
     assert "re-check of the fixed manifest(s): critical (TPD200)" in err
+
+
+def test_fix_rechecks_with_the_users_rule_options(tmp_path: Path) -> None:
+    """The re-check of --fix output honours --severity and --ignore, like the check itself."""
+    base = ["check-deployment", str(FIX / "canonical-job.yaml"), "--topology", str(EXAMPLE),
+            "--fix", str(tmp_path / "fixed.yaml")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    stricter = subprocess.run([sys.executable, "-m", "tpdoctor", *base, "--severity", "TPD202=critical"], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert "fix: re-check of the fixed manifest(s): critical (TPD202)" in stricter.stderr
+    ignored = subprocess.run([sys.executable, "-m", "tpdoctor", *base, "--ignore", "TPD202"], cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert "fix: re-check of the fixed manifest(s): ok" in ignored.stderr

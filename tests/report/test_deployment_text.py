@@ -31,6 +31,6 @@ def test_canonical_text_snapshot() -> None:
     console = Console(file=StringIO(), width=100, color_system=None)
     render(result, console, explain=True)
     out = console.file.getvalue()  # type: ignore[attr-defined]
-    if os.environ.get("UPDATE_SNAPSHOTS"):
+    if os.environ.get("TPDOCTOR_UPDATE_SNAPSHOTS"):
         SNAPSHOT.write_text(out, encoding="utf-8")
     assert out == SNAPSHOT.read_text(encoding="utf-8")

@@ -5,43 +5,38 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from tpdoctor.engine.evaluate import Options
 from tpdoctor.engine.rule import Rule
-from tpdoctor.model.deployment import Deployment
 from tpdoctor.model.findings import Finding, Report, Status
+
+if TYPE_CHECKING:
+    from tpdoctor.fleet.cluster import ClusterResult
 
 
 def run_fleet(manifests: Sequence[Path], fleet_paths: Sequence[Path], max_age: str | None, rules: list[Rule],
               options: Options, fmt: str) -> Status:
-    from tpdoctor.fleet.gcpause import gc_paused
-
-    with gc_paused():  # thousands of reports and deployments, all alive until the end
-        return _run(manifests, fleet_paths, max_age, rules, options, fmt)
-
-
-def _run(manifests: Sequence[Path], fleet_paths: Sequence[Path], max_age: str | None, rules: list[Rule],
-         options: Options, fmt: str) -> Status:
-    from tpdoctor.deploy.check import read_manifests
-    from tpdoctor.fleet.cluster import check_fleet
-    from tpdoctor.fleet.load import load_fleet, parse_age
+    from tpdoctor.fleet.cluster import check_cluster
+    from tpdoctor.fleet.load import parse_age
 
     try:
         age = parse_age(max_age) if max_age else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--max-age") from None
-    read: list[Deployment] = []
-    fleet = load_fleet(fleet_paths, max_age=age, meanwhile=lambda: read.extend(read_manifests(manifests)))
-    deployments = read  # manifests are parsed here while worker processes parse the node reports
-    if not fleet.nodes:
-        for p in fleet.problems:
+    result = check_cluster(manifests, fleet_paths, rules, max_age=age, options=options)
+    if not result.nodes:
+        for p in result.problems:
             click.echo(f"tpdoctor: {p.message}", err=True)
         click.echo("tpdoctor: error: no usable node report in --fleet", err=True)
         return Status.UNKNOWN
-    result = check_fleet(deployments, fleet, rules, options=options,
-                         base_dir=manifests[0].parent if manifests else None)
+    render(result, rules, fmt)
+    return result.status
+
+
+def render(result: ClusterResult, rules: list[Rule], fmt: str) -> None:
     if fmt == "json":
         from tpdoctor.report.cluster import to_json
 
@@ -65,7 +60,6 @@ def _run(manifests: Sequence[Path], fleet_paths: Sequence[Path], max_age: str | 
     else:
         from rich.console import Console
 
-        from tpdoctor.report.cluster import render
+        from tpdoctor.report.cluster import render as render_text
 
-        render(result, Console(highlight=False))
-    return result.status
+        render_text(result, Console(highlight=False))

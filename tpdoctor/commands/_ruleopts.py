@@ -24,6 +24,11 @@ def rule_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+fail_on_option = click.option(
+    "--fail-on", "fail_on", type=click.Choice(["warning", "critical"]), default="warning", show_default=True,
+    callback=lambda ctx, param, value: Severity(value), help="Lowest severity that makes the exit code non-zero.")
+
+
 def load(rules_dirs: Sequence[Path], ignore: Sequence[str], severity: Sequence[str],
          scopes: Sequence[str] | None = None) -> tuple[list[Rule], Options]:
     from tpdoctor.report.catalogue import load_catalogue

@@ -12,34 +12,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tpdoctor.commands._ruleopts import load, rule_options
-from tpdoctor.model.bench import BenchResult
-from tpdoctor.model.errors import ManifestError, ProbeError
-from tpdoctor.model.exitcodes import ExitCode
-from tpdoctor.model.findings import Finding, Report, Severity, Status
-from tpdoctor.model.topology import Topology
+from tpdoctor.commands._ruleopts import fail_on_option, load, rule_options
+from tpdoctor.model.findings import Finding, Report, Severity, apply_fail_on
+from tpdoctor.node.read import read_node
 
 if TYPE_CHECKING:
-    from tpdoctor.deploy.check import CheckResult
-    from tpdoctor.engine.rule import Rule
-
-
-def read_topology(path: Path | None) -> tuple[Topology, tuple[BenchResult, ...]]:
-    """A capture (topo -m text, collect dir, snapshot JSON) or, without --topology, this machine."""
-    if path is not None:
-        from tpdoctor.probes.replay import load_report
-
-        report = load_report(path)
-        return report.topology, report.bench
-    from tpdoctor.probes import probe_live
-
-    return probe_live(), ()
-
-
-def exit_code(status: Status, fail_on: str) -> int:
-    if status is Status.WARNING and fail_on == "critical":
-        return int(ExitCode.OK)
-    return int(status.exit_code)
+    from tpdoctor.deploy.fix import FixOutcome
 
 
 @click.command("check-deployment")
@@ -59,12 +37,11 @@ def exit_code(status: Status, fail_on: str) -> int:
               "them): check across the cluster and place on the best free groups. Repeatable.")
 @click.option("--max-age", default=None, metavar="AGE",
               help="With --fleet: reports older than this (e.g. 30m, 6h, 2d) are not used for placement.")
-@click.option("--fail-on", "fail_on", type=click.Choice(["warning", "critical"]), default="warning",
-              show_default=True, help="Lowest severity that makes the exit code non-zero.")
+@fail_on_option
 @rule_options
 def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path: Path | None, as_json: bool,
             fmt: str, fix_out: Path | None, explain: bool, fleet_paths: tuple[Path, ...], max_age: str | None,
-            fail_on: str, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
+            fail_on: Severity, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
     """Check TP deployments (job.yaml, Kubernetes, docker-compose, engine command lines) against a node,
     or with --fleet against every node of a cluster (multi-node jobs, cross-node TP, fleet-wide placement).
 
@@ -79,11 +56,12 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
 
         rules, options = load(rules_dirs, ignore, severity)
         status = run_fleet(manifests, fleet_paths, max_age, rules, options, "json" if as_json else fmt)
-        return exit_code(status, fail_on)
+        return int(apply_fail_on(status, fail_on).exit_code)
     if max_age is not None:
         raise click.UsageError("--max-age needs --fleet")
     deployments = read_manifests(manifests)
-    topology, bench = read_topology(topology_path)
+    node = read_node(topology_path)
+    topology, bench = node.topology, node.bench
     if bench_path is not None:
         bench = bench + read_bench(bench_path)
     rules, options = load(rules_dirs, ignore, severity)
@@ -111,43 +89,24 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
 
         render(result, Console(highlight=False), explain=explain)
     if fix_out is not None:
-        write_fixes(manifests, result, topology, fix_out, rules)
-    return exit_code(result.report.status, fail_on)
+        from tpdoctor.deploy.fix import fix_files
+
+        report_fixes(fix_files(manifests, result, topology, fix_out, rules, options))
+    return int(apply_fail_on(result.report.status, fail_on).exit_code)
 
 
-def write_fixes(manifests: tuple[Path, ...], result: CheckResult, topology: Topology, out: Path,
-                rules: list[Rule]) -> None:
-    """Write each manifest's fixed text (temp file then rename) and re-check it; progress on stderr."""
-    from tpdoctor.deploy.check import check
-    from tpdoctor.deploy.fix import FixSession, fix_text
-    from tpdoctor.files.atomic import write_atomic
-    from tpdoctor.manifests import loader
-
-    if len(manifests) > 1:
-        if out.exists() and not out.is_dir():
-            raise ManifestError(f"--fix {out}: several manifests need a directory")
-        out.mkdir(parents=True, exist_ok=True)
-    fixed_all = []
-    session = FixSession(topology, result.assessments)
-    for path in manifests:
-        mine = [a for a in result.assessments if a.deployment.source == str(path)]
-        text = path.read_text(encoding="utf-8")
-        new_text, changes, problems = fix_text(text, mine, topology, session)
-        target = out / path.name if len(manifests) > 1 else out
-        try:
-            write_atomic(target, new_text)
-        except OSError as exc:
-            raise ProbeError(f"--fix: cannot write {target}: {exc.strerror}") from None
-        for c in changes:
-            click.echo(f"fix: {target}: {c}", err=True)
-        for p in problems:
-            click.echo(f"fix: {target}: not fixed: {p}", err=True)
-        if not changes:
-            click.echo(f"fix: {target}: nothing to change", err=True)
-        fixed_all += loader.read_text(new_text, str(target))
-    again = check(fixed_all, topology, rules, bench=result.report.bench)
-    active = [f for f in again.report.findings if not f.suppressed and f.severity is not Severity.INFO]
-    click.echo(f"fix: re-check of the fixed manifest(s): {again.report.status.value}"
+def report_fixes(outcome: FixOutcome) -> None:
+    """What --fix did, on stderr: per file the changes and what it could not fix, then the re-check."""
+    for f in outcome.files:
+        for c in f.changes:
+            click.echo(f"fix: {f.target}: {c}", err=True)
+        for p in f.problems:
+            click.echo(f"fix: {f.target}: not fixed: {p}", err=True)
+        if not f.changes:
+            click.echo(f"fix: {f.target}: nothing to change", err=True)
+    again = outcome.recheck.report
+    active = [f for f in again.findings if f.active and f.severity is not Severity.INFO]
+    click.echo(f"fix: re-check of the fixed manifest(s): {again.status.value}"
                + (f" ({', '.join(sorted({f.rule for f in active}))})" if active else ""), err=True)
     sys.stderr.flush()
 

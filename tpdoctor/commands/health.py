@@ -8,40 +8,11 @@ from pathlib import Path
 
 import click
 
-from tpdoctor.bench.session import short_pairs_bench
-from tpdoctor.commands._ruleopts import load, rule_options
-from tpdoctor.model.bench import BenchResult
-from tpdoctor.model.errors import ProbeError, TpdError
+from tpdoctor.commands._ruleopts import fail_on_option, load, rule_options
 from tpdoctor.model.findings import Report, Severity
-from tpdoctor.model.topology import Topology
-from tpdoctor.node.health import HealthOutcome, Loader, run_health
+from tpdoctor.node.health import HealthOutcome, run_health
+from tpdoctor.node.read import read_node
 from tpdoctor.probes import PROBE_KINDS
-
-
-def topology_loader(from_path: Path | None, bench: bool, probe: str = "auto",
-                    timeout_seconds: float | None = None) -> Loader:
-    """Where the snapshot comes from: a capture (raw topo -m text, collect directory, snapshot JSON) or
-    the live machine. Errors surface when the loader runs, so health can report them as UNKNOWN."""
-
-    def load_() -> tuple[Topology, tuple[BenchResult, ...]]:
-        if from_path is not None:
-            from tpdoctor.probes.replay import load_report
-
-            try:
-                report = load_report(from_path)
-            except TpdError as exc:
-                raise ProbeError(exc.message) from None
-            topology, results = report.topology, tuple(report.bench)
-        else:
-            from tpdoctor.probes import probe_live
-
-            topology, results = probe_live(probe, timeout_seconds=timeout_seconds), ()
-        if bench:
-            topology, measured = short_pairs_bench(topology)
-            results = results + measured
-        return topology, results
-
-    return load_
 
 
 @click.command("health")
@@ -58,19 +29,18 @@ def topology_loader(from_path: Path | None, bench: bool, probe: str = "auto",
               help="Live probe to use (auto picks the best available).")
 @click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
               help="Per-command probe timeout (default 10, or $TPDOCTOR_PROBE_TIMEOUT).")
-@click.option("--fail-on", "fail_on", type=click.Choice(["warning", "critical"]), default="warning",
-              show_default=True, help="Lowest severity that makes the exit code non-zero.")
+@fail_on_option
 @rule_options
 def command(from_path: Path | None, baseline: Path | None, prometheus: Path | None, as_json: bool, bench: bool,
-            probe: str, timeout_seconds: float | None, fail_on: str, rules_dirs: tuple[Path, ...],
+            probe: str, timeout_seconds: float | None, fail_on: Severity, rules_dirs: tuple[Path, ...],
             ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
     """Check this node's GPU topology and NVLink health; print one Nagios status line first.
 
     Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (probe failed, bad input).
     """
     rules, options = load(rules_dirs, ignore, severity, scopes=("node",))
-    outcome = run_health(topology_loader(from_path, bench, probe, timeout_seconds), rules, options=options,
-                         baseline_path=baseline, fail_on=Severity(fail_on))
+    outcome = run_health(lambda: read_node(from_path, probe, timeout_seconds, bench=bench), rules, options=options,
+                         baseline_path=baseline, fail_on=fail_on)
     emit(outcome, as_json=as_json, prometheus=prometheus)
     return int(outcome.status.exit_code)
 

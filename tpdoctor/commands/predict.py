@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from tpdoctor.model.errors import ManifestError
+from tpdoctor.llm.sizing import gib
+from tpdoctor.model.codec import to_data
+from tpdoctor.node.read import read_node
+
+if TYPE_CHECKING:
+    from tpdoctor.deploy.predict import PredictResult
 
 
 @click.command("predict")
@@ -34,65 +40,37 @@ def command(model: str, gpu: str | None, tp: int, dtype: str | None, batch: int,
             topology_path: Path | None, gpus: str | None, busbw: float | None, max_model_len: int | None,
             as_json: bool, explain: bool) -> int:
     """Predict per-token decode latency and throughput of MODEL at TP=N, and as TP=1 replicas."""
-    from tpdoctor.advice import costmodel
-    from tpdoctor.llm import models, sizing
-    from tpdoctor.model import skus
-    from tpdoctor.model.codec import to_data
-    from tpdoctor.model.topology import normalize_path
+    from tpdoctor.deploy.predict import PredictRequest, predict
 
-    spec = models.resolve(model)
-    if spec is None:
-        raise ManifestError(f"model {model!r}: not in the catalogue and not a config.json",
-                            hint="known: " + ", ".join(models.catalogue_names()))
-    memory_mib = None
-    group = tuple(int(x) for x in gpus.split(",")) if gpus else ()
-    if topology_path is not None:
-        from tpdoctor.advice.placement import PairTable
-        from tpdoctor.probes.replay import load
-
-        topo = load(topology_path)
-        if not group:
-            group = tuple(g.index for g in topo.gpus[:tp])
-        try:
-            first = topo.gpu(group[0])
-        except KeyError as exc:
-            raise ManifestError(str(exc.args[0])) from None
-        gpu = gpu or first.name
-        memory_mib = first.memory_mib if isinstance(first.memory_mib, int) else None
-        if path is None and len(group) > 1:
-            path = PairTable(topo).group(group).weakest_path
-    if gpu is None:
+    if gpu is None and topology_path is None:
         raise click.UsageError("give --gpu SKU or --topology PATH")
-    sku = skus.by_key(gpu)
-    if sku is None:
-        raise ManifestError(f"GPU {gpu!r} is not in data/gpus.yaml",
-                            hint="known: " + ", ".join(s.key for s in skus.catalogue()))
-    memory_mib = memory_mib or int(sku.memory_gib * 1024)
+    topology = read_node(topology_path).topology if topology_path is not None else None
+    group = tuple(int(x) for x in gpus.split(",")) if gpus else ()
     try:
-        d = sizing.normalize_dtype(dtype or models.quantization_hint(model) or spec.dtype)
-        p = normalize_path(path) if path else (f"NV{sku.nvlink.expected}" if sku.has_nvlink and sku.nvlink.expected
-                                               else "PHB")
+        result = predict(PredictRequest(model=model, tp=tp, gpu=gpu, dtype=dtype, batch=batch, context=context,
+                                        path=path, topology=topology, gpus=group, busbw_gbps=busbw,
+                                        max_model_len=max_model_len))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    gp = costmodel.measured_path(p, busbw) if busbw else costmodel.nominal_path(p, sku)
-    common = dict(dtype=d, hbm_tbps=sku.hbm_tbps, batch=batch, context=context, gpu_memory_mib=memory_mib,
-                  max_model_len=max_model_len or min(spec.max_context, 8192))
-    preds = [costmodel.predict(spec, tp=tp, path=gp, gpus=group, label=f"TP={tp} over {p}", **common)]  # type: ignore[arg-type]
-    if tp > 1:
-        preds.append(costmodel.predict(spec, tp=1, path=None, replicas=tp, label=f"TP=1 × {tp} replicas",
-                                       **common))  # type: ignore[arg-type]
     if as_json:
-        click.echo(json.dumps({"model": spec.name, "gpu": sku.key, "dtype": d, "batch": batch, "path": p,
-                               "predictions": to_data(preds)}, indent=2))
+        click.echo(json.dumps({"model": result.spec.name, "gpu": result.sku.key, "dtype": result.dtype,
+                               "batch": batch, "path": result.path, "predictions": to_data(list(result.predictions))},
+                              indent=2))
         return 0
-    click.echo(f"{spec.name} ({spec.total_params() / 1e9:.1f}B params, {d}) on {sku.key}, batch {batch}, "
-               f"context {context}" + (" [illustrative architecture]" if spec.illustrative else ""))
-    for pr in preds:
+    render(result, explain)
+    return 0
+
+
+def render(result: PredictResult, explain: bool) -> None:
+    spec, req = result.spec, result.request
+    note = " [illustrative architecture]" if spec.illustrative else ""
+    click.echo(f"{spec.name} ({spec.total_params() / 1e9:.1f}B params, {result.dtype}) on {result.sku.key}, "
+               f"batch {req.batch}, context {req.context}{note}")
+    for pr in result.predictions:
         mem = pr.memory
         fit = ""
         if mem is not None and mem.capacity_bytes_per_gpu:
-            fit = (f"; memory {sizing.gib(mem.per_gpu_bytes)} of "
-                   f"{sizing.gib(mem.capacity_bytes_per_gpu)} per GPU"
+            fit = (f"; memory {gib(mem.per_gpu_bytes)} of {gib(mem.capacity_bytes_per_gpu)} per GPU"
                    + ("" if mem.fits else " (does NOT fit)"))
         click.echo(f"  {pr.label:24} {pr.per_token_ms:7.2f} ms/token  {pr.tokens_per_s_per_stream:7.1f} tok/s "
                    f"per stream  {pr.tokens_per_s_total:8.1f} tok/s total  all-reduce "
@@ -100,4 +78,3 @@ def command(model: str, gpu: str | None, tp: int, dtype: str | None, batch: int,
         if explain:
             for line in pr.explain + (mem.explain if mem else ()):
                 click.echo(f"      {line}")
-    return 0

@@ -7,28 +7,8 @@ import sys
 import click
 
 from tpdoctor.model.findings import Report
+from tpdoctor.node.verdict import scan
 from tpdoctor.probes import PROBE_KINDS
-
-
-def scan_report(from_path: str | None, probe: str, timeout_seconds: float | None, bench: bool = False) -> Report:
-    """The use case: live probe or replay, optionally a short pairwise all-reduce, then the verdict."""
-    from tpdoctor.node.verdict import report_for
-
-    if from_path is not None:
-        from tpdoctor.probes.replay import load_report
-
-        loaded = load_report(from_path)
-        topology, results = loaded.topology, tuple(loaded.bench)
-    else:
-        from tpdoctor.probes import probe_live
-
-        topology, results = probe_live(probe, timeout_seconds=timeout_seconds), ()
-    if bench:  # torch is imported only here, inside the benchmark runner
-        from tpdoctor.bench.session import short_pairs_bench
-
-        topology, measured = short_pairs_bench(topology)
-        results = results + measured
-    return report_for(topology, bench=results)
 
 
 def emit(report: Report, as_json: bool, banner: str | None = None) -> None:
@@ -65,6 +45,6 @@ def command(from_path: str | None, probe: str, timeout_seconds: float | None, be
     Exit codes: 0 ok, 1 warning (a degraded NVLink), 2 critical (an NVLink down), 3 unknown
     (probe failed, no driver, bad input).
     """
-    report = scan_report(from_path, probe, timeout_seconds, bench)
+    report = scan(from_path, probe, timeout_seconds, bench=bench)
     emit(report, as_json)
     return int(report.status.exit_code)

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from tpdoctor.advice.placement import PairTable, best_group
 from tpdoctor.deploy.assess import Assessment
-from tpdoctor.manifests import engineargs
+from tpdoctor.deploy.check import CheckResult, check
+from tpdoctor.engine.evaluate import Options
+from tpdoctor.engine.rule import Rule
+from tpdoctor.files.atomic import write_atomic
+from tpdoctor.manifests import engineargs, loader
 from tpdoctor.model.deployment import Deployment, Origin
+from tpdoctor.model.errors import ManifestError, ProbeError
 from tpdoctor.model.topology import Topology
 
 
@@ -235,3 +241,41 @@ def fix_text(text: str, assessments: Sequence[Assessment], topology: Topology,
             edits[edits.index(tp_edit)] = Edit(tp_edit.origin, tp_edit.old_value, tp_edit.new_value, tp_edit.why,
                                                new_key=f"pp: {d.nodes}")
     return apply(text, edits), changes, problems
+
+
+@dataclass(frozen=True)
+class FixedFile:
+    target: Path
+    changes: tuple[str, ...]
+    problems: tuple[str, ...]  # what could not be fixed
+
+
+@dataclass(frozen=True)
+class FixOutcome:
+    files: tuple[FixedFile, ...]
+    recheck: CheckResult  # the fixed manifests checked again, with the same rules and options
+
+
+def fix_files(manifests: Sequence[Path], result: CheckResult, topology: Topology, out: Path,
+              rules: Sequence[Rule], options: Options | None = None) -> FixOutcome:
+    """`--fix OUT`: write each manifest's fixed text (temp file then rename; OUT is a directory when there
+    are several manifests) and check the fixed manifests again with the user's rules and options."""
+    if len(manifests) > 1:
+        if out.exists() and not out.is_dir():
+            raise ManifestError(f"--fix {out}: several manifests need a directory")
+        out.mkdir(parents=True, exist_ok=True)
+    files: list[FixedFile] = []
+    fixed: list[Deployment] = []
+    session = FixSession(topology, result.assessments)
+    for path in manifests:
+        mine = [a for a in result.assessments if a.deployment.source == str(path)]
+        new_text, changes, problems = fix_text(path.read_text(encoding="utf-8"), mine, topology, session)
+        target = out / path.name if len(manifests) > 1 else out
+        try:
+            write_atomic(target, new_text)
+        except OSError as exc:
+            raise ProbeError(f"--fix: cannot write {target}: {exc.strerror}") from None
+        files.append(FixedFile(target, tuple(changes), tuple(problems)))
+        fixed += loader.read_text(new_text, str(target))
+    again = check(fixed, topology, rules, bench=result.report.bench, options=options)
+    return FixOutcome(tuple(files), again)

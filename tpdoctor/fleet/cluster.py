@@ -21,12 +21,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from tpdoctor.advice.placement import Group, PairTable
 from tpdoctor.deploy.assess import Assessment, assess
-from tpdoctor.deploy.check import attach_bench, resolve_overlaps
+from tpdoctor.deploy.check import attach_bench, read_manifests, resolve_overlaps
 from tpdoctor.deploy.crossnode import NetContext, measured_between
 from tpdoctor.deploy.facts import DEPLOYMENT_SCHEMA, subject
 from tpdoctor.engine.evaluate import Engine, Options
@@ -34,7 +35,7 @@ from tpdoctor.engine.rule import Rule
 from tpdoctor.engine.schema import UNKNOWN_FIELD, ScopeFacts
 from tpdoctor.fleet.assign import Fits, Placement, label_of, place_all
 from tpdoctor.fleet.gcpause import gc_paused
-from tpdoctor.fleet.load import FleetInput, MergeProblem
+from tpdoctor.fleet.load import FleetInput, MergeProblem, load_fleet
 from tpdoctor.fleet.placer import Placer, Shapes
 from tpdoctor.fleet.view import problem_findings as fleet_problem_findings
 from tpdoctor.model.bench import BenchResult
@@ -62,6 +63,17 @@ def _shape_key(d: Deployment) -> tuple[Any, ...]:
             tuple(sorted(d.env.items())), d.notes)
 
 
+def check_cluster(manifests: Sequence[Path], fleet_paths: Sequence[Path], rules: Sequence[Rule], *,
+                  max_age: timedelta | None = None, options: Options | None = None) -> ClusterResult:
+    """`check-deployment --fleet`: read the manifests (while worker processes parse the node reports) and
+    the fleet, then check every deployment across it. With no usable node report the result is UNKNOWN,
+    with the merge problems as its findings."""
+    with gc_paused():  # thousands of reports and deployments, all alive until the end
+        read: list[Deployment] = []
+        fleet = load_fleet(fleet_paths, max_age=max_age, meanwhile=lambda: read.extend(read_manifests(manifests)))
+        return _check(read, fleet, rules, options, manifests[0].parent if manifests else None)
+
+
 def check_fleet(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence[Rule], *,
                 options: Options | None = None, base_dir: Path | None = None) -> ClusterResult:
     """Check every deployment against the fleet (see the module docstring)."""
@@ -69,9 +81,10 @@ def check_fleet(deployments: Sequence[Deployment], fleet: FleetInput, rules: Seq
         return _check(deployments, fleet, rules, options, base_dir)
 
 
-def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence[Rule], options: Options | None,
-           base_dir: Path | None) -> ClusterResult:
-    t0 = time.perf_counter()
+def _node_inputs(fleet: FleetInput) -> tuple[dict[str, Topology], dict[str, tuple[BenchResult, ...]],
+                                               dict[str, list[BenchResult]]]:
+    """Per usable node: its topology with measured busbw on the links, its local bench results, and the
+    cross-node results that involve it."""
     topo_of: dict[str, Topology] = {}
     local_bench: dict[str, tuple[BenchResult, ...]] = {}
     cross: dict[str, list[BenchResult]] = {}
@@ -83,32 +96,34 @@ def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence
                     cross.setdefault(h, []).append(r)
         topo_of[node.host] = attach_bench(node.report.topology, local) if local else node.report.topology
         local_bench[node.host] = local
-    stale = {n.host for n in fleet.nodes if n.stale}
-    problem_findings = list(fleet_problem_findings(fleet.problems, rules))
-    if not topo_of:  # no usable report at all: nothing to check against
-        findings = tuple(problem_findings)
-        return ClusterResult(findings, Status.UNKNOWN, tuple(Placement(d, (), "unplaced") for d in deployments),
-                             (), (), fleet.problems, 0, 0)
-    shapes = Shapes()
-    placer = Placer(((h, topo_of[h], local_bench[h]) for h in sorted(topo_of) if h not in stale), shapes)
-    fits = Fits(shapes, base_dir)
-    placements, holders = place_all(deployments, placer, stale, set(topo_of), fits)
-    t_place = time.perf_counter()
+    return topo_of, local_bench, cross
 
-    cache: dict[tuple[Any, ...], tuple[Assessment, dict[str, Any]]] = {}
-    assessments: list[Assessment] = []
-    subjects: list[dict[str, Any]] = []
-    calls = 0
-    clashes: dict[str, list[tuple[int, Assessment, NetContext | None]]] = {}
-    group_keys: list[tuple[Any, ...] | None] = []  # subjects with equal keys have equal facts but the name
-    fallback = next((h for h in sorted(topo_of) if h not in stale), next(iter(sorted(topo_of)), None))
-    for p in placements:
+
+@dataclass
+class _Assessor:
+    """Step 3 of the module docstring: assess each placement on its node, sharing equal assessments."""
+
+    topo_of: dict[str, Topology]
+    local_bench: dict[str, tuple[BenchResult, ...]]
+    cross: dict[str, list[BenchResult]]
+    placer: Placer
+    holders: dict[str, dict[str, Any]]
+    fallback: str | None
+    base_dir: Path | None
+    cache: dict[tuple[Any, ...], tuple[Assessment, dict[str, Any]]] = field(default_factory=dict)
+    assessments: list[Assessment] = field(default_factory=list)
+    subjects: list[dict[str, Any]] = field(default_factory=list)
+    group_keys: list[tuple[Any, ...] | None] = field(default_factory=list)  # equal keys: equal facts but names
+    clashes: dict[str, list[tuple[int, Assessment, NetContext | None]]] = field(default_factory=dict)
+    calls: int = 0
+
+    def add(self, p: Placement) -> None:
         d = p.deployment
-        check_host, stage_info = _check_stage(p, placer, topo_of)
-        host = check_host or fallback
+        check_host, stage_info = _check_stage(p, self.placer, self.topo_of)
+        host = check_host or self.fallback
         assert host is not None  # check_fleet returns early for an empty fleet
-        topo = topo_of[host]
-        held_by = {name: gpus for name, gpus in holders.get(host, {}).items() if name != d.name}
+        topo = self.topo_of[host]
+        held_by = {name: gpus for name, gpus in self.holders.get(host, {}).items() if name != d.name}
         multi = d.nodes > 1 or len(p.stages) > 1
         dep = d
         if d.node is not None and d.node != check_host:  # checked where the fleet has room
@@ -119,20 +134,20 @@ def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence
             dep = dep.with_values(notes=(*dep.notes, p.note))
         held = frozenset(g for gs in held_by.values() for g in gs)
         cacheable = (not multi and not d.gpu_uuids and not (set(dep.gpus or ()) & held)
-                     and max(dep.gpus or (0,)) < len(topo.gpus) and host in placer)
-        key = (_shape_key(dep), placer.shape[host], held) if cacheable else None
-        hit = cache.get(key) if key is not None else None
+                     and max(dep.gpus or (0,)) < len(topo.gpus) and host in self.placer)
+        key = (_shape_key(dep), self.placer.shape[host], held) if cacheable else None
+        hit = self.cache.get(key) if key is not None else None
         if hit is None:
-            calls += 1
-            a = assess(dep, topo, bench=local_bench.get(host, ()), base_dir=base_dir, held_by=held_by,
-                       table=placer.table(host) if host in placer else None)
-            net = _net_context(p, check_host, stage_info, topo_of, cross) if multi else None
+            self.calls += 1
+            a = assess(dep, topo, bench=self.local_bench.get(host, ()), base_dir=self.base_dir, held_by=held_by,
+                       table=self.placer.table(host) if host in self.placer else None)
+            net = _net_context(p, check_host, stage_info, self.topo_of, self.cross) if multi else None
             if a.overlap:  # facts after the clash is resolved across the node (who keeps, who moves)
                 key = None
-                clashes.setdefault(host, []).append((len(subjects), a, net))
-            base = subject(a, topo, net=net, bench=cross.get(host, ()))
+                self.clashes.setdefault(host, []).append((len(self.subjects), a, net))
+            base = subject(a, topo, net=net, bench=self.cross.get(host, ()))
             if key is not None:
-                cache[key] = (a, base)
+                self.cache[key] = (a, base)
             facts = base
         else:
             a, base = hit
@@ -141,35 +156,59 @@ def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence
         facts["source"] = d.origin("tp").where() if "tp" in d.origins else d.source
         facts["host"] = host
         facts["placement"] = "; ".join(label for label, _ in stage_info) if stage_info else None
-        if not multi and a.group is not None and a.best is None and host in placer:
-            elsewhere = _fleet_move(a, host, placer)
+        if not multi and a.group is not None and a.best is None and host in self.placer:
+            elsewhere = _fleet_move(a, host, self.placer)
             if elsewhere is not None:
                 facts = {**facts, "move_advice": elsewhere,
                          "advice": "; or ".join(x for x in (elsewhere, facts.get("replica_advice")) if x)}
                 key = None  # this deployment's facts are its own now
-        assessments.append(a)
-        subjects.append(facts)
-        group_keys.append(key)
-    for host, items in clashes.items():
-        resolved = resolve_overlaps(tuple(a for _, a, _ in items), topo_of[host],
-                                    placer.table(host) if host in placer else PairTable(topo_of[host]))
-        for (i, _, net), a in zip(items, resolved, strict=True):
-            keep = {k: subjects[i][k] for k in ("source", "host", "placement")}
-            subjects[i] = {**subject(a, topo_of[host], net=net, bench=cross.get(host, ())), **keep}
-            assessments[i] = a
+        self.assessments.append(a)
+        self.subjects.append(facts)
+        self.group_keys.append(key)
+
+    def resolve_clashes(self) -> None:
+        """Deployments sharing GPUs on a node: who keeps them, who moves (their facts say which)."""
+        for host, items in self.clashes.items():
+            table = self.placer.table(host) if host in self.placer else PairTable(self.topo_of[host])
+            resolved = resolve_overlaps(tuple(a for _, a, _ in items), self.topo_of[host], table)
+            for (i, _, net), a in zip(items, resolved, strict=True):
+                keep = {k: self.subjects[i][k] for k in ("source", "host", "placement")}
+                self.subjects[i] = {**subject(a, self.topo_of[host], net=net, bench=self.cross.get(host, ())), **keep}
+                self.assessments[i] = a
+
+
+def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence[Rule], options: Options | None,
+           base_dir: Path | None) -> ClusterResult:
+    t0 = time.perf_counter()
+    topo_of, local_bench, cross = _node_inputs(fleet)
+    stale = {n.host for n in fleet.nodes if n.stale}
+    problem_findings = list(fleet_problem_findings(fleet.problems, rules))
+    if not topo_of:  # no usable report at all: nothing to check against
+        findings = tuple(problem_findings)
+        return ClusterResult(findings, Status.UNKNOWN, tuple(Placement(d, (), "unplaced") for d in deployments),
+                             (), (), fleet.problems, 0, 0)
+    shapes = Shapes()
+    placer = Placer(((h, topo_of[h], local_bench[h]) for h in sorted(topo_of) if h not in stale), shapes)
+    placements, holders = place_all(deployments, placer, stale, set(topo_of), Fits(shapes, base_dir))
+    t_place = time.perf_counter()
+    fallback = next((h for h in sorted(topo_of) if h not in stale), next(iter(sorted(topo_of)), None))
+    run = _Assessor(topo_of, local_bench, cross, placer, holders, fallback, base_dir)
+    for p in placements:
+        run.add(p)
+    run.resolve_clashes()
     t_assess = time.perf_counter()
 
     engine = Engine(rules, DEPLOYMENT_SCHEMA, options)
-    evaluated, cel_calls = _evaluate_grouped(engine, subjects, group_keys)
+    evaluated, cel_calls = _evaluate_grouped(engine, run.subjects, run.group_keys)
     findings = tuple(problem_findings) + evaluated
     t_end = time.perf_counter()
+    keys = run.group_keys
     stats = {"place_seconds": t_place - t0, "assess_seconds": t_assess - t_place,
-             "rules_seconds": t_end - t_assess, "assess_calls": float(calls),
+             "rules_seconds": t_end - t_assess, "assess_calls": float(run.calls),
              "deployments": float(len(placements)), "cel_evaluations": float(cel_calls),
-             "distinct_fact_sets": float(len(set(k if k is not None else ("one", i)
-                                                 for i, k in enumerate(group_keys))))}
-    return ClusterResult(findings, status_of(findings), tuple(placements), tuple(assessments), tuple(subjects),
-                         fleet.problems, len(fleet.nodes), len(stale), stats)
+             "distinct_fact_sets": float(len(set(k if k is not None else ("one", i) for i, k in enumerate(keys))))}
+    return ClusterResult(findings, status_of(findings), tuple(placements), tuple(run.assessments),
+                         tuple(run.subjects), fleet.problems, len(fleet.nodes), len(stale), stats)
 
 
 def _check_stage(p: Placement, placer: Placer,

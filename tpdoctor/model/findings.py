@@ -71,6 +71,13 @@ def status_of(findings: tuple[Finding, ...] | list[Finding]) -> Status:
     return worst
 
 
+def apply_fail_on(status: Status, fail_on: Severity) -> Status:
+    """`--fail-on critical` lets warnings pass as ok (exit 0); the text still lists them."""
+    if fail_on is Severity.CRITICAL and status is Status.WARNING:
+        return Status.OK
+    return status
+
+
 @dataclass(frozen=True)
 class Report:
     """Everything one run knows: the topology, benchmark results and findings."""

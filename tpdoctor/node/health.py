@@ -17,11 +17,11 @@ from tpdoctor.files.atomic import locked, write_atomic
 from tpdoctor.model import contract as report_json
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.errors import ParseError, TpdError
-from tpdoctor.model.findings import Report, Severity, Status, status_of
+from tpdoctor.model.findings import Report, Severity, Status, apply_fail_on, status_of
 from tpdoctor.model.topology import Topology
 from tpdoctor.node.facts import NODE_SCHEMA, ExpectedBusbw, node_facts
 
-Loader = Callable[[], tuple[Topology, tuple[BenchResult, ...]]]
+Loader = Callable[[], Report]  # the node to judge (see node/read.py); raises TpdError when it cannot be read
 
 
 @dataclass(frozen=True)
@@ -33,13 +33,6 @@ class HealthOutcome:
     error: str | None = None
     evaluation: Evaluation | None = None
     baseline_written: bool = False
-
-
-def apply_fail_on(status: Status, fail_on: Severity) -> Status:
-    """`--fail-on critical` lets warnings pass as ok (exit 0); the text still lists them."""
-    if fail_on is Severity.CRITICAL and status is Status.WARNING:
-        return Status.OK
-    return status
 
 
 def read_baseline(path: Path) -> Topology | None:
@@ -61,9 +54,10 @@ def run_health(load: Loader, rules: Sequence[Rule], *, options: Options | None =
                clock: Callable[[], float] = time.monotonic) -> HealthOutcome:
     start = clock()
     try:
-        topology, bench = load()
+        node = load()
     except TpdError as exc:
         return HealthOutcome(None, Status.UNKNOWN, Status.UNKNOWN, clock() - start, error=exc.message)
+    topology, bench = node.topology, node.bench
     engine = Engine(rules, NODE_SCHEMA, options)
     if baseline_path is None:
         return _judge(engine, topology, bench, None, fail_on, expected_busbw, start, clock)

@@ -1,0 +1,79 @@
+"""`tpdoctor predict`: the cost model's what-if face. The same functions check-deployment uses, with the
+same defaults (memory is sized for the model's full context unless `max_model_len` says otherwise)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tpdoctor.advice import costmodel
+from tpdoctor.advice.placement import PairTable
+from tpdoctor.llm import models, sizing
+from tpdoctor.llm.models import ModelSpec
+from tpdoctor.model import skus
+from tpdoctor.model.errors import ManifestError
+from tpdoctor.model.topology import Topology, normalize_path
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    model: str  # catalogue name or a config.json path
+    tp: int
+    gpu: str | None = None  # SKU key or product name; taken from `topology` when None
+    dtype: str | None = None
+    batch: int = 1
+    context: int = 1024
+    path: str | None = None  # NV18, PHB, …; default: the SKU's NVLink, else PHB (or the group's weakest)
+    topology: Topology | None = None
+    gpus: tuple[int, ...] = ()
+    busbw_gbps: float | None = None
+    max_model_len: int | None = None
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    spec: ModelSpec
+    sku: skus.Sku
+    dtype: str
+    path: str
+    request: PredictRequest
+    predictions: tuple[costmodel.Prediction, ...]  # TP=N over the path, then TP=1 × N replicas
+
+
+def predict(req: PredictRequest) -> PredictResult:
+    """Per-token latency, tokens/s and memory of the model at TP=N over a path and as TP=1 replicas.
+    Raises ManifestError for an unknown model or GPU, ValueError for a bad dtype or path."""
+    spec = models.resolve(req.model)
+    if spec is None:
+        raise ManifestError(f"model {req.model!r}: not in the catalogue and not a config.json",
+                            hint="known: " + ", ".join(models.catalogue_names()))
+    gpu, path, group, memory_mib = req.gpu, req.path, req.gpus, None
+    if req.topology is not None:
+        topo = req.topology
+        group = group or tuple(g.index for g in topo.gpus[:req.tp])
+        try:
+            first = topo.gpu(group[0])
+        except (KeyError, IndexError) as exc:
+            raise ManifestError(f"GPU group {group}: {exc}") from None
+        gpu = gpu or first.name
+        memory_mib = first.memory_mib if isinstance(first.memory_mib, int) else None
+        if path is None and len(group) > 1:
+            path = PairTable(topo).group(group).weakest_path
+    if gpu is None:
+        raise ManifestError("no GPU: give --gpu SKU or --topology PATH")
+    sku = skus.by_key(gpu)
+    if sku is None:
+        raise ManifestError(f"GPU {gpu!r} is not in data/gpus.yaml",
+                            hint="known: " + ", ".join(s.key for s in skus.catalogue()))
+    memory_mib = memory_mib or int(sku.memory_gib * 1024)
+    dtype = sizing.normalize_dtype(req.dtype or models.quantization_hint(req.model) or spec.dtype)
+    p = normalize_path(path) if path else (f"NV{sku.nvlink.expected}" if sku.has_nvlink and sku.nvlink.expected
+                                           else "PHB")
+    gp = costmodel.measured_path(p, req.busbw_gbps) if req.busbw_gbps else costmodel.nominal_path(p, sku)
+    common = dict(dtype=dtype, hbm_tbps=sku.hbm_tbps, batch=req.batch, context=req.context,
+                  gpu_memory_mib=memory_mib, max_model_len=req.max_model_len)
+    preds = [costmodel.predict(spec, tp=req.tp, path=gp, gpus=group, label=f"TP={req.tp} over {p}",
+                               **common)]  # type: ignore[arg-type]
+    if req.tp > 1:
+        preds.append(costmodel.predict(spec, tp=1, path=None, replicas=req.tp, label=f"TP=1 × {req.tp} replicas",
+                                       **common))  # type: ignore[arg-type]
+    return PredictResult(spec, sku, dtype, p, req, tuple(preds))

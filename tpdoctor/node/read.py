@@ -1,0 +1,41 @@
+"""Reading a node for `scan`, `health` and `check-deployment`: a capture replayed, or this machine probed,
+and with `bench` a short pairwise all-reduce measured on this machine.
+
+One use case, so the three commands cannot drift apart in where a snapshot comes from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.findings import Report
+from tpdoctor.model.topology import Topology
+
+
+def read_node(from_path: str | Path | None, probe: str = "auto", timeout_seconds: float | None = None, *,
+              bench: bool = False) -> Report:
+    """The node as one Report (topology, any bench results a saved report carried, findings unjudged).
+
+    `from_path`: a raw `topo -m` capture, a collect directory or a tpdoctor/v1 JSON report; None probes
+    this machine with `probe` (auto, nvml, smi). `bench` measures every GPU pair of *this* machine with a
+    short all-reduce (torch is imported only there) and puts busbw on the links."""
+    if from_path is not None:
+        from tpdoctor.probes.replay import load_report
+
+        loaded = load_report(from_path)
+        topology, results = loaded.topology, tuple(loaded.bench)
+    else:
+        from tpdoctor.probes import probe_live
+
+        topology, results = probe_live(probe, timeout_seconds=timeout_seconds), ()
+    if bench:
+        topology, measured = _bench(topology)
+        results = results + measured
+    return Report(topology=topology, bench=results)
+
+
+def _bench(topology: Topology) -> tuple[Topology, tuple[BenchResult, ...]]:
+    from tpdoctor.bench.session import short_pairs_bench
+
+    return short_pairs_bench(topology)
