@@ -1,6 +1,6 @@
 """Snapshot of the check-deployment text view for the canonical case (width 100, no colour).
 
-Regenerate after an intended change: UPDATE_SNAPSHOTS=1 pytest tests/report/test_deployment_text.py
+Regenerate after an intended change: TPDOCTOR_UPDATE_SNAPSHOTS=1 pytest tests/report/test_deployment_text.py
 """
 
 from __future__ import annotations
