@@ -108,33 +108,25 @@ def _r(x: float | None, nd: int = 2) -> float | None:
 
 def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
             bench: Sequence[BenchResult] = ()) -> dict[str, Any]:
-    d = a.deployment
-    unknown: dict[str, str] = {}
+    """One deployment's facts: what it is, where it runs, its memory and its costs, and the advice."""
+    facts: dict[str, Any] = {**_identity(a, topology), **_memory(a), **_group(a, topology), **_costs(a),
+                             "notes": list(a.notes)}
+    facts.update(_advice(a, facts))
+    facts.update(crossnode.facts(a, topology, net, bench))
+    facts["unknown"] = {k: v for k, v in _unknown(a, facts).items() if facts.get(k) is None}
+    return facts
 
-    def need(cond: object, names: Sequence[str], reason: str) -> None:
-        if not cond:
-            for n in names:
-                unknown.setdefault(n, reason)
 
-    model_reason = next((n for n in a.notes if "model" in n), "model architecture not known")
-    pin_reason = "GPUs not pinned: the scheduler picks them"
-    if d.gpus is not None and a.gpus is None:
-        pin_reason = next((n for n in a.notes if "not on" in n), "pinned GPUs not found on the node")
-    spec, mem, mem1, g = a.spec, a.memory, a.memory_tp1, a.group
-    cur, nvref, best, rep = a.current, a.nvlink_reference, a.best_prediction, a.replicas
-    kind = path_kind(g.weakest_path) if g and g.weakest_path else None
-    assigned = len(a.gpus) if a.gpus is not None else d.gpu_count
-    objective = d.latency_objective_ms
-    tp1_meets: bool | None = None
-    if rep is not None:
-        tp1_meets = True if objective is None else rep.per_token_ms <= objective
-    facts: dict[str, Any] = {
+def _identity(a: Assessment, topology: Topology) -> dict[str, Any]:
+    d, spec, g = a.deployment, a.spec, a.group
+    return {
         "id": d.name, "name": d.name, "engine": d.engine, "model": d.model, "kind": d.kind,
         "source": d.origin("tp").where() if "tp" in d.origins else d.source,
         "tp": d.tp, "pp": d.pp, "replicas": d.replicas, "nodes": d.nodes, "host": topology.host,
         "gpus": list(a.gpus) if a.gpus is not None else None,
         "gpu_labels": g.label if g else None,
-        "gpus_assigned": assigned, "gpus_needed": d.gpus_needed, "gpus_per_node": len(topology.gpus),
+        "gpus_assigned": len(a.gpus) if a.gpus is not None else d.gpu_count, "gpus_needed": d.gpus_needed,
+        "gpus_per_node": len(topology.gpus),
         "gpu_name": a.gpu_name, "gpu_sku": a.sku.key if a.sku else None,
         "gpu_memory_gib": _r(a.gpu_memory_mib * MIB / GIB, 1) if a.gpu_memory_mib else None,
         "dtype": a.dtype, "model_known": spec is not None,
@@ -144,6 +136,12 @@ def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
         "tp_valid": (not a.tp_problems) if spec else None,
         "tp_problem": "; ".join(a.tp_problems) if a.tp_problems else None,
         "valid_tp": ", ".join(str(k) for k in a.valid_tp) if spec else None,
+    }
+
+
+def _memory(a: Assessment) -> dict[str, Any]:
+    mem, mem1 = a.memory, a.memory_tp1
+    return {
         "weights_gib": _r(mem.weights_bytes / GIB, 1) if mem else None,
         "kv_cache_gib": _r(mem.kv_bytes / GIB, 1) if mem else None,
         "per_gpu_gib": _r(mem.per_gpu_bytes / GIB, 1) if mem else None,
@@ -152,6 +150,13 @@ def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
         "per_gpu_gib_tp1": _r(mem1.per_gpu_bytes / GIB, 1) if mem1 else None,
         "fits_one_gpu": mem1.fits if mem1 else None,
         "min_tp": a.min_tp,
+    }
+
+
+def _group(a: Assessment, topology: Topology) -> dict[str, Any]:
+    d, g = a.deployment, a.group
+    kind = path_kind(g.weakest_path) if g and g.weakest_path else None
+    return {
         "group_path": g.weakest_path if g else None,
         "group_kind": kind.value if kind else None,
         "group_pcie": (kind in PCIE_KINDS) if kind else None,
@@ -164,6 +169,17 @@ def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
         "worst_pair": f"{a.worst_pair.label} ({a.worst_pair.weakest_path})" if a.worst_pair else None,
         "overlap_advice": a.overlap_advice,
         "nccl_env_conflicts": list(a.nccl_conflicts),
+    }
+
+
+def _costs(a: Assessment) -> dict[str, Any]:
+    """Per-token costs now, on NVLink, on the better group and as TP=1 replicas (and those groups)."""
+    cur, nvref, best, rep = a.current, a.nvlink_reference, a.best_prediction, a.replicas
+    objective = a.deployment.latency_objective_ms
+    tp1_meets: bool | None = None
+    if rep is not None:
+        tp1_meets = True if objective is None else rep.per_token_ms <= objective
+    return {
         "latency_objective_ms": float(objective) if objective is not None else None,
         "per_token_ms": _r(cur.per_token_ms) if cur else None,
         "tokens_per_s": _r(cur.tokens_per_s_per_stream, 1) if cur else None,
@@ -182,25 +198,37 @@ def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
         "tp1_per_token_ms": _r(rep.per_token_ms) if rep else None,
         "tp1_tokens_per_s_total": _r(rep.tokens_per_s_total, 1) if rep else None,
         "tp1_meets_objective": tp1_meets,
-        "notes": list(a.notes),
     }
-    need(spec, ["params_b", "heads", "kv_heads", "layers", "tp_valid", "valid_tp", "weights_gib", "kv_cache_gib",
-                "per_gpu_gib", "per_gpu_gib_tp1", "fits", "fits_one_gpu", "per_token_ms", "tokens_per_s",
-                "tp1_per_token_ms", "tp1_meets_objective"], model_reason)
-    need(g, ["gpus", "gpu_labels", "group_path", "group_kind", "group_pcie", "broken_pairs", "numa_nodes",
-             "cross_socket"], pin_reason)
+
+
+def _unknown(a: Assessment, facts: dict[str, Any]) -> dict[str, str]:
+    """Why each fact that could not be computed is missing (the first reason that applies wins)."""
+    d = a.deployment
+    unknown: dict[str, str] = {}
+
+    def need(cond: object, names: Sequence[str], reason: str) -> None:
+        if not cond:
+            for n in names:
+                unknown.setdefault(n, reason)
+
+    model_reason = next((n for n in a.notes if "model" in n), "model architecture not known")
+    pin_reason = "GPUs not pinned: the scheduler picks them"
+    if d.gpus is not None and a.gpus is None:
+        pin_reason = next((n for n in a.notes if "not on" in n), "pinned GPUs not found on the node")
+    need(a.spec, ["params_b", "heads", "kv_heads", "layers", "tp_valid", "valid_tp", "weights_gib", "kv_cache_gib",
+                  "per_gpu_gib", "per_gpu_gib_tp1", "fits", "fits_one_gpu", "per_token_ms", "tokens_per_s",
+                  "tp1_per_token_ms", "tp1_meets_objective"], model_reason)
+    need(a.group, ["gpus", "gpu_labels", "group_path", "group_kind", "group_pcie", "broken_pairs", "numa_nodes",
+                   "cross_socket"], pin_reason)
     need(a.sku, ["gpu_sku", "per_token_ms", "tp1_per_token_ms", "nvlink_per_token_ms"],
          f"GPU {a.gpu_name!r} is not in data/gpus.yaml")
     need(a.gpu_memory_mib, ["gpu_memory_gib", "capacity_gib", "fits", "fits_one_gpu", "min_tp"],
          "GPU memory not read and SKU unknown")
-    facts.update(_advice(a, facts))
-    facts.update(crossnode.facts(a, topology, net, bench))
     need(not facts["multi_node"] or facts["gpus_without_local_nic"] is not None,
          ["nic_paths", "gpus_without_local_nic"],
-         "the report does not say where the NICs are (no NIC in topo -m, or blank NIC cells)" if g or a.free_best
-         else pin_reason)
-    facts["unknown"] = {k: v for k, v in unknown.items() if facts.get(k) is None}
-    return facts
+         "the report does not say where the NICs are (no NIC in topo -m, or blank NIC cells)"
+         if a.group or a.free_best else pin_reason)
+    return unknown
 
 
 def deployment_facts(assessments: Sequence[Assessment], topology: Topology,

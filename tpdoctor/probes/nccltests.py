@@ -118,17 +118,7 @@ def parse_nccl_tests(text: str, source: str = "<nccl-tests>") -> NcclTestsRun:
         if not body or s.startswith("```") or is_elision(s):
             continue
         if m := _DEVICE_RE.match(s):
-            devices.append(
-                RankDevice(
-                    int(m.group(1)),
-                    int(m.group(2)) if m.group(2) else None,
-                    int(m.group(3)),
-                    m.group(4),
-                    int(m.group(5)),
-                    m.group(6),
-                    m.group(7).strip(),
-                )
-            )
+            devices.append(_device(m))
         elif m := _PARAMS_RE.search(body):
             n_gpus = int(m.group(2))
             it = _ITERS_RE.search(body)
@@ -175,19 +165,15 @@ def parse_nccl_tests(text: str, source: str = "<nccl-tests>") -> NcclTestsRun:
             source=source,
             line=None,
         )
-    run = NcclTestsRun(
-        collective,
-        tuple(rows),
-        tuple(devices),
-        n_gpus,
-        iters,
-        version,
-        avgs[-1] if avgs else None,
-        tuple(avgs),
-        oob,
-        tuple(columns or ()),
-    )
+    run = NcclTestsRun(collective, tuple(rows), tuple(devices), n_gpus, iters, version, avgs[-1] if avgs else None,
+                       tuple(avgs), oob, tuple(columns or ()))
     return _flag(run, notes)
+
+
+def _device(m: re.Match[str]) -> RankDevice:
+    """One `#  Rank  0 Group  0 Pid 123 on host device  0 [0x18] NVIDIA H100` line."""
+    return RankDevice(int(m.group(1)), int(m.group(2)) if m.group(2) else None, int(m.group(3)), m.group(4),
+                      int(m.group(5)), m.group(6), m.group(7).strip())
 
 
 def _is_header(body: str) -> bool:

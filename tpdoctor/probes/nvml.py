@@ -25,30 +25,24 @@ from types import ModuleType
 from typing import Any
 
 from tpdoctor.model.errors import ProbeError
-from tpdoctor.model.topology import Fabric, Gpu, NvLinkErrors, NvLinkPort, NvLinkState, Pcie, RemoteType, Topology
+from tpdoctor.model.topology import Fabric, Gpu, NvLinkPort, Pcie, Topology
 from tpdoctor.model.unknown import Maybe, Unknown
 from tpdoctor.probes.nvml_facts import (
-    ERROR_COUNTERS,
     FABRIC_HEALTH,
     FABRIC_STATE,
-    FI_GET_SPEED,
-    FI_GET_VERSION,
     FI_LINK_COUNT,
     FI_PCIE_REPLAY,
     FI_SWITCH_LINKS,
-    LEVEL_PATH,
-    NVLINK_GENERATION,
-    P2P_CODE,
-    P2P_INDEX,
+    GpuLost,
     NvmlFacts,
     cpu_list,
     nvlink_counts,
     resolve_peers,
     set_bits,
 )
+from tpdoctor.probes.nvml_links import read_pairs, read_ports
 
 DEFAULT_DEADLINE_SECONDS = 30.0
-_MAX_LINKS_FALLBACK = 18  # when NVML_NVLINK_MAX_LINKS is missing (very old pynvml)
 _CPU_WORDS = 64  # 4096 CPUs
 _NODE_WORDS = 4  # 256 NUMA nodes
 
@@ -68,12 +62,6 @@ _INIT_HINTS = {
 
 class NvmlDeadlineError(ProbeError):
     """The NVML read overran its deadline: a wedged driver. Not a reason to fall back to nvidia-smi."""
-
-
-class _GpuLost(Exception):
-    def __init__(self, call: str) -> None:
-        super().__init__(call)
-        self.call = call
 
 
 def _import_pynvml() -> ModuleType:
@@ -97,7 +85,7 @@ class NvmlReader:
         self.notes: list[str] = []
 
     def query(self, name: str, *args: Any, what: str = "") -> Any:
-        """Call `lib.<name>(*args)`: the value, or Unknown(error class name). GpuIsLost raises _GpuLost."""
+        """Call `lib.<name>(*args)`: the value, or Unknown(error class name). GpuIsLost raises GpuLost."""
         self.calls += 1
         self.by_function[name] += 1
         self.in_flight = f"{name}({what})" if what else name
@@ -109,7 +97,7 @@ class NvmlReader:
         except self.lib.NVMLError as exc:
             cls = type(exc).__name__
             if cls == "NVMLError_GpuIsLost":
-                raise _GpuLost(name) from exc
+                raise GpuLost(name) from exc
             return Unknown(cls)
         except ctypes.ArgumentError as exc:  # a tpdoctor bug (pitfall P1), never the user's: degrade
             return Unknown(f"ctypes.ArgumentError: {exc}")
@@ -120,7 +108,7 @@ class NvmlReader:
             self.in_flight = None
         return value
 
-    def _note_once(self, note: str) -> None:
+    def note_once(self, note: str) -> None:
         if note not in self.notes:
             self.notes.append(note)
 
@@ -170,7 +158,7 @@ class NvmlReader:
             switch_links[index] = sw
             if handle is not None and gpu.status == "ok":
                 handles[index] = handle
-        pcie, p2p, lost = self._read_pairs(gpus, handles)
+        pcie, p2p, lost = read_pairs(self, gpus, handles)
         gpus = [replace(g, status="lost", status_reason=f"NVMLError_GpuIsLost during {lost[g.index]}")
                 if g.index in lost else g for g in gpus]
         gpus = resolve_peers(gpus)
@@ -201,12 +189,12 @@ class NvmlReader:
             got["numa_node"] = self._numa(handle, index)
             aff = self.query("nvmlDeviceGetCpuAffinity", handle, _CPU_WORDS, what=f"GPU{index}")
             got["cpu_affinity"] = aff if isinstance(aff, Unknown) else cpu_list(aff)
-            fields = self._fields(handle, index, [FI_LINK_COUNT, FI_SWITCH_LINKS, FI_PCIE_REPLAY])
+            fields = self.fields(handle, index, [FI_LINK_COUNT, FI_SWITCH_LINKS, FI_PCIE_REPLAY])
             got["pcie"] = self._pcie(handle, index, fields[FI_PCIE_REPLAY])
             got["mig"] = self._mig(handle, index)
-            got["nvlinks"] = self._nvlinks(handle, index, fields[FI_LINK_COUNT], got["mig"] is True)
+            got["nvlinks"] = read_ports(self, handle, index, fields[FI_LINK_COUNT], got["mig"] is True)
             got["fabric"] = self._fabric(handle, index)
-        except _GpuLost as lost:
+        except GpuLost as lost:
             name = got.get("name")
             self.notes.append(f"GPU{index}: lost during {lost.call} (NVMLError_GpuIsLost)")
             return Gpu(index=index, name=name if isinstance(name, str) else "unknown",
@@ -224,7 +212,7 @@ class NvmlReader:
                   nvlinks=ports, pcie=got["pcie"], mig=got["mig"], fabric=got["fabric"])
         return gpu, handle, fields[FI_SWITCH_LINKS]
 
-    def _fields(self, handle: Any, index: int, ids: list[Any]) -> dict[Any, Maybe[int]]:
+    def fields(self, handle: Any, index: int, ids: list[Any]) -> dict[Any, Maybe[int]]:
         """One nvmlDeviceGetFieldValues batch; each entry carries its own return code."""
         out: dict[Any, Maybe[int]] = {}
         values = self.query("nvmlDeviceGetFieldValues", handle, ids, what=f"GPU{index}")
@@ -273,56 +261,6 @@ class NvmlReader:
                               "takes effect after a GPU reset")
         return bool(current == 1)
 
-    def _nvlinks(self, handle: Any, index: int, link_count: Maybe[int], mig: bool) -> tuple[NvLinkPort, ...]:
-        w = f"GPU{index}"
-        if isinstance(link_count, Unknown):
-            probe = self.query("nvmlDeviceGetNvLinkState", handle, 0, what=f"{w} link 0")
-            if isinstance(probe, Unknown):
-                return ()  # no NVLink hardware: NotSupported already at link 0
-            limit = int(getattr(self.lib, "NVML_NVLINK_MAX_LINKS", _MAX_LINKS_FALLBACK))
-        else:
-            limit = link_count
-        if limit == 0:
-            return ()
-        per_link = [(fid, k) for k in range(limit) for fid in (FI_GET_SPEED, FI_GET_VERSION)]
-        fields = self._fields(handle, index, per_link)
-        ports: list[NvLinkPort] = []
-        for k in range(limit):
-            wl = f"{w} link {k}"
-            state = self.query("nvmlDeviceGetNvLinkState", handle, k, what=wl)
-            if isinstance(state, Unknown):
-                if state.reason in ("NVMLError_InvalidArgument", "NVMLError_NotSupported") and \
-                        isinstance(link_count, Unknown):
-                    break  # past the last link (P8)
-                ports.append(NvLinkPort(link=k, state=NvLinkState.UNKNOWN))
-                continue
-            active = state == getattr(self.lib, "NVML_FEATURE_ENABLED", 1)
-            kind = NvLinkState.ACTIVE if active else (NvLinkState.DISABLED if mig else NvLinkState.INACTIVE)
-            remote: Maybe[str] = Unknown("inactive link: far end not read")
-            rtype = RemoteType.UNKNOWN
-            if active:
-                pci = self.query("nvmlDeviceGetNvLinkRemotePciInfo", handle, k, what=wl)
-                remote = pci if isinstance(pci, Unknown) else str(pci.busId).upper()
-                dtype = self.query("nvmlDeviceGetNvLinkRemoteDeviceType", handle, k, what=wl)
-                rtype = {0: RemoteType.GPU, 2: RemoteType.SWITCH}.get(dtype, RemoteType.UNKNOWN) \
-                    if isinstance(dtype, int) else RemoteType.UNKNOWN
-            cap = self.query("nvmlDeviceGetNvLinkCapability", handle, k,
-                             int(getattr(self.lib, "NVML_NVLINK_CAP_P2P_SUPPORTED", 0)), what=wl)
-            counters = {name: self.query("nvmlDeviceGetNvLinkErrorCounter", handle, k, c, what=wl)
-                        for c, name in enumerate(ERROR_COUNTERS)}
-            speed = fields[(FI_GET_SPEED, k)]
-            version = fields[(FI_GET_VERSION, k)]
-            ports.append(NvLinkPort(
-                link=k, state=kind,
-                speed_gbps=(speed / 1000 if active else Unknown("link inactive"))
-                if isinstance(speed, int) else speed,
-                version=NVLINK_GENERATION.get(version, Unknown(f"NVLink version enum {version}"))
-                if isinstance(version, int) else version,
-                remote_pci_bus_id=remote, remote_type=rtype,
-                p2p_supported=bool(cap) if isinstance(cap, int) else cap,
-                errors=NvLinkErrors(**counters)))
-        return tuple(ports)
-
     def _fabric(self, handle: Any, index: int) -> Fabric | None:
         lib = self.lib
         w = f"GPU{index}"
@@ -347,47 +285,6 @@ class NvmlReader:
         if hasattr(info, "healthSummary"):
             health = FABRIC_HEALTH.get(int(info.healthSummary), f"summary {info.healthSummary}")
         return Fabric(state=state, status=status, health=health, clique_id=int(info.cliqueId))
-
-    # ---- pairs ---------------------------------------------------------------------------------
-
-    def _read_pairs(self, gpus: list[Gpu], handles: dict[int, Any]) -> tuple[
-            dict[tuple[int, int], Maybe[str]], dict[tuple[int, int], dict[str, str]], dict[int, str]]:
-        """PCIe path and P2P codes per pair, plus GPUs lost on the way (with the call that lost them)."""
-        paths: dict[tuple[int, int], Maybe[str]] = {}
-        p2p: dict[tuple[int, int], dict[str, str]] = {}
-        lost: dict[int, str] = {}
-        for a in gpus:
-            for b in gpus:
-                if a.index >= b.index:
-                    continue
-                key = (a.index, b.index)
-                if a.index not in handles or b.index not in handles or a.index in lost or b.index in lost:
-                    bad = a if a.index not in handles or a.index in lost else b
-                    paths[key] = Unknown(f"{bad.label} {'lost' if bad.index in lost else bad.status}")
-                    continue
-                what = f"GPU{a.index},GPU{b.index}"
-                ha, hb = handles[a.index], handles[b.index]
-                try:
-                    level = self.query("nvmlDeviceGetTopologyCommonAncestor", ha, hb, what=what)
-                    paths[key] = level if isinstance(level, Unknown) else \
-                        LEVEL_PATH.get(level, Unknown(f"topology level {level}"))
-                    codes: dict[str, str] = {}
-                    for cap, idx in P2P_INDEX.items():
-                        st = self.query("nvmlDeviceGetP2PStatus", ha, hb, idx, what=f"{what} {cap}")
-                        if isinstance(st, int):
-                            codes[cap] = P2P_CODE.get(st, "U")
-                        else:  # left out, so "not read" (and nvidia-smi may fill it in), not a fake "U"
-                            self._note_once(f"nvmlDeviceGetP2PStatus failed ({st.reason}): P2P not read")
-                    p2p[key] = codes
-                except _GpuLost as exc:
-                    paths[key] = Unknown(f"NVMLError_GpuIsLost during {exc.call}")
-                    for i in key:  # which of the two fell off the bus?
-                        try:
-                            self.query("nvmlDeviceGetIndex", handles[i], what=f"GPU{i}")
-                        except _GpuLost:
-                            lost[i] = exc.call
-                            self.notes.append(f"GPU{i}: lost during {exc.call} (NVMLError_GpuIsLost)")
-        return paths, p2p, lost
 
 def read_facts(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
                ) -> NvmlFacts:

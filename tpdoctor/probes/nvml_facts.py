@@ -25,6 +25,14 @@ FI_LINK_COUNT, FI_SPEED_COMMON, FI_PCIE_REPLAY, FI_SWITCH_LINKS = 91, 90, 94, 14
 FI_GET_SPEED, FI_GET_VERSION = 164, 166
 
 
+class GpuLost(Exception):
+    """A GPU fell off the bus (NVMLError_GpuIsLost) during `call`."""
+
+    def __init__(self, call: str) -> None:
+        super().__init__(call)
+        self.call = call
+
+
 @dataclass(frozen=True)
 class NvmlFacts:
     """What NVML said about the node, before links are assembled."""
