@@ -27,6 +27,11 @@ class ParseError(TpdError):
         self.reason = message
 
 
+class InputError(TpdError):
+    """A file handed to us that cannot be input: missing, not a regular file, too large, binary, not UTF-8,
+    or YAML that expands without bound. The message names the path."""
+
+
 class ProbeError(TpdError):
     """The machine could not be read: no driver, nvidia-smi missing or hung, NVML refused."""
 
