@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -53,3 +54,39 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     while any(is_alive(p) for p in children) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(is_alive(p) for p in children), "the grandchild `sleep` outlived the timeout"
+
+
+def _kill_all(pids: list[int]) -> None:
+    import os
+    import signal
+
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_daemonised_grandchild_holding_stdout_cannot_hold_the_call_past_its_deadline(tmp_path: Path) -> None:
+    # the grandchild calls setsid, so the group kill misses it and it keeps the stdout pipe open
+    pids = tmp_path / "pids"
+    script = f"setsid sleep 300 & echo $! > {pids}; sleep 300"
+    started = time.monotonic()
+    try:
+        with pytest.raises(ProbeError) as info:
+            run(["sh", "-c", script], timeout_seconds=1)
+        assert time.monotonic() - started < 4
+        assert "timed out after 1 s" in info.value.message
+    finally:
+        _kill_all([int(p) for p in pids.read_text().split()])
+
+
+def test_output_of_a_command_that_exited_is_complete_though_a_daemon_still_holds_the_pipe(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    script = f"setsid sleep 300 & echo $! > {pids}; seq 1 20000; echo done >&2"
+    started = time.monotonic()
+    try:
+        result = run(["sh", "-c", script], timeout_seconds=20)
+        assert time.monotonic() - started < 10  # not the 20 s deadline
+        assert result.stdout.splitlines() == [str(i) for i in range(1, 20001)]  # > one pipe buffer
+        assert result.stderr == "done\n"
+    finally:
+        _kill_all([int(p) for p in pids.read_text().split()])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import shlex
 import signal
 import subprocess
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tpdoctor.model.errors import ProbeError
+
+POLL_SECONDS = 0.05  # how often a child's exit is checked while its pipes stay open
 
 
 @dataclass(frozen=True)
@@ -50,12 +53,65 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
+def _collect(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, bytes, bool]:
+    """Read the child's stdout and stderr until both close, or until the deadline; `finished` says whether
+    the child itself has exited by then.
+
+    End of output is not end of the command: a process the child started (a daemon in its own session,
+    out of reach of the group kill) can hold the pipes open forever. So the child's exit is watched too:
+    once it has exited, everything it wrote is already in the pipes; they are drained without waiting and
+    the output is complete, whoever else still holds them. Nothing here waits past `deadline`.
+    """
+    chunks: dict[int, list[bytes]] = {}
+    selector = selectors.DefaultSelector()
+    for pipe in (proc.stdout, proc.stderr):
+        assert pipe is not None
+        os.set_blocking(pipe.fileno(), False)
+        selector.register(pipe.fileno(), selectors.EVENT_READ)
+        chunks[pipe.fileno()] = []
+    try:
+        while selector.get_map():
+            if proc.poll() is not None:  # exited: take what is buffered, stop at the first empty read
+                for fd in list(selector.get_map()):
+                    _drain(fd, chunks[fd])
+                break
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            for key, _ in selector.select(min(deadline - now, POLL_SECONDS)):
+                data = os.read(key.fd, 1 << 16)
+                if data:
+                    chunks[key.fd].append(data)
+                else:
+                    selector.unregister(key.fd)
+    finally:
+        selector.close()
+    if proc.poll() is None:  # the pipes closed (or the deadline came) before the child exited
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    out, err = (b"".join(chunks[p.fileno()]) for p in (proc.stdout, proc.stderr) if p is not None)
+    return out, err, proc.poll() is not None
+
+
+def _drain(fd: int, into: list[bytes]) -> None:
+    """Read a non-blocking pipe until it is empty (or closed)."""
+    while True:
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return
+        if not data:
+            return
+        into.append(data)
+
+
 def run(argv: Sequence[str], *, timeout_seconds: float,
         env: Mapping[str, str] | None = None) -> CommandResult:
     """Run `argv` without a shell, wait at most `timeout_seconds`, and return its output.
 
     A missing binary, a non-zero exit or a timeout raise `ProbeError` with one line naming the command
-    and a hint; on timeout the process group is killed so no orphan keeps running.
+    and a hint; the process group is killed at the end so no orphan keeps running, and a descendant that
+    escaped the group while holding the output pipes open cannot hold this call past the deadline.
     """
 
     argv = tuple(argv)
@@ -77,15 +133,18 @@ def run(argv: Sequence[str], *, timeout_seconds: float,
         raise ProbeError(f"{argv[0]} is not executable (running {what})",
                          hint="check the file's permissions") from None
     try:
-        out, err = proc.communicate(timeout=timeout_seconds)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        proc.communicate()
-        raise ProbeError(f"{what} timed out after {timeout_seconds:g} s",
-                         hint="the driver may be hung; check `dmesg` for Xid errors") from None
+        out, err, finished = _collect(proc, started + timeout_seconds)
     finally:
-        if proc.poll() is None:  # interrupted (e.g. KeyboardInterrupt): leave nothing behind
-            _kill_group(proc)
+        # timed out, interrupted (KeyboardInterrupt), or done with strays of its group still holding the
+        # pipes: leave nothing behind (a group with no members left is ESRCH, ignored)
+        _kill_group(proc)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+    if not finished:
+        proc.wait()  # killed above: reap it
+        raise ProbeError(f"{what} timed out after {timeout_seconds:g} s",
+                         hint="the driver may be hung; check `dmesg` for Xid errors")
     duration = time.monotonic() - started
     stdout = out.decode("utf-8", errors="replace")
     stderr = err.decode("utf-8", errors="replace")
