@@ -113,7 +113,7 @@ def _union(tp: Any) -> Converter:
                 return member(data, where, None)
             except (ValueError, TypeError) as exc:
                 last = exc
-        raise ValueError(f"{where}: {data!r} does not match {tp}") from last
+        raise ValueError(f"{where}: {short(data)} does not match {_type_name(tp)}") from last
     return convert
 
 
@@ -128,13 +128,18 @@ def _dataclass(tp: type) -> Converter:
     def convert(data: Any, where: str, reason: str | None) -> Any:
         _expect(data, dict, where)
         reasons = data.get(UNKNOWN_KEY) or {}
+        if not isinstance(reasons, dict):
+            raise ValueError(f"{where}.{UNKNOWN_KEY}: expected an object of reasons, got {type(reasons).__name__}")
         kwargs: dict[str, Any] = {}
         for name, conv, required in spec:
             if name not in data:
                 if required:
                     raise ValueError(f"{where}: missing field {name!r}")
                 continue
-            kwargs[name] = conv(data[name], f"{where}.{name}", reasons.get(name))
+            why = reasons.get(name)
+            if why is not None and not isinstance(why, str):
+                raise ValueError(f"{where}.{UNKNOWN_KEY}.{name}: expected a reason (text), got {short(why)}")
+            kwargs[name] = conv(data[name], f"{where}.{name}", why)
         return tp(**kwargs)
     return convert
 
@@ -163,7 +168,7 @@ def _enum(tp: type[enum.Enum]) -> Converter:
         try:
             return tp(data)
         except ValueError:
-            raise ValueError(f"{where}: {data!r} is not one of {[m.value for m in tp]}") from None
+            raise ValueError(f"{where}: {short(data)} is not one of {[m.value for m in tp]}") from None
     return convert
 
 
@@ -177,5 +182,22 @@ def _scalar(tp: type) -> Converter:
             return data
         if tp is type(None) and data is None:
             return None
-        raise ValueError(f"{where}: expected {tp.__name__}, got {data!r}")
+        raise ValueError(f"{where}: expected {tp.__name__}, got {short(data)}")
     return convert
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """A value for an error message: a hostile input can hold a megabyte string or a 4,000-digit number."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return f"a {len(str(abs(value)))}-digit number"
+    if isinstance(value, (dict, list)):
+        return f"an {'object' if isinstance(value, dict) else 'array'} of {len(value)}"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _type_name(tp: Any) -> str:
+    """`Maybe[int]` reads as `int or null`, not as `typing.Union[int, tpdoctor.model.unknown.Unknown]`."""
+    names = [getattr(a, "__name__", str(a)) for a in typing.get_args(tp)]
+    names = ["null" if n in ("Unknown", "NoneType") else n for n in names]
+    return " or ".join(dict.fromkeys(names))
