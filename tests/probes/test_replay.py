@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import EXAMPLE, FIXTURES
 from tpdoctor.model.contract import render
-from tpdoctor.model.errors import ParseError
+from tpdoctor.model.errors import InputError, ParseError
 from tpdoctor.model.findings import Report
 from tpdoctor.model.topology import LinkHealth, NvLinkState
 from tpdoctor.probes.replay import example_path, load, load_report
@@ -100,7 +100,7 @@ def test_bad_files_are_parse_errors_naming_the_file(tmp_path: Path, content: byt
 
 
 def test_missing_path(tmp_path: Path) -> None:
-    with pytest.raises(ParseError, match="no such file"):
+    with pytest.raises(InputError, match="nope.txt: no such file"):
         load(tmp_path / "nope.txt")
 
 

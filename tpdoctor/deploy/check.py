@@ -5,7 +5,6 @@ No torch, no hardware: the topology is a snapshot (or read by the caller from th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,9 @@ from tpdoctor.deploy.assess import Assessment, assess
 from tpdoctor.deploy.facts import DEPLOYMENT_SCHEMA, deployment_facts
 from tpdoctor.engine.evaluate import Options, evaluate
 from tpdoctor.engine.rule import Rule
+from tpdoctor.files.read import read_text
 from tpdoctor.manifests import loader
+from tpdoctor.model import contract as report_json
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.codec import from_data
 from tpdoctor.model.deployment import Deployment, Origin
@@ -60,17 +61,14 @@ def read_manifests(paths: Sequence[str | Path]) -> list[Deployment]:
 def read_bench(path: str | Path) -> tuple[BenchResult, ...]:
     """A bench JSON: a list of BenchResult objects, or a tpdoctor/v1 report with a `bench` list."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ParseError(f"cannot read ({exc.strerror})", source=str(p)) from None
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"not JSON ({exc.msg})", source=str(p), line=exc.lineno) from None
+    data = report_json.parse_json(read_text(p, what="bench results (JSON)"), str(p))
     items = data.get("bench", []) if isinstance(data, dict) else data
     try:
-        return tuple(from_data(tuple[BenchResult, ...], items, "$.bench"))
+        results = tuple(from_data(tuple[BenchResult, ...], items, "$.bench"))
     except (TypeError, ValueError) as exc:
         raise ParseError(f"not a list of bench results: {exc}", source=str(p)) from None
+    report_json.validate_bench(results, str(p))
+    return results
 
 
 def attach_bench(topology: Topology, bench: Sequence[BenchResult]) -> Topology:

@@ -49,7 +49,7 @@ class LinkTableCache:
         if table is not None:
             self.hits += 1
             return table
-        table = tuple(from_data(tuple[Link, ...], json.loads(text), "$.links"))
+        table = tuple(from_data(tuple[Link, ...], report_json.parse_json(text, "$.links"), "$.links"))
         if len(self.tables) >= self.limit:
             self.tables.pop(next(iter(self.tables)))
         self.tables[text] = table
@@ -99,7 +99,7 @@ def _fast(text: str, source: str, cache: LinkTableCache) -> Report | None:
             cut = cut[:found.end() - 1] + json.dumps(_LINKS_CUT) + cut[end:]
     try:
         data = json.loads(cut)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, too deep, a number too long
         return None  # let the plain reader report the error with its line
     if not isinstance(data, dict) or not _ports_where_expected(data, ports_cut):
         return None
@@ -107,14 +107,18 @@ def _fast(text: str, source: str, cache: LinkTableCache) -> Report | None:
         if data.get("links") != _LINKS_CUT:
             return None
         data["links"] = []
-    report = report_json.report_from_data(data, source, ports=False)
+    report = report_json.report_from_data(data, source, ports=False, check=links_text is None)
     if links_text is None:
         return report
     try:
         links = cache.get(links_text)
+    except ParseError as exc:
+        raise ParseError(exc.reason, source=source) from None
     except (ValueError, TypeError) as exc:
         raise ParseError(str(exc), source=source) from None
-    return replace(report, topology=replace(report.topology, links=links))
+    report = replace(report, topology=replace(report.topology, links=links))
+    report_json.validate(report, source)
+    return report
 
 
 def _ports_where_expected(data: dict[str, Any], count: int) -> bool:

@@ -17,8 +17,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from tpdoctor.files.read import read_text
 from tpdoctor.fleet import fastload
-from tpdoctor.model.errors import ParseError
+from tpdoctor.model.errors import InputError, ParseError
 from tpdoctor.model.findings import Report
 from tpdoctor.model.topology import Link
 
@@ -33,11 +34,9 @@ def read_chunk(files: Sequence[Path]) -> list[Outcome]:
     out: list[Outcome] = []
     for path in files:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path, what="a tpdoctor/v1 report")
             out.append((str(path), fastload.loads(text, source=str(path), cache=links)))
-        except (OSError, UnicodeDecodeError) as exc:
-            out.append((str(path), f"{path}: cannot read ({exc})"))
-        except ParseError as exc:
+        except (InputError, ParseError) as exc:  # never blocks: a FIFO or a device is refused at once
             out.append((str(path), exc.message))
     return out
 

@@ -1,14 +1,16 @@
 """Replay a capture offline: a raw `nvidia-smi topo -m` file, a collect directory, or a report JSON.
 
-Which one is detected from the path and the content; anything unreadable is a ParseError naming the file.
+Which one is detected from the path and the content. A file that cannot be input (missing, a FIFO, a
+device, too large) is an InputError from the bounded reader, one that does not parse a ParseError; both
+name the file.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tpdoctor.files.read import read_bytes
 from tpdoctor.model.errors import ParseError
 from tpdoctor.model.findings import Report
 from tpdoctor.model.topology import Topology
@@ -41,17 +43,9 @@ def load_report(path: str | Path) -> Report:
 
 
 def _read(p: Path) -> str:
-    try:
-        if p.stat().st_size > MAX_BYTES:
-            raise ParseError(f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB; not a capture",
-                             source=str(p))
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise ParseError("no such file or directory", source=str(p)) from None
-    except IsADirectoryError:
-        raise ParseError("is a directory", source=str(p)) from None
-    except OSError as exc:
-        raise ParseError(f"cannot read ({exc.strerror})", source=str(p)) from None
+    """The file's text through the bounded reader (a FIFO or a device is refused, never opened for a
+    blocking read); nvidia-smi output may carry stray bytes, so they are replaced, not refused."""
+    data = read_bytes(p, max_bytes=MAX_BYTES)
     if b"\x00" in data[:4096]:
         raise ParseError("binary file, not nvidia-smi output or JSON", source=str(p))
     return data.decode("utf-8", errors="replace")
@@ -87,9 +81,11 @@ _COLLECT_FILES = (build.TOPO_M, *build.P2P_FILES, build.NVLINK_STATUS, build.NVL
 
 
 def _captured_at(snapshot: Path) -> str | None:
+    from tpdoctor.model.contract import parse_json
+
     try:
-        data = json.loads(_read(snapshot))
-    except json.JSONDecodeError:
+        data = parse_json(_read(snapshot), str(snapshot))
+    except ParseError:
         return None
     value = data.get("captured_at") if isinstance(data, dict) else None
     return value if isinstance(value, str) else None
