@@ -1,10 +1,17 @@
 """Command-line entry point: a thin layer. Each command lives in `tpdoctor/commands/<name>.py` and is
-imported only when invoked, so `tpdoctor scan` never pays for what `tpdoctor bench` needs."""
+imported only when invoked, so `tpdoctor scan` never pays for what `tpdoctor bench` needs.
+
+`main` is the one exception boundary: a TpdError is one line (and its hint); anything unexpected is one
+line naming it as a bug, with where to report it. Both exit 3 (UNKNOWN), never 1: Nagios reads 1 as
+WARNING, and a crash is not a verdict about the node. `--debug` adds the traceback.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 import click
@@ -63,6 +70,21 @@ def fail(error: TpdError) -> ExitCode:
     return ExitCode.UNKNOWN
 
 
+ISSUES = "https://github.com/tpdoctor/tpdoctor/issues"
+
+
+def crash(exc: BaseException, debug: bool) -> ExitCode:
+    """An exception nobody expected: one line that says so, and how to report it; exit 3."""
+    if debug:
+        traceback.print_exception(exc)
+    detail = " ".join(str(exc).split())
+    detail = detail if len(detail) <= 200 else detail[:199] + "…"
+    click.echo(f"tpdoctor: internal error: {type(exc).__name__}{': ' + detail if detail else ''}", err=True)
+    click.echo(f"  hint: this is a bug in tpdoctor; please report it with the command line at {ISSUES}"
+               + ("" if debug else " (run again with --debug for the traceback)"), err=True)
+    return ExitCode.UNKNOWN
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (testable without a subprocess)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -71,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rv = cli.main(args=args, prog_name="tpdoctor", standalone_mode=False)
     except TpdError as exc:
         if debug:
-            raise
+            traceback.print_exception(exc)
         return int(fail(exc))
     except click.exceptions.Abort:
         click.echo("tpdoctor: aborted", err=True)
@@ -81,4 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.UNKNOWN)  # usage errors are "unknown" for Nagios
     except KeyboardInterrupt:
         return int(ExitCode.UNKNOWN)
+    except BrokenPipeError:  # the reader of stdout went away (`| head`): nothing left to say to it
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), sys.stdout.fileno())
+        return int(ExitCode.UNKNOWN)
+    except Exception as exc:  # noqa: BLE001 - the one boundary: a bug still ends as one line and exit 3
+        return int(crash(exc, debug))
     return int(rv) if isinstance(rv, int) else 0
