@@ -9,6 +9,12 @@ Every variable is declared dynamic (`DYN`): facts are plain dicts checked agains
 they get here, and the engine's own dry run on typed sample facts catches type errors at load time.
 An evaluation error (reading an absent fact, a bad overload) comes back as `CelEvalError`, never as a
 value that could pass for a verdict.
+
+Cost: cel-expr-python exposes no cost limit of its own, but its runtime stops every evaluation after
+about 10,000 comprehension iterations ("Iteration budget exceeded"): nested `.all()` over long lists ends
+in milliseconds as a `CelEvalError`, and the engine reports "could not judge". What one iteration may
+cost (building long strings or lists in a comprehension body) is bounded by the engine's per-rule time
+budget (`engine/evaluate.py`), and the expression's length by the loader (`engine/condition.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from typing import Any
 
 from cel_expr_python import cel as _cel
 
+ITERATION_BUDGET = ("exceeded CEL's iteration budget (about 10,000 comprehension steps per evaluation); "
+                    "nested comprehensions over long lists belong in a fact computed in Python")
 _UNDECLARED = re.compile(r"undeclared reference to '([A-Za-z_][\w.]*)'")
 
 
@@ -55,7 +63,13 @@ class Program:
 
     def execute(self, activation: Mapping[str, Any]) -> Any:
         """The expression's value as plain Python data; raises CelEvalError when evaluation fails."""
-        value = self._program.eval(data=dict(activation))
+        try:
+            value = self._program.eval(data=dict(activation))
+        except RuntimeError as exc:  # the runtime's own limits, e.g. "INTERNAL: Iteration budget exceeded"
+            text = str(exc)
+            if "Iteration budget exceeded" in text:
+                raise CelEvalError(ITERATION_BUDGET) from None
+            raise CelEvalError(" ".join(text.split())[:200]) from None
         if value.type() == _cel.Type.ERROR:
             raise CelEvalError(str(value.value()))
         return value.plain_value()

@@ -15,6 +15,7 @@ from tpdoctor.model.errors import TpdError
 _STRING = re.compile(r"""(?:[rR]?'''.*?'''|[rR]?\"\"\".*?\"\"\"|[rR]?'(?:\\.|[^'\\])*'|[rR]?"(?:\\.|[^"\\])*")""",
                      re.S)
 _COMPREHENSION = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+MAX_CONDITION_CHARS = 4000  # the longest built-in condition is ~350; heavy logic belongs in a fact
 _SAMPLE = {"bool": False, "int": 1, "float": 1.0, "string": "x", "list": [], "map": {}}
 
 
@@ -56,6 +57,9 @@ def analyse(expression: str, schema: ScopeSchema, each: str) -> Refs:
 def check_condition(expression: str, schema: ScopeSchema, each: str) -> Program:
     """Compile, check the names it reads and dry-run it on typed sample facts (catches type errors)."""
     allowed = schema.variables_for(each)
+    if len(expression) > MAX_CONDITION_CHARS:
+        raise CelError(f"is {len(expression):,} characters long (at most {MAX_CONDITION_CHARS:,}); compute heavy "
+                       "logic as a fact in Python and test that")
     try:
         program = Program(expression, allowed)
     except CelCompileError as exc:

@@ -8,12 +8,16 @@ Unknown facts (could not be read) are *absent* from the CEL object, so a rule ei
 and decides for itself, or reading the fact fails and the engine reports that the rule "could not judge"
 that subject: an info finding naming the unknown facts and why — never a guess (with null, `p2p != "OK"`
 would quietly be true). `null` is reserved for "not applicable" (no baseline, no fabric, not benchmarked).
+
+Cost: each rule has a time budget per evaluation (`RULE_BUDGET_SECONDS` of CEL time in total over its
+subjects). A site rule whose condition is too costly stops there: every subject it did not reach gets a
+"could not judge" finding that says so, instead of `health` taking minutes (see `engine/cel.py`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +27,8 @@ from tpdoctor.engine.rule import Rule
 from tpdoctor.engine.schema import ID_FIELD, UNKNOWN_FIELD, ScopeFacts, ScopeSchema
 from tpdoctor.model.errors import TpdError
 from tpdoctor.model.findings import SEVERITY_ORDER, Finding, Severity
+
+RULE_BUDGET_SECONDS = 2.0  # CEL time one rule may spend per evaluation; the built-in rules need milliseconds
 
 
 @dataclass(frozen=True)
@@ -52,9 +58,13 @@ class Engine:
     """Compiled rules of one scope (those of `rules` whose scope is the schema's); `evaluate` may be called
     many times."""
 
-    def __init__(self, rules: Iterable[Rule], schema: ScopeSchema, options: Options | None = None) -> None:
+    def __init__(self, rules: Iterable[Rule], schema: ScopeSchema, options: Options | None = None, *,
+                 budget_seconds: float = RULE_BUDGET_SECONDS,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.schema = schema
         self.options = options or Options()
+        self.budget_seconds = budget_seconds
+        self.clock = clock
         self.compiled = [
             _Compiled(r, check_condition(r.when, schema, r.each), analyse(r.when, schema, r.each))
             for r in rules if r.scope == schema.scope and r.state == "active"
@@ -75,15 +85,20 @@ class Engine:
             wanted = c.refs.fields.get(rule.each, frozenset())
             keys = None if wanted is None else sorted(wanted)
             cache: dict[Any, Any] = {}
+            spent = 0.0
             for subject in subjects:
                 judged += 1
                 unknown = subject.get(UNKNOWN_FIELD)
                 key = _freeze(subject, keys, unknown)
                 if key in cache:
                     outcome = cache[key]
+                elif spent > self.budget_seconds:
+                    outcome = _STOPPED
                 else:
                     calls += 1
+                    began = self.clock()
                     outcome = _run(c.program, {rule.each: _project(subject, wanted, unknown), **shared_ctx})
+                    spent += self.clock() - began
                     cache[key] = outcome
                 if outcome is False:
                     continue
@@ -92,7 +107,7 @@ class Engine:
                     findings.append(self._finding(rule, subject, ctx))
                 else:
                     not_judged += 1
-                    findings.append(_not_judged(rule, subject, wanted, outcome))
+                    findings.append(_not_judged(rule, subject, wanted, outcome, self.budget_seconds))
         findings.sort(key=_order)
         return Evaluation(tuple(findings), len(self.compiled), calls, judged, not_judged,
                           time.perf_counter() - start)
@@ -153,15 +168,22 @@ def _hashable(value: Any) -> Any:
     return (cls.__name__, value)
 
 
+_STOPPED: Any = object()  # the rule had used its time budget before it reached this subject
+
+
 def _not_judged(rule: Rule, subject: Mapping[str, Any], wanted: frozenset[str] | None,
-                error: Any) -> Finding:
+                error: Any, budget_seconds: float = RULE_BUDGET_SECONDS) -> Finding:
     unknown = subject.get(UNKNOWN_FIELD) or {}
     relevant = {k: v for k, v in unknown.items() if wanted is None or k in wanted}
     sid = str(subject.get(ID_FIELD, "?"))
-    if relevant:
+    if error is _STOPPED:
+        message = (f"{sid}: could not judge {rule.name}: its condition used the rule's {budget_seconds:g} s "
+                   "evaluation budget before reaching this subject (too costly; compute heavy logic as a fact)")
+        evidence: dict[str, Any] = {"judged": False, "error": "evaluation budget exceeded"}
+    elif relevant:
         what = ", ".join(f"{k} ({v})" for k, v in sorted(relevant.items()))
         message = f"{sid}: could not judge {rule.name}: unknown {what}"
-        evidence: dict[str, Any] = {"judged": False, "unknown": relevant}
+        evidence = {"judged": False, "unknown": relevant}
     else:
         message = f"{sid}: could not judge {rule.name}: rule error: {error}"
         evidence = {"judged": False, "error": str(error)}

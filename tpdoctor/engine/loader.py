@@ -19,7 +19,9 @@ from tpdoctor.engine.condition import CelError, check_condition
 from tpdoctor.engine.rule import Rule
 from tpdoctor.engine.schema import SCOPES, ScopeSchema
 from tpdoctor.engine.templates import TemplateError, check, parse
-from tpdoctor.model.errors import RuleLoadError
+from tpdoctor.files.read import read_text
+from tpdoctor.files.yamlsafe import check_expansion
+from tpdoctor.model.errors import InputError, RuleLoadError
 from tpdoctor.model.findings import Severity
 
 REQUIRED = ("id", "name", "scope", "each", "severity", "summary", "when", "message", "recommendation", "docs")
@@ -27,6 +29,7 @@ OPTIONAL = ("state",)
 DOC_REQUIRED = ("why", "verify", "remediation", "references")
 STATES = ("active", "retired")
 _ID = re.compile(r"^[A-Z][A-Z0-9]*[0-9]{3}$")
+MAX_RULE_BYTES = 1024 * 1024  # a rule is a few kilobytes
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 
@@ -43,9 +46,11 @@ def builtin_rules_dir() -> Path:
 
 
 def rule_files(directory: Path) -> list[Path]:
+    """Every `*.yaml`/`*.yml` entry under `directory` that is not a directory. A FIFO or a dangling symlink
+    among them is listed too, so that reading it fails loudly instead of the rule going missing quietly."""
     if not directory.is_dir():
         raise RuleLoadError(f"{directory}: not a directory of rule files")
-    return sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    return sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and not p.is_dir())
 
 
 def load_rules(schemas: Sequence[ScopeSchema], extra_dirs: Sequence[Path] = (),
@@ -95,7 +100,11 @@ def load_rule(path: Path, schemas: Mapping[str, ScopeSchema], builtin: bool = Fa
 def _parse_file(path: Path) -> tuple[Any, Any]:
     text = _read(path)
     try:
-        return _parse(text)
+        return _parse(text, str(path))
+    except InputError as exc:
+        raise RuleLoadError(exc.message) from None
+    except RecursionError:
+        raise RuleLoadError(f"{path}:1: bad YAML: nested too deep to be a rule") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -164,11 +173,14 @@ def _build(path: Path, node: Any, data: Any, schemas: Mapping[str, ScopeSchema],
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: rule loading is startup cost
 
 
-def _parse(text: str) -> tuple[Any, Any]:
-    """The node tree (for line numbers) and the data, from one parse."""
+def _parse(text: str, source: str = "<rule>") -> tuple[Any, Any]:
+    """The node tree (for line numbers) and the data, from one parse; an alias bomb, a recursive alias or
+    deep nesting is refused (InputError) before anything is expanded."""
     loader = _LOADER(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            check_expansion(node, source)
         data = loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
@@ -177,9 +189,9 @@ def _parse(text: str) -> tuple[Any, Any]:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RuleLoadError(f"{path}: cannot read: {exc}") from None
+        return read_text(path, max_bytes=MAX_RULE_BYTES, what="a rule file")
+    except InputError as exc:
+        raise RuleLoadError(f"{exc.message}", hint="a rule is one regular YAML file; fix or remove it") from None
 
 
 def _docs(docs: Any, fail: Any) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from typing import Any
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _PATH = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")
-_SPEC = re.compile(r"^[<>^]?\d*(\.\d+)?[dfg%]?$")
+_SPEC = re.compile(r"^[<>^]?(\d*)(?:\.(\d+))?[dfg%]?$")
+MAX_WIDTH = 64  # a column in a message; `{x:999999999}` would build a 1 GB string per finding
+MAX_PRECISION = 20
 
 
 class TemplateError(ValueError):
@@ -61,12 +63,23 @@ def parse(source: str) -> Template:
         path_text = path_text.strip()
         if not _PATH.match(path_text):
             raise TemplateError(f"bad placeholder {{{body}}} at column {m.start() + 1}: expected a dotted fact name")
-        if spec and not _SPEC.match(spec):
-            raise TemplateError(f"bad format spec {spec!r} in {{{body}}}")
+        if spec:
+            _check_spec(spec, body)
         parts.append((tuple(path_text.split(".")), spec))
     if pos < len(source):
         parts.append(source[pos:])
     return Template(source, tuple(parts))
+
+
+def _check_spec(spec: str, body: str) -> None:
+    m = _SPEC.match(spec)
+    if not m:
+        raise TemplateError(f"bad format spec {spec!r} in {{{body}}}")
+    width, precision = m.group(1), m.group(2)
+    if width and (len(width) > 3 or int(width) > MAX_WIDTH):
+        raise TemplateError(f"format width {width} in {{{body}}} is too wide (at most {MAX_WIDTH})")
+    if precision and (len(precision) > 3 or int(precision) > MAX_PRECISION):
+        raise TemplateError(f"format precision {precision} in {{{body}}} is too long (at most {MAX_PRECISION})")
 
 
 def check(template: Template, has_path: Callable[[tuple[str, ...]], bool]) -> None:
