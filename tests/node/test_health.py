@@ -70,6 +70,7 @@ def test_busbw_below_expected_from_bench_in_snapshot(tmp_path: Path, capsys: pyt
 
 
 def test_drift_then_probe_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "state").mkdir()  # tpdoctor creates no directories (docs/health.md)
     baseline = tmp_path / "state" / "baseline.json"
     rc, lines, _ = run(capsys, "--from", str(snapshot(tmp_path, "h100-nvl-healthy")), "--baseline", str(baseline))
     assert rc == 0 and baseline.exists()

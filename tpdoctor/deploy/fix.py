@@ -17,10 +17,10 @@ from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.check import CheckResult, check
 from tpdoctor.engine.evaluate import Options
 from tpdoctor.engine.rule import Rule
-from tpdoctor.files.atomic import write_atomic
+from tpdoctor.files.atomic import require_directory, write_atomic
 from tpdoctor.manifests import engineargs, loader
 from tpdoctor.model.deployment import Deployment, Origin
-from tpdoctor.model.errors import ManifestError, ProbeError
+from tpdoctor.model.errors import ManifestError
 from tpdoctor.model.topology import Topology
 
 
@@ -263,7 +263,8 @@ def fix_files(manifests: Sequence[Path], result: CheckResult, topology: Topology
     if len(manifests) > 1:
         if out.exists() and not out.is_dir():
             raise ManifestError(f"--fix {out}: several manifests need a directory")
-        out.mkdir(parents=True, exist_ok=True)
+        require_directory(out.absolute(), "fixed manifests")  # OUT itself is created, the directory above it not
+        out.mkdir(exist_ok=True)
     files: list[FixedFile] = []
     fixed: list[Deployment] = []
     session = FixSession(topology, result.assessments)
@@ -271,10 +272,7 @@ def fix_files(manifests: Sequence[Path], result: CheckResult, topology: Topology
         mine = [a for a in result.assessments if a.deployment.source == str(path)]
         new_text, changes, problems = fix_text(path.read_text(encoding="utf-8"), mine, topology, session)
         target = out / path.name if len(manifests) > 1 else out
-        try:
-            write_atomic(target, new_text)
-        except OSError as exc:
-            raise ProbeError(f"--fix: cannot write {target}: {exc.strerror}") from None
+        write_atomic(target, new_text, what="fixed manifest")  # OutputError names the path
         files.append(FixedFile(target, tuple(changes), tuple(problems)))
         fixed += loader.read_text(new_text, str(target))
     again = check(fixed, topology, rules, bench=result.report.bench, options=options)

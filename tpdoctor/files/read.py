@@ -29,6 +29,8 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES) -> bytes:
     try:
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
+        if exc.errno == errno.ENOENT and os.path.islink(p):
+            raise InputError(f"{p}: a dangling symbolic link (its target {os.readlink(p)} does not exist)") from None
         raise InputError(f"{p}: {_why(exc)}") from None
     try:
         st = os.fstat(fd)

@@ -32,6 +32,11 @@ class InputError(TpdError):
     or YAML that expands without bound. The message names the path."""
 
 
+class OutputError(TpdError):
+    """A file we were asked to write (a baseline and its lock, metrics, a fixed manifest, a capture) that
+    cannot be written: its directory is missing or read-only, the disk is full. The message names the path."""
+
+
 class ProbeError(TpdError):
     """The machine could not be read: no driver, nvidia-smi missing or hung, NVML refused."""
 

@@ -14,9 +14,10 @@ from pathlib import Path
 from tpdoctor.engine.evaluate import Engine, Evaluation, Options
 from tpdoctor.engine.rule import Rule
 from tpdoctor.files.atomic import locked, write_atomic
+from tpdoctor.files.read import read_text
 from tpdoctor.model import contract as report_json
 from tpdoctor.model.bench import BenchResult
-from tpdoctor.model.errors import ParseError, TpdError
+from tpdoctor.model.errors import InputError, ParseError, TpdError
 from tpdoctor.model.findings import Report, Severity, Status, apply_fail_on, status_of
 from tpdoctor.model.topology import Topology
 from tpdoctor.node.facts import NODE_SCHEMA, ExpectedBusbw, node_facts
@@ -33,18 +34,18 @@ class HealthOutcome:
     error: str | None = None
     evaluation: Evaluation | None = None
     baseline_written: bool = False
+    hint: str | None = None  # how to fix `error`
 
 
 def read_baseline(path: Path) -> Topology | None:
-    if not path.exists():
+    """The baseline's topology, None when there is none yet; a TpdError (one line) when it cannot be used:
+    not a regular file, unreadable, binary, not a tpdoctor/v1 snapshot."""
+    if not path.exists() and not path.is_symlink():
         return None
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TpdError(f"{path}: cannot read baseline: {exc}") from None
-    try:
+        text = read_text(path, what="a tpdoctor/v1 baseline")
         return report_json.loads(text, source=str(path)).topology
-    except ParseError as exc:
+    except (InputError, ParseError) as exc:
         raise TpdError(f"baseline {exc.message}", hint=f"delete {path} to start a new baseline") from None
 
 
@@ -56,17 +57,22 @@ def run_health(load: Loader, rules: Sequence[Rule], *, options: Options | None =
     try:
         node = load()
     except TpdError as exc:
-        return HealthOutcome(None, Status.UNKNOWN, Status.UNKNOWN, clock() - start, error=exc.message)
+        return HealthOutcome(None, Status.UNKNOWN, Status.UNKNOWN, clock() - start, error=exc.message,
+                             hint=exc.hint)
     topology, bench = node.topology, node.bench
     engine = Engine(rules, NODE_SCHEMA, options)
     if baseline_path is None:
         return _judge(engine, topology, bench, None, fail_on, expected_busbw, start, clock)
-    with locked(baseline_path):
-        baseline = read_baseline(baseline_path)
-        outcome = _judge(engine, topology, bench, baseline, fail_on, expected_busbw, start, clock)
-        if outcome.raw_status is Status.OK and outcome.report is not None:
-            write_atomic(baseline_path, report_json.render(Report(topology=topology)))
-            outcome = HealthOutcome(**{**outcome.__dict__, "baseline_written": True})
+    try:
+        with locked(baseline_path):
+            baseline = read_baseline(baseline_path)
+            outcome = _judge(engine, topology, bench, baseline, fail_on, expected_busbw, start, clock)
+            if outcome.raw_status is Status.OK and outcome.report is not None:
+                write_atomic(baseline_path, report_json.render(Report(topology=topology)), what="baseline")
+                outcome = HealthOutcome(**{**outcome.__dict__, "baseline_written": True})
+    except TpdError as exc:  # an unusable baseline or lock: exit 3, and the metrics still say the run failed
+        return HealthOutcome(None, Status.UNKNOWN, Status.UNKNOWN, clock() - start, error=exc.message,
+                             hint=exc.hint)
     return outcome
 
 

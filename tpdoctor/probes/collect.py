@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from tpdoctor.model.errors import ParseError, ProbeError
+from tpdoctor.files.atomic import require_directory
+from tpdoctor.model.errors import OutputError, ParseError, ProbeError
 from tpdoctor.probes import build
 from tpdoctor.probes.runner import Runner, run
 from tpdoctor.probes.smi_probe import Capture, capture, topology_from_capture
@@ -38,6 +39,7 @@ def collect(directory: str | Path, runner: Runner = run, *,
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ProbeError(f"{target} already exists and is not an empty directory",
                          hint="choose a new directory name")
+    require_directory(target.absolute(), "capture")  # DIR itself is created; the directory above it is not
     cap = capture(runner, timeout_seconds=timeout_seconds)
     files = {name: text for name, text in cap.texts.items()}
     files[build.HOST] = cap.host + "\n"
@@ -75,8 +77,10 @@ def _snapshot_json(cap: Capture, notes: list[str], nvml_lib: ModuleType | None, 
 
 def _write_atomically(target: Path, files: dict[str, str]) -> None:
     parent = target.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write the capture: {exc.strerror or exc}") from None
     try:
         for name, text in files.items():
             (tmp / name).write_text(text, encoding="utf-8", newline="")
@@ -86,6 +90,8 @@ def _write_atomically(target: Path, files: dict[str, str]) -> None:
         if target.exists():  # an empty directory: replace it
             target.rmdir()
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise OutputError(f"{target}: cannot write the capture: {exc.strerror or exc}") from None
         raise
