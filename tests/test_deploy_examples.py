@@ -18,8 +18,7 @@ TEXTFILE = "/var/lib/node_exporter/textfile_collector"
 
 def check_health_args(argv: list[str]) -> dict[str, object]:
     """Parse a `tpdoctor health ...` command line with the real click command (unknown options fail)."""
-    i = next(k for k, a in enumerate(argv) if Path(a).name == "tpdoctor")
-    assert argv[i + 1] == "health"
+    i = next(k for k, a in enumerate(argv[:-1]) if Path(a).name == "tpdoctor" and argv[k + 1] == "health")
     cmd = cli.get_command(click.Context(cli), "health")
     assert cmd is not None
     ctx = cmd.make_context("health", argv[i + 2:])
@@ -70,3 +69,36 @@ def test_kubernetes_manifests(name: str) -> None:
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes[mounts[prom_dir]]["hostPath"]["path"] == prom_dir
     assert "resources" not in container or "nvidia.com/gpu" not in str(container["resources"])
+
+
+# Only 0 is success (issue 15): a warning, a critical node and a check that could not run must not pass.
+
+def test_systemd_counts_only_exit_0_as_success() -> None:
+    text = (DEPLOY / "systemd" / "tpdoctor-health.service").read_text()
+    settings = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    assert not [ln for ln in settings if ln.startswith(("SuccessExitStatus", "RestartPreventExitStatus"))]
+    assert not any(ln.startswith("ExecStart=-") for ln in settings)  # "-" would ignore every failure
+
+
+def test_cron_line_reports_every_non_zero_exit_and_creates_the_state_directory() -> None:
+    line = next(ln for ln in (DEPLOY / "cron" / "tpdoctor-health").read_text().splitlines()
+                if ln.startswith("*/"))
+    command = line.split(None, 6)[6]
+    assert command.startswith("mkdir -p /var/lib/tpdoctor && ")  # tpdoctor creates no directories
+    assert "|| logger -t tpdoctor-health" in command and "exited $?" in command
+    assert "|| true" not in command
+
+
+def test_kubernetes_cronjob_fails_the_job_on_any_non_zero_exit() -> None:
+    doc = yaml.safe_load((DEPLOY / "kubernetes" / "cronjob.yaml").read_text())
+    job = doc["spec"]["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 0 and "podFailurePolicy" not in job  # no rule turns an exit code into success
+    (container,) = job["template"]["spec"]["containers"]
+    assert container["command"][0] == "tpdoctor"  # no shell wrapper that could swallow the exit code
+
+
+def test_kubernetes_daemonset_loop_logs_every_non_zero_exit() -> None:
+    doc = yaml.safe_load((DEPLOY / "kubernetes" / "daemonset.yaml").read_text())
+    (container,) = doc["spec"]["template"]["spec"]["containers"]
+    script = container["args"][0]
+    assert 'rc=$?; [ "$rc" -eq 0 ] || echo "tpdoctor health exited $rc' in script
