@@ -45,7 +45,10 @@ def command(model: str, gpu: str | None, tp: int, dtype: str | None, batch: int,
     if gpu is None and topology_path is None:
         raise click.UsageError("give --gpu SKU or --topology PATH")
     topology = read_node(topology_path).topology if topology_path is not None else None
-    group = tuple(int(x) for x in gpus.split(",")) if gpus else ()
+    try:
+        group = tuple(int(x) for x in gpus.split(",")) if gpus else ()
+    except ValueError:
+        raise click.BadParameter(f"{gpus!r} is not a comma list of GPU indices", param_hint="--gpus") from None
     try:
         result = predict(PredictRequest(model=model, tp=tp, gpu=gpu, dtype=dtype, batch=batch, context=context,
                                         path=path, topology=topology, gpus=group, busbw_gbps=busbw,
