@@ -72,8 +72,8 @@ def _collect(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, byt
     try:
         while selector.get_map():
             if proc.poll() is not None:  # exited: take what is buffered, stop at the first empty read
-                for fd in list(selector.get_map()):
-                    _drain(fd, chunks[fd])
+                for key in list(selector.get_map().values()):
+                    _drain(key.fd, chunks[key.fd])
                 break
             now = time.monotonic()
             if now >= deadline:
