@@ -248,6 +248,8 @@ CASES: tuple[Case, ...] = (
     Case("health-from-nvlinks-expected-1e30", report(_set("links.0.nvlinks_expected", 1e30)),
          ("health", "--from", "{input}"), 3, r"\$\.links\[0\]\.nvlinks_expected: 1e\+30 does not match int or null",
          issue="4"),
+    Case("scan-from-down-link-left-out", report(lambda d: d["links"].pop(0)), ("scan", "--from", "{input}"), 3,
+         r"\$\.links: no link between GPU0 and GPU1", issue="4"),
     Case("fleet-link-to-GPU99", report(_set("links.0.b", "GPU99")), FLEET, 3,
          r"\$\.links\[0\]\.b: GPU99 is not a GPU of this report", stream="stdout", issue="4"),
     Case("fleet-nvlinks-minus-5", report(_set("links.0.nvlinks", -5)), FLEET, 3,

@@ -1,10 +1,11 @@
 """The `tpdoctor/v1` JSON contract (DESIGN §4): one flat object per report or snapshot.
 
 Reading is strict, because a report is input from another machine or another person: the codec checks
-every type, and `validate` checks what types cannot say — each number in its range (finite, not negative,
+every type, and `validate` checks what types cannot say: each number in its range (finite, not negative,
 an NVLink count no bigger than `topo -m` can print), every GPU and NIC index once, every link between two
-endpoints the report has, every port's peer a GPU of the report. A report that breaks one of them contradicts
-itself, and judging it anyway could turn a critical node OK, so it is refused with the JSON path and why.
+endpoints the report has, every GPU pair with its link, every port's peer a GPU of the report. A report
+that breaks one of them contradicts itself, and judging it anyway could turn a critical node OK (a link
+left out is never judged), so it is refused with the JSON path and why.
 """
 
 from __future__ import annotations
@@ -168,6 +169,13 @@ def _consistent(topology: Topology) -> None:
         if pair in pairs:
             raise ValueError(f"$.links[{i}]: {pair[0]}-{pair[1]} listed twice (also $.links[{pairs[pair]}])")
         pairs[pair] = i
+    indices = sorted(gpus)
+    gpu_pairs = sum(1 for a, b in pairs if a.startswith("GPU") and b.startswith("GPU"))
+    if gpu_pairs != len(indices) * (len(indices) - 1) // 2:  # a pair left out would never be judged
+        missing = next((a, b) for k, a in enumerate(indices) for b in indices[k + 1:]
+                       if (f"GPU{a}", f"GPU{b}") not in pairs)
+        raise ValueError(f"$.links: no link between GPU{missing[0]} and GPU{missing[1]} (a report lists every "
+                         "GPU pair; one left out would never be judged)")
 
 
 def _link(link: Any, where: str, gpus: dict[int, int], nics: dict[int, int]) -> None:
