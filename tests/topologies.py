@@ -129,9 +129,12 @@ def l4_pcie_4gpu(*, p2p: str = "OK", host: str = "l4-node") -> Topology:
 
 
 def _without_gpu(topo: Topology, index: int) -> Topology:
+    """The node as a probe sees it when a GPU is gone: its links go, and its peers' ports no longer name it
+    (a port's `peer` is a *visible* GPU; the remote bus id stays)."""
     label = f"GPU{index}"
-    return replace(topo, gpus=tuple(g for g in topo.gpus if g.index != index),
-                   links=tuple(lk for lk in topo.links if label not in (lk.a, lk.b)))
+    gpus = tuple(replace(g, nvlinks=tuple(replace(p, peer=None) if p.peer == index else p for p in g.nvlinks))
+                 for g in topo.gpus if g.index != index)
+    return replace(topo, gpus=gpus, links=tuple(lk for lk in topo.links if label not in (lk.a, lk.b)))
 
 
 def _with_gpu(topo: Topology, index: int, **changes: object) -> Topology:

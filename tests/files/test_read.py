@@ -78,3 +78,9 @@ def test_deep_nesting_is_refused() -> None:
     deep = "[" * 300 + "]" * 300
     with pytest.raises(InputError, match="nested deeper than"):
         check_expansion(yaml.compose(deep, Loader=yaml.SafeLoader), "deep.yaml")
+
+
+def test_a_dangling_symlink_says_so(tmp_path: Path) -> None:
+    (tmp_path / "rule.yaml").symlink_to(tmp_path / "gone.yaml")
+    with pytest.raises(InputError, match=r"rule\.yaml: a dangling symbolic link \(its target .*gone\.yaml does not"):
+        read_bytes(tmp_path / "rule.yaml")

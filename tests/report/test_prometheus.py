@@ -97,6 +97,7 @@ def test_label_values_are_escaped() -> None:
 
 def test_cli_writes_atomically_and_reports_probe_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     prom = tmp_path / "textfile" / "tpdoctor.prom"
+    prom.parent.mkdir()  # tpdoctor creates no directories (docs/health.md)
     snap = tmp_path / "snap.json"
     snap.write_text(report_json.render(Report(topology=scenario("hgx-h100-healthy"))))
     assert main(["health", "--from", str(snap), "--prometheus", str(prom)]) == 0
