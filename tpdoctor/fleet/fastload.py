@@ -42,6 +42,7 @@ class LinkTableCache:
     def __init__(self, limit: int = _CACHE_LIMIT) -> None:
         self.limit = limit
         self.tables: dict[str, tuple[Link, ...]] = {}
+        self.checked: set[tuple[str, tuple[int, ...], tuple[int, ...]]] = set()  # (table, GPUs, NICs) validated
         self.hits = 0
 
     def get(self, text: str) -> tuple[Link, ...]:
@@ -116,8 +117,15 @@ def _fast(text: str, source: str, cache: LinkTableCache) -> Report | None:
         raise ParseError(exc.reason, source=source) from None
     except (ValueError, TypeError) as exc:
         raise ParseError(str(exc), source=source) from None
-    report = replace(report, topology=replace(report.topology, links=links))
-    report_json.validate(report, source)
+    topology = report.topology
+    key = (links_text, tuple(g.index for g in topology.gpus), tuple(n.index for n in topology.nics))
+    if key not in cache.checked:  # a shared table is checked once per set of GPUs and NICs, not per report
+        report_json.check_links(links, key[1], key[2], source)
+        if len(cache.checked) >= cache.limit:
+            cache.checked.clear()
+        cache.checked.add(key)
+    report = replace(report, topology=replace(topology, links=links))
+    report_json.validate(report, source, links_checked=True)
     return report
 
 

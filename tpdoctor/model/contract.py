@@ -13,7 +13,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import typing
+from collections.abc import Iterable
 from dataclasses import replace
+from functools import cache
 from typing import Any
 
 from tpdoctor import SCHEMA
@@ -21,7 +24,7 @@ from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.codec import from_data, short, to_data
 from tpdoctor.model.errors import ParseError
 from tpdoctor.model.findings import Finding, Report, Status
-from tpdoctor.model.topology import Topology, endpoint_key, normalize_path
+from tpdoctor.model.topology import Link, Topology, endpoint_key, normalize_path
 from tpdoctor.model.unknown import Unknown
 
 MAX_INDEX = 1023  # GPU and NIC indices: NVML numbers a node's devices from 0; no node comes near this
@@ -76,16 +79,34 @@ def report_from_data(data: Any, source: str = "<json>", *, ports: bool = True, c
     return report
 
 
-def validate(report: Report, source: str = "<json>") -> None:
+def validate(report: Report, source: str = "<json>", *, links_checked: bool = False) -> None:
     """Raise ParseError naming the JSON path when a value is out of range or the report contradicts itself
-    (see the module docstring)."""
+    (see the module docstring). A fleet validates thousands of reports: the first pass only says yes or no,
+    the second, on a refusal only, finds the path; `links_checked` skips the links table, which the caller
+    has checked with `check_links` for these GPUs and NICs (fleets share one table between many reports)."""
+    topology = replace(report.topology, links=()) if links_checked else report.topology
+    parts: tuple[tuple[Any, str], ...] = ((topology, "$"),
+                                          *((b, f"$.bench[{i}]") for i, b in enumerate(report.bench)),
+                                          *((f, f"$.findings[{i}]") for i, f in enumerate(report.findings)))
     try:
-        _ranges(report.topology, "$")
-        for i, b in enumerate(report.bench):
-            _ranges(b, f"$.bench[{i}]")
-        for i, f in enumerate(report.findings):
-            _ranges(f, f"$.findings[{i}]")
-        _consistent(report.topology)
+        for obj, where in parts:
+            if not _in_range(obj):
+                _ranges(obj, where)
+        gpus, nics = _devices(report.topology)
+        if not links_checked:
+            _links(report.topology.links, gpus, nics)
+    except ValueError as exc:
+        raise ParseError(str(exc), source=source) from None
+
+
+def check_links(links: tuple[Link, ...], gpus: Iterable[int], nics: Iterable[int], source: str = "<json>") -> None:
+    """A links table checked on its own, for a node with these GPU and NIC indices: ranges, endpoints, every
+    GPU pair; `validate(..., links_checked=True)` then skips the table."""
+    try:
+        for i, link in enumerate(links):
+            if not _in_range(link):
+                _ranges(link, f"$.links[{i}]")
+        _links(links, dict.fromkeys(gpus, 0), dict.fromkeys(nics, 0))
     except ValueError as exc:
         raise ParseError(str(exc), source=source) from None
 
@@ -99,32 +120,94 @@ def validate_bench(results: tuple[BenchResult, ...], source: str = "<json>", whe
         raise ParseError(str(exc), source=source) from None
 
 
+_NUM, _NUMS, _ONE, _MANY, _FREE = range(5)  # what a field holds: a number, numbers, a dataclass, dataclasses, a map
+
+
+@cache
+def _plan(cls: Any) -> tuple[tuple[str, int, int], ...]:
+    """The fields of a dataclass worth checking, with what they hold and their upper bound (strings, enums
+    and booleans are the codec's business)."""
+    hints = typing.get_type_hints(cls)
+    plan = []
+    for f in dataclasses.fields(cls):
+        args = [a for a in (typing.get_args(hints[f.name]) or (hints[f.name],)) if a not in (Unknown, type(None))]
+        kind = typing.get_origin(hints[f.name])
+        first = args[0] if args else None
+        if kind is dict:
+            plan.append((f.name, _FREE, 0))
+        elif kind is tuple and first in (int, float):
+            plan.append((f.name, _NUMS, MAX_INT))
+        elif kind is tuple and dataclasses.is_dataclass(first):
+            plan.append((f.name, _MANY, 0))
+        elif dataclasses.is_dataclass(first):
+            plan.append((f.name, _ONE, 0))
+        elif first in (int, float):
+            plan.append((f.name, _NUM, LIMITS.get(f"{cls.__name__}.{f.name}", MAX_INT)))
+    return tuple(plan)
+
+
+def _ok(value: Any, limit: int) -> bool:
+    cls = value.__class__
+    if cls is int:
+        return 0 <= value <= limit
+    if cls is float:
+        return 0.0 <= value <= MAX_FLOAT  # false for NaN and infinities too
+    return True  # Unknown, None
+
+
+def _in_range(obj: Any) -> bool:
+    """The fast pass: no paths, no messages."""
+    for name, kind, limit in _plan(obj.__class__):
+        value = getattr(obj, name)
+        if kind == _NUM:
+            if not _ok(value, limit):
+                return False
+        elif kind == _ONE:
+            if value is not None and not _in_range(value):
+                return False
+        elif kind == _MANY:
+            if not all(_in_range(v) for v in value):
+                return False
+        elif kind == _NUMS:
+            if not all(_ok(v, limit) for v in value):
+                return False
+        elif value and not _free_ok(value, 0):
+            return False
+    return True
+
+
+def _free_ok(value: Any, depth: int) -> bool:
+    if depth > MAX_DEPTH:
+        return False
+    if isinstance(value, dict):
+        return all(_free_ok(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return all(_free_ok(v, depth + 1) for v in value)
+    return not isinstance(value, float) or math.isfinite(value)
+
+
 def _ranges(obj: Any, where: str) -> None:
-    name = type(obj).__name__
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        path = f"{where}.{f.name}"
-        if dataclasses.is_dataclass(value):
+    """The slow pass: the first value out of range, with its path."""
+    for name, kind, limit in _plan(obj.__class__):
+        value = getattr(obj, name)
+        path = f"{where}.{name}"
+        if kind == _NUM:
+            _number(value, path, limit)
+        elif kind == _ONE and value is not None:
             _ranges(value, path)
-        elif isinstance(value, tuple):
+        elif kind in (_MANY, _NUMS):
             for i, item in enumerate(value):
-                if dataclasses.is_dataclass(item):
-                    _ranges(item, f"{path}[{i}]")
-                else:
-                    _number(item, f"{path}[{i}]", MAX_INT)
-        elif isinstance(value, dict):
+                _ranges(item, f"{path}[{i}]") if kind == _MANY else _number(item, f"{path}[{i}]", limit)
+        elif kind == _FREE:
             _free_form(value, path, 0)
-        else:
-            _number(value, path, LIMITS.get(f"{name}.{f.name}", MAX_INT))
 
 
 def _number(value: Any, where: str, limit: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if _ok(value, limit):
         return
     if isinstance(value, float) and not (math.isfinite(value) and value <= MAX_FLOAT):
         raise ValueError(f"{where}: {value!r} is not a plausible measurement")
-    if value < 0 or value > limit:
-        raise ValueError(f"{where}: {short(value)} is out of range (0 to {limit:,})")
+    raise ValueError(f"{where}: {short(value)} is out of range (0 to {limit:,})")
 
 
 def _free_form(value: Any, where: str, depth: int) -> None:
@@ -141,8 +224,8 @@ def _free_form(value: Any, where: str, depth: int) -> None:
         raise ValueError(f"{where}: {value!r} is not a number")
 
 
-def _consistent(topology: Topology) -> None:
-    """Indices once each, links between endpoints the report has, port peers that are its GPUs."""
+def _devices(topology: Topology) -> tuple[dict[int, int], dict[int, int]]:
+    """GPU and NIC indices once each (index -> position), port peers that are GPUs of the report."""
     gpus: dict[int, int] = {}
     for i, g in enumerate(topology.gpus):
         if g.index in gpus:
@@ -156,15 +239,19 @@ def _consistent(topology: Topology) -> None:
     for i, g in enumerate(topology.gpus):
         seen: set[int] = set()
         for k, port in enumerate(g.nvlinks):
-            where = f"$.gpus[{i}].nvlinks[{k}]"
             if port.link in seen:
-                raise ValueError(f"{where}.link: NVLink {port.link} of GPU{g.index} listed twice")
+                raise ValueError(f"$.gpus[{i}].nvlinks[{k}].link: NVLink {port.link} of GPU{g.index} listed twice")
             seen.add(port.link)
             if port.peer is not None and port.peer not in gpus:
-                raise ValueError(f"{where}.peer: GPU{port.peer} is not a GPU of this report")
+                raise ValueError(f"$.gpus[{i}].nvlinks[{k}].peer: GPU{port.peer} is not a GPU of this report")
+    return gpus, nics
+
+
+def _links(links: tuple[Link, ...], gpus: dict[int, int], nics: dict[int, int]) -> None:
+    """Links between endpoints the report has, each pair once, every GPU pair present."""
     pairs: dict[tuple[str, str], int] = {}
-    for i, link in enumerate(topology.links):
-        _link(link, f"$.links[{i}]", gpus, nics)
+    for i, link in enumerate(links):
+        _link(link, i, gpus, nics)
         pair = (link.a, link.b) if endpoint_key(link.a) <= endpoint_key(link.b) else (link.b, link.a)
         if pair in pairs:
             raise ValueError(f"$.links[{i}]: {pair[0]}-{pair[1]} listed twice (also $.links[{pairs[pair]}])")
@@ -178,30 +265,33 @@ def _consistent(topology: Topology) -> None:
                          "GPU pair; one left out would never be judged)")
 
 
-def _link(link: Any, where: str, gpus: dict[int, int], nics: dict[int, int]) -> None:
+def _link(link: Any, i: int, gpus: dict[int, int], nics: dict[int, int]) -> None:
     for end in ("a", "b"):
         label = getattr(link, end)
         try:
             kind, index = endpoint_key(label)
         except ValueError:
-            raise ValueError(f"{where}.{end}: {short(label)} is not a GPU or NIC label") from None
+            raise ValueError(f"$.links[{i}].{end}: {short(label)} is not a GPU or NIC label") from None
         if index not in (gpus if kind == 0 else nics):
-            raise ValueError(f"{where}.{end}: {label} is not a {'GPU' if kind == 0 else 'NIC'} of this report")
+            raise ValueError(f"$.links[{i}].{end}: {label} is not a {'GPU' if kind == 0 else 'NIC'} of this report")
     if link.a == link.b:
-        raise ValueError(f"{where}: a link from {link.a} to itself")
+        raise ValueError(f"$.links[{i}]: a link from {link.a} to itself")
     for name in ("path", "pcie_path"):
         value = getattr(link, name)
-        if isinstance(value, Unknown) or value == "NET":
-            continue
-        try:
-            ok = normalize_path(value) == value
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(f"{where}.{name}: {short(value)} is not a topology path (NV<n>, PIX, PXB, PHB, "
+        if not isinstance(value, Unknown) and not _is_path(value):
+            raise ValueError(f"$.links[{i}].{name}: {short(value)} is not a topology path (NV<n>, PIX, PXB, PHB, "
                              "NODE, SYS or NET)")
 
 
+@cache
+def _is_path(value: str) -> bool:
+    """A path as tpdoctor writes it: `topo -m`'s canonical spelling, or NET between nodes."""
+    if value == "NET":
+        return True
+    try:
+        return normalize_path(value) == value
+    except ValueError:
+        return False
 
 
 def _typed(finding: Finding) -> Finding:
