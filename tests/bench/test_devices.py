@@ -1,5 +1,5 @@
-"""NVML index (nvidia-smi's numbering, PCI bus order) to CUDA ordinal: the mapping as pure functions (no GPU,
-no torch)."""
+"""NVML index (nvidia-smi's numbering, PCI bus order) to CUDA ordinal: the mapping as pure functions, and
+the pieces of the launch that carry it (no GPU, no torch)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,12 @@ from tpdoctor.bench.devices import (
     visible_indices,
     visible_slots,
 )
+from tpdoctor.bench.launch import BenchOptions, bench_env
+from tpdoctor.bench.plan import plan_node
+from tpdoctor.bench.runner import _worker_args
+from tpdoctor.bench.session import choose_devices, cuda_devices, minimal_topology
 from tpdoctor.model.errors import BenchError
-from tpdoctor.model.topology import Gpu
+from tpdoctor.model.topology import Gpu, Topology
 
 BUS = ("00000000:18:00.0", "00000000:2A:00.0", "00000000:3B:00.0", "00000000:5D:00.0")
 UUID = ("GPU-aaaa1111", "GPU-bbbb2222", "GPU-cccc3333", "GPU-bbbb9999")
@@ -97,3 +101,27 @@ def test_a_rank_on_another_bus_than_the_topology_says_is_named() -> None:
     assert ran_elsewhere((0, 2), (None, "garbage"), gpus) == []  # nothing reported: no evidence
     assert ran_elsewhere((0, 2), ("0000:18:00.0", "0000:2a:00.0"), gpus) == [
         "rank 1 ran on PCI 0000:2a:00.0, but GPU2 is PCI 00000000:3B:00.0 in the topology"]
+
+
+def test_session_picks_visible_gpus_and_their_ordinals() -> None:
+    env = {"CUDA_VISIBLE_DEVICES": "3,1"}
+    topo = Topology(host="h", source="fixture", captured_at="2026-01-01T00:00:00Z", gpus=_gpus())
+    devices = choose_devices("nccl", None, (), topo, lambda: 2, env)
+    assert devices == (1, 3)
+    assert cuda_devices("nccl", devices, topo, lambda: 2, env) == (1, 0)
+    assert choose_devices("nccl", None, ((0, 3),), topo, lambda: 2, env) == (0, 3)
+    with pytest.raises(BenchError, match="GPU0 is not visible"):
+        cuda_devices("nccl", (0, 3), topo, lambda: 2, env)
+    assert cuda_devices("gloo", (0, 1), None, lambda: 0, env) is None
+    with pytest.raises(BenchError, match="--world-size 3 but only 2 GPUs are visible"):
+        choose_devices("nccl", 3, (), topo, lambda: 2, env)
+
+
+def test_every_rank_numbers_cuda_devices_in_pci_bus_order_and_gets_its_ordinal() -> None:
+    assert bench_env({}, base={"CUDA_DEVICE_ORDER": "FASTEST_FIRST"})["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
+    options = BenchOptions(backend="nccl", sizes=(1024,))
+    args = _worker_args(plan_node(2), (1, 3), (1, 0), options)
+    assert args[args.index("--devices") + 1] == "1,3" and args[args.index("--cuda-devices") + 1] == "1,0"
+    assert "--cuda-devices" not in _worker_args(plan_node(2), (0, 1), None, options)
+    topo = minimal_topology((0, 1), "gloo", pci_bus_ids=("0000:18:00.0", None))
+    assert [g.pci_bus_id for g in topo.gpus][0] == "0000:18:00.0"

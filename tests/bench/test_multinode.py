@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from tests.bench.helpers import requires_torch
-from tpdoctor.bench.multinode import NodeJob, node_plan, parse_endpoint
-from tpdoctor.bench.runner import free_port
+from tpdoctor.bench.launch import free_port
+from tpdoctor.bench.multinode import parse_endpoint
+from tpdoctor.bench.nodes import NodeJob, node_plan
 from tpdoctor.model.contract import render
 from tpdoctor.model.findings import Report
 from tpdoctor.model.topology import Gpu, Topology
@@ -246,7 +247,7 @@ def test_pairs_and_node_flags_choose_what_crosses_nodes() -> None:
 
 def test_multi_node_launcher_and_fleet_never_import_torch() -> None:
     code = ("import sys\n"
-            "import tpdoctor.bench.multinode, tpdoctor.bench.torchrun, tpdoctor.fleet.view\n"
+            "import tpdoctor.bench.multinode, tpdoctor.bench.nodes, tpdoctor.bench.torchrun, tpdoctor.fleet.view\n"
             "import tpdoctor.report.fleet_text\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

@@ -12,9 +12,10 @@ import time
 from typing import Any
 
 from tests.bench.helpers import requires_torch
+from tpdoctor.bench.launch import BenchOptions
 from tpdoctor.bench.plan import plan_group, plan_pairs
 from tpdoctor.bench.procs import is_alive, kill_sessions, session_members
-from tpdoctor.bench.runner import BenchOptions, Launcher, run_plan
+from tpdoctor.bench.runner import Launcher, run_plan
 
 pytestmark = requires_torch
 
