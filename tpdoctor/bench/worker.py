@@ -14,6 +14,10 @@ writes every rank's results as JSON (temp file, then rename; use a per-node path
 
 With NCCL each rank uses CUDA device `--cuda-devices[rank]` (default `--devices[rank]`, else LOCAL_RANK) and
 reports that device's PCI bus id in its `ready` event (see `devices.py`).
+
+Test hook: `TPDOCTOR_BENCH_TEST_HANG='{"rank": R, "group": [GPU, ...], "after": N, "file": PATH}'` makes
+rank R, in that group (GPU labels, as in results), stop answering before its size N+1 (after N sizes) until
+it is killed, creating PATH first when given. The watchdog and orphan tests use it; nothing else sets it.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from tpdoctor.bench.events import encode
+from tpdoctor.bench.events import HANG_VARIABLE, encode
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.busbw import measured
 from tpdoctor.model.codec import to_data
@@ -164,12 +168,30 @@ def _local_leader(group: tuple[int, ...], me: Rank, world: list[dict[str, Any]])
     return me.rank == min(r for r in group if world[r]["node"] == here)
 
 
+def _hang_point() -> dict[str, Any] | None:
+    """The test hook's settings (see the module docstring), or None."""
+    text = os.environ.get(HANG_VARIABLE)
+    return json.loads(text) if text else None
+
+
+def _hang(hang: dict[str, Any] | None, me: Rank, gpus: tuple[int, ...], done: int) -> None:
+    """The test hook: stop answering here until killed."""
+    if hang is None or hang["rank"] != me.rank or list(hang["group"]) != list(gpus) or hang["after"] != done:
+        return
+    if hang.get("file"):
+        with open(hang["file"], "w"):
+            pass
+    while True:
+        time.sleep(3600)
+
+
 def _ints(text: str | None) -> list[int] | None:
     return [int(x) for x in text.split(",")] if text else None
 
 
 def run(args: argparse.Namespace) -> list[BenchResult]:
     me = Rank(args.backend, _ints(args.devices), _ints(args.cuda_devices))
+    hang = _hang_point()
     dtype = DTYPES[args.dtype]
     sizes = parse_sizes(args.sizes)
     emit({"event": "launched", "rank": me.rank, "pid": os.getpid()})  # torch imported, before rendezvous
@@ -198,7 +220,8 @@ def run(args: argparse.Namespace) -> list[BenchResult]:
         hosts = tuple(str(world[r]["host"]) for r in mine)
         local_ranks = tuple(int(world[r]["local_rank"]) for r in mine)
         leader = _local_leader(mine, me, world)
-        for nbytes in sizes:
+        for done, nbytes in enumerate(sizes):
+            _hang(hang, me, gpus, done)
             if leader:
                 emit({"event": "start", "group": list(gpus), "bytes": nbytes, "round": index})
             actual, time_us, ok = measure_size(me, pgs[mine], len(mine), mine.index(me.rank), nbytes,
