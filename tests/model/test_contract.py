@@ -138,3 +138,13 @@ def test_every_bundled_and_scenario_topology_passes_validation() -> None:
 
     for name in SCENARIOS:
         report_json.validate(Report(topology=scenario(name)), name)
+
+
+def test_a_report_that_never_probed_its_node_may_list_no_links_but_not_some() -> None:
+    data = _data()
+    data["source"] = "bench"  # `tpdoctor bench --json` without --from: GPUs, measurements, no topology
+    data["links"] = []
+    assert report_json.loads(json.dumps(data)).topology.links == ()
+    data["source"] = "snapshot"
+    with pytest.raises(ParseError, match=r"\$\.links: no link between GPU0 and GPU1"):
+        report_json.loads(json.dumps(data))

@@ -120,7 +120,7 @@ def _fast(text: str, source: str, cache: LinkTableCache) -> Report | None:
     topology = report.topology
     key = (links_text, tuple(g.index for g in topology.gpus), tuple(n.index for n in topology.nics))
     if key not in cache.checked:  # a shared table is checked once per set of GPUs and NICs, not per report
-        report_json.check_links(links, key[1], key[2], source)
+        report_json.check_links(links, key[1], key[2], source, probed=topology.source != report_json.UNPROBED)
         if len(cache.checked) >= cache.limit:
             cache.checked.clear()
         cache.checked.add(key)

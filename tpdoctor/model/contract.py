@@ -3,9 +3,10 @@
 Reading is strict, because a report is input from another machine or another person: the codec checks
 every type, and `validate` checks what types cannot say: each number in its range (finite, not negative,
 an NVLink count no bigger than `topo -m` can print), every GPU and NIC index once, every link between two
-endpoints the report has, every GPU pair with its link, every port's peer a GPU of the report. A report
-that breaks one of them contradicts itself, and judging it anyway could turn a critical node OK (a link
-left out is never judged), so it is refused with the JSON path and why.
+endpoints the report has, every GPU pair with its link (only `tpdoctor bench` without a topology writes
+none), every port's peer a GPU of the report. A report that breaks one of them contradicts itself, and
+judging it anyway could turn a critical node OK (a link left out is never judged), so it is refused with
+the JSON path and why.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ MAX_NVLINKS = 72  # NVLinks between two GPUs: the limit `topo -m`'s NV<n> is rea
 MAX_INT = 2**64 - 1  # the widest counter NVML has (unsigned long long)
 MAX_FLOAT = 1e15  # GB/s, µs, seconds: anything beyond is not a measurement
 MAX_DEPTH = 32  # nesting of free-form evidence
+UNPROBED = "bench"  # the source of a report whose node was measured but never probed: it may list no links
 # per-field upper bounds (everything numeric is also finite and not negative)
 LIMITS: dict[str, int] = {"Gpu.index": MAX_INDEX, "Nic.index": MAX_INDEX, "NvLinkPort.peer": MAX_INDEX,
                           "NvLinkPort.link": 255, "Link.nvlinks": MAX_NVLINKS,
@@ -94,19 +96,20 @@ def validate(report: Report, source: str = "<json>", *, links_checked: bool = Fa
                 _ranges(obj, where)
         gpus, nics = _devices(report.topology)
         if not links_checked:
-            _links(report.topology.links, gpus, nics)
+            _links(report.topology.links, gpus, nics, probed=report.topology.source != UNPROBED)
     except ValueError as exc:
         raise ParseError(str(exc), source=source) from None
 
 
-def check_links(links: tuple[Link, ...], gpus: Iterable[int], nics: Iterable[int], source: str = "<json>") -> None:
+def check_links(links: tuple[Link, ...], gpus: Iterable[int], nics: Iterable[int], source: str = "<json>", *,
+                probed: bool = True) -> None:
     """A links table checked on its own, for a node with these GPU and NIC indices: ranges, endpoints, every
     GPU pair; `validate(..., links_checked=True)` then skips the table."""
     try:
         for i, link in enumerate(links):
             if not _in_range(link):
                 _ranges(link, f"$.links[{i}]")
-        _links(links, dict.fromkeys(gpus, 0), dict.fromkeys(nics, 0))
+        _links(links, dict.fromkeys(gpus, 0), dict.fromkeys(nics, 0), probed)
     except ValueError as exc:
         raise ParseError(str(exc), source=source) from None
 
@@ -247,8 +250,9 @@ def _devices(topology: Topology) -> tuple[dict[int, int], dict[int, int]]:
     return gpus, nics
 
 
-def _links(links: tuple[Link, ...], gpus: dict[int, int], nics: dict[int, int]) -> None:
-    """Links between endpoints the report has, each pair once, every GPU pair present."""
+def _links(links: tuple[Link, ...], gpus: dict[int, int], nics: dict[int, int], probed: bool = True) -> None:
+    """Links between endpoints the report has, each pair once, every GPU pair present (a report that never
+    probed its node, `probed=False`, may list none at all)."""
     pairs: dict[tuple[str, str], int] = {}
     for i, link in enumerate(links):
         _link(link, i, gpus, nics)
@@ -258,7 +262,7 @@ def _links(links: tuple[Link, ...], gpus: dict[int, int], nics: dict[int, int]) 
         pairs[pair] = i
     indices = sorted(gpus)
     gpu_pairs = sum(1 for a, b in pairs if a.startswith("GPU") and b.startswith("GPU"))
-    if gpu_pairs != len(indices) * (len(indices) - 1) // 2:  # a pair left out would never be judged
+    if gpu_pairs != len(indices) * (len(indices) - 1) // 2 and (probed or gpu_pairs):  # one left out: never judged
         missing = next((a, b) for k, a in enumerate(indices) for b in indices[k + 1:]
                        if (f"GPU{a}", f"GPU{b}") not in pairs)
         raise ValueError(f"$.links: no link between GPU{missing[0]} and GPU{missing[1]} (a report lists every "
