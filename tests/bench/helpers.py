@@ -22,7 +22,7 @@ from tpdoctor.bench.launch import free_port
 from tpdoctor.bench.procs import tagged
 from tpdoctor.model.contract import render
 from tpdoctor.model.findings import Report
-from tpdoctor.model.topology import Gpu, Topology
+from tpdoctor.model.topology import Gpu, Link, Topology
 
 requires_torch = pytest.mark.skipif(not torch_available(),
                                     reason="torch is not installed (pip install torch==2.13.0)")
@@ -54,7 +54,8 @@ class Nodes:
         self.procs: dict[int, subprocess.Popen[str]] = {}
         for host in HOSTS:
             topo = Topology(host=host, source="fixture", captured_at="2026-11-21T12:00:00Z",
-                            gpus=(Gpu(index=0, name="cpu"), Gpu(index=1, name="cpu")))
+                            gpus=(Gpu(index=0, name="cpu"), Gpu(index=1, name="cpu")),
+                            links=(Link("GPU0", "GPU1", "PHB"),))  # a scan lists every GPU pair
             (tmp / f"{host}-scan.json").write_text(render(Report(topology=topo)))
 
     def start(self, side: int, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
