@@ -13,6 +13,8 @@ from tpdoctor.model.topology import Topology
 from tpdoctor.probes import replay
 from tpdoctor.report.catalogue import load_catalogue
 
+from tests.topologies import SCENARIOS, scenario
+
 ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "tests" / "rules"
 CASES = sorted(p for p in HERE.glob("TPD2*/*.yaml"))
@@ -20,8 +22,11 @@ CASES = sorted(p for p in HERE.glob("TPD2*/*.yaml"))
 
 @cache
 def topology(name: str) -> Topology:
+    """`example`, a snapshot in fixtures/topologies/, or a named scenario of tests/topologies.py."""
     if name == "example":
         return replay.load(replay.example_path())
+    if name in SCENARIOS:
+        return scenario(name)
     return replay.load(ROOT / "fixtures" / "topologies" / name)
 
 
@@ -63,7 +68,10 @@ def test_case(case: Path) -> None:
 
 
 NOT_AUTO_FIXABLE = {"TPD202": "advice only (info)", "TPD205": "needs more GPUs than the node has",
-                    "TPD212": "hardware: the NICs sit where they sit"}
+                    "TPD212": "hardware: the NICs sit where they sit", "TPD220": "hardware: the links need repair",
+                    "TPD221": "TP across nodes is predicted best: nothing to rewrite"}
+# advice that lapses when --fix moves the group to healthy NVLink, where TP then beats TP=1 replicas
+LAPSES_AFTER_FIX = {"TPD202"}
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.stem == "positive"], ids=lambda p: p.parent.name)
@@ -78,7 +86,7 @@ def test_fix_removes_the_finding(case: Path, tmp_path: Path) -> None:
     text, changes, problems = fix_text(case.read_text(encoding="utf-8"), before.assessments, topo)
     after = check(read_text(text, str(tmp_path / case.name)), topo, rules())
     if rid in NOT_AUTO_FIXABLE:
-        assert active(after, rid), NOT_AUTO_FIXABLE[rid]
+        assert active(after, rid) or (rid in LAPSES_AFTER_FIX and changes and not problems), NOT_AUTO_FIXABLE[rid]
         return
     assert changes and not problems, (changes, problems)
     assert not active(after, rid), [f.message for f in after.report.findings]

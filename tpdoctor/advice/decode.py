@@ -142,7 +142,7 @@ def _explain(spec: ModelSpec, fmt: str, gpu: GpuPerf, tp: int, batch: int, conte
         f"{' (experts the batch routes to)' if spec.is_moe else ''} / ({gpu.hbm_tbps:g} TB/s × {eta:g}"
         f"{f' × {eff:g} dequant' if eff < 1 else ''}) = {float(t['weights_ms']):.2f} ms",
         f"GEMM compute: {float(t['flops']) / 1e12:.3f} TFLOP per GPU at batch {batch}"
-        + (f" / ({gpu.peak_tflops('bf16'):g}+ TFLOP/s × {hardware.MATMUL_EFFICIENCY:g}) = {float(t['compute_ms']):.2f} ms"
+        + (f" at {hardware.MATMUL_EFFICIENCY:g} of the dense peak = {float(t['compute_ms']):.2f} ms"
            if t["compute_ms"] else " (no FLOP/s figure for this GPU: not counted)"),
         f"KV cache: {batch}×{context} tokens = {float(t['kv_bytes']) / 1e9:.3f} GB per GPU → "
         f"{float(t['attention_ms']):.2f} ms",

@@ -65,7 +65,7 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
         new_tp = max(below) if below else (min(fitting) if fitting else d.tp)
     elif a.memory is not None and a.memory.fits is False and a.min_tp and a.min_tp <= len(topology.gpus):
         new_tp = a.min_tp
-    if d.nodes > 1 and d.tp > (d.gpu_count or len(topology.gpus)):
+    if d.nodes > 1 and d.tp > (d.gpu_count or len(topology.gpus)) and _cross_node_choice(a, topology) != "keep":
         per_node = d.gpu_count or len(topology.gpus)
         new_tp, new_pp = per_node, d.nodes
     if new_tp != d.tp:
@@ -120,6 +120,13 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
                 edits.append(Edit(origin, d.env[var], new, f"{var} -> {new}"))
                 summary.append(f"{var}={d.env[var]} -> {new}")
     return FixPlan(tuple(edits), tuple(unfixable), tuple(summary))
+
+
+def _cross_node_choice(a: Assessment, topology: Topology) -> str | None:
+    """TPD203's choice (crossnode_choice.py): "keep" means TP across nodes is predicted best — no rewrite."""
+    from tpdoctor.deploy import crossnode
+
+    return crossnode.facts(a, topology).get("cross_node_choice")
 
 
 def _replicas_better(a: Assessment, path: str | None) -> bool:
