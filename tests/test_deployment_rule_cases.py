@@ -67,7 +67,9 @@ def test_case(case: Path) -> None:
         assert not hits, f"{rid} should not fire on {case}: {[f.message for f in hits]}"
 
 
-NOT_AUTO_FIXABLE = {"TPD202": "advice only (info)", "TPD205": "needs more GPUs than the node has",
+NOT_AUTO_FIXABLE = {"TPD201": "TP over PCIe stays when it is predicted the best option (TP=2 under one switch "
+                               "serves more tokens/s than two TP=1 replicas)",
+                    "TPD202": "advice only (info)", "TPD205": "needs more GPUs than the node has",
                     "TPD212": "hardware: the NICs sit where they sit", "TPD220": "hardware: the links need repair",
                     "TPD221": "TP across nodes is predicted best: nothing to rewrite"}
 # advice that lapses when --fix moves the group to healthy NVLink, where TP then beats TP=1 replicas
@@ -91,4 +93,9 @@ def test_fix_removes_the_finding(case: Path, tmp_path: Path) -> None:
     assert changes and not problems, (changes, problems)
     assert not active(after, rid), [f.message for f in after.report.findings]
     assert after.report.status.value in ("ok", "warning") and not [
-        f for f in after.report.findings if f.severity.value != "info" and not f.suppressed], text
+        f for f in after.report.findings if f.severity.value != "info" and not f.suppressed
+        and f.rule not in KEPT_AFTER_FIX], text
+
+
+# what may remain after a fix: the rewrite keeps TP on PCIe where the cost model predicts it best (TPD201)
+KEPT_AFTER_FIX = {"TPD201"}

@@ -147,17 +147,7 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
         mem_mib = int(sku.memory_gib * 1024)
     t = table or placement.PairTable(topology)
     group = t.group(gpus) if gpus else None
-    broken: list[str] = []
-    down: list[str] = []
-    if gpus:
-        for i, a in enumerate(gpus):
-            for b in gpus[i + 1:]:
-                lk = topology.gpu_link(a, b)
-                exp = lk.nvlinks_expected if lk is not None else 0
-                if lk is not None and isinstance(exp, int) and exp > lk.nvlinks:
-                    broken.append(f"{lk.a}-{lk.b} (NVLink {lk.nvlinks}/{exp} up, traffic over {lk.path})")
-                    if not lk.path.startswith("NV"):
-                        down.append(broken[-1])
+    broken, down = _broken_pairs(topology, gpus)
     if held_by is not None:  # fleet mode: who holds which GPUs of this node, decided by the caller
         held = {g for gs in held_by.values() for g in gs}
         overlap = {n: tuple(sorted(set(gs) & set(gpus))) for n, gs in held_by.items()
@@ -207,6 +197,21 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
     from dataclasses import replace
 
     return replace(result, notes=tuple(notes), **extra)  # type: ignore[arg-type]
+
+
+def _broken_pairs(topology: Topology, gpus: tuple[int, ...] | None) -> tuple[list[str], list[str]]:
+    """(pairs of the group missing expected NVLinks, those of them with none left: traffic over PCIe)."""
+    broken: list[str] = []
+    down: list[str] = []
+    for i, a in enumerate(gpus or ()):
+        for b in (gpus or ())[i + 1:]:
+            lk = topology.gpu_link(a, b)
+            exp = lk.nvlinks_expected if lk is not None else 0
+            if lk is not None and isinstance(exp, int) and exp > lk.nvlinks:
+                broken.append(f"{lk.a}-{lk.b} (NVLink {lk.nvlinks}/{exp} up, traffic over {lk.path})")
+                if not lk.path.startswith("NV"):
+                    down.append(broken[-1])
+    return broken, down
 
 
 def _kv_dtype(dep: Deployment) -> str:

@@ -58,6 +58,18 @@ def _option(a: Assessment, key: str, single: Prediction | None) -> Option | None
     return Option(single, loaded) if single is not None and loaded is not None else None
 
 
+def replicas_advisable(a: Assessment, against: str = "current") -> bool | None:
+    """TP=1 replicas fit one GPU, meet the stated objective and serve no fewer tokens/s at the concurrency than
+    the group `against` (current | best_prediction); None when the numbers are not known."""
+    obj = a.objective or objective.of(None, None, a.deployment.max_num_seqs)
+    base = _option(a, against, a.current if against == "current" else a.best_prediction)
+    rep = _option(a, "replicas", a.replicas)
+    fits = a.memory_tp1.fits if a.memory_tp1 is not None else None
+    if base is None or rep is None or fits is None:
+        return None
+    return bool(fits and objective.meets(obj, rep) and rep.tokens_per_s >= base.tokens_per_s * (1 - objective.TIE))
+
+
 def costs(a: Assessment) -> dict[str, Any]:
     obj = a.objective or objective.of(None, None, a.deployment.max_num_seqs)
     now, nv = _option(a, "current", a.current), _option(a, "nvlink_reference", a.nvlink_reference)
@@ -67,10 +79,7 @@ def costs(a: Assessment) -> dict[str, Any]:
         slowdown = max(now.latency_ms / nv.latency_ms, nv.tokens_per_s / now.tokens_per_s) * 100 - 100
     elif now is not None and not a.broken_pairs:
         slowdown = 0.0
-    fits = a.memory_tp1.fits if a.memory_tp1 is not None else None
-    rep_ok = None
-    if rep is not None and now is not None and fits is not None:
-        rep_ok = bool(fits and objective.meets(obj, rep) and rep.tokens_per_s >= now.tokens_per_s * (1 - objective.TIE))
+    rep_ok = replicas_advisable(a)
     return {
         "down_pairs": list(a.down_pairs) if a.group else None,
         "degraded_pairs": list(a.degraded_pairs) if a.group else None,
@@ -108,6 +117,11 @@ def advice(a: Assessment, f: dict[str, Any]) -> dict[str, Any]:
         if now is not None and rep is not None:
             replica += f"; {objective.compare_text(objective.throughput_view(obj), now, rep)}"
     options = [x for x in (move, replica) if x]
+    if not options and now is not None and d.tp > 1:
+        alt = (f" (TP=1 × {d.tp} replicas: est. {rep.tokens_per_s:.0f} vs {now.tokens_per_s:.0f} tok/s now, "
+               f"{rep.latency_ms:.2f} vs {now.latency_ms:.2f} ms/token)" if rep is not None else "")
+        options = [f"no other option on this node is predicted better on {obj.describe()}{alt}; move "
+                   "latency-critical models to an NVLink node"]
     return {"move_advice": move, "replica_advice": replica,
             "advice": "; or ".join(options) if options else None}
 
