@@ -80,7 +80,8 @@ def _loss(pts: Sequence[Point]) -> float:
     return statistics.fmean(lat) + statistics.fmean(rat) if rat else statistics.fmean(lat)
 
 
-def nelder_mead(f: Callable[[list[float]], float], x0: list[float], steps: list[float], iters: int = 600) -> list[float]:
+def nelder_mead(f: Callable[[list[float]], float], x0: list[float], steps: list[float],
+                iters: int = 600) -> list[float]:
     simplex = [list(x0)] + [[x + (s if i == j else 0.0) for j, x in enumerate(x0)] for i, s in enumerate(steps)]
     vals = [f(x) for x in simplex]
     for _ in range(iters):

@@ -47,13 +47,15 @@ DATA = Path(__file__).resolve().parent / "data"
 
 # What each engine did in the source's run (flags from the source or the engine's docs at that version).
 ENGINES = {
-    "gpt-fast": Engine("gpt-fast", lm_head_sharded=False, quantized_lm_head=True, weight_only_kernel="torch", note="torch.compile (CUDA graphs); ENABLE_INTRA_NODE_COMM"),
+    "gpt-fast": Engine("gpt-fast", lm_head_sharded=False, quantized_lm_head=True, weight_only_kernel="torch",
+                       note="torch.compile (CUDA graphs); ENABLE_INTRA_NODE_COMM"),
     "gpt-fast-nccl": Engine("gpt-fast-nccl", custom_allreduce=False, lm_head_sharded=False, quantized_lm_head=True,
                             weight_only_kernel="torch",
                             note="README of 2023-11-30: NCCL all-reduce before pytorch#114001"),
     "fastertransformer": Engine("fastertransformer", custom_allreduce=False,
                                 note="C++ runtime, NCCL (custom all-reduce only for 8-way TP, off by default [U])"),
-    "mlc-llm": Engine("mlc-llm", custom_allreduce=False, quantized_lm_head=True, note="TVM Unity, --use-cuda-graph, NCCL"),
+    "mlc-llm": Engine("mlc-llm", custom_allreduce=False, quantized_lm_head=True,
+                      note="TVM Unity, --use-cuda-graph, NCCL"),
     "vllm-0.2": Engine("vllm-0.2", graphs=False, custom_allreduce=False,
                        note="vLLM acbed3e (2023-10): no CUDA graphs (#1926 came 2023-12), NCCL, Ray workers"),
     "vllm": Engine("vllm", note="vLLM >= 0.4: CUDA graphs, custom all-reduce"),

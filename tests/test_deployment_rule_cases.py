@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.topologies import SCENARIOS, scenario
 from tpdoctor.deploy.check import check, read_manifests
 from tpdoctor.model.topology import Topology
 from tpdoctor.probes import replay
 from tpdoctor.report.catalogue import load_catalogue
-
-from tests.topologies import SCENARIOS, scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "tests" / "rules"

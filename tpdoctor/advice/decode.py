@@ -127,9 +127,10 @@ def step(spec: ModelSpec, *, fmt: str, gpu: GpuPerf, tp: int, batch: int = 1, co
     fixed = engines.fixed_ms(spec.layers, eng)
     host = engines.host_ms(spec.layers, eng)
     total = max(weights_ms + compute_ms + attention_ms + fixed + ar_ms, host)
-    terms = dict(weights_ms=weights_ms, compute_ms=compute_ms, attention_ms=attention_ms, fixed_ms=fixed,
-                 allreduce_ms=ar_ms, allreduce_us=ar.us, allreduce_impl=ar.impl, host_ms=host, step_ms=total,
-                 weight_bytes=wbytes, kv_bytes=kv, flops=flops, collectives=n_coll)
+    terms: dict[str, float | int | str] = dict(
+        weights_ms=weights_ms, compute_ms=compute_ms, attention_ms=attention_ms, fixed_ms=fixed,
+        allreduce_ms=ar_ms, allreduce_us=ar.us, allreduce_impl=ar.impl, host_ms=host, step_ms=total,
+        weight_bytes=wbytes, kv_bytes=kv, flops=flops, collectives=n_coll)
     lines = _explain(spec, wf.name, gpu, tp, batch, context, eff, ar, link, terms)
     return Step(**terms, explain=tuple(lines))  # type: ignore[arg-type]
 
