@@ -40,6 +40,26 @@ def dev_zero(tmp: Path) -> Inputs:
     return {**nothing(tmp), "input": str(tmp / "input.json")}
 
 
+def collect_dir_with_fifo(tmp: Path) -> Inputs:
+    """The example's collect directory with its topo-m.txt replaced by a FIFO."""
+    folder = tmp / "capture"
+    folder.mkdir()
+    for f in EXAMPLE.iterdir():
+        if f.name != "topo-m.txt":
+            (folder / f.name).write_bytes(f.read_bytes())
+    os.mkfifo(folder / "topo-m.txt")
+    return {**nothing(tmp), "input": str(folder)}
+
+
+def report_dir_with_fifo(tmp: Path) -> Inputs:
+    """A fleet folder: the example node's report and a FIFO named like a report."""
+    folder = tmp / "reports"
+    folder.mkdir()
+    (folder / "gpu01.json").write_text(_example_report())
+    os.mkfifo(folder / "gpu02.json")
+    return {**nothing(tmp), "input": str(folder)}
+
+
 def smi(mode: str) -> Callable[[Path], Inputs]:
     """The fake nvidia-smi on PATH, replaying the example node, misbehaving as `mode` says."""
     return lambda tmp: {**nothing(tmp), "$FAKESMI_DIR": str(EXAMPLE), "$FAKESMI_MODE": mode}
@@ -194,6 +214,10 @@ CASES: tuple[Case, ...] = (
     Case("check-deployment-bench-fifo", fifo,
          ("check-deployment", "{job}", "--topology", "{example}", "--bench", "{input}"), 3, FIFO_MSG, issue="1"),
     Case("fleet-fifo", fifo, FLEET, 3, FIFO_MSG, stream="stdout", issue="1"),
+    Case("scan-from-collect-dir-with-fifo", collect_dir_with_fifo, ("scan", "--from", "{input}"), 3,
+         r"capture/topo-m\.txt: " + FIFO_MSG, issue="1"),
+    Case("fleet-folder-with-fifo", report_dir_with_fifo, FLEET, 2, r"reports/gpu02\.json: " + FIFO_MSG,
+         stream="stdout", issue="1"),
     Case("health-baseline-fifo", fifo, ("health", "--from", "{example}", "--baseline", "{input}"), 3,
          r"^tpdoctor: error: baseline .*input\.json: " + FIFO_MSG, issue="1"),
     Case("scan-from-dev-zero-symlink", dev_zero, ("scan", "--from", "{input}"), 3, ZERO_MSG, issue="1"),

@@ -43,12 +43,13 @@ class FleetInput:
 
 
 def report_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand folders to the `*.json` files inside them (sorted), keep files as given."""
+    """Expand folders to the `*.json` entries inside them (sorted), keep files as given. A FIFO or a dangling
+    symlink named `*.json` is kept too, so that reading it is refused loudly instead of a node going missing."""
     out: list[Path] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*.json") if q.is_file()))
+            out.extend(sorted(q for q in p.rglob("*.json") if not q.is_dir()))
         else:
             out.append(p)
     return out

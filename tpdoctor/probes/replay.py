@@ -7,6 +7,7 @@ name the file.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def _load_json(text: str, source: str) -> Report:
 
 def _load_dir(d: Path) -> Topology:
     files = {name: d / name for name in _COLLECT_FILES}
-    present = {name: f for name, f in files.items() if f.is_file()}
+    present = {name: f for name, f in files.items() if os.path.lexists(f)}  # a FIFO is refused when read
     snapshot = present.pop(build.SNAPSHOT, None)
     if build.TOPO_M not in present:
         if snapshot is not None:
