@@ -63,7 +63,9 @@ def test_case(case: Path) -> None:
 
 
 NOT_AUTO_FIXABLE = {"TPD202": "advice only (info)", "TPD205": "needs more GPUs than the node has",
-                    "TPD212": "hardware: the NICs sit where they sit"}
+                    "TPD212": "hardware: the NICs sit where they sit",
+                    "TPD213": "the concurrency asked is the user's to lower; --fix says so",
+                    "TPD215": "more KV memory or a shorter length is the user's choice; --fix says so"}
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.stem == "positive"], ids=lambda p: p.parent.name)

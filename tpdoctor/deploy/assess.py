@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tpdoctor.advice import costmodel, placement
+from tpdoctor.deploy import memory as engine_memory
 from tpdoctor.llm import models, sizing
+from tpdoctor.llm.kvrules import EngineMemory
 from tpdoctor.model import skus
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.deployment import Deployment
@@ -36,9 +38,10 @@ class Assessment:
     gpus: tuple[int, ...] | None  # pinned GPUs that exist on the node
     group: placement.Group | None  # the pinned group's paths (None when not pinned)
     broken_pairs: tuple[str, ...] = ()  # "GPU0-GPU1 (NVLink 0/12 up)"
-    memory: sizing.MemoryEstimate | None = None
-    memory_tp1: sizing.MemoryEstimate | None = None
+    memory: EngineMemory | None = None  # this TP under the engine's own memory rule
+    memory_tp1: EngineMemory | None = None
     min_tp: int | None = None
+    context_problem: str | None = None
     current: costmodel.Prediction | None = None
     nvlink_reference: costmodel.Prediction | None = None  # the same TP over this SKU's healthy NVLink
     best: placement.Group | None = None  # a strictly better free group of the same size
@@ -52,10 +55,15 @@ class Assessment:
     tp_problems: tuple[str, ...] = ()
     valid_tp: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
+    subject: str = ""  # the findings' subject: the name, or name (file:line) when names repeat (check.py)
 
     @property
     def name(self) -> str:
         return self.deployment.name
+
+    @property
+    def sid(self) -> str:
+        return self.subject or self.deployment.name
 
 
 def resolve_dtype(dep: Deployment, spec: models.ModelSpec | None, notes: list[str]) -> str:
@@ -141,10 +149,41 @@ def _group_path(topology: Topology, group: placement.Group, sku: skus.Sku | None
     return costmodel.nominal_path(group.weakest_path, sku, nominal)
 
 
+def _visible_shards(dep: Deployment, topology: Topology, notes: list[str]) -> Deployment:
+    """TGI without --num-shard shards over every GPU it sees: on this node, all of them."""
+    if not dep.shards_from_visible_gpus or "tp" not in dep.unknown or not topology.gpus:
+        return dep
+    n = len(topology.gpus)
+    notes.append(f"TGI shards over every GPU it sees (no --num-shard): on {topology.host}, TP={n}")
+    return dep.with_values(tp=n, unknown={k: v for k, v in dep.unknown.items() if k != "tp"})
+
+
+def _gpu_of(topology: Topology, gpus: tuple[int, ...] | None, override: skus.Sku | None,
+            notes: list[str]) -> tuple[str | None, skus.Sku | None, int | None]:
+    """(GPU name, SKU, memory MiB) of the group, or of the `--gpu` SKU the user named."""
+    ref = topology.gpu(gpus[0]) if gpus else (topology.gpus[0] if topology.gpus else None)
+    name = ref.name if ref else None
+    mem = ref.memory_mib if ref and not isinstance(ref.memory_mib, Unknown) else None
+    if override is not None:
+        found = skus.lookup(name) if name else None
+        if found is not None and found.key != override.key:
+            notes.append(f"--gpu {override.key} overrides the node's {name}")
+        if found is None or found.key != override.key:
+            name, mem = override.match[0] if override.match else override.key, None
+        return name, override, mem or int(override.memory_gib * 1024)
+    sku = skus.lookup(name) if name else None
+    if mem is None and sku is not None:
+        mem = int(sku.memory_gib * 1024)
+    return name, sku, mem
+
+
 def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] = (),
            bench: Sequence[BenchResult] = (), table: placement.PairTable | None = None,
-           base_dir: Path | None = None, held_by: Mapping[str, tuple[int, ...]] | None = None) -> Assessment:
+           base_dir: Path | None = None, held_by: Mapping[str, tuple[int, ...]] | None = None,
+           gpu: skus.Sku | None = None) -> Assessment:
     notes = list(dep.notes)
+    original = dep
+    dep = _visible_shards(dep, topology, notes)
     spec = None
     try:
         spec = models.resolve(dep.model, base_dir) if dep.model else None
@@ -156,12 +195,7 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
     if dep.node and dep.node != topology.host:
         notes.append(f"pinned to node {dep.node}; checked against the topology of {topology.host}")
     gpus = resolve_gpus(dep, topology, notes)
-    ref_gpu = topology.gpu(gpus[0]) if gpus else (topology.gpus[0] if topology.gpus else None)
-    gpu_name = ref_gpu.name if ref_gpu else None
-    sku = skus.lookup(gpu_name) if gpu_name else None
-    mem_mib = ref_gpu.memory_mib if ref_gpu and not isinstance(ref_gpu.memory_mib, Unknown) else None
-    if mem_mib is None and sku is not None:
-        mem_mib = int(sku.memory_gib * 1024)
+    gpu_name, sku, mem_mib = _gpu_of(topology, gpus, gpu, notes)
     t = table or placement.PairTable(topology)
     group = t.group(gpus) if gpus else None
     broken: list[str] = []
@@ -177,10 +211,10 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
         overlap = {n: tuple(sorted(set(gs) & set(gpus))) for n, gs in held_by.items()
                    if gpus and set(gs) & set(gpus)}
     else:
-        held = {g for o in others if o is not dep and o.gpus and (o.node is None or dep.node is None
+        held = {g for o in others if o is not original and o.gpus and (o.node is None or dep.node is None
                                                                      or o.node == dep.node) for g in o.gpus}
         overlap = {o.name: tuple(sorted(set(o.gpus or ()) & set(gpus or ()))) for o in others
-                   if o is not dep and o.gpus and gpus and set(o.gpus) & set(gpus)
+                   if o is not original and o.gpus and gpus and set(o.gpus) & set(gpus)
                    and (o.node is None or dep.node is None or o.node == dep.node)}
     result = Assessment(deployment=dep, spec=spec, dtype=dtype, sku=sku, gpu_name=gpu_name,
                         gpu_memory_mib=mem_mib, gpus=gpus, group=group, broken_pairs=tuple(broken),
@@ -200,16 +234,10 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
             or (best.weakest_quality == group.weakest_quality and best.numa_nodes < group.numa_nodes)):
         extra["best"] = best
     if spec is not None:
-        kw = dict(max_model_len=dep.max_model_len, max_num_seqs=dep.max_num_seqs,
-                  kv_dtype=_kv_dtype(dep), gpu_memory_mib=mem_mib,
-                  utilization=dep.gpu_memory_utilization or sizing.DEFAULT_UTILIZATION)
-        extra["memory"] = sizing.estimate(spec, dtype=dtype, tp=dep.tp, pp=dep.pp, **kw)  # type: ignore[arg-type]
-        extra["memory_tp1"] = sizing.estimate(spec, dtype=dtype, tp=1, **kw)  # type: ignore[arg-type]
-        if mem_mib:
-            extra["min_tp"] = sizing.min_tp_that_fits(spec, dtype=dtype, gpu_memory_mib=mem_mib,
-                                                      max_tp=max(64, len(topology.gpus)),
-                                                      max_model_len=dep.max_model_len,
-                                                      max_num_seqs=dep.max_num_seqs, kv_dtype=_kv_dtype(dep))
+        if mem_mib and "tp" not in dep.unknown:
+            mem = engine_memory.assess(dep, spec, dtype, mem_mib, max(64, len(topology.gpus)), notes)
+            extra.update(memory=mem.now, memory_tp1=mem.tp1, min_tp=mem.min_tp)
+        extra["context_problem"] = engine_memory.context_problem(dep, spec)
         extra["tp_problems"] = tuple(tp_validity(spec, dep.tp))
         extra["valid_tp"] = tuple(k for k in range(1, max(9, len(topology.gpus) + 1))
                                   if not tp_validity(spec, k))

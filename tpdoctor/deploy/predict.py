@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from tpdoctor.advice import costmodel
 from tpdoctor.advice.placement import PairTable
-from tpdoctor.llm import models, sizing
+from tpdoctor.deploy.assess import tp_validity
+from tpdoctor.llm import kvrules, models, sizing
+from tpdoctor.llm.kvrules import EngineMemory, Knobs
 from tpdoctor.llm.models import ModelSpec
 from tpdoctor.model import skus
 from tpdoctor.model.errors import ManifestError
@@ -37,6 +39,7 @@ class PredictResult:
     path: str
     request: PredictRequest
     predictions: tuple[costmodel.Prediction, ...]  # TP=N over the path, then TP=1 × N replicas
+    memory: EngineMemory | None = None  # vLLM's own memory rule at TP=N, as check-deployment sizes it
 
 
 def predict(req: PredictRequest) -> PredictResult:
@@ -46,6 +49,11 @@ def predict(req: PredictRequest) -> PredictResult:
     if spec is None:
         raise ManifestError(f"model {req.model!r}: not in the catalogue and not a config.json",
                             hint="known: " + ", ".join(models.catalogue_names()))
+    problems = tp_validity(spec, req.tp) if req.tp >= 1 else [f"TP={req.tp} is not a TP size"]
+    if problems:  # what check-deployment reports as TPD204: the engine refuses to start
+        valid = ", ".join(str(k) for k in range(1, 65) if not tp_validity(spec, k))
+        raise ManifestError(f"{spec.name}: {'; '.join(problems)}; the engine refuses to start",
+                            hint=f"TP sizes {spec.name} allows: {valid}")
     gpu, path, group, memory_mib = req.gpu, req.path, req.gpus, None
     if req.topology is not None:
         topo = req.topology
@@ -76,4 +84,5 @@ def predict(req: PredictRequest) -> PredictResult:
     if req.tp > 1:
         preds.append(costmodel.predict(spec, tp=1, path=None, replicas=req.tp, label=f"TP=1 × {req.tp} replicas",
                                        **common))  # type: ignore[arg-type]
-    return PredictResult(spec, sku, dtype, p, req, tuple(preds))
+    knobs = Knobs(engine="vllm", dtype=dtype, tp=req.tp, max_model_len=req.max_model_len)
+    return PredictResult(spec, sku, dtype, p, req, tuple(preds), kvrules.engine_memory(spec, knobs, memory_mib))

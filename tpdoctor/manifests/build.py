@@ -196,6 +196,7 @@ def _deployment(lc: Launch, parsed: engineargs.ParsedArgs, ctx: Context, env: di
         node=ctx.node, gpus=gpus, gpu_uuids=uuids, gpu_count=count, latency_objective_ms=ctx.latency_objective_ms,
         env=env, origins=origins, notes=tuple(dict.fromkeys(notes)), dp=dp, ep=ep,
         enforce_eager=bool(parsed.values.get("enforce_eager", False)), shards_from_visible_gpus=shards_visible,
+        fail_fast=bool(parsed.values.get("fail_fast", False)),
         unknown=unknown, unresolved=tuple(dict.fromkeys(parsed.unresolved)), **values)
 
 

@@ -72,6 +72,7 @@ class Deployment:
     kv_cache_memory_bytes: int | None = None  # vLLM --kv-cache-memory-bytes (KV per GPU, util ignored)
     cpu_offload_gb: float | None = None
     enforce_eager: bool = False
+    fail_fast: bool = False  # TensorRT-LLM --fail_fast_on_attention_window_too_large
     shards_from_visible_gpus: bool = False  # TGI without --num-shard: one shard per visible GPU
     unknown: dict[str, str] = field(default_factory=dict)  # field -> why the file does not determine it
     unresolved: tuple[str, ...] = ()  # variables the values above need and the file never sets
