@@ -8,6 +8,7 @@ replicas, GPU overlaps with other deployments and NCCL settings that defeat the 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,8 +155,9 @@ def _visible_shards(dep: Deployment, topology: Topology, notes: list[str]) -> De
     if not dep.shards_from_visible_gpus or "tp" not in dep.unknown or not topology.gpus:
         return dep
     n = len(topology.gpus)
-    notes.append(f"TGI shards over every GPU it sees (no --num-shard): on {topology.host}, TP={n}")
-    return dep.with_values(tp=n, unknown={k: v for k, v in dep.unknown.items() if k != "tp"})
+    notes.append(f"TGI shards over every GPU it sees (no --num-shard): on {topology.host}, TP={n} on all its GPUs")
+    return dep.with_values(tp=n, gpus=tuple(g.index for g in topology.gpus),
+                           unknown={k: v for k, v in dep.unknown.items() if k != "tp"})
 
 
 def _gpu_of(topology: Topology, gpus: tuple[int, ...] | None, override: skus.Sku | None,
@@ -213,7 +215,9 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
     else:
         held = {g for o in others if o is not original and o.gpus and (o.node is None or dep.node is None
                                                                      or o.node == dep.node) for g in o.gpus}
-        overlap = {o.name: tuple(sorted(set(o.gpus or ()) & set(gpus or ()))) for o in others
+        twice = {n for n, c in Counter(o.name for o in others).items() if c > 1}
+        overlap = {(o.name if o.name not in twice else f"{o.name} ({o.ident})"):
+                   tuple(sorted(set(o.gpus or ()) & set(gpus or ()))) for o in others
                    if o is not original and o.gpus and gpus and set(o.gpus) & set(gpus)
                    and (o.node is None or dep.node is None or o.node == dep.node)}
     result = Assessment(deployment=dep, spec=spec, dtype=dtype, sku=sku, gpu_name=gpu_name,

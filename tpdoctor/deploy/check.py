@@ -17,10 +17,10 @@ from tpdoctor.deploy.facts import DEPLOYMENT_SCHEMA, deployment_facts
 from tpdoctor.engine.evaluate import Options, evaluate
 from tpdoctor.engine.rule import Rule
 from tpdoctor.manifests import loader
+from tpdoctor.model import skus
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.codec import from_data
 from tpdoctor.model.deployment import Deployment, Origin
-from tpdoctor.model import skus
 from tpdoctor.model.errors import ManifestError, ParseError
 from tpdoctor.model.findings import Finding, Report, status_of
 from tpdoctor.model.topology import Topology
@@ -147,7 +147,8 @@ def check(deployments: Sequence[Deployment], topology: Topology, rules: Sequence
 def resolve_overlaps(assessments: tuple[Assessment, ...], topology: Topology,
                      table: PairTable) -> tuple[Assessment, ...]:
     """Deployments that share GPUs: the first (file order) keeps them, each later one moves to the best
-    group nobody else holds. Every deployment of a clash gets the same one-line advice."""
+    group nobody else holds. Every deployment of a small clash gets the same one-line advice; in a large one
+    each gets its own part (so the text stays linear in the number of deployments)."""
     from dataclasses import replace
 
     clashing = [a for a in assessments if a.overlap and a.gpus]
@@ -155,20 +156,21 @@ def resolve_overlaps(assessments: tuple[Assessment, ...], topology: Topology,
         return assessments
     everyone = {g for a in assessments for g in (a.gpus or ())}
     assigned: set[int] = set()
-    parts: list[str] = []
-    for a in assessments:
+    parts: dict[int, str] = {}
+    for i, a in enumerate(assessments):
         if not a.gpus:
             continue
         if set(a.gpus) & assigned:
             g = best_group(topology, len(a.gpus), exclude=assigned | (everyone - set(a.gpus)), table=table)
             if g is None:
-                parts.append(f"{a.sid} has no free group of {len(a.gpus)} GPUs left")
+                parts[i] = f"{a.sid} has no free group of {len(a.gpus)} GPUs left"
                 continue
-            parts.append(f"{a.sid} moves to {g.label}" + (f" ({g.weakest_path})" if g.weakest_path else ""))
+            parts[i] = f"{a.sid} moves to {g.label}" + (f" ({g.weakest_path})" if g.weakest_path else "")
             assigned |= set(g.gpus)
         else:
             if a.overlap:
-                parts.append(f"{a.sid} keeps {'+'.join(f'GPU{i}' for i in a.gpus)}")
+                parts[i] = f"{a.sid} keeps {'+'.join(f'GPU{i}' for i in a.gpus)}"
             assigned |= set(a.gpus)
-    advice = "; ".join(parts)
-    return tuple(replace(a, overlap_advice=advice) if a.overlap else a for a in assessments)
+    joint = "; ".join(parts.values()) if len(parts) <= 4 else None
+    return tuple(replace(a, overlap_advice=joint or f"{parts.get(i, a.sid)} (one of {len(parts)} deployments that "
+                         "share GPUs)") if a.overlap else a for i, a in enumerate(assessments))

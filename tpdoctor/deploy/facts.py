@@ -244,7 +244,7 @@ def _group(a: Assessment, topology: Topology) -> dict[str, Any]:
         "numa_nodes": g.numa_nodes if g else None,
         "cross_socket": (g.numa_nodes > 1 or kind is not None and kind.value == "SYS") if g else None,
         "cross_node": d.nodes > 1 and d.tp > (d.gpu_count or len(topology.gpus)) or d.tp > len(topology.gpus),
-        "overlap_with": [f"{n} ({'+'.join(f'GPU{i}' for i in gs)})" for n, gs in sorted(a.overlap.items())],
+        "overlap_with": _overlaps(a),
         "unpinned_risk": (a.worst_pair is not None) if a.gpus is None and d.tp > 1 else None,
         "worst_pair": f"{a.worst_pair.label} ({a.worst_pair.weakest_path})" if a.worst_pair else None,
         "overlap_advice": a.overlap_advice,
@@ -359,7 +359,8 @@ def _sentences(a: Assessment, f: dict[str, Any]) -> dict[str, Any]:
                     f"{f['nvlink_allreduce_ms_per_token']:.2f} ms on healthy NVLink ({f['per_token_ms']:.2f} vs "
                     f"{f['nvlink_per_token_ms']:.2f} ms/token)")
     else:
-        slowdown = f"all-reduces take the {f['group_path']} path; the slowdown could not be estimated: {_why_no_cost(a)}"
+        slowdown = (f"all-reduces take the {f['group_path']} path; the slowdown could not be estimated: "
+                    f"{_why_no_cost(a)}")
     if all(f.get(k) is not None for k in ("allreduce_us", "allreduce_ms_per_token", "per_token_ms")):
         pcie = (f"est. {f['allreduce_us']:.0f} µs per all-reduce, {f['allreduce_ms_per_token']:.2f} of "
                 f"{f['per_token_ms']:.2f} ms per token")
@@ -380,3 +381,9 @@ def _sentences(a: Assessment, f: dict[str, Any]) -> dict[str, Any]:
                      f"(one GPU's fit is not known: {_why_no_cost(a)})" if f.get("fits_one_gpu") is None else
                      "(TP is 1)"))
     return {"nvlink_slowdown": slowdown, "pcie_cost": pcie, "tp_choice": choice, "advice": advice}
+
+
+def _overlaps(a: Assessment, shown: int = 4) -> list[str]:
+    """Who shares GPUs with it, described; a long list ends with how many more (text stays linear)."""
+    items = [f"{n} ({'+'.join(f'GPU{i}' for i in gs)})" for n, gs in sorted(a.overlap.items())]
+    return items if len(items) <= shown else [*items[:shown], f"{len(items) - shown} more"]

@@ -18,9 +18,9 @@ from tpdoctor.deploy.check import CheckResult, check
 from tpdoctor.engine.evaluate import Options
 from tpdoctor.engine.rule import Rule
 from tpdoctor.files.atomic import write_atomic
+from tpdoctor.files.read import read_text as read_file
 from tpdoctor.manifests import engineargs, loader
 from tpdoctor.model.deployment import Deployment, Origin
-from tpdoctor.files.read import read_text as read_file
 from tpdoctor.model.errors import ManifestError, ProbeError, TpdError
 from tpdoctor.model.findings import Finding, Severity
 from tpdoctor.model.topology import Topology

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tpdoctor.llm.models import ModelSpec
-from tpdoctor.llm.sizing import DTYPE_BYTES, GIB, MIB, activation_bytes, gib, normalize_dtype, weight_bytes
+from tpdoctor.llm.sizing import GIB, MIB, activation_bytes, gib, normalize_dtype, weight_bytes
 
 CONTEXT_BYTES = GIB // 2  # CUDA context: outside vLLM's budget, inside everyone's total
 NCCL_BYTES = GIB // 2  # NCCL and custom all-reduce buffers with TP > 1
@@ -130,7 +130,8 @@ def sglang_fraction(total_mib: int, tp: int, pp: int, mla: bool) -> tuple[float,
     chunk = 2048 if g < 20 else 4096 if g < 60 else 8192 if g < 160 else 16384
     max_bs = 8 if g < 20 else (48 if tp < 4 else 160) if g < 35 else (32 if tp < 4 else 160) if g < 60 else (
         256 if tp < 4 else 512) if g < 160 else 512
-    graphs = 2 * max_bs + (1536 if mla else 8 * (chunk // 128 + 1))
+    captures = {2048: 43, 4096: 50}.get(chunk, 65)  # prefill CUDA-graph sizes up to the chunk (65 at 8192)
+    graphs = 2 * max_bs + (1536 if mla else 8 * captures)
     reserved = 512 + 1.5 * max(chunk, 2048) + tp * pp / 8 * 1024 + graphs
     if g > 60:
         reserved = max(reserved, 10240)
@@ -174,6 +175,9 @@ def engine_memory(spec: ModelSpec, k: Knobs, total_mib: int) -> EngineMemory:
     lines.append(f"KV pool per GPU {gib(max(pool, 0))} = {tokens:,} tokens = {held:,} sequence(s) of {context:,} "
                  f"tokens ({ctx_from}); one such sequence needs {gib(one)} per GPU")
     problem, limit = _verdict(engine, k, spec, tp, pool, one, tokens, context, problem)
+    if problem is not None and pool <= 0 and "leave no memory" in problem:
+        used = f"weights {gib(per_gpu_w)}" + ("" if engine == "sglang" else f" + overhead {gib(overhead)}")
+        problem = f"{used} per GPU leave no memory for the KV cache in the {gib(budget)} {_BUDGET[engine]}"
     asked = k.max_num_seqs
     if asked:
         lines.append(f"concurrency asked: {asked:,} sequences; the pool holds {held:,} of full length")
@@ -266,6 +270,10 @@ def _trtllm(spec: ModelSpec, k: Knobs, total: int, w: int, tp: int, pp: int) -> 
              f"{gib(overhead)}; free {gib(free)}",
              f"KV = kv_cache_free_gpu_memory_fraction {fraction:g} × {gib(max(free, 0))} = {gib(max(pool, 0))}"]
     return total, overhead, pool, None, lines
+
+
+_BUDGET = {"vllm": "gpu_memory_utilization gives it", "sglang": "mem_fraction_static gives weights and KV",
+           "tgi": "CUDA_MEMORY_FRACTION × 0.9 gives it", "trtllm": "of the GPU"}
 
 
 def _verdict(engine: str, k: Knobs, spec: ModelSpec, tp: int, pool: int, one: int, tokens: int, context: int,

@@ -10,7 +10,7 @@ from typing import Any
 
 from tpdoctor.manifests import build, containers, shell
 from tpdoctor.manifests.build import Context, Skip
-from tpdoctor.manifests.k8s import LATENCY_ANNOTATION
+from tpdoctor.manifests.k8s import LATENCY_ANNOTATION, get
 from tpdoctor.manifests.words import Token
 from tpdoctor.manifests.yamlsrc import Document, Path_
 from tpdoctor.model.deployment import Deployment, Origin
@@ -42,7 +42,7 @@ def _argv(doc: Document, source: str, base: Path_, value: Any, env: containers.E
 
 def _devices(doc: Document, source: str, base: Path_, svc: dict[str, Any]) -> tuple[
         str | None, Origin | None, int | None, Origin | None]:
-    devices = (((svc.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get("devices") or []
+    devices = get(svc, ("deploy", "resources", "reservations", "devices"))
     ids: str | None = None
     ids_origin: Origin | None = None
     count: int | None = None

@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tpdoctor.manifests import build, containers, k8s, script
+from tpdoctor.manifests import build, containers, k8s, ray, script
 from tpdoctor.manifests.build import Context, Skip
-from tpdoctor.manifests.k8s import Pod, Result, get
+from tpdoctor.manifests.k8s import Pod, Result, get, mapping
 from tpdoctor.manifests.words import SearchLocator, Token
 from tpdoctor.manifests.yamlsrc import Document, Path_
 
@@ -35,8 +35,6 @@ def read(doc: Document, source: str) -> Result:
     kind, api = str(data.get("kind")), str(data.get("apiVersion"))
     handler = _HANDLERS.get(kind)
     if kind in ("RayService", "RayCluster", "RayJob", "RayClusterFleet"):
-        from tpdoctor.manifests import ray
-
         out = ray.read(doc, source)
     elif handler is not None and (kind != "Model" or "kubeai" in api):
         out = handler(doc, source)
@@ -81,7 +79,7 @@ def _string(doc: Document, source: str, path: Path_, text: str, kind: str, name:
 
 
 def _kubeai(doc: Document, source: str) -> Result:
-    spec = get(doc.data, ("spec",)) or {}
+    spec = mapping(doc.data, ("spec",))
     name = str(get(doc.data, ("metadata", "name")) or "model")
     engine = str(spec.get("engine", "")).lower()
     where = f"{source}:{doc.line_of(('spec', 'engine'))}"
@@ -115,7 +113,7 @@ def _kubeai(doc: Document, source: str) -> Result:
 
 
 def _parallelism(doc: Document, source: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    par = get(doc.data, ("spec", "parallelism")) or {}
+    par = mapping(doc.data, ("spec", "parallelism"))
     extra: dict[str, Any] = {}
     origins: dict[str, Any] = {}
     for key, field in (("tensor", "tp"), ("pipeline", "pp"), ("data", "dp"), ("expert", "ep")):
@@ -129,13 +127,13 @@ def _parallelism(doc: Document, source: str) -> tuple[dict[str, Any], dict[str, 
 
 
 def _llmisvc(doc: Document, source: str) -> Result:
-    spec = get(doc.data, ("spec",)) or {}
+    spec = mapping(doc.data, ("spec",))
     name = str(get(doc.data, ("metadata", "name")) or "llm")
     runtime = str(spec.get("runtime") or "")
     engine = "sglang" if "sglang" in runtime else ("trtllm" if "trt" in runtime else "vllm")
     model = str(get(spec, ("model", "name")) or re.sub(r"^hf://", "", str(get(spec, ("model", "uri")) or "")))
     extra, origins = _parallelism(doc, source)
-    par = spec.get("parallelism") or {}
+    par = mapping(spec, ("parallelism",))
     data, local = par.get("data"), par.get("dataLocal")
     nodes = 1
     if isinstance(data, int) and isinstance(local, int) and local > 0 and data > local:
@@ -165,7 +163,7 @@ def _llmisvc(doc: Document, source: str) -> Result:
 
 def _isvc(doc: Document, source: str) -> Result:
     name = str(get(doc.data, ("metadata", "name")) or "isvc")
-    pred = get(doc.data, ("spec", "predictor")) or {}
+    pred = mapping(doc.data, ("spec", "predictor"))
     if isinstance(pred.get("containers"), list):
         return k8s.read_pod(doc, source, Pod(("spec", "predictor"), "InferenceService", name))
     model = pred.get("model")
@@ -185,7 +183,7 @@ def _isvc(doc: Document, source: str) -> Result:
 
 
 def _dynamo(doc: Document, source: str) -> Result:
-    services = get(doc.data, ("spec", "services")) or {}
+    services = mapping(doc.data, ("spec", "services"))
     name = str(get(doc.data, ("metadata", "name")) or "dynamo")
     out: Result = []
     for sname, svc in (services.items() if isinstance(services, dict) else []):
@@ -260,7 +258,7 @@ def pstack_values(doc: Document, source: str) -> Result:
 
 
 def _vllmruntime(doc: Document, source: str) -> Result:
-    spec = get(doc.data, ("spec",)) or {}
+    spec = mapping(doc.data, ("spec",))
     name = str(get(doc.data, ("metadata", "name")) or "vllmruntime")
     url = get(spec, ("model", "modelURL")) or ""
     tokens = [Token("--model", containers.origin_at(doc, source, ("spec", "model", "modelURL"), None)),

@@ -1,7 +1,7 @@
 """Kubernetes objects -> Deployments: Pod, Deployment, StatefulSet, ReplicaSet, Job, CronJob, DaemonSet and
 LeaderWorkerSet (one replica spans `size` nodes), read container by container (`containers.py`).
 
-Custom resources (KServe, KubeAI, Ray, Dynamo, production-stack …) go to `crds.read`, which knows the popular
+Custom resources (KServe, KubeAI, Ray, Dynamo, production-stack …) are `crds.read`'s, which knows the popular
 ones and walks any other object for pod templates, containers and engine command strings. The per-token
 latency objective comes from the annotation `tpdoctor.io/latency-objective-ms`.
 """
@@ -44,7 +44,7 @@ class Pod:
 
 
 def is_k8s(doc: Document) -> bool:
-    return isinstance(doc.data, dict) and "apiVersion" in doc.data and "kind" in doc.data
+    return isinstance(doc.data, dict) and "apiVersion" in doc.data and isinstance(doc.data.get("kind"), str)
 
 
 def get(data: Any, path: Path_) -> Any:
@@ -56,6 +56,17 @@ def get(data: Any, path: Path_) -> Any:
         else:
             return None
     return data
+
+
+def mapping(data: Any, path: Path_ = ()) -> dict[Any, Any]:
+    """The mapping at `path`, or {} when something else (a list, a scalar, nothing) is written there."""
+    value = get(data, path)
+    return value if isinstance(value, dict) else {}
+
+
+def items(data: Any, path: Path_ = ()) -> list[Any]:
+    value = get(data, path)
+    return value if isinstance(value, list) else []
 
 
 def count(doc: Document, source: str, path: Path_, default: int = 1, what: str = "replicas") -> int:
@@ -97,7 +108,7 @@ def _pods(doc: Document, source: str) -> list[Pod]:
     if kind == "CronJob":
         return [Pod(("spec", "jobTemplate", "spec", "template", "spec"), kind, name, objective=objective)]
     if kind == "LeaderWorkerSet":
-        lwt = get(data, ("spec", "leaderWorkerTemplate")) or {}
+        lwt = mapping(data, ("spec", "leaderWorkerTemplate"))
         size = count(doc, source, ("spec", "leaderWorkerTemplate", "size"), 1, "size")
         key = "leaderTemplate" if isinstance(lwt, dict) and "leaderTemplate" in lwt else "workerTemplate"
         base = ("spec", "leaderWorkerTemplate", key)
@@ -107,12 +118,13 @@ def _pods(doc: Document, source: str) -> list[Pod]:
     return []
 
 
-def read(doc: Document, source: str) -> Result:
-    pods = _pods(doc, source)
-    if not pods:
-        from tpdoctor.manifests import crds
+def is_workload(doc: Document) -> bool:
+    return str(doc.data.get("kind")) in (*WORKLOAD_KINDS, "Pod", "CronJob", "LeaderWorkerSet")
 
-        return crds.read(doc, source)
+
+def read(doc: Document, source: str) -> Result:
+    """A workload's pod templates (custom resources are `crds.read`'s)."""
+    pods = _pods(doc, source)
     out: Result = []
     for pod in pods:
         out += read_pod(doc, source, pod)

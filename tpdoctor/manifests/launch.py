@@ -132,6 +132,8 @@ def find(tokens: list[Token], *, image: str | None = None, hints: str = "") -> L
             return Launch("trtllm", "build", tokens[i + 1:], tokens[i], note=f"{base} is a build step")
         if _PYTHON.match(base):
             return _python(tokens, i, image, hints, env, env_origins, extra)
+        if word in ("-m", "--module") and i > 0 and tokens[i - 1].text.rsplit("/", 1)[-1] != "python":
+            return _python(tokens, i - 1, image, hints, env, env_origins, extra)  # torchrun … -m module
         if base in _WRAPPERS:
             i = _skip_wrapper(tokens, i, base, extra)
             continue
@@ -169,6 +171,8 @@ def _skip_wrapper(tokens: list[Token], i: int, base: str, extra: dict[str, objec
     while i < len(tokens) and tokens[i].text.startswith("-"):
         word = tokens[i].text
         name, eq, value = word.partition("=")
+        if base == "torchrun" and name in ("-m", "--module"):
+            break
         if base == "srun" and name in ("--gres", "--gpus", "--gpus-per-node", "-G"):
             raw = value if eq else (tokens[i + 1].text if i + 1 < len(tokens) else "")
             extra["gpus"] = raw

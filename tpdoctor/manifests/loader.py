@@ -50,7 +50,7 @@ def _read_doc(doc: Document, source: str) -> list[Deployment | Skip]:
         line = doc.line_of(())
         raise ManifestError(f"{source}:{line}: not a job.yaml, Kubernetes object, compose file or SkyPilot task")
     if k8s.is_k8s(doc):
-        return k8s.read(doc, source)
+        return k8s.read(doc, source) if k8s.is_workload(doc) else crds.read(doc, source)
     if compose.is_compose(doc):
         return compose.read(doc, source)
     if skypilot.is_skypilot(doc):

@@ -37,7 +37,8 @@ def _groups(doc: Document, kind: str) -> list[tuple[Path_, str]]:
     out: list[tuple[Path_, str]] = [((*base, "headGroupSpec", "template", "spec"), "head")]
     workers = get(doc.data, (*base, "workerGroupSpecs"))
     for i, w in enumerate(workers if isinstance(workers, list) else []):
-        out.append(((*base, "workerGroupSpecs", i, "template", "spec"), str((w or {}).get("groupName") or i)))
+        name = w.get("groupName") if isinstance(w, dict) else None
+        out.append(((*base, "workerGroupSpecs", i, "template", "spec"), str(name or i)))
     return out
 
 
@@ -122,7 +123,8 @@ def _serve(doc: Document, source: str, name: str, text: str, count: int | None, 
         else:
             engine = "sglang" if "sglang" in str(app.get("import_path", "")).lower() else (
                 "vllm" if "vllm" in str(app.get("import_path", "")).lower() or any(
-                    k in (env_vars or {}) for k in ("TENSOR_PARALLELISM", "TENSOR_PARALLEL_SIZE")) else None)
+                    k in (env_vars if isinstance(env_vars, dict) else {}) for k in ("TENSOR_PARALLELISM",
+                                                                                     "TENSOR_PARALLEL_SIZE")) else None)
             if engine is None:
                 continue
             tokens = _env_tokens(sdoc, source, (*base, "runtime_env", "env_vars"), env_vars)
@@ -167,7 +169,7 @@ def _llm_config(sdoc: Document, source: str, base: Path_, cfg: dict[str, Any]) -
             continue
         tokens += [Token(flag, containers.origin_at(sdoc, source, path, None)),
                    Token(str(value), containers.origin_at(sdoc, source, path, str(value)))]
-    dep = cfg.get("deployment_config") or {}
+    dep = cfg.get("deployment_config")
     return tokens, _replica_count(dep), "vllm"
 
 

@@ -158,10 +158,14 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     tag, value = node.tag, node.value
     if tag == _STR_TAG:
         return value
-    if tag == _INT_TAG and value.isdigit() and (len(value) == 1 or value[0] != "0"):
+    if tag == _INT_TAG and value.isdigit() and (len(value) == 1 or value[0] != "0") and len(value) < 19:
         return int(value)
     try:
         return _CONSTRUCTOR.construct_object(node, deep=True)
+    except (ValueError, OverflowError):
+        shown = value if len(value) <= 24 else f"{value[:12]}…({len(value)} characters)"
+        raise ManifestError(f"{node.start_mark.line + 1}: {shown!r} is not a value tpdoctor can read "
+                            "(a number far too large to be a setting?)") from None
     finally:
         _CONSTRUCTOR.constructed_objects.clear()
         _CONSTRUCTOR.recursive_objects.clear()

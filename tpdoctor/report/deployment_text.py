@@ -64,8 +64,10 @@ def _memory_line(a: Assessment) -> str | None:
     verdict = "starts" if m.starts else "does NOT start"
     held = f"{m.seqs_held:,} × {m.context:,}-token sequences"
     asked = f" ({m.seqs_asked:,} asked)" if m.seqs_asked else ""
-    return (f"  memory per GPU ({m.engine}'s rule): weights {gib(m.weights_per_gpu)} + overhead "
-            f"{gib(m.overhead_per_gpu)} of {gib(m.budget_bytes)}; KV pool {gib(max(m.kv_pool_bytes, 0))} = "
+    used = (f"weights {gib(m.weights_per_gpu)} of the {gib(m.budget_bytes)} mem_fraction_static gives weights and KV"
+            if m.engine == "sglang" else
+            f"weights {gib(m.weights_per_gpu)} + overhead {gib(m.overhead_per_gpu)} of {gib(m.budget_bytes)}")
+    return (f"  memory per GPU ({m.engine}'s rule): {used}; KV pool {gib(max(m.kv_pool_bytes, 0))} = "
             f"{m.pool_tokens:,} tokens = {held}{asked} → {verdict}")
 
 
