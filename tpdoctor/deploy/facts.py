@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tpdoctor.deploy import crossnode
+from tpdoctor.deploy import crossnode, sentences
 from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.crossnode import CROSS_NODE_FACTS, NetContext
 from tpdoctor.engine.schema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchema, SubjectSchema
@@ -152,7 +152,7 @@ def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
     facts: dict[str, Any] = {**_identity(a, topology), **_memory(a), **_group(a, topology), **_costs(a),
                              "notes": list(a.notes)}
     facts.update(_advice(a, facts))
-    facts.update(_sentences(a, facts))
+    facts.update(sentences.sentences(a, facts))
     facts.update(crossnode.facts(a, topology, net, bench))
     unknown = _unknown(a, facts)
     tp_reason = a.deployment.unknown.get("tp")
@@ -203,7 +203,7 @@ def _memory(a: Assessment) -> dict[str, Any]:
         "fits_one_gpu": mem1.starts if mem1 else None,
         "min_tp": a.min_tp,
         "start_problem": mem.problem if mem else None,
-        "memory_advice": _memory_advice(a) if mem and not mem.starts else None,
+        "memory_advice": sentences.memory_advice(a) if mem and not mem.starts else None,
         "memory_rule": f"{mem.engine}: {kvrules.SOURCES[mem.engine]}" if mem else None,
         "kv_pool_gib": _r(max(mem.kv_pool_bytes, 0) / GIB, 1) if mem else None,
         "kv_pool_tokens": mem.pool_tokens if mem else None,
@@ -213,24 +213,6 @@ def _memory(a: Assessment) -> dict[str, Any]:
         "kv_limit": mem.limit if mem else None,
         "context_problem": a.context_problem,
     }
-
-
-def _memory_advice(a: Assessment) -> str:
-    """What would make it start, each option once and in words (never "at least unknown GPUs")."""
-    d, mem = a.deployment, a.memory
-    assert mem is not None
-    options = []
-    if a.min_tp is not None and a.min_tp > d.tp:
-        gpus = a.min_tp * d.pp
-        options.append(f"{gpus} GPUs of this kind (TP={a.min_tp}" + (f" × PP={d.pp}" if d.pp > 1 else "")
-                       + "; TP inside a node, PP across nodes)")
-    elif a.min_tp is None:
-        options.append("no TP up to 64 GPUs of this kind holds it: quantise the weights (fp8, int4)")
-    if mem.seqs_held == 0 and mem.kv_pool_bytes > 0:
-        options.append(f"a max length of at most {mem.pool_tokens:,} tokens (now {mem.context:,})")
-    if a.dtype in ("bf16", "fp16", "fp32"):
-        options.append("fp8 or int4 weights")
-    return "; or ".join(options) if options else "more GPU memory per GPU"
 
 
 def _group(a: Assessment, topology: Topology) -> dict[str, Any]:
@@ -244,7 +226,7 @@ def _group(a: Assessment, topology: Topology) -> dict[str, Any]:
         "numa_nodes": g.numa_nodes if g else None,
         "cross_socket": (g.numa_nodes > 1 or kind is not None and kind.value == "SYS") if g else None,
         "cross_node": d.nodes > 1 and d.tp > (d.gpu_count or len(topology.gpus)) or d.tp > len(topology.gpus),
-        "overlap_with": _overlaps(a),
+        "overlap_with": sentences.overlaps(a),
         "unpinned_risk": (a.worst_pair is not None) if a.gpus is None and d.tp > 1 else None,
         "worst_pair": f"{a.worst_pair.label} ({a.worst_pair.weakest_path})" if a.worst_pair else None,
         "overlap_advice": a.overlap_advice,
@@ -339,51 +321,3 @@ def _advice(a: Assessment, f: dict[str, Any]) -> dict[str, Any]:
     options = [x for x in (move, replica) if x]
     return {"move_advice": move, "replica_advice": replica,
             "advice": "; or ".join(options) if options else None}
-
-
-def _why_no_cost(a: Assessment) -> str:
-    if a.spec is None:
-        return a.deployment.unknown.get("model") or f"model {a.deployment.model!r} is not in the catalogue"
-    if a.sku is None:
-        return "the GPU is not in data/gpus.yaml (give --gpu SKU)" if a.gpu_name else \
-            "the topology does not name the GPU (give --gpu SKU)"
-    return "no cost estimate for this group"
-
-
-def _sentences(a: Assessment, f: dict[str, Any]) -> dict[str, Any]:
-    """Sentences rules print whole, so a fact that is unknown is said once, in words ("could not be
-    estimated: the model is not in the catalogue"), never as "unknown ms/token (unknown vs unknown)"."""
-    keys = ("allreduce_ms_per_token", "nvlink_allreduce_ms_per_token", "per_token_ms", "nvlink_per_token_ms")
-    if all(f.get(k) is not None for k in keys):
-        slowdown = (f"est. all-reduce {f['allreduce_ms_per_token']:.2f} ms/token over {f['group_path']} vs "
-                    f"{f['nvlink_allreduce_ms_per_token']:.2f} ms on healthy NVLink ({f['per_token_ms']:.2f} vs "
-                    f"{f['nvlink_per_token_ms']:.2f} ms/token)")
-    else:
-        slowdown = (f"all-reduces take the {f['group_path']} path; the slowdown could not be estimated: "
-                    f"{_why_no_cost(a)}")
-    if all(f.get(k) is not None for k in ("allreduce_us", "allreduce_ms_per_token", "per_token_ms")):
-        pcie = (f"est. {f['allreduce_us']:.0f} µs per all-reduce, {f['allreduce_ms_per_token']:.2f} of "
-                f"{f['per_token_ms']:.2f} ms per token")
-    else:
-        pcie = f"the cost could not be estimated: {_why_no_cost(a)}"
-    if f.get("valid_tp") is None:
-        choice = f"a TP size the model allows (its architecture is not known: {_why_no_cost(a)})"
-    elif a.min_tp is not None:
-        choice = f"one of {f['valid_tp']} (and fits: at least {a.min_tp})"
-    elif a.memory is not None:
-        choice = f"one of {f['valid_tp']} (none up to 64 GPUs of this kind holds it: quantise it)"
-    else:
-        choice = f"one of {f['valid_tp']} (whether it fits is not known: the GPU's memory is not)"
-    advice = f["advice"]
-    if advice is None:
-        advice = ("no strictly better free group exists on this node, and TP=1 replicas are not an option "
-                  + ("(the model does not start on one GPU)" if f.get("fits_one_gpu") is False else
-                     f"(one GPU's fit is not known: {_why_no_cost(a)})" if f.get("fits_one_gpu") is None else
-                     "(TP is 1)"))
-    return {"nvlink_slowdown": slowdown, "pcie_cost": pcie, "tp_choice": choice, "advice": advice}
-
-
-def _overlaps(a: Assessment, shown: int = 4) -> list[str]:
-    """Who shares GPUs with it, described; a long list ends with how many more (text stays linear)."""
-    items = [f"{n} ({'+'.join(f'GPU{i}' for i in gs)})" for n, gs in sorted(a.overlap.items())]
-    return items if len(items) <= shown else [*items[:shown], f"{len(items) - shown} more"]
