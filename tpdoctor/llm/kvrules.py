@@ -211,7 +211,7 @@ def _vllm(spec: ModelSpec, k: Knobs, total: int, w: int, tp: int, pp: int) -> tu
     nccl = NCCL_BYTES if tp * pp > 1 else 0
     overhead = act + graphs + nccl
     budget = int(total * util)
-    default = "" if k.gpu_memory_utilization else " (the default; v0.33 raised it to 0.92)"
+    default = "" if k.gpu_memory_utilization else " (the default; 0.92 in v0.33)"
     lines = [f"vLLM budget: gpu_memory_utilization {util:g}{default} × {gib(total)} = {gib(budget)}",
              f"overhead: activations of {batched} batched tokens {gib(act)} + CUDA graphs {gib(graphs)}"
              f"{' (--enforce-eager)' if k.enforce_eager else ''} + NCCL {gib(nccl)} = {gib(overhead)}"]
