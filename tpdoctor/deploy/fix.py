@@ -264,7 +264,7 @@ def fix_text(text: str, assessments: Sequence[Assessment], topology: Topology,
             p = FixPlan(tuple(Edit(e.origin, e.old_value, e.new_value, e.why, new_key=f"pp: {d.nodes}")
                               if e is tp_edit else e for e in p.edits), p.unfixable, p.summary)
         plans.append(p)
-    if rules is not None and any(p.edits for p in plans):
+    if rules is not None:
         plans = _verified(text, plans, topology, rules, options, source, gpu)
     edits = [e for p in plans for e in p.edits]
     changes = [f"{a.name}: {x}" for a, p in zip(assessments, plans, strict=True) for x in p.summary]
@@ -295,6 +295,14 @@ def _by_deployment(result: CheckResult) -> list[list[Finding]]:
     return [found.get(a.sid, []) for a in result.assessments]
 
 
+def _remaining(p: FixPlan, found: list[Finding]) -> FixPlan:
+    """Say which critical problems the fixed file still has (what could not be fixed, never silence)."""
+    left = [f"{f.rule} {f.name} remains: {f.recommendation.rstrip('.')}" if f.recommendation else
+            f"{f.rule} {f.name} remains" for f in found if f.severity is Severity.CRITICAL]
+    said = " ".join(p.unfixable)
+    return FixPlan(p.edits, (*p.unfixable, *(x for x in left if x.split(" ", 1)[0] not in said)), p.summary)
+
+
 def _verified(text: str, plans: list[FixPlan], topology: Topology, rules: Sequence[Rule],
               options: Options | None, source: str, gpu: str | None) -> list[FixPlan]:
     """Drop the changes of every deployment whose re-check is worse or still critical for the same reason."""
@@ -311,7 +319,7 @@ def _verified(text: str, plans: list[FixPlan], topology: Topology, rules: Sequen
             return [FixPlan((), (*p.unfixable, "not changed: the fixed text reads differently"), ()) for p in plans]
         bad = {i: why for i, p in enumerate(plans) if p.edits and (why := _worse(before[i], after[i]))}
         if not bad:
-            return plans
+            return [_remaining(p, found) for p, found in zip(plans, after, strict=True)]
         plans = [FixPlan((), (*p.unfixable, f"not changed ({'; '.join(p.summary) or 'edits'}): {bad[i]}"), ())
                  if i in bad else p for i, p in enumerate(plans)]
     return plans
