@@ -24,6 +24,7 @@ from tpdoctor.model.errors import TpdError
 from tpdoctor.model.topology import RANK, PathKind, Topology, path_kind
 from tpdoctor.model.unknown import Unknown
 
+UNNAMED_GPU = "unknown GPU"  # what probes/build.py calls a GPU no capture named
 # NCCL_P2P_LEVEL names, best to worst: P2P is used up to and including the level.
 _P2P_LEVELS = ["LOC", "NVL", "PIX", "PXB", "PHB", "SYS"]
 
@@ -164,7 +165,7 @@ def _gpu_of(topology: Topology, gpus: tuple[int, ...] | None, override: skus.Sku
             notes: list[str]) -> tuple[str | None, skus.Sku | None, int | None]:
     """(GPU name, SKU, memory MiB) of the group, or of the `--gpu` SKU the user named."""
     ref = topology.gpu(gpus[0]) if gpus else (topology.gpus[0] if topology.gpus else None)
-    name = ref.name if ref else None
+    name = ref.name if ref and ref.name != UNNAMED_GPU else None  # a raw topo -m names no GPU
     mem = ref.memory_mib if ref and not isinstance(ref.memory_mib, Unknown) else None
     if override is not None:
         found = skus.lookup(name) if name else None
@@ -215,11 +216,11 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
     else:
         held = {g for o in others if o is not original and o.gpus and (o.node is None or dep.node is None
                                                                      or o.node == dep.node) for g in o.gpus}
-        twice = {n for n, c in Counter(o.name for o in others).items() if c > 1}
+        shared = [o for o in others if o is not original and o.gpus and gpus and set(o.gpus) & set(gpus)
+                  and (o.node is None or dep.node is None or o.node == dep.node)]
+        twice = {n for n, c in Counter(o.name for o in others).items() if c > 1} if shared else set()
         overlap = {(o.name if o.name not in twice else f"{o.name} ({o.ident})"):
-                   tuple(sorted(set(o.gpus or ()) & set(gpus or ()))) for o in others
-                   if o is not original and o.gpus and gpus and set(o.gpus) & set(gpus)
-                   and (o.node is None or dep.node is None or o.node == dep.node)}
+                   tuple(sorted(set(o.gpus or ()) & set(gpus or ()))) for o in shared}
     result = Assessment(deployment=dep, spec=spec, dtype=dtype, sku=sku, gpu_name=gpu_name,
                         gpu_memory_mib=mem_mib, gpus=gpus, group=group, broken_pairs=tuple(broken),
                         overlap=overlap, nccl_conflicts=tuple(nccl_conflicts(dep.env, group)), notes=())
