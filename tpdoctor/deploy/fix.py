@@ -67,7 +67,7 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
         new_tp = max(below) if below else (min(fitting) if fitting else d.tp)
     elif a.memory is not None and a.memory.fits is False and a.min_tp and a.min_tp <= len(topology.gpus):
         new_tp = a.min_tp
-    if d.nodes > 1 and d.tp > (d.gpu_count or len(topology.gpus)):
+    if d.nodes > 1 and d.tp > (d.gpu_count or len(topology.gpus)) and _cross_node_choice(a, topology) != "keep":
         per_node = d.gpu_count or len(topology.gpus)
         new_tp, new_pp = per_node, d.nodes
     if new_tp != d.tp:
@@ -101,7 +101,7 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
                 summary.append("GPUs " + "+".join(f"GPU{i}" for i in a.gpus) + " -> "
                                + "+".join(f"GPU{i}" for i in target))
         final = t.group(target if target is not None else a.gpus)
-        if new_tp == d.tp and d.tp > 1 and _replicas_better(a, final.weakest_path):
+        if new_tp == d.tp and d.tp > 1 and _replicas_better(a, final.gpus):
             edits += _to_replicas(a, unfixable, summary)
     elif a.worst_pair is not None and a.free_best is not None and new_tp == d.tp:
         pin = ", ".join(str(i) for i in a.free_best.gpus)
@@ -144,12 +144,20 @@ def _memory_plan(a: Assessment, edits: list[Edit], unfixable: list[str], summary
         unfixable.append(f"{mem.limit}: give the KV cache more memory or lower the maximum length")
 
 
-def _replicas_better(a: Assessment, path: str | None) -> bool:
-    """TP over PCIe (or a broken NVLink) for a model that fits one GPU, with no objective TP=1 misses."""
-    if path is None or path.startswith("NV") or a.memory_tp1 is None or not a.memory_tp1.fits:
-        return False
-    objective = a.deployment.latency_objective_ms
-    return objective is None or (a.replicas is not None and a.replicas.per_token_ms <= objective)
+def _cross_node_choice(a: Assessment, topology: Topology) -> str | None:
+    """TPD203's choice (crossnode_choice.py): "keep" means TP across nodes is predicted best — no rewrite."""
+    from tpdoctor.deploy import crossnode
+
+    return crossnode.facts(a, topology).get("cross_node_choice")
+
+
+def _replicas_better(a: Assessment, final: tuple[int, ...]) -> bool:
+    """TP=1 replicas are predicted no worse than the group the deployment ends up on, on its objective
+    (cost_facts.replicas_advisable: the same test TPD202 makes)."""
+    from tpdoctor.deploy.cost_facts import replicas_advisable
+
+    moved = a.best is not None and tuple(final) == a.best.gpus
+    return replicas_advisable(a, "best_prediction" if moved else "current") is True
 
 
 def _to_replicas(a: Assessment, unfixable: list[str], summary: list[str]) -> list[Edit]:
@@ -272,13 +280,33 @@ def fix_text(text: str, assessments: Sequence[Assessment], topology: Topology,
     return apply(text, edits), changes, problems
 
 
-def _worse(before: list[Finding], after: list[Finding]) -> str | None:
+# What each kind of edit is meant to fix (by the start of Edit.why): a GPU move, a TP/PP change, TP=1 replicas …
+TARGETS = {"GPUs": {"TPD200", "TPD206", "TPD207", "TPD209", "TPD211", "TPD220"},
+           "TP": {"TPD203", "TPD204", "TPD205", "TPD210", "TPD221"}, "PP": {"TPD203", "TPD205"},
+           "replicas": {"TPD200", "TPD201", "TPD202"}, "GPU request": {"TPD210"}, "max length": {"TPD214"},
+           "NCCL": {"TPD208"}, "pin": {"TPD211"}}
+
+
+def targets(edits: Sequence[Edit]) -> set[str]:
+    """The rules a plan's edits are meant to fix."""
+    out: set[str] = set()
+    for e in edits:
+        for start, rules in TARGETS.items():
+            if e.why.startswith(start) or (start == "replicas" and "replicas" in f"{e.why} {e.new_key or ''}") or (
+                    start == "NCCL" and e.why.startswith("NCCL_")):
+                out |= rules
+    return out
+
+
+def _worse(before: list[Finding], after: list[Finding], aimed: set[str] | None = None) -> str | None:
     """Why a deployment's re-check is not an improvement, or None: a new critical problem, a worse worst
-    severity, or every critical problem still there (still critical for the same reason)."""
+    severity, or still critical for the same reason (none of the critical problems the edits were aimed at
+    went away; `aimed`: the rules the edits target, every rule when not given)."""
     crit_b = {f.rule for f in before if f.severity is Severity.CRITICAL}
     crit_a = {f.rule for f in after if f.severity is Severity.CRITICAL}
-    if crit_b and crit_b <= crit_a:
-        return f"the re-check is still critical for the same reason ({', '.join(sorted(crit_b))})"
+    meant = crit_b if aimed is None else crit_b & aimed
+    if meant and meant <= crit_a:
+        return f"the re-check is still critical for the same reason ({', '.join(sorted(meant))})"
     if crit_a - crit_b:
         return f"the re-check finds new critical problems ({', '.join(sorted(crit_a - crit_b))})"
     rank = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
@@ -297,8 +325,7 @@ def _by_deployment(result: CheckResult) -> list[list[Finding]]:
 
 def _remaining(p: FixPlan, found: list[Finding]) -> FixPlan:
     """Say which critical problems the fixed file still has (what could not be fixed, never silence)."""
-    left = [f"{f.rule} {f.name} remains: {f.recommendation.rstrip('.')}" if f.recommendation else
-            f"{f.rule} {f.name} remains" for f in found if f.severity is Severity.CRITICAL]
+    left = [f"{f.rule} {f.name} remains (critical)" for f in found if f.severity is Severity.CRITICAL]
     said = " ".join(p.unfixable)
     return FixPlan(p.edits, (*p.unfixable, *(x for x in left if x.split(" ", 1)[0] not in said)), p.summary)
 
@@ -317,7 +344,8 @@ def _verified(text: str, plans: list[FixPlan], topology: Topology, rules: Sequen
                     for p in plans]
         if len(after) != len(before):
             return [FixPlan((), (*p.unfixable, "not changed: the fixed text reads differently"), ()) for p in plans]
-        bad = {i: why for i, p in enumerate(plans) if p.edits and (why := _worse(before[i], after[i]))}
+        bad = {i: why for i, p in enumerate(plans)
+               if p.edits and (why := _worse(before[i], after[i], targets(p.edits)))}
         if not bad:
             return [_remaining(p, found) for p, found in zip(plans, after, strict=True)]
         plans = [FixPlan((), (*p.unfixable, f"not changed ({'; '.join(p.summary) or 'edits'}): {bad[i]}"), ())

@@ -41,9 +41,10 @@ def sentences(a: Assessment, f: dict[str, Any]) -> dict[str, Any]:
     estimated: the model is not in the catalogue"), never as "unknown ms/token (unknown vs unknown)"."""
     keys = ("allreduce_ms_per_token", "nvlink_allreduce_ms_per_token", "per_token_ms", "nvlink_per_token_ms")
     if all(f.get(k) is not None for k in keys):
+        pct = f", +{f['nvlink_slowdown_pct']:.0f}%" if f.get("nvlink_slowdown_pct") is not None else ""
         slowdown = (f"est. all-reduce {f['allreduce_ms_per_token']:.2f} ms/token over {f['group_path']} vs "
                     f"{f['nvlink_allreduce_ms_per_token']:.2f} ms on healthy NVLink ({f['per_token_ms']:.2f} vs "
-                    f"{f['nvlink_per_token_ms']:.2f} ms/token)")
+                    f"{f['nvlink_per_token_ms']:.2f} ms/token{pct})")
     else:
         slowdown = (f"all-reduces take the {f['group_path']} path; the slowdown could not be estimated: "
                     f"{why_no_cost(a)}")
@@ -66,7 +67,7 @@ def sentences(a: Assessment, f: dict[str, Any]) -> dict[str, Any]:
                   + ("(the model does not start on one GPU)" if f.get("fits_one_gpu") is False else
                      f"(one GPU's fit is not known: {why_no_cost(a)})" if f.get("fits_one_gpu") is None else
                      "(TP is 1)"))
-    return {"nvlink_slowdown": slowdown, "pcie_cost": pcie, "tp_choice": choice, "advice": advice}
+    return {"nvlink_cost": slowdown, "pcie_cost": pcie, "tp_choice": choice, "advice": advice}
 
 
 def overlaps(a: Assessment, shown: int = 4) -> list[str]:

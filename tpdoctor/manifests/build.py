@@ -51,6 +51,7 @@ class Context:
     device_ids: str | None = None
     device_ids_origin: Origin | None = None
     latency_objective_ms: float | None = None
+    throughput_objective_tps: float | None = None
     accelerator: str | None = None  # from the object: "a TPU job (google.com/tpu)"
     extra: dict[str, Any] = field(default_factory=dict)  # values the object sets for the engine (Ray, KServe)
     extra_origins: dict[str, Origin] = field(default_factory=dict)
@@ -194,6 +195,7 @@ def _deployment(lc: Launch, parsed: engineargs.ParsedArgs, ctx: Context, env: di
         name=ctx.name or served or model or f"{lc.engine}@{lc.entry.origin.line}", engine=str(lc.engine),
         model=model, kind=ctx.kind, source=ctx.source, tp=tp, pp=pp, replicas=ctx.replicas * copies, nodes=nodes,
         node=ctx.node, gpus=gpus, gpu_uuids=uuids, gpu_count=count, latency_objective_ms=ctx.latency_objective_ms,
+        throughput_objective_tps=ctx.throughput_objective_tps,
         env=env, origins=origins, notes=tuple(dict.fromkeys(notes)), dp=dp, ep=ep,
         enforce_eager=bool(parsed.values.get("enforce_eager", False)), shards_from_visible_gpus=shards_visible,
         fail_fast=bool(parsed.values.get("fail_fast", False)),

@@ -3,7 +3,8 @@ LeaderWorkerSet (one replica spans `size` nodes), read container by container (`
 
 Custom resources (KServe, KubeAI, Ray, Dynamo, production-stack …) are `crds.read`'s, which knows the popular
 ones and walks any other object for pod templates, containers and engine command strings. The per-token
-latency objective comes from the annotation `tpdoctor.io/latency-objective-ms`.
+latency objective is the annotation `tpdoctor.io/latency-objective-ms`; a throughput objective (output
+tokens/s of all streams) is `tpdoctor.io/throughput-objective-tps` (on the object or its pod template).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tpdoctor.model.deployment import Deployment, Origin
 from tpdoctor.model.errors import ManifestError
 
 LATENCY_ANNOTATION = "tpdoctor.io/latency-objective-ms"
+THROUGHPUT_ANNOTATION = "tpdoctor.io/throughput-objective-tps"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "Job", "DaemonSet")
 PLAIN_KINDS = {"Service", "ConfigMap", "Secret", "Namespace", "ServiceAccount", "Role", "RoleBinding", "ClusterRole",
                "ClusterRoleBinding", "Ingress", "HTTPRoute", "Gateway", "PersistentVolumeClaim", "PersistentVolume",
@@ -40,6 +42,7 @@ class Pod:
     inject: dict[str, str] | None = None  # variables the platform sets in the pod (LWS_GROUP_SIZE …)
     spans_nodes: bool = False  # Ray: the engine's group may take GPUs of other pods
     objective: float | None = None
+    throughput: float | None = None  # tpdoctor.io/throughput-objective-tps
     gpu_keys: tuple[str, ...] = ("nvidia.com/gpu",)
 
 
@@ -80,22 +83,33 @@ def count(doc: Document, source: str, path: Path_, default: int = 1, what: str =
     return max(int(text), 1) if what != "replicas" else int(text)
 
 
-def objective_of(doc: Document, source: str, path: Path_, default: float | None) -> float | None:
+def objective_of(doc: Document, source: str, path: Path_, default: float | None,
+                 key: str = LATENCY_ANNOTATION) -> float | None:
+    """An objective annotation (latency ms, or throughput tokens/s) on the metadata at `path`."""
     annotations = get(doc.data, (*path, "annotations"))
-    if not isinstance(annotations, dict) or LATENCY_ANNOTATION not in annotations:
+    if not isinstance(annotations, dict) or key not in annotations:
         return default
-    value = annotations[LATENCY_ANNOTATION]
+    value = annotations[key]
     try:
         out = float(value)
     except (TypeError, ValueError):
-        out = -1.0
-    if not 0 < out < 1e6:
-        raise ManifestError(f"{source}:{doc.line_of((*path, 'annotations', LATENCY_ANNOTATION))}: "
-                            f"{LATENCY_ANNOTATION} {value!r} is not a latency in ms")
+        out = float("nan")
+    if not 0 < out < 1e9:
+        raise ManifestError(f"{source}:{doc.line_of((*path, 'annotations', key))}: annotation {key} must be a "
+                            f"number above 0, not {value!r}")
     return out
 
 
 def _pods(doc: Document, source: str) -> list[Pod]:
+    pods = _templates(doc, source)
+    tps = objective_of(doc, source, ("metadata",), None, THROUGHPUT_ANNOTATION)
+    for pod in pods:
+        pod.throughput = objective_of(doc, source, (*pod.path[:-1], "metadata"), tps, THROUGHPUT_ANNOTATION) \
+            if pod.path[-1] == "spec" and len(pod.path) > 1 else tps
+    return pods
+
+
+def _templates(doc: Document, source: str) -> list[Pod]:
     data = doc.data
     kind, name = str(data.get("kind")), str(get(data, ("metadata", "name")) or "")
     objective = objective_of(doc, source, ("metadata",), None)
@@ -177,7 +191,7 @@ def read_container(doc: Document, source: str, cpath: Path_, ctr: dict[str, Any]
         ctx = Context(source=source, kind=pod.kind, name=name, replicas=pod.replicas, nodes=pod.nodes, node=node,
                       gpu_count=gpus, gpu_count_origin=gpu_origin, latency_objective_ms=pod.objective,
                       accelerator=not_gpu, extra=dict(extra or {}), extra_origins=dict(extra_origins or {}),
-                      pod_spans_nodes=pod.spans_nodes)
+                      pod_spans_nodes=pod.spans_nodes, throughput_objective_tps=pod.throughput)
         if "replicas" in (get(doc.data, ("spec",)) or {}) and isinstance(get(doc.data, ("spec",)), dict):
             ctx.extra_origins.setdefault("replicas", containers.origin_at(doc, source, ("spec", "replicas"),
                                                                           str(doc.data["spec"]["replicas"])))
