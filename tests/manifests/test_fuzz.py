@@ -73,13 +73,13 @@ def shells(draw: st.DrawFn) -> str:
     return "\n".join(lines) + draw(st.sampled_from(["", "\n", " \\", "\\\n"]))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shells())
 def test_random_shell_scripts(text: str) -> None:
     outcome(text, "run.sh")
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(ENTRIES[:8]), st.lists(st.tuples(st.sampled_from(FLAGS), VALUES), max_size=8))
 def test_random_flags(entry: str, pairs: list[tuple[str, str]]) -> None:
     outcome(entry + " m " + " ".join(f"{f} {v!r}" for f, v in pairs) + "\n", "run.sh")
@@ -124,7 +124,7 @@ def yamls(draw: st.DrawFn) -> str:
     return with_anchors(yaml.safe_dump(tree, default_flow_style=draw(st.booleans())), draw)
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(yamls())
 def test_random_yaml(text: str) -> None:
     outcome(text, "x.yaml")
@@ -160,7 +160,7 @@ def mutate(data: object, draw: st.DrawFn, depth: int = 0) -> object:
     return [*data[:i], mutate(data[i], draw, depth + 1), *data[i + 1:]]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_mutated_real_manifests(data: st.DataObject) -> None:
     skeleton = data.draw(st.sampled_from(SKELETONS))
