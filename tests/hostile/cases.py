@@ -158,6 +158,20 @@ BOMB = "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9)}]\n" if p else f"{k}: &{k}
 NESTED = f"{literal(40)}.all(a, {literal(40)}.all(b, {literal(40)}.all(c, {literal(40)}.all(d, a + b + c + d >= 0))))"
 
 
+def manifest(name: str, content: str) -> Callable[[Path], Inputs]:
+    return text(content, name)
+
+
+K8S = ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d}}\nspec:\n  replicas: {replicas}\n  template:\n"
+       "    spec:\n      containers:\n      - image: vllm/vllm-openai\n        args: [--model, m, -tp, '2']\n"
+       "        resources: {{limits: {{nvidia.com/gpu: {gpus}}}}}\n")
+COMPOSE = ("services:\n  llm:\n    image: vllm/vllm-openai\n    command: --model m -tp 2\n    deploy:\n"
+           "      resources:\n        reservations:\n          devices:\n            - {count: \"two\"}\n")
+TWO_UNNAMED = ("CUDA_VISIBLE_DEVICES=0,1 vllm serve qwen35-27b --max-model-len 8192 -tp 2\n"
+               "CUDA_VISIBLE_DEVICES=2,3 vllm serve qwen35-27b --max-model-len 8192 -tp 2\n")
+CHECK = ("check-deployment", "{input}", "--topology", "{example}")
+
+
 # --- checks of what a case leaves behind ---
 
 def prom_failed(tmp: Path, result: Result) -> None:
@@ -169,6 +183,13 @@ def prom_failed(tmp: Path, result: Result) -> None:
 def nagios_unknown(tmp: Path, result: Result) -> None:
     """The Nagios line agrees with the exit code and says why."""
     assert result.stdout.startswith("TPDOCTOR UNKNOWN - metrics not written ("), result.stdout
+
+
+def sarif_on_the_broken_line(tmp: Path, result: Result) -> None:
+    """The CRITICAL lands on line 1 (GPU0+GPU1, the broken pair), not on the healthy line 2."""
+    results = json.loads(result.stdout)["runs"][0]["results"]
+    lines = {(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in results}
+    assert ("TPD200", 1) in lines and ("TPD200", 2) not in lines, lines
 
 
 def nothing_written(tmp: Path, result: Result) -> None:
@@ -231,7 +252,11 @@ CASES: tuple[Case, ...] = (
          r"SITE900\.yaml:\d+: YAML expands to more than 200,000 nodes", issue="2"),
     Case("rules-yaml-recursive-alias", rules(raw="a: &a [1, *a]\n"), ("rules", "--rules", "{rules}"), 3,
          r"SITE900\.yaml:1: recursive YAML alias", issue="2"),
-    # 3. tracebacks from ordinary typos (the manifest typos come with the manifests work)
+    Case("check-deployment-manifest-yaml-alias-bomb", manifest("job.yaml", BOMB), CHECK, 3,
+         r"job\.yaml:\d+: YAML expands to more than 200,000 nodes", issue="2"),
+    Case("check-deployment-manifest-recursive-alias", manifest("job.yaml", "a: &a\n  b: *a\n"), CHECK, 3,
+         r"job\.yaml:\d+: recursive YAML alias", issue="2"),
+    # 3. tracebacks from ordinary typos
     Case("scan-from-json-50000-deep", text(DEEP), ("scan", "--from", "{input}"), 3,
          r"input\.json: JSON nested too deep to be a report$", issue="3"),
     Case("scan-from-json-5000-digit-number",
@@ -247,6 +272,20 @@ CASES: tuple[Case, ...] = (
          r"JSON with a number too long", stream="stdout", issue="3"),
     Case("fleet-unknown-is-a-list", report(_set("unknown", ["driver_version"])), FLEET, 3,
          r"\$\.unknown: expected an object of reasons, got list", stream="stdout", issue="3"),
+    Case("job-tp-0", manifest("job.yaml", "model: llama-3.1-8b\ntp: 0\n"), CHECK, 3,
+         r"job\.yaml:2: .*tp must be a positive integer", issue="3"),
+    Case("vllm-tensor-parallel-size-0", manifest("run.sh", "vllm serve m --tensor-parallel-size 0\n"), CHECK, 3,
+         r"run\.sh:1: .*not a positive integer", issue="3"),
+    Case("job-gpus-0-0", manifest("job.yaml", "model: llama-3.1-8b\ntp: 2\ngpus: [0, 0]\n"), CHECK, 3,
+         r"job\.yaml:3: .*names GPU 0 twice", issue="3"),
+    Case("compose-count-two", manifest("compose.yaml", COMPOSE), CHECK, 3,
+         r"compose\.yaml:9: .*'two' is not a GPU count", issue="3"),
+    Case("job-replicas-many", manifest("job.yaml", "model: llama-3.1-8b\nreplicas: many\n"), CHECK, 3,
+         r"job\.yaml:2: .*replicas must be a positive integer", issue="3"),
+    Case("k8s-replicas-many", manifest("k8s.yaml", K8S.format(replicas="many", gpus=2)), CHECK, 3,
+         r"k8s\.yaml:5: .*replicas 'many' is not a count", issue="3"),
+    Case("k8s-nvidia-gpu-two", manifest("k8s.yaml", K8S.format(replicas=1, gpus='"two"')), CHECK, 3,
+         r"k8s\.yaml:11: .*'two' is not a GPU count", issue="3"),
     Case("health-baseline-binary", text(bytes(range(256)) * 8, "baseline.json"),
          ("health", "--from", "{example}", "--baseline", "{input}", "--prometheus", "{tmp}/m.prom"), 3,
          r"^tpdoctor: error: baseline .*baseline\.json: binary file, not a tpdoctor/v1 baseline$",
@@ -274,6 +313,18 @@ CASES: tuple[Case, ...] = (
          issue="4"),
     Case("scan-from-down-link-left-out", report(lambda d: d["links"].pop(0)), ("scan", "--from", "{input}"), 3,
          r"\$\.links: no link between GPU0 and GPU1", issue="4"),
+    Case("vllm-tp-minus-2", manifest("run.sh", "vllm serve m \\\n  -tp -2\n"), CHECK, 3,
+         r"run\.sh:2: .*'-2': not a positive integer", issue="4"),
+    Case("vllm-tensor-parallel-size-abc", manifest("run.sh", "vllm serve m --tensor-parallel-size abc\n"), CHECK, 3,
+         r"run\.sh:1: .*'abc': not a positive integer", issue="4"),
+    Case("vllm-tp-5000-digits", manifest("run.sh", "vllm serve m -tp " + "9" * 5000 + "\n"), CHECK, 3,
+         r"run\.sh:1: .*not a positive integer", issue="4"),
+    Case("job-tp-5000-digits", manifest("job.yaml", "model: m\ntp: " + "9" * 5000 + "\n"), CHECK, 3,
+         r"job\.yaml:2: .*far too large", issue="4"),
+    Case("tgi-num-shard-abc", manifest("run.sh", "text-generation-launcher --model-id m --num-shard abc\n"),
+         CHECK, 3, r"run\.sh:1: .*--num-shard 'abc'", issue="4"),
+    Case("sarif-two-unnamed-command-lines-one-model", manifest("run.sh", TWO_UNNAMED), (*CHECK, "--format", "sarif"),
+         2, r'"ruleId": "TPD200"', stream="stdout", check=sarif_on_the_broken_line, issue="5"),
     Case("fleet-link-to-GPU99", report(_set("links.0.b", "GPU99")), FLEET, 3,
          r"\$\.links\[0\]\.b: GPU99 is not a GPU of this report", stream="stdout", issue="4"),
     Case("fleet-nvlinks-minus-5", report(_set("links.0.nvlinks", -5)), FLEET, 3,

@@ -1,7 +1,7 @@
 """Print the hostile cases as a Markdown table, run on one tree or two (before and after):
 
     python -m tests.hostile.table                                   # this tree
-    python -m tests.hostile.table --before /work/main /work/main/.venv/bin/python
+    python -m tests.hostile.table --before main /work/main /work/main/.venv/bin/python [--before ...]
 
 Each run gets the case's deadline plus 10 s, and at most 4 GiB of memory; a run still going then is
 killed and reported as such. The inputs are built by this tree's builders (cases.py) in a fresh folder.
@@ -26,20 +26,20 @@ def cell(result: Result, case: Case, folder: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--before", nargs=2, metavar=("ROOT", "PYTHON"), help="a tree to run first, and its python")
+    parser.add_argument("--before", nargs=3, action="append", default=[], metavar=("LABEL", "ROOT", "PYTHON"),
+                        help="a tree to run first (a column named LABEL), and its python; repeatable")
     parser.add_argument("-k", default="", help="only cases whose name contains this")
     args = parser.parse_args(argv)
     cases = [c for c in CASES if args.k in c.name]
     head = "| # | case | item | command | expected | "
-    head += "before | after |" if args.before else "result |"
+    head += "".join(f"{label} | " for label, _, _ in args.before) + ("after |" if args.before else "result |")
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     with tempfile.TemporaryDirectory() as tmp:
         for n, case in enumerate(cases, 1):
             cells = []
-            if args.before:
-                root, python = args.before
-                before = Path(tmp) / f"b{n}"
+            for k, (_, root, python) in enumerate(args.before):
+                before = Path(tmp) / f"b{k}-{n}"
                 cells.append(cell(run_case(case, before, root=Path(root), python=python), case, before))
             after = Path(tmp) / f"a{n}"
             cells.append(cell(run_case(case, after, root=ROOT, python=sys.executable), case, after))
