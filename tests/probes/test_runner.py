@@ -90,3 +90,15 @@ def test_output_of_a_command_that_exited_is_complete_though_a_daemon_still_holds
         assert result.stderr == "done\n"
     finally:
         _kill_all([int(p) for p in pids.read_text().split()])
+
+
+def test_a_stray_of_its_group_holding_stdout_after_the_command_exited_is_killed(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    started = time.monotonic()
+    result = run(["sh", "-c", f"sleep 300 & echo $! > {pids}; echo out"], timeout_seconds=20)
+    assert result.stdout == "out\n" and time.monotonic() - started < 10
+    stray = int(pids.read_text())
+    deadline = time.monotonic() + 5
+    while is_alive(stray) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not is_alive(stray), "the background `sleep` of the command's group outlived it"

@@ -20,6 +20,7 @@ from typing import Protocol
 from tpdoctor.model.errors import ProbeError
 
 POLL_SECONDS = 0.05  # how often a child's exit is checked while its pipes stay open
+REAP_SECONDS = 1.0  # how long a killed child may take to die before this call returns without it
 
 
 @dataclass(frozen=True)
@@ -46,16 +47,25 @@ def _describe(argv: Sequence[str]) -> str:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Kill the child's whole process group (the child and anything it spawned)."""
+    """Kill the child's whole process group (the child and anything it spawned). Call it before the child
+    is reaped: until then its pid, and so its group id, cannot be given to an unrelated process."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
+
+
+def _exited(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the child has exited, without reaping it (WNOWAIT: it stays a zombie, its pid reserved)."""
+    if proc.returncode is not None:
+        return True
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # reaped elsewhere
+        return True
 
 
 def _collect(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, bytes, bool]:
     """Read the child's stdout and stderr until both close, or until the deadline; `finished` says whether
-    the child itself has exited by then.
+    the child itself has exited by then (it is not reaped here).
 
     End of output is not end of the command: a process the child started (a daemon in its own session,
     out of reach of the group kill) can hold the pipes open forever. So the child's exit is watched too:
@@ -71,7 +81,7 @@ def _collect(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, byt
         chunks[pipe.fileno()] = []
     try:
         while selector.get_map():
-            if proc.poll() is not None:  # exited: take what is buffered, stop at the first empty read
+            if _exited(proc):  # take what is buffered, stop at the first empty read
                 for key in list(selector.get_map().values()):
                     _drain(key.fd, chunks[key.fd])
                 break
@@ -86,11 +96,10 @@ def _collect(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, byt
                     selector.unregister(key.fd)
     finally:
         selector.close()
-    if proc.poll() is None:  # the pipes closed (or the deadline came) before the child exited
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    while not _exited(proc) and time.monotonic() < deadline:  # the pipes closed before the child exited
+        time.sleep(POLL_SECONDS)
     out, err = (b"".join(chunks[p.fileno()]) for p in (proc.stdout, proc.stderr) if p is not None)
-    return out, err, proc.poll() is not None
+    return out, err, _exited(proc)
 
 
 def _drain(fd: int, into: list[bytes]) -> None:
@@ -136,13 +145,14 @@ def run(argv: Sequence[str], *, timeout_seconds: float,
         out, err, finished = _collect(proc, started + timeout_seconds)
     finally:
         # timed out, interrupted (KeyboardInterrupt), or done with strays of its group still holding the
-        # pipes: leave nothing behind (a group with no members left is ESRCH, ignored)
+        # pipes: leave nothing behind. The child is not reaped yet, so its group id is still its own.
         _kill_group(proc)
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):  # a child stuck in the driver (D state) may
+            proc.wait(timeout=REAP_SECONDS)  # not die at once: never wait for it past this
     if not finished:
-        proc.wait()  # killed above: reap it
         raise ProbeError(f"{what} timed out after {timeout_seconds:g} s",
                          hint="the driver may be hung; check `dmesg` for Xid errors")
     duration = time.monotonic() - started
