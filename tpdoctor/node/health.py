@@ -102,8 +102,8 @@ def _baseline_note(outcome: HealthOutcome, path: Path, *, first_run: bool, accep
         if gaps:
             return BaselineNote(str(path), "refused", "--accept-baseline refused: the evidence is incomplete "
                                 f"({gaps[0].what} not checked); a baseline must not expect what was never read")
-        return BaselineNote(str(path), "accepted", "accepted as is (--accept-baseline): this node's links now "
-                            "expect what they show")
+        return BaselineNote(str(path), "accepted", "baseline accepted as is (--accept-baseline): from the next run "
+                            "this node's links expect what they show now")
     if outcome.raw_status is Status.OK:
         return BaselineNote(str(path), "written", "clean run: baseline replaced")
     why = "evidence incomplete" if outcome.raw_status is Status.UNKNOWN else "node not clean"

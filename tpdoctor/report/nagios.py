@@ -22,12 +22,11 @@ def active(findings: tuple[Finding, ...]) -> list[Finding]:
     return [f for f in findings if f.active]
 
 
-def gap_text(gaps: Sequence[Check]) -> str:
-    """`NVLink port states not read (run `nvidia-smi nvlink --status`)`, the first gap, then a count."""
+def gap_text(gaps: Sequence[Check], *, why: bool = True) -> str:
+    """`not checked: NVLink port states, P2P status (`nvidia-smi nvlink --status`): <first reason>`."""
     first = gaps[0]
-    run = f" (run `{first.command}`)" if first.command else ""
-    more = f" (+{len(gaps) - 1} more not checked)" if len(gaps) > 1 else ""
-    return f"{first.what} not checked: {first.reason}{run}{more}"
+    run = f" (`{first.command}`)" if first.command else ""
+    return f"not checked: {', '.join(g.what for g in gaps)}{run}" + (f": {first.reason}" if why else "")
 
 
 def _made(report: Report) -> str:
@@ -41,10 +40,10 @@ def _summary(report: Report, status: Status, gaps: Sequence[Check]) -> str:
     links = topo.gpu_links()
     deciding = [f for f in found if f.severity.value == status.value] or found
     if status is Status.UNKNOWN and gaps:
-        text = gap_text(gaps)
-        if deciding:
-            text += f"; {deciding[0].message}" + (f" (+{len(found) - 1} more)" if len(found) > 1 else "")
-        return text
+        if not deciding:
+            return gap_text(gaps)
+        more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
+        return f"{gap_text(gaps, why=False)}; {deciding[0].message}{more}"
     if found and status is not Status.OK:
         text = deciding[0].message
         return text + (f" (+{len(found) - 1} more)" if len(found) > 1 else "")
