@@ -1,31 +1,7 @@
-"""Never a false OK (issue 11): one test per case, each on a fixture of its own. "Before" is what `main` said
-at 66e46f8 (run by hand with the same fixture; quoted), "after" is what these tests assert. The same
-table is in docs/health.md.
-
-| # | case (fixture) | before: verdict, exit | after: verdict, exit |
-|---|---|---|---|
-| 1a | `topo -m` + `--query-gpu` only of the canonical node (verdicts/h100nvl-topo-query-only) | OK "1 NVLink pair healthy", 0 | UNKNOWN: port states, errors, P2P not checked + TPD113 "GPU0-GPU1 bridge missing or its links down", 3 |
-| 1b | live nvidia-smi, `--query-gpu` fails (verdicts/h100nvl-healthy) | OK, 0 | UNKNOWN naming `--query-gpu`, 3 |
-| 1c | live nvidia-smi, `nvlink --status` hangs (bundled example) | OK "1 NVLink pair healthy", 0 | UNKNOWN + TPD113, 3 |
-| 1d | 16-GPU `topo -m` cut after row GPU3 (verdicts/dgx2-...-cut-after-gpu3.txt) | OK "16 GPUs, 54 NVLink pairs healthy", 0 | UNKNOWN: 66 pairs not in the capture, 3 |
-| 1e | 8-GPU `topo -m` cut after row GPU5 (verdicts/hgx-h100x8-...-cut-after-gpu5.txt) | CRITICAL "GPU6-GPU7 NVLink down" (never seen), 2 | UNKNOWN, no finding about GPU6-GPU7, 3 |
-| 1f | a raw `topo -m` alone (bundled example's topo-m.txt) | OK, 0 | UNKNOWN, 3 |
-| 1g | a site rule that cannot judge (unknown fact) on a full capture | OK (info "could not judge"), 0 | UNKNOWN "rule verdicts not checked", 3 |
-| 2a | `health --from` a report whose all-reduce hung (watchdog error) | OK, 0 | CRITICAL TPD109, 2 |
-| 2b | the same with `--baseline` | OK, 0, baseline overwritten | CRITICAL, 2, baseline kept |
-| 2c | `bench --json --from` a capture of this host with GPU0-GPU1 down | `status: ok`, no findings | `status: critical`, TPD100 |
-| 3 | `scan`/`health --from` another host's capture `--bench`; `bench --from` it | measured here, attached to gpu01 (exit 2/2/0) | refused, one line, 3 |
-| 4a | baseline NV4, now PHB (verdicts/a6000x2-bridged → a6000x2-bridge-dark) | WARNING drift only; link `ok`, `nvlinks_expected: 0`; check-deployment TPD201, 1 | CRITICAL TPD100 + TPD107; link `down`, expected 4 from `baseline`; check-deployment TPD200, 2 |
-| 4b | first `--baseline` run on a critical node | CRITICAL, 2, no file, nothing said | CRITICAL + "no baseline written", JSON `baseline.state: not_written`; `--accept-baseline` writes it |
-| 5a | HGX A100, every NVLink dark, no fabric state (nvml/hgx-a100-fabric-manager-down) | 28 x TPD100 "reseat or replace the NVLink bridge", 2 | 1 x TPD110 naming nvidia-fabricmanager, 2 |
-| 5b | HGX H100 via nvidia-smi, every NVLink dark (verdicts/hgx-h100-all-nvlinks-dark) | 28 x TPD100, 2 | TPD110 + "NVSwitch fabric state not checked", 2 |
-| 5c | GPU3 of an HGX H100 lost all 18 links (nvml/hgx-h100-gpu3-nvlinks-dark) | 7 x TPD100, 2 | 1 x TPD111 on GPU3, 2 |
-| 5d | H100 NVL in a Gen3 x8 slot (verdicts/h100nvl-gpu3-slot-gen3-x8) | OK, 0 | WARNING TPD112 naming slot/riser, 1 |
-| 5e | TPD103 from nvidia-smi (verdicts/h100nvl-gpu3-x8) | "GPU max Genunknown" | "the GPU itself Gen5 x16" |
-| 6a | NVML remote bus id not text (nvml/h100nvl-4x-remote-bus-id-bad-bytes) | UNKNOWN "NVML probe failed during ...: UnicodeDecodeError", 3 | the probe reads; CRITICAL TPD100 (the real fault), 2 |
-| 6b | VM: every remote bus id empty (nvml/h100nvl-4x-vm-empty-remote-bus-ids) | OK "4 GPUs healthy" (both NV12 bridges read as PCIe), 0 | OK "2 NVLink pairs healthy", 0 |
-| 6c | nvmlInit takes 1 s, `--timeout 0.5` (nvml/h100nvl-4x-slow-nvml-init) | UNKNOWN "NVML probe timed out after 0.5s", 3 | read within its own 30 s deadline; CRITICAL TPD100, 2 |
-| 6d | field 147 = 0 on a 4-GPU NV6 mesh (nvml/hgx-h100-4gpu-mesh-field147-zero) | WARNING 6 x TPD101 "6/18", 1 | OK, 0 |
+"""Never a false OK (issue 11): one test per row of the verdict matrix in docs/health.md ("Verdict
+matrix"), each on a fixture of its own (fixtures/verdicts/, fixtures/nvml/). The matrix quotes what `main`
+said before (66e46f8, run by hand on the same fixtures); these tests assert what tpdoctor says now. Test
+names start with their row number, and `test_every_matrix_row_has_a_test` keeps the two in step.
 """
 
 from __future__ import annotations
@@ -47,6 +23,18 @@ from tpdoctor.model.findings import Report
 from tpdoctor.probes import probe_live
 
 VERDICTS = FIXTURES / "verdicts"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "health.md"
+
+
+def test_every_matrix_row_has_a_test() -> None:
+    import re
+
+    text = DOC.read_text(encoding="utf-8").split("## Verdict matrix", 1)[1]
+    rows = re.findall(r"^\| (\d[a-g]?) \|", text, re.MULTILINE)
+    assert len(rows) >= 20
+    tests = " ".join(name for name in globals() if name.startswith("test_"))
+    for row in rows:
+        assert re.search(rf"test_(\w*_)?{row}_", tests), f"matrix row {row} has no test"
 
 
 def health(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], dict | None]:

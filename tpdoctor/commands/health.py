@@ -29,11 +29,14 @@ from tpdoctor.probes import PROBE_KINDS
               help="Write node_exporter textfile-collector metrics to FILE (atomically).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the full report as JSON (tpdoctor/v1) on stdout; the summary line goes to stderr.")
-@click.option("--bench", "bench", is_flag=True, help="Also run a short all-reduce benchmark (TPD106).")
+@click.option("--bench", "bench", is_flag=True,
+              help="Also run a short all-reduce benchmark on this machine (TPD106, TPD109); refused with "
+                   "--from a capture of another host.")
 @click.option("--probe", type=click.Choice(PROBE_KINDS), default="auto", show_default=True,
               help="Live probe to use (auto picks the best available).")
 @click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
-              help="Per-command probe timeout (default 10, or $TPDOCTOR_PROBE_TIMEOUT).")
+              help="Per-command nvidia-smi timeout (default 10, or $TPDOCTOR_PROBE_TIMEOUT); the whole NVML "
+                   "read has its own deadline, 30 s ($TPDOCTOR_NVML_DEADLINE), never shorter.")
 @fail_on_option
 @rule_options
 def command(from_path: Path | None, baseline: Path | None, accept_baseline: bool, prometheus: Path | None,

@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import ModuleType
@@ -301,10 +301,10 @@ class NvmlReader:
             health = FABRIC_HEALTH.get(int(info.healthSummary), f"summary {info.healthSummary}")
         return Fabric(state=state, status=status, health=health, clique_id=int(info.cliqueId))
 
-def deadline_seconds(timeout_seconds: float | None = None) -> float:
+def deadline_seconds(timeout_seconds: float | None = None, environ: Mapping[str, str] = os.environ) -> float:
     """The whole-read deadline: $TPDOCTOR_NVML_DEADLINE seconds if set, else 30; never shorter than the
     per-command timeout the user asked for (`--timeout`)."""
-    raw = os.environ.get(DEADLINE_ENV)
+    raw = environ.get(DEADLINE_ENV)
     value = DEFAULT_DEADLINE_SECONDS
     if raw:
         try:
