@@ -93,13 +93,21 @@ def _may_have_nvlink(g: Gpu) -> bool:
     return sku is None or sku.has_nvlink
 
 
+def _silent(g: Gpu) -> bool:
+    """No ports recorded although the SKU has NVLink: every probe lists an NVLink GPU's ports (inactive ones
+    too), so the ports were not read (a snapshot from before `nvlinks_unread`, a VM without NVLink access)."""
+    sku = skus.lookup(g.name)
+    return g.nvlinks_unread is None and not g.nvlinks and sku is not None and sku.has_nvlink
+
+
 def _ports(topo: Topology) -> Check:
     gpus = _ok(topo.gpus)
+    gpus = [replace(g, nvlinks_unread=f"no NVLink ports recorded although the {g.name} has NVLink")
+            if _silent(g) else g for g in gpus]
     unread = [g for g in gpus if g.nvlinks_unread is not None and _may_have_nvlink(g)]
     partial = [g for g in gpus if any(p.state is NvLinkState.UNKNOWN for p in g.nvlinks)]
     if unread or partial:
-        reasons = [str(g.nvlinks_unread) for g in unread] + \
-            [f"{g.label}: some port states unreadable" for g in partial]
+        reasons = [str(g.nvlinks_unread) for g in unread] + ["some port states unreadable" for _ in partial]
         return _missing("nvlink_ports", reasons, [g.label for g in [*unread, *partial]])
     if not any(g.nvlinks for g in gpus):
         return _na("nvlink_ports", "no NVLink ports on these GPUs")
@@ -114,7 +122,8 @@ def _gpu_info(topo: Topology) -> Check:
             continue
         for value in (g.pcie.width_current, g.pcie.width_max, g.pcie.gen_max):
             if isinstance(value, Unknown):
-                missing.append((g, f"PCIe link not read ({value.reason})"))
+                why = "" if value.reason == "not read" else f" ({value.reason})"
+                missing.append((g, f"PCIe link not read{why}"))
                 break
     if missing:
         return _missing("gpu_info", [r for _, r in missing], [g.label for g, _ in missing])
@@ -136,7 +145,7 @@ def _errors(topo: Topology) -> Check:
                 continue
             reasons = {v.reason for v in values if isinstance(v, Unknown)}
             if reasons != {"NVMLError_NotSupported"}:
-                missing.append((g, f"{g.label} link {p.link}: {sorted(reasons)[0]}"))
+                missing.append((g, f"counters of active NVLinks {sorted(reasons)[0]}"))
                 break
     if missing:
         return _missing("nvlink_errors", [r for _, r in missing], [g.label for g, _ in missing])
