@@ -49,5 +49,6 @@ def test_gpu_tests_are_deselected_by_default_and_collected_with_the_markers() ->
     marked = collect("-m", "gpu or multi_gpu")
     for name in ("test_live_nvml_scan_equals_nvidia_smi_scan_pair_by_pair", "test_collect_then_replay_round_trips",
                  "test_world_size_1_all_reduce_on_nccl", "test_nccl_all_reduce_on_every_gpu_and_pair",
-                 "test_nvml_index_is_the_cuda_ordinal_by_pci_bus_id"):
+                 "test_nvml_index_is_the_cuda_ordinal_by_pci_bus_id",
+                 "test_the_benchmark_maps_nvml_indices_to_cuda_ordinals_under_cuda_visible_devices"):
         assert name in marked, name

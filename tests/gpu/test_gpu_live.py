@@ -124,3 +124,31 @@ def test_nvml_index_is_the_cuda_ordinal_by_pci_bus_id() -> None:
     assert res.returncode == 0, res.stderr
     cuda = json.loads(res.stdout.strip().splitlines()[-1])
     assert [u.removeprefix("GPU-") for u in cuda] == nvml
+
+
+def _cuda_uuids(env: dict[str, str]) -> list[str]:
+    code = ("import json, torch\n"
+            "print(json.dumps([str(torch.cuda.get_device_properties(i).uuid).removeprefix('GPU-') "
+            "for i in range(torch.cuda.device_count())]))")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.mark.multi_gpu
+def test_the_benchmark_maps_nvml_indices_to_cuda_ordinals_under_cuda_visible_devices(need_gpus) -> None:  # type: ignore[no-untyped-def]
+    """tpdoctor.bench.devices.map_devices (what benchmark ranks use) against CUDA itself, with the GPUs
+    listed backwards in CUDA_VISIBLE_DEVICES: GPU i's CUDA ordinal is the device with GPU i's UUID."""
+    from tpdoctor.bench.devices import map_devices
+    from tpdoctor.probes import probe_live
+
+    n = need_gpus(2)
+    topo = probe_live("nvml")
+    base = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    for visible in (None, ",".join(str(i) for i in reversed(range(n)))):
+        env = {**base, "CUDA_DEVICE_ORDER": "PCI_BUS_ID", **({"CUDA_VISIBLE_DEVICES": visible} if visible else {})}
+        cuda = _cuda_uuids(env)
+        ordinals = map_devices(range(n), env, len(cuda), topo.gpus)
+        for index, ordinal in zip(range(n), ordinals, strict=True):
+            assert cuda[ordinal] == str(topo.gpu(index).uuid).removeprefix("GPU-"), (visible, index, ordinal)

@@ -122,8 +122,8 @@ GPU = SubjectSchema("gpu", "One GPU. `id` is `GPU3`.", {
 })
 
 BENCH = SubjectSchema("bench", "One benchmarked GPU group at its largest correct message size. "
-                      "`id` is `GPU0+GPU1`.", {
-    "group": Fact(L, "GPU indices."),
+                      "`id` is `GPU0+GPU1` (`node-a:GPU0+node-b:GPU0` for a group across nodes).", {
+    "group": Fact(L, "GPU indices (global ranks for a group across nodes)."),
     "label": Fact(S, "What was benchmarked (deployment name, pairs, node).", True),
     "backend": Fact(S, "nccl or gloo."),
     "bytes": Fact(INT, "Message size."),
@@ -133,7 +133,7 @@ BENCH = SubjectSchema("bench", "One benchmarked GPU group at its largest correct
     "error": Fact(S, "Why the run failed.", True),
     "failed_runs": Fact(INT, "Measurements of this group (any size) that hung, died or gave a wrong sum."),
     "failure": Fact(S, "The first failure in words (its error, or `wrong result`); null when none failed.", True),
-    "path": Fact(S, "Weakest path inside the group.", True),
+    "path": Fact(S, "Weakest path inside the group (NET across nodes).", True),
     "busbw_expected_gbps": Fact(F, "What busbw this group should reach (SKU, GPU count, path); null when "
                                   "no published figure applies (e.g. gloo on CPU).", True),
     "busbw_ratio": Fact(F, "busbw_gbps / busbw_expected_gbps.", True),
@@ -355,33 +355,42 @@ def _failure(r: BenchResult) -> str | None:
     return None if r.correct else f"wrong result at {r.bytes} bytes (the all-reduced sum did not match)"
 
 
+def _bench_key(r: BenchResult) -> tuple[str, tuple[int, ...], bool]:
+    """(subject id, group, across nodes): `GPU0+GPU1` here; `node-a:GPU0+node-b:GPU0` across nodes."""
+    if r.spans_hosts:
+        ranks = r.local_ranks or r.group
+        return "+".join(f"{h}:GPU{i}" for h, i in zip(r.hosts, ranks, strict=False)), tuple(r.group), True
+    key = tuple(sorted(r.group))
+    return "+".join(f"GPU{i}" for i in key), key, False
+
+
 def _bench(topology: Topology, results: Sequence[BenchResult],
            expected_busbw: ExpectedBusbw | None) -> list[dict[str, Any]]:
-    best: dict[tuple[int, ...], BenchResult] = {}
-    failures: dict[tuple[int, ...], list[str]] = {}
+    best: dict[str, BenchResult] = {}
+    failures: dict[str, list[str]] = {}
     for r in results:
-        if r.spans_hosts:
-            continue  # a group across nodes is the fleet's to judge (path NET), not this node's
-        key = tuple(sorted(r.group))
+        ident = _bench_key(r)[0]
         if (why := _failure(r)) is not None:
-            failures.setdefault(key, []).append(why)
-        cur = best.get(key)
+            failures.setdefault(ident, []).append(why)
+        cur = best.get(ident)
         good = r.error is None and r.correct
         cur_good = cur is not None and cur.error is None and cur.correct
         if cur is None or (good and (not cur_good or r.bytes > cur.bytes)):
-            best[key] = r
+            best[ident] = r
     out = []
-    for key, r in sorted(best.items()):
-        path = _weakest_path(topology, key)
-        expected = expected_busbw(topology, key) if expected_busbw and r.backend == "nccl" else None
-        out.append(_subject("+".join(f"GPU{i}" for i in key), {
+    for ident, r in sorted(best.items()):
+        _, key, across = _bench_key(r)
+        # a group across nodes crosses the network: judged for failures here, its busbw by the fleet
+        path = "NET" if across else _weakest_path(topology, key)
+        expected = expected_busbw(topology, key) if expected_busbw and r.backend == "nccl" and not across else None
+        out.append(_subject(ident, {
             "group": list(key), "label": r.label, "backend": r.backend, "bytes": r.bytes,
             "busbw_gbps": float(r.busbw_gbps), "algbw_gbps": float(r.algbw_gbps), "correct": r.correct,
             "error": r.error, "path": path,
             "busbw_expected_gbps": float(expected) if expected else None,
             "busbw_ratio": r.busbw_gbps / expected if expected else None,
-            "failed_runs": len(failures.get(key, [])),
-            "failure": failures[key][0] if key in failures else None,
+            "failed_runs": len(failures.get(ident, [])),
+            "failure": failures[ident][0] if ident in failures else None,
         }))
     return out
 

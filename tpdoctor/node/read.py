@@ -8,6 +8,7 @@ to a host they were never measured on.
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -17,10 +18,17 @@ from tpdoctor.model.errors import InputError
 from tpdoctor.model.findings import Report
 from tpdoctor.model.topology import Topology
 
+HOST_ENV = "TPDOCTOR_HOST"  # the name the benchmark gives this node (bench/worker.py), default the hostname
+
+
+def this_host() -> str:
+    return os.environ.get(HOST_ENV) or socket.gethostname()
+
 
 def require_this_host(topology: Topology, from_path: str | Path, option: str = "--bench",
-                      hostname: Callable[[], str] = socket.gethostname) -> None:
-    """Raise InputError unless the capture at `from_path` was taken on this machine."""
+                      hostname: Callable[[], str] = this_host) -> None:
+    """Raise InputError unless the capture at `from_path` was taken on this machine (its host is this
+    machine's name: $TPDOCTOR_HOST when set, as the benchmark names its node, else the hostname)."""
     here = hostname()
     if topology.host != here:
         raise InputError(f"{option} measures this machine ({here}), but {from_path} is a capture of "
@@ -29,7 +37,7 @@ def require_this_host(topology: Topology, from_path: str | Path, option: str = "
 
 
 def read_node(from_path: str | Path | None, probe: str = "auto", timeout_seconds: float | None = None, *,
-              bench: bool = False, hostname: Callable[[], str] = socket.gethostname) -> Report:
+              bench: bool = False, hostname: Callable[[], str] = this_host) -> Report:
     """The node as one Report (topology, any bench results a saved report carried, findings unjudged).
 
     `from_path`: a raw `topo -m` capture, a collect directory or a tpdoctor/v1 JSON report; None probes

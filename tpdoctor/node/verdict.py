@@ -61,11 +61,10 @@ def decide(report: Report, fail_on: Severity = Severity.WARNING) -> tuple[Status
 
 
 def report_for(topology: Topology, bench: tuple[BenchResult, ...] = (), *, rules: Sequence[Rule] | None = None,
-               baseline: Topology | None = None, engine: Engine | None = None) -> Report:
-    """Evaluate the node rules (built-in unless `rules` or an `engine` is given) on one snapshot; the
-    report's topology carries its coverage record and the status follows the table above."""
-    if engine is None:
-        engine = Engine(load_rules([NODE_SCHEMA]) if rules is None else rules, NODE_SCHEMA)
+               baseline: Topology | None = None) -> Report:
+    """Evaluate the node rules (built-in unless `rules` is given) on one snapshot; the report's topology
+    carries its coverage record and the status follows the table above."""
+    engine = Engine(load_rules([NODE_SCHEMA]) if rules is None else rules, NODE_SCHEMA)
     topology = with_coverage(topology)
     findings = engine.evaluate(node_facts(topology, bench, baseline)).findings
     report = Report(topology=topology, bench=bench, findings=findings)
