@@ -64,10 +64,9 @@ def _snapshot_json(cap: Capture, notes: list[str], nvml_lib: ModuleType | None, 
     topology = smi_view
     if use_nvml:
         from tpdoctor.probes.merge import merge
-        from tpdoctor.probes.nvml import probe_nvml
-        from tpdoctor.probes.smi_probe import default_timeout
+        from tpdoctor.probes.nvml import deadline_seconds, probe_nvml
 
-        deadline = default_timeout() if timeout_seconds is None else timeout_seconds
+        deadline = deadline_seconds(timeout_seconds)
         try:
             topology = merge(probe_nvml(nvml_lib, deadline_seconds=deadline, host=cap.host), smi_view)
         except ProbeError as exc:
