@@ -330,6 +330,8 @@ CASES: tuple[Case, ...] = (
     Case("fleet-nvlinks-minus-5", report(_set("links.0.nvlinks", -5)), FLEET, 3,
          r"\$\.links\[0\]\.nvlinks: -5 is out of range", stream="stdout", issue="4"),
     # 6. quiet failures
+    Case("health-healthy-snapshot-control", healthy, ("health", "--from", "{healthy}", "--prometheus", "{tmp}/m.prom"),
+         0, r"^TPDOCTOR OK - ", issue="+"),  # the node the next rows use is OK: only the run's own failure is not
     Case("health-prometheus-read-only-directory", read_only(healthy),
          ("health", "--from", "{healthy}", "--prometheus", "{ro}/tpdoctor.prom"), 3,
          r"^tpdoctor: error: .*tpdoctor\.prom: cannot write the metrics: Permission denied$", check=nagios_unknown,
