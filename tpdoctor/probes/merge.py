@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from typing import Any, TypeVar
 
+from tpdoctor.model.fabric import node_domain
 from tpdoctor.model.topology import Gpu, Link, NvLinkPort, Topology
 from tpdoctor.model.unknown import Unknown
 
@@ -51,7 +52,10 @@ def _merge_gpu(nvml: Gpu, smi: Gpu, notes: list[str]) -> Gpu:
     if nvml.status != "ok":
         return nvml  # a lost GPU stays lost: nvidia-smi ran at another moment
     merged = _fill(nvml, smi)
-    return replace(merged, pcie=_fill(nvml.pcie, smi.pcie), nvlinks=_merge_ports(nvml.nvlinks, smi.nvlinks))
+    fabric = nvml.fabric if smi.fabric is None else smi.fabric if nvml.fabric is None else \
+        _fill(nvml.fabric, smi.fabric)
+    return replace(merged, pcie=_fill(nvml.pcie, smi.pcie), nvlinks=_merge_ports(nvml.nvlinks, smi.nvlinks),
+                   fabric=fabric)
 
 
 def _merge_link(nvml: Link, smi: Link | None, notes: list[str]) -> Link:
@@ -94,6 +98,8 @@ def merge(nvml: Topology, smi: Topology) -> Topology:
         links=tuple(links),
         driver_version=_first_known(nvml.driver_version, smi.driver_version),
         cuda_version=_first_known(nvml.cuda_version, smi.cuda_version),
+        nvlink_domain=node_domain(gpus),
+        imex=nvml.imex or smi.imex,
         probe_notes=(*nvml.probe_notes, *(f"nvidia-smi: {n}" for n in smi.probe_notes),
                      "merged with nvidia-smi (NVML first)", *notes),
         probe_duration_seconds=duration,
