@@ -30,6 +30,14 @@ EXPECT = {  # fixture -> (exit code, first rule or None, what the summary line s
     "rtx-a6000-nvlink-bridge": (0, None, "TPDOCTOR OK - 3 GPUs, 1 NVLink pair healthy"),
     "rtx4090-8x-pcie-two-sockets": (0, None, "TPDOCTOR OK - 8 GPUs healthy"),
     "v100-hybrid-cube-mesh": (0, None, "TPDOCTOR OK - 8 GPUs, 16 NVLink pairs healthy"),
+    # GB200 NVL72 trays through NVML alone: IMEX is not read from a snapshot, so TPD124 could not judge (info)
+    "gb200-nvl72-tray": (0, "TPD124", "TPDOCTOR OK - 4 GPUs, 6 NVLink pairs healthy"),
+    "gb200-tray-other-clique": (0, "TPD124", "TPDOCTOR OK - 4 GPUs, 6 NVLink pairs healthy"),
+    "gb200-tray-fabric-in-progress": (2, "TPD105", "TPDOCTOR CRITICAL - GPU0 NVSwitch fabric not ready (in_progress)"),
+    "gb200-tray-fabric-status-error": (2, "TPD105", "TPDOCTOR CRITICAL - GPU0 NVSwitch fabric not ready (completed, "
+                                                   "status NVMLError_InsufficientResources)"),
+    "gb200-tray-bandwidth-degraded": (1, "TPD121", "TPDOCTOR WARNING - GPU0 NVLink fabric degraded (health summary "
+                                                   "limited capacity, bandwidth degraded)"),
 }
 
 

@@ -124,6 +124,12 @@ def domain_of(f: Fabric | None) -> str | None:
     return f"{uuid.lower()}.{clique}"
 
 
+def without_domain(f: Fabric | None) -> bool:
+    """Registered with success, and the ClusterUUID reads all zeros: in no multi-node domain."""
+    return registered(f) is True and f is not None and isinstance(f.cluster_uuid, str) and \
+        f.cluster_uuid.lower() == ZERO_UUID
+
+
 def expects_domain(name: str) -> bool:
     """A GPU product built for multi-node NVLink racks (GB200/GB300 NVL72 trays)."""
     return any(p in name.upper() for p in MNNVL_PRODUCTS)
@@ -137,6 +143,7 @@ def node_domain(gpus: Iterable[Gpu]) -> Maybe[str] | None:
     registered without a domain: the node belongs somewhere, and we cannot say where."""
     ids: dict[str, list[int]] = {}
     pending: list[str] = []
+    unread: list[str] = []
     expected = without = False
     for g in gpus:
         if g.fabric is None or g.status != "ok":
@@ -148,8 +155,10 @@ def node_domain(gpus: Iterable[Gpu]) -> Maybe[str] | None:
             ids.setdefault(d, []).append(g.index)
         elif state is False:
             pending.append(f"GPU{g.index} {describe(g.fabric)}")
+        elif state is True and isinstance(g.fabric.cluster_uuid, str):
+            without = True  # registered, and the UUID reads all zeros
         elif state is True:
-            without = True
+            unread.append(f"GPU{g.index}")
     if len(ids) == 1:
         return next(iter(ids))
     if len(ids) > 1:
@@ -158,5 +167,7 @@ def node_domain(gpus: Iterable[Gpu]) -> Maybe[str] | None:
     if expected and pending:
         return Unknown(f"fabric not registered: {', '.join(pending[:4])}")
     if expected and without:
-        return Unknown("fabric registered without a multi-node domain (zero ClusterUUID or no clique)")
+        return Unknown("fabric registered without a multi-node domain (all-zero ClusterUUID)")
+    if expected and unread:
+        return Unknown(f"ClusterUUID not read ({', '.join(unread)}): the driver does not report it")
     return None

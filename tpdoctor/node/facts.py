@@ -15,9 +15,11 @@ from typing import Any
 from tpdoctor.engine.schema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchema, SubjectSchema
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.expected_busbw import group_busbw_gbps
+from tpdoctor.model.fabric import registered
 from tpdoctor.model.topology import Gpu, Link, NvLinkState, PathKind, RemoteType, Topology, path_kind, path_sort_key
 from tpdoctor.model.unknown import Unknown
 from tpdoctor.node.drift import drift_items, error_sums
+from tpdoctor.node.fabric_facts import GPU_FABRIC_FACTS, NODE_FABRIC_FACTS, gpu_fabric, node_fabric
 
 NODE = SubjectSchema("node", "The whole node (one per evaluation; visible to every node rule).", {
     "host": Fact(S, "Host name."),
@@ -29,6 +31,7 @@ NODE = SubjectSchema("node", "The whole node (one per evaluation; visible to eve
     "baseline": Fact(B, "A baseline topology was given (drift facts are meaningful)."),
     "driver_version": Fact(S, "NVIDIA driver version.", True),
     "probe_notes": Fact(L, "What the probe could not read, disagreements between sources."),
+    **NODE_FABRIC_FACTS,
 })
 
 LINK = SubjectSchema("link", "A GPU pair, listed once (a before b). `id` is `GPU0-GPU1`.", {
@@ -92,6 +95,7 @@ GPU = SubjectSchema("gpu", "One GPU. `id` is `GPU3`.", {
     "fabric_ready": Fact(B, "completed + success; null when not on a fabric.", True),
     "fabric_detail": Fact(S, "The fabric state in words, with the status when completed (e.g. "
                            "`completed, status NVML_ERROR_TIMEOUT`).", True),
+    **GPU_FABRIC_FACTS,
 })
 
 BENCH = SubjectSchema("bench", "One benchmarked GPU group at its largest correct message size. "
@@ -167,6 +171,7 @@ def node_facts(topology: Topology, bench: Sequence[BenchResult] = (), baseline: 
         "baseline": baseline is not None,
         "driver_version": topology.driver_version,
         "probe_notes": list(topology.probe_notes),
+        **node_fabric(topology),
     })
     return ScopeFacts("node", {
         "node": [node],
@@ -186,9 +191,7 @@ def _on_fabric(g: Gpu) -> bool:
 
 def fabric_ready(g: Gpu) -> bool | None:
     """True when registered with the fabric, False when on a fabric but not ready, None when off-fabric."""
-    if g.fabric is None or g.fabric.state == "not_supported":
-        return None
-    return g.fabric.state == "completed" and g.fabric.status in ("success", "NVML_SUCCESS", "ok")
+    return registered(g.fabric)
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,7 @@ def _gpu(g: Gpu, base: Gpu | None) -> dict[str, Any]:
         "fabric_health": fab.health if fab else None,
         "fabric_ready": fabric_ready(g),
         "fabric_detail": _fabric_detail(g),
+        **gpu_fabric(g),
     })
 
 
