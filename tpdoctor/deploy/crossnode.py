@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tpdoctor.advice import costmodel
+from tpdoctor.deploy import domain
+from tpdoctor.deploy.domain import DOMAIN_FACTS
 from tpdoctor.engine.schema import Fact
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.sizes import format_size
@@ -63,6 +65,7 @@ CROSS_NODE_FACTS: dict[str, Fact] = {
     "stage_nodes": Fact(L, "Fleet mode: each node of the job and its GPU group, e.g. node-a GPU0+…+GPU7 (NV18).",
                         True),
     "placement": Fact(S, "Fleet mode: where it runs or where tpdoctor places it (node and GPUs).", True),
+    **DOMAIN_FACTS,
 }
 
 
@@ -77,6 +80,11 @@ class NetContext:
     placement: str | None = None
     stage_topologies: tuple[Topology, ...] = ()  # the other nodes' topologies (for NIC locality)
     stage_groups: tuple[tuple[int, ...], ...] = ()  # their groups, same order
+    # multi-node NVLink domains (deploy/domain.py): each host's, in `hosts` order (None: in none, or unknown),
+    # the shared domain's unhealthy members ("host: why"), and each host's IMEX (state, what was read)
+    nvlink_domains: tuple[str | None, ...] = ()
+    domain_unhealthy: tuple[str, ...] = ()
+    imex: tuple[tuple[str, str], ...] = ()
 
 
 def nearest_nic(topology: Topology, gpu: int) -> tuple[str, str] | None:
@@ -150,8 +158,10 @@ def facts(a: Assessment, topology: Topology, net: NetContext | None = None,
     out["placement"] = net.placement
     per_node = len(topology.gpus)
     cross = d.nodes > 1 and d.tp > (d.gpu_count or per_node) or d.tp > per_node
+    out.update(domain.judge(a, topology, net, bench, multi_node=d.nodes > 1 or cross))
     if d.nodes <= 1 and not cross:
         return out
+    in_domain = domain.group_path(out, topology, a)  # the job's nodes share one NVLink domain
     gpus = _job_gpus(a, topology)
     if gpus is not None:
         reports = [nic_report(topology, gpus, f"{topology.host} " if net.stage_topologies else "")]
@@ -172,10 +182,15 @@ def facts(a: Assessment, topology: Topology, net: NetContext | None = None,
                        else f"NET ({topology.host} ↔ {max(d.nodes - 1, 1)} other node(s))")
     out["net_busbw_gbps"] = round(bw, 1)
     out["net_bw_source"] = detail
+    if in_domain is not None:  # the path between the nodes is NVLink: its figures, not the network's
+        out["net_path"], out["net_busbw_gbps"], out["net_bw_source"] = (
+            out["domain_path"], out["domain_busbw_gbps"], out["domain_bw_source"])
+        bw = in_domain.bw_gbps
     if not cross or a.spec is None or a.sku is None:
         return out
     common = dict(dtype=a.dtype, hbm_tbps=a.sku.hbm_tbps)
-    gp = costmodel.GroupPath("NET", bw, "measured" if measured else "nominal", costmodel.LATENCY_US[path_kind("NET")])
+    gp = in_domain or costmodel.GroupPath("NET", bw, "measured" if measured else "nominal",
+                                          costmodel.LATENCY_US[path_kind("NET")])
     now = costmodel.predict(a.spec, tp=d.tp, path=gp, **common)  # type: ignore[arg-type]
     out["net_allreduce_us"] = round(now.allreduce_us, 1)
     out["net_allreduce_ms_per_token"] = round(now.allreduce_ms_per_token, 2)

@@ -18,6 +18,7 @@ from tpdoctor.engine.schema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchem
 from tpdoctor.llm.sizing import GIB, MIB
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.topology import PCIE_KINDS, Topology, path_kind
+from tpdoctor.model.unknown import Unknown
 
 DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas). `id` is its name.", {
     "name": Fact(S, "Deployment name (job name, Kubernetes object, compose service or served model)."),
@@ -113,7 +114,9 @@ def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
                              "notes": list(a.notes)}
     facts.update(_advice(a, facts))
     facts.update(crossnode.facts(a, topology, net, bench))
-    facts["unknown"] = {k: v for k, v in _unknown(a, facts).items() if facts.get(k) is None}
+    pending = {k: v.reason for k, v in facts.items() if isinstance(v, Unknown)}  # cross-node facts not known
+    facts.update(dict.fromkeys(pending))
+    facts["unknown"] = {**pending, **{k: v for k, v in _unknown(a, facts).items() if facts.get(k) is None}}
     return facts
 
 
