@@ -22,6 +22,9 @@ from tpdoctor.probes import PROBE_KINDS
               help="Compare with the last good snapshot in FILE (drift, TPD107); a clean run replaces it.")
 @click.option("--prometheus", "prometheus", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Write node_exporter textfile-collector metrics to FILE (atomically).")
+@click.option("--nfd", "nfd", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Write node labels for node-feature-discovery to FILE (atomically), e.g. "
+                   "/etc/kubernetes/node-feature-discovery/features.d/tpdoctor.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the full report as JSON (tpdoctor/v1) on stdout; the summary line goes to stderr.")
 @click.option("--bench", "bench", is_flag=True, help="Also run a short all-reduce benchmark (TPD106).")
@@ -31,7 +34,8 @@ from tpdoctor.probes import PROBE_KINDS
               help="Per-command probe timeout (default 10, or $TPDOCTOR_PROBE_TIMEOUT).")
 @fail_on_option
 @rule_options
-def command(from_path: Path | None, baseline: Path | None, prometheus: Path | None, as_json: bool, bench: bool,
+def command(from_path: Path | None, baseline: Path | None, prometheus: Path | None, nfd: Path | None,
+            as_json: bool, bench: bool,
             probe: str, timeout_seconds: float | None, fail_on: Severity, rules_dirs: tuple[Path, ...],
             ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
     """Check this node's GPU topology and NVLink health; print one Nagios status line first.
@@ -41,11 +45,11 @@ def command(from_path: Path | None, baseline: Path | None, prometheus: Path | No
     rules, options = load(rules_dirs, ignore, severity, scopes=("node",))
     outcome = run_health(lambda: read_node(from_path, probe, timeout_seconds, bench=bench), rules, options=options,
                          baseline_path=baseline, fail_on=fail_on)
-    emit(outcome, as_json=as_json, prometheus=prometheus)
+    emit(outcome, as_json=as_json, prometheus=prometheus, nfd=nfd)
     return int(outcome.status.exit_code)
 
 
-def emit(outcome: HealthOutcome, *, as_json: bool, prometheus: Path | None) -> None:
+def emit(outcome: HealthOutcome, *, as_json: bool, prometheus: Path | None, nfd: Path | None = None) -> None:
     from tpdoctor.report import nagios
 
     # stdout carries one thing: the Nagios text for plugins, or with --json the report for machines.
@@ -70,3 +74,11 @@ def emit(outcome: HealthOutcome, *, as_json: bool, prometheus: Path | None) -> N
             write_atomic(prometheus, text)
         except OSError as exc:
             print(f"tpdoctor: error: cannot write {prometheus}: {exc.strerror}", file=sys.stderr)
+    if nfd is not None:
+        from tpdoctor.files.atomic import write_atomic
+        from tpdoctor.report import nfd as nfd_labels
+
+        try:  # a dot-file renamed into place: NFD ignores dot-files, so it never reads half a file
+            write_atomic(nfd, nfd_labels.render(outcome.report, outcome.raw_status, now=time.time()))
+        except OSError as exc:
+            print(f"tpdoctor: error: cannot write {nfd}: {exc.strerror}", file=sys.stderr)
