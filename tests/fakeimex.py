@@ -18,8 +18,12 @@ def imex_runner(directory: Path) -> Runner:
     def run(argv: Sequence[str], *, timeout_seconds: float) -> CommandResult:
         name = FILE_OF.get(tuple(argv))
         path = directory / name if name else None
-        if path is None or not path.exists():
+        installed = argv[0] == "systemctl" or any(directory.glob("imex-ctl-*"))
+        if not installed:
             raise ProbeError(f"{argv[0]} not found (running {' '.join(argv)})")
+        if path is None or not path.exists():  # installed, but this build does not know the option
+            raise CommandFailed(f"{' '.join(argv)} exited with status 1", hint=None, returncode=1, stdout="",
+                                stderr="nvidia-imex-ctl: invalid option")
         text = path.read_text()
         if argv[0] == "systemctl" and text.strip() not in ("active", "enabled", "static"):
             raise CommandFailed(f"{' '.join(argv)} exited with status 3", hint=None, returncode=3, stdout=text,
