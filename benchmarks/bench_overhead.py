@@ -74,7 +74,7 @@ def rank_main(args: argparse.Namespace) -> None:
 
 
 def launch(args: argparse.Namespace) -> None:
-    from tpdoctor.bench.runner import free_port
+    from tpdoctor.bench.launch import free_port
     from tpdoctor.model.sizes import format_size
 
     env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), WORLD_SIZE=str(args.ranks),

@@ -18,8 +18,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tpdoctor.bench.launch import BenchOptions  # noqa: E402
 from tpdoctor.bench.plan import plan_pairs  # noqa: E402
-from tpdoctor.bench.runner import BenchOptions, run_plan  # noqa: E402
+from tpdoctor.bench.runner import run_plan  # noqa: E402
 from tpdoctor.model.sizes import parse_sizes  # noqa: E402
 
 

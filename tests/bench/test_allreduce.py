@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.bench.helpers import requires_torch
+from tpdoctor.bench.launch import BenchOptions
 from tpdoctor.bench.plan import plan_groups, plan_node, plan_pairs
 from tpdoctor.bench.procs import session_members
-from tpdoctor.bench.runner import BenchOptions, run_plan
+from tpdoctor.bench.runner import run_plan
 
 pytestmark = requires_torch
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,6 +79,6 @@ def test_torchrun_launches_the_same_worker(tmp_path: Path) -> None:
 
 
 def _free_port() -> int:
-    from tpdoctor.bench.runner import free_port
+    from tpdoctor.bench.launch import free_port
 
     return free_port()

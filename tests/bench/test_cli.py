@@ -102,6 +102,8 @@ def test_from_topology_gets_pair_busbw_on_its_links(tmp_path: Path) -> None:
 def test_scan_side_modules_never_import_torch() -> None:
     code = ("import sys\n"
             "import tpdoctor.bench.session, tpdoctor.bench.runner, tpdoctor.commands.bench\n"
+            "import tpdoctor.bench.launch, tpdoctor.bench.watch, tpdoctor.bench.lifeline, tpdoctor.bench.devices\n"
+            "import tpdoctor.bench.backend\n"
             "import tpdoctor.report.bench_text, tpdoctor.model.expected_busbw, tpdoctor.model.attach\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

@@ -5,28 +5,19 @@ with no process left behind anywhere."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.bench.helpers import requires_torch
-from tpdoctor.bench.multinode import NodeJob, node_plan, parse_endpoint
-from tpdoctor.bench.runner import free_port
-from tpdoctor.model.contract import render
-from tpdoctor.model.findings import Report
-from tpdoctor.model.topology import Gpu, Topology
-
-ROOT = Path(__file__).resolve().parents[2]
-HOSTS = ("node-a", "node-b")
+from tests.bench.helpers import HOSTS, ROOT, Nodes, marked, requires_torch
+from tpdoctor.bench.multinode import parse_endpoint
+from tpdoctor.bench.nodes import NodeJob, node_plan
 
 
 def test_node_plan_pairs_in_rounds_then_the_job() -> None:
@@ -49,70 +40,6 @@ def test_endpoint_and_job_validation() -> None:
             parse_endpoint(bad)
     with pytest.raises(ValueError, match="outside"):
         NodeJob(nnodes=2, node_rank=2, nproc_per_node=1, rdzv_endpoint="h:1", host="x")
-
-
-def _marked(mark: str) -> list[int]:
-    """Live processes started (directly or not) by a command given TPDOCTOR_TEST_MARK=mark."""
-    needle = f"TPDOCTOR_TEST_MARK={mark}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
-                if state not in ("Z", "X"):
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-class Nodes:
-    """`tpdoctor bench --nnodes 2` for node-a and node-b on loopback, each with its own scan report."""
-
-    def __init__(self, tmp: Path, *args: str) -> None:
-        self.mark = uuid.uuid4().hex
-        self.endpoint = f"127.0.0.1:{free_port()}"
-        self.args = args
-        self.tmp = tmp
-        self.procs: dict[int, subprocess.Popen[str]] = {}
-        for host in HOSTS:
-            topo = Topology(host=host, source="fixture", captured_at="2026-11-21T12:00:00Z",
-                            gpus=(Gpu(index=0, name="cpu"), Gpu(index=1, name="cpu")))
-            (tmp / f"{host}-scan.json").write_text(render(Report(topology=topo)))
-
-    def start(self, side: int) -> subprocess.Popen[str]:
-        cmd = [sys.executable, "-m", "tpdoctor", "bench", "--nnodes", "2", "--node-rank", str(side),
-               "--rdzv-endpoint", self.endpoint, "--backend", "gloo", "--from",
-               str(self.tmp / f"{HOSTS[side]}-scan.json"), "--json", *self.args]
-        env = dict(os.environ, PYTHONPATH=str(ROOT), TPDOCTOR_TEST_MARK=self.mark)
-        self.procs[side] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-        return self.procs[side]
-
-    def finish(self, timeout: float = 120) -> dict[int, tuple[int, dict[str, Any], str]]:
-        out = {}
-        try:
-            for side, p in self.procs.items():
-                stdout, stderr = p.communicate(timeout=timeout)
-                out[side] = (p.returncode, json.loads(stdout) if stdout.strip() else {}, stderr)
-        finally:  # on a failed test: torchrun's workers run in sessions of their own, reach them by mark
-            for p in self.procs.values():
-                if p.poll() is None:
-                    os.killpg(p.pid, signal.SIGKILL)
-                    p.wait()
-            if len(out) < len(self.procs):
-                for pid in _marked(self.mark):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-        return out
-
-    def leftovers(self) -> list[int]:
-        deadline = time.monotonic() + 3  # a SIGKILLed process needs a moment to leave /proc
-        while _marked(self.mark) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return _marked(self.mark)
 
 
 @requires_torch
@@ -201,7 +128,7 @@ def _wait_for_worker(mark: str, node: int, timeout: float = 60) -> int:
     """The pid of node `node`'s worker rank, as soon as torchrun has started it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for pid in _marked(mark):
+        for pid in marked(mark):
             try:
                 cmd = (Path("/proc") / str(pid) / "cmdline").read_bytes()
                 env = (Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0")
@@ -246,7 +173,7 @@ def test_pairs_and_node_flags_choose_what_crosses_nodes() -> None:
 
 def test_multi_node_launcher_and_fleet_never_import_torch() -> None:
     code = ("import sys\n"
-            "import tpdoctor.bench.multinode, tpdoctor.bench.torchrun, tpdoctor.fleet.view\n"
+            "import tpdoctor.bench.multinode, tpdoctor.bench.nodes, tpdoctor.bench.torchrun, tpdoctor.fleet.view\n"
             "import tpdoctor.report.fleet_text\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

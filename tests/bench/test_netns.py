@@ -8,9 +8,10 @@ import pytest
 
 from tests.bench.helpers import requires_torch
 from tests.bench.netns import NamespacePair, VethLink
+from tpdoctor.bench.launch import BenchOptions, BenchRun
 from tpdoctor.bench.plan import plan_node
 from tpdoctor.bench.procs import session_members
-from tpdoctor.bench.runner import BenchOptions, BenchRun, Launcher, run_plan
+from tpdoctor.bench.runner import Launcher, run_plan
 from tpdoctor.model.busbw import peak_busbw_gbps
 
 pytestmark = [pytest.mark.netns, requires_torch]

@@ -1,9 +1,13 @@
 """A rank that hangs (SIGSTOP: a peer that stops answering, like a deadlocked NCCL) or dies (SIGKILL) is
 caught by the watchdog within its deadline; every rank process is gone afterwards; the failure is a result
-whose `error` names the group; the other groups are still measured."""
+whose `error` names the group; the other groups are still measured.
+
+The victim stops answering after its group's first size (the worker's test hook), so the sizes after it
+cannot finish before the saboteur's signal lands, however loaded the machine is."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,9 +16,11 @@ import time
 from typing import Any
 
 from tests.bench.helpers import requires_torch
+from tpdoctor.bench.events import HANG_VARIABLE
+from tpdoctor.bench.launch import BenchOptions
 from tpdoctor.bench.plan import plan_group, plan_pairs
 from tpdoctor.bench.procs import is_alive, kill_sessions, session_members
-from tpdoctor.bench.runner import BenchOptions, Launcher, run_plan
+from tpdoctor.bench.runner import Launcher, run_plan
 
 pytestmark = requires_torch
 
@@ -25,6 +31,12 @@ TIMEOUT_S = 3.0
 def _options() -> BenchOptions:
     return BenchOptions(backend="gloo", sizes=SIZES, iters=3, warmup=1, timeout_seconds=TIMEOUT_S,
                         startup_timeout_seconds=90.0, grace_seconds=0.5)
+
+
+def _stops_after_first_size(rank: int, group: list[int]) -> Launcher:
+    """Ranks whose `rank`, in `group`, stops answering once the group has measured its first size."""
+    hang = json.dumps({"rank": rank, "group": group, "after": 1})
+    return Launcher(env=lambda r: {HANG_VARIABLE: hang})
 
 
 class Saboteur:
@@ -52,7 +64,8 @@ def _assert_nothing_left(run: Any, pids: dict[int, int]) -> None:
 
 def test_hung_rank_is_caught_within_deadline_and_leaves_nothing_behind() -> None:
     saboteur = Saboteur(victim=1, group=[0, 1], sig=signal.SIGSTOP)
-    run = run_plan(plan_group((0, 1), 2), [0, 1], _options(), on_event=saboteur)
+    run = run_plan(plan_group((0, 1), 2), [0, 1], _options(), on_event=saboteur,
+                   launcher=_stops_after_first_size(1, [0, 1]))
     end = time.monotonic()
     assert saboteur.fired_at is not None
     # the deadline plus the kill's grace period and bookkeeping, never a hang
@@ -69,7 +82,8 @@ def test_hung_rank_is_caught_within_deadline_and_leaves_nothing_behind() -> None
 
 def test_killed_rank_fails_its_pair_and_the_other_pairs_are_still_measured() -> None:
     saboteur = Saboteur(victim=3, group=[0, 3], sig=signal.SIGKILL)  # (0,3) runs in round 0 for n=4
-    run = run_plan(plan_pairs(4), [0, 1, 2, 3], _options(), on_event=saboteur)
+    run = run_plan(plan_pairs(4), [0, 1, 2, 3], _options(), on_event=saboteur,
+                   launcher=_stops_after_first_size(3, [0, 3]))
     assert saboteur.fired_at is not None
     by_group: dict[tuple[int, ...], list[Any]] = {}
     for r in run.results:

@@ -1,1 +1,1 @@
-"""All-reduce benchmark. Only `worker` and `runner` import torch; this package root must not."""
+"""All-reduce benchmark. Only `worker` imports torch at module level; this package root never does."""

@@ -1,7 +1,8 @@
 """The line protocol between worker ranks and the runner: one JSON object per stdout line after a marker.
 
 Marked lines let the runner ignore anything else a rank prints (NCCL_DEBUG writes to stdout).
-Events: `launched` (rank, pid; before the rendezvous), `ready` (rank, pid; joined), `world` (local rank 0
+Events: `launched` (rank, pid; before the rendezvous), `ready` (rank, pid, pci_bus_id of its GPU or null;
+joined), `world` (local rank 0
 of each node: every rank's host, node and local rank), `round` (local rank 0, each round), `start` /
 `result` (a group's lowest member on each node it spans, per size), `error` (rank, message), `done` (rank).
 """
@@ -12,6 +13,7 @@ import json
 from typing import Any
 
 MARKER = "TPDBENCH "
+HANG_VARIABLE = "TPDOCTOR_BENCH_TEST_HANG"  # the worker's test hook (see worker.py); tests only
 
 
 def encode(event: dict[str, Any]) -> str:

@@ -87,13 +87,13 @@ def _signal_pid(pid: int, sig: signal.Signals) -> None:
 TAG_VARIABLE = "TPDOCTOR_BENCH_TAG"
 
 
-def tagged(tag: str, proc: Path = PROC) -> list[int]:
-    """Live pids whose environment carries `TPDOCTOR_BENCH_TAG=tag`.
+def tagged(tag: str, proc: Path = PROC, *, variable: str = TAG_VARIABLE) -> list[int]:
+    """Live pids whose environment carries `TPDOCTOR_BENCH_TAG=tag` (or `variable=tag`).
 
     torchrun starts each worker in a session of its own, and a worker whose agent died is re-parented, so
     neither sessions nor the parent tree reach every rank; the environment each inherited does.
     """
-    needle = f"{TAG_VARIABLE}={tag}".encode()
+    needle = f"{variable}={tag}".encode()
     found = []
     for entry in proc.iterdir():
         if not entry.name.isdigit():

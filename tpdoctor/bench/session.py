@@ -2,17 +2,21 @@
 
 `tpdoctor bench` parses its options into a `BenchRequest` and calls `run_request`; `scan --bench` can do
 the same with `pairs=True` and its probed Topology, and gets the Topology back with each measured pair's
-busbw on its link. torch is reached only through `runner` (lazily).
+busbw on its link. GPU indices are nvidia-smi's; with NCCL each rank gets the CUDA ordinal of its GPU
+(`devices.py`), and a rank that reports another PCI bus id than the topology's is an error, never a result
+filed under the wrong GPU. torch is reached only through `backend` and `runner` (lazily).
 """
 
 from __future__ import annotations
 
+import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from tpdoctor.bench.devices import map_devices, ran_elsewhere, visible_indices
 from tpdoctor.bench.plan import Plan, plan_groups, plan_node, plan_pairs
 from tpdoctor.model.attach import attach_busbw
 from tpdoctor.model.bench import BenchResult
@@ -21,8 +25,8 @@ from tpdoctor.model.findings import Report, Status
 from tpdoctor.model.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, parse_sizes
 from tpdoctor.model.topology import Gpu, Topology
 
-if TYPE_CHECKING:  # the runner is imported lazily at run time
-    from tpdoctor.bench.runner import BenchOptions, BenchRun
+if TYPE_CHECKING:  # the launcher is imported lazily at run time
+    from tpdoctor.bench.launch import BenchOptions, BenchRun
 
 
 @dataclass(frozen=True)
@@ -40,29 +44,41 @@ class BenchRequest:
     startup_timeout_seconds: float = 120.0
 
 
-def minimal_topology(devices: tuple[int, ...], backend: str) -> Topology:
-    """No probe ran: the ranks as GPUs with names only (no links, so nothing is claimed about paths)."""
+def minimal_topology(devices: tuple[int, ...], backend: str, ordinals: Sequence[int] | None = None,
+                     pci_bus_ids: Sequence[str | None] = ()) -> Topology:
+    """No probe ran: the ranks as GPUs with names (CUDA's, at each rank's ordinal) and the PCI bus id each
+    rank reported, no links (so nothing is claimed about paths)."""
     names: dict[int, str] = {}
     if backend == "nccl":
-        import torch
+        from tpdoctor.bench.backend import cuda_device_name
 
-        names = {d: torch.cuda.get_device_name(d) for d in devices}
-    gpus = tuple(Gpu(index=d, name=names.get(d, f"{backend} rank {i}")) for i, d in enumerate(devices))
+        names = {d: cuda_device_name(ordinals[i] if ordinals is not None else d) for i, d in enumerate(devices)}
+    bus = dict(enumerate(pci_bus_ids))
+    gpus = tuple(_gpu(d, names.get(d, f"{backend} rank {i}"), bus.get(i)) for i, d in enumerate(devices))
     return Topology(host=socket.gethostname(), source="bench",
                     captured_at=datetime.now(UTC).isoformat(timespec="seconds"), gpus=gpus)
 
 
+def _gpu(index: int, name: str, pci_bus_id: str | None) -> Gpu:
+    return Gpu(index=index, name=name, pci_bus_id=pci_bus_id) if pci_bus_id else Gpu(index=index, name=name)
+
+
 def choose_devices(backend: str, world_size: int | None, groups: tuple[tuple[int, ...], ...],
-                   topology: Topology | None, visible_gpus: Callable[[], int]) -> tuple[int, ...]:
-    """The GPU index behind each rank: the union of the groups, or every visible GPU / simulated rank."""
+                   topology: Topology | None, visible_gpus: Callable[[], int],
+                   env: Mapping[str, str] = os.environ) -> tuple[int, ...]:
+    """The GPU index behind each rank: the union of the groups, or every visible GPU / simulated rank.
+    With nccl, "visible" is what CUDA sees (CUDA_VISIBLE_DEVICES read as `devices.py` says)."""
     if backend == "nccl":
         count = visible_gpus()
         if count == 0:
             raise BenchError("no CUDA GPU is visible to PyTorch",
                              hint="run on the GPU node, or simulate CPU ranks: --backend gloo --world-size N")
-        if world_size is not None and world_size > count:
-            raise BenchError(f"--world-size {world_size} but only {count} GPUs are visible")
-        available = tuple(range(world_size or count))
+        visible = visible_indices(env, count, topology.gpus if topology is not None else ())
+        if world_size is not None and world_size > len(visible):
+            raise BenchError(f"--world-size {world_size} but only {len(visible)} GPUs are visible")
+        if groups:  # a GPU CUDA does not see is named by cuda_devices()
+            return tuple(sorted({i for g in groups for i in g}))
+        available = visible[: world_size or len(visible)]
     elif topology is not None and topology.gpus and world_size in (None, len(topology.gpus)):
         available = tuple(sorted(g.index for g in topology.gpus))  # simulated ranks stand in for these GPUs
     else:
@@ -72,12 +88,19 @@ def choose_devices(backend: str, world_size: int | None, groups: tuple[tuple[int
         wanted = sorted({i for g in groups for i in g})
         missing = [i for i in wanted if i not in available]
         if missing:
-            raise BenchError(f"GPU index {missing} not among the {len(available)} ranks "
-                             f"({'visible GPUs' if backend == 'nccl' else '--world-size'})")
+            raise BenchError(f"GPU index {missing} not among the {len(available)} ranks (--world-size)")
         return tuple(wanted)
     if len(available) < 2:
         raise BenchError(f"an all-reduce needs at least two ranks; {len(available)} available")
     return available
+
+
+def cuda_devices(backend: str, devices: tuple[int, ...], topology: Topology | None, visible_gpus: Callable[[], int],
+                 env: Mapping[str, str] = os.environ) -> tuple[int, ...] | None:
+    """The CUDA ordinal of each rank's GPU (nccl; None for gloo, whose ranks use no GPU)."""
+    if backend != "nccl":
+        return None
+    return map_devices(devices, env, visible_gpus(), topology.gpus if topology is not None else ())
 
 
 def make_plan(devices: tuple[int, ...], request: BenchRequest) -> Plan:
@@ -90,16 +113,16 @@ def make_plan(devices: tuple[int, ...], request: BenchRequest) -> Plan:
 
 
 def runner_options(request: BenchRequest, backend: str) -> BenchOptions:
-    """The runner's options for a request: its sizes (the backend's default sweep) and deadlines."""
-    from tpdoctor.bench import runner
+    """The launcher's options for a request: its sizes (the backend's default sweep) and deadlines."""
+    from tpdoctor.bench.launch import BenchOptions
 
     try:
         sizes = parse_sizes(request.sizes or (DEFAULT_SIZES_GPU if backend == "nccl" else DEFAULT_SIZES_CPU))
     except ValueError as exc:
         raise BenchError(f"--sizes: {exc}") from None
-    return runner.BenchOptions(backend=backend, sizes=sizes, iters=request.iters, warmup=request.warmup,
-                               dtype=request.dtype, timeout_seconds=request.timeout_seconds,
-                               startup_timeout_seconds=request.startup_timeout_seconds)
+    return BenchOptions(backend=backend, sizes=sizes, iters=request.iters, warmup=request.warmup,
+                        dtype=request.dtype, timeout_seconds=request.timeout_seconds,
+                        startup_timeout_seconds=request.startup_timeout_seconds)
 
 
 def checked(run: BenchRun) -> tuple[tuple[BenchResult, ...], bool]:
@@ -115,14 +138,21 @@ def run_request(request: BenchRequest, topology: Topology | None = None,
                 on_event: Callable[[dict[str, Any]], None] | None = None) -> Report:
     """Measure, and return a Report: results in `bench`, pair busbw on the topology's links, status
     critical when a group hung, a rank died or a result was wrong (each such result names its group)."""
-    from tpdoctor.bench import runner
+    from tpdoctor.bench import backend, runner
 
-    backend = runner.resolve_backend(request.backend)
-    options = runner_options(request, backend)
-    devices = choose_devices(backend, request.world_size, request.groups, topology, runner.cuda_device_count)
+    resolved = backend.resolve_backend(request.backend)
+    options = runner_options(request, resolved)
+    devices = choose_devices(resolved, request.world_size, request.groups, topology, backend.cuda_device_count)
+    ordinals = cuda_devices(resolved, devices, topology, backend.cuda_device_count)
     plan = make_plan(devices, request)
-    results, bad = checked(runner.run_plan(plan, devices, options, on_event=on_event))
-    base = topology or minimal_topology(devices, backend)
+    run = runner.run_plan(plan, devices, options, on_event=on_event, cuda_devices=ordinals)
+    results, bad = checked(run)
+    wrong = ran_elsewhere(devices, run.pci_bus_ids, topology.gpus) if topology is not None else []
+    if wrong:
+        raise BenchError(f"ranks ran on other GPUs than planned: {'; '.join(wrong)}",
+                         hint="the CUDA device numbering differs from nvidia-smi's here; see docs/bench.md "
+                              "(NVML index and CUDA ordinal)")
+    base = topology or minimal_topology(devices, resolved, ordinals, run.pci_bus_ids)
     return Report(topology=attach_busbw(base, results), bench=results,
                   status=Status.CRITICAL if bad else Status.OK)
 
@@ -131,8 +161,8 @@ def short_pairs_bench(topology: Topology) -> tuple[Topology, tuple[BenchResult, 
     """A short pairwise all-reduce (one 256 MiB size with NCCL on GPUs, 4 MiB with gloo on CPU): enough to
     judge every pair's busbw (TPD106) in minutes at most; `scan --bench` and `health --bench` use it. A
     failed, hung or wrong run is a BenchError or a result with `error` set: never a hung command."""
-    from tpdoctor.bench import runner
+    from tpdoctor.bench import backend
 
-    size = "256M" if runner.resolve_backend("auto") == "nccl" else "4M"  # CPU ranks: keep it short
+    size = "256M" if backend.resolve_backend("auto") == "nccl" else "4M"  # CPU ranks: keep it short
     report = run_request(BenchRequest(pairs=True, sizes=size, iters=10, warmup=3, timeout_seconds=60.0), topology)
     return report.topology, report.bench

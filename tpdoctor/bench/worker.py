@@ -11,6 +11,13 @@ result records the host and LOCAL_RANK of each member; local rank 0 of each node
 event. On each node, a group's lowest local member prints `start`/`result` events (see `events.py`), so
 the watcher on every node the group spans sees its progress; with `--out FILE` local rank 0 of each node
 writes every rank's results as JSON (temp file, then rename; use a per-node path on a shared filesystem).
+
+With NCCL each rank uses CUDA device `--cuda-devices[rank]` (default `--devices[rank]`, else LOCAL_RANK) and
+reports that device's PCI bus id in its `ready` event (see `devices.py`).
+
+Test hook: `TPDOCTOR_BENCH_TEST_HANG='{"rank": R, "group": [GPU, ...], "after": N, "file": PATH}'` makes
+rank R, in that group (GPU labels, as in results), stop answering before its size N+1 (after N sizes) until
+it is killed, creating PATH first when given. The watchdog and orphan tests use it; nothing else sets it.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from tpdoctor.bench.events import encode
+from tpdoctor.bench.events import HANG_VARIABLE, encode
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.busbw import measured
 from tpdoctor.model.codec import to_data
@@ -53,6 +60,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="rounds of rank groups as JSON, e.g. [[[0,1],[2,3]],[[0,2],[1,3]]]; default: all")
     p.add_argument("--devices", default=None,
                    help="GPU index of each rank (comma list, by rank); default: LOCAL_RANK on each node")
+    p.add_argument("--cuda-devices", default=None,
+                   help="CUDA ordinal of each rank (comma list, by rank); default: --devices, else LOCAL_RANK")
     p.add_argument("--label", default=None)
     p.add_argument("--labels", default=None,
                    help="a label per round as a JSON list (overrides --label round by round)")
@@ -69,7 +78,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 class Rank:
     """This process's place in the world: rank, device, and how to wait for the device."""
 
-    def __init__(self, backend: str, devices: list[int] | None) -> None:
+    def __init__(self, backend: str, devices: list[int] | None, cuda_devices: list[int] | None = None) -> None:
         self.rank = int(os.environ["RANK"])
         self.world_size = int(os.environ["WORLD_SIZE"])
         self.local_rank = int(os.environ.get("LOCAL_RANK", self.rank))
@@ -77,12 +86,22 @@ class Rank:
         self.labels = devices if devices is not None and len(devices) == self.world_size \
             else list(range(self.world_size))
         if backend == "nccl":
-            index = devices[self.rank] if devices is not None and len(devices) == self.world_size \
-                else self.local_rank
-            self.device = torch.device("cuda", index)
+            ordinals = next((d for d in (cuda_devices, devices) if d is not None and len(d) == self.world_size),
+                            None)
+            self.device = torch.device("cuda", ordinals[self.rank] if ordinals is not None else self.local_rank)
             torch.cuda.set_device(self.device)
         else:
             self.device = torch.device("cpu")
+
+    def pci_bus_id(self) -> str | None:
+        """The PCI bus id of this rank's GPU (`0000:18:00.0`), None on CPU or when torch does not say."""
+        if self.device.type != "cuda":
+            return None
+        props = torch.cuda.get_device_properties(self.device)
+        try:
+            return f"{props.pci_domain_id:04x}:{props.pci_bus_id:02x}:{props.pci_device_id:02x}.0"  # type: ignore[attr-defined]
+        except AttributeError:
+            return None
 
     def sync(self) -> None:
         if self.device.type == "cuda":
@@ -149,16 +168,37 @@ def _local_leader(group: tuple[int, ...], me: Rank, world: list[dict[str, Any]])
     return me.rank == min(r for r in group if world[r]["node"] == here)
 
 
+def _hang_point() -> dict[str, Any] | None:
+    """The test hook's settings (see the module docstring), or None."""
+    text = os.environ.get(HANG_VARIABLE)
+    return json.loads(text) if text else None
+
+
+def _hang(hang: dict[str, Any] | None, me: Rank, gpus: tuple[int, ...], done: int) -> None:
+    """The test hook: stop answering here until killed."""
+    if hang is None or hang["rank"] != me.rank or list(hang["group"]) != list(gpus) or hang["after"] != done:
+        return
+    if hang.get("file"):
+        with open(hang["file"], "w"):
+            pass
+    while True:
+        time.sleep(3600)
+
+
+def _ints(text: str | None) -> list[int] | None:
+    return [int(x) for x in text.split(",")] if text else None
+
+
 def run(args: argparse.Namespace) -> list[BenchResult]:
-    devices = [int(x) for x in args.devices.split(",")] if args.devices else None
-    me = Rank(args.backend, devices)
+    me = Rank(args.backend, _ints(args.devices), _ints(args.cuda_devices))
+    hang = _hang_point()
     dtype = DTYPES[args.dtype]
     sizes = parse_sizes(args.sizes)
     emit({"event": "launched", "rank": me.rank, "pid": os.getpid()})  # torch imported, before rendezvous
     dist.init_process_group(args.backend, rank=me.rank, world_size=me.world_size,
                             timeout=timedelta(seconds=args.timeout),
                             device_id=me.device if args.backend == "nccl" else None)
-    emit({"event": "ready", "rank": me.rank, "pid": os.getpid()})
+    emit({"event": "ready", "rank": me.rank, "pid": os.getpid(), "pci_bus_id": me.pci_bus_id()})
     world = _world(me)
     if me.local_rank == 0:
         emit({"event": "world", "rank": me.rank, "world": world})
@@ -180,7 +220,8 @@ def run(args: argparse.Namespace) -> list[BenchResult]:
         hosts = tuple(str(world[r]["host"]) for r in mine)
         local_ranks = tuple(int(world[r]["local_rank"]) for r in mine)
         leader = _local_leader(mine, me, world)
-        for nbytes in sizes:
+        for done, nbytes in enumerate(sizes):
+            _hang(hang, me, gpus, done)
             if leader:
                 emit({"event": "start", "group": list(gpus), "bytes": nbytes, "round": index})
             actual, time_us, ok = measure_size(me, pgs[mine], len(mine), mine.index(me.rank), nbytes,

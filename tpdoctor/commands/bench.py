@@ -1,8 +1,8 @@
 """`tpdoctor bench`: all-reduce busbw of one group, several groups, every GPU pair, or the whole node;
 with `--nnodes`, this node's share of a multi-node benchmark through torchrun (node pairs and the whole job).
 
-torch is reached only through `tpdoctor.bench.runner` (imported lazily); without it the command exits 3
-with the install line.
+torch is imported only by the benchmark's ranks and, lazily, `tpdoctor.bench.backend`; without it the command
+exits 3 with the install line.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import click
 
 from tpdoctor.bench.multinode import MultiNodeRequest, parse_endpoint, run_node_request
 from tpdoctor.bench.session import BenchRequest, run_request
-from tpdoctor.model.errors import BenchError
 from tpdoctor.model.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, format_size
 from tpdoctor.model.topology import Topology
+from tpdoctor.probes import replay
 
 
 def _parse_group(text: str) -> tuple[int, ...]:
@@ -32,19 +32,8 @@ def _parse_group(text: str) -> tuple[int, ...]:
 
 
 def _load_topology(path: str) -> Topology:
-    """A topology to attach results to: the scan's replay loader when present, else a tpdoctor/v1 JSON."""
-    try:
-        from tpdoctor.probes import replay  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        from tpdoctor.model.contract import loads
-
-        try:
-            with open(path, encoding="utf-8") as fh:
-                return loads(fh.read(), source=path).topology
-        except OSError as exc:
-            raise BenchError(f"{path}: cannot read ({exc.strerror})") from None
-    topology: Topology = replay.load(path)
-    return topology
+    """A topology to attach results to: a `topo -m` capture, a collect directory or a tpdoctor/v1 report."""
+    return replay.load(path)
 
 
 def _multi_node(nnodes: int | None, node_rank: int | None, endpoint: str | None, nproc: int | None,
@@ -129,7 +118,8 @@ def command(gpu_groups: tuple[str, ...], pairs: bool, node: bool, sequential: bo
     """All-reduce microbenchmark (nccl-tests conventions: algbw = bytes/time, busbw = algbw·2(n−1)/n).
 
     Exit: 0 all measured and correct; 2 a group hung, a rank died or a result was wrong (the result
-    carries `error` naming the group); 3 cannot run (torch missing, bad arguments).
+    carries `error` naming the group); 3 cannot run (torch missing, bad arguments, a GPU CUDA cannot see)
+    or stopped by SIGTERM, SIGINT or SIGHUP (every rank is killed first).
     """
     groups = tuple(_parse_group(g) for g in gpu_groups)
     if sum((bool(groups), pairs, node)) > 1:
