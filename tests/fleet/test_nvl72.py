@@ -115,3 +115,19 @@ def test_unhealthy_members_and_imex_are_findings_for_jobs_spanning_them() -> Non
     assert active(check(jobs / "TPD231" / "positive.yaml"), "l405-b01") == ["TPD231"]  # b-05 elsewhere in it
     on_b09 = check(jobs / "TPD232" / "positive.yaml")  # b-09's IMEX domain is DEGRADED
     assert active(on_b09, "l405-b09") == ["TPD231", "TPD232"]
+
+
+def test_a_full_domain_sends_the_next_job_to_healthy_trays_of_the_next(tmp_path: Path) -> None:
+    """Rack A holds nine two-tray jobs; the tenth goes to rack B, on healthy members only (never b-05, whose
+    fabric is degraded, b-11, not registered, or b-18, another partition), still NVLink."""
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text("deployments:\n" + "".join(
+        f"  - {{name: j{k}, engine: vllm, model: llama-3.1-405b, dtype: fp8, tp: 8, nodes: 2, gpu_count: 4}}\n"
+        for k in range(12)))
+    result = check(jobs)
+    stages = {p.deployment.name: [h for h, _ in p.stages] for p in result.placements}
+    assert all(h.startswith("a-") for k in range(9) for h in stages[f"j{k}"])
+    assert {h for k in range(9, 12) for h in stages[f"j{k}"]} == {"b-01", "b-02", "b-03", "b-04", "b-06", "b-07"}
+    facts = {f["name"]: f for f in result.facts}
+    assert all(facts[f"j{k}"]["in_nvlink_domain"] is True for k in range(12))
+    assert active(result, "j9") == ["TPD231"]  # b-05 is a member of the domain it spans

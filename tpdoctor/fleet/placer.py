@@ -70,6 +70,7 @@ class Placer:
         # one domain's healthy members when one has room (fleet/assign.py)
         self.domains = tuple(sorted(domains, key=lambda d: (len(d.unhealthy) > 0, d.id)))
         self.domain_of = {h: d for d in self.domains for h in d.hosts}
+        self._no_room: set[tuple[str, int, int]] = set()  # (domain, n, want) that had no room: GPUs only get held
         self.shape: dict[str, int] = {}
         self.held: dict[str, frozenset[int]] = {}
         self.states: dict[State, list[str]] = {}  # hosts in each state, sorted
@@ -124,15 +125,24 @@ class Placer:
                        accept: Callable[[int], bool] = lambda sid: True) -> list[tuple[str, Group]] | None:
         """`want` healthy members of the domain with the best free group of n GPUs each (best groups first,
         then host name); None when fewer have room."""
+        full = (domain.id, n, want)
+        if full in self._no_room:
+            return None
         skip = set(exclude)
         found = []
+        rejected = False
         for host in domain.healthy_hosts:
-            if host in skip or host not in self.shape or not accept(self.shape[host]):
+            if host in skip or host not in self.shape:
+                continue
+            if not accept(self.shape[host]):
+                rejected = True  # this deployment's model does not fit there; another's may
                 continue
             group = self.best_on(host, n)
             if group is not None:
                 found.append((group.score, host, group))
         if len(found) < want:
+            if not skip and not rejected:  # no room for anyone: holding GPUs never gives it room again
+                self._no_room.add(full)
             return None
         found.sort(key=lambda c: c[:2])
         return [(host, group) for _, host, group in found[:want]]

@@ -164,12 +164,13 @@ def _blocks(lines: list[Line], source: str, notes: list[str]) -> list[tuple[str 
     start = 0
     block: list[tuple[str, str, int]] | None = None
     fabric_indent = health_indent = -1
+    skipped: list[int] = []
     for ln in lines:
         text = ln.text
         if not text.strip():
             continue
         if _NOT_OUTPUT.match(text):
-            notes.append(f"{source} line {ln.number}: {text.strip()[:60]!r} is not nvidia-smi output; skipped")
+            skipped.append(ln.number)
             continue
         m = _GPU_RE.match(text.strip()) if _indent(text) == 0 else None
         if m:
@@ -206,6 +207,10 @@ def _blocks(lines: list[Line], source: str, notes: list[str]) -> list[tuple[str 
             name = kv[1]
     if bus is not None or block is not None:
         out.append((bus, name, start, block))
+    if skipped:
+        lines_ = ", ".join(str(n) for n in skipped[:5]) + (f" (+{len(skipped) - 5})" if len(skipped) > 5 else "")
+        notes.append(f"{source}: skipped {len(skipped)} line(s) that are not nvidia-smi output (elisions, grep "
+                     f"separators): line {lines_}")
     return out
 
 
