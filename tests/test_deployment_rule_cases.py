@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.topologies import SCENARIOS, scenario
 from tpdoctor.deploy.check import check, read_manifests
 from tpdoctor.model.topology import Topology
 from tpdoctor.probes import replay
@@ -20,8 +21,11 @@ CASES = sorted(p for p in HERE.glob("TPD2*/*.yaml"))
 
 @cache
 def topology(name: str) -> Topology:
+    """`example`, a snapshot in fixtures/topologies/, or a named scenario of tests/topologies.py."""
     if name == "example":
         return replay.load(replay.example_path())
+    if name in SCENARIOS:
+        return scenario(name)
     return replay.load(ROOT / "fixtures" / "topologies" / name)
 
 
@@ -73,8 +77,13 @@ def test_case(case: Path) -> None:
         assert not hits, f"{rid} should not fire on {case}: {[f.message for f in hits]}"
 
 
-NOT_AUTO_FIXABLE = {"TPD202": "advice only (info)", "TPD205": "needs more GPUs than the node has",
-                    "TPD212": "hardware: the NICs sit where they sit"}
+NOT_AUTO_FIXABLE = {"TPD201": "TP over PCIe stays when it is predicted the best option (TP=2 under one switch "
+                               "serves more tokens/s than two TP=1 replicas)",
+                    "TPD202": "advice only (info)", "TPD205": "needs more GPUs than the node has",
+                    "TPD212": "hardware: the NICs sit where they sit", "TPD220": "hardware: the links need repair",
+                    "TPD221": "TP across nodes is predicted best: nothing to rewrite"}
+# advice that lapses when --fix moves the group to healthy NVLink, where TP then beats TP=1 replicas
+LAPSES_AFTER_FIX = {"TPD202"}
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.stem == "positive" and not is_fleet(c)],
@@ -90,9 +99,14 @@ def test_fix_removes_the_finding(case: Path, tmp_path: Path) -> None:
     text, changes, problems = fix_text(case.read_text(encoding="utf-8"), before.assessments, topo)
     after = check(read_text(text, str(tmp_path / case.name)), topo, rules())
     if rid in NOT_AUTO_FIXABLE:
-        assert active(after, rid), NOT_AUTO_FIXABLE[rid]
+        assert active(after, rid) or (rid in LAPSES_AFTER_FIX and changes and not problems), NOT_AUTO_FIXABLE[rid]
         return
     assert changes and not problems, (changes, problems)
     assert not active(after, rid), [f.message for f in after.report.findings]
     assert after.report.status.value in ("ok", "warning") and not [
-        f for f in after.report.findings if f.severity.value != "info" and not f.suppressed], text
+        f for f in after.report.findings if f.severity.value != "info" and not f.suppressed
+        and f.rule not in KEPT_AFTER_FIX], text
+
+
+# what may remain after a fix: the rewrite keeps TP on PCIe where the cost model predicts it best (TPD201)
+KEPT_AFTER_FIX = {"TPD201"}

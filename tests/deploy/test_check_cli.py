@@ -209,13 +209,18 @@ def test_fix_across_manifests_gives_the_healthy_pair_to_one_only(tmp_path: Path,
 
 
 def test_fix_rechecks_with_the_users_rule_options(tmp_path: Path) -> None:
-    """The re-check of --fix output honours --severity and --ignore, like the check itself."""
-    base = ["check-deployment", str(FIX / "canonical-job.yaml"), "--topology", str(EXAMPLE),
-            "--fix", str(tmp_path / "fixed.yaml")]
+    """The re-check of --fix output honours --severity and --ignore, like the check itself. On a PCIe box the
+    fix moves TP=2 to the pair under one switch; TP over PCIe (TPD201) remains, since TP=2 there still serves
+    more tokens/s than two TP=1 replicas."""
+    job = tmp_path / "job.yaml"
+    job.write_text("deployments:\n  - {name: q8, model: qwen3-8b, tp: 2, gpus: [1, 2], max_model_len: 8192}\n")
+    base = ["check-deployment", str(job), "--topology", str(ROOT / "fixtures" / "topologies" /
+            "rtx4090-pcie-2socket-8.json"), "--fix", str(tmp_path / "fixed.yaml")]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    stricter = subprocess.run([sys.executable, "-m", "tpdoctor", *base, "--severity", "TPD202=critical"], cwd=ROOT,
+    stricter = subprocess.run([sys.executable, "-m", "tpdoctor", *base, "--severity", "TPD201=critical"], cwd=ROOT,
                               env=env, capture_output=True, text=True, timeout=120)
-    assert "fix: re-check of the fixed manifest(s): critical (TPD202)" in stricter.stderr
-    ignored = subprocess.run([sys.executable, "-m", "tpdoctor", *base, "--ignore", "TPD202"], cwd=ROOT,
+    assert "GPUs GPU1+GPU2 -> GPU0+GPU1" in stricter.stderr and "replicas" not in stricter.stderr
+    assert "fix: re-check of the fixed manifest(s): critical (TPD201)" in stricter.stderr
+    ignored = subprocess.run([sys.executable, "-m", "tpdoctor", *base, "--ignore", "TPD201"], cwd=ROOT,
                              env=env, capture_output=True, text=True, timeout=120)
     assert "fix: re-check of the fixed manifest(s): ok" in ignored.stderr

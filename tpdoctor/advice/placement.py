@@ -107,6 +107,37 @@ class PairTable:
                     worst, worst_path = q, self.path.get((g[a], g[b]), "unknown")
         return Group(g, worst_path, worst, total, len({self.numa[i] for i in g}))
 
+    def ring_local(self, gpus: Iterable[int]) -> str | None:
+        """The path of a ring's other links when the group's weakest pairs only join two halves that are
+        better connected inside (two sockets; two NVLink islands): NCCL's ring then crosses the weak boundary
+        twice and runs its other steps on this better class. None when the weak pairs are not such a cut."""
+        g = sorted(gpus)
+        if len(g) <= 2:
+            return None
+        worst = max(self.q(a, b) for i, a in enumerate(g) for b in g[i + 1:])
+        comp: dict[int, int] = {v: v for v in g}
+
+        def find(v: int) -> int:
+            while comp[v] != v:
+                v = comp[v]
+            return v
+
+        local: tuple[Quality, str] | None = None
+        for i, a in enumerate(g):
+            for b in g[i + 1:]:
+                q = self.q(a, b)
+                if q < worst:
+                    comp[find(a)] = find(b)
+                    if local is None or q > local[0]:
+                        local = (q, self.path.get((a, b), "unknown"))
+        halves: dict[int, list[int]] = {}
+        for v in g:
+            halves.setdefault(find(v), []).append(v)
+        if len(halves) != 2 or local is None:
+            return None
+        cliques = all(self.q(a, b) < worst for h in halves.values() for i, a in enumerate(h) for b in h[i + 1:])
+        return local[1] if cliques else None
+
 
 def best_group(topology: Topology, n: int, *, exclude: Iterable[int] = (),
                table: PairTable | None = None) -> Group | None:

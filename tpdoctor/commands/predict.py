@@ -1,32 +1,35 @@
-"""`tpdoctor predict MODEL --gpu SKU --tp N`: the cost model's what-if face (check-deployment uses the same
-functions): per-token latency, tokens/s per stream and in total, the all-reduce share of each token and
-memory per GPU, for TP=N over a path and for TP=1 × N replicas."""
+"""`tpdoctor predict MODEL --gpu SKU [--tp N]`: the cost model's what-if face (check-deployment uses the same
+functions). With `--tp`: per-token latency, tokens/s per stream and in total, the all-reduce share of each
+token and memory per GPU, for TP=N over a path and for TP=1 × N replicas. Without `--tp`: the TP curve —
+every valid TP over the SKU's NVLink and over a PCIe server, a table and a terminal chart, and where TP stops
+paying."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
+from rich.console import Console
 
-from tpdoctor.llm.sizing import gib
 from tpdoctor.model.codec import to_data
 from tpdoctor.node.read import read_node
-
-if TYPE_CHECKING:
-    from tpdoctor.deploy.predict import PredictResult
 
 
 @click.command("predict")
 @click.argument("model")
 @click.option("--gpu", "gpu", metavar="SKU", help="GPU SKU key or product name (e.g. h100-sxm, 'RTX 4090').")
-@click.option("--tp", "tp", type=click.IntRange(1, 1024), required=True, help="Tensor-parallel size.")
-@click.option("--dtype", "dtype", default=None, help="Weights dtype: fp32 bf16 fp16 fp8 int8 int4 awq gptq.")
+@click.option("--tp", "tp", type=click.IntRange(1, 1024), default=None,
+              help="Tensor-parallel size (default: the curve over every valid TP from 1 to 8).")
+@click.option("--dtype", "dtype", default=None,
+              help="Weights: fp32 bf16 fp16 fp8 int8 int4 awq gptq nvfp4 mxfp4.")
 @click.option("--batch", "batch", type=click.IntRange(1), default=1, show_default=True,
               help="Concurrent streams per group (decode batch).")
 @click.option("--context", "context", type=click.IntRange(0), default=1024, show_default=True,
               help="Tokens of context each stream reads from the KV cache per step.")
+@click.option("--engine", "engine", type=click.Choice(["vllm", "sglang", "trtllm", "tgi"]), default="vllm",
+              show_default=True, help="Serving engine (custom all-reduce, CUDA graphs: docs/costmodel.md).")
+@click.option("--eager", is_flag=True, help="No CUDA graphs (vLLM --enforce-eager).")
 @click.option("--path", "path", default=None, metavar="NV18|PHB|…",
               help="Path between the group's GPUs (default: the SKU's NVLink, else PHB).")
 @click.option("--topology", "topology_path", type=click.Path(path_type=Path), metavar="PATH",
@@ -36,20 +39,33 @@ if TYPE_CHECKING:
 @click.option("--max-model-len", "max_model_len", type=int, default=None, help="For the memory estimate.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--explain", is_flag=True, help="Show the arithmetic.")
-def command(model: str, gpu: str | None, tp: int, dtype: str | None, batch: int, context: int, path: str | None,
-            topology_path: Path | None, gpus: str | None, busbw: float | None, max_model_len: int | None,
-            as_json: bool, explain: bool) -> int:
-    """Predict per-token decode latency and throughput of MODEL at TP=N, and as TP=1 replicas."""
-    from tpdoctor.deploy.predict import PredictRequest, predict
+def command(model: str, gpu: str | None, tp: int | None, dtype: str | None, batch: int, context: int,
+            engine: str, eager: bool, path: str | None, topology_path: Path | None, gpus: str | None,
+            busbw: float | None, max_model_len: int | None, as_json: bool, explain: bool) -> int:
+    """Predict per-token decode latency and throughput of MODEL at TP=N and as TP=1 replicas, or over every
+    valid TP size (without --tp)."""
+    from tpdoctor.deploy.predict import PredictRequest, predict, predict_curve
+    from tpdoctor.report.predict_text import render_curve, render_single
 
     if gpu is None and topology_path is None:
         raise click.UsageError("give --gpu SKU or --topology PATH")
     topology = read_node(topology_path).topology if topology_path is not None else None
     group = tuple(int(x) for x in gpus.split(",")) if gpus else ()
+    req = PredictRequest(model=model, tp=tp, gpu=gpu, dtype=dtype, batch=batch, context=context, path=path,
+                         topology=topology, gpus=group, busbw_gbps=busbw, max_model_len=max_model_len,
+                         engine=engine, eager=eager)
+    console = Console(highlight=False, soft_wrap=False)
     try:
-        result = predict(PredictRequest(model=model, tp=tp, gpu=gpu, dtype=dtype, batch=batch, context=context,
-                                        path=path, topology=topology, gpus=group, busbw_gbps=busbw,
-                                        max_model_len=max_model_len))
+        if tp is None:
+            curve = predict_curve(req)
+            if as_json:
+                click.echo(json.dumps({"model": curve.spec.name, "gpu": curve.sku.key, "dtype": curve.dtype,
+                                       "batch": batch, "valid_tp": list(curve.valid_tp),
+                                       "curve": to_data(curve.curve)}, indent=2))
+            else:
+                render_curve(curve, console)
+            return 0
+        result = predict(req)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     if as_json:
@@ -57,24 +73,5 @@ def command(model: str, gpu: str | None, tp: int, dtype: str | None, batch: int,
                                "batch": batch, "path": result.path, "predictions": to_data(list(result.predictions))},
                               indent=2))
         return 0
-    render(result, explain)
+    render_single(result, console, explain)
     return 0
-
-
-def render(result: PredictResult, explain: bool) -> None:
-    spec, req = result.spec, result.request
-    note = " [illustrative architecture]" if spec.illustrative else ""
-    click.echo(f"{spec.name} ({spec.total_params() / 1e9:.1f}B params, {result.dtype}) on {result.sku.key}, "
-               f"batch {req.batch}, context {req.context}{note}")
-    for pr in result.predictions:
-        mem = pr.memory
-        fit = ""
-        if mem is not None and mem.capacity_bytes_per_gpu:
-            fit = (f"; memory {gib(mem.per_gpu_bytes)} of {gib(mem.capacity_bytes_per_gpu)} per GPU"
-                   + ("" if mem.fits else " (does NOT fit)"))
-        click.echo(f"  {pr.label:24} {pr.per_token_ms:7.2f} ms/token  {pr.tokens_per_s_per_stream:7.1f} tok/s "
-                   f"per stream  {pr.tokens_per_s_total:8.1f} tok/s total  all-reduce "
-                   f"{pr.allreduce_ms_per_token:5.2f} ms ({pr.allreduce_share:.0%}){fit}")
-        if explain:
-            for line in pr.explain + (mem.explain if mem else ()):
-                click.echo(f"      {line}")

@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tpdoctor.advice import costmodel, placement
+from tpdoctor.advice import costmodel, placement, quant
+from tpdoctor.advice.objective import Objective
+from tpdoctor.deploy import costs
 from tpdoctor.llm import models, sizing
 from tpdoctor.model import skus
 from tpdoctor.model.bench import BenchResult
@@ -36,6 +38,8 @@ class Assessment:
     gpus: tuple[int, ...] | None  # pinned GPUs that exist on the node
     group: placement.Group | None  # the pinned group's paths (None when not pinned)
     broken_pairs: tuple[str, ...] = ()  # "GPU0-GPU1 (NVLink 0/12 up)"
+    down_pairs: tuple[str, ...] = ()  # broken pairs with no NVLink left: their traffic crosses PCIe
+    degraded_pairs: tuple[str, ...] = ()  # broken pairs still on NVLink, with fewer links than expected
     memory: sizing.MemoryEstimate | None = None
     memory_tp1: sizing.MemoryEstimate | None = None
     min_tp: int | None = None
@@ -46,6 +50,8 @@ class Assessment:
     worst_pair: placement.Group | None = None  # unpinned TP: the weakest free pair a scheduler could hand out
     best_prediction: costmodel.Prediction | None = None
     replicas: costmodel.Prediction | None = None  # TP=1 × tp replicas
+    objective: Objective | None = None  # what the deployment is judged on (advice/objective.py)
+    loaded: dict[str, costmodel.Prediction] = field(default_factory=dict)  # the same options at the concurrency
     overlap: dict[str, tuple[int, ...]] = field(default_factory=dict)
     overlap_advice: str | None = None  # who keeps the shared GPUs and where the others move (check.py)
     nccl_conflicts: tuple[str, ...] = ()
@@ -63,7 +69,7 @@ def resolve_dtype(dep: Deployment, spec: models.ModelSpec | None, notes: list[st
                            (spec.dtype if spec else None, "checkpoint")):
         if candidate:
             try:
-                return sizing.normalize_dtype(candidate)
+                return quant.normalize(candidate)
             except ValueError as exc:
                 notes.append(f"{why} dtype: {exc}")
     return "bf16"
@@ -118,29 +124,6 @@ def nccl_conflicts(env: dict[str, str], group: placement.Group | None) -> list[s
     return out
 
 
-def _group_path(topology: Topology, group: placement.Group, sku: skus.Sku | None,
-                bench: Sequence[BenchResult]) -> costmodel.GroupPath:
-    assert group.weakest_path is not None
-    for r in bench:
-        if tuple(sorted(r.group)) == group.gpus and r.correct and not r.error and r.busbw_gbps > 0:
-            return costmodel.measured_path(group.weakest_path, r.busbw_gbps)
-    weakest = None
-    for a in group.gpus:
-        for b in group.gpus:
-            lk = topology.gpu_link(a, b) if a < b else None
-            if lk is not None and lk.path == group.weakest_path:
-                weakest = lk
-                break
-        if weakest:
-            break
-    if weakest is not None and weakest.busbw_gbps is not None and len(group.gpus) == 2:
-        return costmodel.measured_path(group.weakest_path, weakest.busbw_gbps)
-    nominal = None
-    if weakest is not None and not isinstance(weakest.nominal_gbps, Unknown) and weakest.nominal_gbps:
-        nominal = float(weakest.nominal_gbps)
-    return costmodel.nominal_path(group.weakest_path, sku, nominal)
-
-
 def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] = (),
            bench: Sequence[BenchResult] = (), table: placement.PairTable | None = None,
            base_dir: Path | None = None, held_by: Mapping[str, tuple[int, ...]] | None = None) -> Assessment:
@@ -164,14 +147,7 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
         mem_mib = int(sku.memory_gib * 1024)
     t = table or placement.PairTable(topology)
     group = t.group(gpus) if gpus else None
-    broken: list[str] = []
-    if gpus:
-        for i, a in enumerate(gpus):
-            for b in gpus[i + 1:]:
-                lk = topology.gpu_link(a, b)
-                exp = lk.nvlinks_expected if lk is not None else 0
-                if lk is not None and isinstance(exp, int) and exp > lk.nvlinks:
-                    broken.append(f"{lk.a}-{lk.b} (NVLink {lk.nvlinks}/{exp} up, traffic over {lk.path})")
+    broken, down = _broken_pairs(topology, gpus)
     if held_by is not None:  # fleet mode: who holds which GPUs of this node, decided by the caller
         held = {g for gs in held_by.values() for g in gs}
         overlap = {n: tuple(sorted(set(gs) & set(gpus))) for n, gs in held_by.items()
@@ -184,6 +160,7 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
                    and (o.node is None or dep.node is None or o.node == dep.node)}
     result = Assessment(deployment=dep, spec=spec, dtype=dtype, sku=sku, gpu_name=gpu_name,
                         gpu_memory_mib=mem_mib, gpus=gpus, group=group, broken_pairs=tuple(broken),
+                        down_pairs=tuple(down), degraded_pairs=tuple(x for x in broken if x not in down),
                         overlap=overlap, nccl_conflicts=tuple(nccl_conflicts(dep.env, group)), notes=())
     extra: dict[str, object] = {}
     n = dep.gpus_needed
@@ -203,10 +180,11 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
         kw = dict(max_model_len=dep.max_model_len, max_num_seqs=dep.max_num_seqs,
                   kv_dtype=_kv_dtype(dep), gpu_memory_mib=mem_mib,
                   utilization=dep.gpu_memory_utilization or sizing.DEFAULT_UTILIZATION)
-        extra["memory"] = sizing.estimate(spec, dtype=dtype, tp=dep.tp, pp=dep.pp, **kw)  # type: ignore[arg-type]
-        extra["memory_tp1"] = sizing.estimate(spec, dtype=dtype, tp=1, **kw)  # type: ignore[arg-type]
+        sdt = quant.sizing_dtype(dtype)  # the memory estimate sizes NVFP4/MXFP4 as 4-bit with group scales
+        extra["memory"] = sizing.estimate(spec, dtype=sdt, tp=dep.tp, pp=dep.pp, **kw)  # type: ignore[arg-type]
+        extra["memory_tp1"] = sizing.estimate(spec, dtype=sdt, tp=1, **kw)  # type: ignore[arg-type]
         if mem_mib:
-            extra["min_tp"] = sizing.min_tp_that_fits(spec, dtype=dtype, gpu_memory_mib=mem_mib,
+            extra["min_tp"] = sizing.min_tp_that_fits(spec, dtype=sdt, gpu_memory_mib=mem_mib,
                                                       max_tp=max(64, len(topology.gpus)),
                                                       max_model_len=dep.max_model_len,
                                                       max_num_seqs=dep.max_num_seqs, kv_dtype=_kv_dtype(dep))
@@ -214,10 +192,26 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
         extra["valid_tp"] = tuple(k for k in range(1, max(9, len(topology.gpus) + 1))
                                   if not tp_validity(spec, k))
         if sku is not None:
-            extra.update(_predictions(dep, spec, dtype, sku, topology, group, extra.get("best"), bench))  # type: ignore[arg-type]
+            extra.update(costs.predictions(dep, spec, dtype, _kv_dtype(dep), sku, topology, group,
+                                           extra.get("best"), bench, t))  # type: ignore[arg-type]
     from dataclasses import replace
 
     return replace(result, notes=tuple(notes), **extra)  # type: ignore[arg-type]
+
+
+def _broken_pairs(topology: Topology, gpus: tuple[int, ...] | None) -> tuple[list[str], list[str]]:
+    """(pairs of the group missing expected NVLinks, those of them with none left: traffic over PCIe)."""
+    broken: list[str] = []
+    down: list[str] = []
+    for i, a in enumerate(gpus or ()):
+        for b in (gpus or ())[i + 1:]:
+            lk = topology.gpu_link(a, b)
+            exp = lk.nvlinks_expected if lk is not None else 0
+            if lk is not None and isinstance(exp, int) and exp > lk.nvlinks:
+                broken.append(f"{lk.a}-{lk.b} (NVLink {lk.nvlinks}/{exp} up, traffic over {lk.path})")
+                if not lk.path.startswith("NV"):
+                    down.append(broken[-1])
+    return broken, down
 
 
 def _kv_dtype(dep: Deployment) -> str:
@@ -225,32 +219,6 @@ def _kv_dtype(dep: Deployment) -> str:
         return sizing.normalize_dtype(dep.kv_cache_dtype, default="bf16")
     except ValueError:
         return "bf16"
-
-
-def _predictions(dep: Deployment, spec: models.ModelSpec, dtype: str, sku: skus.Sku, topology: Topology,
-                 group: placement.Group | None, best: placement.Group | None,
-                 bench: Sequence[BenchResult]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    common = dict(dtype=dtype, hbm_tbps=sku.hbm_tbps, kv_dtype=_kv_dtype(dep))
-    if group is not None and dep.tp > 1 and group.weakest_path:
-        gp = _group_path(topology, group, sku, bench)
-        out["current"] = costmodel.predict(spec, tp=dep.tp, path=gp, gpus=group.gpus,
-                                           label=f"TP={dep.tp} on {group.label} ({gp.path})", **common)  # type: ignore[arg-type]
-    elif dep.tp == 1:
-        out["current"] = costmodel.predict(spec, tp=1, path=None, gpus=group.gpus if group else (),
-                                           label="TP=1", **common)  # type: ignore[arg-type]
-    if dep.tp > 1 and sku.has_nvlink and sku.nvlink.expected:
-        nv = costmodel.nominal_path(f"NV{sku.nvlink.expected}", sku)
-        out["nvlink_reference"] = costmodel.predict(spec, tp=dep.tp, path=nv, label=f"TP={dep.tp} on healthy "
-                                                    f"NV{sku.nvlink.expected}", **common)  # type: ignore[arg-type]
-    if best is not None and best.weakest_path and dep.tp > 1:
-        gp = _group_path(topology, best, sku, bench)
-        out["best_prediction"] = costmodel.predict(spec, tp=dep.tp, path=gp, gpus=best.gpus,
-                                                   label=f"TP={dep.tp} on {best.label} ({gp.path})", **common)  # type: ignore[arg-type]
-    if dep.tp > 1:
-        out["replicas"] = costmodel.predict(spec, tp=1, path=None, replicas=dep.tp, gpus=group.gpus if group else (),
-                                            label=f"TP=1 × {dep.tp} replicas", **common)  # type: ignore[arg-type]
-    return out
 
 
 def rank_of(path: str | None) -> int | None:

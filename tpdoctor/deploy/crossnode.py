@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from tpdoctor.advice import costmodel
 from tpdoctor.deploy import domain
+from tpdoctor.deploy.crossnode_choice import CHOICE_FACTS, choose
 from tpdoctor.deploy.domain import DOMAIN_FACTS
 from tpdoctor.engine.schema import Fact
 from tpdoctor.model.bench import BenchResult
@@ -65,6 +66,7 @@ CROSS_NODE_FACTS: dict[str, Fact] = {
     "stage_nodes": Fact(L, "Fleet mode: each node of the job and its GPU group, e.g. node-a GPU0+…+GPU7 (NV18).",
                         True),
     "placement": Fact(S, "Fleet mode: where it runs or where tpdoctor places it (node and GPUs).", True),
+    **CHOICE_FACTS,
     **DOMAIN_FACTS,
 }
 
@@ -188,10 +190,9 @@ def facts(a: Assessment, topology: Topology, net: NetContext | None = None,
         bw = in_domain.bw_gbps
     if not cross or a.spec is None or a.sku is None:
         return out
-    common = dict(dtype=a.dtype, hbm_tbps=a.sku.hbm_tbps)
     gp = in_domain or costmodel.GroupPath("NET", bw, "measured" if measured else "nominal",
                                           costmodel.LATENCY_US[path_kind("NET")])
-    now = costmodel.predict(a.spec, tp=d.tp, path=gp, **common)  # type: ignore[arg-type]
+    now = costmodel.predict(a.spec, tp=d.tp, path=gp, dtype=a.dtype, sku=a.sku)
     out["net_allreduce_us"] = round(now.allreduce_us, 1)
     out["net_allreduce_ms_per_token"] = round(now.allreduce_ms_per_token, 2)
     out["net_per_token_ms"] = round(now.per_token_ms, 2)
@@ -201,11 +202,8 @@ def facts(a: Assessment, topology: Topology, net: NetContext | None = None,
     local = (costmodel.nominal_path(inside.weakest_path, a.sku) if inside is not None and inside.weakest_path
              else costmodel.nominal_path(f"NV{a.sku.nvlink.expected}", a.sku) if a.sku.has_nvlink
              and a.sku.nvlink.expected else costmodel.nominal_path("PHB", a.sku))
-    alt = costmodel.predict(a.spec, tp=pp_tp, path=local if pp_tp > 1 else None, **common)  # type: ignore[arg-type]
-    send_us = gp.latency_us + a.spec.hidden * costmodel.ACT_BYTES / (bw * 1e9) * 1e6
     out["pp_tp"], out["pp_stages"] = pp_tp, stages
-    out["pp_per_token_ms"] = round(alt.per_token_ms + (stages - 1) * send_us / 1e3, 2)
-    out["pp_net_ms_per_token"] = round((stages - 1) * send_us / 1e3, 2)
+    out.update(choose(a, gp, local, pp_tp, stages))
     return out
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tpdoctor.deploy import crossnode
+from tpdoctor.advice import objective
+from tpdoctor.deploy import cost_facts, crossnode
 from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.crossnode import CROSS_NODE_FACTS, NetContext
 from tpdoctor.engine.schema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchema, SubjectSchema
@@ -89,12 +90,15 @@ DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas
     "tp1_per_token_ms": Fact(F, "ms/token per stream as TP=1 replicas.", True),
     "tp1_tokens_per_s_total": Fact(F, "tokens/s of tp TP=1 replicas together (one stream each).", True),
     "tokens_per_s_total": Fact(F, "tokens/s of this group now (one stream).", True),
-    "tp1_meets_objective": Fact(B, "TP=1 meets the latency objective (true when there is none).", True),
+    "tp1_meets_objective": Fact(B, "TP=1 replicas meet the stated objective: ms/token of one stream for a latency "
+                                   "objective, tokens/s at the concurrency for a throughput one (true when none "
+                                   "is stated).", True),
     "move_advice": Fact(S, "Concrete move to the better group with predicted numbers, or null.", True),
     "replica_advice": Fact(S, "Concrete TP=1 × N replicas option with memory and predicted numbers, or null "
                             "when the model does not fit one GPU.", True),
     "advice": Fact(S, "The options above joined with '; or ' (or a note that none exists).", True),
     "notes": Fact(L, "What the readers could not understand (ignored values, unknown models)."),
+    **cost_facts.COST_FACTS,
     **CROSS_NODE_FACTS,
 })
 
@@ -112,7 +116,8 @@ def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
     """One deployment's facts: what it is, where it runs, its memory and its costs, and the advice."""
     facts: dict[str, Any] = {**_identity(a, topology), **_memory(a), **_group(a, topology), **_costs(a),
                              "notes": list(a.notes)}
-    facts.update(_advice(a, facts))
+    facts.update(cost_facts.costs(a))
+    facts.update(cost_facts.advice(a, facts))
     facts.update(crossnode.facts(a, topology, net, bench))
     pending = {k: v.reason for k, v in facts.items() if isinstance(v, Unknown)}  # cross-node facts not known
     facts.update(dict.fromkeys(pending))
@@ -178,12 +183,13 @@ def _group(a: Assessment, topology: Topology) -> dict[str, Any]:
 def _costs(a: Assessment) -> dict[str, Any]:
     """Per-token costs now, on NVLink, on the better group and as TP=1 replicas (and those groups)."""
     cur, nvref, best, rep = a.current, a.nvlink_reference, a.best_prediction, a.replicas
-    objective = a.deployment.latency_objective_ms
+    obj = a.objective or objective.of(None, None, a.deployment.max_num_seqs)
+    rep_loaded = a.loaded.get("replicas")
     tp1_meets: bool | None = None
-    if rep is not None:
-        tp1_meets = True if objective is None else rep.per_token_ms <= objective
+    if rep is not None and rep_loaded is not None:
+        tp1_meets = objective.meets(obj, objective.Option(rep, rep_loaded))
     return {
-        "latency_objective_ms": float(objective) if objective is not None else None,
+        "latency_objective_ms": float(obj.latency_ms) if obj.latency_ms is not None else None,
         "per_token_ms": _r(cur.per_token_ms) if cur else None,
         "tokens_per_s": _r(cur.tokens_per_s_per_stream, 1) if cur else None,
         "tokens_per_s_total": _r(cur.tokens_per_s_total, 1) if cur else None,
@@ -231,6 +237,8 @@ def _unknown(a: Assessment, facts: dict[str, Any]) -> dict[str, str]:
          ["nic_paths", "gpus_without_local_nic"],
          "the report does not say where the NICs are (no NIC in topo -m, or blank NIC cells)"
          if a.group or a.free_best else pin_reason)
+    for k, why in cost_facts.unknown_reasons(a).items():
+        unknown.setdefault(k, why)
     return unknown
 
 
@@ -238,25 +246,3 @@ def deployment_facts(assessments: Sequence[Assessment], topology: Topology,
                      bench: Sequence[BenchResult] = ()) -> ScopeFacts:
     return ScopeFacts("deployment", {"deployment": [subject(a, topology, bench=bench) for a in assessments]})
 
-
-def _advice(a: Assessment, f: dict[str, Any]) -> dict[str, Any]:
-    move = None
-    if a.best is not None:
-        move = f"move it to {a.best.label} ({a.best.weakest_path})"
-        if f["better_per_token_ms"] is not None and f["per_token_ms"] is not None:
-            move += (f": est. {f['better_per_token_ms']:.2f} ms/token (all-reduce "
-                     f"{f['better_allreduce_ms_per_token']:.2f} ms) vs {f['per_token_ms']:.2f} ms "
-                     f"({f['allreduce_ms_per_token']:.2f} ms) now")
-    replica = None
-    d = a.deployment
-    if d.tp > 1 and f["fits_one_gpu"] and a.memory_tp1 is not None:
-        where = (" on " + " and ".join(f"GPU{i}" for i in a.gpus)) if a.gpus else ""
-        replica = (f"run TP=1 × {d.tp} replicas{where}: {f['weights_gib']:.1f} GiB of {a.dtype} weights "
-                   f"({f['per_gpu_gib_tp1']:.1f} GiB with KV cache and overhead) fit one "
-                   f"{a.gpu_name or ''} GPU ({f['gpu_memory_gib']:.1f} GiB, {f['capacity_gib']:.1f} GiB usable)")
-        if f["tp1_per_token_ms"] is not None and f["tokens_per_s_total"] is not None:
-            replica += (f"; est. {f['tp1_per_token_ms']:.2f} ms/token per stream, "
-                        f"{f['tp1_tokens_per_s_total']:.0f} tok/s total vs {f['tokens_per_s_total']:.0f} now")
-    options = [x for x in (move, replica) if x]
-    return {"move_advice": move, "replica_advice": replica,
-            "advice": "; or ".join(options) if options else None}

@@ -65,7 +65,7 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
         new_tp = max(below) if below else (min(fitting) if fitting else d.tp)
     elif a.memory is not None and a.memory.fits is False and a.min_tp and a.min_tp <= len(topology.gpus):
         new_tp = a.min_tp
-    if d.nodes > 1 and d.tp > (d.gpu_count or len(topology.gpus)):
+    if d.nodes > 1 and d.tp > (d.gpu_count or len(topology.gpus)) and _cross_node_choice(a, topology) != "keep":
         per_node = d.gpu_count or len(topology.gpus)
         new_tp, new_pp = per_node, d.nodes
     if new_tp != d.tp:
@@ -99,7 +99,7 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
                 summary.append("GPUs " + "+".join(f"GPU{i}" for i in a.gpus) + " -> "
                                + "+".join(f"GPU{i}" for i in target))
         final = t.group(target if target is not None else a.gpus)
-        if new_tp == d.tp and d.tp > 1 and _replicas_better(a, final.weakest_path):
+        if new_tp == d.tp and d.tp > 1 and _replicas_better(a, final.gpus):
             edits += _to_replicas(a, unfixable, summary)
     elif a.worst_pair is not None and a.free_best is not None and new_tp == d.tp:
         pin = ", ".join(str(i) for i in a.free_best.gpus)
@@ -122,12 +122,20 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
     return FixPlan(tuple(edits), tuple(unfixable), tuple(summary))
 
 
-def _replicas_better(a: Assessment, path: str | None) -> bool:
-    """TP over PCIe (or a broken NVLink) for a model that fits one GPU, with no objective TP=1 misses."""
-    if path is None or path.startswith("NV") or a.memory_tp1 is None or not a.memory_tp1.fits:
-        return False
-    objective = a.deployment.latency_objective_ms
-    return objective is None or (a.replicas is not None and a.replicas.per_token_ms <= objective)
+def _cross_node_choice(a: Assessment, topology: Topology) -> str | None:
+    """TPD203's choice (crossnode_choice.py): "keep" means TP across nodes is predicted best — no rewrite."""
+    from tpdoctor.deploy import crossnode
+
+    return crossnode.facts(a, topology).get("cross_node_choice")
+
+
+def _replicas_better(a: Assessment, final: tuple[int, ...]) -> bool:
+    """TP=1 replicas are predicted no worse than the group the deployment ends up on, on its objective
+    (cost_facts.replicas_advisable: the same test TPD202 makes)."""
+    from tpdoctor.deploy.cost_facts import replicas_advisable
+
+    moved = a.best is not None and tuple(final) == a.best.gpus
+    return replicas_advisable(a, "best_prediction" if moved else "current") is True
 
 
 def _to_replicas(a: Assessment, unfixable: list[str], summary: list[str]) -> list[Edit]:

@@ -1,23 +1,31 @@
 """`tpdoctor predict`: the cost model's what-if face. The same functions check-deployment uses, with the
-same defaults (memory is sized for the model's full context unless `max_model_len` says otherwise)."""
+same defaults (memory is sized for the model's full context unless `max_model_len` says otherwise).
+
+With a TP size: that TP over a path, and TP=1 × N replicas. Without one: the curve — every valid TP from 1
+to 8 over the SKU's NVLink and over a PCIe server, and where TP stops paying (advice/curve.py).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tpdoctor.advice import costmodel
+from tpdoctor.advice import costmodel, engines, quant
+from tpdoctor.advice.curve import Curve, curve
 from tpdoctor.advice.placement import PairTable
-from tpdoctor.llm import models, sizing
+from tpdoctor.deploy.assess import tp_validity
+from tpdoctor.llm import models
 from tpdoctor.llm.models import ModelSpec
 from tpdoctor.model import skus
 from tpdoctor.model.errors import ManifestError
 from tpdoctor.model.topology import Topology, normalize_path
 
+CURVE_TPS = tuple(range(1, 9))
+
 
 @dataclass(frozen=True)
 class PredictRequest:
     model: str  # catalogue name or a config.json path
-    tp: int
+    tp: int | None = None  # None: the TP curve
     gpu: str | None = None  # SKU key or product name; taken from `topology` when None
     dtype: str | None = None
     batch: int = 1
@@ -27,6 +35,8 @@ class PredictRequest:
     gpus: tuple[int, ...] = ()
     busbw_gbps: float | None = None
     max_model_len: int | None = None
+    engine: str | None = None  # vllm | sglang | trtllm | tgi (engines.py)
+    eager: bool = False  # no CUDA graphs (--enforce-eager)
 
 
 @dataclass(frozen=True)
@@ -39,9 +49,18 @@ class PredictResult:
     predictions: tuple[costmodel.Prediction, ...]  # TP=N over the path, then TP=1 × N replicas
 
 
-def predict(req: PredictRequest) -> PredictResult:
-    """Per-token latency, tokens/s and memory of the model at TP=N over a path and as TP=1 replicas.
-    Raises ManifestError for an unknown model or GPU, ValueError for a bad dtype or path."""
+@dataclass(frozen=True)
+class CurveResult:
+    spec: ModelSpec
+    sku: skus.Sku
+    dtype: str
+    request: PredictRequest
+    curve: Curve
+    valid_tp: tuple[int, ...]
+
+
+def _resolve(req: PredictRequest) -> tuple[ModelSpec, skus.Sku, str, int, str | None, tuple[int, ...]]:
+    """(spec, SKU, dtype, GPU memory MiB, path, group) or ManifestError / ValueError."""
     spec = models.resolve(req.model)
     if spec is None:
         raise ManifestError(f"model {req.model!r}: not in the catalogue and not a config.json",
@@ -49,7 +68,7 @@ def predict(req: PredictRequest) -> PredictResult:
     gpu, path, group, memory_mib = req.gpu, req.path, req.gpus, None
     if req.topology is not None:
         topo = req.topology
-        group = group or tuple(g.index for g in topo.gpus[:req.tp])
+        group = group or tuple(g.index for g in topo.gpus[:req.tp or 1])
         try:
             first = topo.gpu(group[0])
         except (KeyError, IndexError) as exc:
@@ -64,16 +83,33 @@ def predict(req: PredictRequest) -> PredictResult:
     if sku is None:
         raise ManifestError(f"GPU {gpu!r} is not in data/gpus.yaml",
                             hint="known: " + ", ".join(s.key for s in skus.catalogue()))
-    memory_mib = memory_mib or int(sku.memory_gib * 1024)
-    dtype = sizing.normalize_dtype(req.dtype or models.quantization_hint(req.model) or spec.dtype)
+    dtype = quant.normalize(req.dtype or models.quantization_hint(req.model) or spec.dtype)
+    return spec, sku, dtype, memory_mib or int(sku.memory_gib * 1024), path, group
+
+
+def predict(req: PredictRequest) -> PredictResult:
+    """Per-token latency, tokens/s and memory of the model at TP=N over a path and as TP=1 replicas.
+    Raises ManifestError for an unknown model or GPU, ValueError for a bad dtype or path."""
+    spec, sku, dtype, memory_mib, path, group = _resolve(req)
+    tp = req.tp or 1
     p = normalize_path(path) if path else (f"NV{sku.nvlink.expected}" if sku.has_nvlink and sku.nvlink.expected
                                            else "PHB")
     gp = costmodel.measured_path(p, req.busbw_gbps) if req.busbw_gbps else costmodel.nominal_path(p, sku)
-    common = dict(dtype=dtype, hbm_tbps=sku.hbm_tbps, batch=req.batch, context=req.context,
-                  gpu_memory_mib=memory_mib, max_model_len=req.max_model_len)
-    preds = [costmodel.predict(spec, tp=req.tp, path=gp, gpus=group, label=f"TP={req.tp} over {p}",
+    common = dict(dtype=dtype, sku=sku, batch=req.batch, context=req.context, gpu_memory_mib=memory_mib,
+                  max_model_len=req.max_model_len, engine=engines.engine(req.engine, eager=req.eager))
+    preds = [costmodel.predict(spec, tp=tp, path=gp, gpus=group, label=f"TP={tp} over {p}",
                                **common)]  # type: ignore[arg-type]
-    if req.tp > 1:
-        preds.append(costmodel.predict(spec, tp=1, path=None, replicas=req.tp, label=f"TP=1 × {req.tp} replicas",
+    if tp > 1:
+        preds.append(costmodel.predict(spec, tp=1, path=None, replicas=tp, label=f"TP=1 × {tp} replicas",
                                        **common))  # type: ignore[arg-type]
     return PredictResult(spec, sku, dtype, p, req, tuple(preds))
+
+
+def predict_curve(req: PredictRequest) -> CurveResult:
+    """The TP curve of the model on the SKU (see the module docstring)."""
+    spec, sku, dtype, memory_mib, _, _ = _resolve(req)
+    valid = tuple(tp for tp in CURVE_TPS if not tp_validity(spec, tp))
+    c = curve(spec, sku, dtype=dtype, tps=valid, batch=req.batch, context=req.context,
+              engine=engines.engine(req.engine, eager=req.eager), gpu_memory_mib=memory_mib,
+              max_model_len=req.max_model_len)
+    return CurveResult(spec, sku, dtype, req, c, valid)

@@ -10,7 +10,7 @@ deployments:
     gpus: [0, 1]
     max_model_len: 16384
     max_num_seqs: 8
-    latency_objective_ms: 8      # per output token
+    latency_objective_ms: 8      # per output token (or: throughput_objective_tps: 2000, output tokens/s in all)
 ```
 Our own schema is strict: an unknown key is an error with its line (it is almost always a typo).
 """
@@ -26,7 +26,7 @@ from tpdoctor.model.errors import ManifestError
 
 _KEYS = {"name", "engine", "model", "dtype", "quantization", "kv_cache_dtype", "tp", "pp", "replicas",
          "nodes", "node", "gpus", "gpu_count", "max_model_len", "max_num_seqs", "gpu_memory_utilization",
-         "latency_objective_ms", "env"}
+         "latency_objective_ms", "throughput_objective_tps", "env"}
 _INTS = ("tp", "pp", "replicas", "nodes", "gpu_count", "max_model_len", "max_num_seqs")
 
 
@@ -67,7 +67,7 @@ def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) 
         gpus, uuids, why = parse_gpu_list(str(raw))
         if why and why != "all GPUs":
             raise ManifestError(f"{source}:{doc.line_of((*base, 'gpus'))}: {why}")
-    for k in ("gpu_memory_utilization", "latency_objective_ms"):
+    for k in ("gpu_memory_utilization", "latency_objective_ms", "throughput_objective_tps"):
         if k in entry and not isinstance(entry[k], (int, float)):
             raise ManifestError(f"{source}:{doc.line_of((*base, k))}: {k} must be a number")
     env = {str(k): str(v) for k, v in (entry.get("env") or {}).items()}
@@ -81,7 +81,8 @@ def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) 
         kind="job", source=source, dtype=str(dtype) if dtype else None,
         kv_cache_dtype=entry.get("kv_cache_dtype"), node=entry.get("node"), gpus=gpus, gpu_uuids=uuids,
         gpu_memory_utilization=entry.get("gpu_memory_utilization"),
-        latency_objective_ms=entry.get("latency_objective_ms"), env=env, origins=origins,
+        latency_objective_ms=entry.get("latency_objective_ms"),
+        throughput_objective_tps=entry.get("throughput_objective_tps"), env=env, origins=origins,
         notes=tuple(notes), **values)
 
 

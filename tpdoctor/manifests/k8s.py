@@ -2,18 +2,22 @@
 
 Every container whose command runs vLLM, SGLang, TGI or TensorRT-LLM becomes one Deployment. GPUs come
 from `CUDA_VISIBLE_DEVICES`/`NVIDIA_VISIBLE_DEVICES` (pinned indices or UUIDs) or the `nvidia.com/gpu`
-request (a count). The per-token latency objective is the annotation `tpdoctor.io/latency-objective-ms`.
+request (a count). The per-token latency objective is the annotation `tpdoctor.io/latency-objective-ms`;
+a throughput objective (output tokens/s of all streams) is `tpdoctor.io/throughput-objective-tps`.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from tpdoctor.manifests import containers
 from tpdoctor.manifests.yamlsrc import Document, Path_
 from tpdoctor.model.deployment import Deployment
+from tpdoctor.model.errors import ManifestError
 
 LATENCY_ANNOTATION = "tpdoctor.io/latency-objective-ms"
+THROUGHPUT_ANNOTATION = "tpdoctor.io/throughput-objective-tps"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "Job", "DaemonSet")
 
 
@@ -53,11 +57,14 @@ def read(doc: Document, source: str) -> list[Deployment]:
     meta = data.get("metadata") or {}
     annotations = meta.get("annotations") or {}
     objective = annotations.get(LATENCY_ANNOTATION)
+    throughput = annotations.get(THROUGHPUT_ANNOTATION)
     out: list[Deployment] = []
     for pod_path, replicas, nodes in _pod_specs(data):
         pod = _get(data, pod_path) or {}
         tmpl_meta = _get(data, pod_path[:-1] + ("metadata",)) or {}
         objective = (tmpl_meta.get("annotations") or {}).get(LATENCY_ANNOTATION, objective)
+        throughput = (tmpl_meta.get("annotations") or {}).get(THROUGHPUT_ANNOTATION, throughput)
+        tps = _number(throughput, THROUGHPUT_ANNOTATION, doc, source)
         node = pod.get("nodeName") or (pod.get("nodeSelector") or {}).get("kubernetes.io/hostname")
         ctrs = pod.get("containers") or []
         for ci, ctr in enumerate(ctrs):
@@ -88,5 +95,15 @@ def read(doc: Document, source: str) -> list[Deployment]:
                 if isinstance(data.get("spec"), dict) and "replicas" in data["spec"] else None,
             )
             if dep is not None:
-                out.append(dep)
+                out.append(replace(dep, throughput_objective_tps=tps) if tps is not None else dep)
     return out
+
+
+def _number(value: Any, key: str, doc: Document, source: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ManifestError(f"{source}:{doc.line_of(('metadata',))}: annotation {key} must be a number, "
+                            f"not {value!r}") from None

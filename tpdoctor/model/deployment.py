@@ -49,6 +49,7 @@ class Deployment:
     max_num_seqs: int | None = None
     gpu_memory_utilization: float | None = None
     latency_objective_ms: float | None = None  # per output token (TPOT) objective
+    throughput_objective_tps: float | None = None  # output tokens/s of all its streams (at max_num_seqs)
     env: dict[str, str] = field(default_factory=dict)
     origins: dict[str, Origin] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # contradictions and things read but not understood

@@ -22,26 +22,28 @@ STATUS_STYLE = {Status.OK: "bold green", Status.WARNING: "bold yellow", Status.C
 
 
 def _options_table(a: Assessment) -> Table | None:
-    rows: list[tuple[str, Prediction]] = []
+    rows: list[tuple[str, str, Prediction]] = []
     if a.current is not None:
-        rows.append(("now", a.current))
+        rows.append(("now", "current", a.current))
     if a.best_prediction is not None:
-        rows.append(("better group", a.best_prediction))
+        rows.append(("better group", "best_prediction", a.best_prediction))
     if a.nvlink_reference is not None and a.current is not None and a.current.path and \
             not a.current.path.startswith("NV") and a.best_prediction is None:
-        rows.append(("healthy NVLink", a.nvlink_reference))
+        rows.append(("healthy NVLink", "nvlink_reference", a.nvlink_reference))
     if a.replicas is not None and a.memory_tp1 is not None and a.memory_tp1.fits:
-        rows.append(("replicas", a.replicas))
+        rows.append(("replicas", "replicas", a.replicas))
     if not rows:
         return None
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("option", "placement", "ms/tok", "AR ms/tok", "µs/AR", "tok/s", "total"):
+    conc = a.objective.concurrency if a.objective is not None else None
+    for col in ("option", "placement", "ms/tok", "AR ms/tok", "µs/AR", "tok/s", f"tok/s @{conc or '?'}"):
         t.add_column(col, justify="left" if col in ("option", "placement") else "right",
                      no_wrap=col != "placement")
-    for name, p in rows:
+    for name, key, p in rows:
+        loaded = a.loaded.get(key)
         t.add_row(name, p.label, f"{p.per_token_ms:.2f}", f"{p.allreduce_ms_per_token:.2f}",
                   f"{p.allreduce_us:.1f}" if p.tp > 1 else "–", f"{p.tokens_per_s_per_stream:.0f}",
-                  f"{p.tokens_per_s_total:.0f}")
+                  f"{loaded.tokens_per_s_total:.0f}" if loaded is not None else "–")
     return t
 
 

@@ -1,0 +1,63 @@
+"""What one GPU can do for decode: memory bandwidth (`gpus.yaml` hbm_tbps) and dense tensor-core FLOP/s by
+input dtype (`gpus.yaml` tflops), plus the fraction of the memory bandwidth a decode GEMV achieves.
+
+`HBM_EFFICIENCY` is one of the cost model's few fitted constants (`benchmarks/costmodel_vs_published.py`
+fits it on the calibration part of the published set). Physical anchors: gpt-fast measures "about
+1700 GB/s" peak on an A100-80GB of 2039 GB/s (0.83; pytorch-labs/gpt-fast README), and its own bs=1 Llama-2-7B
+run achieves 1397 GB/s including every non-GEMM cost (0.69 of peak).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from tpdoctor.model import skus
+
+HBM_EFFICIENCY = 0.838  # fitted (benchmarks/costmodel_vs_published.py); anchors above
+MATMUL_EFFICIENCY = 0.7  # achieved / peak dense FLOP/s of a large GEMM: stas00 MAMF 0.71-0.87 (A100..B200)
+
+
+@dataclass(frozen=True)
+class GpuPerf:
+    """A GPU as the decode model sees it."""
+
+    key: str
+    hbm_tbps: float
+    tflops: dict[str, float]  # dense peak by input dtype: bf16, fp8, fp4 (absent: no such tensor cores)
+    arch: str = ""
+    source: str = ""
+
+    def peak_tflops(self, compute: str) -> float | None:
+        """Dense peak for GEMMs whose inputs are `compute` (bf16 | fp8 | fp4); a dtype the GPU has no tensor
+        cores for runs at the next wider one (fp8 on Ampere runs as bf16 after dequantisation)."""
+        for dtype in {"fp4": ("fp4", "fp8", "bf16"), "fp8": ("fp8", "bf16")}.get(compute, ("bf16",)):
+            if dtype in self.tflops:
+                return self.tflops[dtype]
+        return None
+
+    def has_native(self, compute: str) -> bool:
+        return compute == "bf16" or compute in self.tflops
+
+
+@lru_cache(maxsize=1)
+def _perf_table() -> dict[str, dict[str, Any]]:
+    text = resources.files("tpdoctor.data").joinpath("gpus.yaml").read_text(encoding="utf-8")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return {e["key"]: dict(e.get("tflops") or {}) for e in yaml.load(text, Loader=loader)}  # noqa: S506
+
+
+def perf(sku: skus.Sku) -> GpuPerf:
+    """The decode view of a catalogue SKU (FLOP/s empty when gpus.yaml has no published figure)."""
+    raw = dict(_perf_table().get(sku.key, {}))
+    source = str(raw.pop("source", ""))
+    return GpuPerf(sku.key, sku.hbm_tbps, {k: float(v) for k, v in raw.items()}, sku.arch, source)
+
+
+def custom(hbm_tbps: float, tflops: dict[str, float] | None = None, key: str = "custom") -> GpuPerf:
+    """A GPU given only by its numbers (benchmarks, callers with a measured bandwidth)."""
+    return GpuPerf(key, hbm_tbps, dict(tflops or {}))

@@ -1,0 +1,144 @@
+"""The cost facts of a deployment and the advice built on them: what TPD200/TPD202/TPD209/TPD220 read.
+
+Every option tpdoctor advises (move to a better group, run TP=1 replicas) is first judged on the deployment's
+objective (`advice/objective.py`): a latency objective compares ms per token of one stream, a throughput
+objective (or none) compares tokens/s of all streams at the deployment's concurrency. An option predicted
+worse than what runs now on that objective is not advised; the advice says which objective it was judged on.
+
+Severity follows impact: `nvlink_slowdown_pct` is the predicted cost now against the same TP on this SKU's
+healthy NVLink (the worse of one stream and the loaded concurrency). A pair whose NVLink is *down* sends
+traffic over PCIe (TPD200, critical); a pair that kept some NVLinks is *degraded*, and the rules compare its
+slowdown with a stated threshold (TPD200 above it, TPD220 below it; docs/costmodel.md).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tpdoctor.advice import objective
+from tpdoctor.advice.costmodel import Prediction
+from tpdoctor.advice.objective import Option
+from tpdoctor.engine.schema import INT, B, F, Fact, L, S
+
+if TYPE_CHECKING:
+    from tpdoctor.deploy.assess import Assessment
+
+COST_FACTS: dict[str, Fact] = {
+    "down_pairs": Fact(L, "Pairs of the group whose NVLinks are all down: their traffic crosses PCIe, described.",
+                       True),
+    "degraded_pairs": Fact(L, "Pairs of the group still on NVLink with fewer links than expected, described.",
+                           True),
+    "nvlink_slowdown_pct": Fact(F, "Predicted cost now over the same TP on this SKU's healthy NVLink, % (the "
+                                   "worse of one stream and the concurrency; 0 when the group is healthy).", True),
+    "objective": Fact(S, "What the deployment is judged on: latency (ms/token of one stream) or throughput "
+                         "(tokens/s of all streams at `concurrency`)."),
+    "objective_stated": Fact(B, "The manifest states an objective (latency_objective_ms or "
+                                "throughput_objective_tps); false: judged on throughput by default."),
+    "objective_text": Fact(S, "The objective in words, e.g. throughput at 8 concurrent streams."),
+    "throughput_objective_tps": Fact(F, "Throughput objective, output tokens/s of all streams.", True),
+    "concurrency": Fact(INT, "Concurrent streams the throughput judgement assumes: max_num_seqs, else "
+                             f"{objective.DEFAULT_CONCURRENCY}."),
+    "tokens_per_s_loaded": Fact(F, "Predicted tokens/s now at the concurrency.", True),
+    "per_token_ms_loaded": Fact(F, "Predicted ms per token of one stream now at the concurrency.", True),
+    "tp1_tokens_per_s_loaded": Fact(F, "The same as TP=1 replicas (the concurrency spread over them).", True),
+    "better_tokens_per_s_loaded": Fact(F, "The same on the better group.", True),
+    "meets_objective": Fact(B, "Now meets the stated objective (true when none is stated).", True),
+    "move_not_slower": Fact(B, "The better group is predicted no worse than now on the objective.", True),
+    "replicas_advisable": Fact(B, "TP=1 replicas fit one GPU each, meet the stated objective and are predicted "
+                                  "no worse than now in tokens/s at the concurrency.", True),
+}
+
+
+def _r(x: float | None, nd: int = 2) -> float | None:
+    return None if x is None else round(float(x), nd)
+
+
+def _option(a: Assessment, key: str, single: Prediction | None) -> Option | None:
+    loaded = a.loaded.get(key)
+    return Option(single, loaded) if single is not None and loaded is not None else None
+
+
+def replicas_advisable(a: Assessment, against: str = "current") -> bool | None:
+    """TP=1 replicas fit one GPU, meet the stated objective and serve no fewer tokens/s at the concurrency than
+    the group `against` (current | best_prediction); None when the numbers are not known."""
+    obj = a.objective or objective.of(None, None, a.deployment.max_num_seqs)
+    base = _option(a, against, a.current if against == "current" else a.best_prediction)
+    rep = _option(a, "replicas", a.replicas)
+    fits = a.memory_tp1.fits if a.memory_tp1 is not None else None
+    if base is None or rep is None or fits is None:
+        return None
+    return bool(fits and objective.meets(obj, rep) and rep.tokens_per_s >= base.tokens_per_s * (1 - objective.TIE))
+
+
+def costs(a: Assessment) -> dict[str, Any]:
+    obj = a.objective or objective.of(None, None, a.deployment.max_num_seqs)
+    now, nv = _option(a, "current", a.current), _option(a, "nvlink_reference", a.nvlink_reference)
+    best, rep = _option(a, "best_prediction", a.best_prediction), _option(a, "replicas", a.replicas)
+    slowdown: float | None = None
+    if now is not None and nv is not None:
+        slowdown = max(now.latency_ms / nv.latency_ms, nv.tokens_per_s / now.tokens_per_s) * 100 - 100
+    elif now is not None and not a.broken_pairs:
+        slowdown = 0.0
+    rep_ok = replicas_advisable(a)
+    return {
+        "down_pairs": list(a.down_pairs) if a.group else None,
+        "degraded_pairs": list(a.degraded_pairs) if a.group else None,
+        "nvlink_slowdown_pct": _r(max(slowdown, 0.0), 1) if slowdown is not None else None,
+        "objective": obj.kind, "objective_stated": obj.stated, "objective_text": obj.describe(),
+        "throughput_objective_tps": obj.tokens_per_s, "concurrency": obj.concurrency,
+        "tokens_per_s_loaded": _r(now.tokens_per_s, 1) if now else None,
+        "per_token_ms_loaded": _r(now.loaded.per_token_ms) if now else None,
+        "tp1_tokens_per_s_loaded": _r(rep.tokens_per_s, 1) if rep else None,
+        "better_tokens_per_s_loaded": _r(best.tokens_per_s, 1) if best else None,
+        "meets_objective": objective.meets(obj, now) if now else None,
+        "move_not_slower": objective.not_worse(obj, now, best) if now and best else None,
+        "replicas_advisable": rep_ok,
+    }
+
+
+def advice(a: Assessment, f: dict[str, Any]) -> dict[str, Any]:
+    """move_advice, replica_advice and advice: only options predicted no worse than now on the objective."""
+    obj = a.objective or objective.of(None, None, a.deployment.max_num_seqs)
+    now, best, rep = (_option(a, "current", a.current), _option(a, "best_prediction", a.best_prediction),
+                      _option(a, "replicas", a.replicas))
+    move = None
+    if a.best is not None and (now is None or best is None or objective.not_worse(obj, now, best)):
+        move = f"move it to {a.best.label} ({a.best.weakest_path})"
+        if now is not None and best is not None:
+            move += (f": {objective.compare_text(obj, now, best)} (all-reduce {best.single.allreduce_ms_per_token:.2f}"
+                     f" vs {now.single.allreduce_ms_per_token:.2f} ms of it)")
+    replica = None
+    d = a.deployment
+    if d.tp > 1 and f["fits_one_gpu"] and a.memory_tp1 is not None and f["replicas_advisable"] is not False:
+        where = (" on " + " and ".join(f"GPU{i}" for i in a.gpus)) if a.gpus else ""
+        replica = (f"run TP=1 × {d.tp} replicas{where}: {f['weights_gib']:.1f} GiB of {a.dtype} weights "
+                   f"({f['per_gpu_gib_tp1']:.1f} GiB with KV cache and overhead) fit one "
+                   f"{a.gpu_name or ''} GPU ({f['gpu_memory_gib']:.1f} GiB, {f['capacity_gib']:.1f} GiB usable)")
+        if now is not None and rep is not None:
+            replica += f"; {objective.compare_text(objective.throughput_view(obj), now, rep)}"
+    options = [x for x in (move, replica) if x]
+    if not options and now is not None and d.tp > 1:
+        alt = (f" (TP=1 × {d.tp} replicas: est. {rep.tokens_per_s:.0f} vs {now.tokens_per_s:.0f} tok/s now, "
+               f"{rep.latency_ms:.2f} vs {now.latency_ms:.2f} ms/token)" if rep is not None else "")
+        options = [f"no other option on this node is predicted better on {obj.describe()}{alt}; move "
+                   "latency-critical models to an NVLink node"]
+    return {"move_advice": move, "replica_advice": replica,
+            "advice": "; or ".join(options) if options else None}
+
+
+def unknown_reasons(a: Assessment) -> dict[str, str]:
+    """Why cost facts are missing (the first reason that applies)."""
+    out: dict[str, str] = {}
+    if a.spec is None or a.sku is None:
+        why = "model architecture not known" if a.spec is None else f"GPU {a.gpu_name!r} is not in data/gpus.yaml"
+        for k in ("nvlink_slowdown_pct", "tokens_per_s_loaded", "per_token_ms_loaded", "tp1_tokens_per_s_loaded",
+                  "meets_objective", "replicas_advisable"):
+            out[k] = why
+    if a.group is None:
+        for k in ("down_pairs", "degraded_pairs", "nvlink_slowdown_pct", "tokens_per_s_loaded", "per_token_ms_loaded",
+                  "meets_objective"):
+            out.setdefault(k, "GPUs not pinned: the scheduler picks them")
+    if a.sku is not None and not (a.sku.has_nvlink and a.sku.nvlink.expected):
+        out.setdefault("nvlink_slowdown_pct", f"{a.sku.key} has no NVLink to compare with")
+    return out
+
