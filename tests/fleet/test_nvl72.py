@@ -87,7 +87,7 @@ def test_measured_multi_node_figure_replaces_the_nominal_one(tmp_path: Path) -> 
     result = check(NVL72 / "jobs.yaml", fleet)
     (facts,) = result.facts
     assert facts["in_nvlink_domain"] is True and facts["net_busbw_gbps"] == 610.0
-    assert facts["domain_bw_source"].startswith("measured: job a-01 ↔ a-02")
+    assert facts["net_bw_source"].startswith("measured: job a-01 ↔ a-02")
     (link,) = build_view(load_fleet([fleet])).inter_node
     assert link.path == "NVLink domain" and link.domains == (RACK_A, RACK_A)
 

@@ -160,10 +160,10 @@ def facts(a: Assessment, topology: Topology, net: NetContext | None = None,
     out["placement"] = net.placement
     per_node = len(topology.gpus)
     cross = d.nodes > 1 and d.tp > (d.gpu_count or per_node) or d.tp > per_node
-    out.update(domain.judge(a, topology, net, bench, multi_node=d.nodes > 1 or cross))
+    judged, in_domain = domain.judge(a, topology, net, bench, multi_node=d.nodes > 1 or cross)
+    out.update(judged)  # in_domain: the job's nodes share one NVLink domain, and the path between them
     if d.nodes <= 1 and not cross:
         return out
-    in_domain = domain.group_path(out, topology, a)  # the job's nodes share one NVLink domain
     gpus = _job_gpus(a, topology)
     if gpus is not None:
         reports = [nic_report(topology, gpus, f"{topology.host} " if net.stage_topologies else "")]
@@ -185,13 +185,12 @@ def facts(a: Assessment, topology: Topology, net: NetContext | None = None,
     out["net_busbw_gbps"] = round(bw, 1)
     out["net_bw_source"] = detail
     if in_domain is not None:  # the path between the nodes is NVLink: its figures, not the network's
-        out["net_path"], out["net_busbw_gbps"], out["net_bw_source"] = (
-            out["domain_path"], out["domain_busbw_gbps"], out["domain_bw_source"])
-        bw = in_domain.bw_gbps
+        bw = in_domain.path.bw_gbps
+        out["net_path"], out["net_busbw_gbps"], out["net_bw_source"] = in_domain.text, round(bw, 1), in_domain.source
     if not cross or a.spec is None or a.sku is None:
         return out
-    gp = in_domain or costmodel.GroupPath("NET", bw, "measured" if measured else "nominal",
-                                          costmodel.LATENCY_US[path_kind("NET")])
+    gp = in_domain.path if in_domain is not None else costmodel.GroupPath(
+        "NET", bw, "measured" if measured else "nominal", costmodel.LATENCY_US[path_kind("NET")])
     now = costmodel.predict(a.spec, tp=d.tp, path=gp, dtype=a.dtype, sku=a.sku)
     out["net_allreduce_us"] = round(now.allreduce_us, 1)
     out["net_allreduce_ms_per_token"] = round(now.allreduce_ms_per_token, 2)

@@ -13,13 +13,14 @@ other nodes are: unknown, with the command that would answer it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tpdoctor.advice import costmodel
-from tpdoctor.engine.schema import B, F, Fact, L, S
+from tpdoctor.engine.schema import B, Fact, L, S
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.sizes import format_size
-from tpdoctor.model.topology import Topology, path_kind
+from tpdoctor.model.topology import Topology
 from tpdoctor.model.unknown import Unknown
 
 if TYPE_CHECKING:
@@ -31,11 +32,6 @@ DOMAIN_FACTS: dict[str, Fact] = {
                           "job is in; null when they are in none or in different ones.", True),
     "in_nvlink_domain": Fact(B, "Every node of a multi-node job is in one multi-node NVLink domain: its TP group "
                              "crosses nodes over NVLink, not the network. Null for a single-node job.", True),
-    "domain_path": Fact(S, "The NVLink path between the job's nodes inside the domain, e.g. NV18 (domain …: "
-                        "tray-01 ↔ tray-02).", True),
-    "domain_busbw_gbps": Fact(F, "All-reduce busbw over it, GB/s: measured between these nodes, else nominal.",
-                              True),
-    "domain_bw_source": Fact(S, "measured (bench group) or nominal (path rating × efficiency).", True),
     "domain_unhealthy_stages": Fact(L, "The job's own nodes that are unhealthy members of its NVLink domain, with "
                                     "why (fleet mode)."),
     "domain_unhealthy_others": Fact(L, "Other members of the NVLink domain it spans that are not healthy, with "
@@ -43,17 +39,27 @@ DOMAIN_FACTS: dict[str, Fact] = {
     "imex_not_ready_stages": Fact(L, "The job's nodes in its NVLink domain whose IMEX was read and is not ready, "
                                   "with what was read (fleet mode)."),
 }
-_EMPTY: dict[str, Any] = {"nvlink_domain": None, "in_nvlink_domain": None, "domain_path": None,
-                          "domain_busbw_gbps": None, "domain_bw_source": None, "domain_unhealthy_stages": [],
+_EMPTY: dict[str, Any] = {"nvlink_domain": None, "in_nvlink_domain": None, "domain_unhealthy_stages": [],
                           "domain_unhealthy_others": [], "imex_not_ready_stages": []}
 
 
+@dataclass(frozen=True)
+class DomainPath:
+    """The path a TP group inside one domain all-reduces over: `net_path`, `net_busbw_gbps`, `net_bw_source`
+    carry it (the cross-node path is NVLink there), and the cost model prices it."""
+
+    text: str  # e.g. NV18 (NVLink domain …: a-01 ↔ a-02)
+    path: costmodel.GroupPath
+    source: str  # measured (bench group) or nominal (path rating × efficiency)
+
+
 def judge(a: Assessment, topology: Topology, net: NetContext | None, bench: Sequence[BenchResult],
-          multi_node: bool) -> dict[str, Any]:
-    """The domain facts of one deployment (see the module docstring); Unknown values carry their reason."""
+          multi_node: bool) -> tuple[dict[str, Any], DomainPath | None]:
+    """The domain facts of one deployment (see the module docstring; Unknown values carry their reason), and
+    the NVLink path between its nodes when they share one domain."""
     out = dict(_EMPTY)
     if not multi_node:
-        return out
+        return out, None
     hosts = net.hosts if net is not None and len(net.hosts) > 1 else ()
     if not hosts:  # one node's report only: where the other nodes sit is not known here
         own = topology.nvlink_domain
@@ -64,12 +70,12 @@ def judge(a: Assessment, topology: Topology, net: NetContext | None, bench: Sequ
                 f"{topology.host} is in NVLink domain {own}; the other nodes' domains are not known here: "
                 "check with `--fleet DIR` over their reports")
             out["in_nvlink_domain"] = Unknown(why)
-        return out
+        return out, None
     assert net is not None
     doms = net.nvlink_domains
     if len(doms) != len(hosts) or doms[0] is None or any(d != doms[0] for d in doms):
         out["in_nvlink_domain"] = False
-        return out
+        return out, None
     dom = doms[0]
     out["nvlink_domain"] = dom
     out["in_nvlink_domain"] = True
@@ -81,24 +87,13 @@ def judge(a: Assessment, topology: Topology, net: NetContext | None, bench: Sequ
     path = _tray_path(topology, a)
     measured = _measured(bench, hosts)
     if measured is not None:
-        bw, source = measured
+        gp = costmodel.measured_path(path, measured[0])
+        source = measured[1]
     else:
         gp = costmodel.nominal_path(path, a.sku)
-        bw, source = gp.bw_gbps, (f"nominal: {path} × {costmodel.EFFICIENCY[gp.kind]:g}" +
-                                  (f" at {a.sku.nvlink.link_gbps:g} GB/s per link" if a.sku else ""))
-    out["domain_path"] = f"{path} (NVLink domain {dom}: {' ↔ '.join(hosts)})"
-    out["domain_busbw_gbps"] = round(bw, 1)
-    out["domain_bw_source"] = source
-    return out
-
-
-def group_path(facts: dict[str, Any], topology: Topology, a: Assessment) -> costmodel.GroupPath | None:
-    """The path a TP group inside a domain all-reduces over, for the cost model (None outside a domain)."""
-    if facts.get("in_nvlink_domain") is not True:
-        return None
-    path = _tray_path(topology, a)
-    source = "measured" if str(facts["domain_bw_source"]).startswith("measured") else "nominal"
-    return costmodel.GroupPath(path, float(facts["domain_busbw_gbps"]), source, costmodel.LATENCY_US[path_kind(path)])
+        source = (f"nominal: {path} × {costmodel.EFFICIENCY[gp.kind]:g}" +
+                  (f" at {a.sku.nvlink.link_gbps:g} GB/s per link" if a.sku else ""))
+    return out, DomainPath(f"{path} (NVLink domain {dom}: {' ↔ '.join(hosts)})", gp, source)
 
 
 def _tray_path(topology: Topology, a: Assessment) -> str:

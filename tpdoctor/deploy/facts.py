@@ -118,8 +118,9 @@ def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
                              "notes": list(a.notes)}
     facts.update(cost_facts.costs(a))
     facts.update(cost_facts.advice(a, facts))
-    facts.update(crossnode.facts(a, topology, net, bench))
-    pending = {k: v.reason for k, v in facts.items() if isinstance(v, Unknown)}  # cross-node facts not known
+    cross = crossnode.facts(a, topology, net, bench)
+    pending = {k: v.reason for k, v in cross.items() if v.__class__ is Unknown}  # cross-node facts not known
+    facts.update(cross)
     facts.update(dict.fromkeys(pending))
     facts["unknown"] = {**pending, **{k: v for k, v in _unknown(a, facts).items() if facts.get(k) is None}}
     return facts
