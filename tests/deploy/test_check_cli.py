@@ -134,7 +134,8 @@ def test_text_output_and_explain(capsys) -> None:  # type: ignore[no-untyped-def
     code = main(["check-deployment", str(FIX / "canonical-job.yaml"), "--topology", str(EXAMPLE), "--explain"])
     out = capsys.readouterr().out
     assert code == 2
-    for text in ("TPD200", "GPU2+GPU3", "CRITICAL", "KV cache: 2 × 64 layers × 8 KV heads",
+    for text in ("TPD200", "GPU2+GPU3", "CRITICAL", "KV per token per GPU: 2 × 64 layers",
+                 "vLLM budget: gpu_memory_utilization 0.9",
                  "all-reduce: 128 per token"):
         assert text in out, text
 

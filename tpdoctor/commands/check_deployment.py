@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 @click.option("--fix", "fix_out", type=click.Path(path_type=Path), metavar="OUT",
               help="Write the corrected manifest to OUT (a directory when several manifests are given).")
 @click.option("--explain", is_flag=True, help="Show the memory and cost-model arithmetic.")
+@click.option("--gpu", "gpu", default=None, metavar="SKU",
+              help="The node's GPU (a key of data/gpus.yaml or a product name), for a topology that does not name "
+                   "it (a raw `nvidia-smi topo -m`); as `tpdoctor predict --gpu`.")
 @click.option("--fleet", "fleet_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
               metavar="DIR|FILE", help="Node reports (files or folders of *.json, as `tpdoctor fleet` reads "
               "them): check across the cluster and place on the best free groups. Repeatable.")
@@ -40,7 +43,8 @@ if TYPE_CHECKING:
 @fail_on_option
 @rule_options
 def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path: Path | None, as_json: bool,
-            fmt: str, fix_out: Path | None, explain: bool, fleet_paths: tuple[Path, ...], max_age: str | None,
+            fmt: str, fix_out: Path | None, explain: bool, gpu: str | None, fleet_paths: tuple[Path, ...],
+            max_age: str | None,
             fail_on: Severity, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
     """Check TP deployments (job.yaml, Kubernetes, docker-compose, engine command lines) against a node,
     or with --fleet against every node of a cluster (multi-node jobs, cross-node TP, fleet-wide placement).
@@ -50,8 +54,8 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
     from tpdoctor.deploy.check import check, read_bench, read_manifests
 
     if fleet_paths:
-        if topology_path is not None or fix_out is not None or bench_path is not None:
-            raise click.UsageError("--fleet checks against the node reports: drop --topology, --bench and --fix")
+        if topology_path is not None or fix_out is not None or bench_path is not None or gpu is not None:
+            raise click.UsageError("--fleet checks against the node reports: drop --topology, --bench, --gpu and --fix")
         from tpdoctor.commands._fleetcheck import run_fleet
 
         rules, options = load(rules_dirs, ignore, severity)
@@ -66,7 +70,7 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
         bench = bench + read_bench(bench_path)
     rules, options = load(rules_dirs, ignore, severity)
     result = check(deployments, topology, rules, bench=bench, options=options,
-                   base_dir=manifests[0].parent if manifests else None)
+                   base_dir=manifests[0].parent if manifests else None, gpu=gpu)
     fmt = "json" if as_json else fmt
     if fmt == "json":
         from tpdoctor.model import contract as report_json
@@ -91,7 +95,7 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
     if fix_out is not None:
         from tpdoctor.deploy.fix import fix_files
 
-        report_fixes(fix_files(manifests, result, topology, fix_out, rules, options))
+        report_fixes(fix_files(manifests, result, topology, fix_out, rules, options, gpu))
     return int(apply_fail_on(result.report.status, fail_on).exit_code)
 
 

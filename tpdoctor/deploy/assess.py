@@ -8,6 +8,7 @@ replicas, GPU overlaps with other deployments and NCCL settings that defeat the 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,9 @@ from pathlib import Path
 from tpdoctor.advice import costmodel, placement, quant
 from tpdoctor.advice.objective import Objective
 from tpdoctor.deploy import costs
+from tpdoctor.deploy import memory as engine_memory
 from tpdoctor.llm import models, sizing
+from tpdoctor.llm.kvrules import EngineMemory
 from tpdoctor.model import skus
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.deployment import Deployment
@@ -23,6 +26,7 @@ from tpdoctor.model.errors import TpdError
 from tpdoctor.model.topology import RANK, PathKind, Topology, path_kind
 from tpdoctor.model.unknown import Unknown
 
+UNNAMED_GPU = "unknown GPU"  # what probes/build.py calls a GPU no capture named
 # NCCL_P2P_LEVEL names, best to worst: P2P is used up to and including the level.
 _P2P_LEVELS = ["LOC", "NVL", "PIX", "PXB", "PHB", "SYS"]
 
@@ -40,9 +44,10 @@ class Assessment:
     broken_pairs: tuple[str, ...] = ()  # "GPU0-GPU1 (NVLink 0/12 up)"
     down_pairs: tuple[str, ...] = ()  # broken pairs with no NVLink left: their traffic crosses PCIe
     degraded_pairs: tuple[str, ...] = ()  # broken pairs still on NVLink, with fewer links than expected
-    memory: sizing.MemoryEstimate | None = None
-    memory_tp1: sizing.MemoryEstimate | None = None
+    memory: EngineMemory | None = None  # this TP under the engine's own memory rule
+    memory_tp1: EngineMemory | None = None
     min_tp: int | None = None
+    context_problem: str | None = None
     current: costmodel.Prediction | None = None
     nvlink_reference: costmodel.Prediction | None = None  # the same TP over this SKU's healthy NVLink
     best: placement.Group | None = None  # a strictly better free group of the same size
@@ -58,10 +63,15 @@ class Assessment:
     tp_problems: tuple[str, ...] = ()
     valid_tp: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
+    subject: str = ""  # the findings' subject: the name, or name (file:line) when names repeat (check.py)
 
     @property
     def name(self) -> str:
         return self.deployment.name
+
+    @property
+    def sid(self) -> str:
+        return self.subject or self.deployment.name
 
 
 def resolve_dtype(dep: Deployment, spec: models.ModelSpec | None, notes: list[str]) -> str:
@@ -124,10 +134,42 @@ def nccl_conflicts(env: dict[str, str], group: placement.Group | None) -> list[s
     return out
 
 
+def _visible_shards(dep: Deployment, topology: Topology, notes: list[str]) -> Deployment:
+    """TGI without --num-shard shards over every GPU it sees: on this node, all of them."""
+    if not dep.shards_from_visible_gpus or "tp" not in dep.unknown or not topology.gpus:
+        return dep
+    n = len(topology.gpus)
+    notes.append(f"TGI shards over every GPU it sees (no --num-shard): on {topology.host}, TP={n} on all its GPUs")
+    return dep.with_values(tp=n, gpus=tuple(g.index for g in topology.gpus),
+                           unknown={k: v for k, v in dep.unknown.items() if k != "tp"})
+
+
+def _gpu_of(topology: Topology, gpus: tuple[int, ...] | None, override: skus.Sku | None,
+            notes: list[str]) -> tuple[str | None, skus.Sku | None, int | None]:
+    """(GPU name, SKU, memory MiB) of the group, or of the `--gpu` SKU the user named."""
+    ref = topology.gpu(gpus[0]) if gpus else (topology.gpus[0] if topology.gpus else None)
+    name = ref.name if ref and ref.name != UNNAMED_GPU else None  # a raw topo -m names no GPU
+    mem = ref.memory_mib if ref and not isinstance(ref.memory_mib, Unknown) else None
+    if override is not None:
+        found = skus.lookup(name) if name else None
+        if found is not None and found.key != override.key:
+            notes.append(f"--gpu {override.key} overrides the node's {name}")
+        if found is None or found.key != override.key:
+            name, mem = override.match[0] if override.match else override.key, None
+        return name, override, mem or int(override.memory_gib * 1024)
+    sku = skus.lookup(name) if name else None
+    if mem is None and sku is not None:
+        mem = int(sku.memory_gib * 1024)
+    return name, sku, mem
+
+
 def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] = (),
            bench: Sequence[BenchResult] = (), table: placement.PairTable | None = None,
-           base_dir: Path | None = None, held_by: Mapping[str, tuple[int, ...]] | None = None) -> Assessment:
+           base_dir: Path | None = None, held_by: Mapping[str, tuple[int, ...]] | None = None,
+           gpu: skus.Sku | None = None) -> Assessment:
     notes = list(dep.notes)
+    original = dep
+    dep = _visible_shards(dep, topology, notes)
     spec = None
     try:
         spec = models.resolve(dep.model, base_dir) if dep.model else None
@@ -139,12 +181,7 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
     if dep.node and dep.node != topology.host:
         notes.append(f"pinned to node {dep.node}; checked against the topology of {topology.host}")
     gpus = resolve_gpus(dep, topology, notes)
-    ref_gpu = topology.gpu(gpus[0]) if gpus else (topology.gpus[0] if topology.gpus else None)
-    gpu_name = ref_gpu.name if ref_gpu else None
-    sku = skus.lookup(gpu_name) if gpu_name else None
-    mem_mib = ref_gpu.memory_mib if ref_gpu and not isinstance(ref_gpu.memory_mib, Unknown) else None
-    if mem_mib is None and sku is not None:
-        mem_mib = int(sku.memory_gib * 1024)
+    gpu_name, sku, mem_mib = _gpu_of(topology, gpus, gpu, notes)
     t = table or placement.PairTable(topology)
     group = t.group(gpus) if gpus else None
     broken, down = _broken_pairs(topology, gpus)
@@ -153,11 +190,13 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
         overlap = {n: tuple(sorted(set(gs) & set(gpus))) for n, gs in held_by.items()
                    if gpus and set(gs) & set(gpus)}
     else:
-        held = {g for o in others if o is not dep and o.gpus and (o.node is None or dep.node is None
-                                                                     or o.node == dep.node) for g in o.gpus}
-        overlap = {o.name: tuple(sorted(set(o.gpus or ()) & set(gpus or ()))) for o in others
-                   if o is not dep and o.gpus and gpus and set(o.gpus) & set(gpus)
-                   and (o.node is None or dep.node is None or o.node == dep.node)}
+        held = {g for o in others if o is not original and o.gpus and (o.node is None or dep.node is None
+                                                                          or o.node == dep.node) for g in o.gpus}
+        shared = [o for o in others if o is not original and o.gpus and gpus and set(o.gpus) & set(gpus)
+                  and (o.node is None or dep.node is None or o.node == dep.node)]
+        twice = {n for n, c in Counter(o.name for o in others).items() if c > 1} if shared else set()
+        overlap = {(o.name if o.name not in twice else f"{o.name} ({o.ident})"):
+                   tuple(sorted(set(o.gpus or ()) & set(gpus or ()))) for o in shared}
     result = Assessment(deployment=dep, spec=spec, dtype=dtype, sku=sku, gpu_name=gpu_name,
                         gpu_memory_mib=mem_mib, gpus=gpus, group=group, broken_pairs=tuple(broken),
                         down_pairs=tuple(down), degraded_pairs=tuple(x for x in broken if x not in down),
@@ -177,17 +216,11 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
             or (best.weakest_quality == group.weakest_quality and best.numa_nodes < group.numa_nodes)):
         extra["best"] = best
     if spec is not None:
-        kw = dict(max_model_len=dep.max_model_len, max_num_seqs=dep.max_num_seqs,
-                  kv_dtype=_kv_dtype(dep), gpu_memory_mib=mem_mib,
-                  utilization=dep.gpu_memory_utilization or sizing.DEFAULT_UTILIZATION)
         sdt = quant.sizing_dtype(dtype)  # the memory estimate sizes NVFP4/MXFP4 as 4-bit with group scales
-        extra["memory"] = sizing.estimate(spec, dtype=sdt, tp=dep.tp, pp=dep.pp, **kw)  # type: ignore[arg-type]
-        extra["memory_tp1"] = sizing.estimate(spec, dtype=sdt, tp=1, **kw)  # type: ignore[arg-type]
-        if mem_mib:
-            extra["min_tp"] = sizing.min_tp_that_fits(spec, dtype=sdt, gpu_memory_mib=mem_mib,
-                                                      max_tp=max(64, len(topology.gpus)),
-                                                      max_model_len=dep.max_model_len,
-                                                      max_num_seqs=dep.max_num_seqs, kv_dtype=_kv_dtype(dep))
+        if mem_mib and "tp" not in dep.unknown:
+            mem = engine_memory.assess(dep, spec, sdt, mem_mib, max(64, len(topology.gpus)), notes)
+            extra.update(memory=mem.now, memory_tp1=mem.tp1, min_tp=mem.min_tp)
+        extra["context_problem"] = engine_memory.context_problem(dep, spec)
         extra["tp_problems"] = tuple(tp_validity(spec, dep.tp))
         extra["valid_tp"] = tuple(k for k in range(1, max(9, len(topology.gpus) + 1))
                                   if not tp_validity(spec, k))

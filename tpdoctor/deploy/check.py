@@ -17,17 +17,19 @@ from tpdoctor.deploy.facts import DEPLOYMENT_SCHEMA, deployment_facts
 from tpdoctor.engine.evaluate import Options, evaluate
 from tpdoctor.engine.rule import Rule
 from tpdoctor.manifests import loader
+from tpdoctor.model import skus
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.codec import from_data
 from tpdoctor.model.deployment import Deployment, Origin
-from tpdoctor.model.errors import ParseError
+from tpdoctor.model.errors import ManifestError, ParseError
 from tpdoctor.model.findings import Finding, Report, status_of
 from tpdoctor.model.topology import Topology
 
 # Which manifest value a finding is about (for SARIF locations and messages that point at a line).
 RULE_FIELD = {"TPD200": "gpus", "TPD201": "gpus", "TPD202": "tp", "TPD203": "tp", "TPD204": "tp",
               "TPD205": "tp", "TPD206": "gpus", "TPD207": "gpus", "TPD208": "env", "TPD209": "gpus",
-              "TPD210": "tp", "TPD212": "gpus"}
+              "TPD210": "tp", "TPD212": "gpus", "TPD213": "max_num_seqs", "TPD214": "max_model_len",
+              "TPD215": "max_model_len"}
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,10 @@ class CheckResult:
     assessments: tuple[Assessment, ...]
     facts: tuple[dict[str, Any], ...]
 
-    def deployment(self, name: str) -> Deployment | None:
-        return next((d for d in self.deployments if d.name == name), None)
+    def deployment(self, subject: str) -> Deployment | None:
+        """The deployment a finding is about (its subject: the name, or `name (file:line)` when names repeat)."""
+        by_subject = {a.sid: a.deployment for a in self.assessments}
+        return by_subject.get(subject) or next((d for d in self.deployments if d.name == subject), None)
 
     def origin_of(self, finding: Finding) -> Origin | None:
         dep = self.deployment(finding.subject)
@@ -47,7 +51,30 @@ class CheckResult:
         key = RULE_FIELD.get(finding.rule, "tp")
         if key == "env":
             key = next((k for k in dep.origins if k.startswith("env.NCCL_")), "gpus")
-        return dep.origins.get(key) or dep.origins.get("tp") or dep.origins.get("model") or Origin(dep.source)
+        for k in (key, "tp", "entry", "model"):
+            o = dep.origins.get(k)
+            if o is not None and o.line is not None:
+                return o
+        return Origin(dep.source)
+
+
+def subjects(deployments: Sequence[Deployment]) -> list[str]:
+    """Each deployment's subject for findings: its name, or `name (file:line)` when another deployment of the
+    check has the same name (two unnamed command lines for one model), so no finding lands on the wrong one."""
+    counts: dict[str, int] = {}
+    for d in deployments:
+        counts[d.name] = counts.get(d.name, 0) + 1
+    out: list[str] = []
+    seen: set[str] = set()
+    for d in deployments:
+        sid = d.name if counts[d.name] == 1 else f"{d.name} ({d.ident})"
+        n = 2
+        base = sid
+        while sid in seen:
+            sid, n = f"{base}#{n}", n + 1
+        seen.add(sid)
+        out.append(sid)
+    return out
 
 
 def read_manifests(paths: Sequence[str | Path]) -> list[Deployment]:
@@ -93,11 +120,22 @@ def attach_bench(topology: Topology, bench: Sequence[BenchResult]) -> Topology:
 
 def check(deployments: Sequence[Deployment], topology: Topology, rules: Sequence[Rule], *,
           bench: Sequence[BenchResult] = (), options: Options | None = None,
-          base_dir: Path | None = None) -> CheckResult:
+          base_dir: Path | None = None, gpu: str | None = None) -> CheckResult:
+    """Assess each deployment on the node and evaluate the rules. `gpu`: a SKU key or product name that
+    replaces the node's GPU when the topology does not name it (`--gpu`)."""
+    from dataclasses import replace
+
+    sku = None
+    if gpu is not None:
+        sku = skus.by_key(gpu)
+        if sku is None:
+            raise ManifestError(f"--gpu {gpu!r} is not in data/gpus.yaml",
+                                hint="known: " + ", ".join(s.key for s in skus.catalogue()))
     topo = attach_bench(topology, bench)
     table = PairTable(topo)
-    assessments = tuple(assess(d, topo, others=deployments, bench=bench, table=table, base_dir=base_dir)
-                        for d in deployments)
+    assessments = tuple(replace(assess(d, topo, others=deployments, bench=bench, table=table, base_dir=base_dir,
+                                       gpu=sku), subject=sid)
+                        for d, sid in zip(deployments, subjects(deployments), strict=True))
     assessments = resolve_overlaps(assessments, topo, table)
     facts = deployment_facts(assessments, topo, bench)
     evaluation = evaluate(rules, DEPLOYMENT_SCHEMA, facts, options)
@@ -109,7 +147,8 @@ def check(deployments: Sequence[Deployment], topology: Topology, rules: Sequence
 def resolve_overlaps(assessments: tuple[Assessment, ...], topology: Topology,
                      table: PairTable) -> tuple[Assessment, ...]:
     """Deployments that share GPUs: the first (file order) keeps them, each later one moves to the best
-    group nobody else holds. Every deployment of a clash gets the same one-line advice."""
+    group nobody else holds. Every deployment of a small clash gets the same one-line advice; in a large one
+    each gets its own part (so the text stays linear in the number of deployments)."""
     from dataclasses import replace
 
     clashing = [a for a in assessments if a.overlap and a.gpus]
@@ -117,20 +156,21 @@ def resolve_overlaps(assessments: tuple[Assessment, ...], topology: Topology,
         return assessments
     everyone = {g for a in assessments for g in (a.gpus or ())}
     assigned: set[int] = set()
-    parts: list[str] = []
-    for a in assessments:
+    parts: dict[int, str] = {}
+    for i, a in enumerate(assessments):
         if not a.gpus:
             continue
         if set(a.gpus) & assigned:
             g = best_group(topology, len(a.gpus), exclude=assigned | (everyone - set(a.gpus)), table=table)
             if g is None:
-                parts.append(f"{a.name} has no free group of {len(a.gpus)} GPUs left")
+                parts[i] = f"{a.sid} has no free group of {len(a.gpus)} GPUs left"
                 continue
-            parts.append(f"{a.name} moves to {g.label}" + (f" ({g.weakest_path})" if g.weakest_path else ""))
+            parts[i] = f"{a.sid} moves to {g.label}" + (f" ({g.weakest_path})" if g.weakest_path else "")
             assigned |= set(g.gpus)
         else:
             if a.overlap:
-                parts.append(f"{a.name} keeps {'+'.join(f'GPU{i}' for i in a.gpus)}")
+                parts[i] = f"{a.sid} keeps {'+'.join(f'GPU{i}' for i in a.gpus)}"
             assigned |= set(a.gpus)
-    advice = "; ".join(parts)
-    return tuple(replace(a, overlap_advice=advice) if a.overlap else a for a in assessments)
+    joint = "; ".join(parts.values()) if len(parts) <= 4 else None
+    return tuple(replace(a, overlap_advice=joint or f"{parts.get(i, a.sid)} (one of {len(parts)} deployments that "
+                         "share GPUs)") if a.overlap else a for i, a in enumerate(assessments))

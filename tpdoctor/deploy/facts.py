@@ -12,17 +12,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from tpdoctor.advice import objective
-from tpdoctor.deploy import cost_facts, crossnode
+from tpdoctor.deploy import cost_facts, crossnode, sentences
 from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.crossnode import CROSS_NODE_FACTS, NetContext
 from tpdoctor.engine.schema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchema, SubjectSchema
+from tpdoctor.llm import kvrules
 from tpdoctor.llm.sizing import GIB, MIB
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.topology import PCIE_KINDS, Topology, path_kind
 from tpdoctor.model.unknown import Unknown
 
-DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas). `id` is its name.", {
+DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas). `id` is its name, or "
+                           "`name (file:line)` when several deployments of a check share the name.", {
     "name": Fact(S, "Deployment name (job name, Kubernetes object, compose service or served model)."),
+    "key": Fact(S, "Identity unique per file and line: file:line of what launches it (#n for a second one on "
+                   "that line)."),
     "engine": Fact(S, "vllm, sglang, tgi or trtllm."),
     "model": Fact(S, "Model as written in the manifest."),
     "kind": Fact(S, "Manifest kind: job, Pod, Deployment, StatefulSet, LeaderWorkerSet, compose, cmdline."),
@@ -50,14 +54,34 @@ DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas
     "tp_problem": Fact(S, "Why it is not valid.", True),
     "valid_tp": Fact(S, "TP sizes that are valid for this model, e.g. 1, 2, 4, 8.", True),
     "weights_gib": Fact(F, "Weights of the whole model in this dtype, GiB.", True),
-    "kv_cache_gib": Fact(F, "KV cache for max_model_len × max_num_seqs tokens, GiB.", True),
-    "per_gpu_gib": Fact(F, "Weights/(tp·pp) + KV share + engine overhead per GPU, GiB.", True),
-    "capacity_gib": Fact(F, "Usable memory per GPU: memory × gpu_memory_utilization, GiB.", True),
-    "fits": Fact(B, "per_gpu_gib ≤ capacity_gib at this TP and PP.", True),
-    "per_gpu_gib_tp1": Fact(F, "The same at TP=1.", True),
-    "fits_one_gpu": Fact(B, "The model (weights + KV + overhead) fits one GPU.", True),
-    "min_tp": Fact(INT, "Smallest power-of-two TP (× PP) at which it fits; null when it fits nowhere up to 64.",
+    "kv_cache_gib": Fact(F, "KV cache of one context_len sequence, whole model (the least KV the engine needs to "
+                            "start), GiB.", True),
+    "per_gpu_gib": Fact(F, "The least memory one GPU needs to start: weights/(tp·pp) + engine overhead + one "
+                           "context_len sequence of KV, GiB.", True),
+    "capacity_gib": Fact(F, "What the engine's memory rule lets it use per GPU (vLLM: gpu_memory_utilization × "
+                            "memory; SGLang: mem_fraction_static × free memory; TGI: CUDA_MEMORY_FRACTION × 0.9 × "
+                            "memory; TensorRT-LLM: the whole GPU), GiB.", True),
+    "fits": Fact(B, "The engine starts under its own memory rule at this TP and PP (see start_problem).", True),
+    "per_gpu_gib_tp1": Fact(F, "per_gpu_gib at TP=1.", True),
+    "fits_one_gpu": Fact(B, "The engine would start at TP=1 (one GPU).", True),
+    "min_tp": Fact(INT, "Smallest power-of-two TP (× PP) at which the engine starts; null when none up to 64.",
                  True),
+    "start_problem": Fact(S, "Why the engine will not start (memory), in its own terms; null when it starts.",
+                          True),
+    "memory_advice": Fact(S, "What would make it start: a TP, a dtype, a shorter length, said in words.", True),
+    "memory_rule": Fact(S, "The engine's KV rule, in one line, with its source file.", True),
+    "kv_pool_gib": Fact(F, "KV cache the engine allocates per GPU under its rule, GiB.", True),
+    "kv_pool_tokens": Fact(INT, "Tokens that pool holds (per GPU, the same on every rank).", True),
+    "context_len": Fact(INT, "Longest sequence: max_model_len / context_length / max_seq_len / TGI "
+                             "max_total_tokens, else the model's max_position_embeddings.", True),
+    "kv_seqs_held": Fact(INT, "Full-length (context_len) sequences the KV pool holds at once.", True),
+    "kv_seqs_asked": Fact(INT, "Concurrency the deployment asks for (max_num_seqs, --max-running-requests, "
+                               "--max_batch_size, --max-concurrent-requests); null when it sets none.", True),
+    "kv_limit": Fact(S, "How the engine shortens itself when one full-length sequence does not fit (SGLang caps "
+                        "requests, TensorRT-LLM shortens the attention window); null otherwise.", True),
+    "context_problem": Fact(S, "A context length the engine refuses for this model (above its "
+                               "max_position_embeddings without the override); null otherwise.", True),
+    "dp": Fact(INT, "Data-parallel size inside one engine (vLLM --data-parallel-size, SGLang --dp-size)."),
     "group_path": Fact(S, "Weakest path inside the pinned group (topo -m vocabulary).", True),
     "group_kind": Fact(S, "Its class: NV, PIX, PXB, PHB, NODE, SYS, NET.", True),
     "group_pcie": Fact(B, "The weakest path is PCIe (PIX…SYS).", True),
@@ -98,6 +122,11 @@ DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas
                             "when the model does not fit one GPU.", True),
     "advice": Fact(S, "The options above joined with '; or ' (or a note that none exists).", True),
     "notes": Fact(L, "What the readers could not understand (ignored values, unknown models)."),
+    "nvlink_cost": Fact(S, "The all-reduce cost over the group's path against healthy NVLink, in words (or why "
+                           "it could not be estimated)."),
+    "pcie_cost": Fact(S, "The all-reduce cost on a PCIe group, in words (or why it could not be estimated)."),
+    "tp_choice": Fact(S, "The TP sizes the model allows and the least that fits, in words (or what is not "
+                         "known)."),
     **cost_facts.COST_FACTS,
     **CROSS_NODE_FACTS,
 })
@@ -105,6 +134,17 @@ DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas
 DEPLOYMENT_SCHEMA = ScopeSchema(
     "deployment", "Facts about each deployment's placement on a node: group paths, memory fit, cost model.",
     {"deployment": DEPLOYMENT})
+
+
+MEMORY_FACTS = ("start_problem", "memory_advice", "memory_rule", "kv_pool_gib", "kv_pool_tokens", "context_len",
+                "kv_seqs_held", "kv_seqs_asked", "kv_limit")
+# facts that do not depend on the TP size (kept when the file does not determine TP)
+TP_FREE = {"id", "name", "key", "engine", "model", "kind", "source", "pp", "dp", "replicas", "nodes", "host", "gpus",
+           "gpu_labels", "gpus_assigned", "gpus_per_node", "gpu_name", "gpu_sku", "gpu_memory_gib", "dtype",
+           "model_known", "params_b", "heads", "kv_heads", "layers", "valid_tp", "weights_gib", "group_path",
+           "group_kind", "group_pcie", "broken_pairs", "numa_nodes", "cross_socket", "overlap_with", "overlap_advice",
+           "nccl_env_conflicts", "latency_objective_ms", "notes", "context_problem", "per_gpu_gib_tp1",
+           "fits_one_gpu"}
 
 
 def _r(x: float | None, nd: int = 2) -> float | None:
@@ -122,15 +162,23 @@ def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
     pending = {k: v.reason for k, v in cross.items() if v.__class__ is Unknown}  # cross-node facts not known
     facts.update(cross)
     facts.update(dict.fromkeys(pending))
-    facts["unknown"] = {**pending, **{k: v for k, v in _unknown(a, facts).items() if facts.get(k) is None}}
+    facts.update(sentences.sentences(a, facts))
+    unknown = {**_unknown(a, facts), **pending}
+    tp_reason = a.deployment.unknown.get("tp")
+    if tp_reason:  # TP is not in the file: nothing that depends on it is judged (never a hidden default)
+        for k in list(facts):
+            if k not in TP_FREE:
+                facts[k] = None
+                unknown[k] = tp_reason
+    facts["unknown"] = {k: v for k, v in unknown.items() if facts.get(k) is None}
     return facts
 
 
 def _identity(a: Assessment, topology: Topology) -> dict[str, Any]:
     d, spec, g = a.deployment, a.spec, a.group
     return {
-        "id": d.name, "name": d.name, "engine": d.engine, "model": d.model, "kind": d.kind,
-        "source": d.origin("tp").where() if "tp" in d.origins else d.source,
+        "id": a.sid, "name": d.name, "key": d.ident, "engine": d.engine, "model": d.model, "kind": d.kind,
+        "source": d.origin("tp").where() if "tp" in d.origins else d.source, "dp": d.dp,
         "tp": d.tp, "pp": d.pp, "replicas": d.replicas, "nodes": d.nodes, "host": topology.host,
         "gpus": list(a.gpus) if a.gpus is not None else None,
         "gpu_labels": g.label if g else None,
@@ -149,16 +197,30 @@ def _identity(a: Assessment, topology: Topology) -> dict[str, Any]:
 
 
 def _memory(a: Assessment) -> dict[str, Any]:
-    mem, mem1 = a.memory, a.memory_tp1
+    mem, mem1, spec = a.memory, a.memory_tp1, a.spec
+    one_seq = None
+    if mem is not None and spec is not None:
+        whole = kvrules.kv_per_token(spec, "vllm", 1, 1, a.deployment.kv_cache_dtype, a.dtype)
+        one_seq = _r(whole * mem.context / GIB, 1)
     return {
         "weights_gib": _r(mem.weights_bytes / GIB, 1) if mem else None,
-        "kv_cache_gib": _r(mem.kv_bytes / GIB, 1) if mem else None,
-        "per_gpu_gib": _r(mem.per_gpu_bytes / GIB, 1) if mem else None,
-        "capacity_gib": _r(mem.capacity_bytes_per_gpu / GIB, 1) if mem and mem.capacity_bytes_per_gpu else None,
-        "fits": mem.fits if mem else None,
-        "per_gpu_gib_tp1": _r(mem1.per_gpu_bytes / GIB, 1) if mem1 else None,
-        "fits_one_gpu": mem1.fits if mem1 else None,
+        "kv_cache_gib": one_seq,
+        "per_gpu_gib": _r(mem.need_bytes / GIB, 1) if mem else None,
+        "capacity_gib": _r(mem.budget_bytes / GIB, 1) if mem else None,
+        "fits": mem.starts if mem else None,
+        "per_gpu_gib_tp1": _r(mem1.need_bytes / GIB, 1) if mem1 else None,
+        "fits_one_gpu": mem1.starts if mem1 else None,
         "min_tp": a.min_tp,
+        "start_problem": mem.problem if mem else None,
+        "memory_advice": sentences.memory_advice(a) if mem and not mem.starts else None,
+        "memory_rule": f"{mem.engine}: {kvrules.SOURCES[mem.engine]}" if mem else None,
+        "kv_pool_gib": _r(max(mem.kv_pool_bytes, 0) / GIB, 1) if mem else None,
+        "kv_pool_tokens": mem.pool_tokens if mem else None,
+        "context_len": mem.context if mem else None,
+        "kv_seqs_held": mem.seqs_held if mem else None,
+        "kv_seqs_asked": mem.seqs_asked if mem else None,
+        "kv_limit": mem.limit if mem else None,
+        "context_problem": a.context_problem,
     }
 
 
@@ -173,7 +235,7 @@ def _group(a: Assessment, topology: Topology) -> dict[str, Any]:
         "numa_nodes": g.numa_nodes if g else None,
         "cross_socket": (g.numa_nodes > 1 or kind is not None and kind.value == "SYS") if g else None,
         "cross_node": d.nodes > 1 and d.tp > (d.gpu_count or len(topology.gpus)) or d.tp > len(topology.gpus),
-        "overlap_with": [f"{n} ({'+'.join(f'GPU{i}' for i in gs)})" for n, gs in sorted(a.overlap.items())],
+        "overlap_with": sentences.overlaps(a),
         "unpinned_risk": (a.worst_pair is not None) if a.gpus is None and d.tp > 1 else None,
         "worst_pair": f"{a.worst_pair.label} ({a.worst_pair.weakest_path})" if a.worst_pair else None,
         "overlap_advice": a.overlap_advice,
@@ -221,19 +283,21 @@ def _unknown(a: Assessment, facts: dict[str, Any]) -> dict[str, str]:
             for n in names:
                 unknown.setdefault(n, reason)
 
-    model_reason = next((n for n in a.notes if "model" in n), "model architecture not known")
+    model_reason = d.unknown.get("model") or next((n for n in a.notes if "model" in n),
+                                                   "model architecture not known")
     pin_reason = "GPUs not pinned: the scheduler picks them"
     if d.gpus is not None and a.gpus is None:
         pin_reason = next((n for n in a.notes if "not on" in n), "pinned GPUs not found on the node")
     need(a.spec, ["params_b", "heads", "kv_heads", "layers", "tp_valid", "valid_tp", "weights_gib", "kv_cache_gib",
                   "per_gpu_gib", "per_gpu_gib_tp1", "fits", "fits_one_gpu", "per_token_ms", "tokens_per_s",
-                  "tp1_per_token_ms", "tp1_meets_objective"], model_reason)
+                  "tp1_per_token_ms", "tp1_meets_objective", *MEMORY_FACTS], model_reason)
     need(a.group, ["gpus", "gpu_labels", "group_path", "group_kind", "group_pcie", "broken_pairs", "numa_nodes",
                    "cross_socket"], pin_reason)
-    need(a.sku, ["gpu_sku", "per_token_ms", "tp1_per_token_ms", "nvlink_per_token_ms"],
-         f"GPU {a.gpu_name!r} is not in data/gpus.yaml")
-    need(a.gpu_memory_mib, ["gpu_memory_gib", "capacity_gib", "fits", "fits_one_gpu", "min_tp"],
-         "GPU memory not read and SKU unknown")
+    no_gpu = ("the topology does not name the GPU (give --gpu SKU)" if not a.gpu_name
+              else f"GPU {a.gpu_name!r} is not in data/gpus.yaml (give --gpu SKU)")
+    need(a.sku, ["gpu_sku", "per_token_ms", "tp1_per_token_ms", "nvlink_per_token_ms"], no_gpu)
+    need(a.gpu_memory_mib, ["gpu_memory_gib", "capacity_gib", "fits", "fits_one_gpu", "min_tp", *MEMORY_FACTS],
+         "GPU memory not read and " + no_gpu.replace("the topology", "the topology"))
     need(not facts["multi_node"] or facts["gpus_without_local_nic"] is not None,
          ["nic_paths", "gpus_without_local_nic"],
          "the report does not say where the NICs are (no NIC in topo -m, or blank NIC cells)"

@@ -18,9 +18,11 @@ from tpdoctor.deploy.check import CheckResult, check
 from tpdoctor.engine.evaluate import Options
 from tpdoctor.engine.rule import Rule
 from tpdoctor.files.atomic import write_atomic
+from tpdoctor.files.read import read_text as read_file
 from tpdoctor.manifests import engineargs, loader
 from tpdoctor.model.deployment import Deployment, Origin
-from tpdoctor.model.errors import ManifestError, ProbeError
+from tpdoctor.model.errors import ManifestError, ProbeError, TpdError
+from tpdoctor.model.findings import Finding, Severity
 from tpdoctor.model.topology import Topology
 
 
@@ -109,7 +111,9 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
         else:
             unfixable.append(f"pin it to {a.free_best.label} (add CUDA_VISIBLE_DEVICES={pin.replace(' ', '')})")
     if a.memory is not None and a.memory.fits is False and new_tp == d.tp:
-        unfixable.append(f"needs {a.min_tp or 'more than 64'} GPUs' memory: more than {topology.host} has")
+        need = f"TP={a.min_tp}" if a.min_tp else "more than 64 GPUs of this kind"
+        unfixable.append(f"it starts only with {need}, more than {topology.host} gives it")
+    _memory_plan(a, edits, unfixable, summary)
     for var in ("NCCL_P2P_DISABLE", "NCCL_P2P_LEVEL", "NCCL_NVLS_ENABLE"):
         if any(c.startswith(var) for c in a.nccl_conflicts):
             origin = d.origins.get(f"env.{var}")
@@ -120,6 +124,24 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
                 edits.append(Edit(origin, d.env[var], new, f"{var} -> {new}"))
                 summary.append(f"{var}={d.env[var]} -> {new}")
     return FixPlan(tuple(edits), tuple(unfixable), tuple(summary))
+
+
+def _memory_plan(a: Assessment, edits: list[Edit], unfixable: list[str], summary: list[str]) -> None:
+    """A length above the model's is lowered to the model's; a KV pool short of the concurrency or of one
+    request is said, not changed (the concurrency and the length are the user's to choose)."""
+    d, spec, mem = a.deployment, a.spec, a.memory
+    if a.context_problem and spec is not None and d.max_model_len:
+        new = str(spec.max_context)
+        edits += _value_edit(d, "max_model_len", str(d.max_model_len), new, "max length", unfixable)
+        if edits and edits[-1].why.startswith("max length"):
+            summary.append(f"max length {d.max_model_len} -> {new} (the model's max_position_embeddings)")
+    if mem is None or not mem.starts:
+        return
+    if mem.seqs_asked and mem.seqs_held < mem.seqs_asked:
+        unfixable.append(f"the KV cache holds {mem.seqs_held} full-length sequences, {mem.seqs_asked} are asked for: "
+                         "lower the concurrency setting or give the KV cache more memory")
+    if mem.limit:
+        unfixable.append(f"{mem.limit}: give the KV cache more memory or lower the maximum length")
 
 
 def _cross_node_choice(a: Assessment, topology: Topology) -> str | None:
@@ -165,8 +187,10 @@ def _pp_insert(d: Deployment, pp: int) -> str | None:
 def _value_edit(d: Deployment, fieldname: str, old: str, new: str, what: str, unfixable: list[str],
                 extra: str | None = None) -> list[Edit]:
     origin = d.origins.get(fieldname)
-    if origin is None or origin.text is None:
-        unfixable.append(f"{what} of {d.name} was not read from a rewritable value")
+    if origin is None or origin.text is None or not origin.rewritable:
+        why = "comes from a variable or a default" if origin is not None and origin.fmt == "ref" else \
+            "was not read from a rewritable value"
+        unfixable.append(f"{what} of {d.name} {why}: change it where it is set")
         return []
     if extra is None and fieldname == "tp" and d.kind == "job":
         return [Edit(origin, old, new, f"{what} -> {new}")]
@@ -180,7 +204,7 @@ def apply(text: str, edits: Sequence[Edit]) -> str:
     new_keys: dict[int, list[str]] = {}
     for e in edits:
         o = e.origin
-        if o.line is None:
+        if o.line is None or o.fmt == "ref" or o.line > len(lines):
             continue
         li = o.line - 1
         line = lines[li]
@@ -224,21 +248,20 @@ class FixSession:
 
 
 def fix_text(text: str, assessments: Sequence[Assessment], topology: Topology,
-             session: FixSession | None = None) -> tuple[str, list[str], list[str]]:
+             session: FixSession | None = None, rules: Sequence[Rule] | None = None,
+             options: Options | None = None, source: str = "<fixed>",
+             gpu: str | None = None) -> tuple[str, list[str], list[str]]:
     """The fixed text of one manifest (all its deployments), what changed, and what could not be fixed.
-    Pass one `session` for all the manifests of a run so GPU ownership carries across files."""
+    Pass one `session` for all the manifests of a run so GPU ownership carries across files. With `rules`,
+    every deployment's changes are checked again and dropped (and said) when its re-check is worse or still
+    critical for the same reason."""
     s = session or FixSession(topology, assessments)
     for a in assessments:
         s.holding.setdefault(id(a), set(a.gpus or ()))
-    edits: list[Edit] = []
-    changes: list[str] = []
-    problems: list[str] = []
+    plans: list[FixPlan] = []
     for a in assessments:
         held = set().union(*(g for k, g in s.holding.items() if k != id(a)))
         p = plan(a, topology, held, s.table, clash=bool(set(a.gpus or ()) & s.kept))
-        edits += p.edits
-        changes += [f"{a.name}: {x}" for x in p.summary]
-        problems += [f"{a.name}: {x}" for x in p.unfixable]
         new_gpus = next((e.new_value for e in p.edits if e.why.startswith("GPUs")), None)
         if new_gpus is not None:
             s.holding[id(a)] = {int(x) for x in new_gpus.strip("[]").replace('"', "").split(",") if x.strip()}
@@ -246,9 +269,88 @@ def fix_text(text: str, assessments: Sequence[Assessment], topology: Topology,
         d = a.deployment
         tp_edit = next((e for e in p.edits if e.why.startswith("TP")), None)
         if d.kind == "job" and tp_edit and d.nodes > 1 and "pp" not in d.origins and tp_edit.origin.line:
-            edits[edits.index(tp_edit)] = Edit(tp_edit.origin, tp_edit.old_value, tp_edit.new_value, tp_edit.why,
-                                               new_key=f"pp: {d.nodes}")
+            p = FixPlan(tuple(Edit(e.origin, e.old_value, e.new_value, e.why, new_key=f"pp: {d.nodes}")
+                              if e is tp_edit else e for e in p.edits), p.unfixable, p.summary)
+        plans.append(p)
+    if rules is not None:
+        plans = _verified(text, plans, topology, rules, options, source, gpu)
+    edits = [e for p in plans for e in p.edits]
+    changes = [f"{a.name}: {x}" for a, p in zip(assessments, plans, strict=True) for x in p.summary]
+    problems = [f"{a.name}: {x}" for a, p in zip(assessments, plans, strict=True) for x in p.unfixable]
     return apply(text, edits), changes, problems
+
+
+# What each kind of edit is meant to fix (by the start of Edit.why): a GPU move, a TP/PP change, TP=1 replicas …
+TARGETS = {"GPUs": {"TPD200", "TPD206", "TPD207", "TPD209", "TPD211", "TPD220"},
+           "TP": {"TPD203", "TPD204", "TPD205", "TPD210", "TPD221"}, "PP": {"TPD203", "TPD205"},
+           "replicas": {"TPD200", "TPD201", "TPD202"}, "GPU request": {"TPD210"}, "max length": {"TPD214"},
+           "NCCL": {"TPD208"}, "pin": {"TPD211"}}
+
+
+def targets(edits: Sequence[Edit]) -> set[str]:
+    """The rules a plan's edits are meant to fix."""
+    out: set[str] = set()
+    for e in edits:
+        for start, rules in TARGETS.items():
+            if e.why.startswith(start) or (start == "replicas" and "replicas" in f"{e.why} {e.new_key or ''}") or (
+                    start == "NCCL" and e.why.startswith("NCCL_")):
+                out |= rules
+    return out
+
+
+def _worse(before: list[Finding], after: list[Finding], aimed: set[str] | None = None) -> str | None:
+    """Why a deployment's re-check is not an improvement, or None: a new critical problem, a worse worst
+    severity, or still critical for the same reason (none of the critical problems the edits were aimed at
+    went away; `aimed`: the rules the edits target, every rule when not given)."""
+    crit_b = {f.rule for f in before if f.severity is Severity.CRITICAL}
+    crit_a = {f.rule for f in after if f.severity is Severity.CRITICAL}
+    meant = crit_b if aimed is None else crit_b & aimed
+    if meant and meant <= crit_a:
+        return f"the re-check is still critical for the same reason ({', '.join(sorted(meant))})"
+    if crit_a - crit_b:
+        return f"the re-check finds new critical problems ({', '.join(sorted(crit_a - crit_b))})"
+    rank = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+    worst_b = max((rank[f.severity] for f in before), default=-1)
+    worst_a = max((rank[f.severity] for f in after), default=-1)
+    return "the re-check is worse than now" if worst_a > worst_b else None
+
+
+def _by_deployment(result: CheckResult) -> list[list[Finding]]:
+    found: dict[str, list[Finding]] = {}
+    for f in result.report.findings:
+        if f.active and f.evidence.get("judged") is not False:
+            found.setdefault(f.subject, []).append(f)
+    return [found.get(a.sid, []) for a in result.assessments]
+
+
+def _remaining(p: FixPlan, found: list[Finding]) -> FixPlan:
+    """Say which critical problems the fixed file still has (what could not be fixed, never silence)."""
+    left = [f"{f.rule} {f.name} remains (critical)" for f in found if f.severity is Severity.CRITICAL]
+    said = " ".join(p.unfixable)
+    return FixPlan(p.edits, (*p.unfixable, *(x for x in left if x.split(" ", 1)[0] not in said)), p.summary)
+
+
+def _verified(text: str, plans: list[FixPlan], topology: Topology, rules: Sequence[Rule],
+              options: Options | None, source: str, gpu: str | None) -> list[FixPlan]:
+    """Drop the changes of every deployment whose re-check is worse or still critical for the same reason."""
+    before = _by_deployment(check(loader.read_text(text, source), topology, rules, options=options, gpu=gpu))
+    for _ in range(3):
+        fixed = apply(text, [e for p in plans for e in p.edits])
+        try:
+            after = _by_deployment(check(loader.read_text(fixed, source), topology, rules, options=options,
+                                         gpu=gpu))
+        except TpdError as exc:
+            return [FixPlan((), (*p.unfixable, f"not changed: the fixed text would not read ({exc.message})"), ())
+                    for p in plans]
+        if len(after) != len(before):
+            return [FixPlan((), (*p.unfixable, "not changed: the fixed text reads differently"), ()) for p in plans]
+        bad = {i: why for i, p in enumerate(plans)
+               if p.edits and (why := _worse(before[i], after[i], targets(p.edits)))}
+        if not bad:
+            return [_remaining(p, found) for p, found in zip(plans, after, strict=True)]
+        plans = [FixPlan((), (*p.unfixable, f"not changed ({'; '.join(p.summary) or 'edits'}): {bad[i]}"), ())
+                 if i in bad else p for i, p in enumerate(plans)]
+    return plans
 
 
 @dataclass(frozen=True)
@@ -265,7 +367,7 @@ class FixOutcome:
 
 
 def fix_files(manifests: Sequence[Path], result: CheckResult, topology: Topology, out: Path,
-              rules: Sequence[Rule], options: Options | None = None) -> FixOutcome:
+              rules: Sequence[Rule], options: Options | None = None, gpu: str | None = None) -> FixOutcome:
     """`--fix OUT`: write each manifest's fixed text (temp file then rename; OUT is a directory when there
     are several manifests) and check the fixed manifests again with the user's rules and options."""
     if len(manifests) > 1:
@@ -277,7 +379,8 @@ def fix_files(manifests: Sequence[Path], result: CheckResult, topology: Topology
     session = FixSession(topology, result.assessments)
     for path in manifests:
         mine = [a for a in result.assessments if a.deployment.source == str(path)]
-        new_text, changes, problems = fix_text(path.read_text(encoding="utf-8"), mine, topology, session)
+        new_text, changes, problems = fix_text(read_file(path, what="a manifest"), mine, topology, session, rules,
+                                               options, str(path), gpu)
         target = out / path.name if len(manifests) > 1 else out
         try:
             write_atomic(target, new_text)
@@ -285,5 +388,5 @@ def fix_files(manifests: Sequence[Path], result: CheckResult, topology: Topology
             raise ProbeError(f"--fix: cannot write {target}: {exc.strerror}") from None
         files.append(FixedFile(target, tuple(changes), tuple(problems)))
         fixed += loader.read_text(new_text, str(target))
-    again = check(fixed, topology, rules, bench=result.report.bench, options=options)
+    again = check(loader.identify(fixed), topology, rules, bench=result.report.bench, options=options, gpu=gpu)
     return FixOutcome(tuple(files), again)

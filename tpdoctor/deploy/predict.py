@@ -13,7 +13,8 @@ from tpdoctor.advice import costmodel, engines, quant
 from tpdoctor.advice.curve import Curve, curve
 from tpdoctor.advice.placement import PairTable
 from tpdoctor.deploy.assess import tp_validity
-from tpdoctor.llm import models
+from tpdoctor.llm import kvrules, models
+from tpdoctor.llm.kvrules import EngineMemory, Knobs
 from tpdoctor.llm.models import ModelSpec
 from tpdoctor.model import skus
 from tpdoctor.model.errors import ManifestError
@@ -47,6 +48,7 @@ class PredictResult:
     path: str
     request: PredictRequest
     predictions: tuple[costmodel.Prediction, ...]  # TP=N over the path, then TP=1 × N replicas
+    memory: EngineMemory | None = None  # the engine's own memory rule at TP=N, as check-deployment sizes it
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,12 @@ def _resolve(req: PredictRequest) -> tuple[ModelSpec, skus.Sku, str, int, str | 
     if spec is None:
         raise ManifestError(f"model {req.model!r}: not in the catalogue and not a config.json",
                             hint="known: " + ", ".join(models.catalogue_names()))
+    problems = [] if req.tp is None else tp_validity(spec, req.tp) if req.tp >= 1 else [
+        f"TP={req.tp} is not a TP size"]
+    if problems:  # what check-deployment reports as TPD204: the engine refuses to start
+        valid = ", ".join(str(k) for k in range(1, 65) if not tp_validity(spec, k))
+        raise ManifestError(f"{spec.name}: {'; '.join(problems)}; the engine refuses to start",
+                            hint=f"TP sizes {spec.name} allows: {valid}")
     gpu, path, group, memory_mib = req.gpu, req.path, req.gpus, None
     if req.topology is not None:
         topo = req.topology
@@ -102,7 +110,9 @@ def predict(req: PredictRequest) -> PredictResult:
     if tp > 1:
         preds.append(costmodel.predict(spec, tp=1, path=None, replicas=tp, label=f"TP=1 × {tp} replicas",
                                        **common))  # type: ignore[arg-type]
-    return PredictResult(spec, sku, dtype, p, req, tuple(preds))
+    knobs = Knobs(engine=req.engine or "vllm", dtype=quant.sizing_dtype(dtype), tp=tp, max_model_len=req.max_model_len,
+                  enforce_eager=req.eager)
+    return PredictResult(spec, sku, dtype, p, req, tuple(preds), kvrules.engine_memory(spec, knobs, memory_mib))
 
 
 def predict_curve(req: PredictRequest) -> CurveResult:

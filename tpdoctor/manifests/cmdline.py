@@ -1,70 +1,50 @@
-"""Plain engine command lines (a shell script or a text file): one Deployment per engine command.
+"""Plain engine command lines (a shell script, a README snippet, a SLURM batch file): one Deployment per
+engine launch, read through `script.walk` (variables, wrappers, docker run, sh -c) and `build.make`.
 
-Backslash continuations are joined; each physical line is tokenised on its own so every value keeps its
-exact line for errors and `--fix`. A `# tpdoctor: name=… latency_objective_ms=…` comment before a
-command names it and sets its objective.
+A `# tpdoctor: name=… latency_objective_ms=…` comment right before a command names it and sets its objective.
 """
 
 from __future__ import annotations
 
 import re
 
-from tpdoctor.manifests import engineargs
-from tpdoctor.manifests.engineargs import Token
-from tpdoctor.model.deployment import Deployment, Origin, parse_gpu_list
+from tpdoctor.manifests import build, script
+from tpdoctor.manifests.build import Context, Skip
+from tpdoctor.manifests.words import OffsetLocator
+from tpdoctor.model.deployment import Deployment
+from tpdoctor.model.errors import ManifestError
 
 _DIRECTIVE = re.compile(r"#\s*tpdoctor:\s*(.*)$")
 
 
-def _commands(text: str, source: str) -> list[tuple[list[Token], dict[str, str]]]:
-    out: list[tuple[list[Token], dict[str, str]]] = []
-    current: list[Token] = []
-    directive: dict[str, str] = {}
+def _directives(text: str) -> dict[int, dict[str, str]]:
+    """line of the command a directive precedes -> its key=value pairs."""
+    out: dict[int, dict[str, str]] = {}
+    pending: dict[str, str] | None = None
     for n, raw in enumerate(text.splitlines(), start=1):
         m = _DIRECTIVE.search(raw)
-        if m and not current:
-            directive = dict(kv.split("=", 1) for kv in m.group(1).split() if "=" in kv)
+        if m:
+            pending = dict(kv.split("=", 1) for kv in m.group(1).split() if "=" in kv)
             continue
-        stripped = raw.rstrip()
-        cont = stripped.endswith("\\")
-        body = stripped[:-1] if cont else stripped
-        if body.strip() and not body.strip().startswith("#"):
-            current += engineargs.tokens_from_string(body, Origin(source, n, 0))
-        if not cont and current:
-            out.append((current, directive))
-            current, directive = [], {}
-    if current:
-        out.append((current, directive))
+        if pending is not None and raw.strip() and not raw.strip().startswith("#"):
+            out[n] = pending
+            pending = None
     return out
 
 
-def read(text: str, source: str) -> list[Deployment]:
-    deployments: list[Deployment] = []
-    for tokens, directive in _commands(text, source):
-        engine, values, origins, env, notes = engineargs.parse(tokens)
-        if engine is None:
-            continue
-        gpus = None
-        uuids: tuple[str, ...] = ()
-        for var in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"):
-            if var in env:
-                gpus, uuids, why = parse_gpu_list(env[var])
-                if why and why != "all GPUs":
-                    notes.append(f"{var}={env[var]}: {why}")
-                origins["gpus"] = origins[f"env.{var}"]
-                break
-        dtype = values.pop("quantization", None) or values.pop("dtype", None)
-        values.pop("dtype", None)
-        if "quantization" in origins:
-            origins["dtype"] = origins["quantization"]
-        served = values.pop("name", None)
-        model = str(values.pop("model", "") or "")
-        objective = directive.get("latency_objective_ms")
-        deployments.append(Deployment(
-            name=directive.get("name") or served or model or f"{engine}@{tokens[0].origin.line}",
-            engine=engine, model=model, kind="cmdline", source=source, dtype=dtype,
-            replicas=int(values.pop("replicas", 1)), nodes=int(values.pop("nodes", 1)),
-            node=directive.get("node"), gpus=gpus, gpu_uuids=uuids,
-            latency_objective_ms=float(objective) if objective else None, env=env, origins=origins,
-            notes=tuple(notes), **values))
-    return deployments
+def read(text: str, source: str) -> list[Deployment | Skip]:
+    out: list[Deployment | Skip] = []
+    directives = _directives(text)
+    for found in script.walk(text, {}, OffsetLocator(text, source)):
+        line = found.launch.entry.origin.line or 0
+        first = max((ln for ln in directives if ln <= line), default=None)
+        d = directives.pop(first, {}) if first is not None else {}
+        objective = d.get("latency_objective_ms")
+        try:
+            value = float(objective) if objective else None
+        except ValueError:
+            raise ManifestError(f"{source}:{first}: latency_objective_ms {objective!r} is not a number") from None
+        ctx = Context(source=source, kind="cmdline", name=d.get("name", ""), node=d.get("node"),
+                      latency_objective_ms=value)
+        out.append(build.make(found, ctx))
+    return out

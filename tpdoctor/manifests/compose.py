@@ -1,79 +1,104 @@
-"""docker-compose services -> Deployments: `command`, `environment`, and GPUs from
-`deploy.resources.reservations.devices[].device_ids` (or `count`)."""
+"""docker-compose services -> Deployments: `entrypoint` + `command` (compose's own split, `${VAR:-default}`
+interpolated as compose does from the host environment, which the file does not show: a default is used and
+said), `environment`, and GPUs from `deploy.resources.reservations.devices[]` (`device_ids`, even one string
+"0,1,2,3"; or `count`). Merge keys (`<<: *gpu`) are resolved by the YAML reader.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tpdoctor.manifests import containers, engineargs
-from tpdoctor.manifests.engineargs import Token
-from tpdoctor.manifests.k8s import LATENCY_ANNOTATION
-from tpdoctor.manifests.yamlsrc import Document
+from tpdoctor.manifests import build, containers, shell
+from tpdoctor.manifests.build import Context, Skip
+from tpdoctor.manifests.k8s import LATENCY_ANNOTATION, get
+from tpdoctor.manifests.words import Token
+from tpdoctor.manifests.yamlsrc import Document, Path_
 from tpdoctor.model.deployment import Deployment, Origin
+from tpdoctor.model.errors import ManifestError
+
+_ENGINES = "vLLM, SGLang, TGI or TensorRT-LLM"
 
 
 def is_compose(doc: Document) -> bool:
     return isinstance(doc.data, dict) and isinstance(doc.data.get("services"), dict)
 
 
-def _env(doc: Document, source: str, base: tuple[Any, ...], env: Any) -> tuple[dict[str, str],
-                                                                                dict[str, Origin]]:
-    out: dict[str, str] = {}
-    origins: dict[str, Origin] = {}
-    if isinstance(env, dict):
-        for k, v in env.items():
-            out[str(k)] = "" if v is None else str(v)
-            origins[f"env.{k}"] = containers.origin_at(doc, source, (*base, k), out[str(k)])
-    elif isinstance(env, list):
-        for i, item in enumerate(env):
-            k, _, v = str(item).partition("=")
-            out[k] = v
-            key = tuple(base) + (i,)
-            span = doc.spans.get(key)
-            origins[f"env.{k}"] = Origin(source, doc.line_of(key), span.col if span else 0, str(item), "flag")
-    return out, origins
+def _argv(doc: Document, source: str, base: Path_, value: Any, env: containers.Env) -> list[Token]:
+    if isinstance(value, str):
+        return containers.string_tokens(doc, source, base, value, {})
+    if isinstance(value, list):
+        out: list[Token] = []
+        for i, item in enumerate(value):
+            raw = "" if item is None else str(item)
+            e = shell.expand(raw.replace("$$", "\x00"), {})
+            text = e.value.replace("\x00", "$")
+            origin = containers.origin_at(doc, source, (*base, i), raw if not e.via_variable else None)
+            if e.via_variable:
+                origin = Origin(origin.file, origin.line, origin.col, None, "ref")
+            out.append(Token(text, origin, False, e.unresolved))
+        return out
+    return []
 
 
-def read(doc: Document, source: str) -> list[Deployment]:
-    out: list[Deployment] = []
+def _devices(doc: Document, source: str, base: Path_, svc: dict[str, Any]) -> tuple[
+        str | None, Origin | None, int | None, Origin | None]:
+    devices = get(svc, ("deploy", "resources", "reservations", "devices"))
+    ids: str | None = None
+    ids_origin: Origin | None = None
+    count: int | None = None
+    count_origin: Origin | None = None
+    for di, dev in enumerate(devices if isinstance(devices, list) else []):
+        if not isinstance(dev, dict):
+            continue
+        dpath = (*base, "deploy", "resources", "reservations", "devices", di)
+        if isinstance(dev.get("device_ids"), list):
+            ids = ",".join(str(x) for x in dev["device_ids"])
+            ids_origin = containers.origin_at(doc, source, (*dpath, "device_ids"), None)
+        if dev.get("count") not in (None, "all"):
+            count = containers.gpu_count(doc, source, (*dpath, "count"), dev["count"], "count")
+            count_origin = containers.origin_at(doc, source, (*dpath, "count"), str(dev["count"]))
+    return ids, ids_origin, count, count_origin
+
+
+def read(doc: Document, source: str) -> list[Deployment | Skip]:
+    out: list[Deployment | Skip] = []
+    idle: list[str] = []
     for name, svc in doc.data["services"].items():
         if not isinstance(svc, dict):
             continue
         base = ("services", name)
-        cmd = svc.get("command")
-        tokens: list[Token] = []
-        if not cmd or (isinstance(cmd, str) and cmd.strip().startswith("-")) or \
-                (isinstance(cmd, list) and cmd and str(cmd[0]).startswith("-")):
-            tokens = containers.image_entrypoint(str(svc.get("image", "")), source, doc.line_of(base))
-        if isinstance(cmd, str):
-            tokens += engineargs.tokens_from_string(cmd, containers.origin_at(doc, source, (*base, "command"),
-                                                                             cmd))
-        elif isinstance(cmd, list):
-            tokens += containers.command_tokens(doc, source, (*base, "command"), cmd)
-        env, env_origins = _env(doc, source, (*base, "environment"), svc.get("environment"))
-        devices = (((svc.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get(
-            "devices") or []
-        device_ids: str | None = None
-        ids_origin: Origin | None = None
-        count: int | None = None
-        count_origin: Origin | None = None
-        for di, dev in enumerate(devices):
-            if not isinstance(dev, dict):
-                continue
-            dpath = (*base, "deploy", "resources", "reservations", "devices", di)
-            if isinstance(dev.get("device_ids"), list):
-                device_ids = ",".join(str(x) for x in dev["device_ids"])
-                ids_origin = containers.origin_at(doc, source, (*dpath, "device_ids"),
-                                                  None)
-            if dev.get("count") not in (None, "all"):
-                count = int(dev["count"])
-                count_origin = containers.origin_at(doc, source, (*dpath, "count"), str(dev["count"]))
-        objective = (svc.get("labels") or {}).get(LATENCY_ANNOTATION) if isinstance(svc.get("labels"),
-                                                                                    dict) else None
-        dep = containers.build(
-            name=str(name), kind="compose", source=source, tokens=tokens, env=env, env_origins=env_origins,
-            gpu_count=count, gpu_count_origin=count_origin, device_ids=device_ids,
-            device_ids_origin=ids_origin, latency_objective_ms=float(objective) if objective else None)
-        if dep is not None:
-            out.append(dep)
+        env = containers.env_from_mapping(doc, source, (*base, "environment"), svc.get("environment"), True)
+        entry = _argv(doc, source, (*base, "entrypoint"), svc.get("entrypoint"), env)
+        tokens = entry + _argv(doc, source, (*base, "command"), svc.get("command"), env)
+        image = str(svc.get("image") or "")
+        found = containers.launches(tokens, env, image=image, hints=f"{name} {image}", lines=doc.lines,
+                                    entrypoint_given=bool(entry))
+        ids, ids_origin, count, count_origin = _devices(doc, source, base, svc)
+        if not found and "devices" in str(svc.get("deploy") or ""):
+            idle.append(str(name))
+        labels = svc.get("labels") if isinstance(svc.get("labels"), dict) else {}
+        objective = labels.get(LATENCY_ANNOTATION) if labels else None
+        try:
+            value = float(objective) if objective is not None else None
+        except ValueError:
+            raise ManifestError(f"{source}:{doc.line_of((*base, 'labels'))}: {LATENCY_ANNOTATION} "
+                                f"{objective!r} is not a latency in ms") from None
+        for f in found:
+            ctx = Context(source=source, kind="compose", name=str(name), gpu_count=count,
+                          gpu_count_origin=count_origin, device_ids=ids, device_ids_origin=ids_origin,
+                          latency_objective_ms=value)
+            _defaults_note(svc, ctx)
+            out.append(build.make(f, ctx))
+    if idle and not out:
+        shown = ", ".join(idle[:4]) + (" …" if len(idle) > 4 else "")
+        out.append(Skip(f"compose service(s) {shown} reserve GPUs but start no {_ENGINES} command (an interactive "
+                        "or build-only container has nothing to judge)", f"{source}:{doc.line_of(('services',))}",
+                        "no-engine"))
     return out
+
+
+def _defaults_note(svc: dict[str, Any], ctx: Context) -> None:
+    text = str(svc.get("command") or "") + str(svc.get("entrypoint") or "")
+    if ":-" in text and "${" in text:
+        ctx.notes.append("values written ${VAR:-default} are read as their defaults; the environment or a .env "
+                         "file can override them")

@@ -1,177 +1,205 @@
-"""Engine command lines -> deployment values: vLLM, SGLang, TGI and TensorRT-LLM flags.
+"""An engine's arguments -> deployment values, read as the engine's own parser reads them.
 
-Input is a list of `Token`s (text plus where it sits in the file) so each value keeps its origin.
-Unknown flags are ignored; only the flags that matter for placement and sizing are read.
+Input is a list of `Token`s (the arguments after the entry point, with their places); the flag table of the
+engine (`flags.py`) says which spellings it accepts. Values are checked as the engine checks them: a TP
+size of `0`, `-2`, `abc` or a 5,000-digit number, a fraction of `90`, a flag that needs a value and has
+none, a spelling the engine rejects — each is a `ManifestError` naming file:line, as job.yaml refuses the
+same values (the engine would exit; no verdict can rest on it). A value that needs a variable the file never
+sets is not an error: it is unknown, with the variable's name.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from tpdoctor.manifests import flags
+from tpdoctor.manifests.flags import Option
+from tpdoctor.manifests.words import Token
 from tpdoctor.model.deployment import Origin
+from tpdoctor.model.errors import ManifestError
+
+__all__ = ["ParsedArgs", "Token", "convert", "flag_for", "parse_args"]
+
+flag_for = flags.flag_for
+_HUMAN = re.compile(r"^(\d{1,12})(\.\d+)?([kKmMgGtT]?)$")
+_NEGATIVE = re.compile(r"^-\d+(\.\d+)?$")
+_UNITS = {"": 1, "k": 10 ** 3, "m": 10 ** 6, "g": 10 ** 9, "t": 10 ** 12,
+          "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_LIMITS = {"size": 1 << 20, "count": 1 << 40, "hint": 1 << 50, "int": 1 << 40}
+_WHAT = {"size": "a positive integer", "count": "a positive integer", "hint": "a positive token count (e.g. 8192 "
+         "or 32k)", "frac": "a fraction in (0, 1]", "float": "a number >= 0", "int": "an integer",
+         "tf": "true or false"}
 
 
-@dataclass(frozen=True)
-class Token:
-    text: str
-    origin: Origin  # where this token's text is; fmt "value" for list items, "flag" inside strings
-    in_string: bool = False  # part of a larger shell string (several tokens in one scalar)
+@dataclass
+class ParsedArgs:
+    engine: str
+    values: dict[str, Any] = field(default_factory=dict)  # Deployment field (or table field) -> value
+    origins: dict[str, Origin] = field(default_factory=dict)
+    unknown: dict[str, str] = field(default_factory=dict)  # field -> why the file does not determine it
+    unresolved: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    positionals: list[Token] = field(default_factory=list)
 
 
-# flag -> (field, converter); per engine. Converters turn text into the Deployment value.
-_INT, _FLOAT, _STR = int, float, str
-_FLAGS: dict[str, dict[str, tuple[str, Any]]] = {
-    "vllm": {
-        "--model": ("model", _STR), "--tensor-parallel-size": ("tp", _INT), "-tp": ("tp", _INT),
-        "--pipeline-parallel-size": ("pp", _INT), "-pp": ("pp", _INT),
-        "--data-parallel-size": ("replicas", _INT), "-dp": ("replicas", _INT),
-        "--dtype": ("dtype", _STR), "--quantization": ("quantization", _STR), "-q": ("quantization", _STR),
-        "--max-model-len": ("max_model_len", _INT), "--max-num-seqs": ("max_num_seqs", _INT),
-        "--kv-cache-dtype": ("kv_cache_dtype", _STR),
-        "--gpu-memory-utilization": ("gpu_memory_utilization", _FLOAT),
-        "--served-model-name": ("name", _STR),
-    },
-    "sglang": {
-        "--model-path": ("model", _STR), "--model": ("model", _STR), "--tp": ("tp", _INT),
-        "--tp-size": ("tp", _INT), "--tensor-parallel-size": ("tp", _INT), "--pp-size": ("pp", _INT),
-        "--pp": ("pp", _INT), "--dp": ("replicas", _INT), "--dp-size": ("replicas", _INT),
-        "--dtype": ("dtype", _STR), "--quantization": ("quantization", _STR),
-        "--context-length": ("max_model_len", _INT), "--max-running-requests": ("max_num_seqs", _INT),
-        "--kv-cache-dtype": ("kv_cache_dtype", _STR),
-        "--mem-fraction-static": ("gpu_memory_utilization", _FLOAT),
-        "--served-model-name": ("name", _STR), "--nnodes": ("nodes", _INT),
-    },
-    "tgi": {
-        "--model-id": ("model", _STR), "--num-shard": ("tp", _INT), "--dtype": ("dtype", _STR),
-        "--quantize": ("quantization", _STR), "--max-total-tokens": ("max_model_len", _INT),
-        "--max-concurrent-requests": ("max_num_seqs", _INT),
-        "--cuda-memory-fraction": ("gpu_memory_utilization", _FLOAT),
-        "--kv-cache-dtype": ("kv_cache_dtype", _STR),
-    },
-    "trtllm": {
-        "--model": ("model", _STR), "--model_dir": ("model", _STR), "--checkpoint_dir": ("model", _STR),
-        "--engine_dir": ("model", _STR), "--tp_size": ("tp", _INT), "--pp_size": ("pp", _INT),
-        "--tensor_parallel_size": ("tp", _INT), "--max_seq_len": ("max_model_len", _INT),
-        "--max_batch_size": ("max_num_seqs", _INT), "--dtype": ("dtype", _STR),
-        "--kv_cache_free_gpu_memory_fraction": ("gpu_memory_utilization", _FLOAT),
-        "--use_fp8": ("quantization", _STR),
-    },
-}
-_BOOL_FLAGS = {"--use_fp8"}
-_ENV_RE = re.compile(r"^([A-Z_][A-Z0-9_]*)=(.*)$")
+def convert(kind: str, text: str) -> Any:
+    """The value of `text` as an option of type `kind`; ValueError (with the reason) when the engine would
+    refuse it. `hint` returns None for `auto` / `-1` (the engine picks)."""
+    t = text.strip()
+    if kind in ("str", "strs"):
+        return t
+    if kind == "tf":
+        if t.lower() not in ("true", "false"):
+            raise ValueError(_WHAT[kind])
+        return t.lower() == "true"
+    if kind in ("frac", "float"):
+        if len(t) > 24:
+            raise ValueError(_WHAT[kind])
+        v = float(t)  # ValueError for text
+        if v != v or v in (float("inf"), float("-inf")) or v < 0 or (kind == "frac" and not 0 < v <= 1):
+            raise ValueError(_WHAT[kind])
+        return v
+    if kind == "hint" and t.lower() in ("auto", "-1"):
+        return None
+    m = _HUMAN.match(t) if kind == "hint" else (re.match(r"^(-?\d{1,15})()()$", t))
+    if not m:
+        raise ValueError(_WHAT.get(kind, kind))
+    number = float(m.group(1) + (m.group(2) or "")) * _UNITS[m.group(3)] if kind == "hint" else int(m.group(1))
+    value = int(number)
+    if value < 1 and kind != "int" or value > _LIMITS.get(kind, 1 << 40):
+        raise ValueError(_WHAT.get(kind, kind))
+    return value
 
 
-def detect_engine(words: list[str]) -> tuple[str | None, int]:
-    """(engine, index of the first argument after the entry point) for a tokenised command line."""
-    for i, w in enumerate(words):
-        base = w.rsplit("/", 1)[-1]
-        nxt = words[i + 1] if i + 1 < len(words) else ""
-        if base == "vllm" and nxt == "serve":
-            return "vllm", i + 2
-        if base in ("-m",) and nxt.startswith("vllm.entrypoints"):
-            return "vllm", i + 2
-        if base == "-m" and nxt.startswith("sglang.launch_server"):
-            return "sglang", i + 2
-        if base in ("sglang",) and nxt in ("serve", "launch_server"):
-            return "sglang", i + 2
-        if base == "text-generation-launcher":
-            return "tgi", i + 1
-        if base in ("trtllm-serve", "trtllm-build", "trtllm-llmapi-launch"):
-            return "trtllm", i + 1 + (1 if nxt == "serve" else 0)
-        if base.endswith(".py") and ("convert_checkpoint" in base or base == "run.py"
-                                     or "tensorrt_llm" in w):
-            return "trtllm", i + 1
-    return None, 0
+def _flag_origin(tok: Token, value_tok: Token | None, text: str) -> Origin:
+    """Where "<flag> <value>" (or "<flag>=<value>") was written, rewritable as one piece when possible."""
+    src = value_tok or tok
+    if src.origin.fmt == "ref" or tok.origin.fmt == "ref":
+        return Origin(src.origin.file, src.origin.line, src.origin.col, None, "ref")
+    if value_tok is None:  # --flag=value in one word
+        return Origin(tok.origin.file, tok.origin.line, tok.origin.col, tok.origin.text or text, "flag")
+    if tok.in_string and value_tok.origin.line == tok.origin.line:
+        return Origin(tok.origin.file, tok.origin.line, tok.origin.col, text, "flag")
+    return value_tok.origin
 
 
-def tokens_from_string(text: str, origin: Origin) -> list[Token]:
-    """Split a shell string; each token's origin points into the string so `--fix` can find it."""
-    try:
-        words = shlex.split(text, comments=True)
-    except ValueError:
-        words = text.split()
-    out: list[Token] = []
-    cursor = 0
-    for w in words:
-        pos = text.find(w, cursor)
-        if pos < 0:
-            pos = cursor
-        else:
-            cursor = pos + len(w)
-        out.append(Token(w, Origin(origin.file, origin.line, origin.col + pos, w, "flag"), in_string=True))
-    return out
+def _value_tokens(tokens: list[Token], i: int, opt: Option) -> tuple[list[Token], int]:
+    """The value tokens of the option at `tokens[i]` (argparse: a negative number is a value)."""
+    if opt.type == "strs":
+        j = i + 1
+        while j < len(tokens) and not tokens[j].text.startswith("-"):
+            j += 1
+        return tokens[i + 1:j], j
+    if i + 1 < len(tokens):
+        nxt = tokens[i + 1].text
+        if not nxt.startswith("-") or _NEGATIVE.match(nxt) or nxt == "-":
+            return [tokens[i + 1]], i + 2
+    return [], i + 1
 
 
-def parse(tokens: list[Token]) -> tuple[str | None, dict[str, Any], dict[str, Origin], dict[str, str],
-                                         list[str]]:
-    """(engine, values, origins, inline env, notes) of a command line. `values` uses Deployment field
-    names plus `quantization`; unknown flags are skipped."""
-    words = [t.text for t in tokens]
-    engine, start = detect_engine(words)
-    values: dict[str, Any] = {}
-    origins: dict[str, Origin] = {}
-    env: dict[str, str] = {}
-    notes: list[str] = []
-    for t in tokens[:start]:
-        m = _ENV_RE.match(t.text)
-        if m:
-            env[m.group(1)] = m.group(2)
-            origins[f"env.{m.group(1)}"] = Origin(t.origin.file, t.origin.line, t.origin.col, t.text, "flag")
-    if engine is None:
-        return None, values, origins, env, notes
-    flags = _FLAGS[engine]
-    positional_model = engine in ("vllm", "trtllm") and start < len(words) and not words[start].startswith("-")
-    if positional_model:
-        values["model"] = words[start]
-        origins["model"] = tokens[start].origin
-    i = start + (1 if positional_model else 0)
+def parse_args(engine: str, tokens: list[Token], *, positional_model: bool = True) -> ParsedArgs:
+    """Values of an engine's arguments (see the module docstring)."""
+    out = ParsedArgs(engine)
+    table = flags.table(engine)
+    i = 0
     while i < len(tokens):
-        word = tokens[i].text
-        if not word.startswith("-"):
+        tok = tokens[i]
+        word = tok.text
+        if word == "--":
+            break
+        if not word.startswith("-") or len(word) == 1 or _NEGATIVE.match(word):
+            out.positionals.append(tok)
             i += 1
             continue
-        flag, eq, inline = word.partition("=")
-        spec = flags.get(flag)
-        if spec is None:
-            i += 1
+        name, eq, inline = word.partition("=")
+        found = flags.lookup(engine, name)
+        if found.status == "rejected":
+            raise ManifestError(f"{tok.origin.where()}: {found.why}")
+        if found.status == "ambiguous":
+            out.notes.append(found.why)
+            if found.option is not None:
+                out.unknown[found.option.field] = found.why
+        if found.option is None or found.status == "ambiguous":
+            i += 1  # unknown to us: skip it and, when it has one, its value
+            if not eq and i < len(tokens) and not tokens[i].text.startswith("-") and not _looks_like_model(
+                    tokens, i, table.positional_model and positional_model and not out.positionals):
+                i += 1
             continue
-        fieldname, conv = spec
-        if flag in _BOOL_FLAGS:
-            values[fieldname] = "fp8"
-            origins[fieldname] = tokens[i].origin
+        opt = found.option
+        if opt.type == "bool":
+            value: Any = True
+            if eq:
+                value = convert("tf", inline) if inline.lower() in ("true", "false") else True
+            _set(out, opt, value, _flag_origin(tok, None, word), tok)
             i += 1
             continue
         if eq:
-            raw, tok, text = inline, tokens[i], word
+            vtoks, value_tok, text = [tok], None, word
+            raw_values = [inline]
             i += 1
-        elif i + 1 < len(tokens):
-            raw, tok = tokens[i + 1].text, tokens[i + 1]
-            text = f"{word} {raw}"
-            i += 2
         else:
-            notes.append(f"{flag} has no value")
-            break
-        try:
-            values[fieldname] = conv(raw)
-        except ValueError:
-            notes.append(f"{flag} {raw!r} is not a valid {conv.__name__}")
+            vtoks, i = _value_tokens(tokens, i, opt)
+            if not vtoks:
+                raise ManifestError(f"{tok.origin.where()}: {name} needs a value ({_WHAT.get(opt.type, 'text')}): "
+                                    f"{flags.engine_title(engine)} exits without one")
+            value_tok, text = vtoks[0], f"{word} {vtoks[0].text}"
+            raw_values = [t.text for t in vtoks]
+        _take(out, opt, name, raw_values, vtoks, _flag_origin(tok, value_tok, text))
+    return out
+
+
+def _looks_like_model(tokens: list[Token], i: int, model_slot_open: bool) -> bool:
+    return False if not model_slot_open else "/" in tokens[i].text and i == 0
+
+
+def _take(out: ParsedArgs, opt: Option, name: str, raw_values: list[str], vtoks: list[Token],
+          origin: Origin) -> None:
+    missing = [n for t in vtoks for n in t.unresolved]
+    if missing:
+        shown = ", ".join(dict.fromkeys(missing))
+        out.unknown[opt.field] = f"{name} comes from {shown}, which this file does not set"
+        out.unresolved += [m for m in missing if m not in out.unresolved]
+        out.values.pop(opt.field, None)
+        out.origins[opt.field] = origin
+        return
+    raw = " ".join(raw_values) if opt.type == "strs" else raw_values[0]
+    try:
+        value = convert(opt.type, raw)
+    except ValueError as exc:
+        why = "a template placeholder, not a value: render the template first" if re.search(r"[{}<>]", raw) \
+            else f"not {exc}"
+        raise ManifestError(f"{origin.where()}: {name} {raw[:60]!r}: {why} "
+                            f"({flags.engine_title(out.engine)} refuses it)") from None
+    if opt.type == "hint" and value is None:
+        out.notes.append(f"{name} {raw}: the engine picks the longest length that fits")
+        return
+    _set(out, opt, value, origin, vtoks[0] if vtoks else None)
+
+
+def _set(out: ParsedArgs, opt: Option, value: Any, origin: Origin, tok: Token | None) -> None:
+    if opt.field in out.values and out.values[opt.field] != value:
+        out.notes.append(f"{opt.name} given twice ({out.values[opt.field]!r}, then {value!r}): the last one wins")
+    out.values[opt.field] = value
+    out.unknown.pop(opt.field, None)
+    out.origins[opt.field] = origin
+
+
+def apply_env(parsed: ParsedArgs, env: dict[str, str], env_origins: dict[str, Origin],
+              env_unresolved: dict[str, tuple[str, ...]] | None = None) -> None:
+    """TGI: options not on the command line come from their UPPER_SNAKE variables (clap: CLI > env)."""
+    table = flags.table(parsed.engine)
+    for var, opt in table.env_names().items():
+        if opt.field in parsed.values or opt.field in parsed.unknown:
             continue
-        if tok.in_string:
-            # inside a shell string: rewrite "<flag> <value>" as one piece so a bare "2" is never mistaken
-            origins[fieldname] = Origin(tok.origin.file, tok.origin.line,
-                                        tokens[i - 1 if eq else i - 2].origin.col, text, "flag")
-        else:
-            origins[fieldname] = tok.origin if not eq else Origin(
-                tok.origin.file, tok.origin.line, tok.origin.col, word, "flag")
-    return engine, values, origins, env, notes
-
-
-def flag_for(engine: str, fieldname: str) -> str | None:
-    """The canonical flag that sets `fieldname` for `engine` (for --fix when a value must be added)."""
-    for flag, (f, _) in _FLAGS.get(engine, {}).items():
-        if f == fieldname and flag.startswith("--"):
-            return flag
-    return None
+        if env_unresolved and var in env_unresolved:
+            names = ", ".join(env_unresolved[var])
+            parsed.unknown[opt.field] = f"{var} comes from {names}, which this file does not set"
+            parsed.unresolved += [n for n in env_unresolved[var] if n not in parsed.unresolved]
+            continue
+        if var not in env:
+            continue
+        origin = env_origins.get(f"env.{var}") or Origin("")
+        tok = Token(env[var], origin)
+        _take(parsed, opt, var, [env[var]], [tok], origin)

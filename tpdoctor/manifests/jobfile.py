@@ -50,7 +50,8 @@ def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) 
     values: dict[str, Any] = {}
     for k in _INTS:
         if k in entry and entry[k] is not None:
-            if not isinstance(entry[k], int) or isinstance(entry[k], bool) or entry[k] < 0:
+            least = 0 if k == "gpu_count" else 1  # tp: 0 is refused here, not divided by later
+            if not isinstance(entry[k], int) or isinstance(entry[k], bool) or not least <= entry[k] <= 1 << 40:
                 raise ManifestError(f"{source}:{doc.line_of((*base, k))}: {k} must be a positive integer")
             values[k] = entry[k]
     engine = str(entry.get("engine", "vllm")).lower()
@@ -70,6 +71,8 @@ def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) 
     for k in ("gpu_memory_utilization", "latency_objective_ms", "throughput_objective_tps"):
         if k in entry and not isinstance(entry[k], (int, float)):
             raise ManifestError(f"{source}:{doc.line_of((*base, k))}: {k} must be a number")
+    if entry.get("env") is not None and not isinstance(entry["env"], dict):
+        raise ManifestError(f"{source}:{doc.line_of((*base, 'env'))}: env must be a mapping of NAME: value")
     env = {str(k): str(v) for k, v in (entry.get("env") or {}).items()}
     for k in env:
         origins[f"env.{k}"] = origin_at(doc, source, (*base, "env", k), env[k])

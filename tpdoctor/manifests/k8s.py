@@ -1,109 +1,199 @@
-"""Kubernetes Pod / Deployment / StatefulSet / LeaderWorkerSet manifests -> Deployments.
+"""Kubernetes objects -> Deployments: Pod, Deployment, StatefulSet, ReplicaSet, Job, CronJob, DaemonSet and
+LeaderWorkerSet (one replica spans `size` nodes), read container by container (`containers.py`).
 
-Every container whose command runs vLLM, SGLang, TGI or TensorRT-LLM becomes one Deployment. GPUs come
-from `CUDA_VISIBLE_DEVICES`/`NVIDIA_VISIBLE_DEVICES` (pinned indices or UUIDs) or the `nvidia.com/gpu`
-request (a count). The per-token latency objective is the annotation `tpdoctor.io/latency-objective-ms`;
-a throughput objective (output tokens/s of all streams) is `tpdoctor.io/throughput-objective-tps`.
+Custom resources (KServe, KubeAI, Ray, Dynamo, production-stack …) are `crds.read`'s, which knows the popular
+ones and walks any other object for pod templates, containers and engine command strings. The per-token
+latency objective is the annotation `tpdoctor.io/latency-objective-ms`; a throughput objective (output
+tokens/s of all streams) is `tpdoctor.io/throughput-objective-tps` (on the object or its pod template).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Any
 
-from tpdoctor.manifests import containers
+from tpdoctor.manifests import build, containers
+from tpdoctor.manifests.build import Context, Skip
 from tpdoctor.manifests.yamlsrc import Document, Path_
-from tpdoctor.model.deployment import Deployment
+from tpdoctor.model.deployment import Deployment, Origin
 from tpdoctor.model.errors import ManifestError
 
 LATENCY_ANNOTATION = "tpdoctor.io/latency-objective-ms"
 THROUGHPUT_ANNOTATION = "tpdoctor.io/throughput-objective-tps"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "Job", "DaemonSet")
+PLAIN_KINDS = {"Service", "ConfigMap", "Secret", "Namespace", "ServiceAccount", "Role", "RoleBinding", "ClusterRole",
+               "ClusterRoleBinding", "Ingress", "HTTPRoute", "Gateway", "PersistentVolumeClaim", "PersistentVolume",
+               "NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ServiceMonitor", "PodMonitor",
+               "StorageClass", "InferencePool", "InferenceModel", "InferenceObjective", "Route", "GRPCRoute",
+               "EndpointPicker", "PriorityClass", "LimitRange", "ResourceQuota", "CustomResourceDefinition"}
+Result = list[Deployment | Skip]
+_TPU_SELECTORS = ("cloud.google.com/gke-tpu-accelerator", "cloud.google.com/gke-tpu-topology")
+
+
+@dataclass
+class Pod:
+    """Where one pod template sits and how the object runs it."""
+
+    path: Path_
+    kind: str
+    name: str
+    replicas: int = 1
+    nodes: int = 1
+    inject: dict[str, str] | None = None  # variables the platform sets in the pod (LWS_GROUP_SIZE …)
+    spans_nodes: bool = False  # Ray: the engine's group may take GPUs of other pods
+    objective: float | None = None
+    throughput: float | None = None  # tpdoctor.io/throughput-objective-tps
+    gpu_keys: tuple[str, ...] = ("nvidia.com/gpu",)
 
 
 def is_k8s(doc: Document) -> bool:
-    return isinstance(doc.data, dict) and "apiVersion" in doc.data and "kind" in doc.data
+    return isinstance(doc.data, dict) and "apiVersion" in doc.data and isinstance(doc.data.get("kind"), str)
 
 
-def _pod_specs(data: dict[str, Any]) -> list[tuple[Path_, int, int]]:
-    """(path of a pod spec, replicas, nodes per replica) for each pod template of the object."""
-    kind = data.get("kind")
-    spec = data.get("spec") or {}
-    if kind == "Pod":
-        return [(("spec",), 1, 1)]
-    if kind in WORKLOAD_KINDS:
-        return [(("spec", "template", "spec"), int(spec.get("replicas", 1) or 1), 1)]
-    if kind == "LeaderWorkerSet":
-        lwt = spec.get("leaderWorkerTemplate") or {}
-        size = int(lwt.get("size", 1) or 1)
-        key = "leaderTemplate" if "leaderTemplate" in lwt else "workerTemplate"
-        return [(("spec", "leaderWorkerTemplate", key, "spec"), int(spec.get("replicas", 1) or 1), size)]
-    return []
-
-
-def _get(data: Any, path: Path_) -> Any:
+def get(data: Any, path: Path_) -> Any:
     for key in path:
         if isinstance(data, dict):
             data = data.get(key)
-        elif isinstance(data, list) and isinstance(key, int) and key < len(data):
+        elif isinstance(data, list) and isinstance(key, int) and 0 <= key < len(data):
             data = data[key]
         else:
             return None
     return data
 
 
-def read(doc: Document, source: str) -> list[Deployment]:
-    data = doc.data
-    meta = data.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    objective = annotations.get(LATENCY_ANNOTATION)
-    throughput = annotations.get(THROUGHPUT_ANNOTATION)
-    out: list[Deployment] = []
-    for pod_path, replicas, nodes in _pod_specs(data):
-        pod = _get(data, pod_path) or {}
-        tmpl_meta = _get(data, pod_path[:-1] + ("metadata",)) or {}
-        objective = (tmpl_meta.get("annotations") or {}).get(LATENCY_ANNOTATION, objective)
-        throughput = (tmpl_meta.get("annotations") or {}).get(THROUGHPUT_ANNOTATION, throughput)
-        tps = _number(throughput, THROUGHPUT_ANNOTATION, doc, source)
-        node = pod.get("nodeName") or (pod.get("nodeSelector") or {}).get("kubernetes.io/hostname")
-        ctrs = pod.get("containers") or []
-        for ci, ctr in enumerate(ctrs):
-            if not isinstance(ctr, dict):
-                continue
-            cpath = (*pod_path, "containers", ci)
-            tokens = containers.image_entrypoint(str(ctr.get("image", "")), source, doc.line_of(cpath)) \
-                if not ctr.get("command") else []
-            for key in ("command", "args"):
-                if isinstance(ctr.get(key), list):
-                    tokens += containers.command_tokens(doc, source, (*cpath, key), ctr[key])
-            env, env_origins = containers.env_from_k8s(doc, source, (*cpath, "env"), ctr.get("env") or [])
-            limits = ((ctr.get("resources") or {}).get("limits") or {})
-            requests = ((ctr.get("resources") or {}).get("requests") or {})
-            res_key = "limits" if "nvidia.com/gpu" in limits else "requests"
-            count = (limits if res_key == "limits" else requests).get("nvidia.com/gpu")
-            count_path = (*cpath, "resources", res_key, "nvidia.com/gpu")
-            name = str(meta.get("name", "")) + (f"/{ctr.get('name')}" if len(ctrs) > 1 else "")
-            dep = containers.build(
-                name=name, kind=str(data["kind"]), source=source, tokens=tokens, env=env,
-                env_origins=env_origins, gpu_count=int(count) if count is not None else None,
-                gpu_count_origin=containers.origin_at(doc, source, count_path, str(count))
-                if count is not None else None,
-                replicas=replicas, nodes=nodes, node=node,
-                latency_objective_ms=float(objective) if objective is not None else None,
-                extra_origins={"replicas": containers.origin_at(doc, source, ("spec", "replicas"),
-                                                                str(data["spec"]["replicas"]))}
-                if isinstance(data.get("spec"), dict) and "replicas" in data["spec"] else None,
-            )
-            if dep is not None:
-                out.append(replace(dep, throughput_objective_tps=tps) if tps is not None else dep)
+def mapping(data: Any, path: Path_ = ()) -> dict[Any, Any]:
+    """The mapping at `path`, or {} when something else (a list, a scalar, nothing) is written there."""
+    value = get(data, path)
+    return value if isinstance(value, dict) else {}
+
+
+def items(data: Any, path: Path_ = ()) -> list[Any]:
+    value = get(data, path)
+    return value if isinstance(value, list) else []
+
+
+def count(doc: Document, source: str, path: Path_, default: int = 1, what: str = "replicas") -> int:
+    """A replica/size count as written; `replicas: many` is a ManifestError naming its line."""
+    value = get(doc.data, path)
+    if value is None:
+        return default
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or len(text) > 6:
+        raise ManifestError(f"{source}:{doc.line_of(path)}: {what} {value!r} is not a count (a non-negative integer)")
+    return max(int(text), 1) if what != "replicas" else int(text)
+
+
+def objective_of(doc: Document, source: str, path: Path_, default: float | None,
+                 key: str = LATENCY_ANNOTATION) -> float | None:
+    """An objective annotation (latency ms, or throughput tokens/s) on the metadata at `path`."""
+    annotations = get(doc.data, (*path, "annotations"))
+    if not isinstance(annotations, dict) or key not in annotations:
+        return default
+    value = annotations[key]
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = float("nan")
+    if not 0 < out < 1e9:
+        raise ManifestError(f"{source}:{doc.line_of((*path, 'annotations', key))}: annotation {key} must be a "
+                            f"number above 0, not {value!r}")
     return out
 
 
-def _number(value: Any, key: str, doc: Document, source: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ManifestError(f"{source}:{doc.line_of(('metadata',))}: annotation {key} must be a number, "
-                            f"not {value!r}") from None
+def _pods(doc: Document, source: str) -> list[Pod]:
+    pods = _templates(doc, source)
+    tps = objective_of(doc, source, ("metadata",), None, THROUGHPUT_ANNOTATION)
+    for pod in pods:
+        pod.throughput = objective_of(doc, source, (*pod.path[:-1], "metadata"), tps, THROUGHPUT_ANNOTATION) \
+            if pod.path[-1] == "spec" and len(pod.path) > 1 else tps
+    return pods
+
+
+def _templates(doc: Document, source: str) -> list[Pod]:
+    data = doc.data
+    kind, name = str(data.get("kind")), str(get(data, ("metadata", "name")) or "")
+    objective = objective_of(doc, source, ("metadata",), None)
+    if kind == "Pod":
+        return [Pod(("spec",), kind, name, objective=objective)]
+    if kind in WORKLOAD_KINDS:
+        reps = 1 if kind in ("Job", "DaemonSet") else count(doc, source, ("spec", "replicas"))
+        return [Pod(("spec", "template", "spec"), kind, name, reps,
+                    objective=objective_of(doc, source, ("spec", "template", "metadata"), objective))]
+    if kind == "CronJob":
+        return [Pod(("spec", "jobTemplate", "spec", "template", "spec"), kind, name, objective=objective)]
+    if kind == "LeaderWorkerSet":
+        lwt = mapping(data, ("spec", "leaderWorkerTemplate"))
+        size = count(doc, source, ("spec", "leaderWorkerTemplate", "size"), 1, "size")
+        key = "leaderTemplate" if isinstance(lwt, dict) and "leaderTemplate" in lwt else "workerTemplate"
+        base = ("spec", "leaderWorkerTemplate", key)
+        inject = {"LWS_GROUP_SIZE": str(size), "LWS_WORKER_INDEX": "0"}
+        return [Pod((*base, "spec"), kind, name, count(doc, source, ("spec", "replicas")), size, inject,
+                    objective=objective_of(doc, source, (*base, "metadata"), objective))]
+    return []
+
+
+def is_workload(doc: Document) -> bool:
+    return str(doc.data.get("kind")) in (*WORKLOAD_KINDS, "Pod", "CronJob", "LeaderWorkerSet")
+
+
+def read(doc: Document, source: str) -> Result:
+    """A workload's pod templates (custom resources are `crds.read`'s)."""
+    pods = _pods(doc, source)
+    out: Result = []
+    for pod in pods:
+        out += read_pod(doc, source, pod)
+    return out
+
+
+def read_pod(doc: Document, source: str, pod: Pod, extra: dict[str, Any] | None = None,
+             extra_origins: dict[str, Origin] | None = None) -> Result:
+    """Every engine launch in one pod template's containers."""
+    spec = get(doc.data, pod.path)
+    if not isinstance(spec, dict):
+        return []
+    node = spec.get("nodeName") or get(spec, ("nodeSelector", "kubernetes.io/hostname"))
+    tpu = any(k in (spec.get("nodeSelector") or {}) for k in _TPU_SELECTORS) if isinstance(
+        spec.get("nodeSelector"), dict) else False
+    raw = spec.get("containers")
+    ctrs: list[Any] = raw if isinstance(raw, list) else []
+    out: Result = []
+    for ci, ctr in enumerate(ctrs):
+        if not isinstance(ctr, dict):
+            continue
+        cname = f"{pod.name}/{ctr.get('name')}" if len(ctrs) > 1 else pod.name
+        out += read_container(doc, source, (*pod.path, "containers", ci), ctr, pod, cname,
+                              node=str(node) if node else None, tpu=tpu, extra=extra, extra_origins=extra_origins)
+    return out
+
+
+def read_container(doc: Document, source: str, cpath: Path_, ctr: dict[str, Any], pod: Pod, name: str, *,
+                   node: str | None = None, tpu: bool = False, extra: dict[str, Any] | None = None,
+                   extra_origins: dict[str, Origin] | None = None, more_args: list[Any] | None = None) -> Result:
+    """One container: its env, argv and GPU request, then each engine launch in it."""
+    env = containers.env_from_k8s(doc, source, (*cpath, "env"), ctr.get("env"), pod.inject or {})
+    tokens = []
+    for key in ("command", "args"):
+        if isinstance(ctr.get(key), list):
+            tokens += containers.list_tokens(doc, source, (*cpath, key), ctr[key], env)
+        elif isinstance(ctr.get(key), str):
+            tokens += containers.string_tokens(doc, source, (*cpath, key), ctr[key], env.values)
+    tokens += more_args or []
+    image = str(ctr.get("image") or "")
+    found = containers.launches(tokens, env, image=image, hints=f"{name} {image}", lines=doc.lines,
+                                entrypoint_given=isinstance(ctr.get("command"), (list, str)))
+    if not found:
+        return []
+    gpus, gpu_origin, not_gpu = containers.gpu_resources(doc, source, cpath, ctr.get("resources"), pod.gpu_keys)
+    if tpu and not not_gpu:
+        not_gpu = "a TPU job (GKE TPU node pool)"
+    out: Result = []
+    for f in found:
+        ctx = Context(source=source, kind=pod.kind, name=name, replicas=pod.replicas, nodes=pod.nodes, node=node,
+                      gpu_count=gpus, gpu_count_origin=gpu_origin, latency_objective_ms=pod.objective,
+                      accelerator=not_gpu, extra=dict(extra or {}), extra_origins=dict(extra_origins or {}),
+                      pod_spans_nodes=pod.spans_nodes, throughput_objective_tps=pod.throughput)
+        if "replicas" in (get(doc.data, ("spec",)) or {}) and isinstance(get(doc.data, ("spec",)), dict):
+            ctx.extra_origins.setdefault("replicas", containers.origin_at(doc, source, ("spec", "replicas"),
+                                                                          str(doc.data["spec"]["replicas"])))
+        out.append(build.make(f, ctx))
+    return out

@@ -2,15 +2,23 @@
 
 Manifest readers need the line of each value for error messages and for `--fix`, which rewrites values in
 place (same file, minimal diff) instead of re-dumping YAML and losing the user's comments and layout.
+
+Other people's YAML, read as its authors meant it: merge keys (`<<: *anchor`, `<<: [*a, *b]`) are merged
+with the mapping's own keys winning; a composed document is measured before it is expanded
+(`files/yamlsafe.check_expansion`: alias bombs, recursive aliases, deep nesting); a Helm template or a file
+with unresolved merge-conflict markers is named as what it is instead of "malformed YAML"; a placeholder
+such as `{{HF_TOKEN}}` (a flow mapping used as a key) is kept as text, not a crash.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from tpdoctor.files.yamlsafe import check_expansion
 from tpdoctor.model.errors import ManifestError
 
 Path_ = tuple[Any, ...]  # keys and list indices from the document root
@@ -30,6 +38,7 @@ class Document:
     data: Any
     index: int  # position in a multi-document file
     spans: dict[Path_, Span] = field(default_factory=dict)  # scalar and mapping/sequence start positions
+    lines: list[str] | None = None  # the file's lines (to find words of a multi-line string in place)
 
     def line_of(self, path: Path_) -> int | None:
         """Line of `path`, or of its nearest ancestor that has one."""
@@ -43,17 +52,29 @@ class Document:
             p = p[:-1]
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _convert(node: yaml.Node, path: Path_, spans: dict[Path_, Span]) -> Any:
     start, end = node.start_mark, node.end_mark
     spans[path] = Span(start.line + 1, start.column, end.column if end.line == start.line else None)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
+        merged: list[yaml.MappingNode] = []
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            if key_node.tag == _MERGE_TAG:
+                merged += _merge_sources(value_node)
                 continue
-            key = yaml.safe_load(yaml.serialize(key_node)) if not isinstance(key_node, yaml.ScalarNode) \
-                else _scalar(key_node)
+            key = _key(key_node)
             out[key] = _convert(value_node, (*path, key), spans)
+        # merge keys: the mapping's own keys win, then the sources in the order written (YAML merge spec)
+        for source in merged:
+            theirs: dict[Path_, Span] = {}
+            for key, value in _convert(source, path, theirs).items():
+                if key not in out:
+                    out[key] = value
+                    n = len(path)
+                    spans.update((p, sp) for p, sp in theirs.items() if len(p) > n and p[n] == key)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*path, i), spans) for i, item in enumerate(node.value)]
@@ -61,6 +82,44 @@ def _convert(node: yaml.Node, path: Path_, spans: dict[Path_, Span]) -> Any:
     return _scalar(node)
 
 
+def _merge_sources(node: yaml.Node) -> list[yaml.MappingNode]:
+    if isinstance(node, yaml.MappingNode):
+        return [node]
+    if isinstance(node, yaml.SequenceNode) and all(isinstance(n, yaml.MappingNode) for n in node.value):
+        return list(node.value)
+    raise ManifestError(f"{node.start_mark.line + 1}: a `<<:` merge key needs a mapping or a list of mappings")
+
+
+def _key(node: yaml.Node) -> Any:
+    """A mapping key; a flow collection used as a key (`{{HF_TOKEN}}` read as YAML) becomes its text."""
+    if isinstance(node, yaml.ScalarNode):
+        key = _scalar(node)
+        try:
+            hash(key)
+        except TypeError:
+            return str(key)
+        return key
+    return f"<{type(node).__name__[:-4].lower()} key at line {node.start_mark.line + 1}>"
+
+
+# A Go template directive (Helm): `{{ .Values.x }}`, `{{- range … }}`, `{{ include … }}`; not `{{NAME}}`.
+_HELM = re.compile(r"\{\{-?\s*(\.|\$|/\*|(if|else|end|range|with|include|template|define|toYaml|tpl|"
+                   r"default|printf|quote|required|lookup|mul|add|sub|div|not|eq|ne|and|or)\b)")
+_CONFLICT = re.compile(r"^(<{7}|>{7})( |$)", re.MULTILINE)
+
+
+def refuse_templates(text: str, source: str) -> None:
+    """ManifestError for a Helm template or unresolved merge-conflict markers, naming the first line."""
+    m = _CONFLICT.search(text)
+    if m:
+        line = text.count("\n", 0, m.start()) + 1
+        raise ManifestError(f"{source}:{line}: unresolved git merge-conflict markers ({m.group(1)}): resolve the "
+                            "conflict first")
+    m = _HELM.search(text)
+    if m:
+        line = text.count("\n", 0, m.start()) + 1
+        raise ManifestError(f"{source}:{line}: a Helm template: render it with `helm template` first "
+                            "(then check the rendered manifests)")
 
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
@@ -99,10 +158,14 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     tag, value = node.tag, node.value
     if tag == _STR_TAG:
         return value
-    if tag == _INT_TAG and value.isdigit() and (len(value) == 1 or value[0] != "0"):
+    if tag == _INT_TAG and value.isdigit() and (len(value) == 1 or value[0] != "0") and len(value) < 19:
         return int(value)
     try:
         return _CONSTRUCTOR.construct_object(node, deep=True)
+    except (ValueError, OverflowError):
+        shown = value if len(value) <= 24 else f"{value[:12]}…({len(value)} characters)"
+        raise ManifestError(f"{node.start_mark.line + 1}: {shown!r} is not a value tpdoctor can read "
+                            "(a number far too large to be a setting?)") from None
     finally:
         _CONSTRUCTOR.constructed_objects.clear()
         _CONSTRUCTOR.recursive_objects.clear()
@@ -110,6 +173,7 @@ def _scalar(node: yaml.ScalarNode) -> Any:
 
 def load_documents(text: str, source: str) -> list[Document]:
     """All documents of a YAML file with positions; malformed YAML is one ManifestError with its line."""
+    refuse_templates(text, source)
     try:
         nodes = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as exc:
@@ -118,16 +182,22 @@ def load_documents(text: str, source: str) -> list[Document]:
         raise ManifestError(f"{source}{line}: malformed YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise ManifestError(f"{source}: malformed YAML: {exc}") from None
+    except RecursionError:
+        raise ManifestError(f"{source}: YAML nested too deeply to read") from None
     docs: list[Document] = []
+    lines = text.split("\n")
     for i, node in enumerate(nodes):
         if node is None:
             continue
+        check_expansion(node, source)
         spans: dict[Path_, Span] = {}
         try:
             data = _convert(node, (), spans)
-        except yaml.YAMLError as exc:
+        except ManifestError as exc:
+            raise ManifestError(f"{source}:{exc.message}") from None
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
             raise ManifestError(f"{source}:{node.start_mark.line + 1}: malformed YAML: {exc}") from None
         if data is None:
             continue
-        docs.append(Document(data=data, index=i, spans=spans))
+        docs.append(Document(data=data, index=i, spans=spans, lines=lines))
     return docs

@@ -1,8 +1,10 @@
 """One `Deployment`: how a TP job is placed, whatever manifest it came from, and where each value was read.
 
-Readers (`jobfile`, `k8s`, `compose`, `cmdline`) all produce this shape; facts, rules and `--fix` read only
-this. `origins` maps a field name to the exact text it came from (file, line, column, text) so errors can
-point at it and `--fix` can rewrite that text in place.
+Readers (`jobfile`, `k8s`, `compose`, `cmdline`, the custom resources) all produce this shape; facts, rules
+and `--fix` read only this. `origins` maps a field name to the exact text it came from (file, line, column,
+text) so errors can point at it and `--fix` can rewrite that text in place. A value the file does not
+determine (a variable it never sets, TGI's shard count without the GPU count) is in `unknown` with the
+reason in words, never a default that hides it.
 """
 
 from __future__ import annotations
@@ -21,42 +23,73 @@ class Origin:
     line: int | None = None
     col: int = 0
     text: str | None = None  # None: not rewritable in place (e.g. a default)
-    fmt: str = "value"  # value | flag: `text` is "<flag><sep><value>" inside a command string
+    fmt: str = "value"  # value | flag: "<flag><sep><value>" in a command string | ref: read through a variable
     end_col: int | None = None  # end of a single-line YAML node (to rewrite a flow list like [0, 1])
 
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line is not None else self.file
 
+    @property
+    def rewritable(self) -> bool:
+        """`--fix` may edit this text in place (not a default, not a value reached through a variable)."""
+        return self.fmt != "ref" and self.line is not None
+
 
 @dataclass(frozen=True)
 class Deployment:
     name: str
-    engine: str  # vllm | sglang | tgi | trtllm | unknown
+    engine: str  # vllm | sglang | tgi | trtllm
     model: str
-    kind: str  # job | Pod | Deployment | StatefulSet | LeaderWorkerSet | compose | cmdline
+    kind: str  # job | Pod | Deployment | StatefulSet | LeaderWorkerSet | compose | cmdline | a custom resource kind
     source: str  # file the deployment was read from
     dtype: str | None = None  # weights dtype or quantisation as written (normalised later)
     kv_cache_dtype: str | None = None
     tp: int = 1
     pp: int = 1
-    replicas: int = 1  # independent copies (k8s replicas, data-parallel size)
-    nodes: int = 1  # nodes one replica spans (LeaderWorkerSet size, multi-node job)
+    replicas: int = 1  # independent copies (k8s replicas × data-parallel size)
+    nodes: int = 1  # nodes one copy spans (LeaderWorkerSet size, multi-node job)
     node: str | None = None  # host the deployment runs on, when pinned
     gpus: tuple[int, ...] | None = None  # physical GPU indices it is pinned to (CUDA_VISIBLE_DEVICES …)
     gpu_uuids: tuple[str, ...] = ()  # when pinned by UUID: resolved against the topology later
     gpu_count: int | None = None  # GPUs requested (nvidia.com/gpu, compose count) when not pinned
-    max_model_len: int | None = None
-    max_num_seqs: int | None = None
-    gpu_memory_utilization: float | None = None
+    max_model_len: int | None = None  # longest sequence (vLLM max_model_len, SGLang context_length, TRT max_seq_len)
+    max_num_seqs: int | None = None  # concurrency asked (max_num_seqs, max-running-requests, max_batch_size …)
+    gpu_memory_utilization: float | None = None  # vLLM (job.yaml: the engine's own memory fraction)
     latency_objective_ms: float | None = None  # per output token (TPOT) objective
     throughput_objective_tps: float | None = None  # output tokens/s of all its streams (at max_num_seqs)
     env: dict[str, str] = field(default_factory=dict)
     origins: dict[str, Origin] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # contradictions and things read but not understood
+    # the engines' own parallelism and memory knobs (None: the engine's default)
+    dp: int = 1  # data-parallel size inside one engine (already counted in `replicas`)
+    ep: bool | int = False  # expert parallelism: off, on (True: the engine sizes it) or a size
+    mem_fraction_static: float | None = None  # SGLang
+    cuda_memory_fraction: float | None = None  # TGI
+    kv_cache_free_fraction: float | None = None  # TensorRT-LLM kv_cache_free_gpu_memory_fraction
+    max_total_tokens: int | None = None  # SGLang: KV pool cap; TGI: longest request (input + output)
+    max_batch_total_tokens: int | None = None  # TGI
+    max_batch_prefill_tokens: int | None = None  # TGI
+    max_num_batched_tokens: int | None = None  # vLLM max_num_batched_tokens, TRT-LLM max_num_tokens, SGLang chunk
+    kv_cache_memory_bytes: int | None = None  # vLLM --kv-cache-memory-bytes (KV per GPU, util ignored)
+    cpu_offload_gb: float | None = None
+    enforce_eager: bool = False
+    fail_fast: bool = False  # TensorRT-LLM --fail_fast_on_attention_window_too_large
+    shards_from_visible_gpus: bool = False  # TGI without --num-shard: one shard per visible GPU
+    unknown: dict[str, str] = field(default_factory=dict)  # field -> why the file does not determine it
+    unresolved: tuple[str, ...] = ()  # variables the values above need and the file never sets
+    key: str = ""  # identity unique per run: file:line (+ #n for a second deployment on one line)
 
     @property
     def label(self) -> str:
         return f"deployment {self.name}"
+
+    @property
+    def ident(self) -> str:
+        """The deployment's identity: its key, else file:line of its launch (or its TP, or model, value)."""
+        if self.key:
+            return self.key
+        o = next((o for o in (self.origins.get(k) for k in ("entry", "tp", "model")) if o and o.line), None)
+        return o.where() if o is not None else self.source
 
     @property
     def gpus_needed(self) -> int:
@@ -72,7 +105,7 @@ class Deployment:
 
 def parse_gpu_list(text: str) -> tuple[tuple[int, ...] | None, tuple[str, ...], str | None]:
     """`"0,1"` -> ((0, 1), (), None); `"GPU-ab…,GPU-cd…"` -> (None, uuids, None); `all`/`none`/`void` ->
-    (None, (), reason). Anything else -> (None, (), a note)."""
+    (None, (), reason). Anything else -> (None, (), a note). A repeated or absurd index is a note too."""
     t = str(text).strip()
     low = t.lower()
     if low in ("all", ""):
@@ -81,7 +114,15 @@ def parse_gpu_list(text: str) -> tuple[tuple[int, ...] | None, tuple[str, ...], 
         return (), (), "no GPUs"
     parts = [p.strip() for p in t.split(",") if p.strip()]
     if all(p.isdigit() for p in parts):
-        return tuple(int(p) for p in parts), (), None
+        if any(len(p) > 4 for p in parts):
+            return None, (), f"GPU list {t[:40]!r}: an index above 9999 is not a GPU"
+        idx = tuple(int(p) for p in parts)
+        dup = next((i for n, i in enumerate(idx) if i in idx[:n]), None)
+        if dup is not None:
+            return None, (), f"GPU list {t!r} names GPU {dup} twice"
+        return idx, (), None
     if all(p.upper().startswith(("GPU-", "MIG-")) for p in parts):
+        if len(set(p.lower() for p in parts)) != len(parts):
+            return None, (), f"GPU list {t[:60]!r} names a GPU twice"
         return None, tuple(parts), None
     return None, (), f"cannot read GPU list {t!r}"

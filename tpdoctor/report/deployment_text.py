@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tpdoctor.advice.costmodel import Prediction
@@ -49,46 +50,65 @@ def _options_table(a: Assessment) -> Table | None:
 
 def _header(a: Assessment) -> str:
     d = a.deployment
-    where = d.origin("tp").where() if "tp" in d.origins else d.source
+    where = d.origin("tp").where() if "tp" in d.origins and d.origin("tp").line else d.ident
     group = a.group.label + f" ({a.group.weakest_path})" if a.group and a.group.weakest_path else (
         a.group.label if a.group else "GPUs not pinned")
-    return (f"[bold]{d.name}[/bold]  {d.engine} · {d.model} · {a.dtype} · TP={d.tp}"
+    tp = "TP=?" if "tp" in d.unknown else f"TP={d.tp}"
+    return (f"[bold]{escape(a.sid)}[/bold]  {d.engine} · {escape(d.model or '(model not set)')} · {a.dtype} · {tp}"
             + (f" PP={d.pp}" if d.pp > 1 else "") + (f" × {d.replicas} replicas" if d.replicas > 1 else "")
-            + f" · {group}  [dim]{where}[/dim]")
+            + f" · {group}  [dim]{escape(where)}[/dim]")
+
+
+def _memory_line(a: Assessment) -> str | None:
+    m = a.memory
+    if m is None:
+        return None
+    verdict = "starts" if m.starts else "does NOT start"
+    held = f"{m.seqs_held:,} × {m.context:,}-token sequences"
+    asked = f" ({m.seqs_asked:,} asked)" if m.seqs_asked else ""
+    used = (f"weights {gib(m.weights_per_gpu)} of the {gib(m.budget_bytes)} mem_fraction_static gives weights and KV"
+            if m.engine == "sglang" else
+            f"weights {gib(m.weights_per_gpu)} + overhead {gib(m.overhead_per_gpu)} of {gib(m.budget_bytes)}")
+    return (f"  memory per GPU ({m.engine}'s rule): {used}; KV pool {gib(max(m.kv_pool_bytes, 0))} = "
+            f"{m.pool_tokens:,} tokens = {held}{asked} → {verdict}")
 
 
 def _finding(console: Console, f: Finding) -> None:
     style = SEVERITY_STYLE[f.severity]
     mark = " (suppressed: " + (f.suppressed_reason or "") + ")" if f.suppressed else ""
-    console.print(f"  [{style}]{f.severity.value.upper():8}[/{style}] {f.rule} {f.name}{mark}", highlight=False)
-    console.print(f"           {f.message}", highlight=False)
+    console.print(f"  [{style}]{f.severity.value.upper():8}[/{style}] {f.rule} {f.name}{escape(mark)}",
+                  highlight=False)
+    console.print(f"           {escape(f.message)}", highlight=False)
     if f.recommendation:
-        console.print(f"           [bold]→[/bold] {f.recommendation}", highlight=False)
+        console.print(f"           [bold]→[/bold] {escape(f.recommendation)}", highlight=False)
 
 
 def render(result: CheckResult, console: Console, *, explain: bool = False) -> None:
+    """Linear in deployments and findings: findings are grouped by subject once, never searched per deployment."""
     topo = result.report.topology
-    console.print(f"[bold]tpdoctor check-deployment[/bold] · node {topo.host} ({len(topo.gpus)} GPUs, "
-                  f"{topo.gpus[0].name if topo.gpus else '?'})", highlight=False)
+    gpu = topo.gpus[0].name if topo.gpus and topo.gpus[0].name else None
+    console.print(f"[bold]tpdoctor check-deployment[/bold] · node {escape(topo.host)} ({len(topo.gpus)} GPUs"
+                  + (f", {escape(gpu)}" if gpu else ", GPU model not named") + ")", highlight=False)
+    by_subject: dict[str, list[Finding]] = {}
+    for f in result.report.findings:
+        by_subject.setdefault(f.subject, []).append(f)
     for a in result.assessments:
         console.print()
         console.print(_header(a), highlight=False)
-        if a.memory is not None:
-            m = a.memory
-            cap = f" of {gib(m.capacity_bytes_per_gpu)} usable" if m.capacity_bytes_per_gpu else ""
-            console.print(f"  memory per GPU {gib(m.per_gpu_bytes)}{cap} (weights "
-                          f"{gib(m.weights_bytes)}, KV cache {gib(m.kv_bytes)} for "
-                          f"{m.kv_tokens} tokens)", highlight=False)
+        line = _memory_line(a)
+        if line is not None:
+            console.print(line, highlight=False)
         table = _options_table(a)
         if table is not None:
             console.print(table)
+        for why in a.deployment.unknown.values():
+            console.print(f"  [dim]unknown: {escape(why)}[/dim]", highlight=False)
         for note in a.notes:
-            console.print(f"  [dim]note: {note}[/dim]", highlight=False)
+            console.print(f"  [dim]note: {escape(note)}[/dim]", highlight=False)
         if explain:
             _explain(console, a)
-        for f in result.report.findings:
-            if f.subject == a.name:
-                _finding(console, f)
+        for f in by_subject.pop(a.sid, []):
+            _finding(console, f)
     status = result.report.status
     counts = {s: sum(1 for f in result.report.findings if f.severity is s and not f.suppressed) for s in Severity}
     console.print()
@@ -99,7 +119,8 @@ def render(result: CheckResult, console: Console, *, explain: bool = False) -> N
 
 def _explain(console: Console, a: Assessment) -> None:
     console.print("  [bold]arithmetic[/bold]")
-    for title, lines in (("memory at this TP", a.memory.explain if a.memory else ()),
+    engine = a.memory.engine if a.memory else a.deployment.engine
+    for title, lines in ((f"memory at this TP ({engine}'s own rule)", a.memory.explain if a.memory else ()),
                          ("memory at TP=1", a.memory_tp1.explain if a.memory_tp1 and a.deployment.tp > 1 else ()),
                          ("cost now", a.current.explain if a.current else ()),
                          ("cost on the better group", a.best_prediction.explain if a.best_prediction else ()),
@@ -107,4 +128,4 @@ def _explain(console: Console, a: Assessment) -> None:
         if lines:
             console.print(f"    {title}:", highlight=False)
             for line in lines:
-                console.print(f"      {line}", highlight=False)
+                console.print(f"      {escape(line)}", highlight=False)
