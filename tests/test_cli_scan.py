@@ -26,8 +26,10 @@ def test_scan_from_json(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert report.topology.gpu_link(2, 3).path == "NV12"  # type: ignore[union-attr]
     if path.is_dir():
         assert code == 2 and report.status.value == "critical"
-    else:  # topo -m alone shows no NVLink ports, so nothing reads down: 0, an ok status
-        assert code == 0 and report.status.value == "ok"
+    else:  # topo -m alone cannot show a dark bridge (nor models, PCIe links, P2P): unknown, never ok
+        assert code == 3 and report.status.value == "unknown"
+        not_made = {c.name for c in report.topology.coverage if c.state.value == "not_made"}
+        assert not_made == {"nvlink_ports", "nvlink_errors", "gpu_info", "p2p"}
 
 
 def test_scan_from_snapshot_json_equals_the_original(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -144,6 +146,7 @@ def test_collect_keeps_unparsable_outputs_for_a_bug_report(run_cli, fakesmi_env,
 
 def test_scan_bench_measures_pairs_for_real(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`scan --bench`: a real short pairwise all-reduce (gloo ranks on this CPU), busbw onto the links."""
+    import socket
     from dataclasses import replace
 
     from tpdoctor.model.contract import render
@@ -153,6 +156,9 @@ def test_scan_bench_measures_pairs_for_real(tmp_path: Path, capsys: pytest.Captu
     two = replace(topo, gpus=topo.gpus[2:], links=tuple(lk for lk in topo.links if (lk.a, lk.b) == ("GPU2", "GPU3")))
     snap = tmp_path / "pair.json"
     snap.write_text(render(Report(topology=two)))
+    assert main(["scan", "--from", str(snap), "--bench", "--json"]) == 3  # a capture of gpu01, not of here
+    assert "--bench measures this machine" in capsys.readouterr().err
+    snap.write_text(render(Report(topology=replace(two, host=socket.gethostname()))))
     assert main(["scan", "--from", str(snap), "--bench", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     (result,) = report["bench"]

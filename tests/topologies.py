@@ -130,6 +130,38 @@ def l4_pcie_4gpu(*, p2p: str = "OK", host: str = "l4-node") -> Topology:
     return Topology(host=host, source="fixture", captured_at="2026-11-21T00:00:00Z", gpus=gpus, links=links)
 
 
+def hgx_a100_all_dark(host: str = "hgx-a100") -> Topology:
+    """8x A100 SXM4 on NVSwitch with every NVLink port dark (fabric manager not running). A100 has no NVML
+    fabric state, so only the links show it: every pair expected NV12 by the SKU, every pair down. Built
+    through the real link graph (`build_links`)."""
+    from tpdoctor.model.links import build_links
+
+    gpus = [Gpu(index=i, name="NVIDIA A100-SXM4-80GB", uuid=f"GPU-a100-{i}",
+                pci_bus_id=f"00000000:{0x07 + i * 0x10:02X}:00.0", memory_mib=81920, numa_node=i // 4,
+                nvlink_version=3, nvlinks=_ports(12, 0, RemoteType.UNKNOWN, None, {}),
+                pcie=Pcie(gen_current=4, gen_max=4, width_current=16, width_max=16, gpu_gen_max=4), mig=False)
+            for i in range(8)]
+    paths = {(i, j): "NODE" if i // 4 == j // 4 else "SYS" for i in range(8) for j in range(i + 1, 8)}
+    p2p = {pair: {"read": "OK", "write": "OK", "nvlink": "NS"} for pair in paths}
+    links, notes = build_links(gpus, paths, {}, p2p=p2p)
+    return Topology(host=host, source="fixture", captured_at="2026-11-21T00:00:00Z", gpus=tuple(gpus),
+                    links=links, driver_version="570.124.06", probe_notes=notes)
+
+
+def h100_nvl_ports_unread(host: str = "nvl-node") -> Topology:
+    """The canonical 4x H100 NVL (GPU0-GPU1 not bridged, GPU2-GPU3 NV12) read from `topo -m` and
+    `--query-gpu` only: no port states, so GPU0-GPU1 is "bridge missing or its links down"."""
+    from tpdoctor.model.links import build_links
+
+    why = "NVLink port states not read: nvlink-status.txt not in the capture"
+    base = h100_nvl_4gpu(down=[(0, 1)], host=host)
+    gpus = [replace(g, nvlinks=(), nvlinks_unread=why) for g in base.gpus]
+    paths = {(0, 1): "NODE", (2, 3): "NODE", (0, 2): "SYS", (0, 3): "SYS", (1, 2): "SYS", (1, 3): "SYS"}
+    p2p = {pair: {"read": "OK", "write": "OK"} for pair in paths}
+    links, notes = build_links(gpus, paths, {(2, 3): 12}, p2p=p2p)
+    return replace(base, gpus=tuple(gpus), links=links, probe_notes=notes)
+
+
 def _without_gpu(topo: Topology, index: int) -> Topology:
     label = f"GPU{index}"
     return replace(topo, gpus=tuple(g for g in topo.gpus if g.index != index),
@@ -188,6 +220,11 @@ SCENARIOS = {
     "l4-pcie-p2p-cns": lambda: l4_pcie_4gpu(p2p="CNS"),
     "l4-pcie-p2p-tns": lambda: l4_pcie_4gpu(p2p="TNS"),
     "hgx-h100-gpu3-lost": lambda: _lost(nvswitch_node(8), 3),
+    "hgx-h100-gpu3-dark": lambda: nvswitch_node(8, lost_ports={3: 18}),
+    "hgx-a100-all-dark": lambda: hgx_a100_all_dark(),
+    "h100-nvl-ports-unread": lambda: h100_nvl_ports_unread(),
+    "h100-nvl-gpu3-slot-gen3-x8": lambda: h100_nvl_4gpu(pcie={3: Pcie(gen_current=3, gen_max=3, width_current=8,
+                                                                     width_max=8)}),
     "gb200-registered-no-domain": lambda: gb200_tray(
         {i: {"clique_id": 0, "cluster_uuid": "00000000-0000-0000-0000-000000000000"} for i in range(4)}),
     "gb200-split-clique": lambda: gb200_tray({3: {"clique_id": 4026}}),

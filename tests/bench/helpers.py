@@ -53,7 +53,8 @@ class Nodes:
         self.tmp = tmp
         self.procs: dict[int, subprocess.Popen[str]] = {}
         for host in HOSTS:
-            topo = Topology(host=host, source="fixture", captured_at="2026-11-21T12:00:00Z",
+            # a stand-in that names the node, not a probe (source "bench": no topology check is claimed)
+            topo = Topology(host=host, source="bench", captured_at="2026-11-21T12:00:00Z",
                             gpus=(Gpu(index=0, name="cpu"), Gpu(index=1, name="cpu")))
             (tmp / f"{host}-scan.json").write_text(render(Report(topology=topo)))
 
@@ -61,7 +62,9 @@ class Nodes:
         cmd = [sys.executable, "-m", "tpdoctor", "bench", "--nnodes", "2", "--node-rank", str(side),
                "--rdzv-endpoint", self.endpoint, "--backend", "gloo", "--from",
                str(self.tmp / f"{HOSTS[side]}-scan.json"), "--json", *self.args]
-        full = dict(os.environ, PYTHONPATH=str(ROOT), **{MARK_VARIABLE: self.mark}, **(env or {}))
+        # each simulated node is its scan's host (bench --from refuses a capture of another host)
+        full = dict(os.environ, PYTHONPATH=str(ROOT), TPDOCTOR_HOST=HOSTS[side], **{MARK_VARIABLE: self.mark},
+                    **(env or {}))
         self.procs[side] = subprocess.Popen(cmd, cwd=ROOT, env=full, stdout=subprocess.PIPE,
                                             stderr=subprocess.PIPE, text=True, start_new_session=True)
         return self.procs[side]

@@ -81,20 +81,23 @@ def test_watchdog_in_the_command_gives_exit_2_and_an_error_naming_the_group() ->
 
 @requires_torch
 def test_from_topology_gets_pair_busbw_on_its_links(tmp_path: Path) -> None:
+    import socket
+    from dataclasses import replace
+
+    from tests.topologies import scenario
     from tpdoctor.model.contract import render
     from tpdoctor.model.findings import Report
-    from tpdoctor.model.topology import Gpu, Link, Topology
 
-    topo = Topology(host="fixture-node", source="fixture", captured_at="2026-01-01T00:00:00Z",
-                    gpus=(Gpu(index=0, name="NVIDIA H100 NVL"), Gpu(index=1, name="NVIDIA H100 NVL")),
-                    links=(Link(a="GPU0", b="GPU1", path="PHB"),))
+    full = scenario("h100-nvl-healthy")  # a capture of this machine (bench --from another host is refused)
+    topo = replace(full, host=socket.gethostname(), gpus=full.gpus[:2],
+                   links=tuple(lk for lk in full.links if (lk.a, lk.b) == ("GPU0", "GPU1")))
     path = tmp_path / "node.json"
     path.write_text(render(Report(topology=topo)))
     proc = _tpdoctor("bench", "--backend", "gloo", "--pairs", "--sizes", "4K,64K", "--iters", "2",
                      "--warmup", "1", "--from", str(path), "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert data["host"] == "fixture-node"
+    assert data["host"] == socket.gethostname() and data["status"] == "ok"
     (link,) = data["links"]
     assert link["busbw_gbps"] == max(b["busbw_gbps"] for b in data["bench"]) > 0
 

@@ -77,10 +77,13 @@ def test_equal_subjects_share_one_evaluation() -> None:
 
 
 def test_shared_evaluation_still_sees_each_fault() -> None:
-    topo = nvl72(lost_ports={40: 18})
+    topo = nvl72(lost_ports={40: 6, 41: 18})
     result = Engine(RULES, NODE_SCHEMA).evaluate(node_facts(topo))
-    assert {f.subject for f in result.findings if f.rule == "TPD100"} == {
-        f"GPU{min(i, 40)}-GPU{max(i, 40)}" for i in range(72) if i != 40}
+    assert {f.subject for f in result.findings if f.rule == "TPD101"} == {
+        f"GPU{min(i, 40)}-GPU{max(i, 40)}" for i in range(72) if i not in (40, 41)}
+    # GPU41 lost every link: one GPU finding, its 71 down pairs folded under it
+    assert [f.subject for f in result.findings if f.rule == "TPD111"] == ["GPU41"]
+    assert not [f for f in result.findings if f.rule == "TPD100"]
 
 
 def test_bad_facts_are_named_precisely() -> None:

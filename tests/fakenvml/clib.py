@@ -54,6 +54,8 @@ class FakeNvmlLib:
         self._lost_spec = faults.get("lost") or {}
         self._errors = list(faults.get("errors") or [])
         self._unsupported_fields = {int(f) for f in faults.get("unsupported_fields") or []}
+        self._remote_bus_id = faults.get("remote_bus_id") or {}
+        self._field_147_zero = bool(faults.get("field_147_zero"))
         self._fabric_max = int(faults.get("fabric_struct_max", 3))
         self._past_end = INVALID_ARGUMENT if faults.get("past_last_link", "invalid_argument") == \
             "invalid_argument" else NOT_SUPPORTED
@@ -73,7 +75,8 @@ class FakeNvmlLib:
             with self._lock:
                 self.calls[name] = self.calls[name] + 1
             base = name[:-3] if name[-3:-1] == "_v" else name
-            if self._delay and self._delay.get("call") in (name, base):
+            delayed = self._delay.get("call") if self._delay else None
+            if delayed in (name, base) or (delayed == "nvmlInit" and name.startswith("nvmlInit")):
                 self._sleep(float(self._delay.get("seconds", 1.0)))
             if name not in ("nvmlInitWithFlags", "nvmlInit_v2", "nvmlErrorString") and self._refcount == 0:
                 return UNINITIALIZED
@@ -369,6 +372,12 @@ class FakeNvmlLib:
         if lk.remote_bus_id is None:
             return NOT_SUPPORTED
         info = _target(out)
+        fault = self._remote_bus_id
+        if fault and g.index in fault.get("gpus", [x.index for x in self.machine.gpus]):
+            # a VM's answer: success, and a bus id that is empty or not text at all
+            info.busId = b"" if fault.get("mode") == "empty" else b"\xff\xfe\x80GPU\xc3"
+            info.busIdLegacy = info.busId
+            return SUCCESS
         peer = next((x for x in self.machine.gpus if x.bus_id == lk.remote_bus_id), None)
         if peer is not None:
             self._fill_pci(info, peer, subsystem=False)
@@ -409,7 +418,7 @@ class FakeNvmlLib:
                 value = len(links)
             elif fid == 147:
                 switch = [lk for lk in links if lk.remote_kind == "switch"]
-                value = sum(lk.active for lk in switch) if switch else None
+                value = sum(lk.active for lk in switch) if switch else (0 if self._field_147_zero else None)
             elif fid == 90:
                 active = [lk.speed_mbps for lk in links if lk.active]
                 value = active[0] if active else 0

@@ -43,6 +43,11 @@ Fixture layout (all keys but `gpus` optional):
       past_last_link: invalid_argument       # or not_supported (both exist in the field)
       fabric_struct_max: 2                   # the driver knows GpuFabricInfo v2 only (v3: ARGUMENT_VERSION_MISMATCH)
       unsupported_fields: [91]               # field ids whose entries come back NOT_SUPPORTED
+      remote_bus_id: {mode: bad_bytes, gpus: [0]}   # or empty: what VMs fill into an NVLink's remote
+                                             # PCI info (nvml-reference §4.1); gpus absent = every GPU
+      field_147_zero: true                   # field 147 (NVSwitch links) reads 0 with success on GPUs
+                                             # without switch links, instead of NOT_SUPPORTED
+      delay: {call: nvmlInit, seconds: 3}    # a slow nvmlInit (persistence mode off)
 
 NVLink indices are handed out in order: first the `nvlinks` pairs (in file order), then the switch
 links, then inactive links without a known far end up to `nvlink.count`.

@@ -105,6 +105,7 @@ def test_lost_gpu_links_are_unknown_and_switch_remote_detected() -> None:
 def test_pcie_x8_halves_nominal_and_unknown_path_is_assumed_sys() -> None:
     slow = Pcie(gen_max=4, width_current=8)
     gpus = [Gpu(0, "NVIDIA L40S", pcie=slow), Gpu(1, "NVIDIA L40S")]
-    links, notes = build_links(gpus, {(0, 1): Unknown("NVMLError_NotSupported")}, {})
+    links, notes = build_links(gpus, {(0, 1): Unknown("NVMLError_NotSupported")}, {(0, 1): 0})
     assert links[0].path == "SYS" and "path_assumed" in links[0].evidence and notes
+    assert links[0].health is LinkHealth.OK  # the NVLink count was read (0): only the PCIe path is assumed
     assert links[0].nominal_gbps == 15.75

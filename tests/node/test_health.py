@@ -12,6 +12,7 @@ from tests.topologies import scenario
 from tpdoctor.cli import main
 from tpdoctor.model import contract as report_json
 from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.coverage import with_coverage
 from tpdoctor.model.findings import Report
 
 
@@ -74,7 +75,7 @@ def test_drift_then_probe_failure(tmp_path: Path, capsys: pytest.CaptureFixture[
     rc, lines, _ = run(capsys, "--from", str(snapshot(tmp_path, "h100-nvl-healthy")), "--baseline", str(baseline))
     assert rc == 0 and baseline.exists()
     good = baseline.read_bytes()
-    assert report_json.loads(good.decode()).topology == scenario("h100-nvl-healthy")
+    assert report_json.loads(good.decode()).topology == with_coverage(scenario("h100-nvl-healthy"))
 
     rc, lines, _ = run(capsys, "--from", str(snapshot(tmp_path, "h100-nvl-gpu01-down")), "--baseline", str(baseline),
                        "--json")
@@ -153,13 +154,19 @@ def test_lock_waits_then_gives_up(tmp_path: Path) -> None:
 
 
 def test_bench_runs_a_short_pairwise_all_reduce(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """--bench measures for real (gloo on CPU here: no published expectation, so no TPD106 verdict)."""
+    """--bench measures for real (gloo on CPU here: no published expectation, so no TPD106 verdict), on a
+    capture of this very machine; a capture of another host is refused before anything runs."""
+    import socket
     from dataclasses import replace
 
     topo = scenario("h100-nvl-healthy")
     two = replace(topo, gpus=topo.gpus[:2], links=tuple(lk for lk in topo.links if (lk.a, lk.b) == ("GPU0", "GPU1")))
     snap = tmp_path / "two.json"
     snap.write_text(report_json.render(Report(topology=two)))
+    rc, lines, err = run(capsys, "--from", str(snap), "--bench")
+    assert rc == 3 and lines[0].startswith("TPDOCTOR UNKNOWN - --bench measures this machine")
+    assert "is a capture of nvl-node" in lines[0]
+    snap.write_text(report_json.render(Report(topology=replace(two, host=socket.gethostname()))))
     prom = tmp_path / "tpdoctor.prom"
     rc, lines, _ = run(capsys, "--from", str(snap), "--bench", "--json", "--prometheus", str(prom))
     assert rc == 0

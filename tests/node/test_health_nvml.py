@@ -30,9 +30,18 @@ EXPECT = {  # fixture -> (exit code, first rule or None, what the summary line s
     "rtx-a6000-nvlink-bridge": (0, None, "TPDOCTOR OK - 3 GPUs, 1 NVLink pair healthy"),
     "rtx4090-8x-pcie-two-sockets": (0, None, "TPDOCTOR OK - 8 GPUs healthy"),
     "v100-hybrid-cube-mesh": (0, None, "TPDOCTOR OK - 8 GPUs, 16 NVLink pairs healthy"),
-    # GB200 NVL72 trays through NVML alone: IMEX is not read from a snapshot, so TPD124 could not judge (info)
-    "gb200-nvl72-tray": (0, "TPD124", "TPDOCTOR OK - 4 GPUs, 6 NVLink pairs healthy"),
-    "gb200-tray-other-clique": (0, "TPD124", "TPDOCTOR OK - 4 GPUs, 6 NVLink pairs healthy"),
+    # issue 11 (docs/health.md, the verdict matrix): root causes, and NVML read robustly
+    "hgx-a100-fabric-manager-down": (2, "TPD110", "TPDOCTOR CRITICAL - NVSwitch fabric down: every NVLink of "
+                                                  "all 8 GPUs is dark (28 GPU pairs on PCIe)"),
+    "hgx-h100-gpu3-nvlinks-dark": (2, "TPD111", "TPDOCTOR CRITICAL - GPU3 lost every NVLink: its 7 NVLink pairs "
+                                                "are down"),
+    "h100nvl-4x-remote-bus-id-bad-bytes": (2, "TPD100", "TPDOCTOR CRITICAL - GPU0-GPU1 NVLink down (0/12)"),
+    "h100nvl-4x-vm-empty-remote-bus-ids": (0, None, "TPDOCTOR OK - 4 GPUs, 2 NVLink pairs healthy"),
+    "h100nvl-4x-slow-nvml-init": (2, "TPD100", "TPDOCTOR CRITICAL - GPU0-GPU1 NVLink down (0/12)"),
+    "hgx-h100-4gpu-mesh-field147-zero": (0, None, "TPDOCTOR OK - 4 GPUs, 6 NVLink pairs healthy"),
+    # GB200 NVL72 trays through NVML alone (IMEX not collected: the verdict claims nothing about it)
+    "gb200-nvl72-tray": (0, None, "TPDOCTOR OK - 4 GPUs, 6 NVLink pairs healthy"),
+    "gb200-tray-other-clique": (0, None, "TPDOCTOR OK - 4 GPUs, 6 NVLink pairs healthy"),
     "gb200-tray-fabric-in-progress": (2, "TPD105", "TPDOCTOR CRITICAL - GPU0 NVSwitch fabric not ready (in_progress)"),
     "gb200-tray-fabric-status-error": (2, "TPD105", "TPDOCTOR CRITICAL - GPU0 NVSwitch fabric not ready (completed, "
                                                    "status NVMLError_InsufficientResources)"),

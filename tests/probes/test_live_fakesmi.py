@@ -132,16 +132,23 @@ def test_replays_any_collect_dir(run_cli, fakesmi_env, tmp_path: Path) -> None:
     only_topo.mkdir()
     (only_topo / "topo-m.txt").write_bytes((EXAMPLE / "topo-m.txt").read_bytes())
     res = run_cli("scan", "--json", env=fakesmi_env(directory=only_topo))
-    # the optional commands fail (nothing to replay) and become notes; the matrix is still read
-    assert res.returncode in (0, 1, 2), res.stderr
+    # the optional commands fail (nothing to replay) and become notes; the matrix is still read, and the
+    # verdict says what it could not check: unknown (3), never ok
+    assert res.returncode == 3, res.stderr
     data = json.loads(res.stdout)
+    assert data["status"] == "unknown"
     assert len(data["gpus"]) == 4
     assert sum("optional" in n for n in data["probe_notes"]) == len(COMMANDS) - 1
 
 
 def test_optional_command_printing_garbage_becomes_a_note(run_cli, fakesmi_env) -> None:
     res = run_cli("scan", "--json", env=fakesmi_env("garbage", match="nvlink --status"))
-    assert res.returncode == 0, res.stderr  # no port states: nothing reads down, and a note says why
+    # no port states: GPU0-GPU1 (no NVLink beside a bridged pair) is "bridge missing or its links down",
+    # and the status is unknown, naming the output that did not parse
+    assert res.returncode == 3, res.stderr
     data = json.loads(res.stdout)
+    assert [f["rule"] for f in data["findings"]] == ["TPD113"]
+    ports = next(c for c in data["coverage"] if c["name"] == "nvlink_ports")
+    assert ports["state"] == "not_made" and "nvlink --status" in ports["reason"]
     assert any(n.startswith("ignored nvlink-status.txt") for n in data["probe_notes"]), data["probe_notes"]
     assert all(g["nvlinks"] == [] for g in data["gpus"])

@@ -125,7 +125,7 @@ def test_deadline_exits_3_naming_the_slow_call(tmp_path: Path) -> None:
     spec["faults"] = {"delay": {"call": "nvmlDeviceGetNvLinkErrorCounter", "seconds": 30}}
     fixture = tmp_path / "wedged.yaml"
     fixture.write_text(yaml.safe_dump(spec))
-    proc = scan(fixture, "--timeout", "1")
+    proc = scan(fixture, "--timeout", "1", env={"TPDOCTOR_NVML_DEADLINE": "1"})
     assert proc.returncode == 3 and proc.stdout == ""
     assert "timed out after 1s: nvmlDeviceGetNvLinkErrorCounter(GPU0 link 0)" in proc.stderr
 

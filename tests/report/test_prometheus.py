@@ -109,3 +109,19 @@ def test_cli_writes_atomically_and_reports_probe_failure(tmp_path: Path, capsys:
     assert "tpdoctor_link_up" not in fams
     assert [p.name for p in prom.parent.iterdir()] == ["tpdoctor.prom"]  # no temp files left behind
     capsys.readouterr()
+
+
+def test_unknown_parts_are_metrics_and_never_a_false_link_down() -> None:
+    from tpdoctor.node.verdict import report_for as judged
+
+    report = judged(scenario("h100-nvl-ports-unread"))
+    text = render(report, probe_success=True, probe_duration_seconds=0.1, status=report.status,
+                  timestamp_seconds=1.0)
+    made = samples(text, "tpdoctor_check_made")
+    assert made == {(("check", "links"),): 0.0, (("check", "nvlink_ports"),): 0.0, (("check", "gpu_info"),): 1.0,
+                    (("check", "nvlink_errors"),): 0.0, (("check", "p2p"),): 1.0}  # fabric: not applicable
+    assert samples(text, "tpdoctor_links_unknown") == {(): 1.0}
+    up = samples(text, "tpdoctor_link_up")
+    assert (("gpu_a", "GPU0"), ("gpu_b", "GPU1")) not in up  # unknown, not 0 ("down")
+    assert up[(("gpu_a", "GPU2"), ("gpu_b", "GPU3"))] == 1.0
+    assert samples(text, "tpdoctor_health_status") == {(): 3.0}

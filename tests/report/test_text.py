@@ -90,3 +90,17 @@ def test_example_matches_the_snapshot() -> None:
     if os.environ.get("TPDOCTOR_UPDATE_SNAPSHOTS"):
         SNAPSHOT.write_text(out)
     assert out == SNAPSHOT.read_text()
+
+
+def test_not_checked_section_and_unknown_cells() -> None:
+    from tests.topologies import scenario
+    from tpdoctor.node.verdict import report_for as judged
+
+    buf = StringIO()
+    render(judged(scenario("h100-nvl-ports-unread")), Console(file=buf, width=100, color_system=None))
+    text = buf.getvalue()
+    assert "?NODE" in text  # GPU0-GPU1: health unknown, not a plain (healthy-looking) NODE
+    assert "Not checked (the status cannot be ok without these)" in text
+    assert "NVLink port states [GPU0, GPU1, GPU2, GPU3]: NVLink port states not read" in text
+    assert "→ run `nvidia-smi nvlink --status`" in text
+    assert "Status: unknown (exit 3)" in text

@@ -118,8 +118,10 @@ def command(gpu_groups: tuple[str, ...], pairs: bool, node: bool, sequential: bo
     """All-reduce microbenchmark (nccl-tests conventions: algbw = bytes/time, busbw = algbw·2(n−1)/n).
 
     Exit: 0 all measured and correct; 2 a group hung, a rank died or a result was wrong (the result
-    carries `error` naming the group); 3 cannot run (torch missing, bad arguments, a GPU CUDA cannot see)
-    or stopped by SIGTERM, SIGINT or SIGHUP (every rank is killed first).
+    carries `error` naming the group); 3 cannot run (torch missing, bad arguments, a GPU CUDA cannot see,
+    --from a capture of another host) or stopped by SIGTERM, SIGINT or SIGHUP (every rank is killed
+    first). The JSON report is judged like `scan` (TPD109 for a failed measurement, every node rule on a
+    --from capture): its `status` is the node's verdict, which is what `fleet` shows.
     """
     groups = tuple(_parse_group(g) for g in gpu_groups)
     if sum((bool(groups), pairs, node)) > 1:
@@ -132,11 +134,19 @@ def command(gpu_groups: tuple[str, ...], pairs: bool, node: bool, sequential: bo
                            world_size=world_size, sizes=sizes, iters=iters, warmup=warmup, dtype=dtype,
                            timeout_seconds=timeout_seconds, startup_timeout_seconds=startup_seconds)
     topology = _load_topology(from_path) if from_path else None
+    if topology is not None and from_path:
+        from tpdoctor.node.read import require_this_host
+
+        require_this_host(topology, from_path, option="bench --from")
     hook = _progress if sys.stderr.isatty() else None
     if multi is not None:
         report = run_node_request(request, multi, topology, on_event=hook)
     else:
         report = run_request(request, topology, on_event=hook)
+    from tpdoctor.node.verdict import report_for
+
+    code = int(report.status.exit_code)  # the measurements' verdict: 2 when a group failed
+    report = report_for(report.topology, report.bench)  # the node's verdict, as scan gives it: fleet reads it
     if as_json:
         from tpdoctor.model.contract import render
 
@@ -147,4 +157,4 @@ def command(gpu_groups: tuple[str, ...], pairs: bool, node: bool, sequential: bo
         from tpdoctor.report.bench_text import render_bench
 
         Console().print(render_bench(report.bench, report.topology))
-    return int(report.status.exit_code)
+    return code

@@ -19,7 +19,12 @@ from tpdoctor.probes import PROBE_KINDS
 @click.option("--from", "from_path", type=click.Path(path_type=Path), metavar="PATH",
               help="Judge a capture (snapshot JSON, collect directory or topo -m text) instead of this machine.")
 @click.option("--baseline", "baseline", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
-              help="Compare with the last good snapshot in FILE (drift, TPD107); a clean run replaces it.")
+              help="The node's own expectation: its GPU pairs should have what FILE (the last clean "
+                   "snapshot) shows, and drift from it is TPD107; a clean run replaces it.")
+@click.option("--accept-baseline", "accept_baseline", is_flag=True,
+              help="With --baseline: record this run as the baseline even though it is not clean (its links "
+                   "then expect what they show now), e.g. a node that lives with a missing bridge. Refused "
+                   "when evidence is missing.")
 @click.option("--prometheus", "prometheus", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Write node_exporter textfile-collector metrics to FILE (atomically).")
 @click.option("--nfd", "nfd", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
@@ -27,42 +32,57 @@ from tpdoctor.probes import PROBE_KINDS
                    "/etc/kubernetes/node-feature-discovery/features.d/tpdoctor.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the full report as JSON (tpdoctor/v1) on stdout; the summary line goes to stderr.")
-@click.option("--bench", "bench", is_flag=True, help="Also run a short all-reduce benchmark (TPD106).")
+@click.option("--bench", "bench", is_flag=True,
+              help="Also run a short all-reduce benchmark on this machine (TPD106, TPD109); refused with "
+                   "--from a capture of another host.")
 @click.option("--probe", type=click.Choice(PROBE_KINDS), default="auto", show_default=True,
               help="Live probe to use (auto picks the best available).")
 @click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
-              help="Per-command probe timeout (default 10, or $TPDOCTOR_PROBE_TIMEOUT).")
+              help="Per-command nvidia-smi timeout (default 10, or $TPDOCTOR_PROBE_TIMEOUT); the whole NVML "
+                   "read has its own deadline, 30 s ($TPDOCTOR_NVML_DEADLINE), never shorter.")
 @fail_on_option
 @rule_options
-def command(from_path: Path | None, baseline: Path | None, prometheus: Path | None, nfd: Path | None,
-            as_json: bool, bench: bool,
-            probe: str, timeout_seconds: float | None, fail_on: Severity, rules_dirs: tuple[Path, ...],
-            ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
+def command(from_path: Path | None, baseline: Path | None, accept_baseline: bool, prometheus: Path | None,
+            nfd: Path | None, as_json: bool, bench: bool, probe: str, timeout_seconds: float | None,
+            fail_on: Severity, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...],
+            severity: tuple[str, ...]) -> int:
     """Check this node's GPU topology and NVLink health; print one Nagios status line first.
 
-    Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (probe failed, bad input).
+    Exit codes: 0 ok (every check made and passed), 1 warning, 2 critical, 3 unknown (probe failed, bad
+    input, or evidence missing: the line names what was not checked and the command that answers it).
     """
+    if accept_baseline and baseline is None:
+        raise click.UsageError("--accept-baseline goes with --baseline FILE")
     rules, options = load(rules_dirs, ignore, severity, scopes=("node",))
     outcome = run_health(lambda: read_node(from_path, probe, timeout_seconds, bench=bench), rules, options=options,
-                         baseline_path=baseline, fail_on=fail_on)
+                         baseline_path=baseline, fail_on=fail_on, accept=accept_baseline)
     emit(outcome, as_json=as_json, prometheus=prometheus, nfd=nfd)
     return int(outcome.status.exit_code)
 
 
 def emit(outcome: HealthOutcome, *, as_json: bool, prometheus: Path | None, nfd: Path | None = None) -> None:
+    from tpdoctor.node.verdict import unknown_parts
     from tpdoctor.report import nagios
 
     # stdout carries one thing: the Nagios text for plugins, or with --json the report for machines.
+    note = outcome.baseline
+    said = note.reason if note is not None and note.state in ("not_written", "refused", "accepted") else None
+    gaps = unknown_parts(outcome.report) if outcome.report is not None else ()
     click.echo(nagios.render(outcome.report, outcome.status, duration_seconds=outcome.duration_seconds,
-                             error=outcome.error), nl=False, err=as_json)
+                             error=outcome.error, gaps=gaps, baseline=said), nl=False, err=as_json)
     if outcome.error:
         click.echo(f"tpdoctor: error: {outcome.error}", err=True)
     if as_json and outcome.report is not None:
+        import json
+
         from tpdoctor.model import contract as report_json
 
         report = outcome.report
-        click.echo(report_json.render(Report(topology=report.topology, bench=report.bench,
-                                             findings=report.findings, status=outcome.raw_status)), nl=False)
+        data = report_json.report_to_data(Report(topology=report.topology, bench=report.bench,
+                                                 findings=report.findings, status=outcome.raw_status))
+        if note is not None:  # an addition to tpdoctor/v1: what this run did with the baseline
+            data["baseline"] = {"path": note.path, "state": note.state, "reason": note.reason}
+        click.echo(json.dumps(data, indent=2) + "\n", nl=False)
     if prometheus is not None:
         from tpdoctor.files.atomic import write_atomic
         from tpdoctor.report import prometheus as prom

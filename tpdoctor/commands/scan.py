@@ -33,17 +33,19 @@ def emit(report: Report, as_json: bool, banner: str | None = None) -> None:
               help="Live probe: nvml (NVML only), smi (nvidia-smi only), or auto (NVML merged with "
                    "nvidia-smi; nvidia-smi alone when NVML cannot start).")
 @click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
-              help="Timeout for each nvidia-smi command and for the whole NVML read "
-                   "(default 10, or $TPDOCTOR_PROBE_TIMEOUT).")
+              help="Timeout for each nvidia-smi command (default 10, or $TPDOCTOR_PROBE_TIMEOUT); the "
+                   "whole NVML read has its own deadline, 30 s ($TPDOCTOR_NVML_DEADLINE), never shorter.")
 @click.option("--bench", "bench", is_flag=True,
-              help="Also measure every GPU pair with a short all-reduce (needs torch: tpdoctor[bench]); "
-                   "busbw lands on the links and below-expected pairs are findings (TPD106).")
+              help="Also measure every GPU pair of this machine with a short all-reduce (needs torch: "
+                   "tpdoctor[bench]); busbw lands on the links, below-expected pairs are TPD106, failed "
+                   "measurements TPD109. Refused with --from a capture of another host.")
 @click.option("--json", "as_json", is_flag=True, help="Print the tpdoctor/v1 JSON contract.")
 def command(from_path: str | None, probe: str, timeout_seconds: float | None, bench: bool, as_json: bool) -> int:
     """Read the GPU topology and NVLink health of this node (or of a capture) and report it.
 
-    Exit codes: 0 ok, 1 warning (a degraded NVLink), 2 critical (an NVLink down), 3 unknown
-    (probe failed, no driver, bad input).
+    Exit codes: 0 ok (every check made and passed), 1 warning (a degraded NVLink), 2 critical (an NVLink
+    down), 3 unknown (probe failed, no driver, bad input, or evidence missing: the report's "Not checked"
+    section names what and the command that answers it).
     """
     report = scan(from_path, probe, timeout_seconds, bench=bench)
     emit(report, as_json)

@@ -9,6 +9,12 @@ an NVSwitch system expects every pair at the full link count, a bridge pair its 
 symmetry with sibling pairs (an all-to-all pattern, or bridged pairs elsewhere on the node); and,
 absent any evidence, what is observed. A GPU without NVLink hardware never expects any: "not supported"
 is not "down".
+
+Where the evidence cannot answer, the link says so instead of guessing: a pair the capture never showed
+(a `topo -m` cut short) or whose NVLink count could not be read has `nvlinks_expected` Unknown and health
+`unknown`, never `ok` (SYS assumed) and never `down`; on a bridge SKU whose port states were not read, an
+unbridged pair beside bridged siblings is "bridge missing or its links down" (health unknown, evidence
+`suspect`), because `topo -m` alone cannot tell an absent bridge from a dark one.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from tpdoctor.model.topology import (
 from tpdoctor.model.unknown import Maybe, Unknown
 
 Pair = tuple[int, int]
+SUSPECT_BRIDGE = "bridge-missing-or-down"  # Link.evidence["suspect"]: see TPD113
 ALL_TO_ALL_SHARE = 0.75  # share of GPU pairs on NVLink above which a node is read as all-to-all
 
 
@@ -60,7 +67,7 @@ def _pair(i: int, j: int) -> Pair:
     return (i, j) if i < j else (j, i)
 
 
-def _is_switch_system(gpus: Sequence[Gpu], counts: Mapping[Pair, int], switch_fabric: bool | None) -> bool:
+def is_switch_system(gpus: Sequence[Gpu], counts: Mapping[Pair, int], switch_fabric: bool | None) -> bool:
     if switch_fabric is not None:
         return switch_fabric
     if any(p.remote_type is RemoteType.SWITCH for g in gpus for p in g.nvlinks):
@@ -84,12 +91,18 @@ def infer_expected(
     *,
     switch_fabric: bool | None = None,
     baseline: Topology | None = None,
+    unseen: Mapping[Pair, str] | None = None,
 ) -> tuple[dict[Pair, Expectation], list[str]]:
-    """Expected NVLinks per GPU pair, with where the expectation came from, plus notes for the report."""
+    """Expected NVLinks per GPU pair, with where the expectation came from, plus notes for the report.
+
+    `unseen` pairs (no evidence of their NVLink count; value: why) expect Unknown and take no part in
+    the symmetry or SKU inference: a truncated capture must neither pass nor fail pairs it never showed."""
     notes: list[str] = []
-    pairs = [_pair(a.index, b.index) for a, b in combinations(gpus, 2)]
+    unseen = unseen or {}
+    pairs = [p for a, b in combinations(gpus, 2) if (p := _pair(a.index, b.index)) not in unseen]
     by_index = {g.index: g for g in gpus}
     expected: dict[Pair, Expectation] = {p: Expectation(counts.get(p, 0), "observed") for p in pairs}
+    expected.update({p: Expectation(Unknown(why), "unseen") for p, why in unseen.items()})
     if not pairs:
         return expected, notes
 
@@ -102,7 +115,7 @@ def infer_expected(
                 expected[p] = Expectation(mode, "symmetry:all-to-all")
 
     # 2. SKU: NVSwitch systems expect every pair at the full count; bridge SKUs pair up broken bridges.
-    switch = _is_switch_system(gpus, counts, switch_fabric)
+    switch = is_switch_system(gpus, counts, switch_fabric)
     for p in pairs:
         a, b = by_index[p[0]], by_index[p[1]]
         sa, sb = skus.lookup(a.name), skus.lookup(b.name)
@@ -127,13 +140,19 @@ def infer_expected(
     # 3. Baseline wins over everything inferred.
     if baseline is not None:
         for p in pairs:
-            old = baseline.gpu_link(*p)
-            if old is None:
-                continue
-            base = old.nvlinks_expected if isinstance(old.nvlinks_expected, int) else old.nvlinks
-            base = max(base, old.nvlinks)
-            expected[p] = Expectation(base, "baseline")
+            base = baseline_expectation(baseline.gpu_link(*p))
+            if base is not None:
+                expected[p] = Expectation(base, "baseline")
     return expected, notes
+
+
+def baseline_expectation(old: Link | None) -> int | None:
+    """What a baseline link says the pair should have: the NVLinks it had up (or expected, if more);
+    None when the baseline has no such pair or could not judge it (health unknown then)."""
+    if old is None or old.health is LinkHealth.UNKNOWN:
+        return None
+    base = old.nvlinks_expected if isinstance(old.nvlinks_expected, int) else old.nvlinks
+    return max(base, old.nvlinks)
 
 
 def _pair_broken_bridges(
@@ -144,7 +163,9 @@ def _pair_broken_bridges(
     notes: list[str],
 ) -> None:
     """Bridge SKUs: GPUs whose NVLink ports are all dark, on a node where other GPUs of the same SKU are
-    bridged, lost their bridge; pair them up, nearest PCIe path first (then lowest index)."""
+    bridged, lost their bridge; pair them up, nearest PCIe path first (then lowest index). GPUs whose
+    ports were not read at all are paired the same way, but as suspects: bridge missing or its links
+    down, which the port states (or the baseline) would tell apart."""
     bridged = {i for p, c in counts.items() if c > 0 for i in p}
     by_sku: dict[str, list[Gpu]] = {}
     for g in gpus:
@@ -152,7 +173,7 @@ def _pair_broken_bridges(
         if sku is None or sku.nvlink.topology != "bridge" or g.status != "ok":
             continue
         active, inactive = port_counts(g)
-        if g.index not in bridged and active == 0 and inactive > 0:
+        if g.index not in bridged and (g.nvlinks_unread is not None or (active == 0 and inactive > 0)):
             by_sku.setdefault(sku.key, []).append(g)
     for key, dark in by_sku.items():
         sku = skus.by_key(key)
@@ -171,14 +192,22 @@ def _pair_broken_bridges(
             h = min(left, key=distance)
             left.remove(h)
             p = _pair(g.index, h.index)
+            if p not in expected:
+                continue  # never seen (truncated capture): stays unknown
+            others = ", ".join(f"GPU{i}" for i in sorted(siblings))
+            if g.nvlinks_unread is not None or h.nvlinks_unread is not None:
+                why = (f"bridge missing or its links down: GPU{p[0]}-GPU{p[1]} ({sku.key}) show no NVLink "
+                       f"while {others} are bridged, and their NVLink port states were not read")
+                expected[p] = Expectation(Unknown(why), f"suspect:{SUSPECT_BRIDGE}")
+                notes.append(why)
+                continue
             expected[p] = Expectation(sku.nvlink.expected, "symmetry:bridge-pairs")
             notes.append(
                 f"GPU{p[0]} and GPU{p[1]} ({sku.key}) have every NVLink port inactive while "
-                f"{', '.join(f'GPU{i}' for i in sorted(siblings))} are bridged: read as a bridge pair "
-                f"whose {sku.nvlink.expected} NVLinks are down"
+                f"{others} are bridged: read as a bridge pair whose {sku.nvlink.expected} NVLinks are down"
             )
         for g in left:
-            notes.append(f"GPU{g.index} has every NVLink port inactive and no unbridged partner")
+            notes.append(f"GPU{g.index} has every NVLink port inactive (or unread) and no unbridged partner")
 
 
 def _name(gpus: Sequence[Gpu], index: int) -> str:
@@ -222,10 +251,42 @@ def _p2p_code(detail: Mapping[str, str]) -> Maybe[str]:
     return "OK"
 
 
+def split_counts(gpus: Sequence[Gpu], pcie_paths: Mapping[Pair, Maybe[str]],
+                 nvlink_counts: Mapping[Pair, Maybe[int]]) -> tuple[dict[Pair, int], dict[Pair, str]]:
+    """Known NVLink counts per pair, and the pairs nobody saw (value: why).
+
+    A pair absent from `nvlink_counts` counts 0 when its PCIe path is known (the cell was there); with
+    neither, the pair was never seen. An Unknown count (far ends unreadable) is unseen too."""
+    counts: dict[Pair, int] = {}
+    unseen: dict[Pair, str] = {}
+    for a, b in combinations(gpus, 2):
+        p = _pair(a.index, b.index)
+        n = nvlink_counts.get(p, nvlink_counts.get((p[1], p[0])))
+        path = pcie_paths.get(p, pcie_paths.get((p[1], p[0]), Unknown("PCIe path not read")))
+        if isinstance(n, int):
+            counts[p] = n
+        elif isinstance(n, Unknown):
+            unseen[p] = n.reason
+        elif isinstance(path, str):
+            counts[p] = 0
+        else:
+            unseen[p] = path.reason
+    return counts, unseen
+
+
+def link_health(a: Gpu, b: Gpu, expected: Maybe[int], active: int) -> LinkHealth:
+    """ok, degraded, down, or unknown when a GPU could not be read or nothing says what to expect."""
+    if a.status != "ok" or b.status != "ok" or isinstance(expected, Unknown):
+        return LinkHealth.UNKNOWN
+    if active >= expected:
+        return LinkHealth.OK
+    return LinkHealth.DOWN if active == 0 else LinkHealth.DEGRADED
+
+
 def build_links(
     gpus: Sequence[Gpu],
     pcie_paths: Mapping[Pair, Maybe[str]],
-    nvlink_counts: Mapping[Pair, int],
+    nvlink_counts: Mapping[Pair, Maybe[int]],
     *,
     p2p: Mapping[Pair, Mapping[str, str]] | None = None,
     nics: Sequence[Nic] = (),
@@ -236,13 +297,15 @@ def build_links(
     """Every GPU pair (and GPU–NIC pair with a known path) as a Link, plus notes for the report.
 
     Keys of `pcie_paths`, `nvlink_counts` and `p2p` are GPU index pairs (i, j) with i < j; `nic_paths`
-    keys are (gpu index, nic index).
+    keys are (gpu index, nic index). A pair with neither a count nor a PCIe path was never seen: its
+    health is unknown (see `split_counts`).
     """
     p2p = p2p or {}
     nic_paths = nic_paths or {}
-    counts = {_pair(*k): v for k, v in nvlink_counts.items()}
     paths = {_pair(*k): v for k, v in pcie_paths.items()}
-    expected, notes = infer_expected(gpus, counts, paths, switch_fabric=switch_fabric, baseline=baseline)
+    counts, unseen = split_counts(gpus, paths, nvlink_counts)
+    expected, notes = infer_expected(gpus, counts, paths, switch_fabric=switch_fabric, baseline=baseline,
+                                     unseen=unseen)
     ordered_gpus = sorted(gpus, key=lambda g: g.index)
     links: list[Link] = []
     for a, b in combinations(ordered_gpus, 2):
@@ -258,24 +321,24 @@ def build_links(
         else:
             path = "SYS"
             evidence["path_assumed"] = f"PCIe path not known ({pcie.reason}); assumed SYS, the worst case"
-            notes.append(f"GPU{a.index}-GPU{b.index}: PCIe path not known; assumed SYS")
+            if p not in unseen:
+                notes.append(f"GPU{a.index}-GPU{b.index}: PCIe path not known; assumed SYS")
+        if p in unseen:
+            evidence["unseen"] = unseen[p]
+        if exp.source.startswith("suspect:"):
+            evidence["suspect"] = exp.source.removeprefix("suspect:")
         if a.status != "ok" or b.status != "ok":
-            health = LinkHealth.UNKNOWN
             evidence["gpu_status"] = {a.label: a.status, b.label: b.status}
-        elif isinstance(exp.nvlinks, Unknown):
-            health = LinkHealth.UNKNOWN
-        elif active >= exp.nvlinks:
-            health = LinkHealth.OK
-        elif active == 0:
-            health = LinkHealth.DOWN
-        else:
-            health = LinkHealth.DEGRADED
         detail = dict(p2p.get(p, {}))
         links.append(Link(
             a=a.label, b=b.label, path=path, nvlinks=active, nvlinks_expected=exp.nvlinks,
-            pcie_path=pcie, p2p=_p2p_code(detail), p2p_detail=detail, health=health,
+            pcie_path=pcie, p2p=_p2p_code(detail), p2p_detail=detail,
+            health=link_health(a, b, exp.nvlinks, active),
             nominal_gbps=_nominal_gbps(a, b, active), evidence=evidence,
         ))
+    if unseen:
+        notes.append(f"{len(unseen)} GPU pair{'s' if len(unseen) != 1 else ''} not seen "
+                     f"({next(iter(unseen.values()))}): their NVLink health is unknown")
     nic_index = {n.index: n for n in nics}
     for g in ordered_gpus:
         for n in sorted(nic_index):

@@ -161,6 +161,9 @@ class Gpu:
     pstate: Maybe[str] = Unknown("not read")  # performance state when read, "P0" (busy) ... "P8" (idle)
     status: str = "ok"  # ok | lost | error: one bad GPU never sinks the probe
     status_reason: str | None = None
+    # Why this GPU's NVLink port states were not read (e.g. "`nvidia-smi nvlink --status` timed out");
+    # None when they were read, so that an empty `nvlinks` means "no NVLink ports", never "not looked".
+    nvlinks_unread: str | None = None
 
     @property
     def label(self) -> str:
@@ -225,6 +228,27 @@ def ordered(a: str, b: str) -> tuple[str, str]:
     return (a, b) if endpoint_key(a) <= endpoint_key(b) else (b, a)
 
 
+class CheckState(str, Enum):
+    MADE = "made"  # the evidence was there and the check was judged
+    NOT_MADE = "not_made"  # the evidence was missing, partial or unreadable: an UNKNOWN part of the verdict
+    NOT_APPLICABLE = "not_applicable"  # nothing to check here (no NVLink hardware, no NVSwitch fabric)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check a node verdict claims, and whether the evidence it needs was there (`model/coverage.py`).
+
+    A node is `ok` only when every check is made or not applicable; a check not made names why
+    (`reason`), what it left unjudged (`subjects`: GPUs or pairs) and the command that answers it."""
+
+    name: str  # links | nvlink_ports | gpu_info | nvlink_errors | p2p | fabric
+    state: CheckState
+    what: str  # the check in words: "NVLink port states"
+    reason: str = ""  # why not made / why not applicable; empty when made
+    command: str = ""  # what to run to answer it (when not made)
+    subjects: tuple[str, ...] = ()  # the GPUs or GPU pairs it could not judge
+
+
 @dataclass(frozen=True)
 class Topology:
     """One frozen snapshot of a node. Nothing downstream of the probes touches hardware."""
@@ -240,6 +264,9 @@ class Topology:
     probe_notes: tuple[str, ...] = ()  # what the probe could not read, disagreements between sources
     probe_duration_seconds: float | None = None
     schema: str = SCHEMA
+    # The checks a verdict on this snapshot claims and whether their evidence was there; filled by
+    # `model.coverage.with_coverage` (empty in snapshots written before it existed: derived then).
+    coverage: tuple[Check, ...] = ()
     # the multi-node NVLink domain of this node's GPUs, "<ClusterUUID>.<CliqueId>" (GFD's nvidia.com/gpu.clique):
     # None when the node is in none (no fabric, or an HGX-style single-node one); Unknown when it should be
     # and cannot be told (fabric not registered yet, GPUs disagree). Filled by the probes (model/fabric.py).

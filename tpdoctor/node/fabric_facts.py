@@ -42,7 +42,9 @@ NODE_FABRIC_FACTS: dict[str, Fact] = {
     "fabric_without_domain": Fact(INT, "Of those, GPUs whose ClusterUUID reads all zeros (in no multi-node "
                                   "domain; normal on single-node NVSwitch systems)."),
     "imex_state": Fact(S, "IMEX here: ready, not_ready or off (disabled/masked on purpose, e.g. Kubernetes "
-                       "ComputeDomains); null when the node is in no (known) multi-node domain.", True),
+                       "ComputeDomains); null when the node is in no (known) multi-node domain, or IMEX was not "
+                       "collected (nothing is claimed about it then); unknown when collected but unreadable.",
+                       True),
     "imex_detail": Fact(S, "What was read: service, daemon (-q) and domain (-N) states, nodes not READY.", True),
 }
 
@@ -71,7 +73,7 @@ def node_fabric(topology: Topology) -> dict[str, Any]:
     in_domain = isinstance(topology.nvlink_domain, str) or len(domains) == 1  # judged once it is in one
     imex: Any = None
     detail: Any = None
-    if in_domain:
+    if in_domain and topology.imex is not None:  # not collected (an NVML snapshot): the verdict claims nothing
         state, detail = imex_state(topology.imex)
         imex = Unknown(detail) if state == "unknown" else state
     return {

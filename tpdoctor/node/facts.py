@@ -7,19 +7,22 @@ the documentation: `docs/rules.md` prints it, and rule templates are checked aga
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from tpdoctor.engine.schema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchema, SubjectSchema
 from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.coverage import not_made
 from tpdoctor.model.expected_busbw import group_busbw_gbps
 from tpdoctor.model.fabric import registered
-from tpdoctor.model.topology import Gpu, Link, NvLinkState, PathKind, RemoteType, Topology, path_kind, path_sort_key
+from tpdoctor.model.topology import Gpu, Link, NvLinkState, RemoteType, Topology, path_kind
 from tpdoctor.model.unknown import Unknown
+from tpdoctor.node.benchfacts import ExpectedBusbw, bench_facts
 from tpdoctor.node.drift import drift_items, error_sums
 from tpdoctor.node.fabric_facts import GPU_FABRIC_FACTS, NODE_FABRIC_FACTS, gpu_fabric, node_fabric
+from tpdoctor.node.rootcause import DarkLinks, board_kind, dark_links, pcie_facts, repair
 
 NODE = SubjectSchema("node", "The whole node (one per evaluation; visible to every node rule).", {
     "host": Fact(S, "Host name."),
@@ -31,6 +34,14 @@ NODE = SubjectSchema("node", "The whole node (one per evaluation; visible to eve
     "baseline": Fact(B, "A baseline topology was given (drift facts are meaningful)."),
     "driver_version": Fact(S, "NVIDIA driver version.", True),
     "probe_notes": Fact(L, "What the probe could not read, disagreements between sources."),
+    "nvlink_board": Fact(S, "NVLink hardware of the node's SKUs: switch (HGX/DGX), bridge (PCIe cards), mesh, "
+                         "none; mixed or unknown when the SKUs differ or are not in the catalogue."),
+    "nvlink_pairs_expected": Fact(INT, "GPU pairs (both GPUs readable) that expect NVLinks."),
+    "nvlinks_all_dark": Fact(B, "Every GPU pair that expects NVLinks reads down and no GPU has an active "
+                             "NVLink port: one node-wide cause (on NVSwitch boards, the fabric)."),
+    "fabric_not_ready": Fact(INT, "GPUs whose NVSwitch fabric state reads not ready (TPD105's subjects)."),
+    "checks_not_made": Fact(L, "Checks whose evidence was missing (model/coverage.py): links, nvlink_ports, "
+                            "gpu_info, nvlink_errors, p2p, fabric."),
     **NODE_FABRIC_FACTS,
 })
 
@@ -62,6 +73,13 @@ LINK = SubjectSchema("link", "A GPU pair, listed once (a before b). `id` is `GPU
                         True),
     "baseline_path": Fact(S, "The pair's path in the baseline, when a baseline is given.", True),
     "baseline_nvlinks": Fact(INT, "NVLinks up in the baseline.", True),
+    "folded_under": Fact(S, "The root-cause finding this pair's NVLink state is folded under: `node` (every "
+                         "NVLink dark, TPD110) or a GPU label (that GPU lost every link, TPD111); null otherwise.",
+                         True),
+    "repair": Fact(S, "What to check for the pair's NVLink hardware, by board: the bridge (bridge SKUs), the "
+                   "baseboard (NVSwitch boards), the board (mesh), or how to find out."),
+    "suspect": Fact(S, "bridge-missing-or-down: an unbridged pair of a bridge SKU beside bridged siblings, "
+                    "port states not read (TPD113); null otherwise.", True),
 })
 
 GPU = SubjectSchema("gpu", "One GPU. `id` is `GPU3`.", {
@@ -95,12 +113,22 @@ GPU = SubjectSchema("gpu", "One GPU. `id` is `GPU3`.", {
     "fabric_ready": Fact(B, "completed + success; null when not on a fabric.", True),
     "fabric_detail": Fact(S, "The fabric state in words, with the status when completed (e.g. "
                            "`completed, status NVML_ERROR_TIMEOUT`).", True),
+    "pcie_capable_gen": Fact(INT, "The GPU's own max PCIe generation (NVML), else its SKU's.", True),
+    "pcie_capable_width": Fact(INT, "The SKU's PCIe lanes.", True),
+    "pcie_now": Fact(S, "The link now in words, `Gen5 x8` (`?` for a part not read)."),
+    "pcie_slot_max": Fact(S, "The slot's max in words, `Gen5 x16`."),
+    "pcie_capable": Fact(S, "What the GPU itself can do, `Gen5 x16`."),
+    "nvlink_pairs_expected": Fact(INT, "Pairs with this GPU that expect NVLinks (readable peers)."),
+    "nvlink_pairs_down": Fact(INT, "Those pairs reading down."),
+    "nvlinks_all_down": Fact(B, "This GPU lost every NVLink (two or more expected pairs, all down) while "
+                             "other GPUs kept theirs: one GPU fault, not one per pair."),
+    "repair": Fact(S, "What to check for this GPU's NVLink hardware, by board."),
     **GPU_FABRIC_FACTS,
 })
 
 BENCH = SubjectSchema("bench", "One benchmarked GPU group at its largest correct message size. "
-                      "`id` is `GPU0+GPU1`.", {
-    "group": Fact(L, "GPU indices."),
+                      "`id` is `GPU0+GPU1` (`node-a:GPU0+node-b:GPU0` for a group across nodes).", {
+    "group": Fact(L, "GPU indices (global ranks for a group across nodes)."),
     "label": Fact(S, "What was benchmarked (deployment name, pairs, node).", True),
     "backend": Fact(S, "nccl or gloo."),
     "bytes": Fact(INT, "Message size."),
@@ -108,7 +136,9 @@ BENCH = SubjectSchema("bench", "One benchmarked GPU group at its largest correct
     "algbw_gbps": Fact(F, "Measured algbw."),
     "correct": Fact(B, "The all-reduce result was right."),
     "error": Fact(S, "Why the run failed.", True),
-    "path": Fact(S, "Weakest path inside the group.", True),
+    "failed_runs": Fact(INT, "Measurements of this group (any size) that hung, died or gave a wrong sum."),
+    "failure": Fact(S, "The first failure in words (its error, or `wrong result`); null when none failed.", True),
+    "path": Fact(S, "Weakest path inside the group (NET across nodes).", True),
     "busbw_expected_gbps": Fact(F, "What busbw this group should reach (SKU, GPU count, path); null when "
                                   "no published figure applies (e.g. gloo on CPU).", True),
     "busbw_ratio": Fact(F, "busbw_gbps / busbw_expected_gbps.", True),
@@ -126,7 +156,6 @@ NODE_SCHEMA = ScopeSchema(
     "node", "Facts about one node's GPUs, links, benchmark results and drift from its baseline.",
     {"node": NODE, "link": LINK, "gpu": GPU, "bench": BENCH, "drift": DRIFT}, shared=("node",))
 
-ExpectedBusbw = Callable[[Topology, "tuple[int, ...]"], "float | None"]  # (node, GPU group) -> GB/s
 
 
 def _k(value: Any) -> Any:
@@ -159,8 +188,12 @@ def node_facts(topology: Topology, bench: Sequence[BenchResult] = (), baseline: 
 
     gpus = {g.index: g for g in topology.gpus}
     base_gpus = {g.index: g for g in baseline.gpus} if baseline else {}
-    sides = _sides(gpus)
-    links = [_link(lk, sides, baseline) for lk in topology.gpu_links()]
+    kind = board_kind(topology.gpus)
+    dark = dark_links(topology)
+    not_ready = sum(1 for g in topology.gpus if fabric_ready(g) is False)
+    root = dark.node_dark and kind == "switch" and not_ready == 0
+    sides = _sides(gpus, dark, root)
+    links = [_link(lk, sides, baseline, kind) for lk in topology.gpu_links()]
     node = _subject(topology.host, {
         "host": topology.host,
         "gpu_count": len(topology.gpus),
@@ -171,13 +204,18 @@ def node_facts(topology: Topology, bench: Sequence[BenchResult] = (), baseline: 
         "baseline": baseline is not None,
         "driver_version": topology.driver_version,
         "probe_notes": list(topology.probe_notes),
+        "nvlink_board": kind,
+        "nvlink_pairs_expected": sum(dark.pairs_expected.values()) // 2,
+        "nvlinks_all_dark": dark.node_dark,
+        "fabric_not_ready": not_ready,
+        "checks_not_made": [c.name for c in not_made(topology)],
         **node_fabric(topology),
     })
     return ScopeFacts("node", {
         "node": [node],
         "link": links,
-        "gpu": [_gpu(g, base_gpus.get(g.index)) for g in topology.gpus],
-        "bench": _bench(topology, bench, expected_busbw),
+        "gpu": [_gpu(g, base_gpus.get(g.index), dark, kind) for g in topology.gpus],
+        "bench": bench_facts(topology, bench, expected_busbw),
         "drift": [_subject(d.ident, {"what": d.what, "before": d.before, "after": d.after, "detail": d.detail})
                   for d in (drift_items(baseline, topology) if baseline else [])],
     })
@@ -202,10 +240,15 @@ class _GpuSide:
     mig: bool
     fabric: bool | None
     ok: bool
+    folded: str | None  # the root cause this GPU's dark pairs are folded under ("node", "GPU3")
 
 
-def _sides(gpus: dict[int, Gpu]) -> dict[int, _GpuSide]:
-    return {i: _GpuSide(g.name, g.mig is True, fabric_ready(g), g.status == "ok") for i, g in gpus.items()}
+def _sides(gpus: dict[int, Gpu], dark: DarkLinks, root: bool) -> dict[int, _GpuSide]:
+    def folded(i: int) -> str | None:
+        return "node" if root else (f"GPU{i}" if i in dark.gpus_dark else None)
+
+    return {i: _GpuSide(g.name, g.mig is True, fabric_ready(g), g.status == "ok", folded(i))
+            for i, g in gpus.items()}
 
 
 @lru_cache(maxsize=512)
@@ -213,7 +256,7 @@ def _kind(path: str) -> str:
     return path_kind(path).value
 
 
-def _link(lk: Link, sides: dict[int, _GpuSide], baseline: Topology | None) -> dict[str, Any]:
+def _link(lk: Link, sides: dict[int, _GpuSide], baseline: Topology | None, kind: str) -> dict[str, Any]:
     ia, ib = lk.indices
     sa, sb = sides.get(ia), sides.get(ib)
     expected = lk.nvlinks_expected
@@ -242,10 +285,13 @@ def _link(lk: Link, sides: dict[int, _GpuSide], baseline: Topology | None) -> di
         "expected_from": source if isinstance(source, str) else None,
         "baseline_path": base.path if base else None,
         "baseline_nvlinks": base.nvlinks if base else None,
+        "folded_under": (sa.folded if sa else None) or (sb.folded if sb else None),
+        "repair": repair(kind),
+        "suspect": lk.evidence.get("suspect") if isinstance(lk.evidence.get("suspect"), str) else None,
     })
 
 
-def _gpu(g: Gpu, base: Gpu | None) -> dict[str, Any]:
+def _gpu(g: Gpu, base: Gpu | None, dark: DarkLinks, kind: str) -> dict[str, Any]:
     sums = error_sums(g)
     base_total = error_sums(base)["total"] if base else None
     err_links = [p.link for p in g.nvlinks
@@ -279,6 +325,11 @@ def _gpu(g: Gpu, base: Gpu | None) -> dict[str, Any]:
         "fabric_health": fab.health if fab else None,
         "fabric_ready": fabric_ready(g),
         "fabric_detail": _fabric_detail(g),
+        **pcie_facts(g),
+        "nvlink_pairs_expected": dark.pairs_expected[g.index],
+        "nvlink_pairs_down": dark.pairs_down[g.index],
+        "nvlinks_all_down": g.index in dark.gpus_dark,
+        "repair": repair(kind),
         **gpu_fabric(g),
     })
 
@@ -300,36 +351,3 @@ def _busy(g: Gpu) -> Any:
     if isinstance(util, (int, float)) and not isinstance(util, bool):
         return util > 0
     return Unknown("utilisation not read")
-
-
-def _bench(topology: Topology, results: Sequence[BenchResult],
-           expected_busbw: ExpectedBusbw | None) -> list[dict[str, Any]]:
-    best: dict[tuple[int, ...], BenchResult] = {}
-    for r in results:
-        key = tuple(sorted(r.group))
-        cur = best.get(key)
-        good = r.error is None and r.correct
-        cur_good = cur is not None and cur.error is None and cur.correct
-        if cur is None or (good and (not cur_good or r.bytes > cur.bytes)):
-            best[key] = r
-    out = []
-    for key, r in sorted(best.items()):
-        path = _weakest_path(topology, key)
-        expected = expected_busbw(topology, key) if expected_busbw and r.backend == "nccl" else None
-        out.append(_subject("+".join(f"GPU{i}" for i in key), {
-            "group": list(key), "label": r.label, "backend": r.backend, "bytes": r.bytes,
-            "busbw_gbps": float(r.busbw_gbps), "algbw_gbps": float(r.algbw_gbps), "correct": r.correct,
-            "error": r.error, "path": path,
-            "busbw_expected_gbps": float(expected) if expected else None,
-            "busbw_ratio": r.busbw_gbps / expected if expected else None,
-        }))
-    return out
-
-
-def _weakest_path(topology: Topology, group: tuple[int, ...]) -> str | None:
-    paths = [lk.path for i in group for j in group if i < j
-             for lk in [topology.gpu_link(i, j)] if lk is not None]
-    if not paths:
-        return None
-    worst = max(paths, key=path_sort_key)
-    return worst if path_kind(worst) is not PathKind.NET else None

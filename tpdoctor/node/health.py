@@ -1,27 +1,46 @@
-"""Cron mode: scan, evaluate node rules against the node's own baseline, decide a Nagios status.
+"""Cron mode: scan, judge the node against its own baseline, decide a Nagios status.
 
-The baseline is the last good snapshot (a run with no active warning or critical finding). It is read and
-replaced under an fcntl lock, written atomically, and never touched when the probe failed.
+The baseline is the node's own expectation (DESIGN §3): each GPU pair it judged sets what the pair should
+have now (`model.baseline.rebase`), ahead of the SKU and symmetry, and drift from it is TPD107. It is the
+last clean snapshot (status ok: no active warning or critical, every check made), or one the operator
+accepted as is (`accept=True`, `--accept-baseline`: a node whose known state is its normal state). It is
+read and replaced under an fcntl lock, written atomically, and never touched when the probe failed, the
+node was not clean (a failed measurement included) or the evidence was incomplete. What happened to it
+is part of the outcome (`BaselineNote`), so a first run on a broken node says that no baseline was
+written instead of leaving drift detection silently off.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tpdoctor.engine.evaluate import Engine, Evaluation, Options
 from tpdoctor.engine.rule import Rule
 from tpdoctor.files.atomic import locked, write_atomic
 from tpdoctor.model import contract as report_json
+from tpdoctor.model.baseline import accept as accepted
+from tpdoctor.model.baseline import rebase
 from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.coverage import with_coverage
 from tpdoctor.model.errors import ParseError, TpdError
-from tpdoctor.model.findings import Report, Severity, Status, apply_fail_on, status_of
+from tpdoctor.model.findings import Report, Severity, Status
 from tpdoctor.model.topology import Topology
 from tpdoctor.node.facts import NODE_SCHEMA, ExpectedBusbw, node_facts
+from tpdoctor.node.verdict import decide, unknown_parts
 
 Loader = Callable[[], Report]  # the node to judge (see node/read.py); raises TpdError when it cannot be read
+
+
+@dataclass(frozen=True)
+class BaselineNote:
+    """What this run did with the baseline file."""
+
+    path: str
+    state: str  # written | accepted | kept | not_written | refused
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -33,6 +52,7 @@ class HealthOutcome:
     error: str | None = None
     evaluation: Evaluation | None = None
     baseline_written: bool = False
+    baseline: BaselineNote | None = None
 
 
 def read_baseline(path: Path) -> Topology | None:
@@ -50,7 +70,7 @@ def read_baseline(path: Path) -> Topology | None:
 
 def run_health(load: Loader, rules: Sequence[Rule], *, options: Options | None = None,
                baseline_path: Path | None = None, fail_on: Severity = Severity.WARNING,
-               expected_busbw: ExpectedBusbw | None = None,
+               expected_busbw: ExpectedBusbw | None = None, accept: bool = False,
                clock: Callable[[], float] = time.monotonic) -> HealthOutcome:
     start = clock()
     try:
@@ -63,17 +83,41 @@ def run_health(load: Loader, rules: Sequence[Rule], *, options: Options | None =
         return _judge(engine, topology, bench, None, fail_on, expected_busbw, start, clock)
     with locked(baseline_path):
         baseline = read_baseline(baseline_path)
+        if baseline is not None:
+            topology = rebase(topology, baseline)
         outcome = _judge(engine, topology, bench, baseline, fail_on, expected_busbw, start, clock)
-        if outcome.raw_status is Status.OK and outcome.report is not None:
-            write_atomic(baseline_path, report_json.render(Report(topology=topology)))
-            outcome = HealthOutcome(**{**outcome.__dict__, "baseline_written": True})
-    return outcome
+        note = _baseline_note(outcome, baseline_path, first_run=baseline is None, accept=accept)
+        if note.state in ("written", "accepted") and outcome.report is not None:
+            snapshot = outcome.report.topology
+            write_atomic(baseline_path, report_json.render(Report(
+                topology=with_coverage(accepted(snapshot)) if accept else snapshot)))
+    return replace(outcome, baseline_written=note.state in ("written", "accepted"), baseline=note)
+
+
+def _baseline_note(outcome: HealthOutcome, path: Path, *, first_run: bool, accept: bool) -> BaselineNote:
+    report = outcome.report
+    assert report is not None
+    gaps = unknown_parts(report)
+    if accept:
+        if gaps:
+            return BaselineNote(str(path), "refused", "--accept-baseline refused: the evidence is incomplete "
+                                f"({gaps[0].what} not checked); a baseline must not expect what was never read")
+        return BaselineNote(str(path), "accepted", "baseline accepted as is (--accept-baseline): from the next run "
+                            "this node's links expect what they show now")
+    if outcome.raw_status is Status.OK:
+        return BaselineNote(str(path), "written", "clean run: baseline replaced")
+    why = "evidence incomplete" if outcome.raw_status is Status.UNKNOWN else "node not clean"
+    if first_run:
+        return BaselineNote(str(path), "not_written", f"no baseline written ({why} at its first run); drift "
+                            "detection is off until a clean run, or --accept-baseline records the node as is")
+    return BaselineNote(str(path), "kept", f"baseline kept ({why})")
 
 
 def _judge(engine: Engine, topology: Topology, bench: tuple[BenchResult, ...], baseline: Topology | None,
            fail_on: Severity, expected_busbw: ExpectedBusbw | None,
            start: float, clock: Callable[[], float]) -> HealthOutcome:
+    topology = with_coverage(topology)
     evaluation = engine.evaluate(node_facts(topology, bench, baseline, expected_busbw))
-    raw = status_of(evaluation.findings)
-    report = Report(topology=topology, bench=bench, findings=evaluation.findings, status=raw)
-    return HealthOutcome(report, apply_fail_on(raw, fail_on), raw, clock() - start, evaluation=evaluation)
+    report = Report(topology=topology, bench=bench, findings=evaluation.findings)
+    raw, status = decide(report, fail_on)
+    return HealthOutcome(replace(report, status=raw), status, raw, clock() - start, evaluation=evaluation)

@@ -1,30 +1,56 @@
 """Reading a node for `scan`, `health` and `check-deployment`: a capture replayed, or this machine probed,
 and with `bench` a short pairwise all-reduce measured on this machine.
 
-One use case, so the three commands cannot drift apart in where a snapshot comes from.
+One use case, so the three commands cannot drift apart in where a snapshot comes from. A benchmark always
+measures *this* machine, so it is refused with a capture of another one: its numbers would be attached
+to a host they were never measured on.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.errors import InputError
 from tpdoctor.model.findings import Report
 from tpdoctor.model.topology import Topology
 
+HOST_ENV = "TPDOCTOR_HOST"  # the name the benchmark gives this node (bench/worker.py), default the hostname
+
+
+def this_host() -> str:
+    return os.environ.get(HOST_ENV) or socket.gethostname()
+
+
+def require_this_host(topology: Topology, from_path: str | Path, option: str = "--bench",
+                      hostname: Callable[[], str] = this_host) -> None:
+    """Raise InputError unless the capture at `from_path` was taken on this machine (its host is this
+    machine's name: $TPDOCTOR_HOST when set, as the benchmark names its node, else the hostname)."""
+    here = hostname()
+    if topology.host != here:
+        raise InputError(f"{option} measures this machine ({here}), but {from_path} is a capture of "
+                         f"{topology.host or 'an unnamed host'}: the numbers would be attached to the wrong "
+                         f"node; drop {option}, or run it on {topology.host or 'that node'}")
+
 
 def read_node(from_path: str | Path | None, probe: str = "auto", timeout_seconds: float | None = None, *,
-              bench: bool = False) -> Report:
+              bench: bool = False, hostname: Callable[[], str] = this_host) -> Report:
     """The node as one Report (topology, any bench results a saved report carried, findings unjudged).
 
     `from_path`: a raw `topo -m` capture, a collect directory or a tpdoctor/v1 JSON report; None probes
     this machine with `probe` (auto, nvml, smi). `bench` measures every GPU pair of *this* machine with a
-    short all-reduce (torch is imported only there) and puts busbw on the links."""
+    short all-reduce (torch is imported only there) and puts busbw on the links; with a capture of
+    another host it is refused (InputError) before anything runs."""
     if from_path is not None:
         from tpdoctor.probes.replay import load_report
 
         loaded = load_report(from_path)
         topology, results = loaded.topology, tuple(loaded.bench)
+        if bench:
+            require_this_host(topology, from_path, hostname=hostname)
     else:
         from tpdoctor.probes import probe_live
 

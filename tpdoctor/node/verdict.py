@@ -1,29 +1,74 @@
-"""Judge a Topology into a Report: the one seam the node rules plug into (scan, demo, health).
+"""Judge a Topology into a Report: the one seam the node rules plug into (scan, demo, health, bench).
 
-The node rules (rules/node/, TPD1xx) decide; the status is the worst active finding.
+The node rules (rules/node/, TPD1xx) decide; the status combines what they found with what could not be
+checked, so that `ok` is a promise (docs/health.md, "What a status promises"):
+
+| active findings | every check made | status |
+|---|---|---|
+| a critical | any | critical |
+| warnings or none | no (evidence missing, or a rule could not judge) | unknown |
+| a warning | yes | warning |
+| none | yes | ok |
+
+A known fault outranks a gap in the evidence (a node with an NVLink down is broken whatever else could
+not be read); a gap outranks a warning, because a partial reading could be hiding a worse fault and a
+cron job or systemd unit that lets warnings pass must not let a half-read node pass with them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from tpdoctor.engine.evaluate import Engine
 from tpdoctor.engine.loader import load_rules
 from tpdoctor.engine.rule import Rule
 from tpdoctor.model.bench import BenchResult
-from tpdoctor.model.findings import Report, status_of
-from tpdoctor.model.topology import Topology
+from tpdoctor.model.coverage import not_made, with_coverage
+from tpdoctor.model.findings import Finding, Report, Severity, Status, apply_fail_on, status_of
+from tpdoctor.model.topology import Check, CheckState, Topology
 from tpdoctor.node.facts import NODE_SCHEMA, node_facts
 from tpdoctor.node.read import read_node
 
 
+def unknown_parts(report: Report) -> tuple[Check, ...]:
+    """What the verdict could not check: coverage gaps, then rules that could not judge a subject."""
+    gaps = list(not_made(report.topology))
+    unjudged = [f for f in report.findings if not f.judged and not f.suppressed]
+    if unjudged:
+        rules = sorted({f.rule for f in unjudged})
+        gaps.append(Check("rules", CheckState.NOT_MADE, "rule verdicts",
+                          reason=f"{', '.join(rules)} could not judge {len(unjudged)} subject(s): "
+                                 f"{unjudged[0].message}",
+                          subjects=tuple(f"{f.rule} {f.subject}" for f in unjudged)))
+    return tuple(gaps)
+
+
+def node_status(findings: Sequence[Finding], gaps: Sequence[Check]) -> Status:
+    """critical > unknown > warning > ok (the table above)."""
+    found = status_of(tuple(findings))
+    if found is Status.CRITICAL:
+        return found
+    return Status.UNKNOWN if gaps else found
+
+
+def decide(report: Report, fail_on: Severity = Severity.WARNING) -> tuple[Status, Status]:
+    """(status before --fail-on, status after it): `--fail-on critical` lets warnings pass, never gaps."""
+    gaps = unknown_parts(report)
+    raw = node_status(report.findings, gaps)
+    return raw, (raw if raw is not Status.WARNING else apply_fail_on(raw, fail_on))
+
+
 def report_for(topology: Topology, bench: tuple[BenchResult, ...] = (), *, rules: Sequence[Rule] | None = None,
                baseline: Topology | None = None) -> Report:
-    """Evaluate the node rules (built-in unless `rules` is given) on one snapshot."""
+    """Evaluate the node rules (built-in unless `rules` is given) on one snapshot; the report's topology
+    carries its coverage record and the status follows the table above."""
     engine = Engine(load_rules([NODE_SCHEMA]) if rules is None else rules, NODE_SCHEMA)
+    topology = with_coverage(topology)
     findings = engine.evaluate(node_facts(topology, bench, baseline)).findings
-    return Report(topology=topology, bench=bench, findings=findings, status=status_of(findings))
+    report = Report(topology=topology, bench=bench, findings=findings)
+    return replace(report, status=decide(report)[0])
 
 
 def scan(from_path: str | Path | None, probe: str = "auto", timeout_seconds: float | None = None, *,

@@ -22,29 +22,33 @@ def probe_live(kind: str = "auto", *, runner: Runner = run, timeout_seconds: flo
     when NVML cannot start (no library, no driver access) it falls back to nvidia-smi alone, and when
     nvidia-smi fails the NVML view stands alone. An NVML read that overruns its deadline is a wedged
     driver: that fails the probe (nvidia-smi would hang the same way). `timeout_seconds` bounds each
-    nvidia-smi command and the whole NVML read. A node in (or built for) a multi-node NVLink domain also
+    nvidia-smi command; the whole NVML read has a deadline of its own (`nvml.deadline_seconds`: 30 s,
+    $TPDOCTOR_NVML_DEADLINE, never shorter than `timeout_seconds`), because nvmlInit alone can take
+    seconds on a node without persistence mode. A node in (or built for) a multi-node NVLink domain also
     gets its IMEX state read (`probes/imex.py`).
     """
     from tpdoctor.probes import imex, smi_probe
 
     timeout = smi_probe.default_timeout() if timeout_seconds is None else timeout_seconds
-    topology = _probe(kind, runner, timeout, nvml_lib)
+    topology = _probe(kind, runner, timeout_seconds, nvml_lib)
     return imex.attach(topology, runner, timeout_seconds=timeout)[0]
 
 
-def _probe(kind: str, runner: Runner, timeout: float, nvml_lib: ModuleType | None) -> Topology:
+def _probe(kind: str, runner: Runner, timeout_seconds: float | None, nvml_lib: ModuleType | None) -> Topology:
     if kind not in PROBE_KINDS:
         raise ProbeError(f"unknown probe {kind!r}", hint=f"choose one of {', '.join(PROBE_KINDS)}")
     from tpdoctor.probes import smi_probe
 
+    timeout = smi_probe.default_timeout() if timeout_seconds is None else timeout_seconds
     if kind == "smi":
         return smi_probe.probe(runner, timeout_seconds=timeout)
     from tpdoctor.probes import nvml
 
+    deadline = nvml.deadline_seconds(timeout_seconds)
     if kind == "nvml":
-        return nvml.probe_nvml(nvml_lib, deadline_seconds=timeout)
+        return nvml.probe_nvml(nvml_lib, deadline_seconds=deadline)
     try:
-        primary = nvml.probe_nvml(nvml_lib, deadline_seconds=timeout)
+        primary = nvml.probe_nvml(nvml_lib, deadline_seconds=deadline)
     except nvml.NvmlDeadlineError:
         raise
     except ProbeError as nvml_error:

@@ -4,10 +4,12 @@ The parsers (`probes/smi.py`) turn each command's text into plain parts; this mo
 index: `topo -m` gives the GPUs, NICs, paths and CPU/NUMA affinity; `--query-gpu` names, UUIDs, bus ids,
 memory and PCIe link; `nvlink --status` each GPU's ports (state, GB/s); `nvlink -e` their error
 counters; `nvlink -c` their P2P capability; `topo -p2p r|w|n` the pair's P2P status. The link graph
-(effective path, expected NVLinks, health) is `linkgraph.build_links`'s job.
+(effective path, expected NVLinks, health) is `model.links.build_links`'s job.
 
 Optional outputs that are missing or unparsable become probe notes, never a failed probe; only
-`topo -m` is required.
+`topo -m` is required. What they would have told becomes `Unknown` with the reason (which command failed,
+which file the capture lacks), and `Gpu.nvlinks_unread` when the port states are missing: the verdict's
+coverage record (`model/coverage.py`) reads those, so a partial capture can never pass for a full one.
 """
 
 from __future__ import annotations
@@ -64,19 +66,24 @@ class SmiParts:
     nvlink_caps: tuple[NvlinkCapsGpu, ...] | None = None
     query: tuple[QueryGpuRow, ...] | None = None
     notes: tuple[str, ...] = ()
+    missing: dict[str, str] = field(default_factory=dict)  # file name -> why its output is not here
     fabric: QueryFabric | None = None  # `nvidia-smi -q`
+
+    def why_missing(self, name: str) -> str:
+        return self.missing.get(name) or f"{name} not in the capture"
 
 
 T = TypeVar("T")
 
 
 def parse_outputs(texts: Mapping[str, str], where: str = "",
-                  sources: Mapping[str, str] | None = None) -> SmiParts:
+                  sources: Mapping[str, str] | None = None, missing: Mapping[str, str] | None = None) -> SmiParts:
     """Parse a bundle of raw outputs keyed by collect-directory file name.
 
     Errors name `where/<file name>`, or `sources[file name]` when given (the live probe names the
     command). `topo-m.txt` must be present and parse (else ParseError); every other output that fails
-    to parse becomes a note naming the file, the line and the parser's complaint.
+    to parse becomes a note naming the file, the line and the parser's complaint. `missing` says why an
+    absent output is absent (the live probe: the command failed or timed out); the parts keep it.
     """
     prefix = f"{where.rstrip('/')}/" if where else ""
 
@@ -87,6 +94,7 @@ def parse_outputs(texts: Mapping[str, str], where: str = "",
         raise ParseError("no `nvidia-smi topo -m` output", source=source(TOPO_M))
     topo = smi.parse_topo_m(texts[TOPO_M], source=source(TOPO_M))
     notes: list[str] = list(topo.notes)
+    why: dict[str, str] = dict(missing or {})
 
     def optional(name: str, parser: Callable[..., T]) -> T | None:
         text = texts.get(name)
@@ -97,6 +105,7 @@ def parse_outputs(texts: Mapping[str, str], where: str = "",
         except ParseError as exc:
             at = f" line {exc.line}" if exc.line is not None else ""
             notes.append(f"ignored {name}{at}: {exc.reason}")
+            why[name] = f"{source(name)} did not parse ({exc.reason})"
             return None
 
     p2p: dict[str, P2PMatrix] = {}
@@ -113,6 +122,7 @@ def parse_outputs(texts: Mapping[str, str], where: str = "",
         query=optional(QUERY_GPU, smi.parse_query_gpu),
         fabric=optional(QUERY_FULL, parse_query_fabric),
         notes=tuple(notes),
+        missing=why,
     )
 
 
@@ -160,11 +170,19 @@ def _by_index(rows: tuple[_HasIndex, ...] | None) -> dict[int, _HasIndex]:
     return {row.index: row for row in rows or ()}
 
 
+def _ports_unread(index: int, parts: SmiParts, status: Mapping[int, NvlinkStatusGpu]) -> str | None:
+    if parts.nvlink_status is None:
+        return f"NVLink port states not read: {parts.why_missing(NVLINK_STATUS)}"
+    if index not in status:
+        return f"NVLink port states not read: GPU{index} is not in the `nvidia-smi nvlink --status` output"
+    return None
+
+
 def build_gpus(parts: SmiParts) -> tuple[Gpu, ...]:
     topo = parts.topo
     query = _by_index(parts.query)
     status = _by_index(parts.nvlink_status)
-    no_query = "query-gpu not read" if parts.query is None else "not in query-gpu"
+    no_query = parts.why_missing(QUERY_GPU) if parts.query is None else "not in query-gpu"
     gpus = []
     for index in topo.gpus:
         row = query.get(index)
@@ -180,6 +198,7 @@ def build_gpus(parts: SmiParts) -> tuple[Gpu, ...]:
             numa_node=_known(topo.numa_affinity.get(index), "no NUMA affinity in topo -m"),
             cpu_affinity=_known(topo.cpu_affinity.get(index), "no CPU affinity in topo -m"),
             nvlinks=_ports(index, parts),
+            nvlinks_unread=_ports_unread(index, parts, status),
             pcie=Pcie(
                 gen_current=_known(row.pcie_gen_current if row else None, no_query),
                 gen_max=_known(row.pcie_gen_max if row else None, no_query),
@@ -214,17 +233,18 @@ def attach_fabric(gpus: tuple[Gpu, ...], query: QueryFabric | None) -> tuple[tup
 
 def pair_inputs(parts: SmiParts) -> tuple[dict[tuple[int, int], Maybe[str]], dict[tuple[int, int], int],
                                           dict[tuple[int, int], dict[str, str]]]:
-    """`topo -m` cells and P2P matrices as `linkgraph.build_links` wants them, keyed (i, j) with i < j."""
+    """`topo -m` cells and P2P matrices as `model.links.build_links` wants them, keyed (i, j) with i < j."""
     topo = parts.topo
     pcie_paths: dict[tuple[int, int], Maybe[str]] = {}
     nvlink_counts: dict[tuple[int, int], int] = {}
     p2p: dict[tuple[int, int], dict[str, str]] = {}
+    unseen = _unseen_reason(topo)
     for x, i in enumerate(topo.gpus):
         for j in topo.gpus[x + 1:]:
             key = (min(i, j), max(i, j))
             cell = topo.path(f"GPU{i}", f"GPU{j}")
             if cell is None:
-                pcie_paths[key] = Unknown("cell missing in topo -m")
+                pcie_paths[key] = Unknown(unseen)
                 continue
             n = path_nvlinks(cell)
             nvlink_counts[key] = n
@@ -237,6 +257,15 @@ def pair_inputs(parts: SmiParts) -> tuple[dict[tuple[int, int], Maybe[str]], dic
             if detail:
                 p2p[key] = detail
     return pcie_paths, nvlink_counts, p2p
+
+
+def _unseen_reason(topo: TopoMatrix) -> str:
+    """Why a GPU pair has no `topo -m` cell: the rows stop early (a cut capture), or the cell is absent."""
+    rows = [r for r in topo.rows_present if r.startswith("GPU")]
+    if topo.header_present and rows and len(rows) < len(topo.gpus):
+        return (f"`topo -m` rows stop after {rows[-1]} ({len(rows)} of the {len(topo.gpus)} GPUs its header "
+                f"names): the capture is cut short")
+    return "cell missing in topo -m"
 
 
 def build_nics(parts: SmiParts) -> tuple[tuple[Nic, ...], dict[tuple[int, int], str]]:
@@ -255,7 +284,9 @@ def build_nics(parts: SmiParts) -> tuple[tuple[Nic, ...], dict[tuple[int, int], 
 def build_topology(parts: SmiParts, *, host: str, source: str, captured_at: str,
                    notes: tuple[str, ...] = (), baseline: Topology | None = None,
                    probe_duration_seconds: float | None = None) -> Topology:
-    """Join the parts into a Topology; the link graph comes from `linkgraph.build_links`."""
+    """Join the parts into a Topology; the link graph comes from `model.links.build_links`, the coverage
+    record (what this capture can and cannot support) from `model.coverage`."""
+    from tpdoctor.model.coverage import with_coverage
     from tpdoctor.model.links import build_links
 
     gpus, fabric_notes = attach_fabric(build_gpus(parts), parts.fabric)
@@ -270,7 +301,7 @@ def build_topology(parts: SmiParts, *, host: str, source: str, captured_at: str,
         extra["driver_version"] = parts.fabric.driver_version
     if parts.fabric is not None and parts.fabric.cuda_version:
         extra["cuda_version"] = parts.fabric.cuda_version
-    return Topology(
+    return with_coverage(Topology(
         host=host,
         source=source,
         captured_at=captured_at,
@@ -279,4 +310,4 @@ def build_topology(parts: SmiParts, *, host: str, source: str, captured_at: str,
         links=links,
         probe_notes=tuple(notes) + parts.notes + tuple(fabric_notes) + tuple(link_notes),
         **extra,
-    )
+    ))

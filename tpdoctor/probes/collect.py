@@ -68,10 +68,11 @@ def _snapshot_json(cap: Capture, notes: list[str], nvml_lib: ModuleType | None, 
     deadline = default_timeout() if timeout_seconds is None else timeout_seconds
     if use_nvml:
         from tpdoctor.probes.merge import merge
-        from tpdoctor.probes.nvml import probe_nvml
+        from tpdoctor.probes.nvml import deadline_seconds, probe_nvml
 
+        nvml_deadline = deadline_seconds(timeout_seconds)
         try:
-            topology = merge(probe_nvml(nvml_lib, deadline_seconds=deadline, host=cap.host), smi_view)
+            topology = merge(probe_nvml(nvml_lib, deadline_seconds=nvml_deadline, host=cap.host), smi_view)
         except ProbeError as exc:
             notes.append(f"snapshot.json from nvidia-smi only: NVML unavailable ({exc.message})")
     topology, imex_texts = imex.attach(topology, runner, timeout_seconds=deadline)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from typing import Any, TypeVar
 
+from tpdoctor.model.coverage import with_coverage
 from tpdoctor.model.fabric import node_domain
 from tpdoctor.model.topology import Gpu, Link, NvLinkPort, Topology
 from tpdoctor.model.unknown import Unknown
@@ -52,15 +53,23 @@ def _merge_gpu(nvml: Gpu, smi: Gpu, notes: list[str]) -> Gpu:
     if nvml.status != "ok":
         return nvml  # a lost GPU stays lost: nvidia-smi ran at another moment
     merged = _fill(nvml, smi)
+    unread = nvml.nvlinks_unread if smi.nvlinks_unread is not None else None  # read by either is read
     fabric = nvml.fabric if smi.fabric is None else smi.fabric if nvml.fabric is None else \
         _fill(nvml.fabric, smi.fabric)
     return replace(merged, pcie=_fill(nvml.pcie, smi.pcie), nvlinks=_merge_ports(nvml.nvlinks, smi.nvlinks),
-                   fabric=fabric)
+                   nvlinks_unread=unread, fabric=fabric)
 
 
 def _merge_link(nvml: Link, smi: Link | None, notes: list[str]) -> Link:
     if smi is None:
         return nvml
+    if "unseen" in nvml.evidence and "unseen" not in smi.evidence and "gpu_status" not in nvml.evidence:
+        # NVML could not count this pair's NVLinks (far ends or ports unreadable); nvidia-smi's `topo -m` did
+        notes.append(f"{nvml.a}-{nvml.b}: NVLink count from nvidia-smi ({smi.path}); NVML could not count it "
+                     f"({nvml.evidence['unseen']})")
+        evidence = {**smi.evidence, "nvlinks_from": "nvidia-smi", "nvml_unseen": nvml.evidence["unseen"]}
+        nvml = replace(nvml, path=smi.path, nvlinks=smi.nvlinks, nvlinks_expected=smi.nvlinks_expected,
+                       health=smi.health, nominal_gbps=smi.nominal_gbps, evidence=evidence)
     link = nvml
     if isinstance(link.p2p, Unknown) and not isinstance(smi.p2p, Unknown):
         link = replace(link, p2p=smi.p2p)
@@ -91,7 +100,7 @@ def merge(nvml: Topology, smi: Topology) -> Topology:
     duration = None
     if nvml.probe_duration_seconds is not None or smi.probe_duration_seconds is not None:
         duration = round((nvml.probe_duration_seconds or 0.0) + (smi.probe_duration_seconds or 0.0), 6)
-    return replace(
+    return with_coverage(replace(
         nvml,
         gpus=gpus,
         nics=nvml.nics or smi.nics,
@@ -103,7 +112,7 @@ def merge(nvml: Topology, smi: Topology) -> Topology:
         probe_notes=(*nvml.probe_notes, *(f"nvidia-smi: {n}" for n in smi.probe_notes),
                      "merged with nvidia-smi (NVML first)", *notes),
         probe_duration_seconds=duration,
-    )
+    ))
 
 
 def _first_known(a: Any, b: Any) -> Any:

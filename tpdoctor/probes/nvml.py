@@ -14,11 +14,12 @@ them into links with expected counts and health is `tpdoctor.model.links.build_l
 from __future__ import annotations
 
 import ctypes
+import os
 import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import ModuleType
@@ -39,6 +40,7 @@ from tpdoctor.probes.nvml_facts import (
     FI_SWITCH_LINKS,
     GpuLost,
     NvmlFacts,
+    bus_id,
     cpu_list,
     nvlink_counts,
     resolve_peers,
@@ -46,7 +48,10 @@ from tpdoctor.probes.nvml_facts import (
 )
 from tpdoctor.probes.nvml_links import read_pairs, read_ports
 
+# The whole NVML read has a deadline of its own, not the per-command nvidia-smi timeout: nvmlInit alone
+# takes seconds when persistence mode is off (nvml-reference §6). $TPDOCTOR_NVML_DEADLINE overrides it.
 DEFAULT_DEADLINE_SECONDS = 30.0
+DEADLINE_ENV = "TPDOCTOR_NVML_DEADLINE"
 _CPU_WORDS = 64  # 4096 CPUs
 _NODE_WORDS = 4  # 256 NUMA nodes
 
@@ -88,8 +93,12 @@ class NvmlReader:
         self.failed_call: str | None = None  # the call that raised something other than an NVMLError
         self.notes: list[str] = []
 
-    def query(self, name: str, *args: Any, what: str = "") -> Any:
-        """Call `lib.<name>(*args)`: the value, or Unknown(error class name). GpuIsLost raises GpuLost."""
+    def query(self, name: str, *args: Any, what: str = "", then: Callable[[Any], Any] | None = None) -> Any:
+        """Call `lib.<name>(*args)`: the value, or Unknown(error class name). GpuIsLost raises GpuLost.
+
+        `then` turns the raw value into the field (e.g. a struct's `busId`) inside the same guard, so
+        a value the driver fills with bytes that are not text (empty or garbage bus ids in VMs,
+        nvml-reference §4.1) becomes Unknown for that field alone, never a failed probe."""
         self.calls += 1
         self.by_function[name] += 1
         self.in_flight = f"{name}({what})" if what else name
@@ -98,6 +107,10 @@ class NvmlReader:
             return Unknown(f"{name} missing from this pynvml")
         try:
             value = fn(*args)
+            if then is not None:
+                value = then(value)
+        except UnicodeDecodeError as exc:
+            return Unknown(f"{name}: not text ({exc.object[:16]!r})")
         except self.lib.NVMLError as exc:
             cls = type(exc).__name__
             if cls == "NVMLError_GpuIsLost":
@@ -166,7 +179,7 @@ class NvmlReader:
         gpus = [replace(g, status="lost", status_reason=f"NVMLError_GpuIsLost during {lost[g.index]}")
                 if g.index in lost else g for g in gpus]
         gpus = resolve_peers(gpus)
-        counts, switched, count_notes = nvlink_counts(gpus, switch_links)
+        counts, switched, count_notes = nvlink_counts(gpus, switch_links, p2p)
         self.notes.extend(count_notes)
         return NvmlFacts(
             gpus=tuple(gpus), pcie_paths=pcie, nvlink_counts=counts, p2p=p2p, switch_fabric=switched,
@@ -186,8 +199,8 @@ class NvmlReader:
                            status_reason=f"nvmlDeviceGetHandleByIndex: {handle.reason}"), None, handle
             got["name"] = self.query("nvmlDeviceGetName", handle, what=f"GPU{index}")
             got["uuid"] = self.query("nvmlDeviceGetUUID", handle, what=f"GPU{index}")
-            pci = self.query("nvmlDeviceGetPciInfo", handle, what=f"GPU{index}")
-            got["pci_bus_id"] = pci if isinstance(pci, Unknown) else str(pci.busId)
+            got["pci_bus_id"] = self.query("nvmlDeviceGetPciInfo", handle, what=f"GPU{index}",
+                                           then=lambda pci: bus_id(pci.busId))
             mem = self.query("nvmlDeviceGetMemoryInfo", handle, what=f"GPU{index}")
             got["memory_mib"] = mem if isinstance(mem, Unknown) else int(mem.total) // (1024 * 1024)
             got["numa_node"] = self._numa(handle, index)
@@ -196,7 +209,8 @@ class NvmlReader:
             fields = self.fields(handle, index, [FI_LINK_COUNT, FI_SWITCH_LINKS, FI_PCIE_REPLAY])
             got["pcie"] = self._pcie(handle, index, fields[FI_PCIE_REPLAY])
             got["mig"] = self._mig(handle, index)
-            got["nvlinks"] = read_ports(self, handle, index, fields[FI_LINK_COUNT], got["mig"] is True)
+            got["nvlinks"], got["nvlinks_unread"] = read_ports(self, handle, index, fields[FI_LINK_COUNT],
+                                                               got["mig"] is True)
             got["fabric"] = self._fabric(handle, index)
         except GpuLost as lost:
             name = got.get("name")
@@ -213,7 +227,8 @@ class NvmlReader:
                   pci_bus_id=got["pci_bus_id"], memory_mib=got["memory_mib"], numa_node=got["numa_node"],
                   cpu_affinity=got["cpu_affinity"],
                   nvlink_version=max(versions) if versions else Unknown("no NVLink version read"),
-                  nvlinks=ports, pcie=got["pcie"], mig=got["mig"], fabric=got["fabric"])
+                  nvlinks=ports, nvlinks_unread=got["nvlinks_unread"], pcie=got["pcie"], mig=got["mig"],
+                  fabric=got["fabric"])
         return gpu, handle, fields[FI_SWITCH_LINKS]
 
     def fields(self, handle: Any, index: int, ids: list[Any]) -> dict[Any, Maybe[int]]:
@@ -302,6 +317,21 @@ class NvmlReader:
         return Fabric(state=state, status=status, health=health, clique_id=int(info.cliqueId),
                       cluster_uuid=uuid, **mask)
 
+def deadline_seconds(timeout_seconds: float | None = None, environ: Mapping[str, str] = os.environ) -> float:
+    """The whole-read deadline: $TPDOCTOR_NVML_DEADLINE seconds if set, else 30; never shorter than the
+    per-command timeout the user asked for (`--timeout`)."""
+    raw = environ.get(DEADLINE_ENV)
+    value = DEFAULT_DEADLINE_SECONDS
+    if raw:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ProbeError(f"{DEADLINE_ENV}={raw!r} is not a number of seconds") from None
+        if value <= 0:
+            raise ProbeError(f"{DEADLINE_ENV}={raw!r} must be positive")
+    return max(value, timeout_seconds or 0.0)
+
+
 def read_facts(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
                ) -> NvmlFacts:
     """Run one NVML read in a worker thread; past the deadline raise ProbeError naming the slow call."""
@@ -338,7 +368,8 @@ def read_facts(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAU
 def probe_nvml(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
                host: str | None = None, clock: Callable[[], float] = time.monotonic,
                now: Callable[[], datetime] | None = None) -> Topology:
-    """The node's Topology as NVML reports it (source "nvml")."""
+    """The node's Topology as NVML reports it (source "nvml"), with its coverage record."""
+    from tpdoctor.model.coverage import with_coverage
     from tpdoctor.model.links import build_links
 
     start = clock()
@@ -347,11 +378,11 @@ def probe_nvml(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAU
                                     switch_fabric=facts.switch_fabric)
     stamp = now() if now else datetime.now(UTC).replace(microsecond=0)
     captured = stamp.isoformat().replace("+00:00", "Z")
-    return Topology(host=host or socket.gethostname(), source="nvml", captured_at=captured,
-                    gpus=facts.gpus, links=links, driver_version=facts.driver_version,
-                    cuda_version=facts.cuda_version, nvlink_domain=node_domain(facts.gpus),
-                    probe_notes=(*facts.notes, *link_notes, f"nvml: {facts.calls} calls"),
-                    probe_duration_seconds=round(clock() - start, 6))
+    return with_coverage(Topology(
+        host=host or socket.gethostname(), source="nvml", captured_at=captured, gpus=facts.gpus, links=links,
+        driver_version=facts.driver_version, cuda_version=facts.cuda_version, nvlink_domain=node_domain(facts.gpus),
+        probe_notes=(*facts.notes, *link_notes, f"nvml: {facts.calls} calls"),
+        probe_duration_seconds=round(clock() - start, 6)))
 
 
-__all__ = ["NvmlDeadlineError", "NvmlFacts", "NvmlReader", "probe_nvml", "read_facts"]
+__all__ = ["NvmlDeadlineError", "NvmlFacts", "NvmlReader", "deadline_seconds", "probe_nvml", "read_facts"]

@@ -18,6 +18,7 @@ from tpdoctor.probes.nvml_facts import (
     P2P_CODE,
     P2P_INDEX,
     GpuLost,
+    bus_id,
 )
 
 if TYPE_CHECKING:
@@ -26,18 +27,22 @@ if TYPE_CHECKING:
 MAX_LINKS_FALLBACK = 18  # when NVML_NVLINK_MAX_LINKS is missing (very old pynvml)
 
 
-def read_ports(self: NvmlReader, handle: Any, index: int, link_count: Maybe[int], mig: bool) -> tuple[NvLinkPort, ...]:
-    """Every NVLink port of one GPU: state, far end, speed, version, P2P capability, error counters."""
+def read_ports(self: NvmlReader, handle: Any, index: int, link_count: Maybe[int], mig: bool
+               ) -> tuple[tuple[NvLinkPort, ...], str | None]:
+    """Every NVLink port of one GPU (state, far end, speed, version, P2P capability, error counters), and
+    why they could not be read (None when they were: no ports then means no NVLink hardware)."""
     w = f"GPU{index}"
     if isinstance(link_count, Unknown):
         probe = self.query("nvmlDeviceGetNvLinkState", handle, 0, what=f"{w} link 0")
         if isinstance(probe, Unknown):
-            return ()  # no NVLink hardware: NotSupported already at link 0
+            if probe.reason in ("NVMLError_NotSupported", "NVMLError_InvalidArgument"):
+                return (), None  # no NVLink hardware: NotSupported already at link 0
+            return (), f"NVLink port states not read: nvmlDeviceGetNvLinkState failed ({probe.reason})"
         limit = int(getattr(self.lib, "NVML_NVLINK_MAX_LINKS", MAX_LINKS_FALLBACK))
     else:
         limit = link_count
     if limit == 0:
-        return ()
+        return (), None
     per_link = [(fid, k) for k in range(limit) for fid in (FI_GET_SPEED, FI_GET_VERSION)]
     fields = self.fields(handle, index, per_link)
     ports: list[NvLinkPort] = []
@@ -55,8 +60,8 @@ def read_ports(self: NvmlReader, handle: Any, index: int, link_count: Maybe[int]
         remote: Maybe[str] = Unknown("inactive link: far end not read")
         rtype = RemoteType.UNKNOWN
         if active:
-            pci = self.query("nvmlDeviceGetNvLinkRemotePciInfo", handle, k, what=wl)
-            remote = pci if isinstance(pci, Unknown) else str(pci.busId).upper()
+            remote = self.query("nvmlDeviceGetNvLinkRemotePciInfo", handle, k, what=wl,
+                                then=lambda pci: bus_id(pci.busId))
             dtype = self.query("nvmlDeviceGetNvLinkRemoteDeviceType", handle, k, what=wl)
             rtype = {0: RemoteType.GPU, 2: RemoteType.SWITCH}.get(dtype, RemoteType.UNKNOWN) \
                 if isinstance(dtype, int) else RemoteType.UNKNOWN
@@ -75,7 +80,7 @@ def read_ports(self: NvmlReader, handle: Any, index: int, link_count: Maybe[int]
             remote_pci_bus_id=remote, remote_type=rtype,
             p2p_supported=bool(cap) if isinstance(cap, int) else cap,
             errors=NvLinkErrors(**counters)))
-    return tuple(ports)
+    return tuple(ports), None
 
 
 def read_pairs(self: NvmlReader, gpus: list[Gpu], handles: dict[int, Any]) -> tuple[

@@ -112,7 +112,9 @@ def _parse_single(texts: dict[str, str], where: str) -> build.SmiParts:
     from tpdoctor.probes import smi
 
     topo = smi.parse_topo_m(texts[build.TOPO_M], source=where)
-    return build.SmiParts(topo=topo, notes=topo.notes)
+    why = "not in a raw `topo -m` capture (`tpdoctor collect DIR` saves every output)"
+    missing = {name: f"{name} {why}" for name in _COLLECT_FILES if name != build.TOPO_M}
+    return build.SmiParts(topo=topo, notes=topo.notes, missing=missing)
 
 
 def _host_from_name(p: Path) -> str:

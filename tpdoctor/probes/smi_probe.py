@@ -11,7 +11,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tpdoctor.model.errors import ProbeError
@@ -55,6 +55,7 @@ class Capture:
     texts: dict[str, str]
     notes: tuple[str, ...]
     duration_seconds: float
+    failed: dict[str, str] = field(default_factory=dict)  # file name -> why that command gave no output
 
 
 def default_timeout() -> float:
@@ -91,11 +92,13 @@ def capture(runner: Runner = run, *, timeout_seconds: float | None = None,
     captured_at = now()
     texts: dict[str, str] = {}
     notes: list[str] = []
+    failed: dict[str, str] = {}
     timed_out = False
     for i, (name, args) in enumerate(COMMANDS):
         argv = (SMI, *args)
         if timed_out:
             notes.append(f"skipped `{SMI} {' '.join(args)}`: an earlier command timed out")
+            failed[name] = f"`{SMI} {' '.join(args)}` skipped after an earlier command timed out"
             continue
         try:
             texts[name] = runner(argv, timeout_seconds=timeout).stdout
@@ -106,6 +109,7 @@ def capture(runner: Runner = run, *, timeout_seconds: float | None = None,
             if i == 0:
                 raise
             notes.append(f"optional `{SMI} {' '.join(args)}` failed: {exc.message}")
+            failed[name] = f"`{SMI} {' '.join(args)}` failed: {exc.message}"
         except ProbeError as exc:
             if "not found" in exc.message and i == 0:
                 raise NoDriverError(f"{SMI} not found: no NVIDIA driver on this machine",
@@ -114,8 +118,9 @@ def capture(runner: Runner = run, *, timeout_seconds: float | None = None,
                 raise
             timed_out = "timed out" in exc.message
             notes.append(f"optional `{SMI} {' '.join(args)}` failed: {exc.message}")
+            failed[name] = f"`{SMI} {' '.join(args)}` failed: {exc.message}"
     return Capture(host=hostname(), captured_at=captured_at, texts=texts, notes=tuple(notes),
-                   duration_seconds=clock() - started)
+                   duration_seconds=clock() - started, failed=failed)
 
 
 def _says_no_driver(text: str) -> bool:
@@ -133,7 +138,7 @@ def _first(text: str) -> str:
 def topology_from_capture(cap: Capture, *, source: str = "nvidia-smi") -> Topology:
     """Parse and assemble a capture; a `topo -m` that does not parse is a ParseError."""
     sources = {name: f"`{SMI} {' '.join(args)}` output" for name, args in COMMANDS}
-    parts = build.parse_outputs(cap.texts, sources=sources)
+    parts = build.parse_outputs(cap.texts, sources=sources, missing=cap.failed)
     return build.build_topology(parts, host=cap.host, source=source, captured_at=cap.captured_at,
                                 notes=cap.notes, probe_duration_seconds=round(cap.duration_seconds, 3))
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from tpdoctor.model.coverage import coverage
 from tpdoctor.model.findings import Report, Severity, Status
-from tpdoctor.model.topology import LinkHealth
+from tpdoctor.model.topology import CheckState, LinkHealth
 
 STATUS_VALUE = {Status.OK: 0, Status.WARNING: 1, Status.CRITICAL: 2, Status.UNKNOWN: 3}
 
@@ -65,8 +66,17 @@ def _topology(out: _Out, report: Report) -> None:
     out.family("tpdoctor_gpus", "gauge", "GPUs seen by the probe.", [({}, len(topo.gpus))])
     nv = [lk for lk in links if isinstance(lk.nvlinks_expected, int) and lk.nvlinks_expected > 0 or lk.nvlinks]
     out.family("tpdoctor_link_up", "gauge",
-               "1 if every expected NVLink of the GPU pair is up (health ok), else 0.",
-               [({"gpu_a": lk.a, "gpu_b": lk.b}, 1 if lk.health is LinkHealth.OK else 0) for lk in nv])
+               "1 if every expected NVLink of the GPU pair is up (health ok), 0 if not; absent when unknown.",
+               [({"gpu_a": lk.a, "gpu_b": lk.b}, 1 if lk.health is LinkHealth.OK else 0) for lk in nv
+                if lk.health is not LinkHealth.UNKNOWN])
+    out.family("tpdoctor_links_unknown", "gauge",
+               "GPU pairs whose NVLink health could not be judged (not seen, or nothing to expect).",
+               [({}, sum(1 for lk in links if lk.health is LinkHealth.UNKNOWN))])
+    out.family("tpdoctor_check_made", "gauge",
+               "1 if the check's evidence was there and it was made, 0 if not (the status is then not ok); "
+               "checks that do not apply to this node are absent.",
+               [({"check": c.name}, 1 if c.state is CheckState.MADE else 0)
+                for c in (topo.coverage or coverage(topo)) if c.state is not CheckState.NOT_APPLICABLE])
     out.family("tpdoctor_link_nvlinks_bonded", "gauge", "NVLinks bonded and up between the GPU pair.",
                [({"gpu_a": lk.a, "gpu_b": lk.b}, lk.nvlinks) for lk in nv])
     out.family("tpdoctor_link_nvlinks_expected", "gauge", "NVLinks expected between the GPU pair.",

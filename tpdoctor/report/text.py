@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tpdoctor.model.coverage import not_made
 from tpdoctor.model.findings import Report, Severity, Status
 from tpdoctor.model.topology import Gpu, Link, LinkHealth, NvLinkState, PathKind, Topology, path_kind
 from tpdoctor.model.unknown import Maybe, Unknown
@@ -27,6 +28,7 @@ PATH_STYLE = {
 }
 DOWN_STYLE = "bold white on red"
 DEGRADED_STYLE = "bold black on yellow"
+UNKNOWN_STYLE = "bold magenta"
 STATUS_STYLE = {Status.OK: "bold green", Status.WARNING: "bold yellow", Status.CRITICAL: "bold red",
                 Status.UNKNOWN: "bold magenta"}
 SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
@@ -59,6 +61,8 @@ def link_cell(link: Link | None) -> Text:
         return Text(f"✗{shown}→{link.path}", style=DOWN_STYLE)
     if link.health is LinkHealth.DEGRADED:
         return Text(f"!NV{link.nvlinks}/{exp if exp else '?'}", style=DEGRADED_STYLE)
+    if link.health is LinkHealth.UNKNOWN and link.is_gpu_pair:
+        return Text("?" if "unseen" in link.evidence else f"?{link.path}", style=UNKNOWN_STYLE)
     return Text(link.path, style=PATH_STYLE.get(path_kind(link.path), ""))
 
 
@@ -210,8 +214,20 @@ def legend() -> Text:
     text.append("✗NV12→NODE", style=DOWN_STYLE)
     text.append(" NVLinks down, traffic on PCIe  ·  ")
     text.append("!NV8/12", style=DEGRADED_STYLE)
-    text.append(" some NVLinks down")
+    text.append(" some NVLinks down\n        ")
+    text.append("?NODE", style=UNKNOWN_STYLE)
+    text.append(" health not known (see Not checked)")
     return text
+
+
+def not_checked(topo: Topology) -> list[Text]:
+    """One line per check the evidence could not support, with the command that would answer it."""
+    out = []
+    for gap in not_made(topo):
+        where = f" [{', '.join(gap.subjects[:6])}{', …' if len(gap.subjects) > 6 else ''}]" if gap.subjects else ""
+        run = f" → run `{gap.command}`" if gap.command else ""
+        out.append(Text.assemble((f" {gap.what}", UNKNOWN_STYLE), f"{where}: {gap.reason}{run}"))
+    return out
 
 
 def render(report: Report, console: Console, *, banner: str | None = None) -> None:
@@ -241,6 +257,11 @@ def render(report: Report, console: Console, *, banner: str | None = None) -> No
                                         (f" {f.rule} {f.name} ", "bold"), f"{f.subject}: {f.message}"))
             if f.recommendation:
                 console.print(f"          → {f.recommendation}", highlight=False)
+    gaps = not_checked(topo)
+    if gaps:
+        console.print(Text("Not checked (the status cannot be ok without these)", style="bold"))
+        for line in gaps:
+            console.print(line, highlight=False)
     if topo.probe_notes:
         console.print(Text("Probe notes", style="bold"))
         for note in topo.probe_notes:
