@@ -78,3 +78,10 @@ def test_deep_nesting_is_refused() -> None:
     deep = "[" * 300 + "]" * 300
     with pytest.raises(InputError, match="nested deeper than"):
         check_expansion(yaml.compose(deep, Loader=yaml.SafeLoader), "deep.yaml")
+
+
+def test_a_text_without_anchors_skips_the_walk_but_a_bomb_never_does() -> None:
+    plain = "a: [1, 2, {b: c}]\n"
+    check_expansion(yaml.compose(plain, Loader=yaml.SafeLoader), "plain.yaml", plain)
+    with pytest.raises(InputError, match="more than"):
+        check_expansion(yaml.compose(BOMB, Loader=yaml.SafeLoader), "bomb.yaml", BOMB)
