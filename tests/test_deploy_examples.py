@@ -71,6 +71,63 @@ def test_kubernetes_manifests(name: str) -> None:
     assert "resources" not in container or "nvidia.com/gpu" not in str(container["resources"])
 
 
+def test_nfd_daemonset_writes_into_the_features_d_hostpath() -> None:
+    """The DaemonSet's `--nfd` file lies in NFD's features.d directory, mounted from the same hostPath NFD's
+    worker reads (node-feature-discovery's Helm chart mounts /etc/kubernetes/node-feature-discovery/features.d/)."""
+    doc = yaml.safe_load((DEPLOY / "kubernetes" / "daemonset-nfd.yaml").read_text())
+    assert doc["kind"] == "DaemonSet"
+    pod = doc["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    script = container["args"][0]
+    params = check_health_args(shlex.split(script[script.index("tpdoctor health"):].split(";")[0]))
+    target = Path(str(params["nfd"]))
+    features_d = "/etc/kubernetes/node-feature-discovery/features.d"
+    assert str(target.parent) == features_d and not target.name.startswith(".")
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes[mounts[features_d]]["hostPath"]["path"] == features_d
+    assert not any(m.get("readOnly") for m in container["volumeMounts"] if m["mountPath"] == features_d)
+    assert "nvidia.com/gpu" not in str(container.get("resources", {}))
+
+
+def test_tp2_pod_selects_on_labels_tpdoctor_writes() -> None:
+    """The Pod's nodeAffinity names only labels `tpdoctor health --nfd` writes, with values it can write, in
+    a form the API accepts (Gt/Lt: one integer; In: strings)."""
+    from tests.topologies import h100_nvl_4gpu
+    from tpdoctor.model.findings import Report, Status
+    from tpdoctor.report.nfd import PREFIX, labels
+
+    doc = yaml.safe_load((DEPLOY / "kubernetes" / "pod-tp2-nvlink.yaml").read_text())
+    assert doc["kind"] == "Pod"
+    terms = doc["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"]
+    exprs = [e for t in terms for e in t["matchExpressions"]]
+    ok = {PREFIX + k: v for k, v in labels(Report(topology=h100_nvl_4gpu()), Status.OK, now=0).items()}
+    no_pair = {PREFIX + k: v for k, v in labels(Report(topology=h100_nvl_4gpu(down=[(0, 1), (2, 3)])),
+                                                Status.CRITICAL, now=0).items()}
+
+    def matches(node: dict[str, str]) -> bool:
+        for e in exprs:
+            assert e["key"] in ok, e["key"]
+            value = node.get(e["key"])
+            assert all(isinstance(v, str) for v in e["values"])
+            if e["operator"] == "Gt":
+                (bound,) = e["values"]
+                if value is None or not int(value) > int(bound):
+                    return False
+            elif e["operator"] == "In":
+                if value not in e["values"]:
+                    return False
+            else:
+                raise AssertionError(e["operator"])
+        return True
+
+    assert matches(ok) and not matches(no_pair)
+    assert no_pair[PREFIX + "nvlink.healthy-group"] == "1"
+    assert not matches({**ok, PREFIX + "nvlink.healthy-group": "1"})  # no healthy pair alone keeps it off
+    assert "2" in str(doc["spec"]["containers"][0]["args"])  # a TP=2 server
+
+
 # Only 0 is success (issue 15): a warning, a critical node and a check that could not run must not pass.
 
 def test_systemd_counts_only_exit_0_as_success() -> None:
@@ -97,8 +154,9 @@ def test_kubernetes_cronjob_fails_the_job_on_any_non_zero_exit() -> None:
     assert container["command"][0] == "tpdoctor"  # no shell wrapper that could swallow the exit code
 
 
-def test_kubernetes_daemonset_loop_logs_every_non_zero_exit() -> None:
-    doc = yaml.safe_load((DEPLOY / "kubernetes" / "daemonset.yaml").read_text())
+@pytest.mark.parametrize("name", ["daemonset.yaml", "daemonset-nfd.yaml"])
+def test_kubernetes_daemonset_loop_logs_every_non_zero_exit(name: str) -> None:
+    doc = yaml.safe_load((DEPLOY / "kubernetes" / name).read_text())
     (container,) = doc["spec"]["template"]["spec"]["containers"]
     script = container["args"][0]
     assert 'rc=$?; [ "$rc" -eq 0 ] || echo "tpdoctor health exited $rc' in script

@@ -34,15 +34,26 @@ def rules():  # type: ignore[no-untyped-def]
     return load_catalogue()
 
 
+def is_fleet(case: Path) -> bool:
+    return case.read_text(encoding="utf-8").startswith("# fleet:")
+
+
 def run(case: Path):  # type: ignore[no-untyped-def]
+    """`# topology: NAME` checks the case on one node; `# fleet: DIR` checks it across the node reports in DIR
+    (check-deployment --fleet)."""
     header = case.read_text(encoding="utf-8").splitlines()[0]
-    assert header.startswith("# topology:"), f"{case}: first line must name the topology"
+    if header.startswith("# fleet:"):
+        from tpdoctor.fleet.cluster import check_fleet
+        from tpdoctor.fleet.load import load_fleet
+
+        return check_fleet(read_manifests([case]), load_fleet([ROOT / header.split(":", 1)[1].strip()]), rules())
+    assert header.startswith("# topology:"), f"{case}: first line must name the topology (or the fleet)"
     return check(read_manifests([case]), topology(header.split(":", 1)[1].strip()), rules())
 
 
 def active(result, rule_id: str) -> list:  # type: ignore[no-untyped-def]
-    return [f for f in result.report.findings
-            if f.rule == rule_id and not f.suppressed and f.evidence.get("judged") is not False]
+    findings = result.findings if hasattr(result, "placements") else result.report.findings
+    return [f for f in findings if f.rule == rule_id and not f.suppressed and f.evidence.get("judged") is not False]
 
 
 def test_every_deployment_rule_has_both_cases() -> None:
@@ -77,7 +88,8 @@ NOT_AUTO_FIXABLE = {"TPD201": "TP over PCIe stays when it is predicted the best 
 LAPSES_AFTER_FIX = {"TPD202"}
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.stem == "positive"], ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("case", [c for c in CASES if c.stem == "positive" and not is_fleet(c)],
+                         ids=lambda p: p.parent.name)
 def test_fix_removes_the_finding(case: Path, tmp_path: Path) -> None:
     from tpdoctor.deploy.fix import fix_text
     from tpdoctor.manifests.loader import read_text

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from pathlib import Path
 
+from tpdoctor.model.imex import Imex
 from tpdoctor.model.topology import (
     Fabric,
     Gpu,
@@ -184,6 +186,19 @@ def _lost(topo: Topology, index: int) -> Topology:
     return replace(topo, gpus=gpus, links=links)
 
 
+def gb200_tray(fabric: Mapping[int, Mapping[str, object]] | None = None, imex: object = "healthy",
+               host: str = "gb200-tray") -> Topology:
+    """The fake-NVML GB200 NVL72 tray (IMEX answered as on a healthy tray), with fabric fields changed per GPU
+    and the node's NVLink domain recomputed; `imex` may be an `Imex` record instead."""
+    from tpdoctor.model.fabric import node_domain
+
+    topo = scenario("nvml:gb200-nvl72-tray@fixtures/collect/gb200-tray-healthy")
+    gpus = tuple(replace(g, fabric=replace(g.fabric, **(fabric or {}).get(g.index, {})))  # type: ignore[arg-type]
+                 if g.fabric is not None else g for g in topo.gpus)
+    topo = replace(topo, host=host, gpus=gpus, nvlink_domain=node_domain(gpus))
+    return topo if imex == "healthy" else replace(topo, imex=imex)  # type: ignore[arg-type]
+
+
 # Named scenarios used by the per-rule case folders (tests/rules/<ID>/*.yaml refer to these names).
 SCENARIOS = {
     "h100-nvl-healthy": lambda: h100_nvl_4gpu(),
@@ -213,10 +228,32 @@ SCENARIOS = {
     "h100-nvl-ports-unread": lambda: h100_nvl_ports_unread(),
     "h100-nvl-gpu3-slot-gen3-x8": lambda: h100_nvl_4gpu(pcie={3: Pcie(gen_current=3, gen_max=3, width_current=8,
                                                                      width_max=8)}),
+    "gb200-registered-no-domain": lambda: gb200_tray(
+        {i: {"clique_id": 0, "cluster_uuid": "00000000-0000-0000-0000-000000000000"} for i in range(4)}),
+    "gb200-split-clique": lambda: gb200_tray({3: {"clique_id": 4026}}),
+    "gb200-imex-masked": lambda: gb200_tray(imex=Imex(service="inactive", enabled="masked")),
 }
 
 
 def scenario(name: str) -> Topology:
+    """A named scenario below, or `nvml:<fixture>` (fixtures/nvml/<fixture>.yaml read by the real NVML probe
+    over the fake library), or `replay:<path>` (a capture under the repository, replayed)."""
+    if name.startswith("nvml:"):  # `nvml:<fixture>@<collect dir>`: IMEX answered from that directory
+        from tests.fakeimex import imex_files, imex_runner
+        from tests.fakenvml import load
+        from tpdoctor.probes import imex
+        from tpdoctor.probes.nvml import probe_nvml
+
+        fixture, _, imex_dir = name[5:].partition("@")
+        topo = probe_nvml(load(fixture), host=fixture)
+        if imex_dir:
+            d = Path(__file__).resolve().parents[1] / imex_dir
+            topo = imex.attach(topo, imex_runner(d), timeout_seconds=5, read_file=imex_files(d))[0]
+        return topo
+    if name.startswith("replay:"):
+        from tpdoctor.probes.replay import load as replay
+
+        return replay(Path(__file__).resolve().parents[1] / name[7:])
     try:
         return SCENARIOS[name]()
     except KeyError:

@@ -19,7 +19,7 @@ from typing import Any
 from tests.fakenvml.machine import CAP_NAMES, ERROR_NAMES, FakeGpu, Machine
 
 SUCCESS, UNINITIALIZED, INVALID_ARGUMENT, NOT_SUPPORTED, NOT_FOUND = 0, 1, 2, 3, 6
-GPU_IS_LOST, FUNCTION_NOT_FOUND = 15, 13
+GPU_IS_LOST, FUNCTION_NOT_FOUND, ARGUMENT_VERSION_MISMATCH = 15, 13, 25
 ERROR_CODES = {"Uninitialized": 1, "InvalidArgument": 2, "NotSupported": 3, "NoPermission": 4,
                "NotFound": 6, "InsufficientPower": 8, "DriverNotLoaded": 9, "Timeout": 10,
                "IrqIssue": 11, "LibraryNotFound": 12, "FunctionNotFound": 13, "GpuIsLost": 15,
@@ -56,6 +56,7 @@ class FakeNvmlLib:
         self._unsupported_fields = {int(f) for f in faults.get("unsupported_fields") or []}
         self._remote_bus_id = faults.get("remote_bus_id") or {}
         self._field_147_zero = bool(faults.get("field_147_zero"))
+        self._fabric_max = int(faults.get("fabric_struct_max", 3))
         self._past_end = INVALID_ARGUMENT if faults.get("past_last_link", "invalid_argument") == \
             "invalid_argument" else NOT_SUPPORTED
 
@@ -443,12 +444,13 @@ class FakeNvmlLib:
         if g.fabric is None:
             return NOT_SUPPORTED
         info = _target(out)
-        if versioned and info.version not in (0x02000024, 0x3000028):
-            return 25  # ARGUMENT_VERSION_MISMATCH
+        known = {0x02000024: 2, 0x3000028: 3}  # struct version word -> version
+        if versioned and (info.version not in known or known[info.version] > self._fabric_max):
+            return ARGUMENT_VERSION_MISMATCH
         info.state = g.fabric["state"]
         info.status = g.fabric["status"]
         info.cliqueId = g.fabric["clique_id"]
-        for i, byte in enumerate(bytes.fromhex(g.uuid[4:].replace("-", ""))[:16]):
+        for i, byte in enumerate(g.fabric["cluster_uuid"]):
             info.clusterUuid[i] = byte
         if versioned:
             info.healthMask = g.fabric["health_mask"]

@@ -25,7 +25,8 @@ Fixture layout (all keys but `gpus` optional):
         switch_links_inactive: 1             # the last N of those read inactive
         link_slots: [0, 1, 2, 3, 5]           # physical link numbers of the wired links (default 0, 1, ...)
         link_overrides: {3: {state: inactive, errors: {replay: 7}, caps: {p2p: 0}}}
-        fabric: {state: completed, status: 0, health_summary: 1, clique_id: 0, health_mask: 0}
+        fabric: {state: completed, status: 0, health_summary: 1, clique_id: 0, health_mask: 0,
+                 cluster_uuid: 3482beb4-a3cd-48a4-9b6c-a6ba43bc59a4}   # default: all zeros (no MNNVL)
     nvlinks:                                 # direct GPU-GPU NVLinks, both ends listed once
       - {pair: [2, 3], count: 12}
       - {pair: [0, 1], count: 12, state: inactive}
@@ -40,6 +41,7 @@ Fixture layout (all keys but `gpus` optional):
       missing_functions: [nvmlDeviceGetGpuFabricInfoV]
       errors: [{call: nvmlDeviceGetMemoryInfo, gpu: 1, error: NoPermission}]
       past_last_link: invalid_argument       # or not_supported (both exist in the field)
+      fabric_struct_max: 2                   # the driver knows GpuFabricInfo v2 only (v3: ARGUMENT_VERSION_MISMATCH)
       unsupported_fields: [91]               # field ids whose entries come back NOT_SUPPORTED
       remote_bus_id: {mode: bad_bytes, gpus: [0]}   # or empty: what VMs fill into an NVLink's remote
                                              # PCI info (nvml-reference §4.1); gpus absent = every GPU
@@ -104,7 +106,7 @@ class FakeGpu:
     pcie: dict[str, int]
     mig: list[int] | None
     links: list[FakeLink] | None  # None: no NVLink hardware
-    fabric: dict[str, int] | None  # None: the fabric calls raise NotSupported
+    fabric: dict[str, Any] | None  # None: the fabric calls raise NotSupported
 
     @property
     def domain(self) -> int:
@@ -196,7 +198,10 @@ def load_machine(path: str | Path) -> Machine:
                 "health_summary": int(fab.get("health_summary", 0)),
                 "health_mask": int(fab.get("health_mask", 0)),
                 "clique_id": int(fab.get("clique_id", 0)),
+                "cluster_uuid": bytes.fromhex(str(fab.get("cluster_uuid", "0" * 32)).replace("-", "")),
             }
+            if len(gpus[-1].fabric["cluster_uuid"]) != 16:
+                raise FixtureError(f"{p}: GPU{i} fabric.cluster_uuid is not 16 bytes of hex")
     _build_links(p, data, raw_gpus, gpus)
     levels: dict[tuple[int, int], int] = {}
     for a in gpus:

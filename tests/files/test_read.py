@@ -84,3 +84,10 @@ def test_a_dangling_symlink_says_so(tmp_path: Path) -> None:
     (tmp_path / "rule.yaml").symlink_to(tmp_path / "gone.yaml")
     with pytest.raises(InputError, match=r"rule\.yaml: a dangling symbolic link \(its target .*gone\.yaml does not"):
         read_bytes(tmp_path / "rule.yaml")
+
+
+def test_a_text_without_anchors_skips_the_walk_but_a_bomb_never_does() -> None:
+    plain = "a: [1, 2, {b: c}]\n"
+    check_expansion(yaml.compose(plain, Loader=yaml.SafeLoader), "plain.yaml", plain)
+    with pytest.raises(InputError, match="more than"):
+        check_expansion(yaml.compose(BOMB, Loader=yaml.SafeLoader), "bomb.yaml", BOMB)

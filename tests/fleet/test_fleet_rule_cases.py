@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.fleet.factory import node
+from tests.fleet.nvl72 import RACK_A, RACK_B, imex_ready, tray
 from tpdoctor.fleet.load import load_fleet, parse_age
 from tpdoctor.fleet.view import build_view
 from tpdoctor.model import contract as report_json
@@ -21,8 +22,14 @@ CASES = sorted((Path(__file__).resolve().parent.parent / "rules").glob("TPD3*/*.
 
 
 def write_report(folder: Path, spec: dict[str, Any]) -> None:
-    report = node(spec["host"], off_switch=tuple(spec.get("off_switch", ())),
-                  captured_at=spec.get("captured_at", "2026-11-21T12:00:00Z"), uuid_prefix=spec.get("uuid_prefix"))
+    if "tray" in spec:  # a GB200 NVL72 tray (tests/fleet/nvl72.py): rack, clique, fake-NVML fixture, IMEX nodes
+        t = spec["tray"] or {}
+        imex = imex_ready(list(t["imex_nodes"])) if "imex_nodes" in t else None
+        report = tray(spec["host"], cluster=RACK_B if t.get("rack") == "b" else RACK_A,
+                      clique=t.get("clique", 32766), fixture=t.get("fixture", "gb200-nvl72-tray"), imex=imex)
+    else:
+        report = node(spec["host"], off_switch=tuple(spec.get("off_switch", ())),
+                      captured_at=spec.get("captured_at", "2026-11-21T12:00:00Z"), uuid_prefix=spec.get("uuid_prefix"))
     text = report_json.render(report)
     if "schema" in spec:
         data = json.loads(text)

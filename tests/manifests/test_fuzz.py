@@ -41,8 +41,8 @@ def outcome(text: str, name: str) -> list[Deployment] | str:
         assert d.engine in ("vllm", "sglang", "tgi", "trtllm")
         assert d.tp >= 1 and d.pp >= 1 and d.replicas >= 1 and d.nodes >= 1 and d.dp >= 1
         assert d.gpus is None or all(0 <= g < 10000 for g in d.gpus) and len(set(d.gpus)) == len(d.gpus)
-        assert d.key
-    assert len({d.key for d in deps}) == len(deps)
+        assert d.ident
+    assert len({d.ident for d in deps}) == len(deps)
     return deps
 
 

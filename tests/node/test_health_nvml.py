@@ -39,6 +39,14 @@ EXPECT = {  # fixture -> (exit code, first rule or None, what the summary line s
     "h100nvl-4x-vm-empty-remote-bus-ids": (0, None, "TPDOCTOR OK - 4 GPUs, 2 NVLink pairs healthy"),
     "h100nvl-4x-slow-nvml-init": (2, "TPD100", "TPDOCTOR CRITICAL - GPU0-GPU1 NVLink down (0/12)"),
     "hgx-h100-4gpu-mesh-field147-zero": (0, None, "TPDOCTOR OK - 4 GPUs, 6 NVLink pairs healthy"),
+    # GB200 NVL72 trays through NVML alone (IMEX not collected: the verdict claims nothing about it)
+    "gb200-nvl72-tray": (0, None, "TPDOCTOR OK - 4 GPUs, 6 NVLink pairs healthy"),
+    "gb200-tray-other-clique": (0, None, "TPDOCTOR OK - 4 GPUs, 6 NVLink pairs healthy"),
+    "gb200-tray-fabric-in-progress": (2, "TPD105", "TPDOCTOR CRITICAL - GPU0 NVSwitch fabric not ready (in_progress)"),
+    "gb200-tray-fabric-status-error": (2, "TPD105", "TPDOCTOR CRITICAL - GPU0 NVSwitch fabric not ready (completed, "
+                                                   "status NVMLError_InsufficientResources)"),
+    "gb200-tray-bandwidth-degraded": (1, "TPD121", "TPDOCTOR WARNING - GPU0 NVLink fabric degraded (health summary "
+                                                   "limited capacity, bandwidth degraded)"),
 }
 
 

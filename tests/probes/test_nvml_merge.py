@@ -15,7 +15,7 @@ from tpdoctor.probes.collect import collect
 from tpdoctor.probes.merge import merge
 from tpdoctor.probes.nvml import probe_nvml
 from tpdoctor.probes.replay import load as replay
-from tpdoctor.probes.runner import CommandResult, Runner
+from tpdoctor.probes.runner import CommandFailed, CommandResult, Runner
 from tpdoctor.probes.smi_probe import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,8 +25,11 @@ FILES = {args: name for name, args in COMMANDS}
 
 def smi_runner(directory: Path) -> Runner:
     def run(argv: Sequence[str], *, timeout_seconds: float) -> CommandResult:
-        text = (directory / FILES[tuple(argv[1:])]).read_text()
-        return CommandResult(tuple(argv), text, "", 0, 0.01)
+        path = directory / FILES[tuple(argv[1:])]
+        if not path.exists():  # as the fake nvidia-smi: nothing captured for this command
+            raise CommandFailed(f"{' '.join(argv)} exited with status 2", hint=None, returncode=2, stdout="",
+                                stderr=f"fakesmi: nothing to replay for {path.name}")
+        return CommandResult(tuple(argv), path.read_text(), "", 0, 0.01)
     return run
 
 

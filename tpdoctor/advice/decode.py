@@ -23,6 +23,7 @@ Bytes and FLOPs are per GPU:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from tpdoctor.advice import collectives, engines, hardware, quant
 from tpdoctor.advice.engines import Engine
@@ -95,6 +96,7 @@ def _ffn_params(spec: ModelSpec, tp: int, batch: int) -> tuple[float, float]:
             (spec.dense_layers * dense + spec.moe_layers * moe_used) / tp + spec.moe_layers * router)
 
 
+@lru_cache(maxsize=8192)  # a fleet check asks the same few shapes thousands of times; inputs and Step are frozen
 def step(spec: ModelSpec, *, fmt: str, gpu: GpuPerf, tp: int, batch: int = 1, context: int = 1024,
          link: Link | None = None, eng: Engine = engines.DEFAULT, kv_dtype: str = "bf16",
          prefill_tokens: float = 0.0) -> Step:

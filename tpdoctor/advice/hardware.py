@@ -32,6 +32,9 @@ class GpuPerf:
     arch: str = ""
     source: str = ""
 
+    def __hash__(self) -> int:  # frozen, but `tflops` is a dict: hash its items (decode steps are memoised)
+        return hash((self.key, self.hbm_tbps, tuple(sorted(self.tflops.items())), self.arch, self.source))
+
     def peak_tflops(self, compute: str) -> float | None:
         """Dense peak for GEMMs whose inputs are `compute` (bf16 | fp8 | fp4); a dtype the GPU has no tensor
         cores for runs at the next wider one (fp8 on Ampere runs as bf16 after dequantisation)."""

@@ -27,6 +27,9 @@ from tpdoctor.probes import PROBE_KINDS
                    "when evidence is missing.")
 @click.option("--prometheus", "prometheus", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Write node_exporter textfile-collector metrics to FILE (atomically).")
+@click.option("--nfd", "nfd", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Write node labels for node-feature-discovery to FILE (atomically), e.g. "
+                   "/etc/kubernetes/node-feature-discovery/features.d/tpdoctor.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the full report as JSON (tpdoctor/v1) on stdout; the summary line goes to stderr.")
 @click.option("--bench", "bench", is_flag=True,
@@ -40,8 +43,9 @@ from tpdoctor.probes import PROBE_KINDS
 @fail_on_option
 @rule_options
 def command(from_path: Path | None, baseline: Path | None, accept_baseline: bool, prometheus: Path | None,
-            as_json: bool, bench: bool, probe: str, timeout_seconds: float | None, fail_on: Severity,
-            rules_dirs: tuple[Path, ...], ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
+            nfd: Path | None, as_json: bool, bench: bool, probe: str, timeout_seconds: float | None,
+            fail_on: Severity, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...],
+            severity: tuple[str, ...]) -> int:
     """Check this node's GPU topology and NVLink health; print one Nagios status line first.
 
     Exit codes: 0 ok (every check made and passed), 1 warning, 2 critical, 3 unknown (probe failed, bad
@@ -52,18 +56,19 @@ def command(from_path: Path | None, baseline: Path | None, accept_baseline: bool
     rules, options = load(rules_dirs, ignore, severity, scopes=("node",))
     outcome = run_health(lambda: read_node(from_path, probe, timeout_seconds, bench=bench), rules, options=options,
                          baseline_path=baseline, fail_on=fail_on, accept=accept_baseline)
-    return int(emit(outcome, as_json=as_json, prometheus=prometheus).exit_code)
+    return int(emit(outcome, as_json=as_json, prometheus=prometheus, nfd=nfd).exit_code)
 
 
-def emit(outcome: HealthOutcome, *, as_json: bool, prometheus: Path | None) -> Status:
-    """Write the metrics, then print; the status to exit with. Metrics that cannot be written make the run
-    UNKNOWN (exit 3) unless it is already CRITICAL: a monitor reading a stale .prom must not see success."""
+def emit(outcome: HealthOutcome, *, as_json: bool, prometheus: Path | None, nfd: Path | None = None) -> Status:
+    """Write the files (metrics, NFD labels), then print; the status to exit with. A file that cannot be
+    written makes the run UNKNOWN (exit 3) unless it is already CRITICAL: a monitor reading a stale .prom,
+    or NFD keeping old labels, must not come with a success."""
     from tpdoctor.node.verdict import unknown_parts
     from tpdoctor.report import nagios
 
-    metrics_error = _write_metrics(outcome, prometheus) if prometheus is not None else None
+    failed = _write_files(outcome, prometheus, nfd)
     status = outcome.status
-    if metrics_error is not None and status not in (Status.CRITICAL, Status.UNKNOWN):
+    if failed and status not in (Status.CRITICAL, Status.UNKNOWN):
         status = Status.UNKNOWN
     # stdout carries one thing: the Nagios text for plugins, or with --json the report for machines.
     note = outcome.baseline
@@ -71,10 +76,10 @@ def emit(outcome: HealthOutcome, *, as_json: bool, prometheus: Path | None) -> S
     gaps = unknown_parts(outcome.report) if outcome.report is not None else ()
     line = nagios.render(outcome.report, status, duration_seconds=outcome.duration_seconds,
                          error=outcome.error, gaps=gaps, baseline=said)
-    if metrics_error is not None and outcome.report is not None and status is Status.UNKNOWN:
-        line = line.replace(" - ", f" - metrics not written ({metrics_error.message}); ", 1)
+    if failed and outcome.report is not None and status is Status.UNKNOWN:
+        line = line.replace(" - ", f" - {failed[0][0]} not written ({failed[0][1].message}); ", 1)
     click.echo(line, nl=False, err=as_json)
-    for error in (outcome.error and TpdError(outcome.error, hint=outcome.hint), metrics_error):
+    for error in (outcome.error and TpdError(outcome.error, hint=outcome.hint), *(e for _, e in failed)):
         if error:
             click.echo(f"tpdoctor: error: {error.message}", err=True)
             if error.hint:
@@ -93,16 +98,28 @@ def emit(outcome: HealthOutcome, *, as_json: bool, prometheus: Path | None) -> S
     return status
 
 
-def _write_metrics(outcome: HealthOutcome, prometheus: Path) -> TpdError | None:
-    """node_exporter textfile metrics, written atomically; the error when they cannot be."""
+def _write_files(outcome: HealthOutcome, prometheus: Path | None, nfd: Path | None) -> list[tuple[str, TpdError]]:
+    """node_exporter textfile metrics and NFD labels, each written atomically; the errors of those that
+    could not be (an NFD dot-file renamed into place: NFD ignores dot-files, so it never reads half a file)."""
     from tpdoctor.files.atomic import write_atomic
-    from tpdoctor.report import prometheus as prom
 
-    text = prom.render(outcome.report, probe_success=outcome.report is not None,
-                       probe_duration_seconds=outcome.duration_seconds, status=outcome.status,
-                       timestamp_seconds=time.time())
-    try:
-        write_atomic(prometheus, text, what="metrics")
-    except TpdError as exc:
-        return exc
-    return None
+    failed: list[tuple[str, TpdError]] = []
+    if prometheus is not None:
+        from tpdoctor.report import prometheus as prom
+
+        text = prom.render(outcome.report, probe_success=outcome.report is not None,
+                           probe_duration_seconds=outcome.duration_seconds, status=outcome.status,
+                           timestamp_seconds=time.time())
+        try:
+            write_atomic(prometheus, text, what="metrics")
+        except TpdError as exc:
+            failed.append(("metrics", exc))
+    if nfd is not None:
+        from tpdoctor.report import nfd as nfd_labels
+
+        try:
+            write_atomic(nfd, nfd_labels.render(outcome.report, outcome.raw_status, now=time.time()),
+                         what="NFD labels")
+        except TpdError as exc:
+            failed.append(("NFD labels", exc))
+    return failed

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tpdoctor.advice import costmodel
+from tpdoctor.deploy import domain
 from tpdoctor.deploy.crossnode_choice import CHOICE_FACTS, choose
+from tpdoctor.deploy.domain import DOMAIN_FACTS
 from tpdoctor.engine.schema import Fact
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.sizes import format_size
@@ -65,6 +67,7 @@ CROSS_NODE_FACTS: dict[str, Fact] = {
                         True),
     "placement": Fact(S, "Fleet mode: where it runs or where tpdoctor places it (node and GPUs).", True),
     **CHOICE_FACTS,
+    **DOMAIN_FACTS,
 }
 
 
@@ -79,6 +82,11 @@ class NetContext:
     placement: str | None = None
     stage_topologies: tuple[Topology, ...] = ()  # the other nodes' topologies (for NIC locality)
     stage_groups: tuple[tuple[int, ...], ...] = ()  # their groups, same order
+    # multi-node NVLink domains (deploy/domain.py): each host's, in `hosts` order (None: in none, or unknown),
+    # the shared domain's unhealthy members ("host: why"), and each host's IMEX (state, what was read)
+    nvlink_domains: tuple[str | None, ...] = ()
+    domain_unhealthy: tuple[str, ...] = ()
+    imex: tuple[tuple[str, str], ...] = ()
 
 
 def nearest_nic(topology: Topology, gpu: int) -> tuple[str, str] | None:
@@ -152,6 +160,8 @@ def facts(a: Assessment, topology: Topology, net: NetContext | None = None,
     out["placement"] = net.placement
     per_node = len(topology.gpus)
     cross = d.nodes > 1 and d.tp > (d.gpu_count or per_node) or d.tp > per_node
+    judged, in_domain = domain.judge(a, topology, net, bench, multi_node=d.nodes > 1 or cross)
+    out.update(judged)  # in_domain: the job's nodes share one NVLink domain, and the path between them
     if d.nodes <= 1 and not cross:
         return out
     gpus = _job_gpus(a, topology)
@@ -174,9 +184,13 @@ def facts(a: Assessment, topology: Topology, net: NetContext | None = None,
                        else f"NET ({topology.host} ↔ {max(d.nodes - 1, 1)} other node(s))")
     out["net_busbw_gbps"] = round(bw, 1)
     out["net_bw_source"] = detail
+    if in_domain is not None:  # the path between the nodes is NVLink: its figures, not the network's
+        bw = in_domain.path.bw_gbps
+        out["net_path"], out["net_busbw_gbps"], out["net_bw_source"] = in_domain.text, round(bw, 1), in_domain.source
     if not cross or a.spec is None or a.sku is None:
         return out
-    gp = costmodel.GroupPath("NET", bw, "measured" if measured else "nominal", costmodel.LATENCY_US[path_kind("NET")])
+    gp = in_domain.path if in_domain is not None else costmodel.GroupPath(
+        "NET", bw, "measured" if measured else "nominal", costmodel.LATENCY_US[path_kind("NET")])
     now = costmodel.predict(a.spec, tp=d.tp, path=gp, dtype=a.dtype, sku=a.sku)
     out["net_allreduce_us"] = round(now.allreduce_us, 1)
     out["net_allreduce_ms_per_token"] = round(now.allreduce_ms_per_token, 2)

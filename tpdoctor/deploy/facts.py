@@ -20,6 +20,7 @@ from tpdoctor.llm import kvrules
 from tpdoctor.llm.sizing import GIB, MIB
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.topology import PCIE_KINDS, Topology, path_kind
+from tpdoctor.model.unknown import Unknown
 
 DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas). `id` is its name, or "
                            "`name (file:line)` when several deployments of a check share the name.", {
@@ -157,9 +158,12 @@ def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
                              "notes": list(a.notes)}
     facts.update(cost_facts.costs(a))
     facts.update(cost_facts.advice(a, facts))
-    facts.update(crossnode.facts(a, topology, net, bench))
+    cross = crossnode.facts(a, topology, net, bench)
+    pending = {k: v.reason for k, v in cross.items() if v.__class__ is Unknown}  # cross-node facts not known
+    facts.update(cross)
+    facts.update(dict.fromkeys(pending))
     facts.update(sentences.sentences(a, facts))
-    unknown = _unknown(a, facts)
+    unknown = {**_unknown(a, facts), **pending}
     tp_reason = a.deployment.unknown.get("tp")
     if tp_reason:  # TP is not in the file: nothing that depends on it is judged (never a hidden default)
         for k in list(facts):

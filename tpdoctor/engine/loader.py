@@ -180,7 +180,7 @@ def _parse(text: str, source: str = "<rule>") -> tuple[Any, Any]:
     try:
         node = loader.get_single_node()
         if node is not None:
-            check_expansion(node, source)
+            check_expansion(node, source, text)
         data = loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()

@@ -20,9 +20,13 @@ MAX_NODES = 200_000  # a 10,000-deployment job file composes to ~150,000 nodes
 MAX_DEPTH = 200  # nesting; deeper is not a manifest (and Python's recursion would give out)
 
 
-def check_expansion(node: Any, source: str) -> None:
+def check_expansion(node: Any, source: str, text: str | None = None) -> None:
     """Raise InputError when the document under `node` expands past MAX_NODES, nests past MAX_DEPTH or holds
-    an alias to one of its own ancestors."""
+    an alias to one of its own ancestors. Given the `text` it was composed from, a text without an anchor
+    (`&`) is passed at once: with no anchor there is no alias, the graph is a tree no larger than the text,
+    and libyaml's own nesting limit (1,000) holds (callers still turn a RecursionError into a refusal)."""
+    if text is not None and "&" not in text:
+        return
     sizes: dict[int, int] = {}
     open_: set[int] = set()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tpdoctor.advice.placement import Group
+from tpdoctor.fleet.domains import NvlinkDomain
 from tpdoctor.fleet.placer import Placer, Shapes
 from tpdoctor.llm import models, sizing
 from tpdoctor.model.deployment import Deployment
@@ -116,6 +117,11 @@ def place_all(deployments: Sequence[Deployment], placer: Placer, stale: set[str]
         def accept(sid: int, d: Deployment = d) -> bool:
             return fits(d, sid)
 
+        if k > len(stages) and k > 1 and placer.domains:  # inside one NVLink domain when one has room
+            for host, gpus in _in_domain(placer, n, k, stages, accept):
+                gpus = d.gpus if d.gpus and not stages else gpus
+                hold(host, d.name, gpus)
+                stages.append((host, gpus))
         while len(stages) < k:
             found = placer.best_anywhere(n, exclude=[h for h, _ in stages], accept=accept)
             if found is None:
@@ -148,6 +154,8 @@ def _place_copy(d: Deployment, n: int, k: int, placer: Placer, hold: Callable[[s
         if g is None:
             return None
         stages.append((d.node, g.gpus))
+    if k > 1 and placer.domains:
+        stages += _in_domain(placer, n, k, stages, accept)
     while len(stages) < k:
         found = placer.best_anywhere(n, exclude=[h for h, _ in stages], accept=accept)
         if found is None:
@@ -156,3 +164,21 @@ def _place_copy(d: Deployment, n: int, k: int, placer: Placer, hold: Callable[[s
     for host, gpus in stages:
         hold(host, d.name, gpus)
     return tuple(stages)
+
+
+def _in_domain(placer: Placer, n: int, k: int, stages: Sequence[tuple[str, tuple[int, ...] | None]],
+               accept: Callable[[int], bool]) -> list[tuple[str, tuple[int, ...]]]:
+    """The remaining stages of a multi-node job on healthy members of one multi-node NVLink domain: the
+    domain of its pinned first node, else the first domain (healthy ones first) with room for all of them.
+    Empty when none has room: the job then crosses the network (TPD203)."""
+    have = [h for h, _ in stages]
+    if have:
+        pinned = placer.domain_of.get(have[0])
+        candidates: tuple[NvlinkDomain, ...] = (pinned,) if pinned is not None else ()
+    else:
+        candidates = placer.domains
+    for domain in candidates:
+        found = placer.best_in_domain(domain, n, k - len(have), exclude=have, accept=accept)
+        if found is not None:
+            return [(host, group.gpus) for host, group in found]
+    return []

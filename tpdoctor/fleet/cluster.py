@@ -34,6 +34,7 @@ from tpdoctor.engine.evaluate import Engine, Options
 from tpdoctor.engine.rule import Rule
 from tpdoctor.engine.schema import UNKNOWN_FIELD, ScopeFacts
 from tpdoctor.fleet.assign import Fits, Placement, label_of, place_all
+from tpdoctor.fleet.domains import NvlinkDomain, group_domains
 from tpdoctor.fleet.gcpause import gc_paused
 from tpdoctor.fleet.load import FleetInput, MergeProblem, load_fleet
 from tpdoctor.fleet.placer import Placer, Shapes
@@ -41,6 +42,7 @@ from tpdoctor.fleet.view import problem_findings as fleet_problem_findings
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.deployment import Deployment
 from tpdoctor.model.findings import SEVERITY_ORDER, Finding, Status, status_of
+from tpdoctor.model.imex import imex_state
 from tpdoctor.model.topology import Topology
 
 
@@ -110,6 +112,7 @@ class _Assessor:
     holders: dict[str, dict[str, Any]]
     fallback: str | None
     base_dir: Path | None
+    domains: dict[str, NvlinkDomain] = field(default_factory=dict)  # multi-node NVLink domains by id
     cache: dict[tuple[Any, ...], tuple[Assessment, dict[str, Any]]] = field(default_factory=dict)
     assessments: list[Assessment] = field(default_factory=list)
     subjects: list[dict[str, Any]] = field(default_factory=list)
@@ -141,7 +144,7 @@ class _Assessor:
             self.calls += 1
             a = assess(dep, topo, bench=self.local_bench.get(host, ()), base_dir=self.base_dir, held_by=held_by,
                        table=self.placer.table(host) if host in self.placer else None)
-            net = _net_context(p, check_host, stage_info, self.topo_of, self.cross) if multi else None
+            net = _net_context(p, check_host, stage_info, self.topo_of, self.cross, self.domains) if multi else None
             if a.overlap:  # facts after the clash is resolved across the node (who keeps, who moves)
                 key = None
                 self.clashes.setdefault(host, []).append((len(self.subjects), a, net))
@@ -188,11 +191,13 @@ def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence
         return ClusterResult(findings, Status.UNKNOWN, tuple(Placement(d, (), "unplaced") for d in deployments),
                              (), (), fleet.problems, 0, 0)
     shapes = Shapes()
-    placer = Placer(((h, topo_of[h], local_bench[h]) for h in sorted(topo_of) if h not in stale), shapes)
+    domains = group_domains(fleet.nodes)[0]
+    placer = Placer(((h, topo_of[h], local_bench[h]) for h in sorted(topo_of) if h not in stale), shapes,
+                    domains=domains)
     placements, holders = place_all(deployments, placer, stale, set(topo_of), Fits(shapes, base_dir))
     t_place = time.perf_counter()
     fallback = next((h for h in sorted(topo_of) if h not in stale), next(iter(sorted(topo_of)), None))
-    run = _Assessor(topo_of, local_bench, cross, placer, holders, fallback, base_dir)
+    run = _Assessor(topo_of, local_bench, cross, placer, holders, fallback, base_dir, {d.id: d for d in domains})
     for p in placements:
         run.add(p)
     run.resolve_clashes()
@@ -226,8 +231,11 @@ def _check_stage(p: Placement, placer: Placer,
 
 
 def _net_context(p: Placement, check_host: str | None, stage_info: list[tuple[str, tuple[str, Group | None]]],
-                 topo_of: dict[str, Topology], cross: dict[str, list[BenchResult]]) -> NetContext:
+                 topo_of: dict[str, Topology], cross: dict[str, list[BenchResult]],
+                 domains: dict[str, NvlinkDomain]) -> NetContext:
     hosts = tuple(h for h, _ in p.stages)
+    doms = tuple(d if isinstance(d := topo_of[h].nvlink_domain, str) else None for h in hosts)
+    shared = domains.get(doms[0]) if doms and doms[0] is not None and len(set(doms)) == 1 else None
     results = [r for h in hosts for r in cross.get(h, ())]
     measured = measured_between(results, hosts) if len(hosts) > 1 else None
     others = [(h, g) for h, g in p.stages if h != check_host and g]
@@ -236,7 +244,9 @@ def _net_context(p: Placement, check_host: str | None, stage_info: list[tuple[st
                       stage_nodes=tuple(label for label, _ in stage_info),
                       placement="; ".join(label for label, _ in stage_info),
                       stage_topologies=tuple(topo_of[h] for h, _ in others),
-                      stage_groups=tuple(g for _, g in others if g))
+                      stage_groups=tuple(g for _, g in others if g), nvlink_domains=doms,
+                      domain_unhealthy=shared.unhealthy if shared is not None else (),
+                      imex=tuple(imex_state(topo_of[h].imex) for h in hosts))
 
 
 def _evaluate_grouped(engine: Engine, subjects: list[dict[str, Any]],

@@ -1,7 +1,8 @@
 """The fleet scope's facts: what fleet rules (TPD3xx) see about the node reports a merge was given.
 
-One subject per problem found while merging (`tpdoctor/fleet/load.py`): a report that cannot be read, a
-stale one, or two different nodes claiming one hostname. Rules decide severity and wording.
+One `input` subject per problem found while merging (`tpdoctor/fleet/load.py`): a report that cannot be
+read, a stale one, or two different nodes claiming one hostname; one `domain` subject per multi-node
+NVLink domain the reports form (`fleet/domains.py`). Rules decide severity and wording.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tpdoctor.engine.schema import Fact, ScopeFacts, ScopeSchema, SubjectSchema
+from tpdoctor.fleet.domains import DOMAIN, NvlinkDomain, domain_subjects
 from tpdoctor.fleet.load import MergeProblem
 
 INPUT = SubjectSchema("input", "One problem with the merge's input reports. `id` is the host, else the file.", {
@@ -19,7 +21,8 @@ INPUT = SubjectSchema("input", "One problem with the merge's input reports. `id`
     "detail": Fact("string", "What is wrong, in one line (file:line and reason, age and limit, the files)."),
 })
 
-FLEET_SCHEMA = ScopeSchema("fleet", "Inputs of `tpdoctor fleet` and fleet-wide checks.", {"input": INPUT})
+FLEET_SCHEMA = ScopeSchema("fleet", "Inputs of `tpdoctor fleet` and fleet-wide checks: problems with the node "
+                           "reports, and the multi-node NVLink domains they form.", {"input": INPUT, "domain": DOMAIN})
 
 
 def input_subject(problem: MergeProblem) -> dict[str, Any]:
@@ -27,5 +30,5 @@ def input_subject(problem: MergeProblem) -> dict[str, Any]:
             "source": problem.source, "host": problem.host, "detail": problem.message}
 
 
-def fleet_facts(problems: Sequence[MergeProblem]) -> ScopeFacts:
-    return ScopeFacts("fleet", {"input": [input_subject(p) for p in problems]})
+def fleet_facts(problems: Sequence[MergeProblem], domains: Sequence[NvlinkDomain] = ()) -> ScopeFacts:
+    return ScopeFacts("fleet", {"input": [input_subject(p) for p in problems], "domain": domain_subjects(domains)})

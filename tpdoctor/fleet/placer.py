@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from tpdoctor.advice.placement import Group, PairTable, best_group
+from tpdoctor.fleet.domains import NvlinkDomain
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.topology import Topology
 
@@ -63,8 +64,13 @@ class Placer:
     """Free GPUs of the usable nodes, and the best free group of N GPUs on one node or anywhere."""
 
     def __init__(self, nodes: Iterable[tuple[str, Topology, Sequence[BenchResult]]],
-                 shapes: Shapes | None = None) -> None:
+                 shapes: Shapes | None = None, domains: Sequence[NvlinkDomain] = ()) -> None:
         self.shapes = shapes or Shapes()
+        # multi-node NVLink domains: fully healthy ones first, then by id; a multi-node job's nodes come from
+        # one domain's healthy members when one has room (fleet/assign.py)
+        self.domains = tuple(sorted(domains, key=lambda d: (len(d.unhealthy) > 0, d.id)))
+        self.domain_of = {h: d for d in self.domains for h in d.hosts}
+        self._no_room: set[tuple[str, int, int]] = set()  # (domain, n, want) that had no room: GPUs only get held
         self.shape: dict[str, int] = {}
         self.held: dict[str, frozenset[int]] = {}
         self.states: dict[State, list[str]] = {}  # hosts in each state, sorted
@@ -114,6 +120,32 @@ class Placer:
             if best is None or cand[:2] < best[:2]:
                 best = cand
         return (best[1], best[2]) if best is not None else None
+
+    def best_in_domain(self, domain: NvlinkDomain, n: int, want: int, *, exclude: Iterable[str] = (),
+                       accept: Callable[[int], bool] = lambda sid: True) -> list[tuple[str, Group]] | None:
+        """`want` healthy members of the domain with the best free group of n GPUs each (best groups first,
+        then host name); None when fewer have room."""
+        full = (domain.id, n, want)
+        if full in self._no_room:
+            return None
+        skip = set(exclude)
+        found = []
+        rejected = False
+        for host in domain.healthy_hosts:
+            if host in skip or host not in self.shape:
+                continue
+            if not accept(self.shape[host]):
+                rejected = True  # this deployment's model does not fit there; another's may
+                continue
+            group = self.best_on(host, n)
+            if group is not None:
+                found.append((group.score, host, group))
+        if len(found) < want:
+            if not skip and not rejected:  # no room for anyone: holding GPUs never gives it room again
+                self._no_room.add(full)
+            return None
+        found.sort(key=lambda c: c[:2])
+        return [(host, group) for _, host, group in found[:want]]
 
     def hold(self, host: str, gpus: Iterable[int]) -> None:
         """Mark GPUs of a node as taken (by a deployment of this run)."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from tpdoctor.engine.evaluate import evaluate
 from tpdoctor.engine.loader import load_rules
 from tpdoctor.engine.rule import Rule
+from tpdoctor.fleet.domains import NvlinkDomain, group_domains
 from tpdoctor.fleet.facts import FLEET_SCHEMA, fleet_facts
 from tpdoctor.fleet.load import FleetInput, MergeProblem, NodeReport
 from tpdoctor.model.bench import BenchResult
@@ -75,7 +76,8 @@ class InterNodeLink:
     bytes: int | None  # the size at the peak
     error: str | None  # the first error of a failed size
     reported_by: tuple[str, ...]  # hosts whose reports hold this measurement
-    path: str = "NET"
+    path: str = "NET"  # NET, or "NVLink domain" when every host is in one multi-node NVLink domain
+    domains: tuple[str | None, ...] = ()  # each host's multi-node NVLink domain (None: none, or not known)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ class FleetView:
     status: Status
     inventory: dict[str, int] = field(default_factory=dict)  # "<model> x<size>" -> free domains count
     inter_node: tuple[InterNodeLink, ...] = ()
+    nvlink_domains: tuple[NvlinkDomain, ...] = ()  # multi-node NVLink domains (fleet/domains.py)
+    nvlink_domain_unknown: tuple[str, ...] = ()  # "host: why" for nodes whose domain cannot be told
 
 
 def nvlink_domains(topo: Topology) -> list[list[int]]:
@@ -133,6 +137,7 @@ def _nic_affinity(node: NodeReport) -> list[NicAffinity]:
 def inter_node_links(nodes: Iterable[NodeReport]) -> list[InterNodeLink]:
     """Groups whose members sit on different hosts, once each: the same measurement in several nodes'
     reports (every node of a job reports it) is merged; the newest report's figures win."""
+    nodes = list(nodes)
     found: dict[tuple[tuple[str, ...], tuple[int, ...], str | None], list[BenchResult]] = {}
     seen_in: dict[tuple[tuple[str, ...], tuple[int, ...], str | None], list[str]] = {}
     for node in sorted(nodes, key=lambda n: n.report.topology.captured_at, reverse=True):
@@ -143,32 +148,39 @@ def inter_node_links(nodes: Iterable[NodeReport]) -> list[InterNodeLink]:
         for key, results in mine.items():
             found.setdefault(key, results)
             seen_in.setdefault(key, []).append(node.host)
+    domain_of = {n.host: d for n in nodes if isinstance(d := n.report.topology.nvlink_domain, str)}
     out = []
     for (hosts, ranks, label), results in found.items():
         good = [r for r in results if r.error is None and r.correct]
         best = max(good, key=lambda r: r.busbw_gbps) if good else None
         error = next((r.error for r in results if r.error), None)
+        members = tuple(dict.fromkeys(hosts))
+        doms = tuple(domain_of.get(h) for h in members)
+        shared = doms[0] is not None and len(set(doms)) == 1
         out.append(InterNodeLink(
-            hosts=tuple(dict.fromkeys(hosts)), ranks=ranks, local_ranks=results[0].local_ranks, label=label,
+            hosts=members, ranks=ranks, local_ranks=results[0].local_ranks, label=label,
             backend=results[0].backend, busbw_gbps=best.busbw_gbps if best else None,
-            bytes=best.bytes if best else None, error=error, reported_by=tuple(sorted(seen_in[(hosts, ranks, label)]))))
+            bytes=best.bytes if best else None, error=error, reported_by=tuple(sorted(seen_in[(hosts, ranks, label)])),
+            path="NVLink domain" if shared else "NET", domains=doms))
     return sorted(out, key=lambda lk: (len(lk.ranks), lk.hosts, lk.ranks))
 
 
-def problem_findings(problems: Sequence[MergeProblem], rules: Sequence[Rule] | None = None) -> tuple[Finding, ...]:
-    """Merge problems judged by the fleet rules (TPD3xx in rules/fleet/)."""
-    if not problems:
+def problem_findings(problems: Sequence[MergeProblem], rules: Sequence[Rule] | None = None,
+                     domains: Sequence[NvlinkDomain] = ()) -> tuple[Finding, ...]:
+    """Merge problems (and multi-node NVLink domains) judged by the fleet rules (TPD3xx in rules/fleet/)."""
+    if not problems and not domains:
         return ()
     if rules is None:
         rules = load_rules([FLEET_SCHEMA])
-    return evaluate(rules, FLEET_SCHEMA, fleet_facts(problems)).findings
+    return evaluate(rules, FLEET_SCHEMA, fleet_facts(problems, domains)).findings
 
 
 def build_view(fleet: FleetInput, held: Mapping[str, set[int]] | None = None,
                rules: Sequence[Rule] | None = None) -> FleetView:
     held = held or {}
     nodes, bad, affinity, domains = [], [], [], []
-    findings = list(problem_findings(fleet.problems, rules))
+    nvl, nvl_unknown = group_domains(fleet.nodes)
+    findings = list(problem_findings(fleet.problems, rules, nvl))
     for node in fleet.nodes:
         topo = node.report.topology
         down = degraded = 0
@@ -196,4 +208,4 @@ def build_view(fleet: FleetInput, held: Mapping[str, set[int]] | None = None,
     if any(n.status == Status.CRITICAL.value for n in nodes):
         worst = Status.CRITICAL
     return FleetView(tuple(nodes), tuple(bad), tuple(affinity), tuple(domains), tuple(findings), worst,
-                     dict(sorted(inventory.items())), tuple(inter_node_links(fleet.nodes)))
+                     dict(sorted(inventory.items())), tuple(inter_node_links(fleet.nodes)), nvl, nvl_unknown)

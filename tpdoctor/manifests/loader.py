@@ -112,10 +112,10 @@ def identify(deps: list[Deployment]) -> list[Deployment]:
     seen: dict[str, int] = {}
     out: list[Deployment] = []
     for d in deps:
-        base = d.key or d.ident
+        base = d.ident  # its key when set, else file:line of its launch
         n = seen.get(base, 0) + 1
         seen[base] = n
-        out.append(d.with_values(key=base if n == 1 else f"{base}#{n}"))
+        out.append(d if n == 1 else d.with_values(key=f"{base}#{n}"))  # the first keeps `ident` as it is
     return out
 
 

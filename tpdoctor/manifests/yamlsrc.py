@@ -189,10 +189,12 @@ def load_documents(text: str, source: str) -> list[Document]:
     for i, node in enumerate(nodes):
         if node is None:
             continue
-        check_expansion(node, source)
+        check_expansion(node, source, text)
         spans: dict[Path_, Span] = {}
         try:
             data = _convert(node, (), spans)
+        except RecursionError:
+            raise ManifestError(f"{source}:{node.start_mark.line + 1}: YAML nested too deeply to read") from None
         except ManifestError as exc:
             raise ManifestError(f"{source}:{exc.message}") from None
         except (yaml.YAMLError, ValueError, OverflowError) as exc:

@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from tpdoctor import SCHEMA
+from tpdoctor.model.imex import Imex
 from tpdoctor.model.unknown import Maybe, Unknown
 
 
@@ -122,12 +123,25 @@ class Pcie:
 
 @dataclass(frozen=True)
 class Fabric:
-    """NVSwitch fabric registration (NVML GpuFabricInfo): `completed` + `success` is healthy."""
+    """NVSwitch fabric registration (NVML GpuFabricInfo, `nvidia-smi -q` Fabric block): `completed` +
+    `success` is registered. `cluster_uuid` + `clique_id` name the multi-node NVLink domain (a GB200 NVL72
+    rack or partition); an all-zero UUID (HGX H100) means no multi-node domain. The health fields decode
+    NVML's healthMask (nvidia-smi's Health lines): Unknown where the GPU or driver does not report them.
+    Pure judgements over these live in `model/fabric.py`."""
 
     state: str  # not_supported | not_started | in_progress | completed
     status: Maybe[str] = Unknown("not read")  # NVML return name, meaningful only when completed
     health: Maybe[str] = Unknown("not read")  # healthy | unhealthy | limited_capacity | not_supported
     clique_id: Maybe[int] = Unknown("not read")
+    cluster_uuid: Maybe[str] = Unknown("not read")  # 8-4-4-4-12 hex, lower case
+    health_mask: Maybe[int] = Unknown("not read")  # NVML healthMask as read (v2+ struct)
+    bandwidth: Maybe[str] = Unknown("not read")  # full | degraded
+    route_recovery: Maybe[bool] = Unknown("not read")  # route recovery in progress
+    route_unhealthy: Maybe[bool] = Unknown("not read")
+    access_timeout_recovery: Maybe[bool] = Unknown("not read")  # access timeout recovery in progress
+    incorrect_configuration: Maybe[str] = Unknown("not read")  # none | no_partition | insufficient_nvlinks ...
+    partition_assigned: Maybe[bool] = Unknown("not read")
+    gfm: Maybe[str] = Unknown("not read")  # global fabric manager: connected | disconnected
 
 
 @dataclass(frozen=True)
@@ -253,6 +267,11 @@ class Topology:
     # The checks a verdict on this snapshot claims and whether their evidence was there; filled by
     # `model.coverage.with_coverage` (empty in snapshots written before it existed: derived then).
     coverage: tuple[Check, ...] = ()
+    # the multi-node NVLink domain of this node's GPUs, "<ClusterUUID>.<CliqueId>" (GFD's nvidia.com/gpu.clique):
+    # None when the node is in none (no fabric, or an HGX-style single-node one); Unknown when it should be
+    # and cannot be told (fabric not registered yet, GPUs disagree). Filled by the probes (model/fabric.py).
+    nvlink_domain: Maybe[str] | None = None
+    imex: Imex | None = None  # the IMEX service, where collected (multi-node NVLink nodes)
 
     def gpu(self, index: int) -> Gpu:
         for g in self.gpus:

@@ -16,10 +16,12 @@ from tpdoctor.engine.schema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchem
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.coverage import not_made
 from tpdoctor.model.expected_busbw import group_busbw_gbps
+from tpdoctor.model.fabric import registered
 from tpdoctor.model.topology import Gpu, Link, NvLinkState, RemoteType, Topology, path_kind
 from tpdoctor.model.unknown import Unknown
 from tpdoctor.node.benchfacts import ExpectedBusbw, bench_facts
 from tpdoctor.node.drift import drift_items, error_sums
+from tpdoctor.node.fabric_facts import GPU_FABRIC_FACTS, NODE_FABRIC_FACTS, gpu_fabric, node_fabric
 from tpdoctor.node.rootcause import DarkLinks, board_kind, dark_links, pcie_facts, repair
 
 NODE = SubjectSchema("node", "The whole node (one per evaluation; visible to every node rule).", {
@@ -40,6 +42,7 @@ NODE = SubjectSchema("node", "The whole node (one per evaluation; visible to eve
     "fabric_not_ready": Fact(INT, "GPUs whose NVSwitch fabric state reads not ready (TPD105's subjects)."),
     "checks_not_made": Fact(L, "Checks whose evidence was missing (model/coverage.py): links, nvlink_ports, "
                             "gpu_info, nvlink_errors, p2p, fabric."),
+    **NODE_FABRIC_FACTS,
 })
 
 LINK = SubjectSchema("link", "A GPU pair, listed once (a before b). `id` is `GPU0-GPU1`.", {
@@ -120,6 +123,7 @@ GPU = SubjectSchema("gpu", "One GPU. `id` is `GPU3`.", {
     "nvlinks_all_down": Fact(B, "This GPU lost every NVLink (two or more expected pairs, all down) while "
                              "other GPUs kept theirs: one GPU fault, not one per pair."),
     "repair": Fact(S, "What to check for this GPU's NVLink hardware, by board."),
+    **GPU_FABRIC_FACTS,
 })
 
 BENCH = SubjectSchema("bench", "One benchmarked GPU group at its largest correct message size. "
@@ -205,6 +209,7 @@ def node_facts(topology: Topology, bench: Sequence[BenchResult] = (), baseline: 
         "nvlinks_all_dark": dark.node_dark,
         "fabric_not_ready": not_ready,
         "checks_not_made": [c.name for c in not_made(topology)],
+        **node_fabric(topology),
     })
     return ScopeFacts("node", {
         "node": [node],
@@ -224,9 +229,7 @@ def _on_fabric(g: Gpu) -> bool:
 
 def fabric_ready(g: Gpu) -> bool | None:
     """True when registered with the fabric, False when on a fabric but not ready, None when off-fabric."""
-    if g.fabric is None or g.fabric.state == "not_supported":
-        return None
-    return g.fabric.state == "completed" and g.fabric.status in ("success", "NVML_SUCCESS", "ok")
+    return registered(g.fabric)
 
 
 @dataclass(frozen=True)
@@ -327,6 +330,7 @@ def _gpu(g: Gpu, base: Gpu | None, dark: DarkLinks, kind: str) -> dict[str, Any]
         "nvlink_pairs_down": dark.pairs_down[g.index],
         "nvlinks_all_down": g.index in dark.gpus_dark,
         "repair": repair(kind),
+        **gpu_fabric(g),
     })
 
 

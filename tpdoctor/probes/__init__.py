@@ -24,8 +24,17 @@ def probe_live(kind: str = "auto", *, runner: Runner = run, timeout_seconds: flo
     driver: that fails the probe (nvidia-smi would hang the same way). `timeout_seconds` bounds each
     nvidia-smi command; the whole NVML read has a deadline of its own (`nvml.deadline_seconds`: 30 s,
     $TPDOCTOR_NVML_DEADLINE, never shorter than `timeout_seconds`), because nvmlInit alone can take
-    seconds on a node without persistence mode.
+    seconds on a node without persistence mode. A node in (or built for) a multi-node NVLink domain also
+    gets its IMEX state read (`probes/imex.py`).
     """
+    from tpdoctor.probes import imex, smi_probe
+
+    timeout = smi_probe.default_timeout() if timeout_seconds is None else timeout_seconds
+    topology = _probe(kind, runner, timeout_seconds, nvml_lib)
+    return imex.attach(topology, runner, timeout_seconds=timeout)[0]
+
+
+def _probe(kind: str, runner: Runner, timeout_seconds: float | None, nvml_lib: ModuleType | None) -> Topology:
     if kind not in PROBE_KINDS:
         raise ProbeError(f"unknown probe {kind!r}", hint=f"choose one of {', '.join(PROBE_KINDS)}")
     from tpdoctor.probes import smi_probe

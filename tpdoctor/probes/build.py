@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from tpdoctor.model.errors import ParseError
+from tpdoctor.model.fabric import node_domain
 from tpdoctor.model.topology import (
     Gpu,
     Nic,
@@ -32,6 +33,7 @@ from tpdoctor.model.topology import (
 )
 from tpdoctor.model.unknown import Maybe, Unknown
 from tpdoctor.probes import smi
+from tpdoctor.probes.smi_fabric import QueryFabric, parse_query_fabric
 from tpdoctor.probes.smi_types import (
     NvlinkCapsGpu,
     NvlinkErrorsGpu,
@@ -48,6 +50,7 @@ NVLINK_STATUS = "nvlink-status.txt"
 NVLINK_ERRORS = "nvlink-errors.txt"
 NVLINK_CAPS = "nvlink-caps.txt"
 QUERY_GPU = "query-gpu.csv"
+QUERY_FULL = "query.txt"  # `nvidia-smi -q`: read for each GPU's Fabric block and the driver version
 HOST = "host.txt"
 SNAPSHOT = "snapshot.json"
 
@@ -64,6 +67,7 @@ class SmiParts:
     query: tuple[QueryGpuRow, ...] | None = None
     notes: tuple[str, ...] = ()
     missing: dict[str, str] = field(default_factory=dict)  # file name -> why its output is not here
+    fabric: QueryFabric | None = None  # `nvidia-smi -q`
 
     def why_missing(self, name: str) -> str:
         return self.missing.get(name) or f"{name} not in the capture"
@@ -116,6 +120,7 @@ def parse_outputs(texts: Mapping[str, str], where: str = "",
         nvlink_errors=optional(NVLINK_ERRORS, smi.parse_nvlink_errors),
         nvlink_caps=optional(NVLINK_CAPS, smi.parse_nvlink_caps),
         query=optional(QUERY_GPU, smi.parse_query_gpu),
+        fabric=optional(QUERY_FULL, parse_query_fabric),
         notes=tuple(notes),
         missing=why,
     )
@@ -204,6 +209,28 @@ def build_gpus(parts: SmiParts) -> tuple[Gpu, ...]:
     return tuple(gpus)
 
 
+def attach_fabric(gpus: tuple[Gpu, ...], query: QueryFabric | None) -> tuple[tuple[Gpu, ...], list[str]]:
+    """Each GPU's Fabric block from `nvidia-smi -q`, matched by PCI bus id (by order when the GPUs' bus ids
+    are not known: `nvidia-smi -q` lists GPUs in index order)."""
+    if query is None:
+        return gpus, []
+    notes = list(query.notes)
+    by_bus = {b.bus_id: b for b in query.gpus if b.bus_id}
+    out = []
+    for pos, g in enumerate(gpus):
+        block = by_bus.get(g.pci_bus_id.upper()) if isinstance(g.pci_bus_id, str) else None
+        if block is None and not isinstance(g.pci_bus_id, str) and pos < len(query.gpus):
+            block = query.gpus[pos]
+        if block is None:
+            notes.append(f"{g.label}: not found in nvidia-smi -q; fabric not read")
+            out.append(g)
+            continue
+        name = block.name if g.name == "unknown GPU" and block.name else g.name
+        bus = g.pci_bus_id if isinstance(g.pci_bus_id, str) or not block.bus_id else block.bus_id
+        out.append(replace(g, name=name, pci_bus_id=bus, fabric=block.fabric))
+    return tuple(out), notes
+
+
 def pair_inputs(parts: SmiParts) -> tuple[dict[tuple[int, int], Maybe[str]], dict[tuple[int, int], int],
                                           dict[tuple[int, int], dict[str, str]]]:
     """`topo -m` cells and P2P matrices as `model.links.build_links` wants them, keyed (i, j) with i < j."""
@@ -262,14 +289,18 @@ def build_topology(parts: SmiParts, *, host: str, source: str, captured_at: str,
     from tpdoctor.model.coverage import with_coverage
     from tpdoctor.model.links import build_links
 
-    gpus = build_gpus(parts)
+    gpus, fabric_notes = attach_fabric(build_gpus(parts), parts.fabric)
     pcie_paths, nvlink_counts, p2p = pair_inputs(parts)
     nics, nic_paths = build_nics(parts)
     links, link_notes = build_links(gpus, pcie_paths, nvlink_counts, p2p=p2p, nics=nics,
                                     nic_paths=nic_paths, baseline=baseline)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"nvlink_domain": node_domain(gpus)}
     if probe_duration_seconds is not None:
         extra["probe_duration_seconds"] = probe_duration_seconds
+    if parts.fabric is not None and parts.fabric.driver_version:
+        extra["driver_version"] = parts.fabric.driver_version
+    if parts.fabric is not None and parts.fabric.cuda_version:
+        extra["cuda_version"] = parts.fabric.cuda_version
     return with_coverage(Topology(
         host=host,
         source=source,
@@ -277,6 +308,6 @@ def build_topology(parts: SmiParts, *, host: str, source: str, captured_at: str,
         gpus=gpus,
         nics=nics,
         links=links,
-        probe_notes=tuple(notes) + parts.notes + tuple(link_notes),
+        probe_notes=tuple(notes) + parts.notes + tuple(fabric_notes) + tuple(link_notes),
         **extra,
     ))

@@ -46,32 +46,39 @@ def collect(directory: str | Path, runner: Runner = run, *,
     parse_error = None
     notes = list(cap.notes)
     try:
-        snapshot = _snapshot_json(cap, notes, nvml_lib if use_nvml else None, use_nvml, timeout_seconds)
+        snapshot, imex_texts = _snapshot_json(cap, notes, nvml_lib if use_nvml else None, use_nvml,
+                                              timeout_seconds, runner)
     except ParseError as exc:
         parse_error = exc.message
     else:
         files[build.SNAPSHOT] = snapshot
+        files.update(imex_texts)
     _write_atomically(target, files)
     return CollectResult(target, tuple(sorted(files)), tuple(notes), parse_error)
 
 
 def _snapshot_json(cap: Capture, notes: list[str], nvml_lib: ModuleType | None, use_nvml: bool,
-                   timeout_seconds: float | None) -> str:
+                   timeout_seconds: float | None, runner: Runner) -> tuple[str, dict[str, str]]:
+    """snapshot.json, and the IMEX outputs where the node is in a multi-node NVLink domain."""
     from tpdoctor.model.contract import render
     from tpdoctor.model.findings import Report
+    from tpdoctor.probes import imex
+    from tpdoctor.probes.smi_probe import default_timeout
 
     smi_view = topology_from_capture(cap)
     topology = smi_view
+    deadline = default_timeout() if timeout_seconds is None else timeout_seconds
     if use_nvml:
         from tpdoctor.probes.merge import merge
         from tpdoctor.probes.nvml import deadline_seconds, probe_nvml
 
-        deadline = deadline_seconds(timeout_seconds)
+        nvml_deadline = deadline_seconds(timeout_seconds)
         try:
-            topology = merge(probe_nvml(nvml_lib, deadline_seconds=deadline, host=cap.host), smi_view)
+            topology = merge(probe_nvml(nvml_lib, deadline_seconds=nvml_deadline, host=cap.host), smi_view)
         except ProbeError as exc:
             notes.append(f"snapshot.json from nvidia-smi only: NVML unavailable ({exc.message})")
-    return render(Report(topology=topology))
+    topology, imex_texts = imex.attach(topology, runner, timeout_seconds=deadline)
+    return render(Report(topology=topology)), imex_texts
 
 
 def _write_atomically(target: Path, files: dict[str, str]) -> None:

@@ -13,6 +13,7 @@ from dataclasses import fields, replace
 from typing import Any, TypeVar
 
 from tpdoctor.model.coverage import with_coverage
+from tpdoctor.model.fabric import node_domain
 from tpdoctor.model.topology import Gpu, Link, NvLinkPort, Topology
 from tpdoctor.model.unknown import Unknown
 
@@ -53,8 +54,10 @@ def _merge_gpu(nvml: Gpu, smi: Gpu, notes: list[str]) -> Gpu:
         return nvml  # a lost GPU stays lost: nvidia-smi ran at another moment
     merged = _fill(nvml, smi)
     unread = nvml.nvlinks_unread if smi.nvlinks_unread is not None else None  # read by either is read
+    fabric = nvml.fabric if smi.fabric is None else smi.fabric if nvml.fabric is None else \
+        _fill(nvml.fabric, smi.fabric)
     return replace(merged, pcie=_fill(nvml.pcie, smi.pcie), nvlinks=_merge_ports(nvml.nvlinks, smi.nvlinks),
-                   nvlinks_unread=unread)
+                   nvlinks_unread=unread, fabric=fabric)
 
 
 def _merge_link(nvml: Link, smi: Link | None, notes: list[str]) -> Link:
@@ -104,6 +107,8 @@ def merge(nvml: Topology, smi: Topology) -> Topology:
         links=tuple(links),
         driver_version=_first_known(nvml.driver_version, smi.driver_version),
         cuda_version=_first_known(nvml.cuda_version, smi.cuda_version),
+        nvlink_domain=node_domain(gpus),
+        imex=nvml.imex or smi.imex,
         probe_notes=(*nvml.probe_notes, *(f"nvidia-smi: {n}" for n in smi.probe_notes),
                      "merged with nvidia-smi (NVML first)", *notes),
         probe_duration_seconds=duration,

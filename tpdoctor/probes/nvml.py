@@ -24,13 +24,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
+from uuid import UUID
 
 from tpdoctor.model.errors import ProbeError
+from tpdoctor.model.fabric import decode_health_mask, node_domain
 from tpdoctor.model.topology import Fabric, Gpu, NvLinkPort, Pcie, Topology
 from tpdoctor.model.unknown import Maybe, Unknown
 from tpdoctor.probes.nvml_facts import (
     FABRIC_HEALTH,
+    FABRIC_RETRY,
     FABRIC_STATE,
+    FABRIC_STRUCTS,
     FI_LINK_COUNT,
     FI_PCIE_REPLAY,
     FI_SWITCH_LINKS,
@@ -277,29 +281,41 @@ class NvmlReader:
         return bool(current == 1)
 
     def _fabric(self, handle: Any, index: int) -> Fabric | None:
+        """GpuFabricInfo: the v3 struct, else v2 (a driver without v3: ArgumentVersionMismatch), else the
+        legacy call (driver < 550: FunctionNotFound). None when the GPU has no fabric call at all."""
         lib = self.lib
         w = f"GPU{index}"
-        info: Any
-        if hasattr(lib, "c_nvmlGpuFabricInfo_v3_t"):
-            info = lib.c_nvmlGpuFabricInfo_v3_t()
-            rc = self.query("nvmlDeviceGetGpuFabricInfoV", handle, ctypes.byref(info), what=w)
-            if isinstance(rc, Unknown) and rc.reason == "NVMLError_FunctionNotFound":
-                info = lib.c_nvmlGpuFabricInfo_t()  # driver < 550: the legacy call
-                rc = self.query("nvmlDeviceGetGpuFabricInfo", handle, ctypes.byref(info), what=w)
-        else:
-            info = lib.c_nvmlGpuFabricInfo_t()
-            rc = self.query("nvmlDeviceGetGpuFabricInfo", handle, ctypes.byref(info), what=w)
+        info: Any = None
+        rc: Any = Unknown("no fabric struct in this pynvml")
+        v_missing = False
+        for struct in FABRIC_STRUCTS:
+            legacy = struct == FABRIC_STRUCTS[-1]
+            cls = getattr(lib, struct, None)
+            if cls is None or (v_missing and not legacy):
+                continue
+            info = cls()  # a fresh struct per call: stale padding would corrupt `state` (nvml-fabric notes)
+            rc = self.query("nvmlDeviceGetGpuFabricInfo" if legacy else "nvmlDeviceGetGpuFabricInfoV", handle,
+                            ctypes.byref(info), what=w)
+            if not (isinstance(rc, Unknown) and rc.reason in FABRIC_RETRY):
+                break
+            v_missing = rc.reason == "NVMLError_FunctionNotFound"
         if isinstance(rc, Unknown):
-            return None  # pre-Hopper: no fabric information at all
+            return None  # pre-Hopper (NotSupported), or no fabric call in this driver
         state = FABRIC_STATE.get(int(info.state), f"state {info.state}")
         status: Maybe[str] = Unknown("meaningful only when the fabric state is completed")
         if state == "completed":
             code = int(info.status)
             status = "success" if code == 0 else self._error_name(code)
-        health: Maybe[str] = Unknown("not in this struct version")
+        health: Maybe[str] = Unknown("not in this struct version (driver without the v3 call)")
         if hasattr(info, "healthSummary"):
             health = FABRIC_HEALTH.get(int(info.healthSummary), f"summary {info.healthSummary}")
-        return Fabric(state=state, status=status, health=health, clique_id=int(info.cliqueId))
+        mask: dict[str, Any] = {}
+        if hasattr(info, "healthMask"):
+            mask = {"health_mask": int(info.healthMask), **decode_health_mask(int(info.healthMask))}
+        raw = bytes(info.clusterUuid)
+        uuid = str(UUID(bytes=raw)) if len(raw) == 16 else Unknown(f"{len(raw)}-byte cluster UUID")
+        return Fabric(state=state, status=status, health=health, clique_id=int(info.cliqueId),
+                      cluster_uuid=uuid, **mask)
 
 def deadline_seconds(timeout_seconds: float | None = None, environ: Mapping[str, str] = os.environ) -> float:
     """The whole-read deadline: $TPDOCTOR_NVML_DEADLINE seconds if set, else 30; never shorter than the
@@ -364,7 +380,7 @@ def probe_nvml(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAU
     captured = stamp.isoformat().replace("+00:00", "Z")
     return with_coverage(Topology(
         host=host or socket.gethostname(), source="nvml", captured_at=captured, gpus=facts.gpus, links=links,
-        driver_version=facts.driver_version, cuda_version=facts.cuda_version,
+        driver_version=facts.driver_version, cuda_version=facts.cuda_version, nvlink_domain=node_domain(facts.gpus),
         probe_notes=(*facts.notes, *link_notes, f"nvml: {facts.calls} calls"),
         probe_duration_seconds=round(clock() - start, 6)))
 

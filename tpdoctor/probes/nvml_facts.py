@@ -21,6 +21,9 @@ P2P_INDEX = {"read": 0, "write": 1, "nvlink": 2, "atomics": 3}  # plain ints: py
 NVLINK_GENERATION = {1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 4, 7: 5, 8: 6}  # NVML_NVLINK_VERSION_* -> marketing
 FABRIC_STATE = {0: "not_supported", 1: "not_started", 2: "in_progress", 3: "completed"}
 FABRIC_HEALTH = {0: "not_supported", 1: "healthy", 2: "unhealthy", 3: "limited_capacity"}
+# GpuFabricInfo structs, newest first; the last one goes with the legacy (unversioned) call
+FABRIC_STRUCTS = ("c_nvmlGpuFabricInfo_v3_t", "c_nvmlGpuFabricInfo_v2_t", "c_nvmlGpuFabricInfo_t")
+FABRIC_RETRY = ("NVMLError_ArgumentVersionMismatch", "NVMLError_FunctionNotFound")  # try the next struct
 ERROR_COUNTERS = ("replay", "recovery", "crc_flit", "crc_data")  # NVML_NVLINK_ERROR_DL_* 0..3
 FI_LINK_COUNT, FI_SPEED_COMMON, FI_PCIE_REPLAY, FI_SWITCH_LINKS = 91, 90, 94, 147
 FI_GET_SPEED, FI_GET_VERSION = 164, 166

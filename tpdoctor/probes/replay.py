@@ -8,6 +8,7 @@ name the file.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from tpdoctor.model.errors import ParseError
 from tpdoctor.model.findings import Report
 from tpdoctor.model.topology import Topology
 from tpdoctor.probes import build
+from tpdoctor.probes.imex import FILES as IMEX_FILES
+from tpdoctor.probes.imex import imex_from_texts
 
 EXAMPLE_NAME = "h100nvl-gpu01-nvlink-down"
 MAX_BYTES = 64 * 1024 * 1024  # a capture is kilobytes; refuse to slurp something absurd
@@ -74,11 +77,15 @@ def _load_dir(d: Path) -> Topology:
     if snapshot is not None:
         captured_at = _captured_at(snapshot) or captured_at
     texts = {name: _read(f) for name, f in present.items()}
-    return _load_raw(texts, str(d), host=host or d.name, captured_at=captured_at)
+    topology = _load_raw(texts, str(d), host=host or d.name, captured_at=captured_at)
+    found, notes = imex_from_texts(texts, str(d))
+    if found is None:
+        return topology
+    return replace(topology, imex=found, probe_notes=(*topology.probe_notes, *notes))
 
 
 _COLLECT_FILES = (build.TOPO_M, *build.P2P_FILES, build.NVLINK_STATUS, build.NVLINK_ERRORS,
-                  build.NVLINK_CAPS, build.QUERY_GPU, build.HOST, build.SNAPSHOT)
+                  build.NVLINK_CAPS, build.QUERY_GPU, build.QUERY_FULL, *IMEX_FILES, build.HOST, build.SNAPSHOT)
 
 
 def _captured_at(snapshot: Path) -> str | None:

@@ -35,6 +35,7 @@ COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("topo-p2p-r.txt", ("topo", "-p2p", "r")),
     ("topo-p2p-w.txt", ("topo", "-p2p", "w")),
     ("topo-p2p-n.txt", ("topo", "-p2p", "n")),
+    (build.QUERY_FULL, ("-q",)),  # each GPU's Fabric block (state, clique, cluster UUID, health)
 )
 
 _NO_DRIVER_MARKERS = ("couldn't communicate with the nvidia driver", "no devices were found",

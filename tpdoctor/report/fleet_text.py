@@ -39,6 +39,22 @@ def inter_node_table(view: FleetView, max_rows: int = 50) -> Table:
     return table
 
 
+def domains_table(view: FleetView, max_rows: int = 50) -> Table:
+    """Multi-node NVLink domains (ClusterUUID.CliqueId): trays, GPUs, unhealthy members, IMEX; then the
+    nodes whose domain cannot be told."""
+    table = Table(title=f"Multi-node NVLink domains ({len(view.nvlink_domains)})")
+    for col in ("domain (ClusterUUID.CliqueId)", "trays", "GPUs", "unhealthy trays", "IMEX not ready"):
+        table.add_column(col, justify="right" if col in ("trays", "GPUs") else "left")
+    for d in view.nvlink_domains[:max_rows]:
+        bad = "\n".join(d.unhealthy) or "[green]none[/]"
+        imex = ", ".join(m.host for m in d.members if m.imex == "not_ready") or "—"
+        table.add_row(d.id, str(len(d.members)), str(d.gpus), f"[yellow]{bad}[/]" if d.unhealthy else bad, imex)
+    for line in view.nvlink_domain_unknown[:max_rows]:
+        host, _, why = line.partition(": ")
+        table.add_row(f"[magenta]unknown[/] ({host})", "1", "", f"[magenta]{why}[/]", "")
+    return table
+
+
 def render_text(view: FleetView, console: Console, *, max_rows: int = 50) -> None:
     counts: dict[str, int] = {}
     for n in view.nodes:
@@ -72,6 +88,9 @@ def render_text(view: FleetView, console: Console, *, max_rows: int = 50) -> Non
 
     if view.inter_node:
         console.print(inter_node_table(view, max_rows))
+
+    if view.nvlink_domains or view.nvlink_domain_unknown:
+        console.print(domains_table(view, max_rows))
 
     inv = Table(title="Free GPUs by NVLink domain")
     inv.add_column("domain (model × free GPUs)")
