@@ -77,6 +77,7 @@ def health_labels(topology: Topology) -> tuple[int, dict[str, str], str]:
 
 def test_canonical_node_feature_file_via_the_cli(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "features.d" / "tpdoctor"
+    out.parent.mkdir()  # tpdoctor creates no directories (docs/health.md); NFD's hostPath exists
     rc = main(["health", "--from", str(example_path()), "--nfd", str(out)])
     capsys.readouterr()
     assert rc == 2
