@@ -11,18 +11,20 @@ from tpdoctor.deploy.predict import PredictRequest, predict_curve
 from tpdoctor.report.predict_text import BAR_WIDTH, chart, render_curve
 
 
-def render(model: str, gpu: str, dtype: str) -> str:
+def render(model: str, gpu: str, dtype: str, width: int = 130, batch: int = 1) -> str:
     out = StringIO()
-    render_curve(predict_curve(PredictRequest(model=model, gpu=gpu, dtype=dtype)),
-                 Console(file=out, width=130, color_system=None))
+    render_curve(predict_curve(PredictRequest(model=model, gpu=gpu, dtype=dtype, batch=batch)),
+                 Console(file=out, width=width, color_system=None))
     return out.getvalue()
 
 
 def test_curve_text_has_a_row_per_tp_a_bar_per_path_and_the_knee() -> None:
     text = render("llama-3.1-70b", "h100-sxm", "fp8")
     assert "valid TP sizes: 1, 2, 4, 8" in text
-    rows = [line for line in text.splitlines() if line.strip()[:2] in ("1 ", "2 ", "4 ", "8 ")]
-    assert len(rows) == 4 and "NV18" in rows[3] and "SYS" in rows[3]
+    lines = text.splitlines()
+    rows = [i for i, line in enumerate(lines) if line.strip()[:2] in ("1 ", "2 ", "4 ", "8 ")]
+    assert len(rows) == 4 and "NV18" in lines[rows[3]] and "SYS" in lines[rows[3] + 1]  # NVLink row, then PCIe
+    assert "110.5 GiB ✗" in lines[rows[0]] and rows[1] == rows[0] + 1  # TP=1: one row (no path), then TP=2
     assert text.count(" TP=8  ") == 1 and text.count("█") > 0 and text.count("▒") > 0  # one chart label
     assert "NVLink: every TP step up to TP=8 still pays" in text
     assert "PCIe: TP stops paying after TP=2 (TP=4 would cut per-token latency by less than 15%)" in text
@@ -49,3 +51,17 @@ def test_predict_command_without_tp_prints_the_curve_and_json(capsys) -> None:  
     data = json.loads(capsys.readouterr().out)
     assert data["valid_tp"] == [1, 2, 4, 8] and [p["tp"] for p in data["curve"]["points"]] == [1, 2, 4, 8]
     assert data["curve"]["knee_nvlink"] == 8
+
+
+def test_the_table_fits_a_pipe_of_80_columns_and_never_cuts_a_number() -> None:
+    for gpu, batch in (("h100-sxm", 1), ("h100-sxm", 8), ("l40s", 1), ("l40s", 64)):
+        text = render("llama-3.1-70b", gpu, "fp8", width=80, batch=batch)
+        table = text.split("◀ where TP stops paying")[0]
+        assert "…" not in table and max(len(line) for line in table.splitlines()) <= 80, (gpu, batch)
+        c = predict_curve(PredictRequest(model="llama-3.1-70b", gpu=gpu, dtype="fp8", batch=batch)).curve
+        for pt in c.points:
+            for p in (pt.nvlink, pt.pcie):
+                if p is not None:
+                    assert f"{p.per_token_ms:.2f}" in table, (gpu, batch, pt.tp)
+        assert ("tok/s (" in table) == (batch > 1)  # at batch 1 tok/s is 1000 / ms: no column
+        assert ("NV18" in table) == (gpu == "h100-sxm")  # an L40S has no NVLink rows

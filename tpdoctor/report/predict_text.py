@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tpdoctor.advice.costmodel import Prediction
 from tpdoctor.advice.curve import PAYS_PCT, CurvePoint
 from tpdoctor.deploy.predict import CurveResult, PredictResult
 from tpdoctor.llm.sizing import gib
@@ -42,30 +41,33 @@ def render_single(result: PredictResult, console: Console, explain: bool = False
                 console.print(f"      {line}", highlight=False)
 
 
-def _cells(p: Prediction | None, knee: bool) -> tuple[str, str, str]:
-    if p is None:
-        return "–", "–", "–"
-    ar = f"{p.allreduce_share:.0%} {p.allreduce_impl}" if p.tp > 1 else "–"
-    return f"{p.per_token_ms:.2f}" + (" ◀" if knee else ""), f"{p.tokens_per_s_total:,.0f}", ar
-
-
 def curve_table(result: CurveResult) -> Table:
+    """One row per TP size and path (NVLink, then PCIe; a path with no prediction, e.g. NVLink on an L40S,
+    has no rows): its path, ms/token, tok/s (batch > 1 only: at batch 1 it is 1000 / ms) and all-reduce
+    share. Six columns fit 80 (a pipe); cells wrap ("fold") rather than end in "…", since a number cut short
+    reads as another number."""
     c = result.curve
+    per_stream = c.batch > 1
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=None)
-    t.add_column("TP", justify="right")
-    t.add_column("memory", justify="left")
-    for side in ("NVLink", "PCIe"):
-        t.add_column(f"{side} path", justify="left")
-        t.add_column("ms/token", justify="right")
-        t.add_column(f"tok/s ({c.batch} stream{'s' if c.batch > 1 else ''})", justify="right")
-        t.add_column("all-reduce", justify="right")
-    for pt in c.points:
+    t.add_column("TP", justify="right", overflow="fold")
+    t.add_column("memory", justify="left", overflow="fold")
+    t.add_column("path", justify="left", overflow="fold")
+    t.add_column("ms/token", justify="right", overflow="fold")
+    if per_stream:
+        t.add_column(f"tok/s ({c.batch} streams)", justify="right", overflow="fold")
+    t.add_column("all-reduce", justify="right", overflow="fold")
+    for i, pt in enumerate(c.points):
         mem = pt.nvlink.memory if pt.nvlink is not None else (pt.pcie.memory if pt.pcie is not None else None)
         fit = "–" if mem is None else (f"{gib(mem.per_gpu_bytes)}" + ("" if mem.fits else " ✗"))
-        row = [str(pt.tp), fit]
-        for p, kn in ((pt.nvlink, c.knee_nvlink), (pt.pcie, c.knee_pcie)):
-            row += [p.path or "–" if p is not None else "–", *_cells(p, pt.tp == kn)]
-        t.add_row(*row, style="dim" if pt.fits is False else None)
+        paths = [(p, kn) for p, kn in ((pt.nvlink, c.knee_nvlink), (pt.pcie, c.knee_pcie)) if p is not None]
+        paths = paths[:1] if pt.tp == 1 else paths  # one GPU: no path, both sides are the same prediction
+        for j, (p, kn) in enumerate(paths):
+            ms = f"{p.per_token_ms:.2f}" + (" ◀" if pt.tp == kn else "")
+            row = [str(pt.tp) if j == 0 else "", fit if j == 0 else "", p.path or "–", ms]
+            row += [f"{p.tokens_per_s_total:,.0f}"] if per_stream else []
+            row += [f"{p.allreduce_share:.0%} {p.allreduce_impl}" if p.tp > 1 else "–"]
+            t.add_row(*row, style="dim" if pt.fits is False else None,
+                      end_section=j == len(paths) - 1 and i < len(c.points) - 1 and len(paths) > 1)
     return t
 
 
