@@ -25,7 +25,7 @@ def inter_node_table(view: FleetView, max_rows: int = 50) -> Table:
     """The measured paths between nodes: host pair (or the job's hosts), ranks, path NET, peak busbw."""
     table = Table(title=f"Inter-node paths measured ({len(view.inter_node)})")
     for col in ("hosts", "ranks", "path", "peak busbw GB/s", "at size", "group", "status"):
-        table.add_column(col, justify="right" if "busbw" in col else "left")
+        table.add_column(col, justify="right" if "busbw" in col else "left", overflow="fold")
     for lk in view.inter_node[:max_rows]:
         hosts = " ↔ ".join(lk.hosts) if len(lk.hosts) == 2 else f"{len(lk.hosts)} nodes: {', '.join(lk.hosts)}"
         ranks = "+".join(str(r) for r in lk.ranks) if len(lk.ranks) <= 8 else f"{len(lk.ranks)} ranks"
@@ -44,7 +44,7 @@ def domains_table(view: FleetView, max_rows: int = 50) -> Table:
     nodes whose domain cannot be told."""
     table = Table(title=f"Multi-node NVLink domains ({len(view.nvlink_domains)})")
     for col in ("domain (ClusterUUID.CliqueId)", "trays", "GPUs", "unhealthy trays", "IMEX not ready"):
-        table.add_column(col, justify="right" if col in ("trays", "GPUs") else "left")
+        table.add_column(col, justify="right" if col in ("trays", "GPUs") else "left", overflow="fold")
     for d in view.nvlink_domains[:max_rows]:
         bad = "\n".join(d.unhealthy) or "[green]none[/]"
         imex = ", ".join(m.host for m in d.members if m.imex == "not_ready") or "—"
@@ -66,8 +66,9 @@ def render_text(view: FleetView, console: Console, *, max_rows: int = 50) -> Non
     worst = sorted(view.nodes, key=lambda n: (["critical", "unknown", "warning", "ok"].index(n.status)
                                              if n.status in _STATUS_STYLE else 9, n.host))
     table = Table(title="Nodes (worst first)", show_lines=False)
-    for col in ("host", "status", "GPUs", "NVLink down", "degraded", "captured"):
-        table.add_column(col)
+    for col in ("host", "status", "GPUs", "NVLink down", "degraded"):
+        table.add_column(col, overflow="fold")  # wrap, never "…": a cut name or count misleads
+    table.add_column("captured", no_wrap=True, min_width=20)  # a timestamp whole on one line
     for n in worst[:max_rows]:
         models = ", ".join(f"{c}× {m}" for m, c in n.gpu_models.items())
         table.add_row(n.host, f"[{_STATUS_STYLE.get(n.status, '')}]{n.status}{' (stale)' if n.stale else ''}[/]",
@@ -79,7 +80,7 @@ def render_text(view: FleetView, console: Console, *, max_rows: int = 50) -> Non
     if view.bad_links:
         bad = Table(title=f"Broken or degraded GPU links ({len(view.bad_links)})")
         for col in ("host", "pair", "path now", "NVLinks up/expected", "health"):
-            bad.add_column(col)
+            bad.add_column(col, overflow="fold")
         for b in view.bad_links[:max_rows]:
             exp = "?" if b.nvlinks_expected is None else str(b.nvlinks_expected)
             style = "bold red" if b.health == "down" else "yellow"
