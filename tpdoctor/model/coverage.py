@@ -11,7 +11,7 @@ capture or an old report is judged exactly like a live read.
 | check | needs | answered by |
 |---|---|---|
 | links | every GPU pair's NVLink count and an expectation for it | `nvidia-smi topo -m` (complete) |
-| nvlink_ports | each NVLink-capable GPU's port states (not applicable to a GPU in a VM whose driver exposes none) | `nvidia-smi nvlink --status` or NVML |
+| nvlink_ports | each NVLink GPU's port states (a VM may expose none) | `nvidia-smi nvlink --status` or NVML |
 | gpu_info | each GPU's model and PCIe link (current and max width, max generation) | `nvidia-smi --query-gpu=...` |
 | nvlink_errors | the error counters of every active NVLink | `nvidia-smi nvlink -e` |
 | p2p | peer-to-peer status of every GPU pair | `nvidia-smi topo -p2p r` / `w` |
