@@ -107,7 +107,7 @@ def test_hung_collective_fails_on_both_nodes_naming_group_and_hosts(tmp_path: Pa
 
 @requires_torch
 def test_rank_killed_on_one_node_fails_both_nodes_and_leaves_nothing(tmp_path: Path) -> None:
-    nodes = Nodes(tmp_path, "--sizes", "1K", "--iters", "2", "--warmup", "1", "--startup-timeout", "8")
+    nodes = Nodes(tmp_path, "--sizes", "1K", "--iters", "2", "--warmup", "1", "--startup-timeout", "15")
     nodes.start(0)
     nodes.start(1)
     victim = _wait_for_worker(nodes.mark, node=1)

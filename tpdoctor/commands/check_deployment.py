@@ -68,7 +68,7 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
     topology, bench = node.topology, node.bench
     if bench_path is not None:
         bench = bench + read_bench(bench_path)
-    rules, options = load(rules_dirs, ignore, severity)
+    rules, options = load(rules_dirs, ignore, severity, scopes=("node", "deployment"))  # no fleet without --fleet
     result = check(deployments, topology, rules, bench=bench, options=options,
                    base_dir=manifests[0].parent if manifests else None, gpu=gpu)
     fmt = "json" if as_json else fmt

@@ -20,6 +20,8 @@ import yaml
 
 from tpdoctor.model.errors import ManifestError
 
+_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: start-up cost
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -125,7 +127,7 @@ def canonical_name(name: str) -> str:
 @lru_cache(maxsize=1)
 def _catalogue() -> dict[str, ModelSpec]:
     text = resources.files("tpdoctor.data").joinpath("models.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data = yaml.load(text, Loader=_LOADER)
     out: dict[str, ModelSpec] = {}
     for key, entry in data["models"].items():
         fields = {k: v for k, v in entry.items() if k in _FIELDS}

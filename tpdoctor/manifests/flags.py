@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: start-up cost
+
 
 @dataclass(frozen=True)
 class Option:
@@ -56,7 +58,7 @@ class Resolved:
 @cache
 def table(engine: str) -> Table:
     text = resources.files("tpdoctor.data").joinpath("engine_flags.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)[engine]
+    data: dict[str, Any] = yaml.load(text, Loader=_LOADER)[engine]
     options: dict[str, Option] = {}
     for entry in data["options"]:
         names = tuple(entry["names"])

@@ -21,6 +21,8 @@ from tpdoctor.manifests.yamlsrc import Document, load_documents, refuse_template
 from tpdoctor.model.deployment import Deployment
 from tpdoctor.model.errors import ManifestError
 
+_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: start-up cost
+
 _YAML_SUFFIXES = (".yaml", ".yml")
 _SHELL_SUFFIXES = (".sh", ".bash", ".zsh", ".slurm", ".sbatch")
 ENGINES_TEXT = "vLLM, SGLang, TGI or TensorRT-LLM"
@@ -37,7 +39,7 @@ def detect_format(text: str, path: str) -> str:
     if dockerfile.is_dockerfile(text, path):
         return "dockerfile"
     try:
-        data = yaml.safe_load(text) if len(text) < 1_000_000 and "\n" in text.strip() else None
+        data = yaml.load(text, Loader=_LOADER) if len(text) < 1_000_000 and "\n" in text.strip() else None
     except (yaml.YAMLError, RecursionError, ValueError):
         return "cmdline"
     if isinstance(data, dict) and any(isinstance(v, (dict, list)) for v in data.values()):
