@@ -473,5 +473,8 @@ class FakeNvmlLib:
         _target(cur).value, _target(pending).value = g.mig
         return SUCCESS
 
+    def c_nvmlDeviceGetVirtualizationMode(self, h: Any, out: Any) -> int:
+        return self._device_value(h, out, "nvmlDeviceGetVirtualizationMode", lambda g: g.virtualization)
+
     def c_nvmlDeviceIsMigDeviceHandle(self, h: Any, out: Any) -> int:
         return self._device_value(h, out, "nvmlDeviceIsMigDeviceHandle", lambda g: 0)

@@ -20,6 +20,9 @@ Fixture layout (all keys but `gpus` optional):
         pci_path: [socket0, hostbridge0, switch0]   # socket, host bridge, PCIe bridges down to the GPU
         pcie: {gen: 5, width: 16, max_gen: 5, max_width: 16, gpu_max_gen: 5, replay: 0}
         mig: [0, 0]                          # [current, pending]; absent = NotSupported
+        virtualization: pass-through         # nvmlDeviceGetVirtualizationMode: none (default: bare
+                                             # metal), pass-through, vgpu, host-vgpu, host-vsga;
+                                             # not_supported = the call fails NotSupported
         nvlink: {count: 18, version: 6, speed_mbps: 26562}   # absent = no NVLink (NotSupported)
         switch_links: 12                     # links landing on NVSwitches (HGX/DGX)
         switch_links_inactive: 1             # the last N of those read inactive
@@ -72,6 +75,8 @@ P2P_CAPS = {"read": 0, "write": 1, "nvlink": 2, "atomics": 3, "pci": 4}
 FABRIC_STATES = {"not_supported": 0, "not_started": 1, "in_progress": 2, "completed": 3}
 CAP_NAMES = ("p2p", "sysmem_access", "p2p_atomics", "sysmem_atomics", "sli_bridge", "valid")
 ERROR_NAMES = ("replay", "recovery", "crc_flit", "crc_data", "ecc_data")
+# NVML_GPU_VIRTUALIZATION_MODE_* (nvml.h); None: the call answers NOT_SUPPORTED
+VIRTUALIZATION = {"none": 0, "pass-through": 1, "vgpu": 2, "host-vgpu": 3, "host-vsga": 4, "not_supported": None}
 
 
 class FixtureError(ValueError):
@@ -107,6 +112,7 @@ class FakeGpu:
     mig: list[int] | None
     links: list[FakeLink] | None  # None: no NVLink hardware
     fabric: dict[str, Any] | None  # None: the fabric calls raise NotSupported
+    virtualization: int | None = 0  # NVML_GPU_VIRTUALIZATION_MODE_*; None: NotSupported
 
     @property
     def domain(self) -> int:
@@ -190,6 +196,10 @@ def load_machine(path: str | Path) -> Machine:
             mig=list(g["mig"]) if g.get("mig") is not None else None,
             links=None, fabric=None,
         ))
+        mode = str(g.get("virtualization", "none"))
+        if mode not in VIRTUALIZATION:
+            raise FixtureError(f"{p}: GPU{i} virtualization {mode!r} is not one of {sorted(VIRTUALIZATION)}")
+        gpus[-1].virtualization = VIRTUALIZATION[mode]
         fab = g.get("fabric")
         if fab is not None:
             gpus[-1].fabric = {

@@ -47,6 +47,10 @@ EXPECT = {  # fixture -> (exit code, first rule or None, what the summary line s
                                                    "status NVMLError_InsufficientResources)"),
     "gb200-tray-bandwidth-degraded": (1, "TPD121", "TPDOCTOR WARNING - GPU0 NVLink fabric degraded (health summary "
                                                    "limited capacity, bandwidth degraded)"),
+    # H100 SXM passed through to a VM whose driver exposes no NVLink port (the real capture, and two of them)
+    "h100-sxm-vm-passthrough-1gpu": (0, None, "TPDOCTOR OK - 1 GPU healthy"),
+    "h100-sxm-vm-passthrough-2gpu": (1, "TPD125", "TPDOCTOR WARNING - GPU0, GPU1 are passed through to a VM and the "
+                                                  "driver exposes no NVLink port"),
 }
 
 

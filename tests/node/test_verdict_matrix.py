@@ -284,3 +284,47 @@ def test_6d_field_147_zero_is_not_a_switch(tmp_path: Path, capsys: pytest.Captur
     rc, lines, report = _nvml_health("hgx-h100-4gpu-mesh-field147-zero", tmp_path, capsys)
     assert rc == 0 and lines[0].startswith("TPDOCTOR OK - 4 GPUs, 6 NVLink pairs healthy")
     assert {lk["nvlinks_expected"] for lk in report["links"]} == {6}
+
+
+VM_CAPTURE = FIXTURES / "collect" / "h100-sxm-vm-passthrough"
+VM_REASON = "GPU0 is passed through to a VM and the driver exposes no NVLink port"
+
+
+def test_7a_real_vm_capture_is_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, lines, report = health(capsys, "--from", str(VM_CAPTURE))
+    assert rc == 0 and report is not None and lines[0].startswith("TPDOCTOR OK - 1 GPU healthy")
+    ports = next(c for c in report["coverage"] if c["name"] == "nvlink_ports")
+    assert (ports["state"], ports["reason"]) == ("not_applicable", VM_REASON)
+
+
+def test_7b_7c_fake_nvml_vm_is_ok_and_bare_metal_is_not(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.fakenvml.machine import load_machine
+
+    rc, lines, report = _nvml_health("h100-sxm-vm-passthrough-1gpu", tmp_path, capsys)
+    assert rc == 0 and not not_made(report) and report["gpus"][0]["virtualization"] == "pass-through"
+    for mode in (0, None):  # NVML_GPU_VIRTUALIZATION_MODE_NONE; NotSupported (mode unread)
+        machine = load_machine(FIXTURES / "nvml" / "h100-sxm-vm-passthrough-1gpu.yaml")
+        machine.gpus[0].virtualization = mode
+        topo = probe_live("nvml", nvml_lib=load(machine))
+        snap = tmp_path / f"metal-{mode}.json"
+        snap.write_text(report_json.render(Report(topology=topo)))
+        rc, lines, report = health(capsys, "--from", str(snap))
+        assert rc == 3 and report is not None and not_made(report) == {"nvlink_ports"}
+        assert "no NVLink ports recorded although the NVIDIA H100 80GB HBM3 has NVLink" in lines[0]
+
+
+def test_7d_two_gpus_in_a_vm_without_nvlink_warn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, lines, report = _nvml_health("h100-sxm-vm-passthrough-2gpu", tmp_path, capsys)
+    assert rc == 1 and rules(report) == ["TPD125"] and not not_made(report)
+    assert "crosses PCIe (GPU0-GPU1 PHB)" in lines[0]
+    (pair,) = report["links"]
+    assert (pair["health"], pair["nvlinks_expected"], pair["evidence"]["expected_from"]) == \
+        ("ok", 0, "vm:nvlink-not-exposed")
+
+
+def test_7e_bench_on_one_gpu_makes_the_report(capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TPDOCTOR_HOST", "vm")
+    rc, lines, report = health(capsys, "--from", str(VM_CAPTURE), "--bench")
+    assert rc == 0 and report is not None and report["bench"] == []
+    assert "--bench not applicable (1 GPU: nothing to all-reduce); no all-reduce measured" in report["probe_notes"]

@@ -118,8 +118,8 @@ def command(gpu_groups: tuple[str, ...], pairs: bool, node: bool, sequential: bo
     """All-reduce microbenchmark (nccl-tests conventions: algbw = bytes/time, busbw = algbw·2(n−1)/n).
 
     Exit: 0 all measured and correct; 2 a group hung, a rank died or a result was wrong (the result
-    carries `error` naming the group); 3 cannot run (torch missing, bad arguments, a GPU CUDA cannot see,
-    --from a capture of another host) or stopped by SIGTERM, SIGINT or SIGHUP (every rank is killed
+    carries `error` naming the group); 3 cannot run (torch missing, bad arguments, fewer than two ranks, a
+    GPU CUDA cannot see, --from a capture of another host) or stopped by SIGTERM, SIGINT or SIGHUP (every rank is killed
     first). The JSON report is judged like `scan` (TPD109 for a failed measurement, every node rule on a
     --from capture): its `status` is the node's verdict, which is what `fleet` shows.
     """

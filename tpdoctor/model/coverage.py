@@ -11,7 +11,7 @@ capture or an old report is judged exactly like a live read.
 | check | needs | answered by |
 |---|---|---|
 | links | every GPU pair's NVLink count and an expectation for it | `nvidia-smi topo -m` (complete) |
-| nvlink_ports | each NVLink-capable GPU's port states | `nvidia-smi nvlink --status` or NVML |
+| nvlink_ports | each NVLink GPU's port states (a VM may expose none) | `nvidia-smi nvlink --status` or NVML |
 | gpu_info | each GPU's model and PCIe link (current and max width, max generation) | `nvidia-smi --query-gpu=...` |
 | nvlink_errors | the error counters of every active NVLink | `nvidia-smi nvlink -e` |
 | p2p | peer-to-peer status of every GPU pair | `nvidia-smi topo -p2p r` / `w` |
@@ -27,6 +27,7 @@ from tpdoctor.model import skus
 from tpdoctor.model.links import is_switch_system
 from tpdoctor.model.topology import Check, CheckState, Gpu, LinkHealth, NvLinkState, Topology
 from tpdoctor.model.unknown import Unknown
+from tpdoctor.model.virtualization import not_exposed_reason, nvlink_not_exposed
 
 QUERY_GPU = ("nvidia-smi --query-gpu=index,name,pci.bus_id,pcie.link.gen.current,pcie.link.gen.max,"
              "pcie.link.width.current,pcie.link.width.max --format=csv")
@@ -94,10 +95,13 @@ def _may_have_nvlink(g: Gpu) -> bool:
 
 
 def _silent(g: Gpu) -> bool:
-    """No ports recorded although the SKU has NVLink: every probe lists an NVLink GPU's ports (inactive ones
-    too), so the ports were not read (a snapshot from before `nvlinks_unread`, a VM without NVLink access)."""
+    """No ports recorded although the SKU has NVLink: on bare metal every probe lists an NVLink GPU's ports
+    (inactive ones too), so the ports were not read (a snapshot from before `nvlinks_unread`, a probe that
+    never said). A GPU in a VM whose driver answered "no NVLink port" is not silent: it said so
+    (`virtualization.nvlink_not_exposed`)."""
     sku = skus.lookup(g.name)
-    return g.nvlinks_unread is None and not g.nvlinks and sku is not None and sku.has_nvlink
+    return (g.nvlinks_unread is None and not g.nvlinks and sku is not None and sku.has_nvlink
+            and not nvlink_not_exposed(g))
 
 
 def _ports(topo: Topology) -> Check:
@@ -110,7 +114,8 @@ def _ports(topo: Topology) -> Check:
         reasons = [str(g.nvlinks_unread) for g in unread] + ["some port states unreadable" for _ in partial]
         return _missing("nvlink_ports", reasons, [g.label for g in [*unread, *partial]])
     if not any(g.nvlinks for g in gpus):
-        return _na("nvlink_ports", "no NVLink ports on these GPUs")
+        hidden = [g for g in gpus if nvlink_not_exposed(g)]
+        return _na("nvlink_ports", not_exposed_reason(hidden) if hidden else "no NVLink ports on these GPUs")
     return _made("nvlink_ports")
 
 
@@ -149,7 +154,12 @@ def _errors(topo: Topology) -> Check:
                 break
     if missing:
         return _missing("nvlink_errors", [r for _, r in missing], [g.label for g, _ in missing])
-    return _made("nvlink_errors") if supported else _na("nvlink_errors", "no active NVLink with error counters")
+    if supported:
+        return _made("nvlink_errors")
+    hidden = [g for g in _ok(topo.gpus) if nvlink_not_exposed(g)]
+    if hidden and not any(g.nvlinks for g in _ok(topo.gpus)):
+        return _na("nvlink_errors", not_exposed_reason(hidden))
+    return _na("nvlink_errors", "no active NVLink with error counters")
 
 
 def _p2p(topo: Topology) -> Check:
@@ -166,6 +176,8 @@ def _p2p(topo: Topology) -> Check:
 
 def _fabric(topo: Topology) -> Check:
     gpus = _ok(topo.gpus)
+    if gpus and all(nvlink_not_exposed(g) for g in gpus):
+        return _na("fabric", f"no NVLink exposed: {not_exposed_reason(gpus)}")
     counts = {lk.indices: lk.nvlinks for lk in topo.gpu_links()}
     archs = {s.arch for g in gpus if (s := skus.lookup(g.name)) is not None}
     reported = any(g.fabric is not None and g.fabric.state != "not_supported" for g in gpus)

@@ -8,7 +8,8 @@ link's health and its effective path (a pair whose NVLinks are down carries its 
 an NVSwitch system expects every pair at the full link count, a bridge pair its bridge's links);
 symmetry with sibling pairs (an all-to-all pattern, or bridged pairs elsewhere on the node); and,
 absent any evidence, what is observed. A GPU without NVLink hardware never expects any: "not supported"
-is not "down".
+is not "down"; nor does a pair of GPUs in a VM whose driver exposes no NVLink port (`vm:nvlink-not-exposed`,
+model/virtualization.py), though the baseline, when given, still wins.
 
 Where the evidence cannot answer, the link says so instead of guessing: a pair the capture never showed
 (a `topo -m` cut short) or whose NVLink count could not be read has `nvlinks_expected` Unknown and health
@@ -36,16 +37,18 @@ from tpdoctor.model.topology import (
     path_sort_key,
 )
 from tpdoctor.model.unknown import Maybe, Unknown
+from tpdoctor.model.virtualization import nvlink_not_exposed
 
 Pair = tuple[int, int]
 SUSPECT_BRIDGE = "bridge-missing-or-down"  # Link.evidence["suspect"]: see TPD113
+VM_NOT_EXPOSED = "vm:nvlink-not-exposed"  # Expectation.source: both GPUs in a VM that exposes no NVLink
 ALL_TO_ALL_SHARE = 0.75  # share of GPU pairs on NVLink above which a node is read as all-to-all
 
 
 @dataclass(frozen=True)
 class Expectation:
     nvlinks: Maybe[int]
-    source: str  # baseline | sku:<key> | symmetry:all-to-all | symmetry:bridge-pairs | observed
+    source: str  # baseline | sku:<key> | symmetry:all-to-all | symmetry:bridge-pairs | vm:... | observed
 
 
 def port_counts(gpu: Gpu) -> tuple[int, int]:
@@ -136,6 +139,12 @@ def infer_expected(
             expected[p] = Expectation(spec.expected, f"sku:{sa.key}")
 
     _pair_broken_bridges(gpus, counts, pcie_paths, expected, notes)
+
+    # 2b. A VM whose driver exposes no NVLink port on either GPU: nothing here can bond an NVLink, whatever the
+    # board has; the pair runs on PCIe by construction (TPD125 says so), not "down" and not "unknown".
+    for p in pairs:
+        if counts.get(p, 0) == 0 and all(nvlink_not_exposed(by_index[i]) for i in p):
+            expected[p] = Expectation(0, VM_NOT_EXPOSED)
 
     # 3. Baseline wins over everything inferred.
     if baseline is not None:

@@ -164,6 +164,9 @@ class Gpu:
     # Why this GPU's NVLink port states were not read (e.g. "`nvidia-smi nvlink --status` timed out");
     # None when they were read, so that an empty `nvlinks` means "no NVLink ports", never "not looked".
     nvlinks_unread: str | None = None
+    # where the GPU runs (model/virtualization.py): none (bare metal), pass-through or vgpu (in a VM),
+    # host-vgpu or host-vsga (the hypervisor host); NVML nvmlDeviceGetVirtualizationMode or `nvidia-smi -q`
+    virtualization: Maybe[str] = Unknown("not read")
 
     @property
     def label(self) -> str:

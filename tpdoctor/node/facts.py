@@ -19,6 +19,7 @@ from tpdoctor.model.expected_busbw import group_busbw_gbps
 from tpdoctor.model.fabric import registered
 from tpdoctor.model.topology import Gpu, Link, NvLinkState, RemoteType, Topology, path_kind
 from tpdoctor.model.unknown import Unknown
+from tpdoctor.model.virtualization import not_exposed_reason, nvlink_not_exposed, pcie_paths_words
 from tpdoctor.node.benchfacts import ExpectedBusbw, bench_facts
 from tpdoctor.node.drift import drift_items, error_sums
 from tpdoctor.node.fabric_facts import GPU_FABRIC_FACTS, NODE_FABRIC_FACTS, gpu_fabric, node_fabric
@@ -42,6 +43,12 @@ NODE = SubjectSchema("node", "The whole node (one per evaluation; visible to eve
     "fabric_not_ready": Fact(INT, "GPUs whose NVSwitch fabric state reads not ready (TPD105's subjects)."),
     "checks_not_made": Fact(L, "Checks whose evidence was missing (model/coverage.py): links, nvlink_ports, "
                             "gpu_info, nvlink_errors, p2p, fabric."),
+    "vm_nvlink_hidden": Fact(L, "GPUs of an NVLink SKU that run in a VM (pass-through or vGPU) whose driver "
+                             "answered that it exposes no NVLink port (model/virtualization.py)."),
+    "vm_nvlink_hidden_reason": Fact(S, "Those GPUs in words: `GPU0, GPU1 are passed through to a VM and the "
+                                    "driver exposes no NVLink port`; null when there are none.", True),
+    "vm_nvlink_hidden_paths": Fact(S, "The path each pair of those GPUs takes now, `GPU0-GPU1 PHB`; null with "
+                                   "fewer than two.", True),
     **NODE_FABRIC_FACTS,
 })
 
@@ -69,7 +76,8 @@ LINK = SubjectSchema("link", "A GPU pair, listed once (a before b). `id` is `GPU
     "gpus_ok": Fact(B, "Both GPUs read fine (status ok); a lost GPU is TPD108's, not its links'."),
     "fabric_ready": Fact(B, "Both GPUs' NVSwitch fabric registration completed with success; null when "
                           "neither GPU is on a fabric or the state was not read.", True),
-    "expected_from": Fact(S, "Where nvlinks_expected came from: baseline, sku:<key>, symmetry:..., observed.",
+    "expected_from": Fact(S, "Where nvlinks_expected came from: baseline, sku:<key>, symmetry:..., "
+                          "vm:nvlink-not-exposed (both GPUs in a VM exposing no NVLink), observed.",
                         True),
     "baseline_path": Fact(S, "The pair's path in the baseline, when a baseline is given.", True),
     "baseline_nvlinks": Fact(INT, "NVLinks up in the baseline.", True),
@@ -89,6 +97,8 @@ GPU = SubjectSchema("gpu", "One GPU. `id` is `GPU3`.", {
     "status": Fact(S, "Probe status of this GPU: ok, lost or error."),
     "status_reason": Fact(S, "Why the status is not ok.", True),
     "mig": Fact(B, "MIG mode enabled.", True),
+    "virtualization": Fact(S, "Where the GPU runs: none (bare metal), pass-through or vgpu (in a VM), "
+                           "host-vgpu or host-vsga (the hypervisor host); null when not read.", True),
     "nvlink_ports": Fact(INT, "NVLink ports the probe listed (0 on a PCIe-only GPU)."),
     "nvlinks_active": Fact(INT, "Ports reading active."),
     "nvlinks_inactive": Fact(INT, "Ports reading inactive."),
@@ -209,6 +219,7 @@ def node_facts(topology: Topology, bench: Sequence[BenchResult] = (), baseline: 
         "nvlinks_all_dark": dark.node_dark,
         "fabric_not_ready": not_ready,
         "checks_not_made": [c.name for c in not_made(topology)],
+        **_vm_facts(topology),
         **node_fabric(topology),
     })
     return ScopeFacts("node", {
@@ -219,6 +230,13 @@ def node_facts(topology: Topology, bench: Sequence[BenchResult] = (), baseline: 
         "drift": [_subject(d.ident, {"what": d.what, "before": d.before, "after": d.after, "detail": d.detail})
                   for d in (drift_items(baseline, topology) if baseline else [])],
     })
+
+
+def _vm_facts(topology: Topology) -> dict[str, Any]:
+    hidden = [g for g in topology.gpus if nvlink_not_exposed(g)]
+    return {"vm_nvlink_hidden": [g.label for g in hidden],
+            "vm_nvlink_hidden_reason": not_exposed_reason(hidden) if hidden else None,
+            "vm_nvlink_hidden_paths": pcie_paths_words(topology, hidden) if len(hidden) > 1 else None}
 
 
 def _on_fabric(g: Gpu) -> bool:
@@ -302,6 +320,7 @@ def _gpu(g: Gpu, base: Gpu | None, dark: DarkLinks, kind: str) -> dict[str, Any]
         "index": g.index, "name": g.name, "pci_bus_id": g.pci_bus_id,
         "status": g.status, "status_reason": g.status_reason,
         "mig": g.mig,
+        "virtualization": g.virtualization,
         "nvlink_ports": len(g.nvlinks),
         "nvlinks_active": states.count(NvLinkState.ACTIVE),
         "nvlinks_inactive": states.count(NvLinkState.INACTIVE),

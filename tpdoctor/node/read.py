@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from tpdoctor.model.bench import BenchResult
@@ -43,7 +44,8 @@ def read_node(from_path: str | Path | None, probe: str = "auto", timeout_seconds
     `from_path`: a raw `topo -m` capture, a collect directory or a tpdoctor/v1 JSON report; None probes
     this machine with `probe` (auto, nvml, smi). `bench` measures every GPU pair of *this* machine with a
     short all-reduce (torch is imported only there) and puts busbw on the links; with a capture of
-    another host it is refused (InputError) before anything runs."""
+    another host it is refused (InputError) before anything runs; with fewer than two readable GPUs it does
+    not apply (a probe note says so, nothing is measured)."""
     if from_path is not None:
         from tpdoctor.probes.replay import load_report
 
@@ -61,7 +63,22 @@ def read_node(from_path: str | Path | None, probe: str = "auto", timeout_seconds
     return Report(topology=topology, bench=results)
 
 
+def nothing_to_all_reduce(topology: Topology) -> str | None:
+    """Why `--bench` has nothing to measure here (fewer than two readable GPUs), or None."""
+    ok = [g for g in topology.gpus if g.status == "ok"]
+    if len(ok) >= 2:
+        return None
+    what = f"{len(ok)} GPU" if len(ok) == len(topology.gpus) else f"{len(ok)} readable GPU"
+    return f"{what}{'s' if len(ok) != 1 else ''}: nothing to all-reduce"
+
+
 def _bench(topology: Topology) -> tuple[Topology, tuple[BenchResult, ...]]:
+    """The short pairwise benchmark, or, on a node with fewer than two readable GPUs, none: a probe note says
+    the benchmark did not apply (not measured, not failed) and the verdict rests on the rest of the report."""
+    why = nothing_to_all_reduce(topology)
+    if why is not None:
+        note = f"--bench not applicable ({why}); no all-reduce measured"
+        return replace(topology, probe_notes=(*topology.probe_notes, note)), ()
     from tpdoctor.bench.session import short_pairs_bench
 
     return short_pairs_bench(topology)

@@ -32,6 +32,7 @@ from tpdoctor.model.topology import (
     path_nvlinks,
 )
 from tpdoctor.model.unknown import Maybe, Unknown
+from tpdoctor.model.virtualization import in_vm, not_exposed_reason
 from tpdoctor.probes import smi
 from tpdoctor.probes.smi_fabric import QueryFabric, parse_query_fabric
 from tpdoctor.probes.smi_types import (
@@ -68,6 +69,9 @@ class SmiParts:
     notes: tuple[str, ...] = ()
     missing: dict[str, str] = field(default_factory=dict)  # file name -> why its output is not here
     fabric: QueryFabric | None = None  # `nvidia-smi -q`
+    # file name -> the note its empty text left: a command that answered, with nothing (`nvlink --status`
+    # in a VM that exposes no NVLink port; see `vm_without_nvlink`)
+    empty: dict[str, str] = field(default_factory=dict)
 
     def why_missing(self, name: str) -> str:
         return self.missing.get(name) or f"{name} not in the capture"
@@ -95,6 +99,7 @@ def parse_outputs(texts: Mapping[str, str], where: str = "",
     topo = smi.parse_topo_m(texts[TOPO_M], source=source(TOPO_M))
     notes: list[str] = list(topo.notes)
     why: dict[str, str] = dict(missing or {})
+    empty: dict[str, str] = {}
 
     def optional(name: str, parser: Callable[..., T]) -> T | None:
         text = texts.get(name)
@@ -106,6 +111,8 @@ def parse_outputs(texts: Mapping[str, str], where: str = "",
             at = f" line {exc.line}" if exc.line is not None else ""
             notes.append(f"ignored {name}{at}: {exc.reason}")
             why[name] = f"{source(name)} did not parse ({exc.reason})"
+            if not text.strip():
+                empty[name] = notes[-1]
             return None
 
     p2p: dict[str, P2PMatrix] = {}
@@ -123,6 +130,7 @@ def parse_outputs(texts: Mapping[str, str], where: str = "",
         fabric=optional(QUERY_FULL, parse_query_fabric),
         notes=tuple(notes),
         missing=why,
+        empty=empty,
     )
 
 
@@ -227,8 +235,30 @@ def attach_fabric(gpus: tuple[Gpu, ...], query: QueryFabric | None) -> tuple[tup
             continue
         name = block.name if g.name == "unknown GPU" and block.name else g.name
         bus = g.pci_bus_id if isinstance(g.pci_bus_id, str) or not block.bus_id else block.bus_id
-        out.append(replace(g, name=name, pci_bus_id=bus, fabric=block.fabric))
+        virt = g.virtualization if block.virtualization is None else block.virtualization
+        out.append(replace(g, name=name, pci_bus_id=bus, fabric=block.fabric, virtualization=virt))
     return tuple(out), notes
+
+
+def vm_without_nvlink(gpus: tuple[Gpu, ...], parts: SmiParts) -> tuple[tuple[Gpu, ...], tuple[str, ...]]:
+    """`nvidia-smi nvlink --status` answered with nothing (exit 0, empty output) and `nvidia-smi -q` says the
+    GPU runs in a VM: the driver exposes no NVLink port, a definite answer (port states read: none).
+
+    Anywhere else an empty answer stays "port states not read" (a bare-metal NVLink GPU always lists its
+    ports). When every GPU is in a VM, the "empty text" notes of the `nvlink` outputs give way to one note
+    saying why they are empty; the other notes are kept."""
+    if NVLINK_STATUS not in parts.empty:
+        return gpus, parts.notes
+    vm = [g for g in gpus if in_vm(g) and not g.nvlinks and g.nvlinks_unread is not None]
+    if not vm:
+        return gpus, parts.notes
+    out = tuple(replace(g, nvlinks_unread=None) if g in vm else g for g in gpus)
+    notes = parts.notes
+    if len(vm) == len(gpus):
+        dropped = {parts.empty[n] for n in (NVLINK_STATUS, NVLINK_ERRORS, NVLINK_CAPS) if n in parts.empty}
+        notes = tuple(n for n in notes if n not in dropped)
+    why = f"{NVLINK_STATUS} is empty (`nvidia-smi nvlink --status` printed nothing): {not_exposed_reason(vm)}"
+    return out, (*notes, why)
 
 
 def pair_inputs(parts: SmiParts) -> tuple[dict[tuple[int, int], Maybe[str]], dict[tuple[int, int], int],
@@ -290,6 +320,7 @@ def build_topology(parts: SmiParts, *, host: str, source: str, captured_at: str,
     from tpdoctor.model.links import build_links
 
     gpus, fabric_notes = attach_fabric(build_gpus(parts), parts.fabric)
+    gpus, parts_notes = vm_without_nvlink(gpus, parts)
     pcie_paths, nvlink_counts, p2p = pair_inputs(parts)
     nics, nic_paths = build_nics(parts)
     links, link_notes = build_links(gpus, pcie_paths, nvlink_counts, p2p=p2p, nics=nics,
@@ -308,6 +339,6 @@ def build_topology(parts: SmiParts, *, host: str, source: str, captured_at: str,
         gpus=gpus,
         nics=nics,
         links=links,
-        probe_notes=tuple(notes) + parts.notes + tuple(fabric_notes) + tuple(link_notes),
+        probe_notes=tuple(notes) + parts_notes + tuple(fabric_notes) + tuple(link_notes),
         **extra,
     ))

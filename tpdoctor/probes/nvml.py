@@ -45,6 +45,7 @@ from tpdoctor.probes.nvml_facts import (
     nvlink_counts,
     resolve_peers,
     set_bits,
+    virtualization_mode,
 )
 from tpdoctor.probes.nvml_links import read_pairs, read_ports
 
@@ -209,6 +210,8 @@ class NvmlReader:
             fields = self.fields(handle, index, [FI_LINK_COUNT, FI_SWITCH_LINKS, FI_PCIE_REPLAY])
             got["pcie"] = self._pcie(handle, index, fields[FI_PCIE_REPLAY])
             got["mig"] = self._mig(handle, index)
+            got["virtualization"] = self.query("nvmlDeviceGetVirtualizationMode", handle, what=f"GPU{index}",
+                                               then=virtualization_mode)
             got["nvlinks"], got["nvlinks_unread"] = read_ports(self, handle, index, fields[FI_LINK_COUNT],
                                                                got["mig"] is True)
             got["fabric"] = self._fabric(handle, index)
@@ -228,7 +231,7 @@ class NvmlReader:
                   cpu_affinity=got["cpu_affinity"],
                   nvlink_version=max(versions) if versions else Unknown("no NVLink version read"),
                   nvlinks=ports, nvlinks_unread=got["nvlinks_unread"], pcie=got["pcie"], mig=got["mig"],
-                  fabric=got["fabric"])
+                  fabric=got["fabric"], virtualization=got["virtualization"])
         return gpu, handle, fields[FI_SWITCH_LINKS]
 
     def fields(self, handle: Any, index: int, ids: list[Any]) -> dict[Any, Maybe[int]]:

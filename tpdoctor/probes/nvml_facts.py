@@ -14,6 +14,7 @@ from typing import Any
 
 from tpdoctor.model.topology import Gpu, NvLinkState, RemoteType
 from tpdoctor.model.unknown import Maybe, Unknown
+from tpdoctor.model.virtualization import MODES
 
 LEVEL_PATH = {0: "PIX", 10: "PIX", 20: "PXB", 30: "PHB", 40: "NODE", 50: "SYS"}
 P2P_CODE = {0: "OK", 1: "CNS", 2: "GNS", 3: "TNS", 4: "DR", 5: "NS", 6: "U"}
@@ -54,6 +55,12 @@ class NvmlFacts:
 
 
 _BUS_ID_RE = re.compile(r"^[0-9A-F]{4,8}:[0-9A-F]{2}:[0-9A-F]{2}\.[0-7]$")
+
+
+def virtualization_mode(value: Any) -> Maybe[str]:
+    """NVML_GPU_VIRTUALIZATION_MODE_* -> none, pass-through, vgpu, host-vgpu, host-vsga."""
+    mode = MODES.get(int(value))
+    return mode if mode is not None else Unknown(f"virtualization mode {int(value)} not known")
 
 
 def bus_id(text: str) -> Maybe[str]:

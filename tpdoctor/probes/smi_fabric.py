@@ -1,4 +1,5 @@
-"""`nvidia-smi -q` text -> each GPU's `Fabric` block (and the driver and CUDA versions of the header).
+"""`nvidia-smi -q` text -> each GPU's `Fabric` block and virtualization mode (and the driver and CUDA
+versions of the header).
 
 The block sits under every GPU, after `Voltage` (samples in fixtures/smi/query-fabric/):
 
@@ -20,7 +21,9 @@ add Summary, Route Recovery in progress, Route Unhealthy, Access Timeout Recover
 Configuration and Partition Assigned. The key column's width changed between drivers (values at column 43
 or 56), so a line is split on its first " : ", never by column; the block is whatever is indented deeper
 than its `Fabric` line. `N/A` means not supported / not known yet: an Unknown, never a guess. A GPU whose
-State is N/A has no fabric (as NVML's NotSupported on pre-Hopper GPUs).
+State is N/A has no fabric (as NVML's NotSupported on pre-Hopper GPUs). `GPU Virtualization Mode /
+Virtualization Mode` ("None", "Pass-Through", "VGPU", "Host VGPU", "Host VSGA") is the GPU's
+`virtualization` (model/virtualization.py); a section without it leaves the mode unknown.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from tpdoctor.model.errors import ParseError
 from tpdoctor.model.fabric import INCORRECT_CONFIGURATION
 from tpdoctor.model.topology import Fabric
 from tpdoctor.model.unknown import Unknown
+from tpdoctor.model.virtualization import MODES, from_text
 from tpdoctor.probes.smi_text import Line, clean_lines
 
 _GPU_RE = re.compile(r"^GPU\s+([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f])\s*$")
@@ -57,6 +61,7 @@ class GpuFabric:
     name: str | None  # Product Name
     fabric: Fabric | None
     line: int  # where the GPU section (or the Fabric block) starts
+    virtualization: str | None = None  # "GPU Virtualization Mode / Virtualization Mode", in model words
 
 
 @dataclass(frozen=True)
@@ -155,10 +160,13 @@ def _bool(value: str, where: str, line: int) -> Any:
     raise ParseError(f"expected True, False or N/A, got {value!r}", source=where, line=line)
 
 
-def _blocks(lines: list[Line], source: str, notes: list[str]) -> list[tuple[str | None, str | None, int,
-                                                                           list[tuple[str, str, int]] | None]]:
-    """(bus id, product name, line, Fabric block lines or None) per GPU section."""
-    out: list[tuple[str | None, str | None, int, list[tuple[str, str, int]] | None]] = []
+_Section = tuple[str | None, str | None, int, list[tuple[str, str, int]] | None, str | None]
+
+
+def _blocks(lines: list[Line], source: str, notes: list[str]) -> list[_Section]:
+    """(bus id, product name, line, Fabric block lines or None, virtualization mode) per GPU section."""
+    out: list[_Section] = []
+    virt: str | None = None
     bus: str | None = None
     name: str | None = None
     start = 0
@@ -175,15 +183,15 @@ def _blocks(lines: list[Line], source: str, notes: list[str]) -> list[tuple[str 
         m = _GPU_RE.match(text.strip()) if _indent(text) == 0 else None
         if m:
             if bus is not None or block is not None:
-                out.append((bus, name, start, block))
-            bus, name, start, block = m.group(1).upper(), None, ln.number, None
+                out.append((bus, name, start, block, virt))
+            bus, name, start, block, virt = m.group(1).upper(), None, ln.number, None, None
             fabric_indent = -1
             continue
         ind = _indent(text)
         if text.strip() == "Fabric":
             if block is not None:  # a second Fabric block with no GPU header between: another GPU
-                out.append((bus, name, start, block))
-                bus, name = None, None
+                out.append((bus, name, start, block, virt))
+                bus, name, virt = None, None, None
             block, fabric_indent, health_indent, start = [], ind, -1, start or ln.number
             continue
         if fabric_indent >= 0 and ind > fabric_indent and block is not None:
@@ -205,8 +213,10 @@ def _blocks(lines: list[Line], source: str, notes: list[str]) -> list[tuple[str 
         kv = _kv(text)
         if kv and kv[0] == "Product Name" and name is None:
             name = kv[1]
+        elif kv and kv[0] == "Virtualization Mode" and not _na(kv[1]):
+            virt = from_text(kv[1])
     if bus is not None or block is not None:
-        out.append((bus, name, start, block))
+        out.append((bus, name, start, block, virt))
     if skipped:
         lines_ = ", ".join(str(n) for n in skipped[:5]) + (f" (+{len(skipped) - 5})" if len(skipped) > 5 else "")
         notes.append(f"{source}: skipped {len(skipped)} line(s) that are not nvidia-smi output (elisions, grep "
@@ -230,13 +240,15 @@ def parse_query_fabric(text: str, source: str = "<nvidia-smi -q>") -> QueryFabri
         raise ParseError("no GPU section and no Fabric block: not `nvidia-smi -q` output", source=source,
                          line=1)
     gpus = []
-    for bus, name, start, block in sections:
+    for bus, name, start, block, virt in sections:
         where = f"{source} GPU {bus}" if bus else f"{source} line {start}"
+        if virt is not None and virt not in MODES.values():
+            notes.append(f"{where}: virtualization mode {virt!r} is not one nvidia-smi is known to print")
         if block is None:
             notes.append(f"{where}: no Fabric block (driver older than 450, or an excerpt)")
-            gpus.append(GpuFabric(bus, name, None, start))
+            gpus.append(GpuFabric(bus, name, None, start, virt))
             continue
-        gpus.append(GpuFabric(bus, name, _fabric(block, where, notes), start))
+        gpus.append(GpuFabric(bus, name, _fabric(block, where, notes), start, virt))
     driver = header.get("Driver Version")
     cuda = header.get("CUDA Version")
     return QueryFabric(tuple(gpus), driver if driver and not _na(driver) else None,

@@ -16,6 +16,7 @@ from tpdoctor.model.coverage import not_made
 from tpdoctor.model.findings import Report, Severity, Status
 from tpdoctor.model.topology import Gpu, Link, LinkHealth, NvLinkState, PathKind, Topology, path_kind
 from tpdoctor.model.unknown import Maybe, Unknown
+from tpdoctor.model.virtualization import nvlink_not_exposed
 
 PATH_STYLE = {
     PathKind.NV: "bold green",
@@ -169,7 +170,7 @@ def _pcie(g: Gpu) -> Text:
 
 def _nvlinks(g: Gpu) -> str:
     if not g.nvlinks:
-        return "?"
+        return "none (VM)" if nvlink_not_exposed(g) else "?"
     up = sum(1 for port in g.nvlinks if port.state is NvLinkState.ACTIVE)
     return f"{up}/{len(g.nvlinks)}"
 
