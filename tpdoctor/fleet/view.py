@@ -15,7 +15,7 @@ from tpdoctor.fleet.facts import FLEET_SCHEMA, fleet_facts
 from tpdoctor.fleet.load import FleetInput, MergeProblem, NodeReport
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.findings import Finding, Status, status_of
-from tpdoctor.model.topology import LinkHealth, PathKind, Topology, path_sort_key
+from tpdoctor.model.topology import LinkHealth, Topology, healthy_nvlink_groups, path_sort_key
 from tpdoctor.model.unknown import Unknown
 
 
@@ -96,22 +96,7 @@ class FleetView:
 
 def nvlink_domains(topo: Topology) -> list[list[int]]:
     """Connected components of GPUs over healthy NVLink links, sorted."""
-    parent = {g.index: g.index for g in topo.gpus if g.status == "ok"}
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for lk in topo.gpu_links():
-        i, j = lk.indices
-        if lk.kind is PathKind.NV and lk.health is LinkHealth.OK and i in parent and j in parent:
-            parent[find(i)] = find(j)
-    groups: dict[int, list[int]] = {}
-    for i in sorted(parent):
-        groups.setdefault(find(i), []).append(i)
-    return sorted(groups.values())
+    return healthy_nvlink_groups(topo)
 
 
 def _weakest(topo: Topology, gpus: list[int]) -> str | None:

@@ -297,3 +297,24 @@ class Topology:
             cache = {(lk.a, lk.b): lk for lk in self.links}
             object.__setattr__(self, "_links_by_pair", cache)
         return cache
+
+
+def healthy_nvlink_groups(topo: Topology, exclude: frozenset[int] | set[int] = frozenset()) -> list[list[int]]:
+    """GPUs connected over healthy NVLink pairs, as sorted groups (connected components; a GPU with no healthy
+    NVLink is a group of one). GPUs not read (lost, error) and those in `exclude` belong to no group."""
+    parent = {g.index: g.index for g in topo.gpus if g.status == "ok" and g.index not in exclude}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for lk in topo.gpu_links():
+        i, j = lk.indices
+        if lk.kind is PathKind.NV and lk.health is LinkHealth.OK and i in parent and j in parent:
+            parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for i in sorted(parent):
+        groups.setdefault(find(i), []).append(i)
+    return sorted(groups.values())

@@ -33,7 +33,7 @@ from tpdoctor import __version__
 from tpdoctor.model import fabric
 from tpdoctor.model.findings import Report, Severity, Status
 from tpdoctor.model.imex import imex_state
-from tpdoctor.model.topology import LinkHealth, PathKind, Topology
+from tpdoctor.model.topology import LinkHealth, Topology, healthy_nvlink_groups
 
 PREFIX = "tpdoctor.io/"
 DEFAULT_FILE = "/etc/kubernetes/node-feature-discovery/features.d/tpdoctor"
@@ -50,23 +50,7 @@ def valid_value(value: str) -> bool:
 def largest_healthy_group(topo: Topology, broken: set[int]) -> int:
     """GPUs in the largest connected group over healthy NVLink pairs (1 when no pair is healthy, 0 without
     usable GPUs)."""
-    parent = {g.index: g.index for g in topo.gpus if g.status == "ok" and g.index not in broken}
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for lk in topo.gpu_links():
-        i, j = lk.indices
-        if lk.kind is PathKind.NV and lk.health is LinkHealth.OK and i in parent and j in parent:
-            parent[find(i)] = find(j)
-    sizes: dict[int, int] = {}
-    for i in parent:
-        root = find(i)
-        sizes[root] = sizes.get(root, 0) + 1
-    return max(sizes.values(), default=0)
+    return max((len(g) for g in healthy_nvlink_groups(topo, broken)), default=0)
 
 
 def broken_gpus(report: Report) -> list[int]:
