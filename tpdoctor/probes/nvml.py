@@ -48,6 +48,7 @@ from tpdoctor.probes.nvml_facts import (
     virtualization_mode,
 )
 from tpdoctor.probes.nvml_links import read_pairs, read_ports
+from tpdoctor.probes.runner import env_seconds
 
 # The whole NVML read has a deadline of its own, not the per-command nvidia-smi timeout: nvmlInit alone
 # takes seconds when persistence mode is off (nvml-reference §6). $TPDOCTOR_NVML_DEADLINE overrides it.
@@ -323,15 +324,7 @@ class NvmlReader:
 def deadline_seconds(timeout_seconds: float | None = None, environ: Mapping[str, str] = os.environ) -> float:
     """The whole-read deadline: $TPDOCTOR_NVML_DEADLINE seconds if set, else 30; never shorter than the
     per-command timeout the user asked for (`--timeout`)."""
-    raw = environ.get(DEADLINE_ENV)
-    value = DEFAULT_DEADLINE_SECONDS
-    if raw:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ProbeError(f"{DEADLINE_ENV}={raw!r} is not a number of seconds") from None
-        if value <= 0:
-            raise ProbeError(f"{DEADLINE_ENV}={raw!r} must be positive")
+    value = env_seconds(DEADLINE_ENV, DEFAULT_DEADLINE_SECONDS, environ)
     return max(value, timeout_seconds or 0.0)
 
 

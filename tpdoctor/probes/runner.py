@@ -184,3 +184,18 @@ def first_line(text: str, limit: int = 160) -> str:
         if line:
             return line if len(line) <= limit else line[: limit - 1] + "…"
     return ""
+
+
+def env_seconds(name: str, default: float, environ: Mapping[str, str] = os.environ) -> float:
+    """A number of seconds from the environment variable `name` (positive), else `default`; a value that is
+    not a positive number is a ProbeError naming the variable."""
+    raw = environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ProbeError(f"{name}={raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise ProbeError(f"{name}={raw!r} must be positive")
+    return value

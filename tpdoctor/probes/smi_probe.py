@@ -7,7 +7,6 @@ all; waiting N more timeouts helps nobody). A machine without the driver raises 
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from datetime import UTC, datetime
 from tpdoctor.model.errors import ProbeError
 from tpdoctor.model.topology import Topology
 from tpdoctor.probes import build
-from tpdoctor.probes.runner import CommandFailed, Runner, run
+from tpdoctor.probes.runner import CommandFailed, Runner, env_seconds, run
 
 SMI = "nvidia-smi"
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -60,16 +59,7 @@ class Capture:
 
 def default_timeout() -> float:
     """Per-command timeout: `TPDOCTOR_PROBE_TIMEOUT` seconds if set (tests use a short one), else 10."""
-    raw = os.environ.get(TIMEOUT_ENV)
-    if not raw:
-        return DEFAULT_TIMEOUT_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ProbeError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
-    if value <= 0:
-        raise ProbeError(f"{TIMEOUT_ENV}={raw!r} must be positive")
-    return value
+    return env_seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT_SECONDS)
 
 
 def no_driver_hint() -> str:
