@@ -15,7 +15,7 @@ from tpdoctor.fleet.facts import FLEET_SCHEMA, fleet_facts
 from tpdoctor.fleet.load import FleetInput, MergeProblem, NodeReport
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.findings import Finding, Status, status_of
-from tpdoctor.model.topology import LinkHealth, Topology, healthy_nvlink_groups, path_sort_key
+from tpdoctor.model.topology import Link, LinkHealth, Topology, healthy_nvlink_groups, path_sort_key
 from tpdoctor.model.unknown import Unknown
 
 
@@ -105,15 +105,18 @@ def _weakest(topo: Topology, gpus: list[int]) -> str | None:
 
 
 def _nic_affinity(node: NodeReport) -> list[NicAffinity]:
+    """Each GPU's closest NIC (one pass over the links: a fleet has thousands of nodes)."""
     topo = node.report.topology
     names = {n.label: (None if isinstance(n.name, Unknown) else n.name) for n in topo.nics}
+    closest: dict[str, Link] = {}
+    for lk in topo.links:
+        if lk.b.startswith("NIC"):
+            best = closest.get(lk.a)
+            if best is None or path_sort_key(lk.path) < path_sort_key(best.path):
+                closest[lk.a] = lk
     out = []
     for g in topo.gpus:
-        best = None
-        for lk in topo.links:
-            if lk.a == g.label and lk.b.startswith("NIC") and (
-                    best is None or path_sort_key(lk.path) < path_sort_key(best.path)):
-                best = lk
+        best = closest.get(g.label)
         out.append(NicAffinity(node.host, g.index, best.b if best else None,
                                names.get(best.b) if best else None, best.path if best else None))
     return out

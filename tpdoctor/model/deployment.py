@@ -117,8 +117,8 @@ def parse_gpu_list(text: str) -> tuple[tuple[int, ...] | None, tuple[str, ...], 
         if any(len(p) > 4 for p in parts):
             return None, (), f"GPU list {t[:40]!r}: an index above 9999 is not a GPU"
         idx = tuple(int(p) for p in parts)
-        dup = next((i for n, i in enumerate(idx) if i in idx[:n]), None)
-        if dup is not None:
+        if len(set(idx)) != len(idx):
+            dup = next(i for n, i in enumerate(idx) if i in idx[:n])
             return None, (), f"GPU list {t!r} names GPU {dup} twice"
         return idx, (), None
     if all(p.upper().startswith(("GPU-", "MIG-")) for p in parts):
