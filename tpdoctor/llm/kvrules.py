@@ -26,6 +26,7 @@ NCCL/non-torch 0.5 GiB with TP > 1, CUDA graphs 0.5 GiB (0 with --enforce-eager)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from tpdoctor.llm.models import ModelSpec
 from tpdoctor.llm.sizing import GIB, MIB, activation_bytes, gib, normalize_dtype, weight_bytes
@@ -149,6 +150,7 @@ def _context(spec: ModelSpec, k: Knobs) -> tuple[int, str]:
     return spec.max_context, "the model's max_position_embeddings (no length set)"
 
 
+@lru_cache(maxsize=4096)  # a pure function of frozen values; a fleet repeats the same few configurations
 def engine_memory(spec: ModelSpec, k: Knobs, total_mib: int) -> EngineMemory:
     """One GPU of this deployment under its engine's rule (see the module docstring)."""
     engine = k.engine if k.engine in SOURCES else "vllm"
