@@ -32,6 +32,7 @@ from tpdoctor.engine.schema import Fact
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.sizes import format_size
 from tpdoctor.model.topology import Topology, path_kind, path_sort_key
+from tpdoctor.model.unknown import Unknown
 
 if TYPE_CHECKING:
     from tpdoctor.deploy.assess import Assessment
@@ -69,6 +70,9 @@ CROSS_NODE_FACTS: dict[str, Fact] = {
     **CHOICE_FACTS,
     **DOMAIN_FACTS,
 }
+# What the cost model predicts for a cross-node group (the model's architecture and the GPU needed).
+PREDICTED = ("net_allreduce_us", "net_allreduce_ms_per_token", "net_per_token_ms", "pp_per_token_ms",
+             "pp_net_ms_per_token", *CHOICE_FACTS)
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,12 @@ def facts(a: Assessment, topology: Topology, net: NetContext | None = None,
     if in_domain is not None:  # the path between the nodes is NVLink: its figures, not the network's
         bw = in_domain.path.bw_gbps
         out["net_path"], out["net_busbw_gbps"], out["net_bw_source"] = in_domain.text, round(bw, 1), in_domain.source
-    if not cross or a.spec is None or a.sku is None:
+    if not cross:
+        return out
+    if a.spec is None or a.sku is None:  # its costs and the choice cannot be predicted: unknown, not null
+        why = (a.deployment.unknown.get("model") or next((n for n in a.notes if "model" in n), "model not known")
+               if a.spec is None else f"GPU {a.gpu_name or '?'} is not in data/gpus.yaml (give --gpu SKU)")
+        out.update(dict.fromkeys(PREDICTED, Unknown(why)))
         return out
     gp = in_domain.path if in_domain is not None else costmodel.GroupPath(
         "NET", bw, "measured" if measured else "nominal", costmodel.LATENCY_US[path_kind("NET")])
