@@ -32,7 +32,7 @@ def test_ids_unique_and_equal_to_file_names() -> None:
 
 def test_node_catalogue_is_complete() -> None:
     assert [r.id for r in RULES if r.scope == "node"] == [f"TPD1{i:02d}" for i in range(14)] + [
-        f"TPD12{i}" for i in range(5)]
+        f"TPD12{i}" for i in range(6)]
     assert {r.id: r.name for r in RULES if r.scope == "node"} == {
         "TPD100": "nvlink-down", "TPD101": "nvlink-degraded", "TPD102": "nvlink-errors",
         "TPD103": "pcie-link-degraded", "TPD104": "p2p-unavailable", "TPD105": "fabric-not-ready",
@@ -40,7 +40,7 @@ def test_node_catalogue_is_complete() -> None:
         "TPD109": "measurement-failed", "TPD110": "nvlink-fabric-down", "TPD111": "gpu-nvlinks-down",
         "TPD112": "pcie-slot-limited", "TPD113": "bridge-missing-or-down",
         "TPD120": "fabric-unhealthy", "TPD121": "fabric-degraded", "TPD122": "nvlink-domain-missing",
-        "TPD123": "nvlink-domain-split", "TPD124": "imex-not-ready"}
+        "TPD123": "nvlink-domain-split", "TPD124": "imex-not-ready", "TPD125": "nvlink-not-exposed-to-vm"}
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
