@@ -113,6 +113,15 @@ def env_from_mapping(doc: Document, source: str, base: Path_, items: Any, interp
     return env
 
 
+def setting_tokens(doc: Document, source: str, path: Path_, flag: str, value: Any) -> list[Token]:
+    """One engine setting written as a YAML key (CRD args, Ray Serve engine_kwargs) as command-line tokens
+    with their origins: `--flag value`; a true boolean is the bare flag, a false one nothing."""
+    if isinstance(value, bool):
+        return [Token(flag, origin_at(doc, source, path, None))] if value else []
+    return [Token(flag, origin_at(doc, source, path, None)),
+            Token(str(value), origin_at(doc, source, path, str(value)))]
+
+
 def list_tokens(doc: Document, source: str, base: Path_, items: list[Any], env: Env) -> list[Token]:
     """A command/args list: each item one argument, `$(VAR)` expanded as Kubernetes does."""
     out: list[Token] = []

@@ -222,13 +222,7 @@ def vllm_config(doc: Document, source: str, base: Path_, config: Any) -> list[To
             continue
         if key in ("v0", "v1") or isinstance(value, (dict, list)) or value is None:
             continue
-        flag = "--" + _CAMEL.sub("-", str(key)).lower()
-        if isinstance(value, bool):
-            if value:
-                out.append(Token(flag, containers.origin_at(doc, source, path, None)))
-            continue
-        out += [Token(flag, containers.origin_at(doc, source, path, None)),
-                Token(str(value), containers.origin_at(doc, source, path, str(value)))]
+        out += containers.setting_tokens(doc, source, path, "--" + _CAMEL.sub("-", str(key)).lower(), value)
     return out
 
 

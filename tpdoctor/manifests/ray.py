@@ -162,13 +162,7 @@ def _llm_config(sdoc: Document, source: str, base: Path_, cfg: dict[str, Any]) -
         if value is None or isinstance(value, (dict, list)) or key == "device":
             continue
         path = (*base, "engine_kwargs", key)
-        flag = "--" + str(key).replace("_", "-")
-        if isinstance(value, bool):
-            if value:
-                tokens.append(Token(flag, containers.origin_at(sdoc, source, path, None)))
-            continue
-        tokens += [Token(flag, containers.origin_at(sdoc, source, path, None)),
-                   Token(str(value), containers.origin_at(sdoc, source, path, str(value)))]
+        tokens += containers.setting_tokens(sdoc, source, path, "--" + str(key).replace("_", "-"), value)
     dep = cfg.get("deployment_config")
     return tokens, _replica_count(dep), "vllm"
 
