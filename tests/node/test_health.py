@@ -59,7 +59,10 @@ def test_healthy_fixture_exits_0_with_no_finding(tmp_path: Path, capsys: pytest.
     assert rc == 0
     assert err.startswith("TPDOCTOR OK - ")  # with --json the summary goes to stderr, stdout is pure JSON
     report = json.loads("\n".join(lines))
-    assert report["findings"] == [] and report["status"] == "ok" and report["schema"] == "tpdoctor/v1"
+    mig = [f for f in report["findings"] if f["rule"] == "TPD134"]  # information: a MIG GPU is configured so
+    assert all(f["severity"] == "info" for f in mig) and bool(mig) == (name == "hgx-h100-mig-gpu7")
+    assert [f for f in report["findings"] if f["rule"] != "TPD134"] == []
+    assert report["status"] == "ok" and report["schema"] == "tpdoctor/v1"
 
 
 def test_busbw_below_expected_from_bench_in_snapshot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
