@@ -63,7 +63,7 @@ def with_lost(topology: Topology, baseline: Topology, matched: Match | None = No
         known = at.get(bus_key(g) or "")
         if known is not None:
             missing[known] = replace(missing[known], uuid=g.uuid, name=g.name, baseline_index=g.index)
-        elif outside(topology.view, g.uuid, readable):
+        elif outside(topology.view, g.uuid, readable, g.index):
             notes.append(f"baseline {g.label} ({g.pci_bus_id if isinstance(g.pci_bus_id, str) else g.uuid}) is "
                          f"outside this view, not judged")
         else:

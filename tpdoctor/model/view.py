@@ -3,9 +3,10 @@
 A container given some GPUs (`NVIDIA_VISIBLE_DEVICES=1`, `--gpus '"device=2,3"'`, a pod requesting two GPUs)
 sees only those, renumbered from 0; nvidia-smi inside it may print "Unable to determine the device handle"
 for the GPUs it was not given (nvidia-container-toolkit#69), and the node's baseline lists GPUs it cannot see.
-The variable names the visible GPUs by index or by UUID. A GPU of the node is *outside the view* when the view
-names UUIDs and not its own, or names indices and every GPU the view names is already readable (the missing
-one cannot be among them). Anything else missing is missing.
+The variable names the visible GPUs by UUID or by their index on the host. A GPU of the node is *outside the
+view* when the view names UUIDs and not its own; when it names indices and not the GPU's index in the node's
+baseline (taken on the host); or, for a GPU known only by its bus id, when every GPU the view names is already
+readable (the missing one cannot be among them). Anything else missing is missing.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ def _uuids(view: View) -> set[str]:
     return {n.lower() for n in view.names if n.upper().startswith(("GPU-", "MIG-"))}
 
 
-def outside(view: View | None, uuid: object, readable: int) -> bool:
-    """Whether a GPU of the node (its UUID, when known) is outside a subset view with `readable` GPUs read."""
+def outside(view: View | None, uuid: object, readable: int, host_index: int | None = None) -> bool:
+    """Whether a GPU of the node is outside a subset view with `readable` GPUs read: by its UUID when the view
+    names UUIDs, by its index on the host (a baseline taken there) when it names indices, else by count."""
     if view is None or view.scope != "subset":
         return False
     named = _uuids(view)
     if named:
         return not (isinstance(uuid, str) and uuid.lower() in named)
+    if host_index is not None and all(n.isdigit() for n in view.names):
+        return str(host_index) not in view.names
     return readable >= len(view.names)
 
 

@@ -49,7 +49,7 @@ Tree = dict[tuple[str, ...], str]
 class GpuQuery:
     """One GPU section of `-q`: identity, MIG mode and health."""
 
-    bus_id: str  # "00000000:19:00.0"
+    bus_id: str  # "00000000:19:00.0"; "" for an excerpt without its GPU line
     name: str | None
     uuid: str | None
     mig: Maybe[bool]
@@ -62,7 +62,7 @@ class QueryHealth:
     notes: tuple[str, ...] = ()
 
     def by_bus(self) -> dict[str, GpuQuery]:
-        return {g.bus_id: g for g in self.gpus}
+        return {g.bus_id: g for g in self.gpus if g.bus_id}
 
 
 def _trees(text: str) -> list[tuple[str, Tree]]:
@@ -81,7 +81,10 @@ def _trees(text: str) -> list[tuple[str, Tree]]:
             out.append((normalize_bus_id(m.group(1)), tree))
             continue
         if tree is None:
-            continue
+            if indent == 0:
+                continue  # the header (Driver Version, Attached GPUs ...)
+            tree, stack = {}, []  # an excerpt without its `GPU <bus id>` line: one GPU, matched by order
+            out.append(("", tree))
         key, sep, value = raw.strip().partition(" : ")
         if not sep and raw.strip().endswith(" :"):
             key, sep = raw.strip()[:-2], " : "

@@ -53,8 +53,11 @@ def _summary(report: Report, status: Status, gaps: Sequence[Check]) -> str:
     text = f"{gpus}, {nv} NVLink pair{'s' if nv != 1 else ''} healthy" if nv else f"{gpus} healthy"
     if mig:
         text += f"; {', '.join(sorted(mig))} in MIG mode (no NVLink, no P2P for tensor parallelism)"
-    if found:
-        text += f" ({len(found)} finding{'s' if len(found) != 1 else ''} below --fail-on)"
+    if topo.view is not None and topo.view.scope == "subset":
+        text += f"; a subset of the node ({topo.view.reason})"
+    below = [f for f in found if f.severity.value != "info"]
+    if below:
+        text += f" ({len(below)} finding{'s' if len(below) != 1 else ''} below --fail-on)"
     return text
 
 
