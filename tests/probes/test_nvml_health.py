@@ -52,7 +52,7 @@ def test_an_older_driver_answers_through_the_throttle_call_and_its_reset_fields(
 
 def test_a_gpu_that_requires_a_reset_says_so_through_its_errors(tmp_path: Path) -> None:
     text = (Path(__file__).resolve().parents[2] / "fixtures/nvml/hgx-h100-nvswitch.yaml").read_text()
-    (tmp_path / "reset.yaml").write_text(text + "faults:\n  errors:\n"
-                                                "    - {call: nvmlDeviceGetRemappedRows, gpu: 3, error: ResetRequired}\n")
+    fault = "    - {call: nvmlDeviceGetRemappedRows, gpu: 3, error: ResetRequired}\n"
+    (tmp_path / "reset.yaml").write_text(text + "faults:\n  errors:\n" + fault)
     h = probe_nvml(load(tmp_path / "reset.yaml"), host="hgx").gpu(3).health
     assert isinstance(h, GpuHealth) and h.reset_required is True
