@@ -37,7 +37,7 @@ FAULTS = [
     ("hgx-h100-fabric-in-progress", 2, "CRITICAL", "TPD105", "GPU5 NVSwitch fabric not ready (in_progress)"),
     ("hgx-h100-gpu2-lost-4-ports", 1, "WARNING", "TPD101", "GPU0-GPU2 NVLink degraded: 14/18"),
     ("l4-pcie-p2p-tns", 1, "WARNING", "TPD104", "GPU0-GPU2 peer-to-peer TNS"),
-    ("hgx-h100-gpu3-lost", 2, "CRITICAL", "TPD108", "GPU3 (00000000:18:00.0) is lost: NVMLError_GpuIsLost"),
+    ("hgx-h100-gpu3-lost", 2, "CRITICAL", "TPD108", "GPU3 (00000000:18:00.0, GPU-sw-3) is lost: NVMLError_GpuIsLost"),
 ]
 
 

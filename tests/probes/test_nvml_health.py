@@ -56,3 +56,25 @@ def test_a_gpu_that_requires_a_reset_says_so_through_its_errors(tmp_path: Path) 
     (tmp_path / "reset.yaml").write_text(text + "faults:\n  errors:\n" + fault)
     h = probe_nvml(load(tmp_path / "reset.yaml"), host="hgx").gpu(3).health
     assert isinstance(h, GpuHealth) and h.reset_required is True
+
+
+def test_merge_keeps_what_only_nvidia_smi_says() -> None:
+    """The infoROM warning and a GPU nvidia-smi cannot get a handle for come only from nvidia-smi: the merged
+    view keeps both (a missing GPU NVML read is a note, not a second finding)."""
+    from dataclasses import replace
+
+    from tpdoctor.model.health import MissingGpu
+    from tpdoctor.probes.merge import merge
+
+    nvml = probe_nvml(load("hgx-h100-nvswitch"), host="hgx")
+    g0 = nvml.gpu(0)
+    assert isinstance(g0.health, GpuHealth)
+    smi = replace(nvml, gpus=tuple(replace(g, health=replace(g0.health, inforom_corrupted=True, source="smi"))
+                                   if g.index == 0 else g for g in nvml.gpus),
+                  missing=(MissingGpu(bus_id="00000000:D9:00.0", reason="Unable ... Unknown Error", source="driver"),
+                           MissingGpu(bus_id=g0.pci_bus_id, reason="Unable ... Unknown Error", source="driver")))
+    merged = merge(nvml, smi)
+    h = merged.gpu(0).health
+    assert isinstance(h, GpuHealth) and h.inforom_corrupted and h.source == "nvml"
+    assert [m.bus_id for m in merged.missing] == ["00000000:D9:00.0"]
+    assert any("NVML reads that GPU" in n for n in merged.probe_notes)
