@@ -195,8 +195,11 @@ def check(run: Run, tpdoctor: Tpdoctor, work: Path) -> Outcome:
         compose(Run(run.case, "baseline", {"family": run.spec["family"],
                                              "compose": {"context": run.run["baseline"]}}, {}), ctx)
         baseline = work / "baseline.json"
-        tpdoctor(["health", "--probe", "smi", "--json", "--baseline", str(baseline), "--accept-baseline"],
-                 {**base_env, "FAKESMI_DIR": str(ctx)})
+        _, _, err = tpdoctor(["health", "--probe", "smi", "--json", "--baseline", str(baseline),
+                              "--accept-baseline"], {**base_env, "FAKESMI_DIR": str(ctx)})
+        if not baseline.exists():  # the context itself could not be recorded: the run would judge no baseline
+            return Outcome(3, None, f"harness: baseline context {run.run['baseline']!r} not accepted: "
+                                    f"{err.strip().splitlines()[0] if err.strip() else 'no output'}")
         args += ["--baseline", str(baseline)]
     code, out, err = tpdoctor(args, {**base_env, "FAKESMI_DIR": str(node), **env})
     report = None

@@ -50,6 +50,8 @@ GPU_HEALTH_FACTS: dict[str, Fact] = {
 
 MISSING = SubjectSchema("missing", "A GPU the driver or the node's baseline knows of that nothing can read now. "
                         "`id` is `GPU <bus id>` (or `GPU <UUID>`).", {
+    "described": Fact(S, "The GPU by everything known of it: `GPU 00000000:0B:00.0 (GPU-3e34..., NVIDIA GeForce "
+                      "RTX 2080 Ti, GPU1 in the baseline)`."),
     "bus_id": Fact(S, "PCI bus id, `00000000:0B:00.0`.", True),
     "uuid": Fact(S, "UUID, when the baseline recorded it.", True),
     "name": Fact(S, "Product name, when known.", True),
@@ -136,6 +138,13 @@ def gpu_health(g: Gpu, kind: str) -> dict[str, Any]:
     }
 
 
+def describe(m: MissingGpu) -> str:
+    """`GPU 00000000:0B:00.0 (GPU-3e34..., NVIDIA GeForce RTX 2080 Ti, GPU1 in the baseline)`."""
+    known = [x for x in (m.uuid, m.name) if isinstance(x, str)]
+    known += [f"GPU{m.baseline_index} in the baseline"] if m.baseline_index is not None else []
+    return m.ident + (f" ({', '.join(known)})" if known else "")
+
+
 def missing_ident(m: MissingGpu) -> str:
     return m.ident + (f" ({m.uuid})" if isinstance(m.uuid, str) else "")
 
@@ -156,6 +165,7 @@ def missing_subjects(topology: Topology) -> list[tuple[str, dict[str, Any]]]:
     folded = "node" if (topology.driver_message and not any(g.status == "ok" for g in topology.gpus)
                         and all(m.source == "baseline" for m in topology.missing)) else None
     return [(m.ident, {
+        "described": describe(m),
         "bus_id": m.bus_id, "uuid": m.uuid, "name": m.name,
         "baseline_label": f"GPU{m.baseline_index}" if m.baseline_index is not None else None,
         "reason": m.reason, "source": m.source, "command": m.command, "folded_under": folded,

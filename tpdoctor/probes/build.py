@@ -15,6 +15,7 @@ coverage record (`model/coverage.py`) reads those, so a partial capture can neve
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -89,6 +90,7 @@ class SmiParts:
 
 
 T = TypeVar("T")
+_GPU_LABEL = re.compile(r"\bGPU\d+\b")
 
 
 def parse_outputs(texts: Mapping[str, str], where: str = "",
@@ -155,9 +157,10 @@ def parse_outputs(texts: Mapping[str, str], where: str = "",
 
 
 def _topo(text: str, source: str, notices: list[tuple[str, Notice]]) -> TopoMatrix:
-    """`topo -m`; when nvidia-smi printed only lines about GPUs it cannot read (no matrix), the node has no
-    readable GPU and those lines are the evidence: an empty matrix, not a parse error."""
-    if not text.strip() and any(n.kind == "device_handle" for _, n in notices):
+    """`topo -m`; when nvidia-smi printed no matrix (no `GPU<n>` anywhere: nothing, or a pasted prompt) but lines
+    about GPUs it cannot read, the node has no readable GPU and those lines are the evidence: an empty matrix,
+    not a parse error."""
+    if any(n.kind == "device_handle" for _, n in notices) and not _GPU_LABEL.search(text):
         return TopoMatrix(gpus=(), notes=("`topo -m` printed no matrix, only lines about GPUs it cannot read",))
     return smi.parse_topo_m(text, source=source)
 
@@ -270,21 +273,29 @@ def vm_without_nvlink(gpus: tuple[Gpu, ...], parts: SmiParts) -> tuple[tuple[Gpu
     """`nvidia-smi nvlink --status` answered with nothing (exit 0, empty output) and `nvidia-smi -q` says the
     GPU runs in a VM: the driver exposes no NVLink port, a definite answer (port states read: none).
 
-    Anywhere else an empty answer stays "port states not read" (a bare-metal NVLink GPU always lists its
-    ports). When every GPU is in a VM, the "empty text" notes of the `nvlink` outputs give way to one note
-    saying why they are empty; the other notes are kept."""
+    So is it for a named GPU the SKU catalogue does not know (a Quadro P4000): nvidia-smi lists the ports of every
+    NVLink GPU it knows, even unbridged ones (`<inactive>`, "all links are inActive"), and prints nothing for a
+    GPU without NVLink (gpud's A10 capture). A known NVLink SKU on bare metal stays "port states not read" (its
+    ports always list). When every GPU is in a VM, the "empty text" notes of the `nvlink` outputs give way to
+    one note saying why they are empty; the other notes are kept."""
     if NVLINK_STATUS not in parts.empty:
         return gpus, parts.notes
     vm = [g for g in gpus if in_vm(g) and not g.nvlinks and g.nvlinks_unread is not None]
-    if not vm:
+    unknown = [g for g in gpus if g not in vm and not g.nvlinks and g.nvlinks_unread is not None
+               and g.name not in ("unknown GPU", "unknown") and skus.lookup(g.name) is None]
+    if not vm and not unknown:
         return gpus, parts.notes
-    out = tuple(replace(g, nvlinks_unread=None) if g in vm else g for g in gpus)
+    out = tuple(replace(g, nvlinks_unread=None) if g in vm or g in unknown else g for g in gpus)
     notes = parts.notes
-    if len(vm) == len(gpus):
+    if len(vm) + len(unknown) == len(gpus):
         dropped = {parts.empty[n] for n in (NVLINK_STATUS, NVLINK_ERRORS, NVLINK_CAPS) if n in parts.empty}
         notes = tuple(n for n in notes if n not in dropped)
-    why = f"{NVLINK_STATUS} is empty (`nvidia-smi nvlink --status` printed nothing): {not_exposed_reason(vm)}"
-    return out, (*notes, why)
+    empty = f"{NVLINK_STATUS} is empty (`nvidia-smi nvlink --status` printed nothing)"
+    why = [f"{empty}: {not_exposed_reason(vm)}"] if vm else []
+    if unknown:
+        why.append(f"{empty}: {', '.join(g.label for g in unknown)} ({unknown[0].name}, not in the SKU catalogue) "
+                   "has no NVLink port the driver knows of")
+    return out, (*notes, *why)
 
 
 def pair_inputs(parts: SmiParts) -> tuple[dict[tuple[int, int], Maybe[str]], dict[tuple[int, int], int],
