@@ -63,3 +63,9 @@ def test_every_case_names_its_source_and_quotes_files_that_exist() -> None:
             assert (run.case / name).is_file(), f"{run.ident}: {name}"
         ctx = comp.get("context")
         assert ctx is None or (field_corpus.CONTEXTS / ctx / "topo-m.txt").is_file(), ctx
+
+
+def test_the_failure_mode_matrix_has_a_row_per_run() -> None:
+    text = (ROOT / "docs/health.md").read_text(encoding="utf-8").split("## Failure-mode matrix", 1)[1]
+    rows = [line for line in text.split("\n## ", 1)[0].splitlines() if line.startswith("| f")]
+    assert len(rows) == len(field_corpus.runs("all")) >= 20
