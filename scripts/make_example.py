@@ -28,17 +28,17 @@ LINK_GBPS = "26.562"
 AFFINITY = ["0-31,64-95", "0-31,64-95", "32-63,96-127", "32-63,96-127"]
 NUMA = [0, 0, 1, 1]
 
-LEGEND = """
-Legend:
+def load_smiq() -> ModuleType:
+    """fixtures/smiq.py: the shared `nvidia-smi -q` writer (health sections in driver 535's layout)."""
+    spec = importlib.util.spec_from_file_location("smiq", Path("fixtures/smiq.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("smiq", module)
+    spec.loader.exec_module(module)
+    return module
 
-  X    = Self
-  SYS  = Connection traversing PCIe as well as the SMP interconnect between NUMA nodes (e.g., QPI/UPI)
-  NODE = Connection traversing PCIe as well as the interconnect between PCIe Host Bridges within a NUMA node
-  PHB  = Connection traversing PCIe as well as a PCIe Host Bridge (typically the CPU)
-  PXB  = Connection traversing multiple PCIe bridges (without traversing the PCIe Host Bridge)
-  PIX  = Connection traversing at most a single PCIe bridge
-  NV#  = Connection traversing a bonded set of # NVLinks
-"""
+
+LEGEND = load_smiq().TOPO_LEGEND  # `topo -m` legend, as nvidia-smi prints it
 
 P2P_LEGEND = """
 Legend:
@@ -134,16 +134,6 @@ def query_gpu() -> str:
             "pcie.link.width.current, pcie.link.width.max")
     rows = [f"{i}, {NAME}, {UUIDS[i]}, {BUS_IDS[i]}, {MEMORY_MIB} MiB, 5, 5, 16, 16" for i in range(4)]
     return "\n".join([head, *rows]) + "\n"
-
-
-def load_smiq() -> ModuleType:
-    """fixtures/smiq.py: the shared `nvidia-smi -q` writer (health sections in driver 535's layout)."""
-    spec = importlib.util.spec_from_file_location("smiq", Path("fixtures/smiq.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("smiq", module)
-    spec.loader.exec_module(module)
-    return module
 
 
 def query_and_mig() -> dict[str, str]:
