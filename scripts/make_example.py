@@ -40,18 +40,8 @@ def load_smiq() -> ModuleType:
 
 LEGEND = load_smiq().TOPO_LEGEND  # `topo -m` legend, as nvidia-smi prints it
 
-P2P_LEGEND = """
-Legend:
-
-  X    = Self
-  OK   = Status Ok
-  CNS  = Chipset not supported
-  GNS  = GPU not supported
-  TNS  = Topology not supported
-  NS   = Not supported
-  DR   = Disabled by regkey
-  U    = Unknown
-"""
+# `topo -p2p` legend; this driver also prints the regkey row
+P2P_LEGEND = load_smiq().P2P_LEGEND.replace("  U    = Unknown", "  DR   = Disabled by regkey\n  U    = Unknown")
 
 
 def topo_m() -> str:
