@@ -24,10 +24,7 @@ def run_fleet(manifests: Sequence[Path], fleet_paths: Sequence[Path], max_age: s
     from tpdoctor.fleet.cluster import check_cluster
     from tpdoctor.fleet.load import parse_age
 
-    try:
-        age = parse_age(max_age) if max_age else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--max-age") from None
+    age = parse_age(max_age) if max_age else None  # a bad one is a SettingError: one line, exit 3
     result = check_cluster(manifests, fleet_paths, rules, max_age=age, options=options, judge=judge_again)
     if not result.nodes:
         for p in result.problems:

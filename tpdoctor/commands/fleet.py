@@ -35,10 +35,7 @@ def judge_again(node: NodeReport) -> Report:
 def command(paths: tuple[str, ...], max_age: str | None, as_json: bool) -> int:
     """Merge per-node `tpdoctor scan --json` reports (files or folders of *.json) into a cluster view:
     nodes by status, every broken or degraded link, NIC–GPU affinity, free GPUs by NVLink domain."""
-    try:
-        age = parse_age(max_age) if max_age else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--max-age") from None
+    age = parse_age(max_age) if max_age else None  # a bad one is a SettingError: one line, exit 3
     with gc_paused():  # thousands of reports, all alive until the end
         fleet = judged(load_fleet(paths, max_age=age), judge_again)
         if not fleet.nodes and not fleet.problems:

@@ -24,7 +24,7 @@ from pathlib import Path
 from tpdoctor.fleet.gcpause import gc_paused
 from tpdoctor.fleet.readpool import read_reports
 from tpdoctor.model.findings import Report
-from tpdoctor.model.settings import MAX_AGE_SECONDS
+from tpdoctor.model.settings import MAX_AGE_SECONDS, SettingError
 from tpdoctor.model.unknown import Unknown
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks on NTP agree within milliseconds; this covers a drifting one
@@ -196,14 +196,18 @@ def _human(delta: timedelta) -> str:
     return f"{s // 86400} d"
 
 
+class AgeError(SettingError, ValueError):
+    """An age that is not one (`--max-age`): one line, exit 3."""
+
+
 def parse_age(text: str) -> timedelta:
-    """`30m`, `6h`, `2d`, `90s` -> timedelta; raises ValueError otherwise."""
+    """`30m`, `6h`, `2d`, `90s` -> timedelta; a SettingError (a ValueError too) in one line otherwise."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     t = text.strip().lower()
     if not t or t[-1] not in units or not t[:-1].isdigit() or len(t) > 12:
-        raise ValueError(f"not an age: {text!r} (use e.g. 90s, 30m, 6h, 2d)")
+        raise AgeError(f"--max-age {text!r}: not an age (use e.g. 90s, 30m, 6h, 2d)")
     seconds = int(t[:-1]) * units[t[-1]]
     if seconds > MAX_AGE_SECONDS:
-        raise ValueError(f"not an age: {text!r} is more than {MAX_AGE_SECONDS // 86400:,} days")
+        raise AgeError(f"--max-age {text!r}: more than {MAX_AGE_SECONDS // 86400:,} days")
     return timedelta(seconds=seconds)
 
