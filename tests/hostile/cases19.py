@@ -434,7 +434,7 @@ CASES19: tuple[Case, ...] = (
 
 # Rows for the before/after table only (table.py): the promise is held by a faster test named beside it.
 TABLE_ONLY: tuple[Case, ...] = (
-    # tests/bench/test_hooks.py: no test hook is left in the package
+    # tests/bench/test_bench_safety.py: no test hook is left in the package
     Case("bench-with-the-old-test-hook-in-the-environment", hook_env, (*BENCH, "--timeout", "5"), 0,
          r'"busbw_gbps": \d', 90, stream="stdout", check=no_hook, issue="19.6"),
 )

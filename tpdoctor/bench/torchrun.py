@@ -21,6 +21,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from tpdoctor.bench.launch import BenchOptions, BenchRun, Launch, bench_env, exit_text, stderr_text, worker_args
 from tpdoctor.bench.lifeline import Termination, via_lifeline
@@ -71,12 +72,18 @@ class _NodeWatch(Watch):
                f"{'+'.join(str(n) for n in nodes)})"
 
 
+def result_path() -> tuple[Path, str]:
+    """A new private directory (0700: no other user can plant a name in it, unlike /tmp) and the results
+    file's path in it, which the worker writes (temp file with O_EXCL, then rename) when everything finished."""
+    private = private_directory("tpdoctor-bench-")
+    return private, str(private / "results.json")
+
+
 def run_node(job: NodeJob, nplan: NodePlan, options: BenchOptions, *, python: str = sys.executable,
              on_event: EventHook | None = None, clock: Callable[[], float] = time.monotonic) -> BenchRun:
     """Run this node's torchrun agent to the end or to a deadline; results of the groups with a rank here."""
     t0 = clock()
-    private = private_directory("tpdoctor-bench-")  # 0700: no other user can plant a name in it
-    out_path = str(private / "results.json")  # the worker writes it (temp then rename) when everything finished
+    private, out_path = result_path()
     state = _NodeWatch(job, nplan, options, t0)
     with Termination() as stop, Launch(options.grace_seconds) as launch:
         try:
