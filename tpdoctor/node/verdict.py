@@ -1,14 +1,8 @@
 """Judge a Topology into a Report: the one seam the node rules plug into (scan, demo, health, bench).
 
 The node rules (rules/node/, TPD1xx) decide; the status combines what they found with what could not be
-checked, so that `ok` is a promise (docs/health.md, "What a status promises"):
-
-| active findings | every check made | status |
-|---|---|---|
-| a critical | any | critical |
-| warnings or none | no (evidence missing, or a rule could not judge) | unknown |
-| a warning | yes | warning |
-| none | yes | ok |
+checked, so that `ok` is a promise (docs/health.md, "What a status promises"; the table is
+model/status.py's, which the fleet also uses to re-derive a peer's claimed status).
 
 A known fault outranks a gap in the evidence (a node with an NVLink down is broken whatever else could
 not be read); a gap outranks a warning, because a partial reading could be hiding a worse fault and a
