@@ -23,7 +23,8 @@ def _title(result: PredictResult | CurveResult) -> str:
     note = " [illustrative architecture]" if spec.illustrative else ""
     return (f"{markup(spec.name)} ({spec.total_params() / 1e9:.1f}B params, {markup(result.dtype)}) on "
             f"{markup(result.sku.key)}, batch {req.batch}, context {req.context}, engine {markup(req.engine or 'vllm')}"
-            + (" (eager)" if req.eager else "") + note)
+            + (f" {markup(req.engine_version)}" if req.engine_version else "") + (" (eager)" if req.eager else "")
+            + note)
 
 
 def render_single(result: PredictResult, console: Console, explain: bool = False) -> None:
@@ -35,11 +36,14 @@ def render_single(result: PredictResult, console: Console, explain: bool = False
             fit = (f"; memory {gib(mem.per_gpu_bytes)} of {gib(mem.capacity_bytes_per_gpu)} per GPU"
                    + ("" if mem.fits else " (does NOT fit)"))
         label = markup(pr.label)
-        console.print(f"  {label:24} {pr.per_token_ms:7.2f} ms/token  {pr.tokens_per_s_per_stream:7.1f} tok/s "
+        console.print(f"  {label:24} {pr.per_token_ms:7.2f} ms/token ({pr.per_token_ms_low:.2f}-"
+                      f"{pr.per_token_ms_high:.2f})  {pr.tokens_per_s_per_stream:7.1f} tok/s "
                       f"per stream  {pr.tokens_per_s_total:8.1f} tok/s total  all-reduce "
                       f"{pr.allreduce_ms_per_token:5.2f} ms ({pr.allreduce_share:.0%}){fit}", highlight=False)
         if explain:
-            for line in pr.explain + (mem.explain if mem else ()):
+            lines = pr.explain + (f"80% interval {pr.per_token_ms_low:.2f}-{pr.per_token_ms_high:.2f} ms/token: "
+                                  f"cross-validated error of the {pr.regime} regime (docs/costmodel.md)",)
+            for line in lines + (mem.explain if mem else ()):
                 console.print(f"      {markup(line)}", highlight=False)
 
 
