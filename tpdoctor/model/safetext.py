@@ -14,7 +14,9 @@ included), DEL, lone surrogates, the bidi embeddings, overrides, isolates and ma
 paragraph separators become a visible escape (`\\x1b`, `\\n`, `\\u202e`, `\\udcff`), so the reader sees that
 something was there and what. `markup(text)` is `clean` plus rich's markup escape, for values placed in a
 rich markup string or a table cell. The renderers call them on what they did not write (report/, the
-error lines of cli.py), at their edge; the data keeps its bytes (JSON escapes them itself).
+error lines of cli.py and commands/), at their edge; the data keeps its value (JSON escapes controls
+itself). Only the kernel's host name is cleaned where it is read (`kernel_host`): no file can hold a
+lone surrogate.
 """
 
 from __future__ import annotations

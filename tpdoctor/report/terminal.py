@@ -8,8 +8,8 @@ comes out as a visible escape (`\\x1b`), never as itself. Only rich's own contro
 views) and its line breaks pass. Emoji codes (`:warning:` in a host name) are not replaced.
 
 On a stream that cannot encode Unicode (`LC_ALL=C`, `PYTHONUTF8=0`) rich draws ASCII boxes itself, and
-the stream's error handler (`cli.py`, `model/safetext.py`'s ASCII table) writes `x`, `->`, `.` for the
-few symbols the views use.
+the stream's error handler (installed by `commands/_streams.py`, with `model/safetext.py`'s ASCII table)
+writes `x`, `->`, `.` for the few symbols the views use.
 """
 
 from __future__ import annotations
