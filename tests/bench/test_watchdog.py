@@ -7,7 +7,6 @@ cannot finish before the saboteur's signal lands, however loaded the machine is.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,8 +14,7 @@ import sys
 import time
 from typing import Any
 
-from tests.bench.helpers import requires_torch
-from tpdoctor.bench.events import HANG_VARIABLE
+from tests.bench.helpers import requires_torch, stuck_env
 from tpdoctor.bench.launch import BenchOptions
 from tpdoctor.bench.plan import plan_group, plan_pairs
 from tpdoctor.bench.procs import is_alive, kill_sessions, session_members
@@ -35,8 +33,7 @@ def _options() -> BenchOptions:
 
 def _stops_after_first_size(rank: int, group: list[int]) -> Launcher:
     """Ranks whose `rank`, in `group`, stops answering once the group has measured its first size."""
-    hang = json.dumps({"rank": rank, "group": group, "after": 1})
-    return Launcher(env=lambda r: {HANG_VARIABLE: hang})
+    return Launcher(env=lambda r: stuck_env(rank, group, 1))
 
 
 class Saboteur:

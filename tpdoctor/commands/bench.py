@@ -14,6 +14,9 @@ import click
 
 from tpdoctor.bench.multinode import MultiNodeRequest, parse_endpoint, run_node_request
 from tpdoctor.bench.session import BenchRequest, run_request
+from tpdoctor.commands._bounded import Bounded
+from tpdoctor.model.safetext import clean
+from tpdoctor.model.settings import BENCH_STARTUP, BENCH_STEP
 from tpdoctor.model.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, format_size
 from tpdoctor.model.topology import Topology
 from tpdoctor.probes import replay
@@ -69,7 +72,7 @@ def _progress(event: dict[str, Any]) -> None:
         hosts = r.get("hosts") or []
         group = "+".join(f"{hosts[k]}:rank{i}" if len(set(hosts)) > 1 else f"GPU{i}"
                          for k, i in enumerate(r["group"]))
-        click.echo(f"  {group} {format_size(r['bytes']):>5}: busbw {r['busbw_gbps']:.3f} GB/s", err=True)
+        click.echo(f"  {clean(group)} {format_size(r['bytes']):>5}: busbw {r['busbw_gbps']:.3f} GB/s", err=True)
 
 
 @click.command("bench")
@@ -93,10 +96,10 @@ def _progress(event: dict[str, Any]) -> None:
               help="Warm-up iterations per size (the first also checks the result).")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32",
               show_default=True, help="Element type of the all-reduced tensor.")
-@click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.05), default=60.0,
+@click.option("--timeout", "timeout_seconds", type=Bounded(BENCH_STEP), default=60.0,
               show_default=True,
               help="Watchdog: seconds one size of one group may take before the group counts as hung.")
-@click.option("--startup-timeout", "startup_seconds", type=click.FloatRange(min=1), default=120.0,
+@click.option("--startup-timeout", "startup_seconds", type=Bounded(BENCH_STARTUP), default=120.0,
               show_default=True, help="Seconds for every rank to start and join.")
 @click.option("--from", "from_path", default=None, metavar="PATH",
               help="Topology to attach pairwise busbw to (topo -m capture, collect dir or report JSON).")
@@ -152,9 +155,8 @@ def command(gpu_groups: tuple[str, ...], pairs: bool, node: bool, sequential: bo
 
         click.echo(render(report), nl=False)
     else:
-        from rich.console import Console
-
         from tpdoctor.report.bench_text import render_bench
+        from tpdoctor.report.terminal import terminal
 
-        Console().print(render_bench(report.bench, report.topology))
+        terminal().print(render_bench(report.bench, report.topology))
     return code

@@ -14,6 +14,7 @@ import click
 
 from tpdoctor.commands._ruleopts import fail_on_option, load, rule_options
 from tpdoctor.model.findings import Finding, Report, Severity, apply_fail_on
+from tpdoctor.model.safetext import clean
 from tpdoctor.node.read import read_node
 
 if TYPE_CHECKING:
@@ -87,11 +88,10 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
 
         click.echo(sarif.render(result.report, rules, locate), nl=False)
     else:
-        from rich.console import Console
-
         from tpdoctor.report.deployment_text import render
+        from tpdoctor.report.terminal import terminal
 
-        render(result, Console(highlight=False), explain=explain)
+        render(result, terminal(highlight=False), explain=explain)
     if fix_out is not None:
         from tpdoctor.deploy.fix import fix_files
 
@@ -103,11 +103,11 @@ def report_fixes(outcome: FixOutcome) -> None:
     """What --fix did, on stderr: per file the changes and what it could not fix, then the re-check."""
     for f in outcome.files:
         for c in f.changes:
-            click.echo(f"fix: {f.target}: {c}", err=True)
+            click.echo(clean(f"fix: {f.target}: {c}"), err=True)
         for p in f.problems:
-            click.echo(f"fix: {f.target}: not fixed: {p}", err=True)
+            click.echo(clean(f"fix: {f.target}: not fixed: {p}"), err=True)
         if not f.changes:
-            click.echo(f"fix: {f.target}: nothing to change", err=True)
+            click.echo(clean(f"fix: {f.target}: nothing to change"), err=True)
     again = outcome.recheck.report
     active = [f for f in again.findings if f.active and f.severity is not Severity.INFO]
     click.echo(f"fix: re-check of the fixed manifest(s): {again.status.value}"

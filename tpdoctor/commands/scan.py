@@ -6,7 +6,9 @@ import sys
 
 import click
 
+from tpdoctor.commands._bounded import Bounded
 from tpdoctor.model.findings import Report
+from tpdoctor.model.settings import PROBE_TIMEOUT
 from tpdoctor.node.verdict import scan
 from tpdoctor.probes import PROBE_KINDS
 
@@ -18,11 +20,10 @@ def emit(report: Report, as_json: bool, banner: str | None = None) -> None:
 
         sys.stdout.write(render_json(report))
         return
-    from rich.console import Console
-
+    from tpdoctor.report.terminal import terminal
     from tpdoctor.report.text import render as render_text
 
-    render_text(report, Console(), banner=banner)
+    render_text(report, terminal(), banner=banner)
 
 
 @click.command("scan")
@@ -32,7 +33,7 @@ def emit(report: Report, as_json: bool, banner: str | None = None) -> None:
 @click.option("--probe", type=click.Choice(PROBE_KINDS), default="auto", show_default=True,
               help="Live probe: nvml (NVML only), smi (nvidia-smi only), or auto (NVML merged with "
                    "nvidia-smi; nvidia-smi alone when NVML cannot start).")
-@click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
+@click.option("--timeout", "timeout_seconds", type=Bounded(PROBE_TIMEOUT), default=None, metavar="SECONDS",
               help="Timeout for each nvidia-smi command (default 10, or $TPDOCTOR_PROBE_TIMEOUT); the "
                    "whole NVML read has its own deadline, 30 s ($TPDOCTOR_NVML_DEADLINE), never shorter.")
 @click.option("--bench", "bench", is_flag=True,

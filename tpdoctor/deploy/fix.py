@@ -17,7 +17,7 @@ from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.check import CheckResult, check
 from tpdoctor.engine.evaluate import Options
 from tpdoctor.engine.rule import Rule
-from tpdoctor.files.atomic import require_directory, write_atomic
+from tpdoctor.files.atomic import distinct_names, require_directory, write_atomic
 from tpdoctor.files.read import read_text as read_file
 from tpdoctor.manifests import engineargs, loader
 from tpdoctor.model.deployment import Deployment, Origin
@@ -373,6 +373,7 @@ def fix_files(manifests: Sequence[Path], result: CheckResult, topology: Topology
     if len(manifests) > 1:
         if out.exists() and not out.is_dir():
             raise ManifestError(f"--fix {out}: several manifests need a directory")
+        distinct_names(manifests, out, "--fix")
         require_directory(out.absolute(), "fixed manifests")  # OUT itself is created, the directory above it not
         out.mkdir(exist_ok=True)
     files: list[FixedFile] = []
@@ -383,7 +384,9 @@ def fix_files(manifests: Sequence[Path], result: CheckResult, topology: Topology
         new_text, changes, problems = fix_text(read_file(path, what="a manifest"), mine, topology, session, rules,
                                                options, str(path), gpu)
         target = out / path.name if len(manifests) > 1 else out
-        write_atomic(target, new_text, what="fixed manifest")  # OutputError names the path
+        # a manifest fixed in place keeps its mode and owner, a new file is no more readable than its
+        # source (a token in a 0600 manifest stays private); a symlinked one is fixed where it points
+        target = write_atomic(target, new_text, what="fixed manifest", like=path, follow=True)
         files.append(FixedFile(target, tuple(changes), tuple(problems)))
         fixed += loader.read_text(new_text, str(target))
     again = check(loader.identify(fixed), topology, rules, bench=result.report.bench, options=options, gpu=gpu)

@@ -15,6 +15,7 @@ import os
 import stat
 from pathlib import Path
 
+from tpdoctor.files.owned import check_ours
 from tpdoctor.model.errors import InputError
 
 MAX_BYTES = 64 * 1024 * 1024  # captures and manifests are kilobytes; a fleet report a few MiB
@@ -23,12 +24,17 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
-def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES) -> bytes:
-    """The bytes of a regular file of at most `max_bytes`; InputError otherwise."""
+def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES, ours: str | None = None) -> bytes:
+    """The bytes of a regular file of at most `max_bytes`; InputError otherwise. `ours` names a state file
+    of tpdoctor's own ("baseline"): then it is not followed through a symlink and must be a regular file of
+    this user that no one else can write (`owned.check_ours`)."""
     p = str(path)
     try:
-        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if ours else 0))
     except OSError as exc:
+        if exc.errno == errno.ELOOP and ours:
+            raise InputError(f"{p}: the {ours} is a symbolic link; tpdoctor reads its own state only from "
+                             "a file of its own", hint=f"remove the link (rm {p})") from None
         if exc.errno == errno.ENOENT and os.path.islink(p):
             raise InputError(f"{p}: a dangling symbolic link (its target {os.readlink(p)} does not exist)") from None
         raise InputError(f"{p}: {_why(exc)}") from None
@@ -37,6 +43,8 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
             raise InputError(f"{p}: is {kind}, not a regular file")
+        if ours:
+            check_ours(st, p, ours, error=InputError)
         if st.st_size > max_bytes:
             raise InputError(f"{p}: {st.st_size} bytes, more than the {_human(max_bytes)} an input may have")
         chunks: list[bytes] = []
@@ -57,10 +65,11 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES) -> bytes:
         os.close(fd)
 
 
-def read_text(path: str | Path, *, max_bytes: int = MAX_BYTES, what: str = "text") -> str:
+def read_text(path: str | Path, *, max_bytes: int = MAX_BYTES, what: str = "text", ours: str | None = None) -> str:
     """A regular UTF-8 text file of at most `max_bytes` (a leading BOM is dropped); InputError otherwise.
-    `what` names the expected content in the message ("a manifest", "nvidia-smi output")."""
-    data = read_bytes(path, max_bytes=max_bytes)
+    `what` names the expected content in the message ("a manifest", "nvidia-smi output"); `ours` as for
+    `read_bytes`."""
+    data = read_bytes(path, max_bytes=max_bytes, ours=ours)
     if b"\x00" in data[:4096]:
         raise InputError(f"{path}: binary file, not {what}")
     try:

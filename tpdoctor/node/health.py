@@ -19,7 +19,8 @@ from pathlib import Path
 
 from tpdoctor.engine.evaluate import Engine, Evaluation, Options
 from tpdoctor.engine.rule import Rule
-from tpdoctor.files.atomic import locked, write_atomic
+from tpdoctor.files.atomic import write_atomic
+from tpdoctor.files.lock import locked
 from tpdoctor.files.read import read_text
 from tpdoctor.model import contract as report_json
 from tpdoctor.model.baseline import accept as accepted
@@ -64,7 +65,7 @@ def read_baseline(path: Path) -> Topology | None:
     if not path.exists() and not path.is_symlink():
         return None
     try:
-        text = read_text(path, what="a tpdoctor/v1 baseline")
+        text = read_text(path, what="a tpdoctor/v1 baseline", ours="baseline")
         return report_json.loads(text, source=str(path)).topology
     except (InputError, ParseError) as exc:
         raise TpdError(f"baseline {exc.message}", hint=f"delete {path} to start a new baseline") from None

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import socket
 import threading
 import time
 from collections import Counter
@@ -28,6 +27,8 @@ from uuid import UUID
 
 from tpdoctor.model.errors import ProbeError
 from tpdoctor.model.fabric import decode_health_mask, node_domain
+from tpdoctor.model.safetext import kernel_host
+from tpdoctor.model.settings import NVML_DEADLINE
 from tpdoctor.model.topology import Fabric, Gpu, NvLinkPort, Pcie, Topology
 from tpdoctor.model.unknown import Maybe, Unknown
 from tpdoctor.probes.nvml_facts import (
@@ -327,7 +328,7 @@ class NvmlReader:
 def deadline_seconds(timeout_seconds: float | None = None, environ: Mapping[str, str] = os.environ) -> float:
     """The whole-read deadline: $TPDOCTOR_NVML_DEADLINE seconds if set, else 30; never shorter than the
     per-command timeout the user asked for (`--timeout`)."""
-    value = env_seconds(DEADLINE_ENV, DEFAULT_DEADLINE_SECONDS, environ)
+    value = env_seconds(DEADLINE_ENV, DEFAULT_DEADLINE_SECONDS, NVML_DEADLINE, environ)
     return max(value, timeout_seconds or 0.0)
 
 
@@ -378,7 +379,7 @@ def probe_nvml(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAU
     stamp = now() if now else datetime.now(UTC).replace(microsecond=0)
     captured = stamp.isoformat().replace("+00:00", "Z")
     return with_coverage(Topology(
-        host=host or socket.gethostname(), source="nvml", captured_at=captured, gpus=facts.gpus, links=links,
+        host=host or kernel_host(), source="nvml", captured_at=captured, gpus=facts.gpus, links=links,
         driver_version=facts.driver_version, cuda_version=facts.cuda_version, nvlink_domain=node_domain(facts.gpus),
         probe_notes=(*facts.notes, *link_notes, f"nvml: {facts.calls} calls"),
         probe_duration_seconds=round(clock() - start, 6)))

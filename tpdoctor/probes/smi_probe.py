@@ -12,13 +12,14 @@ but lists no GPU), whose hint says what to check.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tpdoctor.model.errors import ProbeError
+from tpdoctor.model.safetext import kernel_host
+from tpdoctor.model.settings import PROBE_TIMEOUT
 from tpdoctor.model.topology import Topology
 from tpdoctor.probes import build
 from tpdoctor.probes.runner import CommandFailed, Runner, env_seconds, run
@@ -87,7 +88,7 @@ class Capture:
 
 def default_timeout() -> float:
     """Per-command timeout: `TPDOCTOR_PROBE_TIMEOUT` seconds if set (tests use a short one), else 10."""
-    return env_seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT_SECONDS)
+    return env_seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT_SECONDS, PROBE_TIMEOUT)
 
 
 def no_driver_hint(said: str | None = None) -> str:
@@ -112,7 +113,7 @@ def _utc_now() -> str:
 
 def capture(runner: Runner = run, *, timeout_seconds: float | None = None,
             clock: Callable[[], float] = time.monotonic, now: Callable[[], str] = _utc_now,
-            hostname: Callable[[], str] = socket.gethostname) -> Capture:
+            hostname: Callable[[], str] = kernel_host) -> Capture:
     """Run every nvidia-smi command; return their outputs and notes for the optional ones that failed."""
     timeout = default_timeout() if timeout_seconds is None else timeout_seconds
     started = clock()

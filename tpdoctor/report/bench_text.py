@@ -20,6 +20,7 @@ from rich.text import Text
 from tpdoctor.model.attach import pair_peaks
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.busbw import group_label, peak_busbw_gbps
+from tpdoctor.model.safetext import clean
 from tpdoctor.model.sizes import format_size
 from tpdoctor.model.topology import Topology, ordered
 
@@ -45,7 +46,7 @@ def size_table(group: tuple[int, ...], results: Sequence[BenchResult]) -> Table:
         table.add_column(name, justify="left" if name in ("size", "check") else "right")
     for r in sorted(results, key=lambda r: r.bytes):
         if r.error is not None and r.time_us == 0:
-            table.add_row(format_size(r.bytes), "—", "—", "—", Text(r.error, style="bold red"))
+            table.add_row(format_size(r.bytes), "—", "—", "—", Text(clean(r.error), style="bold red"))
             continue
         check = Text("ok", style="green") if r.correct else Text("WRONG RESULT", style="bold red")
         style = "bold" if peak is not None and r.busbw_gbps == peak else ""
@@ -107,7 +108,7 @@ def pair_summary(results: Iterable[BenchResult]) -> Table:
         rnd = rs[0].round_index
         table.add_row(group_label(group), "—" if rnd is None else str(rnd + 1),
                       _gbps(peak) if peak is not None else "—", at,
-                      Text(error, style="bold red") if error else Text("ok", style="green"))
+                      Text(clean(error), style="bold red") if error else Text("ok", style="green"))
     return table
 
 

@@ -17,6 +17,7 @@ from rich.console import Console
 from tpdoctor.fleet.cluster import ClusterResult
 from tpdoctor.model.codec import to_data
 from tpdoctor.model.findings import SEVERITY_ORDER, Finding, Severity
+from tpdoctor.model.safetext import markup
 
 FLEET_CHECK_SCHEMA = "tpdoctor/fleet-check/v1"
 _STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
@@ -51,13 +52,13 @@ def render(result: ClusterResult, console: Console, *, max_deployments: int = 30
     active = [f for f in result.findings if f.active]
     by_rule = Counter((f.severity, f.rule, f.name) for f in active)
     for (sev, rule, name), n in sorted(by_rule.items(), key=lambda kv: (-SEVERITY_ORDER[kv[0][0]], kv[0][1])):
-        console.print(f"  [{_STYLE[sev]}]{sev.value.upper():8}[/] {rule} {name} × {n}", highlight=False)
+        console.print(f"  [{_STYLE[sev]}]{sev.value.upper():8}[/] {markup(rule)} {markup(name)} × {n}", highlight=False)
     unjudged = sum(1 for f in result.findings if not f.judged)
     if unjudged:
         console.print(f"  [dim]{unjudged} could-not-judge note(s) (unpinned GPUs, unknown models): see --json[/dim]",
                       highlight=False)
     for p in result.problems:
-        console.print(f"  [yellow]fleet:[/yellow] {p.message}", highlight=False)
+        console.print(f"  [yellow]fleet:[/yellow] {markup(p.message, 2000)}", highlight=False)
 
     facts_of = {f["name"]: f for f in result.facts}
     per_dep: dict[str, list[Finding]] = {}
@@ -68,14 +69,15 @@ def render(result: ClusterResult, console: Console, *, max_deployments: int = 30
     for name, fs in worst[:max_deployments]:
         facts = facts_of.get(name, {})
         console.print()
-        console.print(f"[bold]{name}[/bold]  {facts.get('model', '?')} · TP={facts.get('tp')} PP={facts.get('pp')}"
-                      f" · {facts.get('placement') or facts.get('host')}", highlight=False)
+        console.print(f"[bold]{markup(name)}[/bold]  {markup(facts.get('model', '?'))} · TP={markup(facts.get('tp'))} "
+                      f"PP={markup(facts.get('pp'))} · {markup(facts.get('placement') or facts.get('host'))}",
+                      highlight=False)
         for f in sorted(fs, key=lambda x: (-SEVERITY_ORDER[x.severity], x.rule)):
-            console.print(f"  [{_STYLE[f.severity]}]{f.severity.value.upper():8}[/] {f.rule} {f.name}",
+            console.print(f"  [{_STYLE[f.severity]}]{f.severity.value.upper():8}[/] {markup(f.rule)} {markup(f.name)}",
                           highlight=False)
-            console.print(f"           {f.message}", highlight=False)
+            console.print(f"           {markup(f.message, 2000)}", highlight=False)
             if f.recommendation:
-                console.print(f"           [bold]→[/bold] {f.recommendation}", highlight=False)
+                console.print(f"           [bold]→[/bold] {markup(f.recommendation, 2000)}", highlight=False)
     if len(worst) > max_deployments:
         console.print(f"\n… and {len(worst) - max_deployments} more deployment(s) with findings (see --json)",
                       highlight=False)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from tpdoctor.advice.costmodel import Prediction
@@ -16,6 +15,7 @@ from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.check import CheckResult
 from tpdoctor.llm.sizing import gib
 from tpdoctor.model.findings import Finding, Severity, Status
+from tpdoctor.model.safetext import markup
 
 SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 STATUS_STYLE = {Status.OK: "bold green", Status.WARNING: "bold yellow", Status.CRITICAL: "bold red",
@@ -42,7 +42,7 @@ def _options_table(a: Assessment) -> Table | None:
                      no_wrap=col != "placement")
     for name, key, p in rows:
         loaded = a.loaded.get(key)
-        t.add_row(name, p.label, f"{p.per_token_ms:.2f}", f"{p.allreduce_ms_per_token:.2f}",
+        t.add_row(name, markup(p.label), f"{p.per_token_ms:.2f}", f"{p.allreduce_ms_per_token:.2f}",
                   f"{p.allreduce_us:.1f}" if p.tp > 1 else "–", f"{p.tokens_per_s_per_stream:.0f}",
                   f"{loaded.tokens_per_s_total:.0f}" if loaded is not None else "–")
     return t
@@ -54,9 +54,10 @@ def _header(a: Assessment) -> str:
     group = a.group.label + f" ({a.group.weakest_path})" if a.group and a.group.weakest_path else (
         a.group.label if a.group else "GPUs not pinned")
     tp = "TP=?" if "tp" in d.unknown else f"TP={d.tp}"
-    return (f"[bold]{escape(a.sid)}[/bold]  {d.engine} · {escape(d.model or '(model not set)')} · {a.dtype} · {tp}"
+    return (f"[bold]{markup(a.sid)}[/bold]  {markup(d.engine)} · {markup(d.model or '(model not set)')} · "
+            f"{markup(a.dtype)} · {tp}"
             + (f" PP={d.pp}" if d.pp > 1 else "") + (f" × {d.replicas} replicas" if d.replicas > 1 else "")
-            + f" · {group}  [dim]{escape(where)}[/dim]")
+            + f" · {markup(group)}  [dim]{markup(where)}[/dim]")
 
 
 def _memory_line(a: Assessment) -> str | None:
@@ -76,19 +77,19 @@ def _memory_line(a: Assessment) -> str | None:
 def _finding(console: Console, f: Finding) -> None:
     style = SEVERITY_STYLE[f.severity]
     mark = " (suppressed: " + (f.suppressed_reason or "") + ")" if f.suppressed else ""
-    console.print(f"  [{style}]{f.severity.value.upper():8}[/{style}] {f.rule} {f.name}{escape(mark)}",
+    console.print(f"  [{style}]{f.severity.value.upper():8}[/{style}] {markup(f.rule)} {markup(f.name)}{markup(mark)}",
                   highlight=False)
-    console.print(f"           {escape(f.message)}", highlight=False)
+    console.print(f"           {markup(f.message)}", highlight=False)
     if f.recommendation:
-        console.print(f"           [bold]→[/bold] {escape(f.recommendation)}", highlight=False)
+        console.print(f"           [bold]→[/bold] {markup(f.recommendation)}", highlight=False)
 
 
 def render(result: CheckResult, console: Console, *, explain: bool = False) -> None:
     """Linear in deployments and findings: findings are grouped by subject once, never searched per deployment."""
     topo = result.report.topology
     gpu = topo.gpus[0].name if topo.gpus and topo.gpus[0].name else None
-    console.print(f"[bold]tpdoctor check-deployment[/bold] · node {escape(topo.host)} ({len(topo.gpus)} GPUs"
-                  + (f", {escape(gpu)}" if gpu else ", GPU model not named") + ")", highlight=False)
+    console.print(f"[bold]tpdoctor check-deployment[/bold] · node {markup(topo.host)} ({len(topo.gpus)} GPUs"
+                  + (f", {markup(gpu)}" if gpu else ", GPU model not named") + ")", highlight=False)
     by_subject: dict[str, list[Finding]] = {}
     for f in result.report.findings:
         by_subject.setdefault(f.subject, []).append(f)
@@ -102,9 +103,9 @@ def render(result: CheckResult, console: Console, *, explain: bool = False) -> N
         if table is not None:
             console.print(table)
         for why in a.deployment.unknown.values():
-            console.print(f"  [dim]unknown: {escape(why)}[/dim]", highlight=False)
+            console.print(f"  [dim]unknown: {markup(why)}[/dim]", highlight=False)
         for note in a.notes:
-            console.print(f"  [dim]note: {escape(note)}[/dim]", highlight=False)
+            console.print(f"  [dim]note: {markup(note)}[/dim]", highlight=False)
         if explain:
             _explain(console, a)
         for f in by_subject.pop(a.sid, []):
@@ -128,4 +129,4 @@ def _explain(console: Console, a: Assessment) -> None:
         if lines:
             console.print(f"    {title}:", highlight=False)
             for line in lines:
-                console.print(f"      {escape(line)}", highlight=False)
+                console.print(f"      {markup(line)}", highlight=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tpdoctor.model.findings import Finding, Report, Status
+from tpdoctor.model.safetext import clean
 from tpdoctor.model.topology import Check, CheckState
 
 
@@ -69,7 +70,7 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
     when worth saying (not replaced)."""
     if report is None:
         seconds = _perf("probe_seconds", round(duration_seconds, 3), "s")
-        return f"TPDOCTOR UNKNOWN - {error or 'probe failed'} | {seconds}\n"
+        return f"TPDOCTOR UNKNOWN - {clean(error or 'probe failed', 2000)} | {seconds}\n"
     topo = report.topology
     found = active(report.findings)
     links = topo.gpu_links()
@@ -102,4 +103,5 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
             lines.append(f"  fix: {f.recommendation}")
     if status is Status.OK and (made := _made(report)):
         lines.append(made)
-    return "\n".join(lines) + "\n"
+    # one line each: a newline or ESC in a host, GPU or model name must not add a line or drive a terminal
+    return "\n".join(clean(line, 4000) for line in lines) + "\n"

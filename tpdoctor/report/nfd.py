@@ -33,6 +33,7 @@ from tpdoctor import __version__
 from tpdoctor.model import fabric
 from tpdoctor.model.findings import Report, Severity, Status
 from tpdoctor.model.imex import imex_state
+from tpdoctor.model.safetext import clean
 from tpdoctor.model.topology import LinkHealth, Topology, healthy_nvlink_groups
 
 PREFIX = "tpdoctor.io/"
@@ -113,7 +114,7 @@ def render(report: Report | None, status: Status, *, now: float,
             lines.append(f"{PREFIX}{name}={value}")
         else:
             lines.append(f"# {PREFIX}{name} left out: {value[:60]!r} is not a valid label value")
-    text = "\n".join(lines) + "\n"
+    text = "\n".join(clean(line, 1000) for line in lines) + "\n"  # a newline in a host name adds no line
     if len(text.encode()) > MAX_BYTES:  # cannot happen with these labels; NFD would ignore the whole file
         raise ValueError(f"NFD feature file would be {len(text.encode())} bytes, over NFD's {MAX_BYTES}")
     return text

@@ -13,6 +13,7 @@ from typing import Any
 from tpdoctor import __version__
 from tpdoctor.engine.rule import Rule
 from tpdoctor.model.findings import Finding, Report, Severity
+from tpdoctor.model.safetext import clean
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVEL = {Severity.CRITICAL: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -25,7 +26,7 @@ def _rule(r: Rule) -> dict[str, Any]:
     return {
         "id": r.id,
         "name": r.name,
-        "shortDescription": {"text": r.summary},
+        "shortDescription": {"text": clean(r.summary)},
         "fullDescription": {"text": docs.get("why", r.summary)},
         "help": {"text": help_text},
         "defaultConfiguration": {"level": LEVEL[r.severity]},
@@ -42,7 +43,7 @@ def to_data(report: Report, rules: Sequence[Rule], locate: Locator) -> dict[str,
         result: dict[str, Any] = {
             "ruleId": f.rule,
             "level": LEVEL[f.severity],
-            "message": {"text": f.message + (f"\n{f.recommendation}" if f.recommendation else "")},
+            "message": {"text": clean(f.message) + (f"\n{clean(f.recommendation)}" if f.recommendation else "")},
             "properties": {"subject": f.subject, "recommendation": f.recommendation},
             # stable across runs and line moves, so code scanning tracks one alert per rule and deployment
             "partialFingerprints": {"tpdoctor/v1": f"{f.rule}:{f.subject}"},

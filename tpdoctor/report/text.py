@@ -14,6 +14,7 @@ from rich.text import Text
 
 from tpdoctor.model.coverage import not_made
 from tpdoctor.model.findings import Report, Severity, Status
+from tpdoctor.model.safetext import clean, markup
 from tpdoctor.model.topology import Gpu, Link, LinkHealth, NvLinkState, PathKind, Topology, path_kind
 from tpdoctor.model.unknown import Maybe, Unknown
 from tpdoctor.model.virtualization import nvlink_not_exposed
@@ -71,9 +72,9 @@ def _header(report: Report, console: Console) -> None:
     topo = report.topology
     status = Text(report.status.value.upper(), style=STATUS_STYLE[report.status])
     line = Text.assemble(
-        ("tpdoctor scan ", "bold"), (topo.host, "bold cyan"),
+        ("tpdoctor scan ", "bold"), (clean(topo.host), "bold cyan"),
         f"  {len(topo.gpus)} GPU{'s' if len(topo.gpus) != 1 else ''}",
-        f"  source {topo.source}  captured {topo.captured_at}  status ", status,
+        f"  source {clean(topo.source)}  captured {clean(topo.captured_at)}  status ", status,
     )
     console.print(line)
 
@@ -100,7 +101,7 @@ def nic_table(topo: Topology) -> Table | None:
     for g in topo.gpus:
         table.add_column(g.label, justify="center", no_wrap=True)
     for nic in topo.nics:
-        label = nic.label if isinstance(nic.name, Unknown) else f"{nic.label} {nic.name}"
+        label = nic.label if isinstance(nic.name, Unknown) else f"{nic.label} {markup(nic.name)}"
         table.add_row(label, *[link_cell(topo.link(g.label, nic.label)) for g in topo.gpus])
     return table
 
@@ -125,15 +126,15 @@ def device_lines(topo: Topology) -> list[Text]:
     out = []
     for g in topo.gpus:
         if g.status != "ok":
-            out.append(Text.assemble((f" {g.label} {g.status.upper()} ", DOWN_STYLE),
-                                     f" {g.status_reason or 'no reason recorded'}"))
+            out.append(Text.assemble((f" {g.label} {clean(g.status.upper())} ", DOWN_STYLE),
+                                     f" {clean(g.status_reason or 'no reason recorded')}"))
         fab = g.fabric
         if fab is not None and fab.state not in ("completed", "not_supported"):
-            out.append(Text.assemble((f" {g.label} fabric {fab.state} ", DOWN_STYLE),
+            out.append(Text.assemble((f" {g.label} fabric {clean(fab.state)} ", DOWN_STYLE),
                                      " NVSwitch fabric not registered: is nv-fabricmanager running?"))
         elif fab is not None and fab.state == "completed" and isinstance(fab.status, str) \
                 and fab.status != "success":
-            out.append(Text.assemble((f" {g.label} fabric {fab.status} ", DOWN_STYLE),
+            out.append(Text.assemble((f" {g.label} fabric {clean(fab.status)} ", DOWN_STYLE),
                                      " fabric registration completed with an error"))
         for port in g.nvlinks:
             counts = {name: getattr(port.errors, name)
@@ -144,7 +145,7 @@ def device_lines(topo: Topology) -> list[Text]:
     for link in topo.gpu_links():
         paths = link.evidence.get("paths")
         if isinstance(paths, dict):
-            said = ", ".join(f"{k} {v}" for k, v in paths.items())
+            said = clean(", ".join(f"{k} {v}" for k, v in paths.items()))
             out.append(Text.assemble((f" {link.a}–{link.b} probes disagree ", DEGRADED_STYLE), f" {said}"))
     return out
 
@@ -199,8 +200,8 @@ def gpu_table(topo: Topology, width: int = 100) -> Table:
         table.add_column(name, justify=justify, no_wrap=name != "CPU affinity",  # type: ignore[arg-type]
                          overflow="fold")
     for g in topo.gpus:
-        cells: list[str | Text] = [g.label, g.name, _memory(g), *([_bus_id(g)] if with_bus else []),
-                                   show(g.numa_node), show(g.cpu_affinity), _pcie(g), _nvlinks(g)]
+        cells: list[str | Text] = [g.label, markup(g.name), _memory(g), *([markup(_bus_id(g))] if with_bus else []),
+                                   show(g.numa_node), markup(show(g.cpu_affinity)), _pcie(g), _nvlinks(g)]
         table.add_row(*cells, style="red" if g.status != "ok" else "")
     return table
 
@@ -227,7 +228,7 @@ def not_checked(topo: Topology) -> list[Text]:
     for gap in not_made(topo):
         where = f" [{', '.join(gap.subjects[:6])}{', …' if len(gap.subjects) > 6 else ''}]" if gap.subjects else ""
         run = f" → run `{gap.command}`" if gap.command else ""
-        out.append(Text.assemble((f" {gap.what}", UNKNOWN_STYLE), f"{where}: {gap.reason}{run}"))
+        out.append(Text.assemble((f" {clean(gap.what)}", UNKNOWN_STYLE), clean(f"{where}: {gap.reason}{run}", 2000)))
     return out
 
 
@@ -255,9 +256,10 @@ def render(report: Report, console: Console, *, banner: str | None = None) -> No
             if f.suppressed:
                 continue
             console.print(Text.assemble((f" {f.severity.value.upper():8}", SEVERITY_STYLE[f.severity]),
-                                        (f" {f.rule} {f.name} ", "bold"), f"{f.subject}: {f.message}"))
+                                        (f" {clean(f.rule)} {clean(f.name)} ", "bold"),
+                                        clean(f"{f.subject}: {f.message}", 2000)))
             if f.recommendation:
-                console.print(f"          → {f.recommendation}", highlight=False)
+                console.print(f"          → {markup(f.recommendation, 2000)}", highlight=False)
     gaps = not_checked(topo)
     if gaps:
         console.print(Text("Not checked (the status cannot be ok without these)", style="bold"))
@@ -266,6 +268,6 @@ def render(report: Report, console: Console, *, banner: str | None = None) -> No
     if topo.probe_notes:
         console.print(Text("Probe notes", style="bold"))
         for note in topo.probe_notes:
-            console.print(f" • {note}", highlight=False, markup=False)
+            console.print(f" • {clean(note, 2000)}", highlight=False, markup=False)
     console.print(Text.assemble("Status: ", (report.status.value, STATUS_STYLE[report.status]),
                                 f" (exit {int(report.status.exit_code)})"))
