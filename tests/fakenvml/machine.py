@@ -257,7 +257,7 @@ def _build_links(p: Path, data: dict[str, Any], raw: list[dict[str, Any]], gpus:
         if slots:
             wired, spare = g.links[:len(slots)], g.links[len(slots):]
             placed: list[FakeLink | None] = [None] * count
-            for slot, link in zip(slots, wired, strict=True):
+            for slot, link in zip(slots, wired):
                 placed[int(slot)] = link
             rest = iter(spare)
             g.links = [lk if lk is not None else next(rest) for lk in placed]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -14,7 +14,7 @@ from tpdoctor.fleet.load import load_fleet, parse_age
 from tpdoctor.fleet.view import build_view, nvlink_domains
 from tpdoctor.model import contract as report_json
 
-NOW = datetime(2026, 11, 21, 13, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
 
 
 def write(tmp: Path, name: str, text: str) -> Path:

@@ -4,7 +4,7 @@ checks which rules fire how often and which nodes make it into the view."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from tpdoctor.fleet.load import load_fleet, parse_age
 from tpdoctor.fleet.view import build_view
 from tpdoctor.model import contract as report_json
 
-NOW = datetime(2026, 11, 21, 13, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
 CASES = sorted((Path(__file__).resolve().parent.parent / "rules").glob("TPD3*/*.yaml"))
 
 

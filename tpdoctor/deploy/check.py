@@ -133,7 +133,7 @@ def check(deployments: Sequence[Deployment], topology: Topology, rules: Sequence
     table = PairTable(topo)
     assessments = tuple(replace(assess(d, topo, others=deployments, bench=bench, table=table, base_dir=base_dir,
                                        gpu=sku), subject=sid)
-                        for d, sid in zip(deployments, subjects(deployments), strict=True))
+                        for d, sid in zip(deployments, subjects(deployments)))
     assessments = resolve_overlaps(assessments, topo, table)
     facts = deployment_facts(assessments, topo, bench)
     evaluation = evaluate(rules, DEPLOYMENT_SCHEMA, facts, options)

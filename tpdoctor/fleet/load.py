@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from tpdoctor.fleet.gcpause import gc_paused
@@ -71,14 +71,14 @@ def parse_time(text: str) -> datetime | None:
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def load_fleet(
     paths: Sequence[str | Path],
     *,
     max_age: timedelta | None = None,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     workers: int = 2,
     meanwhile: Callable[[], object] | None = None,
 ) -> FleetInput:
@@ -102,7 +102,7 @@ def _load(paths: Sequence[str | Path], max_age: timedelta | None, now: Callable[
     nodes: list[NodeReport] = []
     for host, reports in sorted(by_host.items()):
         reports.sort(key=lambda r: parse_time(r.report.topology.captured_at) or datetime.min.replace(
-            tzinfo=UTC))
+            tzinfo=timezone.utc))
         newest = reports[-1]
         idents = {_identity(r.report) for r in reports if _identity(r.report)}
         if len(idents) > 1:

@@ -159,7 +159,7 @@ def _tuple(tp: Any) -> Converter:
         _expect(data, list, where)
         if len(data) != len(items):
             raise ValueError(f"{where}: expected {len(items)} items, got {len(data)}")
-        return tuple(c(v, f"{where}[{i}]", None) for i, (c, v) in enumerate(zip(items, data, strict=True)))
+        return tuple(c(v, f"{where}[{i}]", None) for i, (c, v) in enumerate(zip(items, data)))
     return convert_fixed
 
 

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 from uuid import UUID
@@ -372,7 +372,7 @@ def probe_nvml(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAU
     facts = read_facts(lib, deadline_seconds=deadline_seconds)
     links, link_notes = build_links(facts.gpus, facts.pcie_paths, facts.nvlink_counts, p2p=facts.p2p,
                                     switch_fabric=facts.switch_fabric)
-    stamp = now() if now else datetime.now(UTC).replace(microsecond=0)
+    stamp = now() if now else datetime.now(timezone.utc).replace(microsecond=0)
     captured = stamp.isoformat().replace("+00:00", "Z")
     return with_coverage(Topology(
         host=host or socket.gethostname(), source="nvml", captured_at=captured, gpus=facts.gpus, links=links,

@@ -11,7 +11,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from tpdoctor.model.errors import ProbeError
 from tpdoctor.model.topology import Topology
@@ -70,7 +70,7 @@ def no_driver_hint() -> str:
 
 
 def _utc_now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def capture(runner: Runner = run, *, timeout_seconds: float | None = None,

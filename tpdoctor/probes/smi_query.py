@@ -63,7 +63,7 @@ def parse_query_gpu(csv_text: str, source: str = "<query-gpu>") -> tuple[QueryGp
                 ln.number,
                 f"expected {len(columns)} comma-separated fields ({', '.join(columns)}), got {len(cells)}",
             )
-        v = dict(zip(columns, cells, strict=True))
+        v = dict(zip(columns, cells))
         index = _int(v["index"], "index", ln.number, source)
         if index is None or index in seen:
             raise fail(source, ln.number, f"GPU index {v['index']!r} missing or repeated")
