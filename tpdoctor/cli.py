@@ -76,7 +76,7 @@ ISSUES = "https://github.com/tpdoctor/tpdoctor/issues"
 def crash(exc: BaseException, debug: bool) -> ExitCode:
     """An exception nobody expected: one line that says so, and how to report it; exit 3."""
     if debug:
-        traceback.print_exception(exc)
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
     detail = " ".join(str(exc).split())
     detail = detail if len(detail) <= 200 else detail[:199] + "…"
     click.echo(f"tpdoctor: internal error: {type(exc).__name__}{': ' + detail if detail else ''}", err=True)
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rv = cli.main(args=args, prog_name="tpdoctor", standalone_mode=False)
     except TpdError as exc:
         if debug:
-            traceback.print_exception(exc)
+            traceback.print_exception(type(exc), exc, exc.__traceback__)
         return int(fail(exc))
     except click.exceptions.Abort:
         click.echo("tpdoctor: aborted", err=True)

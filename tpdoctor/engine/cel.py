@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
+from functools import cache
 from types import ModuleType
 from typing import Any
 
@@ -30,7 +30,7 @@ __all__ = ["ITERATION_BUDGET", "CelCompileError", "CelEvalError", "Program", "ba
 BACKENDS = ("cel-expr-python", "cel-python")
 
 
-@lru_cache(maxsize=None)
+@cache
 def backend() -> ModuleType:
     """The CEL backend module (`TPDOCTOR_CEL` chooses; else cel-expr-python, else cel-python)."""
     wanted = os.environ.get("TPDOCTOR_CEL", "")

@@ -25,6 +25,7 @@ from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.codec import from_data, short, to_data
 from tpdoctor.model.errors import ParseError
 from tpdoctor.model.findings import Finding, Report, Status
+from tpdoctor.model.hints import type_hints
 from tpdoctor.model.topology import Link, Topology, endpoint_key, normalize_path
 from tpdoctor.model.unknown import Unknown
 
@@ -130,7 +131,7 @@ _NUM, _NUMS, _ONE, _MANY, _FREE = range(5)  # what a field holds: a number, numb
 def _plan(cls: Any) -> tuple[tuple[str, int, int], ...]:
     """The fields of a dataclass worth checking, with what they hold and their upper bound (strings, enums
     and booleans are the codec's business)."""
-    hints = typing.get_type_hints(cls)
+    hints = type_hints(cls)
     plan = []
     for f in dataclasses.fields(cls):
         args = [a for a in (typing.get_args(hints[f.name]) or (hints[f.name],)) if a not in (Unknown, type(None))]

@@ -160,7 +160,7 @@ def _bool(value: str, where: str, line: int) -> Any:
     raise ParseError(f"expected True, False or N/A, got {value!r}", source=where, line=line)
 
 
-_Section = tuple[str | None, str | None, int, list[tuple[str, str, int]] | None, str | None]
+_Section = tuple["str | None", "str | None", int, "list[tuple[str, str, int]] | None", "str | None"]
 
 
 def _blocks(lines: list[Line], source: str, notes: list[str]) -> list[_Section]:

@@ -373,12 +373,12 @@ def _affinity(
     if len(rest) > len(h.aff):
         raise fail(source, ln.number, f"row {label} has {len(rest)} affinity cells, the header names {len(h.aff)}")
     if len(rest) == len(h.aff) or h.aff_pos is None:
-        return {key: t for key, (t, _) in zip(h.aff, rest, strict=False)}
+        return {key: t for key, (t, _) in zip(h.aff, rest)}
     placed: dict[str, str] = {}
     for t, p in rest:
         key = min(zip(h.aff, h.aff_pos), key=lambda kp: abs(kp[1] - p))[0]
         if key in placed:
             notes.append(f"line {ln.number}: affinity cells of {label} could not be aligned; read in order")
-            return {key: t for key, (t, _) in zip(h.aff, rest, strict=False)}
+            return {key: t for key, (t, _) in zip(h.aff, rest)}
         placed[key] = t
     return placed
