@@ -11,7 +11,7 @@ from tpdoctor.node.verdict import scan
 from tpdoctor.probes import PROBE_KINDS
 
 
-def emit(report: Report, as_json: bool, banner: str | None = None) -> None:
+def emit(report: Report, as_json: bool, banner: str | None = None, footer: str | None = None) -> None:
     """Print the report on stdout: the tpdoctor/v1 JSON contract, or the rich view."""
     if as_json:
         from tpdoctor.model.contract import render as render_json
@@ -22,7 +22,7 @@ def emit(report: Report, as_json: bool, banner: str | None = None) -> None:
 
     from tpdoctor.report.text import render as render_text
 
-    render_text(report, Console(), banner=banner)
+    render_text(report, Console(), banner=banner, footer=footer)
 
 
 @click.command("scan")
