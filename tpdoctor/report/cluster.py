@@ -13,10 +13,12 @@ from collections import Counter
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from tpdoctor.fleet.cluster import ClusterResult
 from tpdoctor.model.codec import to_data
 from tpdoctor.model.findings import SEVERITY_ORDER, Finding, Severity
+from tpdoctor.report.wrap import hang
 
 FLEET_CHECK_SCHEMA = "tpdoctor/fleet-check/v1"
 _STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
@@ -73,9 +75,10 @@ def render(result: ClusterResult, console: Console, *, max_deployments: int = 30
         for f in sorted(fs, key=lambda x: (-SEVERITY_ORDER[x.severity], x.rule)):
             console.print(f"  [{_STYLE[f.severity]}]{f.severity.value.upper():8}[/] {f.rule} {f.name}",
                           highlight=False)
-            console.print(f"           {f.message}", highlight=False)
+            console.print(hang(" " * 11, f.message, console.width), soft_wrap=True, highlight=False)
             if f.recommendation:
-                console.print(f"           [bold]→[/bold] {f.recommendation}", highlight=False)
+                console.print(hang(Text.assemble(" " * 11, ("→", "bold"), " "), f.recommendation, console.width),
+                              soft_wrap=True, highlight=False)
     if len(worst) > max_deployments:
         console.print(f"\n… and {len(worst) - max_deployments} more deployment(s) with findings (see --json)",
                       highlight=False)

@@ -10,12 +10,14 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from tpdoctor.advice.costmodel import Prediction
 from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.check import CheckResult
 from tpdoctor.llm.sizing import gib
 from tpdoctor.model.findings import Finding, Severity, Status
+from tpdoctor.report.wrap import hang
 
 SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 STATUS_STYLE = {Status.OK: "bold green", Status.WARNING: "bold yellow", Status.CRITICAL: "bold red",
@@ -78,9 +80,10 @@ def _finding(console: Console, f: Finding) -> None:
     mark = " (suppressed: " + (f.suppressed_reason or "") + ")" if f.suppressed else ""
     console.print(f"  [{style}]{f.severity.value.upper():8}[/{style}] {f.rule} {f.name}{escape(mark)}",
                   highlight=False)
-    console.print(f"           {escape(f.message)}", highlight=False)
+    console.print(hang(" " * 11, f.message, console.width), soft_wrap=True, highlight=False)
     if f.recommendation:
-        console.print(f"           [bold]→[/bold] {escape(f.recommendation)}", highlight=False)
+        console.print(hang(Text.assemble(" " * 11, ("→", "bold"), " "), f.recommendation, console.width),
+                      soft_wrap=True, highlight=False)
 
 
 def render(result: CheckResult, console: Console, *, explain: bool = False) -> None:

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from tpdoctor.model.findings import Finding, Report, Status
 from tpdoctor.model.topology import Check, CheckState
 
-
 PIPE = "¦"  # stands for `|` in every text line: Nagios would cut the line there and read the rest as perfdata
 
 
