@@ -47,6 +47,9 @@ ev.Evaluator.set_activation = _counting(ev.Evaluator.set_activation)  # type: ig
 def _numeric(compare: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     """cel-cpp compares int and double by value; celpy refuses the mix, so widen the int first."""
     def widened(a: Any, b: Any) -> Any:
+        for operand in (a, b):
+            if isinstance(operand, celpy.CELEvalError):  # an absent fact stays that error, whatever compares it
+                return operand
         if isinstance(b, ct.DoubleType) and isinstance(a, (ct.IntType, ct.UintType)):
             a = ct.DoubleType(a)
         elif isinstance(a, ct.DoubleType) and isinstance(b, (ct.IntType, ct.UintType)):

@@ -1,5 +1,5 @@
 """The baseline as an expectation: a node's own last good (or accepted) snapshot says what its links
-should have, ahead of the SKU and symmetry (DESIGN §3).
+should have, ahead of the SKU and symmetry (docs/health.md, "The baseline").
 
 `rebase` re-judges a snapshot's GPU pairs against a baseline, whatever probe or capture produced the
 snapshot (live NVML, nvidia-smi, a collect directory, a report JSON), so `health --baseline` gives the

@@ -1,4 +1,4 @@
-"""The `tpdoctor/v1` JSON contract (DESIGN §4): one flat object per report or snapshot.
+"""The `tpdoctor/v1` JSON contract (docs/contract.md, schemas/): one flat object per report or snapshot.
 
 Reading is strict, because a report is input from another machine or another person: the codec checks
 every type, and `validate` checks what types cannot say: each number in its range (finite, not negative,

@@ -89,7 +89,8 @@ def _write_atomically(target: Path, files: dict[str, str]) -> None:
         raise OutputError(f"{target}: cannot write the capture: {exc.strerror or exc}") from None
     try:
         for name, text in files.items():
-            (tmp / name).write_text(text, encoding="utf-8", newline="")
+            with open(tmp / name, "w", encoding="utf-8", newline="") as fh:  # Path.write_text(newline=) is 3.10+
+                fh.write(text)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; a collect dir is shared like any other

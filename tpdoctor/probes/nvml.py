@@ -51,7 +51,7 @@ from tpdoctor.probes.nvml_links import read_pairs, read_ports
 from tpdoctor.probes.runner import env_seconds
 
 # The whole NVML read has a deadline of its own, not the per-command nvidia-smi timeout: nvmlInit alone
-# takes seconds when persistence mode is off (nvml-reference §6). $TPDOCTOR_NVML_DEADLINE overrides it.
+# takes seconds when persistence mode is off (docs/nvml.md, "Cost"). $TPDOCTOR_NVML_DEADLINE overrides it.
 DEFAULT_DEADLINE_SECONDS = 30.0
 DEADLINE_ENV = "TPDOCTOR_NVML_DEADLINE"
 _CPU_WORDS = 64  # 4096 CPUs
@@ -100,7 +100,7 @@ class NvmlReader:
 
         `then` turns the raw value into the field (e.g. a struct's `busId`) inside the same guard, so
         a value the driver fills with bytes that are not text (empty or garbage bus ids in VMs,
-        nvml-reference §4.1) becomes Unknown for that field alone, never a failed probe."""
+        nvidia-ml-py's `nvmlDeviceGetNvLinkRemotePciInfo`) becomes Unknown for that field alone, never a failed probe."""
         self.calls += 1
         self.by_function[name] += 1
         self.in_flight = f"{name}({what})" if what else name

@@ -1,6 +1,6 @@
 """`nvidia-smi --query-gpu=... --format=csv` text -> QueryGpuRow per GPU.
 
-Reads the field list of DESIGN §10 with or without the header row (`noheader`) and units
+Reads the field list of `probes/smi.py` with or without the header row (`noheader`) and units
 (`nounits`); `[N/A]`, `N/A` and `[Not Supported]` become None. Columns are taken by header name
 when there is a header, so a reordered query still lands in the right fields.
 """

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from tpdoctor import SCHEMA, __version__
+from tpdoctor.model.busbw import group_label
 from tpdoctor.model.coverage import coverage
 from tpdoctor.model.findings import Finding, Report, Severity, Status
 from tpdoctor.model.topology import CheckState, Gpu, LinkHealth, NvLinkState, Topology
@@ -129,9 +130,9 @@ def _topology(out: _Out, report: Report) -> None:
                [(_pair_labels(topo, lk.a, lk.b), lk.nvlinks_expected) for lk in nv
                 if isinstance(lk.nvlinks_expected, int)])
     _errors(out, topo)
-    measured = [({"gpus": "+".join(f"GPU{i}" for i in r.group), "backend": r.backend, "size_bytes": r.bytes},
+    measured = [({"gpus": group_label(r.group), "backend": r.backend, "size_bytes": r.bytes},
                  r.busbw_gbps * 1e9) for r in report.bench if r.error is None]
-    benched = {"+".join(f"GPU{i}" for i in r.group) for r in report.bench}
+    benched = {group_label(r.group) for r in report.bench}
     measured += [({"gpus": f"{lk.a}+{lk.b}", "backend": "unknown", "size_bytes": 0}, lk.busbw_gbps * 1e9)
                  for lk in links if lk.busbw_gbps is not None and f"{lk.a}+{lk.b}" not in benched]
     out.family("tpdoctor_allreduce_busbw_bytes_per_second", "gauge",
