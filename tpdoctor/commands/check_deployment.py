@@ -40,11 +40,14 @@ if TYPE_CHECKING:
               "them): check across the cluster and place on the best free groups. Repeatable.")
 @click.option("--max-age", default=None, metavar="AGE",
               help="With --fleet: reports older than this (e.g. 30m, 6h, 2d) are not used for placement.")
+@click.option("--json-detail", "json_detail", type=click.Choice(["findings", "full"]), default="findings",
+              show_default=True, help="With --fleet --json: the deployments with findings and the facts that explain "
+              "them, with counts of the rest; or every deployment, placement and fact.")
 @fail_on_option
 @rule_options
 def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path: Path | None, as_json: bool,
             fmt: str, fix_out: Path | None, explain: bool, gpu: str | None, fleet_paths: tuple[Path, ...],
-            max_age: str | None,
+            max_age: str | None, json_detail: str,
             fail_on: Severity, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
     """Check TP deployments (job.yaml, Kubernetes, docker-compose, engine command lines) against a node,
     or with --fleet against every node of a cluster (multi-node jobs, cross-node TP, fleet-wide placement).
@@ -59,7 +62,7 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
         from tpdoctor.commands._fleetcheck import run_fleet
 
         rules, options = load(rules_dirs, ignore, severity)
-        status = run_fleet(manifests, fleet_paths, max_age, rules, options, "json" if as_json else fmt)
+        status = run_fleet(manifests, fleet_paths, max_age, rules, options, "json" if as_json else fmt, json_detail)
         return int(apply_fail_on(status, fail_on).exit_code)
     if max_age is not None:
         raise click.UsageError("--max-age needs --fleet")

@@ -100,7 +100,7 @@ class NvmlReader:
 
         `then` turns the raw value into the field (e.g. a struct's `busId`) inside the same guard, so
         a value the driver fills with bytes that are not text (empty or garbage bus ids in VMs,
-        nvidia-ml-py's `nvmlDeviceGetNvLinkRemotePciInfo`) becomes Unknown for that field alone, never a failed probe."""
+        NvLinkRemotePciInfo) becomes Unknown for that field alone, never a failed probe."""
         self.calls += 1
         self.by_function[name] += 1
         self.in_flight = f"{name}({what})" if what else name
