@@ -85,8 +85,8 @@ class Builder:
 
 def report_schema() -> dict[str, Any]:
     b = Builder()
-    top = b.dataclass(Topology)
-    topology = b.defs["Topology"]
+    b.dataclass(Topology)
+    topology = b.defs.pop("Topology")
     props = {
         "schema": {"const": SCHEMA},
         "tool_version": {"type": "string", "description": "the tpdoctor that wrote it (since 0.1.0; absent "
@@ -96,7 +96,6 @@ def report_schema() -> dict[str, Any]:
         "findings": {"type": "array", "items": b.of(Finding)},
         "status": b.of(Status),
     }
-    del top
     return _document("tpdoctor-v1", "tpdoctor/v1: a node report or snapshot (scan, health, bench, demo --json; "
                      "fleet inputs)", props, ["schema", "host", "source", "captured_at", "gpus"], b)
 
@@ -112,24 +111,41 @@ def fleet_schema() -> dict[str, Any]:
 
 def fleet_check_schema() -> dict[str, Any]:
     b = Builder()
-    finding = b.of(Finding)
-    placement = {"type": "object", "additionalProperties": True}
+    host_gpus = {"type": "object", "required": ["host", "gpus"],
+                 "properties": {"host": {"type": "string"},
+                                "gpus": {"anyOf": [{"type": "array", "items": {"type": "integer", "minimum": 0}},
+                                                   {"type": "null"}]}}}
+    finding = {"type": "object", "required": ["rule", "name", "severity", "subject", "message"],
+               "properties": {"rule": {"type": "string"}, "name": {"type": "string"},
+                              "severity": {"enum": ["info", "warning", "critical"]}, "subject": {"type": "string"},
+                              "message": {"type": "string"}, "recommendation": {"type": "string"},
+                              "suppressed": {"type": "boolean"},
+                              "suppressed_reason": {"type": ["string", "null"]}, "judged": {"type": "boolean"}}}
+    count = {"type": "integer", "minimum": 0}
     props = {
         "schema": {"const": FLEET_CHECK_SCHEMA}, "tool_version": {"type": "string"},
-        "detail": {"enum": ["findings", "full"], "description": "`findings` (default): each deployment with "
-                   "findings, and the facts that explain them; `full`: every deployment and all its facts"},
-        "nodes": {"type": "integer", "minimum": 0}, "stale_nodes": {"type": "array", "items": {"type": "string"}},
-        "status": b.of(Status),
-        "summary": {"type": "object", "additionalProperties": True},
-        "fleet_findings": {"type": "array", "items": finding},
-        "deployments": {"type": "array", "items": {
-            "type": "object", "required": ["name", "status", "findings"],
-            "properties": {"name": {"type": "string"}, "status": b.of(Status),
-                           "findings": {"type": "array", "items": finding},
-                           "facts": {"type": "object"}, "placement": placement}}},
+        "detail": {"enum": ["findings", "full"], "description": "`findings` (default): the deployments with a "
+                   "judged finding, their placements and facts, counts of the rest in `summary`; `full`: every "
+                   "deployment, placement, fact and could-not-judge note"},
+        "nodes": count, "stale_nodes": count, "status": b.of(Status),
+        "summary": {"type": "object", "properties": {
+            "deployments": count, "deployments_listed": count, "not_judged": count, "fleet_findings": count,
+            "placements": {"type": "object", "additionalProperties": count},
+            "findings": {"type": "object", "additionalProperties": count}}},
+        "problems": {"type": "array", "items": {"type": "object"}},
+        "placements": {"type": "array", "items": {
+            "type": "object", "required": ["deployment", "how", "stages"],
+            "properties": {"deployment": {"type": "string"},
+                           "how": {"enum": ["pinned", "node", "placed", "unplaced"]},
+                           "stages": {"type": "array", "items": host_gpus},
+                           "copies": {"type": "array", "items": {"type": "array", "items": host_gpus}},
+                           "note": {"type": ["string", "null"]}}}},
+        "deployments": {"type": "array", "description": "each listed deployment's facts (docs/rules.md, "
+                        "deployment scope)", "items": {"type": "object", "required": ["name"]}},
+        "findings": {"type": "array", "items": finding},
     }
     return _document("fleet-check-v1", f"{FLEET_CHECK_SCHEMA}: `check-deployment --fleet --json`", props,
-                     ["schema", "nodes", "status", "deployments"], b)
+                     ["schema", "nodes", "status", "placements", "deployments", "findings"], b)
 
 
 def _document(name: str, title: str, props: dict[str, Any], required: list[str], b: Builder) -> dict[str, Any]:

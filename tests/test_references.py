@@ -55,7 +55,7 @@ def test_rule_references_resolve(path: Path) -> None:
     rule = yaml.safe_load(path.read_text())
     refs = rule["docs"].get("references") or []
     for ref in refs:
-        assert re.match(r"https://\S+", ref) or FILE_REF.match(ref), f"{ref!r} starts with neither a URL nor a repository file"
+        assert re.match(r"https://\S+", ref) or FILE_REF.match(ref), f"{ref!r}: neither a URL nor a repository file"
     assert not problems("\n".join(refs), ROOT, every_path=True), problems("\n".join(refs), ROOT, every_path=True)
     text = "\n".join([*(str(v) for k, v in rule["docs"].items() if k != "references"),
                       str(rule.get("recommendation", "")), str(rule.get("summary", ""))])

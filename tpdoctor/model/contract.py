@@ -20,7 +20,7 @@ from dataclasses import replace
 from functools import cache
 from typing import Any
 
-from tpdoctor import SCHEMA
+from tpdoctor import SCHEMA, __version__
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.codec import from_data, short, to_data
 from tpdoctor.model.errors import ParseError
@@ -42,7 +42,7 @@ LIMITS: dict[str, int] = {"Gpu.index": MAX_INDEX, "Nic.index": MAX_INDEX, "NvLin
 
 
 def report_to_data(report: Report) -> dict[str, Any]:
-    data: dict[str, Any] = {"schema": SCHEMA, **to_data(report.topology)}
+    data: dict[str, Any] = {"schema": SCHEMA, "tool_version": __version__, **to_data(report.topology)}
     data["bench"] = to_data(report.bench)
     data["findings"] = to_data(report.findings)
     data["status"] = report.status.value
