@@ -45,7 +45,7 @@ _NA = ("n/a", "[n/a]", "not supported", "[not supported]")
 STATES = {"completed": "completed", "in progress": "in_progress", "not started": "not_started",
           "not supported": "not_supported"}
 SUMMARY = {"healthy": "healthy", "unhealthy": "unhealthy", "limited capacity": "limited_capacity"}
-# nvidia-smi prints an nvmlReturn's text; NVML names them NVMLError_<Class> (nvidia-ml-py's `pynvml.py`)
+# nvidia-smi prints an nvmlReturn's text; NVML names them NVMLError_<Class> (the NVML Python binding's error classes)
 STATUS_CLASS = {"insufficient permissions": "NoPermission", "unknown error": "Unknown",
                 "gpu is lost": "GpuIsLost", "insufficient external power": "InsufficientPower",
                 "nvml shared library not found": "LibraryNotFound"}
