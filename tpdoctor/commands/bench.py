@@ -101,7 +101,8 @@ def _progress(event: dict[str, Any]) -> None:
 @click.option("--startup-timeout", "startup_seconds", type=click.FloatRange(min=1), default=120.0,
               show_default=True, help="Seconds for every rank to start and join.")
 @click.option("--from", "from_path", default=None, metavar="PATH",
-              help="Topology to attach pairwise busbw to (topo -m capture, collect dir or report JSON).")
+              help="Topology to attach pairwise busbw to (topo -m capture, collect dir or report JSON; - reads "
+                   "standard input).")
 @click.option("--nnodes", type=click.IntRange(min=2), default=None,
               help="Multi-node: number of nodes; run this on every node (through torchrun). Measures node "
                    "pairs (local rank 0 of each) and the whole job; --pairs or --node for one of them.")

@@ -15,13 +15,14 @@ from tpdoctor.report.fleet_text import render_text, to_json
 
 
 @click.command("fleet")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
 @click.option("--max-age", default=None, metavar="AGE",
               help="Reports older than this (e.g. 30m, 6h, 2d) are findings and not used for placement.")
 @click.option("--json", "as_json", is_flag=True, help="Print the fleet view as JSON (tpdoctor/fleet/v1).")
 def command(paths: tuple[str, ...], max_age: str | None, as_json: bool) -> int:
-    """Merge per-node `tpdoctor scan --json` reports (files or folders of *.json) into a cluster view:
-    nodes by status, every broken or degraded link, NIC–GPU affinity, free GPUs by NVLink domain."""
+    """Merge per-node `tpdoctor scan --json` reports (files or folders of *.json; `-` reads one report from
+    standard input) into a cluster view: nodes by status, every broken or degraded link, NIC–GPU affinity,
+    free GPUs by NVLink domain."""
     try:
         age = parse_age(max_age) if max_age else None
     except ValueError as exc:

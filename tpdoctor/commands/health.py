@@ -17,7 +17,8 @@ from tpdoctor.probes import PROBE_KINDS
 
 @click.command("health")
 @click.option("--from", "from_path", type=click.Path(path_type=Path), metavar="PATH",
-              help="Judge a capture (snapshot JSON, collect directory or topo -m text) instead of this machine.")
+              help="Judge a capture (snapshot JSON, collect directory or topo -m text; - reads standard input) "
+                   "instead of this machine.")
 @click.option("--baseline", "baseline", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="The node's own expectation: its GPU pairs should have what FILE (the last clean "
                    "snapshot) shows, and drift from it is TPD107; a clean run replaces it.")

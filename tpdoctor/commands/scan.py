@@ -28,7 +28,7 @@ def emit(report: Report, as_json: bool, banner: str | None = None, footer: str |
 @click.command("scan")
 @click.option("--from", "from_path", metavar="PATH", default=None,
               help="Replay a capture instead of probing: a raw `nvidia-smi topo -m` file, a `tpdoctor "
-                   "collect` directory, or a tpdoctor JSON report/snapshot.")
+                   "collect` directory, or a tpdoctor JSON report/snapshot; - reads standard input.")
 @click.option("--probe", type=click.Choice(PROBE_KINDS), default="auto", show_default=True,
               help="Live probe: nvml (NVML only), smi (nvidia-smi only), or auto (NVML merged with "
                    "nvidia-smi; nvidia-smi alone when NVML cannot start).")

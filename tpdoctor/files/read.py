@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from pathlib import Path
 
 from tpdoctor.model.errors import InputError
@@ -23,9 +24,15 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
+STDIN = "-"  # a path argument that reads one file takes `-` for standard input, bounded the same way
+
+
 def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES) -> bytes:
-    """The bytes of a regular file of at most `max_bytes`; InputError otherwise."""
+    """The bytes of a regular file of at most `max_bytes` (`-`: standard input, at most as much); InputError
+    otherwise."""
     p = str(path)
+    if p == STDIN:
+        return _stdin(max_bytes)
     try:
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
@@ -55,6 +62,26 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES) -> bytes:
         raise InputError(f"{p}: {_why(exc)}") from None
     finally:
         os.close(fd)
+
+
+def _stdin(max_bytes: int) -> bytes:
+    stream = sys.stdin.buffer if sys.stdin is not None else None
+    if stream is None:
+        raise InputError("-: no standard input to read")
+    if stream.isatty():
+        raise InputError("-: standard input is a terminal", hint="pipe the file in: ... | tpdoctor ... -")
+    chunks: list[bytes] = []
+    left = max_bytes + 1
+    while left > 0:
+        chunk = stream.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    data = b"".join(chunks)
+    if len(data) > max_bytes:
+        raise InputError(f"-: standard input is more than the {_human(max_bytes)} an input may have")
+    return data
 
 
 def read_text(path: str | Path, *, max_bytes: int = MAX_BYTES, what: str = "text") -> str:

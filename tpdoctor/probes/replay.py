@@ -124,6 +124,6 @@ def _parse_single(texts: dict[str, str], where: str) -> build.SmiParts:
 
 
 def _host_from_name(p: Path) -> str:
-    return p.stem
+    return "stdin" if str(p) == "-" else p.stem  # a raw topo -m names no host: the file's name stands in
 
 
