@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from tpdoctor.model.exitcodes import ExitCode
+from tpdoctor.probes.limits import TIMEOUT_HELP
 
 
 @click.command("collect")
 @click.argument("directory", metavar="DIR")
 @click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
-              help="Per-command timeout for nvidia-smi (default 10, or $TPDOCTOR_PROBE_TIMEOUT).")
+              help=TIMEOUT_HELP)
 def command(directory: str, timeout_seconds: float | None) -> int:
     """Run the nvidia-smi commands and write their raw outputs plus snapshot.json into DIR (a new directory).
 

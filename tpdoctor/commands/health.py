@@ -13,6 +13,7 @@ from tpdoctor.model.findings import Report, Severity, Status
 from tpdoctor.node.health import HealthOutcome, run_health
 from tpdoctor.node.read import read_node
 from tpdoctor.probes import PROBE_KINDS
+from tpdoctor.probes.limits import TIMEOUT_HELP
 
 
 @click.command("health")
@@ -39,8 +40,7 @@ from tpdoctor.probes import PROBE_KINDS
 @click.option("--probe", type=click.Choice(PROBE_KINDS), default="auto", show_default=True,
               help="Live probe to use (auto picks the best available).")
 @click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
-              help="Per-command nvidia-smi timeout (default 10, or $TPDOCTOR_PROBE_TIMEOUT); the whole NVML "
-                   "read has its own deadline, 30 s ($TPDOCTOR_NVML_DEADLINE), never shorter.")
+              help=TIMEOUT_HELP)
 @fail_on_option
 @rule_options
 def command(from_path: Path | None, baseline: Path | None, accept_baseline: bool, prometheus: Path | None,

@@ -9,6 +9,7 @@ import click
 from tpdoctor.model.findings import Report
 from tpdoctor.node.verdict import scan
 from tpdoctor.probes import PROBE_KINDS
+from tpdoctor.probes.limits import TIMEOUT_HELP
 
 
 def emit(report: Report, as_json: bool, banner: str | None = None, footer: str | None = None) -> None:
@@ -33,8 +34,7 @@ def emit(report: Report, as_json: bool, banner: str | None = None, footer: str |
               help="Live probe: nvml (NVML only), smi (nvidia-smi only), or auto (NVML merged with "
                    "nvidia-smi; nvidia-smi alone when NVML cannot start).")
 @click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
-              help="Timeout for each nvidia-smi command (default 10, or $TPDOCTOR_PROBE_TIMEOUT); the "
-                   "whole NVML read has its own deadline, 30 s ($TPDOCTOR_NVML_DEADLINE), never shorter.")
+              help=TIMEOUT_HELP)
 @click.option("--bench", "bench", is_flag=True,
               help="Also measure every GPU pair of this machine with a short all-reduce (needs torch: "
                    "tpdoctor[bench]); busbw lands on the links, below-expected pairs are TPD106, failed "

@@ -30,6 +30,7 @@ from tpdoctor.model.errors import ProbeError
 from tpdoctor.model.fabric import decode_health_mask, node_domain
 from tpdoctor.model.topology import Fabric, Gpu, NvLinkPort, Pcie, Topology
 from tpdoctor.model.unknown import Maybe, Unknown
+from tpdoctor.probes.limits import DEADLINE_ENV, DEFAULT_DEADLINE_SECONDS  # noqa: F401  (re-exported)
 from tpdoctor.probes.nvml_facts import (
     FABRIC_HEALTH,
     FABRIC_RETRY,
@@ -50,10 +51,6 @@ from tpdoctor.probes.nvml_facts import (
 from tpdoctor.probes.nvml_links import read_pairs, read_ports
 from tpdoctor.probes.runner import env_seconds
 
-# The whole NVML read has a deadline of its own, not the per-command nvidia-smi timeout: nvmlInit alone
-# takes seconds when persistence mode is off (docs/nvml.md, "Cost"). $TPDOCTOR_NVML_DEADLINE overrides it.
-DEFAULT_DEADLINE_SECONDS = 30.0
-DEADLINE_ENV = "TPDOCTOR_NVML_DEADLINE"
 _CPU_WORDS = 64  # 4096 CPUs
 _NODE_WORDS = 4  # 256 NUMA nodes
 

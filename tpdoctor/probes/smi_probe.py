@@ -16,11 +16,10 @@ from datetime import datetime, timezone
 from tpdoctor.model.errors import ProbeError
 from tpdoctor.model.topology import Topology
 from tpdoctor.probes import build
+from tpdoctor.probes.limits import DEFAULT_TIMEOUT_SECONDS, TIMEOUT_ENV  # noqa: F401  (re-exported)
 from tpdoctor.probes.runner import CommandFailed, Runner, env_seconds, run
 
 SMI = "nvidia-smi"
-DEFAULT_TIMEOUT_SECONDS = 10.0
-TIMEOUT_ENV = "TPDOCTOR_PROBE_TIMEOUT"
 QUERY_FIELDS = ("index,name,uuid,pci.bus_id,memory.total,pcie.link.gen.current,pcie.link.gen.max,"
                 "pcie.link.width.current,pcie.link.width.max")
 
