@@ -55,8 +55,8 @@ def test_fixtures_were_found() -> None:
     ["check-deployment", str(CANONICAL), "--topology", str(EXAMPLE), "--json"],
     ["fleet", str(ROOT / "fixtures" / "fleet" / "reports"), "--json"],
     ["check-deployment", str(CANONICAL), "--fleet", str(ROOT / "fixtures" / "fleet" / "reports"), "--json"],
-    ["check-deployment", str(CANONICAL), "--fleet", str(ROOT / "fixtures" / "fleet" / "reports"), "--json", "--json-detail",
-     "full"],
+    ["check-deployment", str(CANONICAL), "--fleet", str(ROOT / "fixtures" / "fleet" / "reports"), "--json",
+     "--json-detail", "full"],
 ], ids=lambda a: " ".join(x for x in a if not x.startswith("/")))
 def test_every_commands_json_validates(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     main(argv)

@@ -38,15 +38,21 @@ def backend() -> ModuleType:
         raise TpdError(f"TPDOCTOR_CEL={wanted!r} is not a CEL backend (use {' or '.join(BACKENDS)})")
     for name in ([wanted] if wanted else list(BACKENDS)):
         try:
-            if name == "cel-expr-python":
-                from tpdoctor.engine import cel_cpp as module
-            else:
-                from tpdoctor.engine import cel_py as module
+            return _import(name)
         except ImportError:
             continue
-        return module
     raise TpdError(f"no CEL library importable ({wanted or ' or '.join(BACKENDS)}); reinstall tpdoctor so "
                    "that pip picks the one for this Python (cel-expr-python on 3.11+, cel-python below)")
+
+
+def _import(name: str) -> ModuleType:
+    if name == "cel-expr-python":
+        from tpdoctor.engine import cel_cpp
+
+        return cel_cpp
+    from tpdoctor.engine import cel_py
+
+    return cel_py
 
 
 class Program:
