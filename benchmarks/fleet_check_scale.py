@@ -135,16 +135,26 @@ def in_process(folder: Path, jobs: Path, rules: list) -> tuple[float, float, dic
     return t_fleet, t_check, parts, info
 
 
+def fleet_files(tmp: str, n: int) -> tuple[Path, Path]:
+    """A generated fleet of `n` node reports and its job file, under `tmp`."""
+    folder = Path(tmp) / "reports"
+    folder.mkdir()
+    generate(folder, n)
+    jobs = Path(tmp) / "jobs.yaml"
+    jobs.write_text(deployments_yaml(n))
+    return folder, jobs
+
+
+def measured(n: int, repeat: int, rules: list) -> list:  # type: ignore[type-arg]
+    """`repeat` in-process runs on a generated fleet of `n` nodes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, jobs = fleet_files(tmp, n)
+        return [in_process(folder, jobs, rules) for _ in range(repeat)]
+
+
 def child(n: int, repeat: int) -> None:
     """One size in this fresh process: the runs, then the peak memory of the process."""
-    rules = load_catalogue()
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "reports"
-        folder.mkdir()
-        generate(folder, n)
-        jobs = Path(tmp) / "jobs.yaml"
-        jobs.write_text(deployments_yaml(n))
-        runs = [in_process(folder, jobs, rules) for _ in range(repeat)]
+    runs = measured(n, repeat, load_catalogue())
     totals = [c for _, c, _, _ in runs]
     k = totals.index(min(totals))
     parts = ", ".join(f"{name} {v:.2f}" for name, v in runs[k][2].items())
@@ -163,11 +173,7 @@ def main(sizes: list[int], cli: bool, repeat: int) -> None:
     per_node: dict[int, float] = {}
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / "reports"
-            folder.mkdir()
-            generate(folder, n)
-            jobs = Path(tmp) / "jobs.yaml"
-            jobs.write_text(deployments_yaml(n))
+            folder, jobs = fleet_files(tmp, n)
             runs = [in_process(folder, jobs, rules) for _ in range(repeat)]
             totals = [f + c for f, c, _, _ in runs]
             k = totals.index(min(totals))

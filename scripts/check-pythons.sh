@@ -10,7 +10,7 @@ for python in "$@"; do
     venv="${TMPDIR:-/tmp}/tpdoctor-py$version"
     rm -rf "$venv" && "$python" -m venv "$venv"
     echo "== Python $version ($python)"
-    if ! "$venv/bin/pip" install --quiet . pytest pytest-timeout pyyaml 2>&1 | grep -v "^WARNING: Location"; then :; fi
+    if ! "$venv/bin/pip" install --quiet . pytest pytest-timeout hypothesis 2>&1 | grep -v "^WARNING: Location"; then :; fi
     "$venv/bin/pip" show tpdoctor >/dev/null 2>&1 || { echo "install FAILED"; status=1; continue; }
     "$venv/bin/python" -c 'import tpdoctor.engine.cel as c; print("CEL backend:", c.backend().NAME)'
     "$venv/bin/tpdoctor" demo >/dev/null; echo "tpdoctor demo: exit $?"

@@ -14,6 +14,7 @@ import errno
 import os
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tpdoctor.model.errors import InputError
@@ -46,15 +47,7 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES) -> bytes:
             raise InputError(f"{p}: is {kind}, not a regular file")
         if st.st_size > max_bytes:
             raise InputError(f"{p}: {st.st_size} bytes, more than the {_human(max_bytes)} an input may have")
-        chunks: list[bytes] = []
-        left = max_bytes + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
+        data = _read_at_most(lambda n: os.read(fd, n), max_bytes)
         if len(data) > max_bytes:
             raise InputError(f"{p}: grew past {_human(max_bytes)} while being read")
         return data
@@ -70,18 +63,23 @@ def _stdin(max_bytes: int) -> bytes:
         raise InputError("-: no standard input to read")
     if stream.isatty():
         raise InputError("-: standard input is a terminal", hint="pipe the file in: ... | tpdoctor ... -")
+    data = _read_at_most(stream.read, max_bytes)
+    if len(data) > max_bytes:
+        raise InputError(f"-: standard input is more than the {_human(max_bytes)} an input may have")
+    return data
+
+
+def _read_at_most(read: Callable[[int], bytes], max_bytes: int) -> bytes:
+    """Up to `max_bytes` + 1 bytes, in 1 MiB reads (one more than allowed tells the caller it was too much)."""
     chunks: list[bytes] = []
     left = max_bytes + 1
     while left > 0:
-        chunk = stream.read(min(left, 1 << 20))
+        chunk = read(min(left, 1 << 20))
         if not chunk:
             break
         chunks.append(chunk)
         left -= len(chunk)
-    data = b"".join(chunks)
-    if len(data) > max_bytes:
-        raise InputError(f"-: standard input is more than the {_human(max_bytes)} an input may have")
-    return data
+    return b"".join(chunks)
 
 
 def read_text(path: str | Path, *, max_bytes: int = MAX_BYTES, what: str = "text") -> str:
