@@ -80,7 +80,7 @@ ISSUES = "https://github.com/tpdoctor/tpdoctor/issues"
 def crash(exc: BaseException, debug: bool) -> ExitCode:
     """An exception nobody expected: one line that says so, and how to report it; exit 3."""
     if debug:
-        traceback.print_exception(exc)
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
     detail = clean(" ".join(str(exc).split()), 200)
     click.echo(f"tpdoctor: internal error: {type(exc).__name__}{': ' + detail if detail else ''}", err=True)
     click.echo(f"  hint: this is a bug in tpdoctor; please report it with the command line at {ISSUES}"
@@ -106,7 +106,7 @@ def _run(args: list[str], debug: bool) -> int:
         rv = cli.main(args=args, prog_name="tpdoctor", standalone_mode=False)
     except TpdError as exc:
         if debug:
-            traceback.print_exception(exc)
+            traceback.print_exception(type(exc), exc, exc.__traceback__)
         return int(fail(exc))
     except click.exceptions.Abort:
         click.echo("tpdoctor: aborted", err=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -14,7 +14,7 @@ from tpdoctor.fleet.load import load_fleet, parse_age
 from tpdoctor.fleet.view import build_view, nvlink_domains
 from tpdoctor.model import contract as report_json
 
-NOW = datetime(2026, 11, 21, 13, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
 
 
 def write(tmp: Path, name: str, text: str) -> Path:
@@ -136,7 +136,7 @@ def test_a_report_dated_ahead_ages_from_its_receipt(tmp_path: Path) -> None:
     by its own date) and is TPD306; one a minute ahead is within the tolerance and fresh."""
     import os
 
-    now = datetime(2026, 11, 21, 13, 0, tzinfo=UTC)
+    now = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
     ahead = tmp_path / "a.json"
     ahead.write_text(report_json.render(node("node-a", captured_at="2027-11-21T13:00:00Z")))
     os.utime(ahead, (now.timestamp() - 86400, now.timestamp() - 86400))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from tpdoctor.fleet.view import build_view
 from tpdoctor.model import contract as report_json
 from tpdoctor.model.findings import Status
 
-NOW = datetime(2026, 11, 21, 13, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
 CASES = sorted((Path(__file__).resolve().parent.parent / "rules").glob("TPD3*/*.yaml"))
 
 

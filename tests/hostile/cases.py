@@ -154,7 +154,7 @@ def literal(n: int) -> str:
 
 
 BOMB = "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9)}]\n" if p else f"{k}: &{k} [x, x, x, x, x, x, x, x, x]\n"
-               for p, k in zip(["", "a", "b", "c", "d", "e", "f", "g"], "abcdefgh", strict=True))
+               for p, k in zip(["", "a", "b", "c", "d", "e", "f", "g"], "abcdefgh"))
 NESTED = f"{literal(40)}.all(a, {literal(40)}.all(b, {literal(40)}.all(c, {literal(40)}.all(d, a + b + c + d >= 0))))"
 
 

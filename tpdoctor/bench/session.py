@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from tpdoctor.bench.devices import map_devices, ran_elsewhere, visible_indices
@@ -56,7 +56,7 @@ def minimal_topology(devices: tuple[int, ...], backend: str, ordinals: Sequence[
     bus = dict(enumerate(pci_bus_ids))
     gpus = tuple(_gpu(d, names.get(d, f"{backend} rank {i}"), bus.get(i)) for i, d in enumerate(devices))
     return Topology(host=kernel_host(), source="bench",
-                    captured_at=datetime.now(UTC).isoformat(timespec="seconds"), gpus=gpus)
+                    captured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), gpus=gpus)
 
 
 def _gpu(index: int, name: str, pci_bus_id: str | None) -> Gpu:

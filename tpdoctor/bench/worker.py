@@ -238,7 +238,7 @@ def _all_gather_json(value: Any, device: torch.device) -> list[Any]:
     parts = [torch.zeros(longest, dtype=torch.uint8, device=device) for _ in range(n)]
     dist.all_gather(parts, padded)
     return [json.loads(bytes(part[: int(length.item())].tolist()).decode())
-            for part, length in zip(parts, lengths, strict=True)]
+            for part, length in zip(parts, lengths)]
 
 
 def _gather_results(results: list[BenchResult]) -> list[Any]:

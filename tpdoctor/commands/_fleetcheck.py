@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def run_fleet(manifests: Sequence[Path], fleet_paths: Sequence[Path], max_age: str | None, rules: list[Rule],
-              options: Options, fmt: str) -> Status:
+              options: Options, fmt: str, detail: str = "findings") -> Status:
     from tpdoctor.commands.fleet import judge_again
     from tpdoctor.fleet.cluster import check_cluster
     from tpdoctor.fleet.load import parse_age
@@ -31,15 +31,15 @@ def run_fleet(manifests: Sequence[Path], fleet_paths: Sequence[Path], max_age: s
             click.echo(f"tpdoctor: {clean(p.message)}", err=True)
         click.echo("tpdoctor: error: no usable node report in --fleet", err=True)
         return Status.UNKNOWN
-    render(result, rules, fmt)
+    render(result, rules, fmt, detail)
     return result.status
 
 
-def render(result: ClusterResult, rules: list[Rule], fmt: str) -> None:
+def render(result: ClusterResult, rules: list[Rule], fmt: str, detail: str = "findings") -> None:
     if fmt == "json":
         from tpdoctor.report.cluster import to_json
 
-        sys.stdout.write(to_json(result))
+        sys.stdout.write(to_json(result, detail))
     elif fmt == "sarif":
         from tpdoctor.model.topology import Topology
         from tpdoctor.report import sarif

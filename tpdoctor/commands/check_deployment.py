@@ -24,9 +24,11 @@ if TYPE_CHECKING:
 @click.command("check-deployment")
 @click.argument("manifests", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--topology", "topology_path", type=click.Path(path_type=Path), metavar="PATH",
-              help="Node capture: topo -m text, collect directory or snapshot JSON (default: this machine).")
+              help="Node capture: topo -m text, collect directory or snapshot JSON; - reads standard input "
+                   "(default: this machine).")
 @click.option("--bench", "bench_path", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
-              help="Measured all-reduce results (tpdoctor bench --json) to use instead of nominal bandwidth.")
+              help="Measured all-reduce results to use instead of nominal bandwidth: tpdoctor bench --json, or "
+                   "nccl-tests all_reduce_perf output; - reads standard input.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (tpdoctor/v1 + deployments).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
               show_default=True, help="Output format; sarif for CI code scanning.")
@@ -36,23 +38,27 @@ if TYPE_CHECKING:
 @click.option("--gpu", "gpu", default=None, metavar="SKU",
               help="The node's GPU (a key of data/gpus.yaml or a product name), for a topology that does not name "
                    "it (a raw `nvidia-smi topo -m`); as `tpdoctor predict --gpu`.")
-@click.option("--fleet", "fleet_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
+@click.option("--fleet", "fleet_paths", multiple=True, type=click.Path(exists=True, allow_dash=True, path_type=Path),
               metavar="DIR|FILE", help="Node reports (files or folders of *.json, as `tpdoctor fleet` reads "
               "them): check across the cluster and place on the best free groups. Repeatable.")
 @click.option("--max-age", default=None, metavar="AGE",
               help="With --fleet: reports older than this (e.g. 30m, 6h, 2d) are not used for placement.")
+@click.option("--json-detail", "json_detail", type=click.Choice(["findings", "full"]), default="findings",
+              show_default=True, help="With --fleet --json: the deployments with findings and the facts that explain "
+              "them, with counts of the rest; or every deployment, placement and fact.")
 @fail_on_option
 @rule_options
 def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path: Path | None, as_json: bool,
             fmt: str, fix_out: Path | None, explain: bool, gpu: str | None, fleet_paths: tuple[Path, ...],
-            max_age: str | None,
+            max_age: str | None, json_detail: str,
             fail_on: Severity, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
     """Check TP deployments (job.yaml, Kubernetes, docker-compose, engine command lines) against a node,
     or with --fleet against every node of a cluster (multi-node jobs, cross-node TP, fleet-wide placement).
 
     Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (bad manifest, unreadable topology).
     """
-    from tpdoctor.deploy.check import check, read_bench, read_manifests
+    from tpdoctor.commands._benchinput import read_bench_input
+    from tpdoctor.deploy.check import check, read_manifests
 
     if fleet_paths:
         if topology_path is not None or fix_out is not None or bench_path is not None or gpu is not None:
@@ -60,7 +66,7 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
         from tpdoctor.commands._fleetcheck import run_fleet
 
         rules, options = load(rules_dirs, ignore, severity)
-        status = run_fleet(manifests, fleet_paths, max_age, rules, options, "json" if as_json else fmt)
+        status = run_fleet(manifests, fleet_paths, max_age, rules, options, "json" if as_json else fmt, json_detail)
         return int(apply_fail_on(status, fail_on).exit_code)
     if max_age is not None:
         raise click.UsageError("--max-age needs --fleet")
@@ -68,7 +74,7 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
     node = read_node(topology_path)
     topology, bench = node.topology, node.bench
     if bench_path is not None:
-        bench = bench + read_bench(bench_path)
+        bench = bench + read_bench_input(bench_path)
     rules, options = load(rules_dirs, ignore, severity, scopes=("node", "deployment"))  # no fleet without --fleet
     result = check(deployments, topology, rules, bench=bench, options=options,
                    base_dir=manifests[0].parent if manifests else None, gpu=gpu)

@@ -8,12 +8,13 @@ from tpdoctor.commands._bounded import Bounded
 from tpdoctor.model.exitcodes import ExitCode
 from tpdoctor.model.safetext import clean
 from tpdoctor.model.settings import PROBE_TIMEOUT
+from tpdoctor.probes.limits import TIMEOUT_HELP
 
 
 @click.command("collect")
 @click.argument("directory", metavar="DIR")
 @click.option("--timeout", "timeout_seconds", type=Bounded(PROBE_TIMEOUT), default=None, metavar="SECONDS",
-              help="Per-command timeout for nvidia-smi (default 10, or $TPDOCTOR_PROBE_TIMEOUT).")
+              help=TIMEOUT_HELP)
 def command(directory: str, timeout_seconds: float | None) -> int:
     """Run the nvidia-smi commands and write their raw outputs plus snapshot.json into DIR (a new directory).
 

@@ -28,13 +28,14 @@ def judge_again(node: NodeReport) -> Report:
 
 
 @click.command("fleet")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
 @click.option("--max-age", default=None, metavar="AGE",
               help="Reports older than this (e.g. 30m, 6h, 2d) are findings and not used for placement.")
 @click.option("--json", "as_json", is_flag=True, help="Print the fleet view as JSON (tpdoctor/fleet/v1).")
 def command(paths: tuple[str, ...], max_age: str | None, as_json: bool) -> int:
-    """Merge per-node `tpdoctor scan --json` reports (files or folders of *.json) into a cluster view:
-    nodes by status, every broken or degraded link, NIC–GPU affinity, free GPUs by NVLink domain."""
+    """Merge per-node `tpdoctor scan --json` reports (files or folders of *.json; `-` reads one report from
+    standard input) into a cluster view: nodes by status, every broken or degraded link, NIC–GPU affinity,
+    free GPUs by NVLink domain."""
     age = parse_age(max_age) if max_age else None  # a bad one is a SettingError: one line, exit 3
     with gc_paused():  # thousands of reports, all alive until the end
         fleet = judged(load_fleet(paths, max_age=age), judge_again)

@@ -16,11 +16,13 @@ from tpdoctor.model.settings import PROBE_TIMEOUT
 from tpdoctor.node.health import HealthOutcome, run_health
 from tpdoctor.node.read import read_node
 from tpdoctor.probes import PROBE_KINDS
+from tpdoctor.probes.limits import TIMEOUT_HELP
 
 
 @click.command("health")
 @click.option("--from", "from_path", type=click.Path(path_type=Path), metavar="PATH",
-              help="Judge a capture (snapshot JSON, collect directory or topo -m text) instead of this machine.")
+              help="Judge a capture (snapshot JSON, collect directory or topo -m text; - reads standard input) "
+                   "instead of this machine.")
 @click.option("--baseline", "baseline", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="The node's own expectation: its GPU pairs should have what FILE (the last clean "
                    "snapshot) shows, and drift from it is TPD107; a clean run replaces it.")
@@ -41,8 +43,7 @@ from tpdoctor.probes import PROBE_KINDS
 @click.option("--probe", type=click.Choice(PROBE_KINDS), default="auto", show_default=True,
               help="Live probe to use (auto picks the best available).")
 @click.option("--timeout", "timeout_seconds", type=Bounded(PROBE_TIMEOUT), default=None, metavar="SECONDS",
-              help="Per-command nvidia-smi timeout (default 10, or $TPDOCTOR_PROBE_TIMEOUT); the whole NVML "
-                   "read has its own deadline, 30 s ($TPDOCTOR_NVML_DEADLINE), never shorter.")
+              help=TIMEOUT_HELP)
 @fail_on_option
 @rule_options
 def command(from_path: Path | None, baseline: Path | None, accept_baseline: bool, prometheus: Path | None,

@@ -88,13 +88,17 @@ def read_manifests(paths: Sequence[str | Path]) -> list[Deployment]:
 def read_bench(path: str | Path) -> tuple[BenchResult, ...]:
     """A bench JSON: a list of BenchResult objects, or a tpdoctor/v1 report with a `bench` list."""
     p = Path(path)
-    data = report_json.parse_json(read_text(p, what="bench results (JSON)"), str(p))
+    return bench_from_json(read_text(p, what="bench results (JSON)"), str(p))
+
+
+def bench_from_json(text: str, source: str) -> tuple[BenchResult, ...]:
+    data = report_json.parse_json(text, source)
     items = data.get("bench", []) if isinstance(data, dict) else data
     try:
         results = tuple(from_data(tuple[BenchResult, ...], items, "$.bench"))
     except (TypeError, ValueError) as exc:
-        raise ParseError(f"not a list of bench results: {exc}", source=str(p)) from None
-    report_json.validate_bench(results, str(p))
+        raise ParseError(f"not a list of bench results: {exc}", source=source) from None
+    report_json.validate_bench(results, source)
     return results
 
 
@@ -133,7 +137,7 @@ def check(deployments: Sequence[Deployment], topology: Topology, rules: Sequence
     table = PairTable(topo)
     assessments = tuple(replace(assess(d, topo, others=deployments, bench=bench, table=table, base_dir=base_dir,
                                        gpu=sku), subject=sid)
-                        for d, sid in zip(deployments, subjects(deployments), strict=True))
+                        for d, sid in zip(deployments, subjects(deployments)))
     assessments = resolve_overlaps(assessments, topo, table)
     facts = deployment_facts(assessments, topo, bench)
     evaluation = evaluate(rules, DEPLOYMENT_SCHEMA, facts, options)

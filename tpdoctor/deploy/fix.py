@@ -275,8 +275,8 @@ def fix_text(text: str, assessments: Sequence[Assessment], topology: Topology,
     if rules is not None:
         plans = _verified(text, plans, topology, rules, options, source, gpu)
     edits = [e for p in plans for e in p.edits]
-    changes = [f"{a.name}: {x}" for a, p in zip(assessments, plans, strict=True) for x in p.summary]
-    problems = [f"{a.name}: {x}" for a, p in zip(assessments, plans, strict=True) for x in p.unfixable]
+    changes = [f"{a.name}: {x}" for a, p in zip(assessments, plans) for x in p.summary]
+    problems = [f"{a.name}: {x}" for a, p in zip(assessments, plans) for x in p.unfixable]
     return apply(text, edits), changes, problems
 
 
@@ -347,7 +347,7 @@ def _verified(text: str, plans: list[FixPlan], topology: Topology, rules: Sequen
         bad = {i: why for i, p in enumerate(plans)
                if p.edits and (why := _worse(before[i], after[i], targets(p.edits)))}
         if not bad:
-            return [_remaining(p, found) for p, found in zip(plans, after, strict=True)]
+            return [_remaining(p, found) for p, found in zip(plans, after)]
         plans = [FixPlan((), (*p.unfixable, f"not changed ({'; '.join(p.summary) or 'edits'}): {bad[i]}"), ())
                  if i in bad else p for i, p in enumerate(plans)]
     return plans

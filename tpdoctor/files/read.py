@@ -13,6 +13,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tpdoctor.files.owned import check_ours
@@ -24,11 +26,16 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
+STDIN = "-"  # a path argument that reads one file takes `-` for standard input, bounded the same way
+
+
 def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES, ours: str | None = None) -> bytes:
-    """The bytes of a regular file of at most `max_bytes`; InputError otherwise. `ours` names a state file
-    of tpdoctor's own ("baseline"): then it is not followed through a symlink and must be a regular file of
-    this user that no one else can write (`owned.check_ours`)."""
+    """The bytes of a regular file of at most `max_bytes` (`-`: standard input, at most as much); InputError
+    otherwise. `ours` names a state file of tpdoctor's own ("baseline"): then it is not followed through a
+    symlink and must be a regular file of this user that no one else can write (`owned.check_ours`)."""
     p = str(path)
+    if p == STDIN:
+        return _stdin(max_bytes)
     try:
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if ours else 0))
     except OSError as exc:
@@ -47,15 +54,7 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES, ours: str | None
             check_ours(st, p, ours, error=InputError)
         if st.st_size > max_bytes:
             raise InputError(f"{p}: {st.st_size} bytes, more than the {_human(max_bytes)} an input may have")
-        chunks: list[bytes] = []
-        left = max_bytes + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
+        data = _read_at_most(lambda n: os.read(fd, n), max_bytes)
         if len(data) > max_bytes:
             raise InputError(f"{p}: grew past {_human(max_bytes)} while being read")
         return data
@@ -63,6 +62,31 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES, ours: str | None
         raise InputError(f"{p}: {_why(exc)}") from None
     finally:
         os.close(fd)
+
+
+def _stdin(max_bytes: int) -> bytes:
+    stream = sys.stdin.buffer if sys.stdin is not None else None
+    if stream is None:
+        raise InputError("-: no standard input to read")
+    if stream.isatty():
+        raise InputError("-: standard input is a terminal", hint="pipe the file in: ... | tpdoctor ... -")
+    data = _read_at_most(stream.read, max_bytes)
+    if len(data) > max_bytes:
+        raise InputError(f"-: standard input is more than the {_human(max_bytes)} an input may have")
+    return data
+
+
+def _read_at_most(read: Callable[[int], bytes], max_bytes: int) -> bytes:
+    """Up to `max_bytes` + 1 bytes, in 1 MiB reads (one more than allowed tells the caller it was too much)."""
+    chunks: list[bytes] = []
+    left = max_bytes + 1
+    while left > 0:
+        chunk = read(min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def read_text(path: str | Path, *, max_bytes: int = MAX_BYTES, what: str = "text", ours: str | None = None) -> str:

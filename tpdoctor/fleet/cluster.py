@@ -177,7 +177,7 @@ class _Assessor:
         for host, items in self.clashes.items():
             table = self.placer.table(host) if host in self.placer else PairTable(self.topo_of[host])
             resolved = resolve_overlaps(tuple(a for _, a, _ in items), self.topo_of[host], table)
-            for (i, _, net), a in zip(items, resolved, strict=True):
+            for (i, _, net), a in zip(items, resolved):
                 keep = {k: self.subjects[i][k] for k in ("source", "host", "placement")}
                 self.subjects[i] = {**subject(a, self.topo_of[host], net=net, bench=self.cross.get(host, ())), **keep}
                 self.assessments[i] = a
@@ -267,7 +267,7 @@ def _evaluate_grouped(engine: Engine, subjects: list[dict[str, Any]],
         ev = engine.evaluate(ScopeFacts("deployment", {"deployment": subjects}))
         return ev.findings, ev.evaluations
     ev = engine.evaluate(ScopeFacts("deployment", {"deployment": [subjects[r] for r in reps]}))
-    rep_by_name = dict(zip(names, reps, strict=True))
+    rep_by_name = dict(zip(names, reps))
     rules = {c.rule.id: c.rule for c in engine.compiled}
     out: list[Finding] = []
     for f in ev.findings:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from tpdoctor.fleet.gcpause import gc_paused
@@ -85,14 +85,14 @@ def parse_time(text: str) -> datetime | None:
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def load_fleet(
     paths: Sequence[str | Path],
     *,
     max_age: timedelta | None = None,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     workers: int = 2,
     meanwhile: Callable[[], object] | None = None,
 ) -> FleetInput:
@@ -171,7 +171,7 @@ def _when(node: NodeReport, reference: datetime) -> datetime | None:
     in the future (a clock ahead must not keep a report fresh forever)."""
     if _ahead(node, reference) is None:
         return parse_time(node.report.topology.captured_at)
-    return datetime.fromtimestamp(node.received, UTC) if node.received is not None else None
+    return datetime.fromtimestamp(node.received, timezone.utc) if node.received is not None else None
 
 
 def _skew(host: str, ahead: list[NodeReport], newest: NodeReport, reference: datetime) -> MergeProblem:

@@ -1,4 +1,4 @@
-"""The `tpdoctor/v1` JSON contract (DESIGN §4): one flat object per report or snapshot.
+"""The `tpdoctor/v1` JSON contract (docs/contract.md, schemas/): one flat object per report or snapshot.
 
 Reading is strict, because a report is input from another machine or another person: the codec checks
 every type, and `validate` checks what types cannot say: each number in its range (finite, not negative,
@@ -20,12 +20,13 @@ from dataclasses import replace
 from functools import cache
 from typing import Any
 
-from tpdoctor import SCHEMA
+from tpdoctor import SCHEMA, __version__
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.bounds import MAX_LINKS, MAX_STRING, check_counts
 from tpdoctor.model.codec import from_data, short, to_data
 from tpdoctor.model.errors import ParseError
 from tpdoctor.model.findings import Finding, Report, Status
+from tpdoctor.model.hints import type_hints
 from tpdoctor.model.topology import Link, Topology, endpoint_key, normalize_path
 from tpdoctor.model.unknown import Unknown
 
@@ -42,7 +43,7 @@ LIMITS: dict[str, int] = {"Gpu.index": MAX_INDEX, "Nic.index": MAX_INDEX, "NvLin
 
 
 def report_to_data(report: Report) -> dict[str, Any]:
-    data: dict[str, Any] = {"schema": SCHEMA, **to_data(report.topology)}
+    data: dict[str, Any] = {"schema": SCHEMA, "tool_version": __version__, **to_data(report.topology)}
     data["bench"] = to_data(report.bench)
     data["findings"] = to_data(report.findings)
     data["status"] = report.status.value
@@ -134,7 +135,7 @@ _NUM, _NUMS, _ONE, _MANY, _FREE, _STR = range(6)  # a number, numbers, a datacla
 def _plan(cls: Any) -> tuple[tuple[str, int, int], ...]:
     """The fields of a dataclass worth checking, with what they hold and their upper bound (a string's is
     its length; enums and booleans are the codec's business)."""
-    hints = typing.get_type_hints(cls)
+    hints = type_hints(cls)
     plan = []
     for f in dataclasses.fields(cls):
         args = [a for a in (typing.get_args(hints[f.name]) or (hints[f.name],)) if a not in (Unknown, type(None))]

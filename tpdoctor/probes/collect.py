@@ -48,7 +48,7 @@ def collect(directory: str | Path, runner: Runner = run, *,
     require_directory(target.absolute(), "capture")  # DIR itself is created; the directory above it is not
     cap = capture(runner, timeout_seconds=timeout_seconds)
     files = {name: text for name, text in cap.texts.items()}
-    files[build.HOST] = cap.host + "\n"
+    files[build.HOST] = f"{cap.host}\ncaptured_at: {cap.captured_at}\n"  # the capture's own time, for replay
     parse_error = None
     notes = list(cap.notes)
     try:

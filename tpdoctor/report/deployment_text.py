@@ -9,13 +9,15 @@ from __future__ import annotations
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from tpdoctor.advice.costmodel import Prediction
 from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.check import CheckResult
 from tpdoctor.llm.sizing import gib
 from tpdoctor.model.findings import Finding, Severity, Status
-from tpdoctor.model.safetext import markup
+from tpdoctor.model.safetext import clean, markup
+from tpdoctor.report.wrap import hang
 
 SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 STATUS_STYLE = {Status.OK: "bold green", Status.WARNING: "bold yellow", Status.CRITICAL: "bold red",
@@ -79,9 +81,10 @@ def _finding(console: Console, f: Finding) -> None:
     mark = " (suppressed: " + (f.suppressed_reason or "") + ")" if f.suppressed else ""
     console.print(f"  [{style}]{f.severity.value.upper():8}[/{style}] {markup(f.rule)} {markup(f.name)}{markup(mark)}",
                   highlight=False)
-    console.print(f"           {markup(f.message)}", highlight=False)
+    console.print(hang(" " * 11, clean(f.message, 2000), console.width), soft_wrap=True, highlight=False)
     if f.recommendation:
-        console.print(f"           [bold]→[/bold] {markup(f.recommendation)}", highlight=False)
+        console.print(hang(Text.assemble(" " * 11, ("→", "bold"), " "), clean(f.recommendation, 2000), console.width),
+                      soft_wrap=True, highlight=False)
 
 
 def render(result: CheckResult, console: Console, *, explain: bool = False) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tpdoctor import __version__
 from tpdoctor.fleet.view import FleetView
 from tpdoctor.model.codec import to_data
 from tpdoctor.model.safetext import markup
@@ -18,7 +19,7 @@ _STATUS_STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red", "un
 
 
 def to_json(view: FleetView) -> str:
-    data: dict[str, Any] = {"schema": FLEET_SCHEMA, **to_data(view)}
+    data: dict[str, Any] = {"schema": FLEET_SCHEMA, "tool_version": __version__, **to_data(view)}
     return json.dumps(data, indent=2) + "\n"
 
 

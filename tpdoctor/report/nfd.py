@@ -27,7 +27,7 @@ affinity on them keeps pods away. The expiry makes all of them vanish if tpdocto
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from tpdoctor import __version__
 from tpdoctor.model import fabric
@@ -102,8 +102,8 @@ def labels(report: Report | None, status: Status, *, now: float) -> dict[str, st
 def render(report: Report | None, status: Status, *, now: float,
            expiry_seconds: int = DEFAULT_EXPIRY_SECONDS) -> str:
     """The feature file's text. A value that breaks the label rules is left out with a comment saying so."""
-    stamp = datetime.fromtimestamp(int(now), UTC)
-    expiry = datetime.fromtimestamp(int(now) + expiry_seconds, UTC)
+    stamp = datetime.fromtimestamp(int(now), timezone.utc)
+    expiry = datetime.fromtimestamp(int(now) + expiry_seconds, timezone.utc)
     host = report.topology.host if report is not None else "this node"
     lines = [f"# tpdoctor {__version__} health of {host} at {_rfc3339(stamp)}: node labels for "
              "node-feature-discovery's local source",
