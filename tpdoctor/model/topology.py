@@ -16,6 +16,7 @@ from typing import Any
 
 from tpdoctor import SCHEMA
 from tpdoctor.model.imex import Imex
+from tpdoctor.model.running import Running
 from tpdoctor.model.unknown import Maybe, Unknown
 
 
@@ -275,6 +276,9 @@ class Topology:
     # and cannot be told (fabric not registered yet, GPUs disagree). Filled by the probes (model/fabric.py).
     nvlink_domain: Maybe[str] | None = None
     imex: Imex | None = None  # the IMEX service, where collected (multi-node NVLink nodes)
+    # what runs on the GPUs now (model/running.py): the compute-process table, its processes and groups;
+    # None when process discovery was not tried (left out of the JSON then, so older reports read the same)
+    running: Running | None = field(default=None, metadata={"omit_none": True})
 
     def gpu(self, index: int) -> Gpu:
         for g in self.gpus:

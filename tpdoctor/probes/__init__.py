@@ -25,16 +25,24 @@ def probe_live(kind: str = "auto", *, runner: Runner = run, timeout_seconds: flo
     nvidia-smi command; the whole NVML read has a deadline of its own (`nvml.deadline_seconds`: 30 s,
     $TPDOCTOR_NVML_DEADLINE, never shorter than `timeout_seconds`), because nvmlInit alone can take
     seconds on a node without persistence mode. A node in (or built for) a multi-node NVLink domain also
-    gets its IMEX state read (`probes/imex.py`).
+    gets its IMEX state read (`probes/imex.py`), and the processes that hold the GPUs are looked up
+    (`probes/running.py`; $TPDOCTOR_RUNNING=0 turns that off).
     """
-    from tpdoctor.probes import imex, smi_probe
+    from tpdoctor.probes import imex, running, smi_probe
 
     timeout = smi_probe.default_timeout() if timeout_seconds is None else timeout_seconds
-    topology = _probe(kind, runner, timeout_seconds, nvml_lib)
-    return imex.attach(topology, runner, timeout_seconds=timeout)[0]
+    discover = running.enabled()
+    topology = _probe(kind, runner, timeout_seconds, nvml_lib, discover)
+    topology = imex.attach(topology, runner, timeout_seconds=timeout)[0]
+    if not discover:
+        return topology
+    from tpdoctor.model.coverage import with_coverage
+
+    return with_coverage(running.attach(topology, runner, timeout_seconds=timeout))
 
 
-def _probe(kind: str, runner: Runner, timeout_seconds: float | None, nvml_lib: ModuleType | None) -> Topology:
+def _probe(kind: str, runner: Runner, timeout_seconds: float | None, nvml_lib: ModuleType | None,
+           processes: bool = False) -> Topology:
     if kind not in PROBE_KINDS:
         raise ProbeError(f"unknown probe {kind!r}", hint=f"choose one of {', '.join(PROBE_KINDS)}")
     from tpdoctor.probes import smi_probe
@@ -46,9 +54,9 @@ def _probe(kind: str, runner: Runner, timeout_seconds: float | None, nvml_lib: M
 
     deadline = nvml.deadline_seconds(timeout_seconds)
     if kind == "nvml":
-        return nvml.probe_nvml(nvml_lib, deadline_seconds=deadline)
+        return nvml.probe_nvml(nvml_lib, deadline_seconds=deadline, processes=processes)
     try:
-        primary = nvml.probe_nvml(nvml_lib, deadline_seconds=deadline)
+        primary = nvml.probe_nvml(nvml_lib, deadline_seconds=deadline, processes=processes)
     except nvml.NvmlDeadlineError:
         raise
     except ProbeError as nvml_error:

@@ -76,16 +76,32 @@ def _load_dir(d: Path) -> Topology:
     captured_at = _mtime(files[build.TOPO_M])
     if snapshot is not None:
         captured_at = _captured_at(snapshot) or captured_at
+    running = present.pop(RUNNING_FILE, None)
     texts = {name: _read(f) for name, f in present.items()}
     topology = _load_raw(texts, str(d), host=host or d.name, captured_at=captured_at)
+    if running is not None:
+        topology = _with_running(topology, running)
     found, notes = imex_from_texts(texts, str(d))
     if found is None:
         return topology
     return replace(topology, imex=found, probe_notes=(*topology.probe_notes, *notes))
 
 
+def _with_running(topology: Topology, path: Path) -> Topology:
+    """The processes a collect found running on the node (`running.json`), checked against its GPUs."""
+    from tpdoctor.model.contract import validate
+    from tpdoctor.model.coverage import with_coverage
+    from tpdoctor.probes.running import from_json
+
+    found = with_coverage(replace(topology, running=from_json(_read(path), str(path))))
+    validate(Report(topology=found), str(path), links_checked=True)
+    return found
+
+
+RUNNING_FILE = "running.json"  # probes/running.py writes it: the compute processes, for process discovery
 _COLLECT_FILES = (build.TOPO_M, *build.P2P_FILES, build.NVLINK_STATUS, build.NVLINK_ERRORS,
-                  build.NVLINK_CAPS, build.QUERY_GPU, build.QUERY_FULL, *IMEX_FILES, build.HOST, build.SNAPSHOT)
+                  build.NVLINK_CAPS, build.QUERY_GPU, build.QUERY_FULL, *IMEX_FILES, build.HOST, build.SNAPSHOT,
+                  RUNNING_FILE)
 
 
 def _captured_at(snapshot: Path) -> str | None:
@@ -110,7 +126,7 @@ def _parse_single(texts: dict[str, str], where: str) -> build.SmiParts:
 
     topo = smi.parse_topo_m(texts[build.TOPO_M], source=where)
     why = "not in a raw `topo -m` capture (`tpdoctor collect DIR` saves every output)"
-    missing = {name: f"{name} {why}" for name in _COLLECT_FILES if name != build.TOPO_M}
+    missing = {name: f"{name} {why}" for name in _COLLECT_FILES if name not in (build.TOPO_M, RUNNING_FILE)}
     return build.SmiParts(topo=topo, notes=topo.notes, missing=missing)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from tpdoctor.model.findings import Finding, Report, Status
 from tpdoctor.model.topology import Check, CheckState
+from tpdoctor.report import running_text
 
 
 def _perf(label: str, value: float | int, unit: str = "") -> str:
@@ -68,6 +69,9 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
     found = active(report.findings)
     links = topo.gpu_links()
     text = _summary(report, status, gaps)
+    running = topo.running
+    if running is not None and not any(f.subject == g.name for f in found for g in running.groups[:1]):
+        text += f"; {running_text.summary(running)}"
     if baseline:
         text += f"; {baseline}"
     perf = [
@@ -81,6 +85,9 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
         _perf("checks_not_made", len(gaps)),
         _perf("probe_seconds", round(duration_seconds, 3), "s"),
     ]
+    if running is not None:
+        perf[-1:-1] = [_perf("running_groups", len(running.groups)),
+                       _perf("running_groups_not_ok", sum(1 for g in running.groups if g.status != "ok"))]
     lines = [f"TPDOCTOR {status.value.upper()} - {text} | {' '.join(perf)}"]
     for gap in gaps:
         where = f" [{', '.join(gap.subjects[:6])}{', ...' if len(gap.subjects) > 6 else ''}]" if gap.subjects else ""
@@ -94,6 +101,8 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
             lines.append(f"  suppressed: {f.suppressed_reason}")
         elif f.recommendation:
             lines.append(f"  fix: {f.recommendation}")
+    if running is not None:
+        lines += [f"RUNNING {g.status.upper()} {running_text.line(g)}" for g in running.groups]
     if status is Status.OK and (made := _made(report)):
         lines.append(made)
     return "\n".join(lines) + "\n"

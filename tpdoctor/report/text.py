@@ -248,6 +248,12 @@ def render(report: Report, console: Console, *, banner: str | None = None) -> No
     if nics is not None:
         console.print(nics)
     console.print(gpu_table(topo, console.width))
+    if topo.running is not None:
+        from tpdoctor.report import running_text
+
+        console.print(running_text.table(topo.running))
+        for note in running_text.detail_lines(topo.running):
+            console.print(note, highlight=False, markup=False)
     console.print(legend())
     if report.findings:
         console.print(Text("Findings", style="bold"))
