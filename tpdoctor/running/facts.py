@@ -39,8 +39,9 @@ GROUP = SubjectSchema("group", "One serving instance found running on the node (
     "group_kind": Fact(S, "Its class: NV, PIX, PXB, PHB, NODE, SYS.", True),
     "weak_path": Fact(B, "Its GPUs include a pair whose expected NVLinks are down, or are joined by PCIe only."),
     "down_pairs": Fact(L, "Pairs of its GPUs whose expected NVLinks are all down, described."),
-    "better_group": Fact(S, "The best group of as many GPUs that no other group holds, with its path; null when "
-                            "there is none or it is this one.", True),
+    "path_problem": Fact(S, "What is weak about the paths between its GPUs, in words; null when nothing is.", True),
+    "better_group": Fact(S, "The best group of as many GPUs that no other group holds, with its path, when it is "
+                            "better than this one; else says that none is free."),
     "how": Fact(S, "How its processes were joined (the engine's structure that told)."),
 })
 
@@ -80,11 +81,16 @@ def subject(g: GroupInput, topology: Topology, table: PairTable, held_elsewhere:
     kind = path_kind(group.weakest_path) if group and group.weakest_path else None
     down = _down(topology, g.gpus)
     best = best_group(topology, len(g.gpus), exclude=held_elsewhere, table=table) if len(g.gpus) > 1 else None
-    better = None
+    better = f"{len(g.gpus)} GPUs joined by healthy NVLink (none is free on this node now)"
     if best is not None and group is not None and best.gpus != group.gpus and \
             best.weakest_quality < group.weakest_quality:
         better = best.label + (f" ({best.weakest_path})" if best.weakest_path else "")
     nodes = max(d.nodes, 1) if d is not None else 1
+    problem = None
+    if down:
+        problem = "; ".join(down)
+    elif kind in PCIE_KINDS and group is not None:
+        problem = f"its GPUs meet over {group.weakest_path} (PCIe{', across CPU sockets' if kind.value == 'SYS' else ''})"
     return {
         "id": g.name, "name": g.name, "engine": d.engine if d else None, "engine_read": d is not None,
         "why_unread": g.why_unread, "runtime": g.runtime, "where": g.where, "pids": list(g.pids),
@@ -93,7 +99,7 @@ def subject(g: GroupInput, topology: Topology, table: PairTable, held_elsewhere:
         "nodes": nodes, "group_path": group.weakest_path if group else None,
         "group_kind": kind.value if kind else None,
         "weak_path": bool(down) or (kind in PCIE_KINDS if kind is not None else False),
-        "down_pairs": down, "better_group": better, "how": g.how, "unknown": {},
+        "down_pairs": down, "path_problem": problem, "better_group": better, "how": g.how, "unknown": {},
     }
 
 
