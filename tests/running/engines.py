@@ -33,13 +33,19 @@ def start(node):
     env = dict(os.environ)
     env.update(node.get("env", {}))
     env["FAKE_ENGINE_SPEC"] = json.dumps(node)
-    argv = node.get("argv") or [node["title"]]
-    p = subprocess.Popen(argv, executable=os.environ["FAKE_ENGINE_PYTHON"], stdin=subprocess.PIPE, env=env)
+    python = os.environ["FAKE_ENGINE_PYTHON"]
+    if node.get("argv"):  # a console script: python /…/bin/NAME args
+        a = node["argv"]
+        return subprocess.Popen([python, os.path.join(os.environ["FAKE_ENGINE_BIN"], os.path.basename(a[0])),
+                                 *a[1:]], env=env)
+    p = subprocess.Popen([node["title"]], executable=python, stdin=subprocess.PIPE, env=env)
     p.stdin.write(("PROGRAM = %r\nexec(PROGRAM)\n" % PROGRAM).encode()); p.stdin.close()
     return p
 kids = [start(c) for c in spec.get("children", [])]
-with open(os.path.join(os.environ["FAKE_ENGINE_PIDS"], spec["label"]), "w") as f:
+mine = os.path.join(os.environ["FAKE_ENGINE_PIDS"], spec["label"])
+with open(mine + ".tmp", "w") as f:
     f.write(str(os.getpid()))
+os.replace(mine + ".tmp", mine)
 time.sleep(float(os.environ.get("FAKE_ENGINE_SECONDS", "120")))
 '''
 
@@ -50,6 +56,29 @@ def _script(directory: Path, name: str) -> Path:
     path.write_text(body)
     path.chmod(0o755)
     return path
+
+
+def _command(argv: Sequence[str], tmp: Path) -> tuple[list[str], dict[str, str]]:
+    """How to run `argv` so that /proc shows what a node shows: `python -m pkg.mod …` runs this interpreter
+    on a temporary package named like the engine's; anything else (`vllm serve …`, `trtllm-serve …`) runs a
+    script named like the console script, as `python /…/bin/NAME …`."""
+    if os.path.basename(argv[0]).startswith("python") and len(argv) > 2 and argv[1] == "-m":
+        pkgs = tmp / "pkgs"
+        parts = argv[2].split(".")
+        here = pkgs
+        for part in parts[:-1]:
+            here = here / part
+            here.mkdir(parents=True, exist_ok=True)
+            (here / "__init__.py").touch()
+        (here / f"{parts[-1]}.py").write_text(f"PROGRAM = {PROGRAM!r}\nexec(PROGRAM)\n")
+        return [sys.executable, *argv[1:]], {"PYTHONPATH": str(pkgs)}
+    bindir = tmp / "bin"
+    bindir.mkdir(exist_ok=True)
+    return [str(_script(bindir, os.path.basename(argv[0]))), *argv[1:]], {}
+
+
+def _nodes(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [x for n in nodes for x in (n, *_nodes(n.get("children", [])))]
 
 
 def _labels(node: dict[str, Any]) -> list[str]:
@@ -80,19 +109,22 @@ class Tree:
 def start(argv: Sequence[str], tmp: Path, *, tree: Sequence[dict[str, Any]] = (), env: Mapping[str, str] | None = None,
           cgroup: Path | None = None, seconds: float = 120.0) -> Iterator[Tree]:
     """Run the fake engine; yield its PIDs by label (the root's label is `root`)."""
+    command, extra = _command(argv, tmp)
     bindir = tmp / "bin"
     bindir.mkdir(exist_ok=True)
-    script = _script(bindir, os.path.basename(argv[0]))
+    for node in _nodes(list(tree)):
+        if node.get("argv"):
+            _script(bindir, os.path.basename(node["argv"][0]))
     pids_dir = tmp / f"pids-{time.monotonic_ns()}"
     pids_dir.mkdir()
     spec = _prepare({"label": "root", "children": list(tree)})
-    full = {**os.environ, **(env or {}), "FAKE_ENGINE_SPEC": json.dumps(spec), "FAKE_ENGINE_PIDS": str(pids_dir),
-            "FAKE_ENGINE_SECONDS": str(seconds), "FAKE_ENGINE_PYTHON": sys.executable}
+    full = {**os.environ, **extra, **(env or {}), "FAKE_ENGINE_SPEC": json.dumps(spec),
+            "FAKE_ENGINE_PIDS": str(pids_dir), "FAKE_ENGINE_SECONDS": str(seconds),
+            "FAKE_ENGINE_PYTHON": sys.executable, "FAKE_ENGINE_BIN": str(bindir)}
     gate_r, gate_w = os.pipe()
     # `sh` waits on the gate until the test has moved it into its cgroup, then becomes the engine (exec)
-    shell = f"read _ <&{gate_r}; exec \"$0\" \"$@\""
-    proc = subprocess.Popen(["sh", "-c", shell, str(script), *argv[1:]], env=full, pass_fds=(gate_r,),
-                            start_new_session=True)
+    shell = 'read _; exec "$0" "$@"'
+    proc = subprocess.Popen(["sh", "-c", shell, *command], env=full, stdin=gate_r, start_new_session=True)
     os.close(gate_r)
     try:
         if cgroup is not None:
@@ -102,11 +134,11 @@ def start(argv: Sequence[str], tmp: Path, *, tree: Sequence[dict[str, Any]] = ()
         os.close(gate_w)
         want = set(_labels(spec))
         deadline = time.monotonic() + 20
-        while {p.name for p in pids_dir.iterdir()} != want:
+        while {p.name for p in pids_dir.iterdir() if not p.name.endswith(".tmp")} != want:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError(f"fake engine did not start: {sorted(p.name for p in pids_dir.iterdir())}")
             time.sleep(0.02)
-        yield Tree(proc, {p.name: int(p.read_text()) for p in pids_dir.iterdir()})
+        yield Tree(proc, {p.name: int(p.read_text()) for p in pids_dir.iterdir() if not p.name.endswith(".tmp")})
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -127,3 +159,26 @@ def _remove(cgroup: Path) -> None:
             if time.monotonic() > deadline:
                 return
             time.sleep(0.05)
+
+
+CORPUS = Path(__file__).resolve().parents[2] / "fixtures" / "deployments" / "real"
+
+
+def corpus_launch(name: str, env: Mapping[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """The engine process's argv and environment of the first launch in a real corpus file
+    (fixtures/deployments/real/NAME), read with tpdoctor's own shell reader: what `ps` would show for it on
+    the node (a `docker run … IMAGE cmd` runs `cmd` inside the container)."""
+    from tpdoctor.manifests import script, shell, words
+    from tpdoctor.manifests.words import OffsetLocator
+
+    text = (CORPUS / name).read_text(encoding="utf-8")
+    loc = OffsetLocator(text, name)
+    found = script.walk(text, dict(env or {}), loc)[0]
+    entry = found.launch.entry.origin
+    for cmd in shell.commands(text):
+        assigned, k = words.assignments(cmd, found.env)
+        toks = words.tokens(cmd[k:], {**found.env, **{a: v for a, v in assigned.items() if v}}, loc)
+        at = [i for i, t in enumerate(toks) if t.origin == entry]
+        if at:
+            return [t.text for t in toks[at[0]:]], dict(found.env)
+    raise ValueError(f"{name}: no launch found")

@@ -90,7 +90,8 @@ def subject(g: GroupInput, topology: Topology, table: PairTable, held_elsewhere:
     if down:
         problem = "; ".join(down)
     elif kind in PCIE_KINDS and group is not None:
-        problem = f"its GPUs meet over {group.weakest_path} (PCIe{', across CPU sockets' if kind.value == 'SYS' else ''})"
+        sockets = ", across CPU sockets" if kind.value == "SYS" else ""
+        problem = f"its GPUs meet over {group.weakest_path} (PCIe{sockets})"
     return {
         "id": g.name, "name": g.name, "engine": d.engine if d else None, "engine_read": d is not None,
         "why_unread": g.why_unread, "runtime": g.runtime, "where": g.where, "pids": list(g.pids),
