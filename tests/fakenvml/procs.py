@@ -28,7 +28,7 @@ from typing import Any
 SUCCESS, INSUFFICIENT_SIZE, INVALID_ARGUMENT = 0, 7, 2
 NOT_AVAILABLE_UINT = 0xFFFFFFFF
 NOT_AVAILABLE_ULL = 0xFFFFFFFFFFFFFFFF
-CALL = "nvmlDeviceGetComputeRunningProcesses"
+CALL = "nvmlDeviceGetComputeRunningProcesses"  # the name per-call faults use (without _v2/_v3)
 
 
 @dataclass(frozen=True)

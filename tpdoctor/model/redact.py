@@ -67,7 +67,7 @@ def redact_text(text: str) -> str:
         if not word or word.isspace():
             continue
         if hide_next:
-            words[i], hide_next = REDACTED, False
+            words[i], hide_next = REDACTED + word[len(word.rstrip("'\"")):], False
             continue
         words[i], hide_next = _word(word)
     return "".join(words)
@@ -81,13 +81,15 @@ def secret_key(name: str) -> bool:
 def _word(word: str) -> tuple[str, bool]:
     """(the word redacted, whether the next word is a secret value)."""
     bare = word.strip("'\"")
+    lead = word[:len(word) - len(word.lstrip("'\""))]
+    trail = word[len(word.rstrip("'\"")):]
     if bare.startswith("-") and secret_option(bare):
         if "=" in bare:
-            return word[:word.index("=") + 1] + REDACTED, False
+            return word[:word.index("=") + 1] + REDACTED + trail, False
         return word, True
     m = _ASSIGNMENT.match(bare)
     if m and secret_name(m.group(1)):
-        return f"{m.group(1)}={REDACTED}", False
+        return f"{lead}{m.group(1)}={REDACTED}{trail}", False
     return word, False
 
 

@@ -1,10 +1,12 @@
 """The driver's compute-process table through NVML: which processes hold a CUDA context on which GPU.
 
-`nvmlDeviceGetComputeRunningProcesses` (pynvml calls the `_v3` entry point, `nvmlProcessInfo_v2_t`: pid,
+`nvmlDeviceGetComputeRunningProcesses_v3` (the `nvmlProcessInfo_v2_t` struct pynvml names v3: pid,
 usedGpuMemory, gpuInstanceId, computeInstanceId) per GPU, inside the same NVML session and deadline as the
-rest of the read (`probes/nvml.py`), through `NvmlReader.query` like every other call. A driver without the
-`_v3` entry point (older than 510) answers through `_v2`; a GPU that refuses (NoPermission, NotSupported)
-makes the table unread with why, never "no processes". PIDs are the driver's: the host's PID namespace.
+rest of the read (`probes/nvml.py`), through `NvmlReader.query` like every other call. The versioned
+wrapper is called by name: pynvml's unversioned `nvmlDeviceGetComputeRunningProcesses` turns a driver without
+the `_v3` entry point into NVMLLibraryMismatchError (its `throwOnVersionMismatch`), not an NVMLError; such a
+driver answers through `_v2`. A GPU that refuses (NoPermission, NotSupported) makes the table unread with
+why, never "no processes". PIDs are the driver's: the host's PID namespace.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ if TYPE_CHECKING:
     from tpdoctor.probes.nvml import NvmlReader
     from tpdoctor.probes.nvml_facts import NvmlFacts
 
-CALL = "nvmlDeviceGetComputeRunningProcesses"
+CALL = "nvmlDeviceGetComputeRunningProcesses_v3"
+OLDER = "nvmlDeviceGetComputeRunningProcesses_v2"
 NOT_AVAILABLE_UINT = 0xFFFFFFFF  # NVML_VALUE_NOT_AVAILABLE for unsigned int fields (not a MIG device)
 MAX_ROWS = 4096  # per GPU: the driver lists a few per GPU; anything past this is not a table to trust
 
@@ -43,9 +46,9 @@ def compute_processes(reader: NvmlReader, handles: dict[int, Any]) -> tuple[tupl
     for index, handle in sorted(handles.items()):
         got = reader.query(CALL, handle, what=f"GPU{index}")
         if isinstance(got, Unknown) and got.reason == "NVMLError_FunctionNotFound":
-            got = reader.query(f"{CALL}_v2", handle, what=f"GPU{index}")
+            got = reader.query(OLDER, handle, what=f"GPU{index}")
         if isinstance(got, Unknown):
-            failed.append(f"GPU{index}: {CALL} {got.reason}")
+            failed.append(f"GPU{index}: nvmlDeviceGetComputeRunningProcesses {got.reason}")
             continue
         for info in list(got)[:MAX_ROWS]:
             row = _row(index, info)
