@@ -22,8 +22,10 @@ def rules():  # type: ignore[no-untyped-def]
     return load_catalogue()
 
 
-def run(table: dict[int, list[int]], procs: list[tuple[int, int, list[str]] | tuple[int, int, list[str], dict[str, str]]],
-        node: str = "example") -> Judged:
+Proc = tuple[int, int, list[str]] | tuple[int, int, list[str], dict[str, str]]
+
+
+def run(table: dict[int, list[int]], procs: list[Proc], node: str = "example") -> Judged:
     """`table`: pid -> GPUs it holds; `procs`: (pid, ppid, cmdline[, env])."""
     rows = tuple(ComputeProcess(pid, g) for pid, gs in table.items() for g in gs)
     ps = tuple(Process(p[0], p[1], "x", tuple(p[2]), env=dict(p[3]) if len(p) > 3 else {}) for p in procs)  # type: ignore[misc]
