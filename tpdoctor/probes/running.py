@@ -103,7 +103,9 @@ def attach(topology: Topology, runner: Runner = run, *, timeout_seconds: float,
     """The topology with `running` filled: the table NVML read (or nvidia-smi's), then /proc."""
     table = topology.running
     if table is None or table.table_unread is not None:
-        fallback = smi_table(topology, runner, timeout_seconds)
+        hung = next((n for n in topology.probe_notes if "timed out" in n), None)
+        fallback = smi_table(topology, runner, timeout_seconds) if hung is None else Running(
+            source="nvidia-smi", table_unread=f"`nvidia-smi {' '.join(SMI_ARGS)}` not run: {hung}")
         if table is not None and fallback.table_unread is not None:
             fallback = replace(fallback, table_unread=f"{table.table_unread}; {fallback.table_unread}")
         elif table is not None:

@@ -70,7 +70,7 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
     links = topo.gpu_links()
     text = _summary(report, status, gaps)
     running = topo.running
-    if running is not None and not any(f.subject == g.name for f in found for g in running.groups[:1]):
+    if running is not None and not any(text.startswith(g.name) for g in running.groups):  # not said yet
         text += f"; {running_text.summary(running)}"
     if baseline:
         text += f"; {baseline}"
@@ -96,7 +96,7 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
             lines.append(f"  run: {gap.command}")
     for f in report.findings:
         tag = "SUPPRESSED" if f.suppressed else f.severity.value.upper()
-        lines.append(f"{tag} {f.rule} {f.name} {f.subject}: {f.message}")
+        lines.append(f"{tag} {f.rule} {f.name} {f.subject}: {f.message.removeprefix(f'{f.subject}: ')}")
         if f.suppressed and f.suppressed_reason:
             lines.append(f"  suppressed: {f.suppressed_reason}")
         elif f.recommendation:

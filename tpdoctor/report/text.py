@@ -261,7 +261,8 @@ def render(report: Report, console: Console, *, banner: str | None = None) -> No
             if f.suppressed:
                 continue
             console.print(Text.assemble((f" {f.severity.value.upper():8}", SEVERITY_STYLE[f.severity]),
-                                        (f" {f.rule} {f.name} ", "bold"), f"{f.subject}: {f.message}"))
+                                        (f" {f.rule} {f.name} ", "bold"),
+                                        f"{f.subject}: {f.message.removeprefix(f'{f.subject}: ')}"))
             if f.recommendation:
                 console.print(f"          → {f.recommendation}", highlight=False)
     gaps = not_checked(topo)
