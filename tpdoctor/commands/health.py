@@ -55,15 +55,18 @@ def command(from_path: Path | None, baseline: Path | None, accept_baseline: bool
     """
     if accept_baseline and baseline is None:
         raise click.UsageError("--accept-baseline goes with --baseline FILE")
-    from tpdoctor.running.health import split, with_groups
-    from tpdoctor.running.judge import SCOPES
+    from tpdoctor.running.health import GROUP_SCOPES, split
 
-    rules, options = load(rules_dirs, ignore, severity, scopes=SCOPES)
+    rules, options = load(rules_dirs, ignore, severity, scopes=("node",), also=GROUP_SCOPES)
     held: dict[str, Running | None] = {}
     node = split(lambda: read_node(from_path, probe, timeout_seconds, bench=bench), held)
     outcome = run_health(node, rules, options=options, baseline_path=baseline, fail_on=fail_on,
                          accept=accept_baseline)
-    outcome = with_groups(outcome, held.get("running"), rules, options=options, fail_on=fail_on)
+    if held.get("running") is not None:  # the deployment and running-group rules only when groups may be there
+        from tpdoctor.running.health import with_groups
+
+        group_rules, _ = load(rules_dirs, ignore, severity, scopes=GROUP_SCOPES)
+        outcome = with_groups(outcome, held["running"], group_rules, options=options, fail_on=fail_on)
     return int(emit(outcome, as_json=as_json, prometheus=prometheus, nfd=nfd).exit_code)
 
 

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from tpdoctor.model.findings import Finding, Report, Status
 from tpdoctor.model.topology import Check, CheckState
-from tpdoctor.report import running_text
 
 
 def _perf(label: str, value: float | int, unit: str = "") -> str:
@@ -70,6 +69,8 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
     links = topo.gpu_links()
     text = _summary(report, status, gaps)
     running = topo.running
+    if running is not None:
+        from tpdoctor.report import running_text
     if running is not None and not any(text.startswith(g.name) for g in running.groups):  # not said yet
         text += f"; {running_text.summary(running)}"
     if baseline:

@@ -5,13 +5,14 @@ and is redacted again here (`model/redact.py`): a report replayed from a file so
 
 from __future__ import annotations
 
-from rich import box
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from tpdoctor.model.redact import redact_args, redact_text
 from tpdoctor.model.running import Running, RunningGroup
 from tpdoctor.model.unknown import Unknown
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 STATUS_STYLE = {"ok": "bold green", "warning": "bold yellow", "critical": "bold red", "unknown": "bold magenta"}
 
@@ -46,6 +47,10 @@ def summary(running: Running) -> str:
 
 
 def table(running: Running) -> Table:
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
     t = Table(title="Running TP groups", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
     for col in ("group", "engine", "TP", "GPUs", "model", "runtime", "pids", "status"):
         t.add_column(col, no_wrap=col in ("TP", "GPUs", "status"))

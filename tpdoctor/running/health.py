@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from tpdoctor.engine.evaluate import Options
-from tpdoctor.engine.rule import Rule
 from tpdoctor.model.findings import Report, Severity
 from tpdoctor.model.running import Running
-from tpdoctor.node.health import HealthOutcome
-from tpdoctor.node.verdict import decide
-from tpdoctor.running.judge import combine, judge
+
+if TYPE_CHECKING:
+    from tpdoctor.engine.evaluate import Options
+    from tpdoctor.engine.rule import Rule
+    from tpdoctor.node.health import HealthOutcome
+
+GROUP_SCOPES = ("deployment", "running")  # the rules a running group is judged by (loaded only when needed)
 
 
 def split(load: Callable[[], Report], into: dict[str, Running | None]) -> Callable[[], Report]:
@@ -31,6 +34,9 @@ def split(load: Callable[[], Report], into: dict[str, Running | None]) -> Callab
 def with_groups(outcome: HealthOutcome, running: Running | None, rules: Sequence[Rule], *,
                 options: Options | None = None, fail_on: Severity = Severity.WARNING) -> HealthOutcome:
     """The outcome with the running groups judged into it (unchanged when discovery did not run)."""
+    from tpdoctor.node.verdict import decide
+    from tpdoctor.running.judge import combine, judge
+
     report = outcome.report
     if report is None or running is None:
         return outcome
@@ -45,4 +51,6 @@ def scan_report(report: Report, rules: Sequence[Rule], options: Options | None =
     """A judged node report (`node.verdict.scan`) with its running groups judged into it."""
     if report.topology.running is None:
         return report
+    from tpdoctor.running.judge import combine, judge
+
     return combine(report, judge(report.topology, rules, options=options, bench=report.bench))
