@@ -115,7 +115,9 @@ def test_canonical_job_as_a_running_group(tmp_path: Path) -> None:
     assert (code, group["status"], code_ignored) == (2, "critical", 2)
     assert nagios.splitlines()[0].startswith("TPDOCTOR CRITICAL - vllm (pid "), nagios
     assert ": TP=2 on GPU0+GPU1 includes GPU0-GPU1 (NVLink 0/12 up, traffic over NODE)" in nagios.splitlines()[0]
-    assert "move it to GPU2+GPU3 (NV12)" in nagios and "or run TP=1 × 2 replicas on GPU0 and GPU1" in nagios
+    # the same advice check-deployment gives the canonical job: the better group first, then TP=1 replicas
+    # (which the cost model's interval, issue 24, may call too close to the group as it runs to recommend)
+    assert "move it to GPU2+GPU3 (NV12)" in nagios and "TP=1 × 2 replicas" in nagios
     code, group, nagios, code_ignored, group_ignored = seen[(2, 3)]
     assert (group["status"], group_ignored["status"], code_ignored) == ("ok", "ok", 0), nagios
     assert code == 2 and nagios.splitlines()[0].startswith("TPDOCTOR CRITICAL - GPU0-GPU1 NVLink down (0/12)")

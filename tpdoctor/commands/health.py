@@ -65,7 +65,7 @@ def command(from_path: Path | None, baseline: Path | None, accept_baseline: bool
     if held.get("running") is not None:  # the deployment and running-group rules only when groups may be there
         from tpdoctor.running.health import with_groups
 
-        group_rules, _ = load(rules_dirs, ignore, severity, scopes=GROUP_SCOPES)
+        group_rules, _ = load(rules_dirs, ignore, severity, scopes=GROUP_SCOPES, also=("node",))
         outcome = with_groups(outcome, held["running"], group_rules, options=options, fail_on=fail_on)
     return int(emit(outcome, as_json=as_json, prometheus=prometheus, nfd=nfd).exit_code)
 
