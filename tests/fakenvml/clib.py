@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from tests.fakenvml.health import HealthCalls
 from tests.fakenvml.machine import CAP_NAMES, ERROR_NAMES, FakeGpu, Machine
 from tests.fakenvml.procs import ComputeProcesses
 
@@ -35,7 +36,7 @@ def _target(arg: Any) -> Any:
     return getattr(arg, "_obj", arg) if isinstance(arg, _CARG) else arg
 
 
-class FakeNvmlLib(ComputeProcesses):
+class FakeNvmlLib(HealthCalls, ComputeProcesses):
     """Attribute access yields C functions; a symbol the fake 'driver' lacks raises AttributeError,
     which pynvml turns into NVMLError_FunctionNotFound exactly as with a real old driver."""
 
@@ -429,6 +430,8 @@ class FakeNvmlLib(ComputeProcesses):
                          166: lk.version_enum}[fid]
         if fid == 94:
             value = g.pcie.get("replay", 0)
+        if value is None:
+            value = self.health_field(g, fid)
         if value is None or fid in self._unsupported_fields:
             entry.nvmlReturn = NOT_SUPPORTED
             return

@@ -99,7 +99,7 @@ def _with_running(topology: Topology, path: Path) -> Topology:
 
 
 RUNNING_FILE = "running.json"  # probes/running.py writes it: the compute processes, for process discovery
-_COLLECT_FILES = (build.TOPO_M, *build.P2P_FILES, build.NVLINK_STATUS, build.NVLINK_ERRORS,
+_COLLECT_FILES = (build.TOPO_M, *build.P2P_FILES, build.NVLINK_STATUS, build.NVLINK_ERRORS, build.MIG_QUERY,
                   build.NVLINK_CAPS, build.QUERY_GPU, build.QUERY_FULL, *IMEX_FILES, build.HOST, build.SNAPSHOT,
                   RUNNING_FILE)
 
