@@ -53,6 +53,15 @@ def test_vllm_data_parallel_is_one_group_per_rank() -> None:
                          ("vllm DP1 (pid 10)", "vllm", 2, (2, 3), "ok")]
 
 
+def test_sglang_dp_attention_is_one_tp_group() -> None:
+    """SGLang --dp 2 --tp 2 --enable-dp-attention: attention data-parallel inside one TP=2 group, not two."""
+    j = run({11: [2], 12: [3]}, [
+        (10, 1, [PY, "-m", "sglang.launch_server", "--model-path", "Qwen/Qwen3-30B-A3B", "--tp", "2", "--dp", "2",
+                 "--enable-dp-attention"]),
+        (11, 10, ["sglang::scheduler_DP0_TP0"]), (12, 10, ["sglang::scheduler_DP1_TP1"])])
+    assert [g[:4] for g in groups(j)] == [("sglang (pid 10)", "sglang", 2, (2, 3))]
+
+
 def test_vllm_tp1_engine_core_holds_its_gpu() -> None:
     j = run({11: [2]}, [(10, 1, ["vllm", "serve", "Qwen/Qwen3-32B"]), (11, 10, ["VLLM::EngineCore"])])
     assert groups(j) == [("vllm (pid 10)", "vllm", 1, (2,), "ok")]

@@ -101,7 +101,11 @@ def dp_rank(holder: Process, by_pid: dict[int, Process]) -> int | None:
 
 
 def split_by_dp(cand: Candidate, running: Running) -> list[Candidate]:
-    """One group per data-parallel rank, when every holder's title names one; else the group as it is."""
+    """One group per data-parallel rank, when every holder's title names one; else the group as it is.
+    SGLang's DP attention (`--enable-dp-attention`) runs its DP ranks inside one TP group: never split."""
+    if cand.launch is not None and any(a.text.replace("_", "-").startswith("--enable-dp-attention")
+                                       for a in cand.launch.args):
+        return [cand]
     by_pid = {p.pid: p for p in running.processes}
     ranks = {h.pid: dp_rank(h, by_pid) for h in cand.holders}
     if any(r is None for r in ranks.values()) or len(set(ranks.values())) < 2:
