@@ -12,7 +12,9 @@
 #      --json` with each probe, and versions (driver, torch, NCCL);
 #   2. the `gpu` and `multi_gpu` tests (tests/gpu/): the live NVML scan equals the nvidia-smi scan pair by
 #      pair; collect -> replay round-trips; an NCCL all-reduce at world size 1 and on every GPU present
-#      (node and pairs, when there are two or more); the NVML index -> CUDA ordinal mapping by PCI bus id.
+#      (node and pairs, when there are two or more); the NVML index -> CUDA ordinal mapping by PCI bus id;
+#      a real CUDA process on GPU0, launched as a vLLM API server, found by the live path (NVML's and
+#      nvidia-smi's compute-process tables, /proc) as a running TP group (docs/running.md).
 #      Results in OUT_DIR/junit.xml and OUT_DIR/pytest.log.
 # Add OUT_DIR/captures/collect to fixtures/ with a provenance file (fixtures/smi/*/*.meta.yaml shows the
 # fields) when the machine is new to the corpus.
@@ -76,6 +78,7 @@ print("python", platform.python_version()); print("torch", torch.__version__, "c
 capture nvidia-smi-q.txt nvidia-smi -q
 capture nvidia-smi-nvlink-R.txt nvidia-smi nvlink -R
 capture nvidia-smi-L.txt nvidia-smi -L
+capture nvidia-smi-query-compute-apps.csv nvidia-smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv
 run "$py" -m tpdoctor collect "$out/captures/collect" || say "gpu-check: tpdoctor collect failed (exit $?)"
 for probe in nvml smi auto; do
     capture "scan-$probe.json" "$py" -m tpdoctor scan --probe "$probe" --json

@@ -29,9 +29,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "node": frozenset({"model", "files", "probes", "bench", "engine"}),
     "deploy": frozenset({"model", "files", "engine", "llm", "manifests", "advice"}),
     "fleet": frozenset({"model", "files", "engine", "llm", "manifests", "advice", "deploy"}),
-    "report": frozenset({"model", "engine", "llm", "advice", "deploy", "fleet", "node"}),
+    "running": frozenset({"model", "files", "engine", "llm", "manifests", "advice", "node", "deploy"}),
+    "report": frozenset({"model", "engine", "llm", "advice", "deploy", "fleet", "node", "running"}),
     "commands": frozenset({"model", "files", "probes", "bench", "engine", "llm", "manifests", "advice", "node",
-                           "deploy", "fleet", "report"}),
+                           "deploy", "fleet", "running", "report"}),
     "cli": frozenset({"model", "commands"}),
     "__main__": frozenset({"cli"}),
 }

@@ -107,7 +107,7 @@ def test_collect_then_replay(run_cli, fakesmi_env, tmp_path: Path) -> None:
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(["topo-m.txt", "topo-p2p-r.txt", "topo-p2p-w.txt", "topo-p2p-n.txt",
                             "nvlink-status.txt", "nvlink-errors.txt", "nvlink-caps.txt", "query-gpu.csv",
-                            "query.txt", "mig.csv", "host.txt", "snapshot.json"])
+                            "query.txt", "mig.csv", "host.txt", "snapshot.json", "running.json"])
     for name in names:
         if (EXAMPLE / name).exists() and name != "host.txt":
             assert (out / name).read_bytes() == (EXAMPLE / name).read_bytes(), name

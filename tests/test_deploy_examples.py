@@ -161,3 +161,18 @@ def test_kubernetes_daemonset_loop_logs_every_non_zero_exit(name: str) -> None:
     (container,) = doc["spec"]["template"]["spec"]["containers"]
     script = container["args"][0]
     assert 'rc=$?; [ "$rc" -eq 0 ] || echo "tpdoctor health exited $rc' in script
+
+
+@pytest.mark.parametrize("name", ["daemonset.yaml", "daemonset-nfd.yaml"])
+def test_daemonsets_see_the_gpu_processes(name: str) -> None:
+    """hostPID (the driver's PIDs are the host's: docs/running.md), the kubelet's pod directories read-only (pod
+    names), CAP_SYS_PTRACE (other processes' environments); each said why in the file."""
+    text = (DEPLOY / "kubernetes" / name).read_text()
+    pod = yaml.safe_load(text)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["hostPID"] is True and "docs/running.md" in text
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/var/lib/kubelet/pods")
+    assert mount["readOnly"] is True
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert volume["hostPath"]["path"] == "/var/lib/kubelet/pods"
+    assert container["securityContext"]["capabilities"]["add"] == ["SYS_PTRACE"]

@@ -22,7 +22,8 @@ def test_dry_run_lists_every_step(tmp_path: Path) -> None:
     steps = res.stderr
     for needle in ("-m venv --system-site-packages", "pip install --quiet -e .[test]",
                    "nvidia-smi -q > captures/nvidia-smi-q.txt", "tpdoctor collect", "scan --probe nvml --json",
-                   "scan --probe smi --json", "pytest -m 'gpu or multi_gpu' tests/gpu"):
+                   "scan --probe smi --json", "pytest -m 'gpu or multi_gpu' tests/gpu",
+                   "--query-compute-apps=pid,gpu_uuid,used_memory"):
         assert needle in steps, needle
     assert "torch==" not in SCRIPT.read_text()  # never pulls torch: the machine's CUDA build is used
     assert not (tmp_path / "out").exists()  # a dry run writes nothing
@@ -50,5 +51,6 @@ def test_gpu_tests_are_deselected_by_default_and_collected_with_the_markers() ->
     for name in ("test_live_nvml_scan_equals_nvidia_smi_scan_pair_by_pair", "test_collect_then_replay_round_trips",
                  "test_world_size_1_all_reduce_on_nccl", "test_nccl_all_reduce_on_every_gpu_and_pair",
                  "test_nvml_index_is_the_cuda_ordinal_by_pci_bus_id",
-                 "test_the_benchmark_maps_nvml_indices_to_cuda_ordinals_under_cuda_visible_devices"):
+                 "test_the_benchmark_maps_nvml_indices_to_cuda_ordinals_under_cuda_visible_devices",
+                 "test_a_real_cuda_process_is_found_by_the_live_path"):
         assert name in marked, name

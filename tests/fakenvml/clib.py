@@ -18,6 +18,7 @@ from typing import Any
 
 from tests.fakenvml.health import HealthCalls
 from tests.fakenvml.machine import CAP_NAMES, ERROR_NAMES, FakeGpu, Machine
+from tests.fakenvml.procs import ComputeProcesses
 
 SUCCESS, UNINITIALIZED, INVALID_ARGUMENT, NOT_SUPPORTED, NOT_FOUND = 0, 1, 2, 3, 6
 GPU_IS_LOST, FUNCTION_NOT_FOUND, ARGUMENT_VERSION_MISMATCH = 15, 13, 25
@@ -35,7 +36,7 @@ def _target(arg: Any) -> Any:
     return getattr(arg, "_obj", arg) if isinstance(arg, _CARG) else arg
 
 
-class FakeNvmlLib(HealthCalls):
+class FakeNvmlLib(HealthCalls, ComputeProcesses):
     """Attribute access yields C functions; a symbol the fake 'driver' lacks raises AttributeError,
     which pynvml turns into NVMLError_FunctionNotFound exactly as with a real old driver."""
 

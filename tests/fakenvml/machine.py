@@ -38,6 +38,8 @@ Fixture layout (all keys but `gpus` optional):
     p2p:
       default: {read: OK, write: OK, atomics: OK, pci: OK}   # nvlink is OK where NVLink is up, else NS
       pairs: {"0-1": {read: CNS, write: CNS}}
+    processes:                               # compute processes per GPU (tests/fakenvml/procs.py)
+      - {gpu: 0, pid: 4242, used_memory_mib: 70000}
     faults:
       init_error: DriverNotLoaded            # or LibraryNotFound (the .so is missing), NoPermission, ...
       lost: {gpu: 3, from_call: nvmlDeviceGetNvLinkState}
@@ -67,6 +69,7 @@ from typing import Any
 import yaml
 
 from tests.fakenvml.health import health_defaults
+from tests.fakenvml.procs import FakeProcess, parse_processes
 
 ARCH = {"kepler": 2, "maxwell": 3, "pascal": 4, "volta": 5, "turing": 6, "ampere": 7, "ada": 8,
         "hopper": 9, "blackwell": 10, "rubin": 13}
@@ -141,6 +144,7 @@ class Machine:
     p2p: dict[tuple[int, int], dict[int, int]]
     faults: dict[str, Any]
     description: str = ""
+    processes: list[FakeProcess] = field(default_factory=list)  # compute processes (tests/fakenvml/procs.py)
 
 
 def parse_cpu_list(text: str) -> list[int]:
@@ -229,7 +233,8 @@ def load_machine(path: str | Path) -> Machine:
     return Machine(path=str(p), driver_version=str(data.get("driver_version", "550.54.15")),
                    cuda_driver_version=int(data.get("cuda_driver_version", 12040)), gpus=gpus,
                    levels=levels, p2p=p2p, faults=dict(data.get("faults") or {}),
-                   description=str(data.get("description", "")))
+                   description=str(data.get("description", "")),
+                   processes=parse_processes(data.get("processes"), len(gpus), str(p)))
 
 
 def _build_links(p: Path, data: dict[str, Any], raw: list[dict[str, Any]], gpus: list[FakeGpu]) -> None:

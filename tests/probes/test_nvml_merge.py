@@ -16,16 +16,20 @@ from tpdoctor.probes.merge import merge
 from tpdoctor.probes.nvml import probe_nvml
 from tpdoctor.probes.replay import load as replay
 from tpdoctor.probes.runner import CommandFailed, CommandResult, Runner
+from tpdoctor.probes.running import APPS_FILE, SMI_ARGS
 from tpdoctor.probes.smi_probe import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "tpdoctor" / "examples" / "h100nvl-gpu01-nvlink-down"
 FILES = {args: name for name, args in COMMANDS}
+FILES[SMI_ARGS] = APPS_FILE
 
 
 def smi_runner(directory: Path) -> Runner:
     def run(argv: Sequence[str], *, timeout_seconds: float) -> CommandResult:
         path = directory / FILES[tuple(argv[1:])]
+        if path.name == APPS_FILE and not path.exists():  # nvidia-smi prints nothing when nothing runs
+            return CommandResult(tuple(argv), "", "", 0, 0.01)
         if not path.exists():  # as the fake nvidia-smi: nothing captured for this command
             raise CommandFailed(f"{' '.join(argv)} exited with status 2", hint=None, returncode=2, stdout="",
                                 stderr=f"fakesmi: nothing to replay for {path.name}")

@@ -30,11 +30,17 @@ fail_on_option = click.option(
 
 
 def load(rules_dirs: Sequence[Path], ignore: Sequence[str], severity: Sequence[str],
-         scopes: Sequence[str] | None = None) -> tuple[list[Rule], Options]:
+         scopes: Sequence[str] | None = None, also: Sequence[str] = ()) -> tuple[list[Rule], Options]:
+    """The rules of `scopes` and the options; `--ignore`/`--severity` may also name rules of the scopes in
+    `also`, which this run loads later only if it needs them (their schemas are not imported here)."""
     from tpdoctor.report.catalogue import load_catalogue
 
     rules = load_catalogue(rules_dirs, scopes)
     known = {r.id for r in rules}
+    if also:
+        from tpdoctor.engine.loader import rule_ids
+
+        known |= rule_ids(rules_dirs, also)
     ignored: dict[str, str] = {}
     for item in ignore:
         rid, _, reason = item.partition(":")

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
 
 @click.command("check-deployment")
-@click.argument("manifests", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("manifests", nargs=-1, required=False, type=click.Path(path_type=Path))
+@click.option("--running", "running", is_flag=True,
+              help="Judge the TP groups running on the node now (its GPU processes, docs/running.md) instead of "
+                   "manifests: this machine, or a `tpdoctor collect` directory given with --topology.")
 @click.option("--topology", "topology_path", type=click.Path(path_type=Path), metavar="PATH",
               help="Node capture: topo -m text, collect directory or snapshot JSON; - reads standard input "
                    "(default: this machine).")
@@ -50,16 +53,34 @@ if TYPE_CHECKING:
 @rule_options
 def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path: Path | None, as_json: bool,
             fmt: str, fix_out: Path | None, explain: bool, gpu: str | None, fleet_paths: tuple[Path, ...],
-            max_age: str | None, json_detail: str,
+            max_age: str | None, json_detail: str, running: bool,
             fail_on: Severity, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
     """Check TP deployments (job.yaml, Kubernetes, docker-compose, engine command lines) against a node,
     or with --fleet against every node of a cluster (multi-node jobs, cross-node TP, fleet-wide placement).
 
-    Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (bad manifest, unreadable topology).
+    With --running, the deployments are the TP groups running on the node: found from the processes that hold
+    its GPUs, their engines' command lines read as manifests.
+
+    Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (bad manifest, unreadable topology, GPU processes
+    that cannot be seen).
     """
     from tpdoctor.commands._benchinput import read_bench_input
     from tpdoctor.deploy.check import check, read_manifests
 
+    if running:
+        if manifests or fleet_paths or fix_out is not None or bench_path is not None or max_age is not None:
+            raise click.UsageError("--running judges what runs on the node: drop the manifests, --fleet, --fix, "
+                                   "--bench and --max-age")
+        if fmt == "sarif":
+            raise click.UsageError("--format sarif annotates manifest lines; a running group has none")
+        from tpdoctor.commands._running import run_running
+        from tpdoctor.running.judge import SCOPES
+
+        rules, options = load(rules_dirs, ignore, severity, scopes=SCOPES)
+        status = run_running(topology_path, rules, options, "json" if as_json else fmt, explain)
+        return int(apply_fail_on(status, fail_on).exit_code)
+    if not manifests:
+        raise click.UsageError("give MANIFEST... to check, or --running to judge what runs on the node")
     if fleet_paths:
         if topology_path is not None or fix_out is not None or bench_path is not None or gpu is not None:
             raise click.UsageError("--fleet checks against the node reports: drop --topology, --bench, --gpu and --fix")

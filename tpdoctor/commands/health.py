@@ -11,6 +11,7 @@ from tpdoctor.commands._bounded import Bounded
 from tpdoctor.commands._ruleopts import fail_on_option, load, rule_options
 from tpdoctor.model.errors import TpdError
 from tpdoctor.model.findings import Report, Severity, Status
+from tpdoctor.model.running import Running
 from tpdoctor.model.safetext import clean
 from tpdoctor.model.settings import PROBE_TIMEOUT
 from tpdoctor.node.health import HealthOutcome, run_health
@@ -50,16 +51,26 @@ def command(from_path: Path | None, baseline: Path | None, accept_baseline: bool
             nfd: Path | None, as_json: bool, bench: bool, probe: str, timeout_seconds: float | None,
             fail_on: Severity, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...],
             severity: tuple[str, ...]) -> int:
-    """Check this node's GPU topology and NVLink health; print one Nagios status line first.
+    """Check this node's GPU topology and NVLink health, and the TP groups running on it; print one Nagios
+    status line first.
 
     Exit codes: 0 ok (every check made and passed), 1 warning, 2 critical, 3 unknown (probe failed, bad
     input, or evidence missing: the line names what was not checked and the command that answers it).
     """
     if accept_baseline and baseline is None:
         raise click.UsageError("--accept-baseline goes with --baseline FILE")
-    rules, options = load(rules_dirs, ignore, severity, scopes=("node",))
-    outcome = run_health(lambda: read_node(from_path, probe, timeout_seconds, bench=bench), rules, options=options,
-                         baseline_path=baseline, fail_on=fail_on, accept=accept_baseline)
+    from tpdoctor.running.health import GROUP_SCOPES, split
+
+    rules, options = load(rules_dirs, ignore, severity, scopes=("node",), also=GROUP_SCOPES)
+    held: dict[str, Running | None] = {}
+    node = split(lambda: read_node(from_path, probe, timeout_seconds, bench=bench), held)
+    outcome = run_health(node, rules, options=options, baseline_path=baseline, fail_on=fail_on,
+                         accept=accept_baseline)
+    if held.get("running") is not None:  # the deployment and running-group rules only when groups may be there
+        from tpdoctor.running.health import with_groups
+
+        group_rules, _ = load(rules_dirs, ignore, severity, scopes=GROUP_SCOPES, also=("node",))
+        outcome = with_groups(outcome, held["running"], group_rules, options=options, fail_on=fail_on)
     return int(emit(outcome, as_json=as_json, prometheus=prometheus, nfd=nfd).exit_code)
 
 

@@ -49,5 +49,11 @@ def command(from_path: str | None, probe: str, timeout_seconds: float | None, be
     section names what and the command that answers it).
     """
     report = scan(from_path, probe, timeout_seconds, bench=bench)
+    if report.topology.running is not None:
+        from tpdoctor.commands._ruleopts import load
+        from tpdoctor.running.health import GROUP_SCOPES, scan_report
+
+        rules, _ = load((), (), (), scopes=GROUP_SCOPES)
+        report = scan_report(report, rules)
     emit(report, as_json)
     return int(report.status.exit_code)

@@ -32,6 +32,7 @@ STATES = ("active", "retired")
 _ID = re.compile(r"^[A-Z][A-Z0-9]*[0-9]{3}$")
 MAX_RULE_BYTES = 1024 * 1024  # a rule is a few kilobytes
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_FAST: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def builtin_rules_dir() -> Path:
@@ -99,6 +100,18 @@ def load_rules(schemas: Sequence[ScopeSchema], extra_dirs: Sequence[Path] = (),
             seen[rule.id] = path
             rules.append(rule)
     return sorted(rules, key=lambda r: r.id)
+
+
+def rule_ids(extra_dirs: Sequence[Path] = (), scopes: Sequence[str] = SCOPES) -> set[str]:
+    """The ids of the rules of these scopes, built-in and in site directories, without building them (no
+    fact schema is imported): what `--ignore`/`--severity` may name for rules a run loads only if needed."""
+    out: set[str] = set()
+    for directory in (builtin_rules_dir(), *(Path(d) for d in extra_dirs)):
+        for path in rule_files(directory):
+            data = yaml.load(_read(path), Loader=_FAST) if path.stat().st_size < MAX_RULE_BYTES else None
+            if isinstance(data, dict) and data.get("scope") in scopes and isinstance(data.get("id"), str):
+                out.add(data["id"])
+    return out
 
 
 def _other_scope(data: Any, schemas: Mapping[str, ScopeSchema]) -> str | None:

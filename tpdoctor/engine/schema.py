@@ -30,7 +30,7 @@ S, INT, F, B, L = "string", "int", "float", "bool", "list"  # short names for sc
 _PY = {"bool": (bool,), "int": (int,), "float": (float,), "string": (str,), "list": (list,), "map": (dict,)}
 ID_FIELD = "id"  # every subject has one: the Finding's subject ("GPU0-GPU1", "GPU3", a deployment name)
 UNKNOWN_FIELD = "unknown"  # every subject has one: fact name -> reason it could not be read
-SCOPES = ("node", "deployment", "fleet")  # the scopes a rule file may name
+SCOPES = ("node", "deployment", "fleet", "running")  # the scopes a rule file may name
 
 
 class FactError(TpdError):

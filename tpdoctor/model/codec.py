@@ -30,6 +30,8 @@ def to_data(obj: Any) -> Any:
             if f.metadata.get("json") is False:
                 continue
             value = getattr(obj, f.name)
+            if value is None and f.metadata.get("omit_none"):  # an optional addition older readers never saw
+                continue
             if isinstance(value, Unknown):
                 out[f.name] = None
                 unknown[f.name] = value.reason

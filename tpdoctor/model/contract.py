@@ -27,6 +27,7 @@ from tpdoctor.model.codec import from_data, short, to_data
 from tpdoctor.model.errors import ParseError
 from tpdoctor.model.findings import Finding, Report, Status
 from tpdoctor.model.hints import type_hints
+from tpdoctor.model.running import PID_MAX, Running
 from tpdoctor.model.topology import Link, Topology, endpoint_key, normalize_path
 from tpdoctor.model.unknown import Unknown
 
@@ -39,7 +40,11 @@ UNPROBED = "bench"  # the source of a report whose node was measured but never p
 # per-field upper bounds (everything numeric is also finite and not negative)
 LIMITS: dict[str, int] = {"Gpu.index": MAX_INDEX, "Nic.index": MAX_INDEX, "NvLinkPort.peer": MAX_INDEX,
                           "NvLinkPort.link": 255, "Link.nvlinks": MAX_NVLINKS,
-                          "Link.nvlinks_expected": MAX_NVLINKS, "Gpu.memory_mib": 2**40}
+                          "Link.nvlinks_expected": MAX_NVLINKS, "Gpu.memory_mib": 2**40,
+                          "ComputeProcess.pid": PID_MAX, "ComputeProcess.gpu": MAX_INDEX,
+                          "ComputeProcess.used_memory_mib": 2**40, "Process.pid": PID_MAX, "Process.ppid": PID_MAX,
+                          "Hidden.pid": PID_MAX, "RunningGroup.root": PID_MAX, "RunningGroup.tp": 4096,
+                          "RunningGroup.pp": 4096}
 
 
 def report_to_data(report: Report) -> dict[str, Any]:
@@ -98,6 +103,8 @@ def validate(report: Report, source: str = "<json>", *, links_checked: bool = Fa
             if not _in_range(obj):
                 _ranges(obj, where)
         gpus, nics = _devices(report.topology)
+        if report.topology.running is not None:
+            _running(report.topology.running, gpus)
         if not links_checked:
             _links(report.topology.links, gpus, nics, probed=report.topology.source != UNPROBED)
     except ValueError as exc:
@@ -265,6 +272,27 @@ def _devices(topology: Topology) -> tuple[dict[int, int], dict[int, int]]:
             if port.peer is not None and port.peer not in gpus:
                 raise ValueError(f"$.gpus[{i}].nvlinks[{k}].peer: GPU{port.peer} is not a GPU of this report")
     return gpus, nics
+
+
+def _running(running: Running, gpus: dict[int, int]) -> None:
+    """The compute-process table and the groups name GPUs of the report, and pids the kernel can have."""
+    where = "$.running"
+    for i, row in enumerate(running.table):
+        if row.gpu not in gpus:
+            raise ValueError(f"{where}.table[{i}].gpu: GPU{row.gpu} is not a GPU of this report")
+    for i, g in enumerate(running.groups):
+        for k, gpu in enumerate(g.gpus):
+            if gpu not in gpus:
+                raise ValueError(f"{where}.groups[{i}].gpus[{k}]: GPU{gpu} is not a GPU of this report")
+        for k, pid in enumerate(g.pids):
+            if not 0 < pid <= PID_MAX:
+                raise ValueError(f"{where}.groups[{i}].pids[{k}]: {pid} is not a process id")
+        if g.status not in ("ok", "warning", "critical", "unknown"):
+            raise ValueError(f"{where}.groups[{i}].status: {short(g.status)} is not ok, warning, critical or unknown")
+    for i, h in enumerate(running.hidden):
+        for k, gpu in enumerate(h.gpus):
+            if gpu not in gpus:
+                raise ValueError(f"{where}.hidden[{i}].gpus[{k}]: GPU{gpu} is not a GPU of this report")
 
 
 def _links(links: tuple[Link, ...], gpus: dict[int, int], nics: dict[int, int], probed: bool = True) -> None:

@@ -17,6 +17,7 @@ capture or an old report is judged exactly like a live read.
 | p2p | peer-to-peer status of every GPU pair | `nvidia-smi topo -p2p r` / `w` |
 | fabric | NVSwitch fabric registration (Hopper and newer NVSwitch boards) | `nvidia-smi -q`, NVML |
 | gpu_health | each GPU's row remapping or page retirement, volatile ECC, clock events, MIG | `nvidia-smi -q`, NVML |
+| running | every process holding a GPU seen in /proc (only when discovery ran) | `model/running_check.py`, hostPID |
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import replace
 from tpdoctor.model import skus
 from tpdoctor.model.health import NOT_SUPPORTED, GpuHealth, answered
 from tpdoctor.model.links import is_switch_system
+from tpdoctor.model.running_check import running_check
 from tpdoctor.model.topology import Check, CheckState, Gpu, LinkHealth, NvLinkState, Topology
 from tpdoctor.model.unknown import Unknown
 from tpdoctor.model.virtualization import not_exposed_reason, nvlink_not_exposed
@@ -233,8 +235,11 @@ def coverage(topology: Topology) -> tuple[Check, ...]:
     if topology.source == "bench":
         why = "not probed: a `tpdoctor bench` run judges its measurements only (`tpdoctor scan` reads the node)"
         return tuple(_na(name, why) for name in COMMANDS)
-    return (_links(topology), _ports(topology), _gpu_info(topology), _errors(topology), _p2p(topology),
-            _fabric(topology), _gpu_health(topology))
+    checks = (_links(topology), _ports(topology), _gpu_info(topology), _errors(topology), _p2p(topology),
+              _fabric(topology), _gpu_health(topology))
+    if topology.running is None:  # no process discovery was tried (a capture from before it, `bench`)
+        return checks
+    return (*checks, running_check(topology.running))
 
 
 def with_coverage(topology: Topology) -> Topology:

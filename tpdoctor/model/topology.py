@@ -17,6 +17,7 @@ from typing import Any
 from tpdoctor import SCHEMA
 from tpdoctor.model.health import GpuHealth, MissingGpu, View
 from tpdoctor.model.imex import Imex
+from tpdoctor.model.running import Running
 from tpdoctor.model.unknown import Maybe, Unknown
 
 
@@ -282,6 +283,9 @@ class Topology:
     missing: tuple[MissingGpu, ...] = ()
     view: View | None = None  # how much of the node this snapshot sees (a container's subset); None: not known
     driver_message: str | None = None  # what the driver said instead of listing GPUs ("No devices were found")
+    # what runs on the GPUs now (model/running.py): the compute-process table, its processes and groups;
+    # None when process discovery was not tried (left out of the JSON then, so older reports read the same)
+    running: Running | None = field(default=None, metadata={"omit_none": True})
 
     def gpu(self, index: int) -> Gpu:
         for g in self.gpus:

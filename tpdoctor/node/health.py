@@ -97,7 +97,7 @@ def run_health(load: Loader, rules: Sequence[Rule], *, options: Options | None =
             outcome = _judge(engine, topology, bench, baseline, fail_on, expected_busbw, start, clock)
             note = _baseline_note(outcome, baseline_path, first_run=baseline is None, accept=accept)
             if note.state in ("written", "accepted") and outcome.report is not None:
-                snapshot = outcome.report.topology
+                snapshot = replace(outcome.report.topology, running=None)  # links, not processes
                 write_atomic(baseline_path, report_json.render(Report(
                     topology=with_coverage(accepted(snapshot)) if accept else snapshot)), what="baseline")
     except TpdError as exc:  # an unusable baseline or lock: exit 3, and the metrics still say the run failed

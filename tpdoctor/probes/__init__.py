@@ -27,22 +27,30 @@ def probe_live(kind: str = "auto", *, runner: Runner = run, timeout_seconds: flo
     seconds on a node without persistence mode. A node in (or built for) a multi-node NVLink domain also
     gets its IMEX state read (`probes/imex.py`). The snapshot records how much of the node it sees
     (`probes/view.py`: a container given some GPUs sees a subset), and GPUs nvidia-smi cannot read outside that
-    view are notes, not missing GPUs (`model/view.py`).
+    view are notes, not missing GPUs (`model/view.py`). The processes that hold the GPUs are looked up
+    (`probes/running.py`; $TPDOCTOR_RUNNING=0 turns that off).
     """
     from dataclasses import replace
 
     from tpdoctor.model.view import apply_view
-    from tpdoctor.probes import imex, smi_probe
+    from tpdoctor.probes import imex, running, smi_probe
     from tpdoctor.probes.view import detect_view
 
     timeout = smi_probe.default_timeout() if timeout_seconds is None else timeout_seconds
-    topology = _probe(kind, runner, timeout_seconds, nvml_lib)
+    discover = running.enabled()
+    topology = _probe(kind, runner, timeout_seconds, nvml_lib, discover)
     view, notes = detect_view()
     topology = apply_view(replace(topology, view=view, probe_notes=(*topology.probe_notes, *notes)))
-    return imex.attach(topology, runner, timeout_seconds=timeout)[0]
+    topology = imex.attach(topology, runner, timeout_seconds=timeout)[0]
+    if not discover:
+        return topology
+    from tpdoctor.model.coverage import with_coverage
+
+    return with_coverage(running.attach(topology, runner, timeout_seconds=timeout))
 
 
-def _probe(kind: str, runner: Runner, timeout_seconds: float | None, nvml_lib: ModuleType | None) -> Topology:
+def _probe(kind: str, runner: Runner, timeout_seconds: float | None, nvml_lib: ModuleType | None,
+           processes: bool = False) -> Topology:
     if kind not in PROBE_KINDS:
         raise ProbeError(f"unknown probe {kind!r}", hint=f"choose one of {', '.join(PROBE_KINDS)}")
     from tpdoctor.probes import smi_probe
@@ -54,9 +62,9 @@ def _probe(kind: str, runner: Runner, timeout_seconds: float | None, nvml_lib: M
 
     deadline = nvml.deadline_seconds(timeout_seconds)
     if kind == "nvml":
-        return nvml.probe_nvml(nvml_lib, deadline_seconds=deadline)
+        return nvml.probe_nvml(nvml_lib, deadline_seconds=deadline, processes=processes)
     try:
-        primary = nvml.probe_nvml(nvml_lib, deadline_seconds=deadline)
+        primary = nvml.probe_nvml(nvml_lib, deadline_seconds=deadline, processes=processes)
     except nvml.NvmlDeadlineError:
         raise
     except ProbeError as nvml_error:

@@ -68,22 +68,29 @@ def _snapshot_json(cap: Capture, notes: list[str], nvml_lib: ModuleType | None, 
     """snapshot.json, and the IMEX outputs where the node is in a multi-node NVLink domain."""
     from tpdoctor.model.contract import render
     from tpdoctor.model.findings import Report
-    from tpdoctor.probes import imex
+    from tpdoctor.probes import imex, running
     from tpdoctor.probes.smi_probe import default_timeout
 
     smi_view = topology_from_capture(cap)
     topology = smi_view
     deadline = default_timeout() if timeout_seconds is None else timeout_seconds
+    discover = running.enabled()
     if use_nvml:
         from tpdoctor.probes.merge import merge
         from tpdoctor.probes.nvml import deadline_seconds, probe_nvml
 
         nvml_deadline = deadline_seconds(timeout_seconds)
         try:
-            topology = merge(probe_nvml(nvml_lib, deadline_seconds=nvml_deadline, host=cap.host), smi_view)
+            topology = merge(probe_nvml(nvml_lib, deadline_seconds=nvml_deadline, host=cap.host,
+                                        processes=discover), smi_view)
         except ProbeError as exc:
             notes.append(f"snapshot.json from nvidia-smi only: NVML unavailable ({exc.message})")
     topology, imex_texts = imex.attach(topology, runner, timeout_seconds=deadline)
+    if discover:  # the compute-process table and its processes' command lines, redacted (docs/running.md)
+        from tpdoctor.model.coverage import with_coverage
+
+        topology = with_coverage(running.attach(topology, runner, timeout_seconds=deadline))
+        imex_texts[running.RUNNING_FILE] = running.to_json(topology)
     return render(Report(topology=topology)), imex_texts
 
 

@@ -51,6 +51,7 @@ from tpdoctor.probes.nvml_facts import (
 )
 from tpdoctor.probes.nvml_health import read_health
 from tpdoctor.probes.nvml_links import read_pairs, read_ports
+from tpdoctor.probes.nvml_procs import compute_processes, running_table
 from tpdoctor.probes.runner import env_seconds
 
 _CPU_WORDS = 64  # 4096 CPUs
@@ -182,10 +183,11 @@ class NvmlReader:
         gpus = resolve_peers(gpus)
         counts, switched, count_notes = nvlink_counts(gpus, switch_links, p2p)
         self.notes.extend(count_notes)
+        procs, procs_unread = compute_processes(self, {i: h for i, h in handles.items() if i not in lost})
         return NvmlFacts(
             gpus=tuple(gpus), pcie_paths=pcie, nvlink_counts=counts, p2p=p2p, switch_fabric=switched,
             driver_version=driver, cuda_version=cuda, notes=tuple(self.notes), calls=self.calls,
-            calls_by_function=dict(self.by_function))
+            calls_by_function=dict(self.by_function), compute_processes=procs, compute_unread=procs_unread)
 
     # ---- one GPU ---------------------------------------------------------------------------------
 
@@ -364,8 +366,9 @@ def read_facts(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAU
 
 def probe_nvml(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
                host: str | None = None, clock: Callable[[], float] = time.monotonic,
-               now: Callable[[], datetime] | None = None) -> Topology:
-    """The node's Topology as NVML reports it (source "nvml"), with its coverage record."""
+               now: Callable[[], datetime] | None = None, processes: bool = False) -> Topology:
+    """The node's Topology as NVML reports it (source "nvml"), with its coverage record. `processes`: also
+    carry the compute-process table (`running`, its PIDs not looked up yet: `probes/running.py` does)."""
     from tpdoctor.model.coverage import with_coverage
     from tpdoctor.model.links import build_links
 
@@ -379,7 +382,9 @@ def probe_nvml(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAU
         host=host or kernel_host(), source="nvml", captured_at=captured, gpus=facts.gpus, links=links,
         driver_version=facts.driver_version, cuda_version=facts.cuda_version, nvlink_domain=node_domain(facts.gpus),
         probe_notes=(*facts.notes, *link_notes, f"nvml: {facts.calls} calls"),
-        probe_duration_seconds=round(clock() - start, 6)))
+        probe_duration_seconds=round(clock() - start, 6), running=running_table(facts) if processes else None))
+
+
 
 
 __all__ = ["NvmlDeadlineError", "NvmlFacts", "NvmlReader", "deadline_seconds", "probe_nvml", "read_facts"]

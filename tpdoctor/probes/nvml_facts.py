@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tpdoctor.model.running import ComputeProcess
 from tpdoctor.model.topology import Gpu, NvLinkState, RemoteType
 from tpdoctor.model.unknown import Maybe, Unknown
 from tpdoctor.model.virtualization import MODES
@@ -52,6 +53,9 @@ class NvmlFacts:
     notes: tuple[str, ...] = ()
     calls: int = 0
     calls_by_function: dict[str, int] = field(default_factory=dict)
+    # the compute-process table (probes/nvml_procs.py) and why it is incomplete; None: not read at all
+    compute_processes: tuple[ComputeProcess, ...] = ()
+    compute_unread: str | None = "not read"
 
 
 _BUS_ID_RE = re.compile(r"^[0-9A-F]{4,8}:[0-9A-F]{2}:[0-9A-F]{2}\.[0-7]$")

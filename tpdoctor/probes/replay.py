@@ -83,18 +83,34 @@ def _load_dir(d: Path) -> Topology:
     host = host_lines[0].strip() if host_lines else ""
     recorded = [line.split(":", 1)[1].strip() for line in host_lines[1:] if line.startswith("captured_at:")]
     captured_at = (_captured_at(snapshot) if snapshot is not None else None) or (recorded[0] if recorded else None)
+    running = present.pop(RUNNING_FILE, None)
     texts = {name: _read(f) for name, f in present.items()}
     topology = _load_raw(texts, str(d), host=host or d.name, captured_at=captured_at or UNKNOWN_TIME)
     if captured_at is None:
         topology = replace(topology, probe_notes=(*topology.probe_notes, NO_TIME_DIR))
+    if running is not None:
+        topology = _with_running(topology, running)
     found, notes = imex_from_texts(texts, str(d))
     if found is None:
         return topology
     return replace(topology, imex=found, probe_notes=(*topology.probe_notes, *notes))
 
 
+def _with_running(topology: Topology, path: Path) -> Topology:
+    """The processes a collect found running on the node (`running.json`), checked against its GPUs."""
+    from tpdoctor.model.contract import validate
+    from tpdoctor.model.coverage import with_coverage
+    from tpdoctor.probes.running import from_json
+
+    found = with_coverage(replace(topology, running=from_json(_read(path), str(path))))
+    validate(Report(topology=found), str(path), links_checked=True)
+    return found
+
+
+RUNNING_FILE = "running.json"  # probes/running.py writes it: the compute processes, for process discovery
 _COLLECT_FILES = (build.TOPO_M, *build.P2P_FILES, build.NVLINK_STATUS, build.NVLINK_ERRORS, build.MIG_QUERY,
-                  build.NVLINK_CAPS, build.QUERY_GPU, build.QUERY_FULL, *IMEX_FILES, build.HOST, build.SNAPSHOT)
+                  build.NVLINK_CAPS, build.QUERY_GPU, build.QUERY_FULL, *IMEX_FILES, build.HOST, build.SNAPSHOT,
+                  RUNNING_FILE)
 
 
 def _captured_at(snapshot: Path) -> str | None:
@@ -119,7 +135,7 @@ def _parse_single(texts: dict[str, str], where: str) -> build.SmiParts:
 
     topo = smi.parse_topo_m(texts[build.TOPO_M], source=where)
     why = "not in a raw `topo -m` capture (`tpdoctor collect DIR` saves every output)"
-    missing = {name: f"{name} {why}" for name in _COLLECT_FILES if name != build.TOPO_M}
+    missing = {name: f"{name} {why}" for name in _COLLECT_FILES if name not in (build.TOPO_M, RUNNING_FILE)}
     return build.SmiParts(topo=topo, notes=topo.notes, missing=missing)
 
 

@@ -1,5 +1,5 @@
 """The rule catalogue: every scope's fact schema, loading its rules, and its Markdown (`docs/rules.md`,
-`tpdoctor explain`). The one place that knows all three scopes; the engine knows none of them."""
+`tpdoctor explain`). The one place that knows all four scopes; the engine knows none of them."""
 
 from __future__ import annotations
 
@@ -73,6 +73,10 @@ def schema_of(scope: str) -> ScopeSchema:
         from tpdoctor.fleet.facts import FLEET_SCHEMA
 
         return FLEET_SCHEMA
+    if scope == "running":
+        from tpdoctor.running.facts import RUNNING_SCHEMA
+
+        return RUNNING_SCHEMA
     raise RuleLoadError(f"no such rule scope: {scope!r} (scopes: {', '.join(SCOPES)})")
 
 

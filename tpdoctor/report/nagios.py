@@ -86,6 +86,11 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
     found = active(report.findings)
     links = topo.gpu_links()
     text = _summary(report, status, gaps)
+    running = topo.running
+    if running is not None:
+        from tpdoctor.report import running_text
+    if running is not None and not any(text.startswith(g.name) for g in running.groups):  # not said yet
+        text += f"; {running_text.summary(running)}"
     if baseline:
         text += f"; {baseline}"
     perf = [
@@ -99,6 +104,9 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
         _perf("checks_not_made", len(gaps)),
         _perf("probe_seconds", round(duration_seconds, 3), "s"),
     ]
+    if running is not None:
+        perf[-1:-1] = [_perf("running_groups", len(running.groups)),
+                       _perf("running_groups_not_ok", sum(1 for g in running.groups if g.status != "ok"))]
     lines: list[str] = []
     for gap in gaps:
         where = f" [{', '.join(gap.subjects[:6])}{', ...' if len(gap.subjects) > 6 else ''}]" if gap.subjects else ""
@@ -107,11 +115,13 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
             lines.append(f"  run: {gap.command}")
     for f in report.findings:
         tag = "SUPPRESSED" if f.suppressed else f.severity.value.upper()
-        lines.append(f"{tag} {f.rule} {f.name} {f.subject}: {f.message}")
+        lines.append(f"{tag} {f.rule} {f.name} {f.subject}: {f.message.removeprefix(f'{f.subject}: ')}")
         if f.suppressed and f.suppressed_reason:
             lines.append(f"  suppressed: {f.suppressed_reason}")
         elif f.recommendation:
             lines.append(f"  fix: {f.recommendation}")
+    if running is not None:
+        lines += [f"RUNNING {g.status.upper()} {running_text.line(g)}" for g in running.groups]
     if status is Status.OK and (made := _made(report)):
         lines.append(made)
     # one line each: a newline or ESC in a host, GPU or model name must not add a line or drive a terminal,

@@ -19,6 +19,9 @@ Labels, for a pod's nodeAffinity (deploy/kubernetes/):
 - `tpdoctor.io/nvlink.domain`: the multi-node NVLink domain, `<ClusterUUID>.<CliqueId>` (the value GFD puts
   in `nvidia.com/gpu.clique`), only when the node is in one; `tpdoctor.io/nvlink.fabric`: ok, degraded,
   unhealthy, not-ready or none; `tpdoctor.io/imex`: ready, not-ready or off, in a domain;
+- `tpdoctor.io/running.groups`, `tpdoctor.io/running.misplaced` and `tpdoctor.io/gpus.busy`: the TP groups
+  found running (docs/running.md), those of them with a critical or warning placement finding, and the GPUs
+  some compute process holds — when process discovery ran and read the driver's table;
 - `tpdoctor.io/checked`: Unix time of the run.
 When the probe failed only `status=unknown` and `checked` are written: every other label disappears, so
 affinity on them keeps pods away. The expiry makes all of them vanish if tpdoctor stops running.
@@ -95,6 +98,11 @@ def labels(report: Report | None, status: Status, *, now: float) -> dict[str, st
         if isinstance(topo.nvlink_domain, str):
             out["nvlink.domain"] = topo.nvlink_domain
             out["imex"] = imex_state(topo.imex)[0].replace("_", "-")
+        if topo.running is not None and topo.running.table_unread is None:
+            groups = topo.running.groups
+            out["running.groups"] = str(len(groups))
+            out["running.misplaced"] = str(sum(1 for g in groups if g.status in ("critical", "warning")))
+            out["gpus.busy"] = str(len({r.gpu for r in topo.running.table}))
     out["checked"] = str(int(now))
     return out
 

@@ -23,6 +23,8 @@ from tpdoctor import SCHEMA, __version__
 from tpdoctor.model.busbw import group_label
 from tpdoctor.model.coverage import coverage
 from tpdoctor.model.findings import Finding, Report, Severity, Status
+from tpdoctor.model.redact import redact_text
+from tpdoctor.model.running import Running, RunningGroup
 from tpdoctor.model.topology import CheckState, Gpu, LinkHealth, NvLinkState, Topology
 
 STATUS_VALUE = {Status.OK: 0, Status.WARNING: 1, Status.CRITICAL: 2, Status.UNKNOWN: 3}
@@ -74,6 +76,8 @@ def render(report: Report | None, *, probe_success: bool, probe_duration_seconds
     if report is not None:
         _topology(out, report)
         _findings(out, report)
+        if report.topology.running is not None:
+            _running(out, report.topology.running)
     return "\n".join(out.lines) + "\n"
 
 
@@ -104,6 +108,27 @@ def _pair_labels(topo: Topology, a: str, b: str) -> dict[str, object]:
         return {"gpu": a, "peer_gpu": b, "Hostname": topo.host}
     low, high = (ga, gb) if ga.index <= gb.index else (gb, ga)
     return {**_dcgm(topo, low), "peer_gpu": str(high.index)}
+
+
+def _running(out: _Out, running: Running) -> None:
+    """One series per running TP group (docs/running.md), labelled with what names it."""
+    def labels(g: RunningGroup) -> dict[str, object]:
+        return {"group": redact_text(g.name), "engine": g.engine if isinstance(g.engine, str) else "",
+                "model": redact_text(g.model) if isinstance(g.model, str) else "",
+                "tp": g.tp if isinstance(g.tp, int) else "", "gpus": g.gpu_labels, "runtime": g.runtime,
+                "container": g.container.short if g.container else "",
+                "pod_namespace": g.pod.namespace if g.pod and isinstance(g.pod.namespace, str) else "",
+                "pod": g.pod.name if g.pod and isinstance(g.pod.name, str) else ""}
+    out.family("tpdoctor_running_group_info", "gauge", "A TP group found running on the node (always 1).",
+               [(labels(g), 1) for g in running.groups])
+    out.family("tpdoctor_running_group_status", "gauge",
+               "The running group's placement verdict: 0 ok, 1 warning, 2 critical, 3 unknown.",
+               [({"group": redact_text(g.name)}, STATUS_VALUE[Status(g.status)]) for g in running.groups])
+    out.family("tpdoctor_running_group_gpus", "gauge", "GPUs the running group's processes hold.",
+               [({"group": redact_text(g.name)}, len(g.gpus)) for g in running.groups])
+    out.family("tpdoctor_running_processes_hidden", "gauge",
+               "GPU processes tpdoctor could not see (another PID namespace, permissions): the groups are then "
+               "not checked.", [({}, len(running.hidden))])
 
 
 def _topology(out: _Out, report: Report) -> None:

@@ -259,7 +259,8 @@ def _findings(report: Report, console: Console) -> None:
             continue
         head = Text.assemble((f" {f.severity.value.upper():8}", SEVERITY_STYLE[f.severity]),
                              (f" {clean(f.rule)} {clean(f.name)} ", "bold"))
-        console.print(hang(head, clean(f"{f.subject}: {f.message}", 2000), console.width, indent=10), soft_wrap=True)
+        said = f"{f.subject}: {f.message.removeprefix(f'{f.subject}: ')}"  # a running group's message names it
+        console.print(hang(head, clean(said, 2000), console.width, indent=10), soft_wrap=True)
         if f.recommendation:
             console.print(hang(" " * 10 + "→ ", clean(f.recommendation, 2000), console.width), soft_wrap=True)
 
@@ -282,6 +283,12 @@ def render(report: Report, console: Console, *, banner: str | None = None, foote
     if nics is not None:
         console.print(nics)
     console.print(gpu_table(topo, console.width))
+    if topo.running is not None:
+        from tpdoctor.report import running_text
+
+        console.print(running_text.table(topo.running))
+        for note in running_text.detail_lines(topo.running):
+            console.print(note, highlight=False, markup=False)
     console.print(legend())
     if report.findings:
         _findings(report, console)
