@@ -37,11 +37,14 @@ from tpdoctor.node.read import read_node
 @click.option("--gpus", "gpus", default=None, metavar="0,1", help="GPU indices of the group in --topology.")
 @click.option("--busbw", "busbw", type=float, default=None, help="Measured all-reduce busbw, GB/s.")
 @click.option("--max-model-len", "max_model_len", type=int, default=None, help="For the memory estimate.")
+@click.option("--model-config", "model_config", type=click.Path(path_type=Path), metavar="PATH",
+              help="The model's config.json (a file or a model directory), read instead of the catalogue.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--explain", is_flag=True, help="Show the arithmetic.")
 def command(model: str, gpu: str | None, tp: int | None, dtype: str | None, batch: int, context: int,
             engine: str, eager: bool, path: str | None, topology_path: Path | None, gpus: str | None,
-            busbw: float | None, max_model_len: int | None, as_json: bool, explain: bool) -> int:
+            busbw: float | None, max_model_len: int | None, model_config: Path | None, as_json: bool,
+            explain: bool) -> int:
     """Predict per-token decode latency and throughput of MODEL at TP=N and as TP=1 replicas, or over every
     valid TP size (without --tp)."""
     from tpdoctor.deploy.predict import PredictRequest, predict, predict_curve
@@ -56,7 +59,7 @@ def command(model: str, gpu: str | None, tp: int | None, dtype: str | None, batc
         raise click.BadParameter(f"{gpus!r} is not a comma list of GPU indices", param_hint="--gpus") from None
     req = PredictRequest(model=model, tp=tp, gpu=gpu, dtype=dtype, batch=batch, context=context, path=path,
                          topology=topology, gpus=group, busbw_gbps=busbw, max_model_len=max_model_len,
-                         engine=engine, eager=eager)
+                         engine=engine, eager=eager, model_config=model_config)
     console = Console(highlight=False, soft_wrap=False)
     try:
         if tp is None:

@@ -26,8 +26,6 @@ from typing import Any
 
 import yaml
 
-from tpdoctor import data
-
 _LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: start-up cost
 # one pass over the text: an entry's key line (two spaces in) or one of its repos/aliases lines (four in)
 _ITEM = re.compile(r'"([^"]*)"|\'([^\']*)\'|([^,\s][^,]*)')
@@ -123,7 +121,7 @@ def build(text: str) -> Index:
 
 @lru_cache(maxsize=1)
 def index() -> Index:
-    return build((Path(data.__file__).parent / "models.yaml").read_text(encoding="utf-8"))
+    return build((Path(__file__).resolve().parent.parent / "data" / "models.yaml").read_text(encoding="utf-8"))
 
 
 def entries() -> dict[str, dict[str, Any]]:

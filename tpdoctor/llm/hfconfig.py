@@ -68,7 +68,8 @@ def quantization(cfg: dict[str, Any]) -> tuple[str | None, str, str]:
         return fmt, f"{method} {bits or '?'}-bit, group {group if group is not None else '?'}", method
     if method == "bitsandbytes":
         four = q.get("load_in_4bit") or q.get("_load_in_4bit")
-        return ("int4" if four else "int8"), f"bitsandbytes {'4-bit ' + str(q.get('bnb_4bit_quant_type', '')) if four else '8-bit'}".strip(), method
+        kind = f"4-bit {q.get('bnb_4bit_quant_type', '')}".strip() if four else "8-bit"
+        return ("int4" if four else "int8"), f"bitsandbytes {kind}", method
     if method == "mxfp4":
         return "mxfp4", "mxfp4 (MoE experts; the rest 16-bit)", method
     if method in ("modelopt", "modelopt_fp4", "nvfp4", "fp4", "w4a16_nvfp4"):
@@ -101,7 +102,8 @@ def _compressed(q: dict[str, Any]) -> tuple[str | None, str, str]:
         fmt = "int4"
     else:
         fmt = None
-    text = f"compressed-tensors {fmt_name or '?'}: {kind or '?'} {bits or '?'}-bit" + (f", group {size}" if size else "")
+    text = f"compressed-tensors {fmt_name or '?'}: {kind or '?'} {bits or '?'}-bit" + \
+        (f", group {size}" if size else "")
     return fmt, text, "compressed-tensors"
 
 

@@ -194,9 +194,11 @@ def _kv_shape(spec: ModelSpec, engine: str, tp: int, pp: int, per_tok: int, k: K
         shape = (f"{spec.attention_layers} layers / PP {pp} × ({spec.kv_lora_rank}+{spec.qk_rope_head_dim}) latent, "
                  "not split by TP")
     elif engine == "tgi":
-        shape = f"2 × {spec.attention_layers} layers / PP {pp} × ({spec.kv_heads} KV heads // TP {tp}) × {spec.head_dim}"
+        shape = (f"2 × {spec.attention_layers} layers / PP {pp} × ({spec.kv_heads} KV heads // TP {tp}) × "
+                 f"{spec.head_dim}")
     else:
-        shape = f"2 × {spec.attention_layers} layers / PP {pp} × max(1, {spec.kv_heads} KV heads / TP {tp}) × {spec.head_dim}"
+        shape = (f"2 × {spec.attention_layers} layers / PP {pp} × max(1, {spec.kv_heads} KV heads / TP {tp}) × "
+                 f"{spec.head_dim}")
     return f"KV per token per GPU: {shape} × {width:g} B = {per_tok / 1024:.1f} KiB"
 
 
