@@ -96,7 +96,7 @@ def resolve(engine: str, quantization: str | None, dtype_flag: str | None, res: 
 def _quantised(engine: str, q: str | None, act: str | None, method: str, fmt: str | None, where: str, flag: str,
                name: str, res: Resolution | None) -> Precision:
     quant = res.spec.quant if res and res.spec else method
-    src = f"checkpoint quantization_config ({quant}; {where})"
+    src = f"the checkpoint's quantization_config ({quant})"
     error = note = None
     dash = method.replace("_", "-")
     if q and engine in ("vllm", "sglang"):
@@ -121,7 +121,7 @@ def _unquantised(engine: str, q: str | None, act: str | None, fmt: str | None, w
             out = _ONLINE[key]
             return Precision(out, f"{flag} {q}: {name} quantises the {native} checkpoint at load time", act,
                              None if out else f"{flag} {q}: the resulting weight size is not known")
-        return Precision(native, f"checkpoint ({native}, not quantised; {where})", act, None,
+        return Precision(native, f"the checkpoint ({native}, not quantised)", act, None,
                          f"{name} fails at load: {flag} {q} needs a {q}-quantised checkpoint and this one is "
                          f"{native} with no quantization_config (\"Cannot find the config file for {q}\", "
                          f"{_RULE_VLLM_FILE})")
@@ -130,13 +130,13 @@ def _unquantised(engine: str, q: str | None, act: str | None, fmt: str | None, w
             return Precision(_TGI_ONLINE[q], f"--quantize {q}: TGI quantises the {native} checkpoint at load time",
                              act)
         if q in _TGI_PREQUANT:
-            return Precision(native, f"checkpoint ({native}, not quantised; {where})", act, None,
+            return Precision(native, f"the checkpoint ({native}, not quantised)", act, None,
                              f"TGI fails at load: --quantize {q} reads pre-quantised {q} weights (qweight) and this "
                              f"checkpoint is {native} with no quantization_config ({_RULE_TGI})")
     width = act if act == "fp32" else native if native in ("bf16", "fp16", "fp32") else native
-    src = f"checkpoint ({native}; {where})" if not act else f"--dtype {act} on the {native} checkpoint ({where})"
+    src = f"the checkpoint ({native})" if not act else f"--dtype {act} on the {native} checkpoint"
     if native == "fp32" and not act:
-        width, src = "fp16", f"checkpoint fp32, loaded 16-bit by the engine's --dtype auto ({where})"
+        width, src = "fp16", "the checkpoint is fp32; the engine's --dtype auto loads it 16-bit"
     return Precision(width, src, act)
 
 
