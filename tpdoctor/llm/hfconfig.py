@@ -154,6 +154,8 @@ def from_hf_config(cfg: dict[str, Any], source: str = "<config.json>") -> ModelS
     plain = mtype in _PLAIN_MLP
     wide = int(_get(cfg, "intermediate_size", "ffn_hidden_size", "n_inner", "ffn_dim",
                     default=4 * hidden))
+    if mtype == "qwen":  # Qwen (v1) writes the width of w1 and w2 together
+        wide //= 2
     moe_width = int(_get(cfg, "moe_intermediate_size", default=wide)) if experts else 0
     dense_width = int(_get(cfg, "intermediate_size_mlp", default=wide)) if experts and "moe_intermediate_size" \
         not in cfg else wide

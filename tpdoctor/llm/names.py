@@ -32,7 +32,10 @@ _SUFFIXES: tuple[tuple[str, str, str], ...] = (
     (r"quantized\.w4a16", "int4", "INT4 W4A16"), (r"quantized\.w8a8", "int8", "INT8 W8A8"),
     (r"quantized\.w8a16", "int8", "INT8 W8A16"), (r"w4a16", "int4", "INT4 W4A16"), (r"w8a8", "int8", "INT8 W8A8"),
     (r"w8a16", "int8", "INT8 W8A16"), (r"int4", "int4", "INT4"), (r"int8", "int8", "INT8"),
-    (r"4bit", "int4", "4-bit"), (r"8bit", "int8", "8-bit"),
+    (r"4bit", "int4", "4-bit"), (r"8bit", "int8", "8-bit"), (r"w4afp8", "int4", "INT4 weights, FP8 activations"),
+    (r"bf16", "bf16", "BF16"), (r"fp16", "fp16", "FP16"),
+    # conversion tags that say nothing about the weights' width: stripped, no precision
+    (r"trtllm", "", "TensorRT-LLM checkpoint"), (r"mtp", "", "with its MTP layers"),
 )
 _SUFFIX_RE = [(re.compile(rf"[-_.]({pat})$", re.I), fmt, label) for pat, fmt, label in _SUFFIXES]
 # GGUF file or repo names: `Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf`, `…-GGUF`. Q8_0 is 8.5 bits per weight;
@@ -83,7 +86,7 @@ def strip_quant(name: str) -> tuple[str, str | None, str | None, str | None]:
         for rx, f, lab in _SUFFIX_RE:
             m = rx.search(base)
             if m and m.start() > 0:
-                fmt, label = fmt or f, label or lab
+                fmt, label = fmt or (f or None), label or (lab if f else None)
                 stripped = base[m.start():] + stripped
                 base = base[:m.start()]
                 break
@@ -102,6 +105,7 @@ def _gguf(name: str) -> tuple[str, str | None, str | None]:
         label = f"GGUF {qtype}"
         fmt = _GGUF_FORMAT.get(qtype.split("_")[0].lower())
         base = base[:m.start()]
+    base = re.sub(r"[-_.]UD$", "", base)  # unsloth's "dynamic" GGUF quants: DeepSeek-R1-0528-UD-IQ2_XXS
     if re.search(r"[-_.]gguf$", base, re.I):
         base = re.sub(r"[-_.]gguf$", "", base, flags=re.I)
         label = label or "GGUF"

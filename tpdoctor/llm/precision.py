@@ -73,7 +73,7 @@ def _checkpoint(res: Resolution | None) -> tuple[bool, str, str | None, str]:
     spec = res.spec
     if res.from_config:
         return True, spec.quant_method, spec.dtype or None, res.source
-    if res.name_precision is None:  # the published repo itself (not a re-upload named by its suffix)
+    if res.name_precision is None and res.name_label is None:  # the published repo (no quantised re-upload)
         return True, spec.quant_method, spec.dtype or None, f"{spec.source}"
     return False, "", None, ""
 
