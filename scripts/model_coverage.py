@@ -15,6 +15,7 @@ but are reported apart when they are listed in fixtures/models/corpus/unresolved
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -36,10 +37,8 @@ def real_names() -> list[str]:
         target = next((p for p in REAL.iterdir() if p.name.startswith(meta.name[:-len(".meta.yaml")] + ".")
                        and not p.name.endswith(".meta.yaml")), None)
         if target is not None:
-            try:
+            with contextlib.suppress(TpdError):
                 names += [d.model for d in loader.read(target) if d.model]
-            except TpdError:
-                pass
     return list(dict.fromkeys(names))
 
 

@@ -20,8 +20,8 @@ PUBLISHED = {
     "gemma-3-1b": 1.0, "command-r-plus": 103.8, "yi-34b": 34.4, "olmoe-1b-7b": 6.9, "opt-125m": 0.125,
     "bloom-560m": 0.56, "tinyllama-1.1b": 1.1, "starcoder2-15b": 16.0,
 }
-ACTIVE = {"gpt-oss-120b": 5.1, "kimi-k2": 32.0, "glm-4.5": 32.0, "llama-4-maverick": 17.0, "qwen3-coder-480b-a35b": 35.0,
-          "deepseek-v2": 21.0}
+ACTIVE = {"gpt-oss-120b": 5.1, "kimi-k2": 32.0, "glm-4.5": 32.0, "llama-4-maverick": 17.0,
+          "qwen3-coder-480b-a35b": 35.0, "deepseek-v2": 21.0}
 
 
 def test_at_least_150_models_from_every_major_lab() -> None:

@@ -40,7 +40,8 @@ def test_exact_resolution(ref: str, key: str, fmt: str | None) -> None:
     assert res.name_precision == fmt
 
 
-@pytest.mark.parametrize("ref", ["meta-llama/Llama-3-70b-chat-hf", "meta-llama/Llama-3-8B-Instruct", "Qwen/Qwen2.5-70B"])
+@pytest.mark.parametrize("ref", ["meta-llama/Llama-3-70b-chat-hf", "meta-llama/Llama-3-8B-Instruct",
+                                 "Qwen/Qwen2.5-70B"])
 def test_a_near_miss_is_a_note_with_the_closest_names(ref: str) -> None:
     res = models.resolve_model(ref, use_cache=False)
     assert res.spec is None and res.closest and f"{ref!r} is not in the catalogue; closest:" in (res.note or "")
