@@ -17,7 +17,6 @@ Anything else is not found; the caller says so with the closest names (`closest`
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -81,6 +80,8 @@ class Index:
 
     def closest(self, ref: str, n: int = 3) -> list[str]:
         """Published repo ids (or aliases) whose names are nearest to `ref`'s name."""
+        import difflib  # only for a model that is not found
+
         name = ref.strip().lower().rsplit("/", 1)[-1]
         pool = {**{k: v[0][1] for k, v in self.names.items()}, **{k: v[1] for k, v in self.aliases.items()
                                                                      if k not in self.names}}

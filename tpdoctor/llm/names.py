@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 # (suffix pattern, weights format it implies, label). Longest first; matched at the end of the name after a
 # `-`, `_` or `.` boundary, case-insensitively. Formats are those of llm/sizing.py and advice/quant.py.
@@ -37,7 +38,14 @@ _SUFFIXES: tuple[tuple[str, str, str], ...] = (
     # conversion tags that say nothing about the weights' width: stripped, no precision
     (r"trtllm", "", "TensorRT-LLM checkpoint"), (r"mtp", "", "with its MTP layers"),
 )
-_SUFFIX_RE = [(re.compile(rf"[-_.]({pat})$", re.I), fmt, label) for pat, fmt, label in _SUFFIXES]
+
+
+@cache
+def _suffix_re() -> re.Pattern[str]:
+    """All suffixes as one pattern (compiled on first use: start-up cost): at the earliest position where one
+    of them runs to the end of the name, so `-FP8-Dynamic` wins over `-Dynamic`-less `-FP8`."""
+    return re.compile("[-_.](?:" + "|".join(f"(?P<s{i}>{pat})" for i, (pat, _, _) in enumerate(_SUFFIXES)) + ")$",
+                      re.I)
 # GGUF file or repo names: `Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf`, `…-GGUF`. Q8_0 is 8.5 bits per weight;
 # 4-bit K-quants ~4.5-4.9: the nearest formats tpdoctor sizes; other types are not guessed.
 _GGUF_TYPE = re.compile(r"[-_.](I?Q[2-8](?:_[0-9A-Z]+)*|F16|BF16|F32)$", re.I)
@@ -83,15 +91,13 @@ def strip_quant(name: str) -> tuple[str, str | None, str | None, str | None]:
     stripped = ""
     base = name
     while True:
-        for rx, f, lab in _SUFFIX_RE:
-            m = rx.search(base)
-            if m and m.start() > 0:
-                fmt, label = fmt or (f or None), label or (lab if f else None)
-                stripped = base[m.start():] + stripped
-                base = base[:m.start()]
-                break
-        else:
+        m = _suffix_re().search(base)
+        if not m or m.start() == 0 or m.lastgroup is None:
             return base, fmt, label, stripped or None
+        _, f, lab = _SUFFIXES[int(m.lastgroup[1:])]
+        fmt, label = fmt or (f or None), label or (lab if f else None)
+        stripped = base[m.start():] + stripped
+        base = base[:m.start()]
 
 
 def _gguf(name: str) -> tuple[str, str | None, str | None]:

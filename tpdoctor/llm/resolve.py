@@ -124,7 +124,9 @@ def resolve(ref: str, base_dir: Path | None = None, model_config: str | Path | N
         hit = catalogue.index().find(cand)
         if hit is not None:
             spec = spec_of(hit.key)
-            if hit.how != "repo" and "/" in cand and hit.how == "name":
+            if hit.how != "alias":  # the published repo whose config.json the entry transcribes
+                spec = replace(spec, source=f"catalogue ({hit.matched}/config.json)")
+            if hit.how == "name" and "/" in cand and not hint.is_path:  # another org's re-upload
                 notes.append(f"{cand} read as {hit.matched} (same name, published config)")
             return Resolution(hint.ref, spec, "catalogue", spec.source, matched=hit.matched,
                               name_precision=hint.precision, name_label=hint.label,
