@@ -71,7 +71,7 @@ def is_path(ref: str) -> bool:
 
 
 def path_tail(ref: str) -> list[str]:
-    """`/a/b/org/Name` -> [`org/Name`, `Name`]; a Hub cache directory -> its repo id."""
+    """`/a/b/org/Name` -> [`org/Name`, `Name`]; a Hub cache directory (`models--org--name`) -> its repo id."""
     parts = [p for p in ref.replace("\\", "/").split("/") if p and p not in (".", "..", "~")]
     for i, part in enumerate(parts):  # …/hub/models--org--name/snapshots/<sha>
         m = _CACHE_DIR.match(part)
@@ -122,7 +122,10 @@ def parse(ref: str) -> NameHint:
     text = ref.strip().strip("'\"").rstrip("/")
     text = re.sub(r"^(?:https?://)?(?:huggingface\.co|hf\.co)/", "", text)
     text = re.sub(r"^hf://", "", text)
-    path = is_path(text)
+    tag = re.search(r":((?:I?Q[2-8]|F16|BF16|F32)[0-9A-Z_]*)$", text, re.I)  # `repo:Q4_K_M`: a GGUF file of repo
+    if tag:
+        text = f"{text[:tag.start()]}-{tag.group(1)}.gguf"
+    path = is_path(text) or "models--" in text
     raw = path_tail(text) if path else [text]
     raw = [r.replace("___", ".") for r in raw]  # ModelScope's cache spells '.' as '___'
     cands: list[str] = []
