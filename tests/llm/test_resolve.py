@@ -47,6 +47,11 @@ def test_a_near_miss_is_a_note_with_the_closest_names(ref: str) -> None:
     assert res.spec is None and res.closest and f"{ref!r} is not in the catalogue; closest:" in (res.note or "")
 
 
+def test_the_closest_names_keep_the_version_and_size() -> None:
+    res = models.resolve_model("meta-llama/Llama-3-70b-chat-hf", use_cache=False)
+    assert "meta-llama/Meta-Llama-3-70B-Instruct" in res.closest, res.closest
+
+
 def test_quant_suffixes_strip_in_layers() -> None:
     assert names.strip_quant("DeepSeek-V3.1-W4AFP8-MTP-TRTLLM")[:2] == ("DeepSeek-V3.1", "int4")
     assert names.strip_quant("Meta-Llama-3.1-70B-Instruct-AWQ-INT4")[:2] == ("Meta-Llama-3.1-70B-Instruct", "awq")

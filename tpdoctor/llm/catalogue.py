@@ -79,13 +79,18 @@ class Index:
         return None
 
     def closest(self, ref: str, n: int = 3) -> list[str]:
-        """Published repo ids (or aliases) whose names are nearest to `ref`'s name."""
+        """Published repo ids (or aliases) whose names are nearest to `ref`'s name: first those that carry all of
+        its version and size tokens (`3`, `70b` of `Llama-3-70b-chat-hf`), then by string similarity."""
         import difflib  # only for a model that is not found
 
         name = ref.strip().lower().rsplit("/", 1)[-1]
         pool = {**{k: v[0][1] for k, v in self.names.items()}, **{k: v[1] for k, v in self.aliases.items()
                                                                      if k not in self.names}}
-        return [pool[m] for m in difflib.get_close_matches(name, list(pool), n=n, cutoff=0.75)]
+        digits = {t for t in re.split(r"[-_]", name) if re.search(r"\d", t)}
+        same = [k for k in pool if digits and digits <= set(re.split(r"[-_]", k))]
+        same.sort(key=lambda k: -difflib.SequenceMatcher(None, name, k).ratio())
+        near = difflib.get_close_matches(name, list(pool), n=n, cutoff=0.75)
+        return [pool[k] for k in dict.fromkeys([*same[:2], *near])][:n]
 
     def raw(self, key: str) -> dict[str, Any]:
         start, end = self.spans[key]
