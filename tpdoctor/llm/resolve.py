@@ -58,6 +58,8 @@ def spec_of(key: str) -> ModelSpec:
     repos = [r for item in raw.get("repos", []) for r in catalogue.expand(str(item))]
     spec = ModelSpec(name=key, repo=repos[0] if repos else "", **{k: v for k, v in raw.items() if k in _SPEC_FIELDS})
     where = raw.get("config") or (f"{repos[0]}/config.json" if repos else "")
+    if spec.illustrative:
+        where = "illustrative, not a published config"
     return replace(spec, source=f"catalogue ({where})" if where else "catalogue")
 
 
