@@ -23,7 +23,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "probes": frozenset({"model", "files"}),
     "bench": frozenset({"model", "files"}),
     "engine": frozenset({"model", "files"}),
-    "llm": frozenset({"model"}),
+    "llm": frozenset({"model", "files"}),
     "manifests": frozenset({"model", "files"}),
     "advice": frozenset({"model", "llm"}),
     "node": frozenset({"model", "files", "probes", "bench", "engine"}),

@@ -38,8 +38,9 @@ def test_moe_active_parameters(name: str, billions: float) -> None:
 
 
 def test_illustrative_example_model_is_27b_with_40_heads() -> None:
-    spec = models.lookup("Qwen/Qwen3.5-27B-FP8")
+    spec = models.lookup("qwen35-27b")
     assert spec is not None and spec.name == "qwen35-27b" and spec.illustrative
+    assert models.lookup("Qwen/Qwen3.5-27B") is None or not models.lookup("Qwen/Qwen3.5-27B").illustrative  # type: ignore[union-attr]
     assert spec.total_params() / 1e9 == pytest.approx(27.0, abs=0.1)
     assert (spec.layers, spec.hidden, spec.heads, spec.kv_heads, spec.head_dim) == (64, 5120, 40, 8, 128)
 
@@ -66,7 +67,7 @@ def test_config_json_dense_matches_catalogue() -> None:
     assert ref is not None
     assert spec.total_params() == ref.total_params()
     assert spec.kv_elements_per_token() == ref.kv_elements_per_token()
-    assert spec.dtype == "bfloat16" and spec.name == "llama-3.1-8b"
+    assert spec.dtype == "bf16" and spec.name == "Llama-3.1-8B-Instruct"
 
 
 def test_config_json_moe() -> None:

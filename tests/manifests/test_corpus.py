@@ -36,11 +36,17 @@ EXPECTED_CRITICAL = {
     ("sh-sglang-dsv3-tp8-commented-flags.sh", "TPD205"),
     ("sh-trtllm-serve-r1-tp8-ep4.sh", "TPD205"),
     # TP across nodes (TPD203, the placement rule): they run, with every all-reduce on the network, and the cost
-    # model predicts one group per node (or TP inside × PP across) better. The AIBrix and Dynamo files split a TP
-    # group across nodes too, but their models' architectures are not known, so nothing can be predicted and
-    # TPD203 says it could not judge (test below), never a critical made of "unknown ms".
+    # model predicts one group per node (or TP inside × PP across) better. With a model whose architecture is not
+    # known nothing can be predicted and TPD203 says it could not judge (test below), never a critical made of
+    # "unknown ms".
     ("lws-sglang-multinode.yaml", "TPD203"),
     ("sky-deepseek-r1-sglang-2node.yaml", "TPD203"),
+    ("aibrix-rayclusterfleet-tp2-two-pods.yaml", "TPD203"),  # Qwen2.5-Coder-7B, TP=2 over two one-GPU pods
+    ("dynamo-sglang-disagg-multinode.yaml", "TPD203"),  # Qwen3-0.6B, TP=8 over two 4-GPU nodes
+    # TGI without --num-shard shards over all 8 GPUs it sees; Falcon-7B has 71 attention heads (one KV head):
+    # TP=8 does not divide them, TGI refuses to shard it.
+    ("sh-tgi-quantize-commented.sh", "TPD204"),
+    ("sh-tgi-quantize-commented.sh", "TPD205"),
 }
 
 
@@ -112,8 +118,10 @@ def test_healthy_h100_node_is_critical_only_where_the_deployment_truly_cannot_ru
 
 @pytest.mark.parametrize("name", ["aibrix-rayclusterfleet-tp2-two-pods.yaml", "dynamo-sglang-disagg-multinode.yaml"])
 def test_cross_node_tp_of_an_unknown_model_is_not_judged_rather_than_critical(name: str) -> None:
-    r = on_h100(ROOT / "fixtures" / "deployments" / "real" / name)
-    assert r is not None
+    got = read(ROOT / "fixtures" / "deployments" / "real" / name)
+    assert not isinstance(got, str)
+    unknown = [d.with_values(model="example-org/unpublished-model") for d in got]  # not in any catalogue
+    r = check(unknown, replay.load(H100), load_catalogue())
     tpd203 = [f for f in r.report.findings if f.rule == "TPD203"]
     assert tpd203 and all(f.evidence.get("judged") is False and f.severity.value == "info" for f in tpd203)
     assert all("cross_node_choice" in f.message and "model" in f.message for f in tpd203), tpd203[0].message

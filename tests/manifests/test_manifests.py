@@ -37,7 +37,7 @@ def test_job_yaml_many_and_objective(tmp_path: Path) -> None:
 
 def test_k8s_pod_vllm_serve_args() -> None:
     d = one("canonical-pod.yaml")
-    assert (d.kind, d.engine, d.model, d.tp, d.gpus, d.gpu_count) == ("Pod", "vllm", "Qwen/Qwen3.5-27B-FP8", 2,
+    assert (d.kind, d.engine, d.model, d.tp, d.gpus, d.gpu_count) == ("Pod", "vllm", "/models/qwen35-27b-fp8", 2,
                                                                      (0, 1), 2)
     assert d.max_num_seqs == 8  # --max-num-seqs=8 form
     assert d.origin("gpus").line == 22 and d.origin("tp").line == 15

@@ -102,7 +102,9 @@ def test_canonical_job_as_a_running_group(tmp_path: Path) -> None:
     """Must show, on the canonical node: the canonical job (fixtures/deployments/canonical-job.yaml: the FP8 27B
     model, TP=2, 16,384 tokens, 8 streams) running as a vLLM process group on GPU0+GPU1 makes health CRITICAL
     naming the group, recommending GPU2+GPU3 or TP=1 × 2 replicas; the same group on GPU2+GPU3 is ok."""
-    argv = ["vllm", "serve", "Qwen/Qwen3.5-27B-FP8", "--tensor-parallel-size", "2", "--max-model-len", "16384",
+    # (the illustrative model by its local path, as fixtures/deployments/vllm.sh names it: the published
+    # Qwen/Qwen3.5-27B-FP8 is another, hybrid architecture)
+    argv = ["vllm", "serve", "/models/qwen35-27b-fp8", "--tensor-parallel-size", "2", "--max-model-len", "16384",
             "--max-num-seqs", "8", "--api-key", SECRET]
     seen = {}
     for gpus in ((0, 1), (2, 3)):

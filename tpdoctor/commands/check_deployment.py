@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 @click.option("--gpu", "gpu", default=None, metavar="SKU",
               help="The node's GPU (a key of data/gpus.yaml or a product name), for a topology that does not name "
                    "it (a raw `nvidia-smi topo -m`); as `tpdoctor predict --gpu`.")
+@click.option("--model-config", "model_configs", multiple=True, metavar="[MODEL=]PATH",
+              help="The model's config.json (a file or a model directory), read instead of the catalogue: PATH for "
+                   "every deployment, MODEL=PATH for those whose model is written MODEL. Repeatable.")
 @click.option("--fleet", "fleet_paths", multiple=True, type=click.Path(exists=True, allow_dash=True, path_type=Path),
               metavar="DIR|FILE", help="Node reports (files or folders of *.json, as `tpdoctor fleet` reads "
               "them): check across the cluster and place on the best free groups. Repeatable.")
@@ -52,8 +55,8 @@ if TYPE_CHECKING:
 @fail_on_option
 @rule_options
 def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path: Path | None, as_json: bool,
-            fmt: str, fix_out: Path | None, explain: bool, gpu: str | None, fleet_paths: tuple[Path, ...],
-            max_age: str | None, json_detail: str, running: bool,
+            fmt: str, fix_out: Path | None, explain: bool, gpu: str | None, model_configs: tuple[str, ...],
+            fleet_paths: tuple[Path, ...], max_age: str | None, json_detail: str, running: bool,
             fail_on: Severity, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
     """Check TP deployments (job.yaml, Kubernetes, docker-compose, engine command lines) against a node,
     or with --fleet against every node of a cluster (multi-node jobs, cross-node TP, fleet-wide placement).
@@ -82,8 +85,10 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
     if not manifests:
         raise click.UsageError("give MANIFEST... to check, or --running to judge what runs on the node")
     if fleet_paths:
-        if topology_path is not None or fix_out is not None or bench_path is not None or gpu is not None:
-            raise click.UsageError("--fleet checks against the node reports: drop --topology, --bench, --gpu and --fix")
+        if topology_path is not None or fix_out is not None or bench_path is not None or gpu is not None \
+                or model_configs:
+            raise click.UsageError("--fleet checks against the node reports: drop --topology, --bench, --gpu, "
+                                   "--model-config and --fix")
         from tpdoctor.commands._fleetcheck import run_fleet
 
         rules, options = load(rules_dirs, ignore, severity)
@@ -98,7 +103,8 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
         bench = bench + read_bench_input(bench_path)
     rules, options = load(rules_dirs, ignore, severity, scopes=("node", "deployment"))  # no fleet without --fleet
     result = check(deployments, topology, rules, bench=bench, options=options,
-                   base_dir=manifests[0].parent if manifests else None, gpu=gpu)
+                   base_dir=manifests[0].parent if manifests else None, gpu=gpu,
+                   model_configs=model_config_map(model_configs))
     fmt = "json" if as_json else fmt
     if fmt == "json":
         from tpdoctor.model import contract as report_json
@@ -124,6 +130,20 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
 
         report_fixes(fix_files(manifests, result, topology, fix_out, rules, options, gpu))
     return int(apply_fail_on(result.report.status, fail_on).exit_code)
+
+
+def model_config_map(values: tuple[str, ...]) -> dict[str, Path]:
+    """`--model-config` values: `PATH` (key "": every deployment) or `MODEL=PATH`."""
+    out: dict[str, Path] = {}
+    for v in values:
+        model, sep, path = v.rpartition("=")
+        if sep and not model:
+            raise click.BadParameter(f"{v!r}: give PATH or MODEL=PATH", param_hint="--model-config")
+        key = model if sep else ""
+        if key in out:
+            raise click.BadParameter(f"{key or 'PATH'} given twice", param_hint="--model-config")
+        out[key] = Path(path if sep else v)
+    return out
 
 
 def report_fixes(outcome: FixOutcome) -> None:

@@ -58,12 +58,15 @@ ENGINES = ("vllm", "sglang", "trtllm", "tgi", "lmdeploy", "mlc-llm", "gpt-fast",
 @click.option("--busbw", "busbw", type=Bounded(Bounds(0.01, 100_000.0, "GB/s")), default=None,
               help="Measured all-reduce busbw, GB/s.")
 @click.option("--max-model-len", "max_model_len", type=int, default=None, help="For the memory estimate.")
+@click.option("--model-config", "model_config", type=click.Path(path_type=Path), metavar="PATH",
+              help="The model's config.json (a file or a model directory), read instead of the catalogue.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--explain", is_flag=True, help="Show the arithmetic.")
 def command(model: str, gpu: str | None, tp: int | None, dtype: str | None, batch: int, context: int | None,
             input_len: int | None, output_len: int | None, continuous: bool, engine: str, engine_version: str | None,
             eager: bool, kv_dtype: str, path: str | None, topology_path: Path | None, gpus: str | None,
-            busbw: float | None, max_model_len: int | None, as_json: bool, explain: bool) -> int:
+            busbw: float | None, max_model_len: int | None, model_config: Path | None, as_json: bool,
+            explain: bool) -> int:
     """Predict per-token decode latency and throughput of MODEL at TP=N and as TP=1 replicas, or over every
     valid TP size (without --tp)."""
     from tpdoctor.deploy.predict import PredictRequest, predict, predict_curve
@@ -84,7 +87,8 @@ def command(model: str, gpu: str | None, tp: int | None, dtype: str | None, batc
     req = PredictRequest(model=model, tp=tp, gpu=gpu, dtype=dtype, batch=batch, context=context, path=path,
                          topology=topology, gpus=group, busbw_gbps=busbw, max_model_len=max_model_len,
                          engine=engine, eager=eager, engine_version=engine_version,
-                         kv_dtype="bf16" if kv_dtype == "auto" else kv_dtype, prefill_tokens=prefill)
+                         kv_dtype="bf16" if kv_dtype == "auto" else kv_dtype, prefill_tokens=prefill,
+                         model_config=model_config)
     console = terminal(highlight=False, soft_wrap=False)
     try:
         if tp is None:

@@ -17,12 +17,12 @@ from tpdoctor.advice import costmodel, placement, quant
 from tpdoctor.advice.objective import Objective
 from tpdoctor.deploy import costs
 from tpdoctor.deploy import memory as engine_memory
-from tpdoctor.llm import models, sizing
+from tpdoctor.llm import models, precision, sizing
 from tpdoctor.llm.kvrules import EngineMemory
+from tpdoctor.llm.precision import Precision
 from tpdoctor.model import skus
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.deployment import Deployment
-from tpdoctor.model.errors import TpdError
 from tpdoctor.model.topology import RANK, PathKind, Topology, path_kind
 from tpdoctor.model.unknown import Unknown
 
@@ -64,6 +64,8 @@ class Assessment:
     valid_tp: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
     subject: str = ""  # the findings' subject: the name, or name (file:line) when names repeat (check.py)
+    resolution: models.Resolution | None = None  # which model, and where its architecture was read
+    precision: Precision | None = None  # the weights as the engine loads them, and who decided it
 
     @property
     def name(self) -> str:
@@ -74,15 +76,20 @@ class Assessment:
         return self.subject or self.deployment.name
 
 
-def resolve_dtype(dep: Deployment, spec: models.ModelSpec | None, notes: list[str]) -> str:
-    for candidate, why in ((dep.dtype, "manifest"), (models.quantization_hint(dep.model), "model name"),
-                           (spec.dtype if spec else None, "checkpoint")):
-        if candidate:
-            try:
-                return quant.normalize(candidate)
-            except ValueError as exc:
-                notes.append(f"{why} dtype: {exc}")
-    return "bf16"
+UNKNOWN_DTYPE = "unknown"
+
+
+def resolve_dtype(dep: Deployment, res: models.Resolution | None, notes: list[str]) -> tuple[str, Precision]:
+    """(weights format for sizing, or UNKNOWN_DTYPE; the precision with its source) — llm/precision.py."""
+    p = precision.for_deployment(dep, res)
+    if p.note:
+        notes.append(p.note)
+    if p.weights:
+        try:
+            return quant.normalize(p.weights), p
+        except ValueError as exc:
+            notes.append(f"{p.source}: {exc}")
+    return UNKNOWN_DTYPE, p
 
 
 def resolve_gpus(dep: Deployment, topology: Topology, notes: list[str]) -> tuple[int, ...] | None:
@@ -166,18 +173,15 @@ def _gpu_of(topology: Topology, gpus: tuple[int, ...] | None, override: skus.Sku
 def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] = (),
            bench: Sequence[BenchResult] = (), table: placement.PairTable | None = None,
            base_dir: Path | None = None, held_by: Mapping[str, tuple[int, ...]] | None = None,
-           gpu: skus.Sku | None = None) -> Assessment:
+           gpu: skus.Sku | None = None, model_config: Path | None = None) -> Assessment:
     notes = list(dep.notes)
     original = dep
     dep = _visible_shards(dep, topology, notes)
-    spec = None
-    try:
-        spec = models.resolve(dep.model, base_dir) if dep.model else None
-    except TpdError as exc:  # a broken local config.json is reported, not fatal for the other checks
-        notes.append(exc.message)
-    if spec is None and dep.model:
-        notes.append(f"model {dep.model!r} is not in the catalogue and no config.json was found")
-    dtype = resolve_dtype(dep, spec, notes)
+    res = models.resolve_model(dep.model, base_dir, model_config) if dep.model or model_config else None
+    spec = res.spec if res else None
+    if res is not None and res.note:
+        notes.append(res.note)
+    dtype, prec = resolve_dtype(dep, res, notes)
     if dep.node and dep.node != topology.host:
         notes.append(f"pinned to node {dep.node}; checked against the topology of {topology.host}")
     gpus = resolve_gpus(dep, topology, notes)
@@ -200,7 +204,8 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
     result = Assessment(deployment=dep, spec=spec, dtype=dtype, sku=sku, gpu_name=gpu_name,
                         gpu_memory_mib=mem_mib, gpus=gpus, group=group, broken_pairs=tuple(broken),
                         down_pairs=tuple(down), degraded_pairs=tuple(x for x in broken if x not in down),
-                        overlap=overlap, nccl_conflicts=tuple(nccl_conflicts(dep.env, group)), notes=())
+                        overlap=overlap, nccl_conflicts=tuple(nccl_conflicts(dep.env, group)), notes=(),
+                        resolution=res, precision=prec)
     extra: dict[str, object] = {}
     n = dep.gpus_needed
     best = placement.best_group(topology, n, exclude=held, table=t) if n <= len(topology.gpus) else None
@@ -215,7 +220,10 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
             best.weakest_quality < group.weakest_quality
             or (best.weakest_quality == group.weakest_quality and best.numa_nodes < group.numa_nodes)):
         extra["best"] = best
-    if spec is not None:
+    if spec is not None and dtype == UNKNOWN_DTYPE:
+        extra["tp_problems"] = tuple(tp_validity(spec, dep.tp))
+        extra["valid_tp"] = tuple(k for k in range(1, max(9, len(topology.gpus) + 1)) if not tp_validity(spec, k))
+    elif spec is not None:
         sdt = quant.sizing_dtype(dtype)  # the memory estimate sizes NVFP4/MXFP4 as 4-bit with group scales
         if mem_mib and "tp" not in dep.unknown:
             mem = engine_memory.assess(dep, spec, sdt, mem_mib, max(64, len(topology.gpus)), notes)

@@ -5,7 +5,7 @@ No torch, no hardware: the topology is a snapshot (or read by the caller from th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,9 +122,11 @@ def attach_bench(topology: Topology, bench: Sequence[BenchResult]) -> Topology:
 
 def check(deployments: Sequence[Deployment], topology: Topology, rules: Sequence[Rule], *,
           bench: Sequence[BenchResult] = (), options: Options | None = None,
-          base_dir: Path | None = None, gpu: str | None = None) -> CheckResult:
+          base_dir: Path | None = None, gpu: str | None = None,
+          model_configs: Mapping[str, Path] | None = None) -> CheckResult:
     """Assess each deployment on the node and evaluate the rules. `gpu`: a SKU key or product name that
-    replaces the node's GPU when the topology does not name it (`--gpu`)."""
+    replaces the node's GPU when the topology does not name it (`--gpu`). `model_configs`: config.json paths
+    by model reference as written (`--model-config MODEL=PATH`); key "" is every deployment's."""
     from dataclasses import replace
 
     sku = None
@@ -135,8 +137,9 @@ def check(deployments: Sequence[Deployment], topology: Topology, rules: Sequence
                                 hint="known: " + ", ".join(s.key for s in skus.catalogue()))
     topo = attach_bench(topology, bench)
     table = PairTable(topo)
+    configs = model_configs or {}
     assessments = tuple(replace(assess(d, topo, others=deployments, bench=bench, table=table, base_dir=base_dir,
-                                       gpu=sku), subject=sid)
+                                       gpu=sku, model_config=configs.get(d.model) or configs.get("")), subject=sid)
                         for d, sid in zip(deployments, subjects(deployments)))
     assessments = resolve_overlaps(assessments, topo, table)
     facts = deployment_facts(assessments, topo, bench)

@@ -46,6 +46,13 @@ DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas
     "gpu_memory_gib": Fact(F, "Memory per GPU, GiB (nvidia-smi memory.total).", True),
     "dtype": Fact(S, "Weights dtype after normalisation: fp32, bf16, fp16, fp8, int8, int4, awq, gptq."),
     "model_known": Fact(B, "The architecture was found (catalogue or config.json)."),
+    "model_source": Fact(S, "Where the architecture was read: the config.json path (--model-config, the model "
+                            "path, the Hugging Face cache) or the catalogue entry and its published config.", True),
+    "model_closest": Fact(S, "For a model not found: the closest published names (never matched silently).", True),
+    "weights_source": Fact(S, "Who decided the weights' precision: the checkpoint's quantization_config, the "
+                              "engine's quantisation flag, the name, or unknown (llm/precision.py)."),
+    "quant_load_error": Fact(S, "Why the engine refuses to load this checkpoint with these flags (a --quantization "
+                                "that contradicts the checkpoint, a pre-quantised method on a 16-bit one).", True),
     "params_b": Fact(F, "Parameters, billions (MoE: all experts).", True),
     "heads": Fact(INT, "Attention heads.", True),
     "kv_heads": Fact(INT, "KV heads.", True),
@@ -143,7 +150,8 @@ MEMORY_FACTS = ("start_problem", "memory_advice", "memory_rule", "kv_pool_gib", 
 # facts that do not depend on the TP size (kept when the file does not determine TP)
 TP_FREE = {"id", "name", "key", "engine", "model", "kind", "source", "pp", "dp", "replicas", "nodes", "host", "gpus",
            "gpu_labels", "gpus_assigned", "gpus_per_node", "gpu_name", "gpu_sku", "gpu_memory_gib", "dtype",
-           "model_known", "params_b", "heads", "kv_heads", "layers", "valid_tp", "weights_gib", "group_path",
+           "model_known", "model_source", "model_closest", "weights_source", "quant_load_error", "params_b", "heads",
+           "kv_heads", "layers", "valid_tp", "weights_gib", "group_path",
            "group_kind", "group_pcie", "broken_pairs", "mig_gpus", "numa_nodes", "cross_socket", "overlap_with",
            "overlap_advice",
            "nccl_env_conflicts", "latency_objective_ms", "notes", "context_problem", "per_gpu_gib_tp1",
@@ -190,6 +198,10 @@ def _identity(a: Assessment, topology: Topology) -> dict[str, Any]:
         "gpu_name": a.gpu_name, "gpu_sku": a.sku.key if a.sku else None,
         "gpu_memory_gib": _r(a.gpu_memory_mib * MIB / GIB, 1) if a.gpu_memory_mib else None,
         "dtype": a.dtype, "model_known": spec is not None,
+        "model_source": a.resolution.source if a.resolution is not None and a.resolution.found else None,
+        "model_closest": ", ".join(a.resolution.closest) if a.resolution and a.resolution.closest else None,
+        "weights_source": a.precision.source if a.precision is not None else "unknown",
+        "quant_load_error": a.precision.load_error if a.precision is not None else None,
         "params_b": _r(spec.total_params() / 1e9) if spec else None,
         "heads": spec.heads if spec else None, "kv_heads": spec.kv_heads if spec else None,
         "layers": spec.layers if spec else None,
@@ -298,6 +310,10 @@ def _unknown(a: Assessment, facts: dict[str, Any]) -> dict[str, str]:
     pin_reason = "GPUs not pinned: the scheduler picks them"
     if d.gpus is not None and a.gpus is None:
         pin_reason = next((n for n in a.notes if "not on" in n), "pinned GPUs not found on the node")
+    weights_reason = a.precision.note if a.precision is not None and a.precision.note else "weights precision unknown"
+    need(a.dtype != "unknown", ["weights_gib", "kv_cache_gib", "per_gpu_gib", "per_gpu_gib_tp1", "fits",
+                                "fits_one_gpu", "per_token_ms", "tokens_per_s", "tp1_per_token_ms",
+                                "tp1_meets_objective", *MEMORY_FACTS], weights_reason)
     need(a.spec, ["params_b", "heads", "kv_heads", "layers", "tp_valid", "valid_tp", "weights_gib", "kv_cache_gib",
                   "per_gpu_gib", "per_gpu_gib_tp1", "fits", "fits_one_gpu", "per_token_ms", "tokens_per_s",
                   "tp1_per_token_ms", "tp1_meets_objective", *MEMORY_FACTS], model_reason)

@@ -8,13 +8,14 @@ to 8 over the SKU's NVLink and over a PCIe server, and where TP stops paying (ad
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tpdoctor.advice import costmodel, engines, quant
 from tpdoctor.advice.curve import Curve, curve
 from tpdoctor.advice.placement import PairTable
 from tpdoctor.deploy.assess import tp_validity
-from tpdoctor.llm import kvrules, models
+from tpdoctor.llm import kvrules, models, precision
 from tpdoctor.llm.kvrules import EngineMemory, Knobs
 from tpdoctor.llm.models import ModelSpec
 from tpdoctor.model import skus
@@ -39,6 +40,7 @@ class PredictRequest:
     max_model_len: int | None = None
     engine: str | None = None  # data/engines.yaml: vllm | sglang | trtllm | tgi | lmdeploy | …
     eager: bool = False  # no CUDA graphs (--enforce-eager)
+    model_config: Path | None = None  # a config.json (or model directory) read instead of the catalogue
     engine_version: str | None = None  # None: the current release
     kv_dtype: str = "bf16"
     prefill_tokens: float = 0.0  # other requests' prompt tokens prefilled inside each step (continuous batching)
@@ -73,10 +75,12 @@ class CurveResult:
 
 def _resolve(req: PredictRequest) -> tuple[ModelSpec, skus.Sku, str, int, str | None, tuple[int, ...]]:
     """(spec, SKU, dtype, GPU memory MiB, path, group) or ManifestError / ValueError."""
-    spec = models.resolve(req.model)
+    res = models.resolve_model(req.model, model_config=req.model_config)
+    spec = res.spec
     if spec is None:
-        raise ManifestError(f"model {req.model!r}: not in the catalogue and not a config.json",
-                            hint="known: " + ", ".join(models.catalogue_names()))
+        raise ManifestError(res.note or f"model {req.model!r} is not in the catalogue",
+                            hint="give --model-config PATH (its config.json), or a published repo id or catalogue "
+                                 "name (docs/models.md)")
     problems = [] if req.tp is None else tp_validity(spec, req.tp) if req.tp >= 1 else [
         f"TP={req.tp} is not a TP size"]
     if problems:  # what check-deployment reports as TPD204: the engine refuses to start
@@ -101,7 +105,10 @@ def _resolve(req: PredictRequest) -> tuple[ModelSpec, skus.Sku, str, int, str | 
     if sku is None:
         raise ManifestError(f"GPU {gpu!r} is not in data/gpus.yaml",
                             hint="known: " + ", ".join(s.key for s in skus.catalogue()))
-    dtype = quant.normalize(req.dtype or models.quantization_hint(req.model) or spec.dtype)
+    prec = precision.resolve(req.engine or "vllm", None, None, res)
+    if not (req.dtype or prec.weights):
+        raise ManifestError(f"{spec.name}: {prec.note or 'weights precision unknown'}", hint="give --dtype")
+    dtype = quant.normalize(req.dtype or prec.weights)
     return spec, sku, dtype, memory_mib or int(sku.memory_gib * 1024), path, group
 
 

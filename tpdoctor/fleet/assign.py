@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tpdoctor.advice import quant
 from tpdoctor.advice.placement import Group
 from tpdoctor.fleet.domains import NvlinkDomain
 from tpdoctor.fleet.placer import Placer, Shapes
-from tpdoctor.llm import models, sizing
+from tpdoctor.llm import models, precision, sizing
 from tpdoctor.model.deployment import Deployment
 from tpdoctor.model.errors import TpdError
 
@@ -40,26 +41,29 @@ class Fits:
     def __init__(self, shapes: Shapes, base_dir: Path | None) -> None:
         self.shapes, self.base_dir = shapes, base_dir
         self.cache: dict[tuple[Any, ...], bool] = {}
-        self.specs: dict[str, models.ModelSpec | None] = {}
+        self.specs: dict[str, models.Resolution | None] = {}
 
     def __call__(self, d: Deployment, sid: int) -> bool:
         topo = self.shapes.topologies[sid]
         mem = topo.gpus[0].memory_mib if topo.gpus else None
         if not isinstance(mem, int):
             return True
-        key = (d.model, d.dtype, d.tp, d.pp, d.nodes, d.max_model_len, d.max_num_seqs, d.kv_cache_dtype, mem)
+        key = (d.model, d.dtype, d.quantization, d.engine_dtype, d.engine, d.tp, d.pp, d.nodes, d.max_model_len,
+               d.max_num_seqs, d.kv_cache_dtype, mem)
         hit = self.cache.get(key)
         if hit is None:
             if d.model not in self.specs:
                 try:
-                    self.specs[d.model] = models.resolve(d.model, self.base_dir) if d.model else None
+                    self.specs[d.model] = models.resolve_model(d.model, self.base_dir) if d.model else None
                 except TpdError:
                     self.specs[d.model] = None
-            spec = self.specs[d.model]
+            res = self.specs[d.model]
+            spec = res.spec if res is not None else None
+            weights = precision.for_deployment(d, res).weights if spec is not None else None
             hit = True
-            if spec is not None:
+            if spec is not None and weights is not None:
                 try:
-                    dtype = sizing.normalize_dtype(d.dtype or models.quantization_hint(d.model) or spec.dtype)
+                    dtype = sizing.normalize_dtype(quant.sizing_dtype(quant.normalize(weights)))
                     est = sizing.estimate(spec, dtype=dtype, tp=d.tp, pp=d.pp, max_model_len=d.max_model_len,
                                           max_num_seqs=d.max_num_seqs, gpu_memory_mib=mem)
                     hit = bool(est.fits)

@@ -108,7 +108,7 @@ class EngineMemory:
 def kv_per_token(spec: ModelSpec, engine: str, tp: int, pp: int, kv_dtype: str | None, dtype: str) -> int:
     """KV bytes per token on one GPU: each engine splits KV heads over TP its own way."""
     width = _kv_bytes(kv_dtype, dtype)
-    layers = -(-spec.layers // max(pp, 1))
+    layers = -(-spec.attention_layers // max(pp, 1))  # linear-attention layers keep no per-token KV
     if spec.is_mla:  # one latent per token per layer, on every TP rank
         return int(layers * (spec.kv_lora_rank + spec.qk_rope_head_dim) * width)
     if engine == "trtllm":  # head_dim × kv_heads / tp as one product (_util.py:72-84)
@@ -191,12 +191,14 @@ def engine_memory(spec: ModelSpec, k: Knobs, total_mib: int) -> EngineMemory:
 def _kv_shape(spec: ModelSpec, engine: str, tp: int, pp: int, per_tok: int, k: Knobs) -> str:
     width = _kv_bytes(k.kv_dtype, normalize_dtype(k.dtype))
     if spec.is_mla:
-        shape = (f"{spec.layers} layers / PP {pp} × ({spec.kv_lora_rank}+{spec.qk_rope_head_dim}) latent, "
+        shape = (f"{spec.attention_layers} layers / PP {pp} × ({spec.kv_lora_rank}+{spec.qk_rope_head_dim}) latent, "
                  "not split by TP")
     elif engine == "tgi":
-        shape = f"2 × {spec.layers} layers / PP {pp} × ({spec.kv_heads} KV heads // TP {tp}) × {spec.head_dim}"
+        shape = (f"2 × {spec.attention_layers} layers / PP {pp} × ({spec.kv_heads} KV heads // TP {tp}) × "
+                 f"{spec.head_dim}")
     else:
-        shape = f"2 × {spec.layers} layers / PP {pp} × max(1, {spec.kv_heads} KV heads / TP {tp}) × {spec.head_dim}"
+        shape = (f"2 × {spec.attention_layers} layers / PP {pp} × max(1, {spec.kv_heads} KV heads / TP {tp}) × "
+                 f"{spec.head_dim}")
     return f"KV per token per GPU: {shape} × {width:g} B = {per_tok / 1024:.1f} KiB"
 
 

@@ -189,6 +189,8 @@ def _deployment(lc: Launch, parsed: engineargs.ParsedArgs, ctx: Context, env: di
     served = str(names).split()[0] if names else None
     values = {k: parsed.values[k] for k in _FIELDS if k in parsed.values}
     values["dtype"] = str(dtype) if dtype is not None else None
+    for key, flag in (("quantization", "quantization"), ("engine_dtype", "dtype")):
+        values[key] = str(parsed.values[flag]) if parsed.values.get(flag) is not None else None
     if lc.engine == "tgi" and "max_total_tokens" not in values and "max_input_tokens" in parsed.values:
         notes.append(f"max input tokens {parsed.values['max_input_tokens']} (max total tokens: TGI's default)")
     return Deployment(

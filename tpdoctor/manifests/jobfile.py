@@ -79,9 +79,13 @@ def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) 
     dtype = entry.get("quantization") or entry.get("dtype")
     if entry.get("quantization"):
         origins["dtype"] = origins["quantization"]
+    floats = ("auto", "bfloat16", "bf16", "float16", "fp16", "half", "float32", "fp32", "float")
+    engine_dtype = entry.get("dtype") if str(entry.get("dtype", "")).lower() in floats else None
     return Deployment(
         name=str(entry.get("name") or entry["model"]), engine=engine, model=str(entry["model"]),
         kind="job", source=source, dtype=str(dtype) if dtype else None,
+        quantization=str(entry["quantization"]) if entry.get("quantization") else None,
+        engine_dtype=str(engine_dtype) if engine_dtype else None,
         kv_cache_dtype=entry.get("kv_cache_dtype"), node=entry.get("node"), gpus=gpus, gpu_uuids=uuids,
         gpu_memory_utilization=entry.get("gpu_memory_utilization"),
         latency_objective_ms=entry.get("latency_objective_ms"),

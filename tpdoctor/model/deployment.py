@@ -42,7 +42,9 @@ class Deployment:
     model: str
     kind: str  # job | Pod | Deployment | StatefulSet | LeaderWorkerSet | compose | cmdline | a custom resource kind
     source: str  # file the deployment was read from
-    dtype: str | None = None  # weights dtype or quantisation as written (normalised later)
+    dtype: str | None = None  # weights dtype or quantisation as written (normalised later): quantization or dtype
+    quantization: str | None = None  # the engine's quantisation flag as written (--quantization, TGI --quantize)
+    engine_dtype: str | None = None  # the engine's --dtype as written (vLLM/SGLang/TGI: the activation dtype)
     kv_cache_dtype: str | None = None
     tp: int = 1
     pp: int = 1

@@ -43,9 +43,13 @@ class Notice:
 
 
 def normalize_bus_id(text: str) -> str:
-    """`0000:0b:00.0`, `000:BA:80.0`, `00000000:0B:00.0` -> `00000000:0B:00.0`."""
-    domain, rest = text.strip().split(":", 1)
-    return f"{int(domain, 16):08X}:{rest.upper()}"
+    """`0000:0b:00.0`, `000:BA:80.0`, `00000000:0B:00.0` -> `00000000:0B:00.0`; text that is not a bus id is
+    kept as written (upper case), so it matches nothing rather than failing the read."""
+    domain, sep, rest = text.strip().partition(":")
+    try:
+        return f"{int(domain, 16):08X}:{rest.upper()}" if sep else text.strip().upper()
+    except ValueError:
+        return text.strip().upper()
 
 
 def notice_of(line: str) -> Notice | None:

@@ -62,6 +62,15 @@ def _header(a: Assessment) -> str:
             + f" · {markup(group)}  [dim]{markup(where)}[/dim]")
 
 
+def _model_line(a: Assessment) -> str | None:
+    """Where the architecture and the weights' precision came from (the file read, the catalogue entry)."""
+    res, p = a.resolution, a.precision
+    if res is None or not res.found:
+        return None
+    weights = f"weights {a.dtype}: {p.source}" if p is not None else ""
+    return f"  [dim]model: {markup(res.source)}" + (f" · {markup(weights)}" if weights else "") + "[/dim]"
+
+
 def _memory_line(a: Assessment) -> str | None:
     m = a.memory
     if m is None:
@@ -99,6 +108,9 @@ def render(result: CheckResult, console: Console, *, explain: bool = False) -> N
     for a in result.assessments:
         console.print()
         console.print(_header(a), highlight=False)
+        source = _model_line(a)
+        if source is not None:
+            console.print(source, highlight=False)
         line = _memory_line(a)
         if line is not None:
             console.print(line, highlight=False)
