@@ -1,7 +1,7 @@
 """tpdoctor installs on the stock Python of the GPU OSes (RHEL 9: 3.9, Ubuntu 22.04: 3.10; README), but CI runs
 3.11 and mypy cannot target 3.9. This test reads every shipped module (and the scripts a user runs) for what
 3.9 lacks, so a change written on 3.11 cannot break the install there unnoticed; `scripts/check-pythons.sh`
-runs the real interpreters where they exist.
+runs the real interpreters where they exist, with the rule cases and their helpers (so tests/ is read too).
 
 What it looks for: syntax newer than 3.9 (`ast.parse(feature_version=(3, 9))`); `zip(strict=)`;
 `datetime.UTC`; `dataclass(slots=/kw_only=)`; names of `typing`, `enum`, `itertools` and the standard
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FILES = sorted([*(ROOT / "tpdoctor").rglob("*.py"), *(ROOT / "scripts").glob("*.py")])
+FILES = sorted([*(ROOT / "tpdoctor").rglob("*.py"), *(ROOT / "scripts").glob("*.py"), *(ROOT / "tests").rglob("*.py")])
 
 NEWER_NAMES = {
     "typing": {"TypeAlias", "ParamSpec", "Concatenate", "TypeGuard", "Self", "Never", "LiteralString", "Required",

@@ -51,7 +51,7 @@ class HealthCalls:
         got = self._health(h, "nvmlDeviceGetRemappedRows", "remapped_rows")
         if isinstance(got, int):
             return got
-        for out, value in zip((corr, unc, pending, failure), got[1], strict=True):
+        for out, value in zip((corr, unc, pending, failure), got[1]):
             self._put(out, int(value))  # type: ignore[attr-defined]
         return SUCCESS
 

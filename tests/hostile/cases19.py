@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +220,7 @@ def fleet_dir(*reports: tuple[str, Callable[[dict[str, Any]], None], float | Non
     def build(tmp: Path) -> Inputs:
         folder = tmp / "reports"
         folder.mkdir()
-        now = datetime.now(UTC).timestamp()
+        now = datetime.now(timezone.utc).timestamp()
         for name, change, age in reports:
             data = json.loads(_example_report())
             change(data)
@@ -233,7 +233,7 @@ def fleet_dir(*reports: tuple[str, Callable[[dict[str, Any]], None], float | Non
 
 def _dated(days: float, status: str | None = None) -> Callable[[dict[str, Any]], None]:
     def change(data: dict[str, Any]) -> None:
-        stamp = datetime.now(UTC) + timedelta(days=days)
+        stamp = datetime.now(timezone.utc) + timedelta(days=days)
         data["captured_at"] = stamp.replace(microsecond=0).isoformat().replace("+00:00", "Z")
         if status == "ok":
             data["findings"], data["status"] = [], "ok"
