@@ -21,7 +21,7 @@ KEYS = ("engine", "model", "tp", "pp", "dp", "ep", "replicas", "nodes", "gpus", 
 
 
 def files() -> list[Path]:
-    return sorted(p for p in REAL.iterdir() if not p.name.endswith((".meta.yaml", ".md")))
+    return sorted(p for p in REAL.iterdir() if not p.name.endswith((".meta.yaml", ".md")) and p.name != "SPLIT.yaml")
 
 
 def meta(path: Path) -> dict[str, Any]:
