@@ -22,23 +22,11 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL = ROOT / "fixtures" / "deployments" / "real"
+sys.path.insert(0, str(ROOT))
+from tests.manifests.corpus import ISSUE12_KEYS, KEYS, REAL, differences, files, meta, reading  # noqa: E402
+
 NODE = ROOT / "fixtures" / "topologies" / "h100-sxm-8.json"
-OLD_KEYS = ("engine", "model", "tp", "pp", "dp", "ep", "replicas", "nodes", "gpus", "gpu_count", "dtype",
-            "kv_cache_dtype", "max_model_len", "max_num_seqs", "gpu_memory_utilization", "mem_fraction_static",
-            "max_total_tokens", "max_batch_total_tokens", "unresolved")
-NEW_KEYS = ("gpus_are", "placement")
 VENDOR_WORDS = {"amd": "AMD", "gaudi": "Gaudi", "tpu": "TPU", "ascend": "Ascend", "cpu": "CPU"}
-
-
-def files() -> list[Path]:
-    return sorted(p for p in REAL.iterdir() if not p.name.endswith((".meta.yaml", ".md")) and p.name != "SPLIT.yaml")
-
-
-def meta(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.with_name(path.name.rsplit(".", 1)[0] + ".meta.yaml").read_text(encoding="utf-8"))
-    assert isinstance(data, dict)
-    return data
 
 
 def split() -> dict[str, str]:
@@ -46,39 +34,6 @@ def split() -> dict[str, str]:
     data = yaml.safe_load((REAL / "SPLIT.yaml").read_text(encoding="utf-8"))
     held = set(data["held_out_repositories"])
     return {p.name: "held-out" if meta(p)["source"]["repo"] in held else "development" for p in files()}
-
-
-def reading(d: Any) -> dict[str, Any]:
-    unknown = getattr(d, "unknown", {}) or {}
-    copies = d.dp if d.dp > 1 and d.replicas % d.dp == 0 else 1
-    gpus = list(d.gpus) if d.gpus is not None else None
-    return {
-        "engine": d.engine, "model": d.model or None, "tp": None if "tp" in unknown else d.tp,
-        "pp": None if "pp" in unknown else d.pp, "dp": d.dp, "ep": d.ep, "replicas": d.replicas // copies,
-        "nodes": d.nodes, "gpus": gpus,
-        "gpu_count": d.gpu_count if d.gpu_count is not None else (len(d.gpus) if d.gpus else None),
-        "gpus_are": getattr(d, "gpu_scope", None) if gpus is not None else None,
-        "placement": getattr(d, "placement", None),
-        "dtype": d.dtype, "kv_cache_dtype": d.kv_cache_dtype, "max_model_len": d.max_model_len,
-        "max_num_seqs": d.max_num_seqs, "gpu_memory_utilization": d.gpu_memory_utilization,
-        "mem_fraction_static": d.mem_fraction_static, "max_total_tokens": d.max_total_tokens,
-        "max_batch_total_tokens": d.max_batch_total_tokens, "unresolved": sorted(d.unresolved),
-    }
-
-
-def differences(got: dict[str, Any], want: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
-    out = []
-    for key in keys:
-        w, g = want.get(key), got.get(key)
-        if key == "unresolved":
-            w, g = sorted(w or []), sorted(g or [])
-        if isinstance(w, float) or isinstance(g, float):
-            same = w is not None and g is not None and abs(float(w) - float(g)) < 1e-9
-        else:
-            same = w == g
-        if not same:
-            out.append(f"{key}: got {g!r}, want {w!r}")
-    return out
 
 
 def judge_read(path: Path, keys: tuple[str, ...]) -> tuple[bool, str, Any]:
@@ -127,6 +82,7 @@ def judge_verdict(path: Path, got: Any) -> tuple[str, list[str]]:
     allowed = set(meta(path).get("verdict", {}).get("critical") or [])
     false = sorted({f.rule for f in result.report.findings if f.active and f.severity.value == "critical"
                     and f.evidence.get("judged") is not False and f.rule not in allowed})
+    false += [f"rule-error:{f.rule}" for f in result.report.findings if "rule error" in f.message]
     return result.report.status.value, false
 
 
@@ -135,8 +91,8 @@ def score(part: str, detail: bool) -> dict[str, Any]:
     chosen = [p for p in files() if part == "all" or parts[p.name] == part]
     rows = []
     for p in chosen:
-        right_all, why, got = judge_read(p, OLD_KEYS + NEW_KEYS)
-        right_old = judge_read(p, OLD_KEYS)[0] if got is not None else False
+        right_all, why, got = judge_read(p, KEYS)
+        right_old = judge_read(p, ISSUE12_KEYS)[0] if got is not None else False
         status, false = judge_verdict(p, got)
         works = meta(p).get("verdict", {}).get("works")
         rows.append({"file": p.name, "right": right_all, "right_old_keys": right_old, "status": status,

@@ -22,8 +22,8 @@ from tpdoctor.report.catalogue import load_catalogue
 
 CORPUS = files()
 H100 = ROOT / "fixtures" / "topologies" / "h100-sxm-8.json"
-# Refusals: the words the one-line reason must hold, per answer-key outcome.
-REASON = {"not-gpu": "not a GPU job", "refused": ""}
+# Refusals: the words the one-line reason must hold: the vendor a not-NVIDIA job runs on, by the answer key.
+VENDOR_WORDS = {"amd": "AMD", "gaudi": "Gaudi", "tpu": "TPU", "ascend": "Ascend", "cpu": "CPU", "neuron": "Neuron"}
 # On 8× H100 80GB (81,559 MiB = 79.6 GiB each), the criticals and why they are real:
 EXPECTED_CRITICAL = {
     # vLLM v0.11 (gpu_memory_utilization 0.90): 0.9 × 79.6 = 71.7 GiB − 61.0 GiB bf16 weights − 1.6 GiB
@@ -59,7 +59,9 @@ def verdict(path: Path) -> tuple[bool, str]:
     if isinstance(got, str):
         if expected["outcome"] == "read":
             return False, f"refused: {got}"
-        return REASON[expected["outcome"]] in got, got
+        if expected["outcome"] == "not-gpu":
+            return VENDOR_WORDS[expected["vendor"]] in got and "not an NVIDIA GPU job" in got, got
+        return True, got
     if expected["outcome"] != "read":
         return False, f"read {len(got)} deployment(s), answer key says {expected['outcome']}"
     want = expected["deployments"]
@@ -132,3 +134,18 @@ def test_refusals_exit_3_with_one_line(path: Path, capsys: pytest.CaptureFixture
     assert main(["check-deployment", str(path), "--topology", str(H100)]) == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert err and err[0].startswith("tpdoctor: error: ") and "Traceback" not in "\n".join(err)
+
+
+def test_no_deployment_that_cannot_work_ends_ok() -> None:
+    """Issue 22: OK promises every critical question was answered; a file the key says cannot work as written
+    ends CRITICAL or UNKNOWN (a question it cannot answer), never OK."""
+    silent = [p.name for p in CORPUS if meta(p).get("verdict", {}).get("works") is False
+              and (r := on_h100(p)) is not None and r.report.status.value == "ok"]
+    assert not silent
+
+
+def test_every_rule_evaluates_on_every_file() -> None:
+    """A rule either judges or names the unknown fact: never a CEL error ("No matching overloads found")."""
+    errors = [(p.name, f.rule) for p in CORPUS if (r := on_h100(p)) is not None for f in r.report.findings
+              if "rule error" in f.message]
+    assert not errors

@@ -13,7 +13,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from pathlib import Path
+from typing import BinaryIO
 
 from tpdoctor.model.errors import InputError
 
@@ -81,3 +83,17 @@ def _why(exc: OSError) -> str:
 
 def _human(n: int) -> str:
     return f"{n // (1024 * 1024)} MiB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+def read_stdin(stream: BinaryIO | None = None, *, max_bytes: int = MAX_BYTES, what: str = "text") -> str:
+    """Standard input (`-` for a path) as UTF-8 text, bounded like a file: `helm template … | tpdoctor … -`."""
+    src = stream if stream is not None else sys.stdin.buffer
+    data = src.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise InputError(f"<stdin>: more than the {_human(max_bytes)} an input may have")
+    if b"\x00" in data[:4096]:
+        raise InputError(f"<stdin>: binary data, not {what}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"<stdin>: not UTF-8 text (byte {exc.start}), not {what}") from None

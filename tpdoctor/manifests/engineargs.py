@@ -203,3 +203,7 @@ def apply_env(parsed: ParsedArgs, env: dict[str, str], env_origins: dict[str, Or
         origin = env_origins.get(f"env.{var}") or Origin("")
         tok = Token(env[var], origin)
         _take(parsed, opt, var, [env[var]], [tok], origin)
+    if "model" not in parsed.values and "model" not in parsed.unknown:
+        parsed.unknown["model"] = ("TGI reads the model from --model-id or MODEL_ID, and this file sets neither "
+                                   "(TGI's own default is bigscience/bloom-560m)")
+        parsed.unresolved.append("MODEL_ID")
