@@ -22,8 +22,23 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.manifests.corpus import ISSUE12_KEYS, KEYS, REAL, differences, files, meta, reading  # noqa: E402
+
+
+def _corpus() -> Any:
+    """tests/manifests/corpus.py of this checkout, loaded by path: `tpdoctor` itself stays whatever PYTHONPATH
+    names (another checkout's, to score it)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("corpus_keys", ROOT / "tests" / "manifests" / "corpus.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_C = _corpus()
+ISSUE12_KEYS, KEYS, REAL, differences, files, meta, reading = (_C.ISSUE12_KEYS, _C.KEYS, _C.REAL, _C.differences,
+                                                               _C.files, _C.meta, _C.reading)
 
 NODE = ROOT / "fixtures" / "topologies" / "h100-sxm-8.json"
 VENDOR_WORDS = {"amd": "AMD", "gaudi": "Gaudi", "tpu": "TPU", "ascend": "Ascend", "cpu": "CPU"}
@@ -65,12 +80,12 @@ def judge_read(path: Path, keys: tuple[str, ...]) -> tuple[bool, str, Any]:
     return not diffs, "; ".join(diffs), got
 
 
-def judge_verdict(path: Path, got: Any) -> tuple[str, list[str]]:
-    """(status on the healthy 8× H100 node, criticals the key does not allow)."""
+def judge_verdict(path: Path, got: Any) -> tuple[str, list[str], list[str]]:
+    """(status on the healthy 8× H100 node, criticals the key does not allow, rules that failed to evaluate)."""
     if got is None:
-        return "traceback", []
+        return "traceback", [], []
     if isinstance(got, str):
-        return "refused", []
+        return "refused", [], []
     from tpdoctor.deploy.check import check
     from tpdoctor.probes import replay
     from tpdoctor.report.catalogue import load_catalogue
@@ -78,12 +93,12 @@ def judge_verdict(path: Path, got: Any) -> tuple[str, list[str]]:
     try:
         result = check(list(got), replay.load(NODE), load_catalogue())
     except Exception as exc:
-        return f"error: {type(exc).__name__}", []
+        return f"error: {type(exc).__name__}", [], []
     allowed = set(meta(path).get("verdict", {}).get("critical") or [])
     false = sorted({f.rule for f in result.report.findings if f.active and f.severity.value == "critical"
                     and f.evidence.get("judged") is not False and f.rule not in allowed})
-    false += [f"rule-error:{f.rule}" for f in result.report.findings if "rule error" in f.message]
-    return result.report.status.value, false
+    errors = sorted({f.rule for f in result.report.findings if "rule error" in f.message})
+    return result.report.status.value, false, errors
 
 
 def score(part: str, detail: bool) -> dict[str, Any]:
@@ -93,10 +108,11 @@ def score(part: str, detail: bool) -> dict[str, Any]:
     for p in chosen:
         right_all, why, got = judge_read(p, KEYS)
         right_old = judge_read(p, ISSUE12_KEYS)[0] if got is not None else False
-        status, false = judge_verdict(p, got)
+        status, false, errors = judge_verdict(p, got)
         works = meta(p).get("verdict", {}).get("works")
         rows.append({"file": p.name, "right": right_all, "right_old_keys": right_old, "status": status,
-                     "false_critical": false, "cannot_work_ok": works is False and status == "ok",
+                     "false_critical": false, "rule_errors": errors,
+                     "cannot_work_ok": works is False and status == "ok",
                      "detail": why if not right_all else ""})
     repos = {meta(p)["source"]["repo"] for p in chosen}
     out = {
@@ -104,6 +120,7 @@ def score(part: str, detail: bool) -> dict[str, Any]:
         "read_or_refused_right": sum(r["right"] for r in rows),
         "read_or_refused_right_issue12_keys": sum(r["right_old_keys"] for r in rows),
         "files_with_false_critical": sum(bool(r["false_critical"]) for r in rows),
+        "files_with_rule_error": sum(bool(r["rule_errors"]) for r in rows),
         "cannot_work": sum(meta(p).get("verdict", {}).get("works") is False for p in chosen),
         "cannot_work_ending_ok": sum(r["cannot_work_ok"] for r in rows),
         "tracebacks": sum(r["status"] == "traceback" for r in rows),
@@ -128,12 +145,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['part']}: {r['files']} files from {r['repositories']} repositories")
         print(f"  read or refused right: {r['read_or_refused_right']}/{r['files']} "
               f"(issue-12 keys only: {r['read_or_refused_right_issue12_keys']})")
-        print(f"  files with a false CRITICAL: {r['files_with_false_critical']}")
+        print(f"  files with a false CRITICAL: {r['files_with_false_critical']}; with a rule that failed to "
+              f"evaluate: {r['files_with_rule_error']}")
         print(f"  cannot work as written: {r['cannot_work']}, of which end OK: {r['cannot_work_ending_ok']}")
         print(f"  tracebacks: {r['tracebacks']}; statuses: {r['statuses']}")
         for row in r.get("rows", []):
             flag = "ok  " if row["right"] else "MISS"
             extra = f" false-critical={row['false_critical']}" if row["false_critical"] else ""
+            extra += f" rule-error={row['rule_errors']}" if row["rule_errors"] else ""
             extra += " CANNOT-WORK-ENDS-OK" if row["cannot_work_ok"] else ""
             print(f"    {flag} {row['status']:9s} {row['file']}{extra} {row['detail'][:220]}")
     return 0

@@ -41,6 +41,12 @@ EXPECTED_CRITICAL = {
     # TPD203 says it could not judge (test below), never a critical made of "unknown ms".
     ("lws-sglang-multinode.yaml", "TPD203"),
     ("sky-deepseek-r1-sglang-2node.yaml", "TPD203"),
+    # issue 22's files: DeepSeek-V3 at TP=1 (626.7 GiB of fp8 weights on one GPU); DeepSeek-R1 at TP=8 written for
+    # 8× H200 (78.3 GiB of weights per 80 GB H100 GPU); Llama-3.1-70B bf16 at TP=2 (65.7 GiB of weights per GPU
+    # leave 4.0 GiB of KV under 0.9 × 80 GB, less than one 32,000-token sequence's 4.9 GiB)
+    ("ps1-vllm-docker-gpus-all-deepseek-v3.ps1", "TPD205"),
+    ("dstack-trtllm-r1-tp-gpus-num.yml", "TPD205"),
+    ("sh-vllm-70b-bf16-tp2-cvd23.sh", "TPD205"),
 }
 
 

@@ -190,6 +190,8 @@ def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
     for k, fact in DEPLOYMENT.fields.items():  # a null yes/no is never an answer: a rule must not see it as one
         if fact.type == B and facts.get(k) is None and k not in unknown:
             unknown[k] = "not determined for this deployment"
+    if "context_problem" in unknown:  # an illustrative entry's length judges nothing
+        facts["context_problem"] = None
     facts["unknown"] = {k: v for k, v in unknown.items() if facts.get(k) is None}
     return facts
 
@@ -336,6 +338,9 @@ def _unknown(a: Assessment, facts: dict[str, Any]) -> dict[str, str]:
 
     model_reason = d.unknown.get("model") or next((n for n in a.notes if "model" in n),
                                                    "model architecture not known")
+    if a.spec is not None and a.spec.illustrative and (d.max_model_len or 0) > a.spec.max_context:
+        unknown["context_problem"] = (f"{a.spec.name}'s catalogue entry is illustrative, not a published config: "
+                                      "its max_position_embeddings is not the model's (give --model-config)")
     pin_reason = cost_facts.group_reason(a)
     need(facts.get("unpinned_risk") is not None, ["unpinned_risk"], pin_reason)
     need(facts.get("gpus_missing") is not None, ["gpus_missing"],

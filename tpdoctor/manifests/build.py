@@ -217,6 +217,9 @@ def _gpus(env: dict[str, str], env_origins: dict[str, Origin], lc: Launch, ctx: 
     runtime = runtime_of(ctx, lc, found)
     visible = _visible(runtime, lc, ctx, found)
     cvd = env.get("CUDA_VISIBLE_DEVICES")
+    if runtime == "ray" and cvd is not None:  # Ray sets each worker's CUDA_VISIBLE_DEVICES: the driver's is not
+        notes.append(f"CUDA_VISIBLE_DEVICES={cvd} is the Ray driver's: Ray hands each worker its own GPUs")
+        cvd = None
     if cvd is None and runtime == "job":
         return placement.Placed(None, (), None, ctx.gpu_count, visible.kind, None), runtime
     return placement.place(visible, cvd, env_origins.get("env.CUDA_VISIBLE_DEVICES"), notes), runtime

@@ -157,6 +157,8 @@ def _looks_like_model(tokens: list[Token], i: int, model_slot_open: bool) -> boo
 def _take(out: ParsedArgs, opt: Option, name: str, raw_values: list[str], vtoks: list[Token],
           origin: Origin) -> None:
     missing = [n for t in vtoks for n in t.unresolved]
+    if missing and opt.field == "name":  # a served name is a label: nothing judged needs it
+        return
     if missing:
         shown = ", ".join(dict.fromkeys(missing))
         out.unknown[opt.field] = f"{name} comes from {shown}, which this file does not set"

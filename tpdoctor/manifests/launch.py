@@ -140,10 +140,9 @@ def find(tokens: list[Token], *, image: str | None = None, hints: str = "") -> L
             return _made(lc, env, env_origins, extra)
         if base == "tritonserver" and any(t.text.startswith("--model-repository") for t in tokens[i + 1:]):
             repo = _option_value(tokens[i + 1:], "--model-repository")
-            lc = Launch("trtllm", "serve", [Token("--model", tokens[i].origin), Token(repo, tokens[i].origin)],
-                        tokens[i], False, image, note="Triton Inference Server over a model repository: with the "
-                        "TensorRT-LLM backend it serves a prebuilt engine")
-            lc.prebuilt = repo
+            lc = Launch("trtllm", "serve", [repo], tokens[i], True, image, note="Triton Inference Server over a "
+                        "model repository: with the TensorRT-LLM backend it serves a prebuilt engine")
+            lc.prebuilt = repo.text
             return _made(lc, env, env_origins, extra) if "trt" in (image or hints or "").lower() or "tensorrt" in \
                 (image or hints or "").lower() else None
         if base in _BUILD_SCRIPTS or base.endswith(_BUILD_SCRIPTS):
@@ -164,12 +163,15 @@ def find(tokens: list[Token], *, image: str | None = None, hints: str = "") -> L
 _ENGINE_DIR = re.compile(r"(^|[/_.-])(engines?|engine_dir|tllm_engine\w*|trt_engines?)([/_.-]|$)", re.I)
 
 
-def _option_value(tokens: list[Token], name: str) -> str:
+def _option_value(tokens: list[Token], name: str) -> Token:
+    """The value of `--name VALUE` / `--name=VALUE` as a token (its unresolved variables kept)."""
     for k, t in enumerate(tokens):
         opt, eq, value = t.text.partition("=")
         if opt == name:
-            return value if eq else (tokens[k + 1].text if k + 1 < len(tokens) else "")
-    return ""
+            if eq:
+                return Token(value, t.origin, t.in_string, t.unresolved)
+            return tokens[k + 1] if k + 1 < len(tokens) else Token("", t.origin)
+    return Token("", tokens[0].origin if tokens else Origin(""))
 
 
 def _made(launch: Launch, env: dict[str, str], env_origins: dict[str, Origin], extra: dict[str, object]) -> Launch:
@@ -248,9 +250,9 @@ def _wrapper(tokens: list[Token], j: int, image: str | None, hints: str, env: di
     spellings = [a.text.partition("=")[0] for a in args if a.text.startswith("-")]
     if "openai_frontend" in tokens[j].text and "--model-repository" in spellings and "trt" in (image or hints).lower():
         repo = _option_value(args, "--model-repository")
-        lc = Launch("trtllm", "serve", [Token("--model", tokens[j].origin), Token(repo, tokens[j].origin)], tokens[j],
-                    False, image, note="Triton's OpenAI frontend over a TensorRT-LLM model repository")
-        lc.prebuilt = repo
+        lc = Launch("trtllm", "serve", [repo], tokens[j], True, image,
+                    note="Triton's OpenAI frontend over a TensorRT-LLM model repository")
+        lc.prebuilt = repo.text
         return _made(lc, env, env_origins, extra)
     if not any(flags.lookup("wrapper", s).option is not None and flags.lookup("wrapper", s).option.field == "tp"  # type: ignore[union-attr]
                for s in spellings):
