@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.manifests.test_runtimes import POD
 from tests.topologies import h100_nvl_4gpu, nvswitch_node
 from tpdoctor.advice import scheduler
 from tpdoctor.cli import main
@@ -39,21 +40,8 @@ def open_questions(result: CheckResult) -> dict[str, str]:
     return {q.name: q.answer_with or "" for q in result.questions if q.open}
 
 
-POD = """apiVersion: v1
-kind: Pod
-metadata: {{name: {name}}}
-spec:
-  containers:
-    - name: vllm
-      image: vllm/vllm-openai:v0.11.0
-      args: ["--model", "{model}", "--tensor-parallel-size", "2"]
-      env: [{env}]
-      resources: {{limits: {{nvidia.com/gpu: 2}}}}
-"""
-
-
-def pod(name: str = "a", model: str = "Qwen/Qwen3.5-27B-FP8", env: str = "") -> str:
-    return POD.format(name=name, model=model, env=env)
+def pod(name: str = "a", env: str = "") -> str:
+    return POD.format(name=name, env=env)
 
 
 def test_pinned_gpus_the_node_lacks_are_critical_not_ok(capsys: pytest.CaptureFixture[str]) -> None:

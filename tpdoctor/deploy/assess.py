@@ -113,6 +113,8 @@ def used_gpus(dep: Deployment, topology: Topology, pinned: tuple[int, ...] | Non
     n = dep.gpus_needed
     if pinned is not None:
         return pinned[:n] if len(pinned) >= n else pinned
+    if "tp" in dep.unknown or "pp" in dep.unknown:  # how many of them it takes is not known
+        return None
     if dep.placement == "all" and dep.gpus is None and not dep.gpu_uuids:
         ordered = [g.index for g in sorted(topology.gpus, key=lambda g: g.index)]
         return tuple(ordered[:n]) if len(ordered) >= n else None

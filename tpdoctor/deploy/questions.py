@@ -179,7 +179,7 @@ def _links(a: Assessment, fx: Mapping[str, Any], topology: Topology, links_made:
         why = f"its group's size is not known: {d.unknown.get('tp') or d.unknown.get('pp')}"
         return why, _answer_for(a, "tp " + why)
     if d.gpus_needed <= 1:
-        return None, None  # one GPU per node: no group on a node (pipeline stages cross the network: `network`)
+        return "", None  # one GPU per node: no group on a node (what crosses the network is `network`'s)
     if not links_made:
         return ("the topology does not show every GPU pair's link (a partial capture)",
                 "a complete capture of the node (`tpdoctor collect`, or `nvidia-smi topo -m` with every row)")

@@ -62,13 +62,16 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES) -> bytes:
 def read_text(path: str | Path, *, max_bytes: int = MAX_BYTES, what: str = "text") -> str:
     """A regular UTF-8 text file of at most `max_bytes` (a leading BOM is dropped); InputError otherwise.
     `what` names the expected content in the message ("a manifest", "nvidia-smi output")."""
-    data = read_bytes(path, max_bytes=max_bytes)
+    return _text(read_bytes(path, max_bytes=max_bytes), str(path), "binary file", what)
+
+
+def _text(data: bytes, name: str, binary: str, what: str) -> str:
     if b"\x00" in data[:4096]:
-        raise InputError(f"{path}: binary file, not {what}")
+        raise InputError(f"{name}: {binary}, not {what}")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}), not {what}") from None
+        raise InputError(f"{name}: not UTF-8 text (byte {exc.start}), not {what}") from None
 
 
 def _why(exc: OSError) -> str:
@@ -91,9 +94,4 @@ def read_stdin(stream: BinaryIO | None = None, *, max_bytes: int = MAX_BYTES, wh
     data = src.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise InputError(f"<stdin>: more than the {_human(max_bytes)} an input may have")
-    if b"\x00" in data[:4096]:
-        raise InputError(f"<stdin>: binary data, not {what}")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"<stdin>: not UTF-8 text (byte {exc.start}), not {what}") from None
+    return _text(data, "<stdin>", "binary data", what)
