@@ -6,8 +6,10 @@ Writes nvidia-smi outputs byte for byte in the layout real drivers print (tabs i
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 OUT = Path("tpdoctor/examples/h100nvl-gpu01-nvlink-down")
 NAME = "NVIDIA H100 NVL"
@@ -26,30 +28,20 @@ LINK_GBPS = "26.562"
 AFFINITY = ["0-31,64-95", "0-31,64-95", "32-63,96-127", "32-63,96-127"]
 NUMA = [0, 0, 1, 1]
 
-LEGEND = """
-Legend:
+def load_smiq() -> ModuleType:
+    """fixtures/smiq.py: the shared `nvidia-smi -q` writer (health sections in driver 535's layout)."""
+    spec = importlib.util.spec_from_file_location("smiq", Path("fixtures/smiq.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("smiq", module)
+    spec.loader.exec_module(module)
+    return module
 
-  X    = Self
-  SYS  = Connection traversing PCIe as well as the SMP interconnect between NUMA nodes (e.g., QPI/UPI)
-  NODE = Connection traversing PCIe as well as the interconnect between PCIe Host Bridges within a NUMA node
-  PHB  = Connection traversing PCIe as well as a PCIe Host Bridge (typically the CPU)
-  PXB  = Connection traversing multiple PCIe bridges (without traversing the PCIe Host Bridge)
-  PIX  = Connection traversing at most a single PCIe bridge
-  NV#  = Connection traversing a bonded set of # NVLinks
-"""
 
-P2P_LEGEND = """
-Legend:
+LEGEND = load_smiq().TOPO_LEGEND  # `topo -m` legend, as nvidia-smi prints it
 
-  X    = Self
-  OK   = Status Ok
-  CNS  = Chipset not supported
-  GNS  = GPU not supported
-  TNS  = Topology not supported
-  NS   = Not supported
-  DR   = Disabled by regkey
-  U    = Unknown
-"""
+# `topo -p2p` legend; this driver also prints the regkey row
+P2P_LEGEND = load_smiq().P2P_LEGEND.replace("  U    = Unknown", "  DR   = Disabled by regkey\n  U    = Unknown")
 
 
 def topo_m() -> str:
@@ -134,6 +126,13 @@ def query_gpu() -> str:
     return "\n".join([head, *rows]) + "\n"
 
 
+def query_and_mig() -> dict[str, str]:
+    """`nvidia-smi -q` (every GPU healthy: the fault is the bridge, not the GPUs) and the MIG query."""
+    smiq = load_smiq()
+    gpus = [smiq.SmiGpu(bus=BUS_IDS[i], name=NAME, uuid=UUIDS[i], fabric="N/A") for i in range(4)]
+    return {"query.txt": smiq.query_text("570.124.06", "12.8", gpus), "mig.csv": smiq.mig_csv(gpus)}
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     files = {
@@ -146,6 +145,7 @@ def main() -> int:
         "nvlink-caps.txt": nvlink_caps(),
         "query-gpu.csv": query_gpu(),
         "host.txt": "gpu01\n",
+        **query_and_mig(),
     }
     for name, text in files.items():
         (OUT / name).write_bytes(text.encode())

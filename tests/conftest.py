@@ -18,8 +18,17 @@ FIXTURES = ROOT / "fixtures"
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 
 
+@pytest.fixture(autouse=True)
+def _node_view(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process checks see the whole node unless a test says otherwise (a CI container may set
+    NVIDIA_VISIBLE_DEVICES); the hardware tests keep the machine's own view."""
+    if "gpu" not in request.keywords and "multi_gpu" not in request.keywords:
+        monkeypatch.delenv("NVIDIA_VISIBLE_DEVICES", raising=False)
+
+
 def cli_env(extra: Mapping[str, str] | None = None, *, path: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAKESMI_", "TPDOCTOR_"))}
+    # a container's NVIDIA_VISIBLE_DEVICES would make every live check a partial view (TPD143): tests set it
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAKESMI_", "TPDOCTOR_", "NVIDIA_VISIBLE"))}
     env["PYTHONPATH"] = str(ROOT)
     env["PATH"] = path if path is not None else f"{FAKESMI_BIN}{os.pathsep}/usr/bin{os.pathsep}/bin"
     env["COLUMNS"] = "100"

@@ -32,7 +32,7 @@ def test_ids_unique_and_equal_to_file_names() -> None:
 
 def test_node_catalogue_is_complete() -> None:
     assert [r.id for r in RULES if r.scope == "node"] == [f"TPD1{i:02d}" for i in range(14)] + [
-        f"TPD12{i}" for i in range(6)]
+        f"TPD12{i}" for i in range(6)] + [f"TPD1{i}" for i in range(30, 44)]
     assert {r.id: r.name for r in RULES if r.scope == "node"} == {
         "TPD100": "nvlink-down", "TPD101": "nvlink-degraded", "TPD102": "nvlink-errors",
         "TPD103": "pcie-link-degraded", "TPD104": "p2p-unavailable", "TPD105": "fabric-not-ready",
@@ -41,7 +41,12 @@ def test_node_catalogue_is_complete() -> None:
         "TPD112": "pcie-slot-limited", "TPD113": "bridge-missing-or-down",
         "TPD120": "fabric-unhealthy", "TPD121": "fabric-degraded", "TPD122": "nvlink-domain-missing",
         "TPD123": "nvlink-domain-split", "TPD124": "imex-not-ready",
-        "TPD125": "nvlink-not-exposed-to-vm"}
+        "TPD125": "nvlink-not-exposed-to-vm",
+        "TPD130": "gpu-missing", "TPD131": "no-gpu-readable", "TPD132": "inforom-corrupted",
+        "TPD133": "nvlink-ports-dark", "TPD134": "mig-enabled", "TPD135": "mig-change-pending",
+        "TPD136": "row-remap-pending", "TPD137": "row-remap-failed", "TPD138": "ecc-uncorrectable",
+        "TPD139": "retired-pages-pending", "TPD140": "gpu-reset-required", "TPD141": "gpu-drain-recommended",
+        "TPD142": "gpu-clocks-slowed", "TPD143": "partial-view"}
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)

@@ -29,7 +29,7 @@ def test_scan_from_json(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     else:  # topo -m alone cannot show a dark bridge (nor models, PCIe links, P2P): unknown, never ok
         assert code == 3 and report.status.value == "unknown"
         not_made = {c.name for c in report.topology.coverage if c.state.value == "not_made"}
-        assert not_made == {"nvlink_ports", "nvlink_errors", "gpu_info", "p2p"}
+        assert not_made == {"nvlink_ports", "nvlink_errors", "gpu_info", "p2p", "gpu_health"}
 
 
 def test_scan_from_snapshot_json_equals_the_original(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -107,7 +107,7 @@ def test_collect_then_replay(run_cli, fakesmi_env, tmp_path: Path) -> None:
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(["topo-m.txt", "topo-p2p-r.txt", "topo-p2p-w.txt", "topo-p2p-n.txt",
                             "nvlink-status.txt", "nvlink-errors.txt", "nvlink-caps.txt", "query-gpu.csv",
-                            "host.txt", "snapshot.json"])
+                            "query.txt", "mig.csv", "host.txt", "snapshot.json"])
     for name in names:
         if (EXAMPLE / name).exists() and name != "host.txt":
             assert (out / name).read_bytes() == (EXAMPLE / name).read_bytes(), name

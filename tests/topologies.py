@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from tpdoctor.model.health import NOT_SUPPORTED, GpuHealth, MissingGpu, View
 from tpdoctor.model.imex import Imex
 from tpdoctor.model.topology import (
     Fabric,
@@ -24,8 +25,15 @@ from tpdoctor.model.topology import (
     RemoteType,
     Topology,
 )
+from tpdoctor.model.unknown import Unknown
 
 Pair = tuple[int, int]
+# what the driver answers for a healthy Ampere-or-newer GPU (nvidia-smi -q, NVML): every scenario GPU reads this
+HEALTHY = GpuHealth(source="nvidia-smi -q", remap_pending=False, remap_failed=False, remap_uncorrectable=0,
+                    retired_pending=Unknown(NOT_SUPPORTED), ecc_volatile_uncorrectable=0, reset_required=False,
+                    drain_recommended=False, recovery_action="none", clocks_hw_slowdown=False,
+                    clocks_hw_thermal=False, clocks_hw_power_brake=False, clocks_sw_thermal=False,
+                    mig_pending=False)
 
 
 def _ports(n: int, active: int, remote: RemoteType, peer: int | None, errors: Mapping[int, int]) -> tuple:
@@ -55,7 +63,7 @@ def h100_nvl_4gpu(*, down: Iterable[Pair] = (), degraded: Mapping[Pair, int] | N
             nvlinks=_ports(12, up[pair], RemoteType.GPU, peer, nvlink_errors.get(i, {})),
             pcie=(pcie or {}).get(i, Pcie(gen_current=5, gen_max=5, width_current=16, width_max=16, gpu_gen_max=5)),
             mig=False,
-            fabric=Fabric(state="not_supported"),
+            fabric=Fabric(state="not_supported"), health=HEALTHY,
         ))
     pcie_paths = {(0, 1): "NODE", (2, 3): "NODE", (0, 2): "SYS", (0, 3): "SYS", (1, 2): "SYS", (1, 3): "SYS"}
     links = []
@@ -93,7 +101,7 @@ def nvswitch_node(n: int = 8, *, name: str = "NVIDIA H100 80GB HBM3", ports: int
         gpus.append(Gpu(index=i, name=name, uuid=f"GPU-sw-{i}", pci_bus_id=f"00000000:{(i * 8) % 256:02X}:00.0",
                         memory_mib=81559, numa_node=0 if i < n // 2 else 1, nvlink_version=4, nvlinks=port_list,
                         pcie=Pcie(gen_current=5, gen_max=5, width_current=16, width_max=16, gpu_gen_max=5),
-                        mig=i in mig, fabric=fab))
+                        mig=i in mig, fabric=fab, health=replace(HEALTHY, mig_pending=i in mig)))
     links = []
     up = {g.index: sum(1 for p in g.nvlinks if p.state is NvLinkState.ACTIVE) for g in gpus}
     for i in range(n):
@@ -121,7 +129,7 @@ def l4_pcie_4gpu(*, p2p: str = "OK", host: str = "l4-node") -> Topology:
     gpus = tuple(Gpu(index=i, name="NVIDIA L4", uuid=f"GPU-l4-{i}", pci_bus_id=f"00000000:{0x20 + i:02X}:00.0",
                      memory_mib=23034, numa_node=0,
                      pcie=Pcie(gen_current=1, gen_max=4, width_current=16, width_max=16, gpu_gen_max=4),
-                     mig=False)
+                     mig=False, health=HEALTHY)
                  for i in range(4))
     paths = {(0, 1): "PIX", (2, 3): "PIX", (0, 2): "PHB", (0, 3): "PHB", (1, 2): "PHB", (1, 3): "PHB"}
     links = tuple(Link(a=f"GPU{i}", b=f"GPU{j}", path=p, nvlinks=0, nvlinks_expected=0, pcie_path=p,
@@ -139,7 +147,8 @@ def hgx_a100_all_dark(host: str = "hgx-a100") -> Topology:
     gpus = [Gpu(index=i, name="NVIDIA A100-SXM4-80GB", uuid=f"GPU-a100-{i}",
                 pci_bus_id=f"00000000:{0x07 + i * 0x10:02X}:00.0", memory_mib=81920, numa_node=i // 4,
                 nvlink_version=3, nvlinks=_ports(12, 0, RemoteType.UNKNOWN, None, {}),
-                pcie=Pcie(gen_current=4, gen_max=4, width_current=16, width_max=16, gpu_gen_max=4), mig=False)
+                pcie=Pcie(gen_current=4, gen_max=4, width_current=16, width_max=16, gpu_gen_max=4), mig=False,
+                health=HEALTHY)
             for i in range(8)]
     paths = {(i, j): "NODE" if i // 4 == j // 4 else "SYS" for i in range(8) for j in range(i + 1, 8)}
     p2p = {pair: {"read": "OK", "write": "OK", "nvlink": "NS"} for pair in paths}
@@ -184,6 +193,29 @@ def _lost(topo: Topology, index: int) -> Topology:
     links = tuple(replace(lk, nvlinks=0, path=lk.pcie_path if isinstance(lk.pcie_path, str) else "SYS",
                           health=LinkHealth.UNKNOWN) if label in (lk.a, lk.b) else lk for lk in topo.links)
     return replace(topo, gpus=gpus, links=links)
+
+
+def _health(topo: Topology, index: int, **changes: object) -> Topology:
+    """GPU `index` answers these health fields (model/health.py) instead of the healthy ones."""
+    return replace(topo, gpus=tuple(replace(g, health=replace(HEALTHY, **changes)) if g.index == index else g  # type: ignore[arg-type]
+                                    for g in topo.gpus))
+
+
+def _missing(topo: Topology, index: int) -> Topology:
+    """GPU `index` no longer listed: the rest keep their indices here (an NVML-style gap), and the baseline
+    names it missing by bus id and UUID."""
+    g = topo.gpu(index)
+    gone = MissingGpu(bus_id=g.pci_bus_id, reason=f"in the baseline as {g.label}, not listed now", source="baseline",
+                      uuid=g.uuid, name=g.name, baseline_index=g.index)
+    return replace(_without_gpu(topo, index), missing=(gone,))
+
+
+def _driver_gone(topo: Topology, said: str = "No devices were found") -> Topology:
+    """nvidia-smi lists no GPU; the baseline had them all."""
+    gone = tuple(MissingGpu(bus_id=g.pci_bus_id, reason=f"nvidia-smi says {said!r}; the baseline had it as "
+                            f"{g.label}", source="baseline", uuid=g.uuid, name=g.name, baseline_index=g.index)
+                 for g in topo.gpus)
+    return replace(topo, gpus=(), links=(), missing=gone, driver_message=said)
 
 
 def gb200_tray(fabric: Mapping[int, Mapping[str, object]] | None = None, imex: object = "healthy",
@@ -232,6 +264,25 @@ SCENARIOS = {
         {i: {"clique_id": 0, "cluster_uuid": "00000000-0000-0000-0000-000000000000"} for i in range(4)}),
     "gb200-split-clique": lambda: gb200_tray({3: {"clique_id": 4026}}),
     "gb200-imex-masked": lambda: gb200_tray(imex=Imex(service="inactive", enabled="masked")),
+    # what the driver says beyond the links (issue 20): missing GPUs, -q health, MIG, a container's view
+    "h100-nvl-gpu3-missing": lambda: _missing(h100_nvl_4gpu(), 3),
+    "hgx-h100-driver-gone": lambda: _driver_gone(nvswitch_node(8)),
+    "h100-nvl-gpu2-inforom": lambda: _health(h100_nvl_4gpu(), 2, inforom_corrupted=True),
+    "hgx-h100-gpu1-mig-pending": lambda: _health(nvswitch_node(8), 1, mig_pending=True),
+    "h100-nvl-gpu0-remap-pending": lambda: _health(h100_nvl_4gpu(), 0, remap_pending=True, remap_uncorrectable=2),
+    "h100-nvl-gpu0-remap-failed": lambda: _health(h100_nvl_4gpu(), 0, remap_pending=True, remap_failed=True,
+                                                  remap_uncorrectable=8),
+    "h100-nvl-gpu1-ecc-uncorrectable": lambda: _health(h100_nvl_4gpu(), 1, ecc_volatile_uncorrectable=2),
+    "h100-nvl-gpu3-retired-pending": lambda: _health(h100_nvl_4gpu(), 3, retired_pending=True),
+    "h100-nvl-gpu2-reset-required": lambda: _health(h100_nvl_4gpu(), 2, reset_required=True, drain_recommended=True,
+                                                    recovery_action="gpu_reset"),
+    "h100-nvl-gpu2-drain": lambda: _health(h100_nvl_4gpu(), 2, drain_recommended=True,
+                                           recovery_action="drain_and_reset"),
+    "hgx-h100-gpu5-power-brake": lambda: _health(nvswitch_node(8), 5, clocks_hw_slowdown=True,
+                                                 clocks_hw_power_brake=True),
+    "h100-nvl-container-subset": lambda: replace(h100_nvl_4gpu(), view=View(
+        "subset", "NVIDIA_VISIBLE_DEVICES=GPU-nvl-0,GPU-nvl-1,GPU-nvl-2,GPU-nvl-3: a container given 4 GPU(s)",
+        ("GPU-nvl-0", "GPU-nvl-1", "GPU-nvl-2", "GPU-nvl-3"))),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tpdoctor.advice import collectives, costmodel, decode, engines, hardware, quant
+from tpdoctor.advice.params import P
 from tpdoctor.llm import models
 from tpdoctor.model import skus
 
@@ -38,7 +39,7 @@ def test_nccl_latency_follows_path_class_and_group_size() -> None:
     assert collectives.nccl_latency_us("NV18", 8) > collectives.nccl_latency_us("NV18", 2)
     # base + 2(n-1) hops: NCCL's ring shape (tuning.cc), hop 0.6 µs on NVLink
     assert collectives.nccl_latency_us("NV18", 8) - collectives.nccl_latency_us("NV18", 2) == pytest.approx(12 * 0.6)
-    assert collectives.nccl_latency_us("NET", 16) == collectives.NET_LATENCY_US
+    assert collectives.nccl_latency_us("NET", 16) == P.net_latency_us
 
 
 def test_custom_allreduce_needs_nvlink_or_a_p2p_pair() -> None:
@@ -53,9 +54,9 @@ def test_custom_allreduce_needs_nvlink_or_a_p2p_pair() -> None:
 def test_ring_crossing_sockets_twice_pays_the_weak_hop_on_two_steps_only() -> None:
     whole = collectives.nccl_latency_us("SYS", 8)
     split = collectives.nccl_latency_us("SYS", 8, local="NODE")
-    hops = collectives.HOP_US
+    hops = P.nccl_hop_us
     kinds = costmodel.path_kind
-    expected = collectives.NCCL_BASE_US + 14 * (2 / 8 * hops[kinds("SYS")] + 6 / 8 * hops[kinds("NODE")])
+    expected = P.nccl_base_us + 14 * (2 / 8 * hops[kinds("SYS")] + 6 / 8 * hops[kinds("NODE")])
     assert split == pytest.approx(expected) and split < whole
 
 
@@ -70,9 +71,10 @@ def test_bandwidth_term_uses_the_measured_busbw_for_large_messages() -> None:
 def test_memory_bound_weights_split_with_tp_but_the_fixed_cost_does_not() -> None:
     one, eight = step(L70B, tp=1), step(L70B, tp=8, link=decode.Link("NV18", 360.0, "nominal"))
     assert eight.weights_ms == pytest.approx(one.weights_ms / 8, rel=0.05)
-    assert eight.fixed_ms == one.fixed_ms == pytest.approx(80 * engines.LAYER_US / 1e3)
+    assert eight.fixed_ms == pytest.approx(one.fixed_ms + P.tp_step_us * engines.DEFAULT.tp_broadcast / 1e3)
+    assert one.fixed_ms == pytest.approx((80 * P.layer_us + P.step_us_python) / 1e3)
     assert eight.collectives == 160 and one.collectives == 0
-    assert one.weights_ms == pytest.approx(one.weight_bytes / (3.35e12 * hardware.HBM_EFFICIENCY) * 1e3)
+    assert one.weights_ms == pytest.approx(one.weight_bytes / (3.35e12 * P.hbm_efficiency) * 1e3)
 
 
 def test_kv_heads_are_replicated_beyond_their_count() -> None:
@@ -96,7 +98,7 @@ def test_weight_formats_and_their_dequantisation_cost() -> None:
     assert fp8.weights_ms < 0.65 * bf16.weights_ms  # linear layers halve, the LM head stays 16-bit
     torch_int4 = step(L8B, fmt="int4", eng=engines.Engine("x", weight_only_kernel="torch"))
     fused_int4 = step(L8B, fmt="int4")
-    assert torch_int4.weights_ms == pytest.approx(fused_int4.weights_ms / quant.INT4_WEIGHT_ONLY_EFF)
+    assert torch_int4.weights_ms == pytest.approx(fused_int4.weights_ms / P.int4_torch_eff)
     assert quant.fmt("nvfp4").bytes_per_param == pytest.approx(0.5625)
     assert quant.normalize("awq_marlin") == "awq" and quant.normalize("NVFP4") == "nvfp4"
     with pytest.raises(ValueError):
@@ -115,7 +117,7 @@ def test_compute_bound_crossover_depends_on_the_sku() -> None:
     ≈ 128, H100 989 on 3.35 ≈ 247 — so at 200 streams an A100 is compute-bound and an H100 is not."""
     def crossover(key: str) -> float:
         g = gpu(key)
-        return g.tflops["bf16"] * hardware.MATMUL_EFFICIENCY / (g.hbm_tbps * hardware.HBM_EFFICIENCY)
+        return g.tflops["bf16"] * P.matmul_efficiency / (g.hbm_tbps * P.hbm_efficiency)
 
     assert crossover("a100-sxm") == pytest.approx(128, rel=0.02)
     assert crossover("h100-sxm") == pytest.approx(247, rel=0.02)
@@ -127,7 +129,7 @@ def test_compute_bound_crossover_depends_on_the_sku() -> None:
 def test_eager_engines_have_a_host_floor() -> None:
     graphs = step(L8B, tp=8, link=decode.Link("NV18", 360.0, "nominal"))
     eager = step(L8B, tp=8, link=decode.Link("NV18", 360.0, "nominal"), eng=engines.engine("vllm", eager=True))
-    assert eager.host_ms == pytest.approx(32 * engines.EAGER_LAYER_US / 1e3)
+    assert eager.host_ms == pytest.approx(32 * P.eager_layer_us / 1e3)
     assert eager.step_ms == pytest.approx(max(graphs.step_ms, eager.host_ms))
 
 

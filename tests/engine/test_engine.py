@@ -72,7 +72,7 @@ def test_equal_subjects_share_one_evaluation() -> None:
     engine = Engine(RULES, NODE_SCHEMA)
     result = engine.evaluate(node_facts(nvl72()))
     assert result.subjects > 2556 * 3  # every link judged by the three link rules
-    assert result.evaluations < 20  # ...but identical healthy links asked CEL once
+    assert result.evaluations <= len(RULES)  # ...but identical healthy subjects asked CEL once per rule
     assert result.findings == ()
 
 

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from tests.fakenvml.health import HealthCalls
 from tests.fakenvml.machine import CAP_NAMES, ERROR_NAMES, FakeGpu, Machine
 
 SUCCESS, UNINITIALIZED, INVALID_ARGUMENT, NOT_SUPPORTED, NOT_FOUND = 0, 1, 2, 3, 6
@@ -34,7 +35,7 @@ def _target(arg: Any) -> Any:
     return getattr(arg, "_obj", arg) if isinstance(arg, _CARG) else arg
 
 
-class FakeNvmlLib:
+class FakeNvmlLib(HealthCalls):
     """Attribute access yields C functions; a symbol the fake 'driver' lacks raises AttributeError,
     which pynvml turns into NVMLError_FunctionNotFound exactly as with a real old driver."""
 
@@ -428,6 +429,8 @@ class FakeNvmlLib:
                          166: lk.version_enum}[fid]
         if fid == 94:
             value = g.pcie.get("replay", 0)
+        if value is None:
+            value = self.health_field(g, fid)
         if value is None or fid in self._unsupported_fields:
             entry.nvmlReturn = NOT_SUPPORTED
             return

@@ -20,6 +20,7 @@ Fixture layout (all keys but `gpus` optional):
         pci_path: [socket0, hostbridge0, switch0]   # socket, host bridge, PCIe bridges down to the GPU
         pcie: {gen: 5, width: 16, max_gen: 5, max_width: 16, gpu_max_gen: 5, replay: 0}
         mig: [0, 0]                          # [current, pending]; absent = NotSupported
+        health: {remapped_rows: [0, 4, 1, 0], clocks_event_reasons: 0x88}   # tests/fakenvml/health.py
         virtualization: pass-through         # nvmlDeviceGetVirtualizationMode: none (default: bare
                                              # metal), pass-through, vgpu, host-vgpu, host-vsga;
                                              # not_supported = the call fails NotSupported
@@ -64,6 +65,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.fakenvml.health import health_defaults
 
 ARCH = {"kepler": 2, "maxwell": 3, "pascal": 4, "volta": 5, "turing": 6, "ampere": 7, "ada": 8,
         "hopper": 9, "blackwell": 10, "rubin": 13}
@@ -113,6 +116,7 @@ class FakeGpu:
     links: list[FakeLink] | None  # None: no NVLink hardware
     fabric: dict[str, Any] | None  # None: the fabric calls raise NotSupported
     virtualization: int | None = 0  # NVML_GPU_VIRTUALIZATION_MODE_*; None: NotSupported
+    health: dict[str, Any] = field(default_factory=dict)  # tests/fakenvml/health.py
 
     @property
     def domain(self) -> int:
@@ -200,6 +204,7 @@ def load_machine(path: str | Path) -> Machine:
         if mode not in VIRTUALIZATION:
             raise FixtureError(f"{p}: GPU{i} virtualization {mode!r} is not one of {sorted(VIRTUALIZATION)}")
         gpus[-1].virtualization = VIRTUALIZATION[mode]
+        gpus[-1].health = health_defaults(gpus[-1].arch, g.get("health"), str(data.get("driver_version", "550.54.15")))
         fab = g.get("fabric")
         if fab is not None:
             gpus[-1].fabric = {

@@ -74,7 +74,10 @@ def test_without_a_measurement_the_net_figure_is_nominal_from_the_nics() -> None
     f = facts(result, "big")
     # 8 GPUs use both NICs (PIX to their halves): 2 × 400 Gb/s × 0.9
     assert f["net_busbw_gbps"] == 90.0 and f["net_bw_source"].startswith("nominal: 2 NIC(s)")
-    assert active(result, "TPD203")
+    # at the assumed 32 streams one TP=8 group per node is predicted ahead, but within the band of two
+    # predictions' error: TPD221 keeps it and says the options are too close to call, with both numbers
+    (kept,) = active(result, "TPD221")
+    assert f["cross_node_choice"] == "keep" and "too close to call" in kept.recommendation
 
 
 def test_pp_across_nodes_with_tp_inside_each_nvlink_domain_is_clean() -> None:

@@ -16,7 +16,8 @@ def states(topo: Topology) -> dict[str, str]:
 
 def test_a_full_snapshot_makes_every_check_that_applies() -> None:
     assert states(h100_nvl_4gpu()) == {"links": "made", "nvlink_ports": "made", "gpu_info": "made",
-                                       "nvlink_errors": "made", "p2p": "made", "fabric": "not_applicable"}
+                                       "nvlink_errors": "made", "p2p": "made", "fabric": "not_applicable",
+                                       "gpu_health": "made"}
     assert states(nvswitch_node(8))["fabric"] == "made"
     pcie_only = states(l4_pcie_4gpu())
     assert pcie_only["nvlink_ports"] == pcie_only["nvlink_errors"] == pcie_only["fabric"] == "not_applicable"

@@ -37,7 +37,7 @@ FAULTS = [
     ("hgx-h100-fabric-in-progress", 2, "CRITICAL", "TPD105", "GPU5 NVSwitch fabric not ready (in_progress)"),
     ("hgx-h100-gpu2-lost-4-ports", 1, "WARNING", "TPD101", "GPU0-GPU2 NVLink degraded: 14/18"),
     ("l4-pcie-p2p-tns", 1, "WARNING", "TPD104", "GPU0-GPU2 peer-to-peer TNS"),
-    ("hgx-h100-gpu3-lost", 2, "CRITICAL", "TPD108", "GPU3 (00000000:18:00.0) is lost: NVMLError_GpuIsLost"),
+    ("hgx-h100-gpu3-lost", 2, "CRITICAL", "TPD108", "GPU3 (00000000:18:00.0, GPU-sw-3) is lost: NVMLError_GpuIsLost"),
 ]
 
 
@@ -59,7 +59,10 @@ def test_healthy_fixture_exits_0_with_no_finding(tmp_path: Path, capsys: pytest.
     assert rc == 0
     assert err.startswith("TPDOCTOR OK - ")  # with --json the summary goes to stderr, stdout is pure JSON
     report = json.loads("\n".join(lines))
-    assert report["findings"] == [] and report["status"] == "ok" and report["schema"] == "tpdoctor/v1"
+    mig = [f for f in report["findings"] if f["rule"] == "TPD134"]  # information: a MIG GPU is configured so
+    assert all(f["severity"] == "info" for f in mig) and bool(mig) == (name == "hgx-h100-mig-gpu7")
+    assert [f for f in report["findings"] if f["rule"] != "TPD134"] == []
+    assert report["status"] == "ok" and report["schema"] == "tpdoctor/v1"
 
 
 def test_busbw_below_expected_from_bench_in_snapshot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -58,7 +58,7 @@ def test_1a_topo_and_query_only_is_unknown_with_the_bridge_suspect(capsys: pytes
     assert lines[0].startswith("TPDOCTOR UNKNOWN - not checked: GPU pair NVLink health, NVLink port states")
     assert "(`nvidia-smi nvlink --status`); GPU0-GPU1 bridge missing or its links down" in lines[0]
     assert rules(report) == ["TPD113"] and report["findings"][0]["severity"] == "warning"
-    assert not_made(report) == {"links", "nvlink_ports", "nvlink_errors", "p2p"}
+    assert not_made(report) == {"links", "nvlink_ports", "nvlink_errors", "p2p", "gpu_health"}
     pair = next(lk for lk in report["links"] if (lk["a"], lk["b"]) == ("GPU0", "GPU1"))
     assert pair["health"] == "unknown" and pair["nvlinks_expected"] is None
     assert "bridge missing or its links down" in pair["unknown"]["nvlinks_expected"]
@@ -104,7 +104,7 @@ def test_1e_capture_cut_short_invents_no_critical(capsys: pytest.CaptureFixture[
 def test_1f_raw_topo_m_alone_is_unknown(capsys: pytest.CaptureFixture[str]) -> None:
     rc, lines, report = health(capsys, "--from", str(EXAMPLE / "topo-m.txt"))
     assert rc == 3 and report is not None
-    assert not_made(report) == {"nvlink_ports", "nvlink_errors", "gpu_info", "p2p"}
+    assert not_made(report) == {"nvlink_ports", "nvlink_errors", "gpu_info", "p2p", "gpu_health"}
     assert any("not in a raw `topo -m` capture (`tpdoctor collect DIR` saves every output)" in line
                for line in lines)
 
@@ -236,7 +236,7 @@ def test_5a_fabric_manager_down_is_one_finding(tmp_path: Path, capsys: pytest.Ca
 def test_5b_all_dark_read_by_nvidia_smi(capsys: pytest.CaptureFixture[str]) -> None:
     rc, lines, report = health(capsys, "--from", str(VERDICTS / "hgx-h100-all-nvlinks-dark"))
     assert rc == 2 and report is not None and rules(report) == ["TPD110"]
-    assert not_made(report) == {"fabric"}
+    assert not_made(report) == {"fabric", "gpu_health"}  # no `nvidia-smi -q` in this capture
     assert "NOT CHECKED NVSwitch fabric state [GPU0, GPU1, GPU2, GPU3, GPU4, GPU5, ...]" in "\n".join(lines)
 
 

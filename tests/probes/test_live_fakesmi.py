@@ -56,8 +56,9 @@ def test_nonzero_exit_is_unknown_with_one_line(run_cli, fakesmi_env) -> None:
     assert res.returncode == 3
     assert res.stdout == ""
     first, *rest = res.stderr.splitlines()
-    assert first == ("tpdoctor: error: nvidia-smi topo -m exited with status 255: "
-                     "Failed to initialize NVML: Unknown Error")
+    assert first == ("tpdoctor: error: no usable NVIDIA driver: `nvidia-smi topo -m` says "
+                     "'Failed to initialize NVML: Unknown Error'")
+    assert "systemctl daemon-reload" in rest[0] and "tpdoctor demo" not in rest[0]
     assert all(line.startswith("  hint:") for line in rest)
     assert "Traceback" not in res.stderr
 

@@ -83,7 +83,8 @@ def test_replay_without_the_vm_evidence_stays_unknown(tmp_path: Path) -> None:
         g = topo.gpu(0)
         assert (g.virtualization if isinstance(g.virtualization, str) else None) == mode
         assert "did not parse (empty text" in str(g.nvlinks_unread)
-        assert {c.name for c in not_made(topo)} == {"nvlink_ports", "nvlink_errors"}
+        health = {"gpu_health"} if d is no_q else set()  # no `nvidia-smi -q`: no health read either
+        assert {c.name for c in not_made(topo)} == {"nvlink_ports", "nvlink_errors", *health}
         assert any("ignored nvlink-status.txt line 1: empty text" in n for n in topo.probe_notes)
 
 

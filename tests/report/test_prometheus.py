@@ -120,7 +120,8 @@ def test_unknown_parts_are_metrics_and_never_a_false_link_down() -> None:
                   timestamp_seconds=1.0)
     made = samples(text, "tpdoctor_check_made")
     assert made == {(("check", "links"),): 0.0, (("check", "nvlink_ports"),): 0.0, (("check", "gpu_info"),): 1.0,
-                    (("check", "nvlink_errors"),): 0.0, (("check", "p2p"),): 1.0}  # fabric: not applicable
+                    (("check", "nvlink_errors"),): 0.0, (("check", "p2p"),): 1.0,
+                    (("check", "gpu_health"),): 1.0}  # fabric: not applicable
     assert samples(text, "tpdoctor_links_unknown") == {(): 1.0}
     up = samples(text, "tpdoctor_link_up")
     assert (("gpu_a", "GPU0"), ("gpu_b", "GPU1")) not in up  # unknown, not 0 ("down")

@@ -19,7 +19,7 @@ GPU reads its peers' buffers over NVLink peer-to-peer and reduces locally, one k
 enables it only when all GPUs are NVLink-connected, or for two GPUs with PCIe P2P
 (vllm `custom_all_reduce.py`; figures.md §4), and up to 8 MiB. Measured at 512 B on H100: 9.5/9.1/10.1 µs at
 TP 2/4/8 outside a CUDA graph (sgl-project/sglang#2904), 5.9 µs for MSCCL++ inside one (sglang#22734).
-`CUSTOM_US` is fitted on the calibration set (benchmarks/costmodel_vs_published.py).
+`custom_us` is fitted on the calibration set (benchmarks/costmodel_vs_published.py).
 
 **Bandwidth**: 2(n−1)/n × bytes / busbw, busbw the measured group figure when given, else the path's rating
 × its efficiency, capped by NCCL's LL-protocol ceiling for the generation (`llMaxBws`: Ampere 87.7, Hopper
@@ -30,17 +30,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tpdoctor.advice.params import P
 from tpdoctor.model.topology import PathKind, path_kind
 
-NCCL_BASE_US = 38.1  # fitted: in-engine call; nccl-tests alone measure ~9 µs (see above)
-HOP_US: dict[PathKind, float] = {
-    PathKind.NV: 0.6, PathKind.PIX: 1.0, PathKind.PXB: 1.0, PathKind.PHB: 1.6, PathKind.NODE: 1.6,
-    PathKind.SYS: 2.35, PathKind.NET: 2.7,
-}
-NET_LATENCY_US = 47.0
-CUSTOM_US = 5.1  # fitted; anchors: 9.1-10.1 µs outside a graph (sglang#2904), 5.9 µs inside (sglang#22734)
+# The constants (NCCL base and hops, custom one-shot latency, LL ceilings) live in data/costmodel.yaml, read
+# through `params.P`: `nccl_base_us` and `custom_us` are fitted on the calibration families.
 CUSTOM_MAX_BYTES = 8 << 20  # vLLM custom all-reduce max_size
-LL_MAX_GBPS = {"volta": 39.0, "ampere": 87.7, "hopper": 141.0, "blackwell": 282.0}
 
 
 @dataclass(frozen=True)
@@ -64,17 +59,17 @@ def nccl_hop_us(path: str, n: int, local: str | None = None) -> float:
     """Mean per-step latency of the ring: NCCL orders the ring to cross the weakest boundary (sockets, a down
     NVLink pair) as few times as it can — twice per ring of n links — so with the rest of the group on a better
     `local` class only 2/n of the steps pay the weakest path's hop."""
-    hop = HOP_US[path_kind(path)]
+    hop = P.nccl_hop_us[path_kind(path)]
     if local is None or n <= 2:
         return hop
-    return 2 / n * hop + (1 - 2 / n) * min(hop, HOP_US[path_kind(local)])
+    return 2 / n * hop + (1 - 2 / n) * min(hop, P.nccl_hop_us[path_kind(local)])
 
 
 def nccl_latency_us(path: str, n: int, local: str | None = None) -> float:
     kind = path_kind(path)
     if kind is PathKind.NET:
-        return NET_LATENCY_US
-    return NCCL_BASE_US + 2 * (n - 1) * nccl_hop_us(path, n, local)
+        return P.net_latency_us
+    return P.nccl_base_us + 2 * (n - 1) * nccl_hop_us(path, n, local)
 
 
 def allreduce(n: int, message_bytes: float, path: str, busbw_gbps: float, *, custom: bool,
@@ -82,14 +77,14 @@ def allreduce(n: int, message_bytes: float, path: str, busbw_gbps: float, *, cus
     """Time of one all-reduce of `message_bytes` over `n` GPUs whose weakest path is `path`."""
     if n <= 1:
         return AllReduce(0.0, 0.0, "none", "single GPU")
-    cap = LL_MAX_GBPS.get(arch)
+    cap = P.ll_max_gbps.get(arch)
     bw = min(busbw_gbps, cap) if cap and message_bytes <= (1 << 20) else busbw_gbps
     transfer = 2 * (n - 1) / n * message_bytes / (bw * 1e9) * 1e6
     if custom and custom_possible(path, n) and message_bytes <= CUSTOM_MAX_BYTES:
-        return AllReduce(CUSTOM_US + transfer, CUSTOM_US, "custom",
-                         f"custom one-shot {CUSTOM_US:g} µs + 2×{n - 1}/{n}×{message_bytes:.0f} B / {bw:.0f} GB/s")
+        return AllReduce(P.custom_us + transfer, P.custom_us, "custom",
+                         f"custom one-shot {P.custom_us:g} µs + 2×{n - 1}/{n}×{message_bytes:.0f} B / {bw:.0f} GB/s")
     lat = nccl_latency_us(path, n, local)
     impl = "net" if path_kind(path) is PathKind.NET else "nccl"
-    how = (f"NCCL {NCCL_BASE_US:g} + 2×{n - 1}×{nccl_hop_us(path, n, local):.2f} µs" if impl == "nccl"
-           else f"NCCL across nodes {NET_LATENCY_US:g} µs")
+    how = (f"NCCL {P.nccl_base_us:g} + 2×{n - 1}×{nccl_hop_us(path, n, local):.2f} µs" if impl == "nccl"
+           else f"NCCL across nodes {P.net_latency_us:g} µs")
     return AllReduce(lat + transfer, lat, impl, f"{how} + 2×{n - 1}/{n}×{message_bytes:.0f} B / {bw:.0f} GB/s")

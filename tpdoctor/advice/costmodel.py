@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tpdoctor.advice import collectives, decode, engines, hardware, quant
+from tpdoctor.advice import collectives, decode, engines, hardware, quant, uncertainty
 from tpdoctor.advice.engines import Engine
 from tpdoctor.advice.hardware import GpuPerf
 from tpdoctor.llm.models import ModelSpec
@@ -98,7 +98,16 @@ class Prediction:
     allreduce_impl: str = "none"  # custom | nccl | net | none
     compute_bound: bool = False
     engine: str = "vllm"
+    per_token_ms_low: float = 0.0  # the 80% interval (advice/uncertainty.py)
+    per_token_ms_high: float = 0.0
+    regime: str = "tp1"  # which cross-validated interval applies: tp1 | tp_nvlink | tp_pcie | eager
     explain: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def tokens_per_s_range(self) -> tuple[float, float]:
+        """tokens/s of all streams at the interval's ends (slow end first)."""
+        k = self.batch * self.replicas * 1e3
+        return k / self.per_token_ms_high, k / self.per_token_ms_low
 
 
 def gpu_of(sku: skus.Sku | None, hbm_tbps: float | None) -> GpuPerf:
@@ -125,6 +134,8 @@ def predict(spec: ModelSpec, *, dtype: str, tp: int, path: GroupPath | None, sku
         mem = estimate(spec, dtype=quant.sizing_dtype(fmt), tp=tp, max_model_len=max_model_len,
                        max_num_seqs=max_num_seqs, kv_dtype=kv_dtype, gpu_memory_mib=gpu_memory_mib)
     msg = batch * spec.hidden * ACT_BYTES
+    key = uncertainty.regime(tp, link.path if link else None, eng.graphs)
+    low, high = uncertainty.interval(s.step_ms, key)
     return Prediction(
         label=label or (f"TP={tp}" + (f" × {replicas} replicas" if replicas > 1 else "")),
         tp=tp, replicas=replicas, gpus=gpus, path=link.path if link else None,
@@ -134,7 +145,9 @@ def predict(spec: ModelSpec, *, dtype: str, tp: int, path: GroupPath | None, sku
         tokens_per_s_per_stream=1e3 / s.step_ms, tokens_per_s_total=batch * replicas * 1e3 / s.step_ms,
         allreduce_share=s.allreduce_ms / s.step_ms, memory=mem, batch=batch, weights_ms=s.weights_ms,
         gemm_compute_ms=s.compute_ms, attention_ms=s.attention_ms, fixed_ms=s.fixed_ms,
-        allreduce_impl=s.allreduce_impl, compute_bound=s.compute_bound, engine=eng.name, explain=s.explain)
+        allreduce_impl=s.allreduce_impl, compute_bound=s.compute_bound,
+        engine=eng.name + (f" {eng.version}" if eng.version else ""), per_token_ms_low=low, per_token_ms_high=high,
+        regime=key, explain=s.explain)
 
 
 def allreduce_us(n: int, message_bytes: float, gp: GroupPath, *, custom: bool = True, arch: str = "") -> float:

@@ -2,9 +2,12 @@
 
     step = weight bytes / (HBM × η × kernel eff) + GEMM FLOPs / (peak × η_mm)         weights, then the math
          + max(KV bytes / (HBM × η), attention FLOPs / (peak × η_mm))                  attention over the context
-         + layers × LAYER_US                                                           fixed: does not shrink with TP
+         + layers × layer_us + the engine's per-step host work (+ TP input broadcast)  fixed: does not shrink with TP
+         + MoE layers × distinct experts × moe_expert_us                               per expert, on every GPU
          + 2 × layers × all-reduce(n, batch × hidden × 2 B, path, implementation)      collectives
-  (eager engines: the larger of that and the host time to issue it; engines.py)
+  (eager engines: the larger of that and the host time to issue it; engines.py). The GEMM math runs at an
+  efficiency that falls as TP narrows each GPU's GEMMs (hardware.matmul_efficiency). Constants: params.P
+  (data/costmodel.yaml).
 
 The weight stream and the GEMM math are added, not overlapped (no roofline max): decode GEMMs are M=batch
 thin, and the published batch series (FasterTransformer GPT-20B at batch 1→64, LMDeploy at 1→64) grow with the
@@ -25,9 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from tpdoctor.advice import collectives, engines, hardware, quant
+from tpdoctor.advice import collectives, engines, hardware, params, quant
 from tpdoctor.advice.engines import Engine
 from tpdoctor.advice.hardware import GpuPerf
+from tpdoctor.advice.params import P
 from tpdoctor.llm.models import ModelSpec
 from tpdoctor.llm.sizing import kv_bytes_per_token
 
@@ -110,12 +114,13 @@ def step(spec: ModelSpec, *, fmt: str, gpu: GpuPerf, tp: int, batch: int = 1, co
     streamed, used = _ffn_params(spec, tp, batch)
     attn = spec.layers * _attention_params(spec, tp)
     wbytes = (attn + streamed) * wf.bytes_per_param + head_bytes
-    bw = gpu.hbm_tbps * 1e12 * hardware.HBM_EFFICIENCY
+    bw = gpu.hbm_tbps * 1e12 * P.hbm_efficiency
     eff = quant.kernel_eff(wf, native, eng.weight_only_kernel)
     weights_ms = wbytes / (bw * eff) * 1e3
     flops = 2 * batch * (attn + used + head) + 2 * prefill_tokens * (attn + used)
     peak = gpu.peak_tflops(wf.compute if native else "bf16")
-    rate = peak * 1e12 * hardware.MATMUL_EFFICIENCY if peak else 0.0
+    eta_mm = hardware.matmul_efficiency(gemm_columns(spec) / tp)
+    rate = peak * 1e12 * eta_mm if peak else 0.0
     compute_ms = flops / rate * 1e3 if rate else 0.0
     kv_split = 1 if spec.is_mla else min(tp, spec.kv_heads)
     kv = batch * context * kv_bytes_per_token(spec, kv_dtype) / kv_split
@@ -126,31 +131,46 @@ def step(spec: ModelSpec, *, fmt: str, gpu: GpuPerf, tp: int, batch: int = 1, co
                                link.busbw_gbps if link else 1.0, custom=eng.custom_allreduce, arch=gpu.arch,
                                local=link.local if link else None)
     ar_ms = n_coll * ar.us / 1e3
-    fixed = engines.fixed_ms(spec.layers, eng)
+    fixed = engines.fixed_ms(spec.layers, eng, tp) + expert_ms(spec, batch)
     host = engines.host_ms(spec.layers, eng)
     total = max(weights_ms + compute_ms + attention_ms + fixed + ar_ms, host)
     terms: dict[str, float | int | str] = dict(
         weights_ms=weights_ms, compute_ms=compute_ms, attention_ms=attention_ms, fixed_ms=fixed,
         allreduce_ms=ar_ms, allreduce_us=ar.us, allreduce_impl=ar.impl, host_ms=host, step_ms=total,
         weight_bytes=wbytes, kv_bytes=kv, flops=flops, collectives=n_coll)
-    lines = _explain(spec, wf.name, gpu, tp, batch, context, eff, ar, link, terms)
+    lines = _explain(spec, wf.name, gpu, tp, batch, context, eff, ar, link, terms, eng, eta_mm)
     return Step(**terms, explain=tuple(lines))  # type: ignore[arg-type]
 
 
+params.on_change(step.cache_clear)
+
+
+def gemm_columns(spec: ModelSpec) -> float:
+    """Output width of the layer's widest GEMMs on one GPU at TP=1 (the FFN's, an expert's for MoE)."""
+    return float(spec.moe_intermediate or spec.intermediate) if spec.is_moe else float(spec.intermediate)
+
+
+def expert_ms(spec: ModelSpec, batch: int) -> float:
+    """Per-expert cost of a fused MoE kernel (every GPU runs its slice of each routed expert) — ms."""
+    return spec.moe_layers * distinct_experts(spec, batch) * P.moe_expert_us / 1e3 if spec.is_moe else 0.0
+
+
 def _explain(spec: ModelSpec, fmt: str, gpu: GpuPerf, tp: int, batch: int, context: int, eff: float,
-             ar: collectives.AllReduce, link: Link | None, t: dict[str, float | int | str]) -> list[str]:
-    eta = hardware.HBM_EFFICIENCY
+             ar: collectives.AllReduce, link: Link | None, t: dict[str, float | int | str], eng: Engine,
+             eta_mm: float) -> list[str]:
+    eta = P.hbm_efficiency
     lines = [
         f"weights per GPU: {float(t['weight_bytes']) / 1e9:.2f} GB of {fmt}"
         f"{' (experts the batch routes to)' if spec.is_moe else ''} / ({gpu.hbm_tbps:g} TB/s × {eta:g}"
         f"{f' × {eff:g} dequant' if eff < 1 else ''}) = {float(t['weights_ms']):.2f} ms",
         f"GEMM compute: {float(t['flops']) / 1e12:.3f} TFLOP per GPU at batch {batch}"
-        + (f" at {hardware.MATMUL_EFFICIENCY:g} of the dense peak = {float(t['compute_ms']):.2f} ms"
+        + (f" at {eta_mm:.2f} of the dense peak = {float(t['compute_ms']):.2f} ms"
            if t["compute_ms"] else " (no FLOP/s figure for this GPU: not counted)"),
         f"KV cache: {batch}×{context} tokens = {float(t['kv_bytes']) / 1e9:.3f} GB per GPU → "
         f"{float(t['attention_ms']):.2f} ms",
-        f"fixed: {spec.layers} layers × {engines.LAYER_US:g} µs = {float(t['fixed_ms']):.2f} ms "
-        "(launches, norms, attention kernels, sampling: does not shrink with TP)",
+        f"fixed: {spec.layers} layers × {P.layer_us:.1f} µs + {eng.name}{' ' + eng.version if eng.version else ''} "
+        f"({eng.runtime} runtime) per-step work{' + TP input broadcast' if eng.tp_broadcast and tp > 1 else ''}"
+        f"{' + per-expert MoE cost' if spec.is_moe else ''} = {float(t['fixed_ms']):.2f} ms (does not shrink with TP)",
     ]
     if t["collectives"]:
         lines.append(f"all-reduce: {t['collectives']} per token over {link.path if link else '?'} "

@@ -1,8 +1,8 @@
 """What one GPU can do for decode: memory bandwidth (`gpus.yaml` hbm_tbps) and dense tensor-core FLOP/s by
 input dtype (`gpus.yaml` tflops), plus the fraction of the memory bandwidth a decode GEMV achieves.
 
-`HBM_EFFICIENCY` is one of the cost model's few fitted constants (`benchmarks/costmodel_vs_published.py`
-fits it on the calibration part of the published set). Physical anchors: gpt-fast measures "about
+`hbm_efficiency` is one of the cost model's fitted constants (data/costmodel.yaml;
+`benchmarks/costmodel_vs_published.py` fits it on the calibration families). Physical anchors: gpt-fast measures "about
 1700 GB/s" peak on an A100-80GB of 2039 GB/s (0.83; pytorch-labs/gpt-fast README), and its own bs=1 Llama-2-7B
 run achieves 1397 GB/s including every non-GEMM cost (0.69 of peak).
 """
@@ -16,10 +16,16 @@ from typing import Any
 
 import yaml
 
+from tpdoctor.advice.params import P
 from tpdoctor.model import skus
 
-HBM_EFFICIENCY = 0.838  # fitted (benchmarks/costmodel_vs_published.py); anchors above
-MATMUL_EFFICIENCY = 0.7  # achieved / peak dense FLOP/s of a large GEMM: stas00 MAMF 0.71-0.87 (A100..B200)
+
+def matmul_efficiency(columns: float) -> float:
+    """Achieved / peak dense FLOP/s of a decode GEMM whose output is `columns` wide on this GPU: a large GEMM
+    reaches `matmul_efficiency` (stas00 MAMF 0.71-0.87, A100..B200); a narrow one — TP shrinks every GEMM's
+    output by n — has too few 128-wide tiles to fill the SMs: × columns / (columns + gemm_half_columns)."""
+    half = P.gemm_half_columns
+    return P.matmul_efficiency * (columns / (columns + half) if half > 0 else 1.0)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from tpdoctor.advice import uncertainty
 from tpdoctor.advice.costmodel import Prediction
 
 DEFAULT_CONCURRENCY = 32  # streams per TP group when the manifest states no max_num_seqs (an assumption)
@@ -94,6 +95,22 @@ def better(obj: Objective, now: Option, alt: Option) -> bool:
     return value(obj, alt) < value(obj, now) - abs(value(obj, now)) * TIE
 
 
+def call(obj: Objective, now: Option, alt: Option) -> str:
+    """'better', 'worse' or 'close': `alt` against `now` on the objective, across the interval of a ratio of
+    two predictions (advice/uncertainty.py). Only 'better' may be recommended; 'close' is said as such."""
+    a, b = value(obj, alt), value(obj, now)
+    if uncertainty.clearly_less(a, b):
+        return "better"
+    if uncertainty.clearly_less(b, a):
+        return "worse"
+    return "close"
+
+
+def close_text(obj: Objective, now: Option, alt: Option, what: str) -> str:
+    """`GPU2+GPU3 and now are too close to call on …: est. … vs … now`."""
+    return f"{what} and what runs now are too close to call on {obj.describe()}: {compare_text(obj, now, alt)}"
+
+
 def meets(obj: Objective, opt: Option) -> bool:
     """The option meets the stated target (always true when none is stated)."""
     if obj.kind == "latency" and obj.latency_ms:
@@ -104,8 +121,13 @@ def meets(obj: Objective, opt: Option) -> bool:
 
 
 def compare_text(obj: Objective, now: Option, alt: Option) -> str:
-    """`est. 5.90 vs 9.12 ms/token now` or `est. 1950 vs 1210 tok/s now at 8 streams`."""
+    """`est. 5.90 vs 9.12 ms/token now` or `est. 1950 vs 1210 tok/s now at 8 streams` (with the 80% interval
+    of the option's own prediction)."""
+    lo, hi = alt.single.per_token_ms_low, alt.single.per_token_ms_high
+    band = f" ({lo:.2f}-{hi:.2f})" if hi > lo else ""
     if obj.kind == "latency":
-        return f"est. {alt.latency_ms:.2f} vs {now.latency_ms:.2f} ms/token now"
-    return (f"est. {alt.tokens_per_s:.0f} vs {now.tokens_per_s:.0f} tok/s now at {obj.concurrency} streams, "
+        return f"est. {alt.latency_ms:.2f}{band} vs {now.latency_ms:.2f} ms/token now"
+    slow, fast = alt.loaded.tokens_per_s_range if alt.loaded.per_token_ms_low else (0.0, 0.0)
+    tband = f" ({slow:.0f}-{fast:.0f})" if fast > slow else ""
+    return (f"est. {alt.tokens_per_s:.0f}{tband} vs {now.tokens_per_s:.0f} tok/s now at {obj.concurrency} streams, "
             f"{alt.latency_ms:.2f} vs {now.latency_ms:.2f} ms/token for one stream")

@@ -17,8 +17,10 @@ multiply. How much bandwidth that costs depends on the kernel, not the format:
   MLC's generated kernels) keep "close to ideal (4x) speedups up to batchsizes of 16-32 tokens"
   (IST-DASLab/marlin README): 1.0;
 - plain PyTorch weight-only kernels (gpt-fast: torch.compile'd int8 mm, tinygemm int4) lose part of it: gpt-fast's
-  own README (A100-80GB, bs=1 Llama-2-7B) achieves bf16 1397 GB/s, int8 1069 GB/s, int4 g32 863 GB/s. Those
-  two efficiencies are fitted on the calibration part of the published set (benchmarks/costmodel_vs_published.py).
+  own README (A100-80GB, bs=1 Llama-2-7B) achieves bf16 1397 GB/s, int8 1069 GB/s, int4 g32 863 GB/s;
+- AutoAWQ's GEMM kernel, which vLLM ran AWQ checkpoints on before its Marlin path became the default
+  (`awq-legacy`), dequantises tile by tile without Marlin's pipelining.
+Those efficiencies are fitted on the calibration part of the published set (benchmarks/costmodel_vs_published.py).
 Formats the GPU multiplies natively keep 1.0.
 """
 
@@ -26,10 +28,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tpdoctor.advice.params import P
 from tpdoctor.llm import sizing
 
-INT8_WEIGHT_ONLY_EFF = 0.784  # fitted; gpt-fast's own GB/s column gives 1069/1397 = 0.77 including fixed costs
-INT4_WEIGHT_ONLY_EFF = 0.751  # fitted; gpt-fast's own GB/s column gives 863/1397 = 0.62 including fixed costs
+# The weight-only kernel efficiencies (int8_torch_eff, int4_torch_eff, awq_legacy_eff) are fitted constants of
+# data/costmodel.yaml; gpt-fast's own GB/s column gives 1069/1397 = 0.77 (int8) and 863/1397 = 0.62 (int4)
+# including fixed costs.
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,10 @@ def fmt(name: str) -> WeightFormat:
 
 def kernel_eff(f: WeightFormat, native: bool, kernel: str = "fused") -> float:
     """Fraction of the 16-bit GEMV bandwidth the kernel keeps: 1 when the GPU multiplies this format natively
-    or a fused dequantising kernel runs it (`fused`), else the plain-PyTorch cost for its width (`torch`)."""
+    or a fused dequantising kernel runs it (`fused`), else the plain-PyTorch cost for its width (`torch`) or
+    AutoAWQ's kernel for 4-bit formats (`awq-legacy`)."""
     if (not f.weight_only and native) or f.bytes_per_param >= 2.0 or kernel == "fused":
         return 1.0
-    return INT8_WEIGHT_ONLY_EFF if f.bytes_per_param >= 1.0 else INT4_WEIGHT_ONLY_EFF
+    if kernel == "awq-legacy":
+        return P.awq_legacy_eff if f.bytes_per_param < 1.0 else 1.0
+    return P.int8_torch_eff if f.bytes_per_param >= 1.0 else P.int4_torch_eff

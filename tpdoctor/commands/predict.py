@@ -15,6 +15,10 @@ from rich.console import Console
 from tpdoctor.model.codec import to_data
 from tpdoctor.node.read import read_node
 
+# data/engines.yaml's engines (tests/advice/test_engines.py keeps the two equal; the CLI does not load the table
+# to build its options)
+ENGINES = ("vllm", "sglang", "trtllm", "tgi", "lmdeploy", "mlc-llm", "gpt-fast", "fastertransformer", "deepspeed")
+
 
 @click.command("predict")
 @click.argument("model")
@@ -25,13 +29,27 @@ from tpdoctor.node.read import read_node
               help="Weights: fp32 bf16 fp16 fp8 int8 int4 awq gptq nvfp4 mxfp4.")
 @click.option("--batch", "batch", type=click.IntRange(1), default=1, show_default=True,
               help="Concurrent streams per group (decode batch).")
-@click.option("--context", "context", type=click.IntRange(0), default=1024, show_default=True,
-              help="Tokens of context each stream reads from the KV cache per step.")
-@click.option("--engine", "engine", type=click.Choice(["vllm", "sglang", "trtllm", "tgi"]), default="vllm",
+@click.option("--context", "context", type=click.IntRange(0), default=None,
+              help="Tokens of context each stream reads from the KV cache per step [default: input + output/2 "
+                   "when --input-len is given, else 1024].")
+@click.option("--input-len", "input_len", type=click.IntRange(0), default=None,
+              help="Prompt tokens per request (with --output-len: the workload's shape).")
+@click.option("--output-len", "output_len", type=click.IntRange(1), default=None,
+              help="Generated tokens per request.")
+@click.option("--continuous-batching", "continuous", is_flag=True,
+              help="The --batch streams are requests arriving continuously (serving at that concurrency): each "
+                   "step also prefills the others' prompts, (batch − 1) × input-len / output-len tokens.")
+@click.option("--engine", "engine", type=click.Choice(ENGINES), default="vllm",
               show_default=True, help="Serving engine (custom all-reduce, CUDA graphs: docs/costmodel.md).")
+@click.option("--engine-version", "engine_version", default=None, metavar="X.Y.Z",
+              help="The engine's version (what it does by default changed: CUDA graphs, custom all-reduce, "
+                   "kernels; data/engines.yaml) [default: the current release].")
 @click.option("--eager", is_flag=True, help="No CUDA graphs (vLLM --enforce-eager).")
-@click.option("--path", "path", default=None, metavar="NV18|PHB|…",
-              help="Path between the group's GPUs (default: the SKU's NVLink, else PHB).")
+@click.option("--kv-cache-dtype", "kv_dtype", default="auto", show_default=True,
+              help="KV cache dtype: auto (the activations', 16-bit) or fp8.")
+@click.option("--path", "path", default=None, metavar="NV18|PHB|SYS/NODE|…",
+              help="Path between the group's GPUs (default: the SKU's NVLink, else PHB); WEAK/LOCAL when only the "
+                   "weakest pairs take WEAK and the ring's other links LOCAL (two sockets: SYS/NODE).")
 @click.option("--topology", "topology_path", type=click.Path(path_type=Path), metavar="PATH",
               help="Take the GPU and the path from a node capture (with --gpus).")
 @click.option("--gpus", "gpus", default=None, metavar="0,1", help="GPU indices of the group in --topology.")
@@ -39,8 +57,9 @@ from tpdoctor.node.read import read_node
 @click.option("--max-model-len", "max_model_len", type=int, default=None, help="For the memory estimate.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--explain", is_flag=True, help="Show the arithmetic.")
-def command(model: str, gpu: str | None, tp: int | None, dtype: str | None, batch: int, context: int,
-            engine: str, eager: bool, path: str | None, topology_path: Path | None, gpus: str | None,
+def command(model: str, gpu: str | None, tp: int | None, dtype: str | None, batch: int, context: int | None,
+            input_len: int | None, output_len: int | None, continuous: bool, engine: str, engine_version: str | None,
+            eager: bool, kv_dtype: str, path: str | None, topology_path: Path | None, gpus: str | None,
             busbw: float | None, max_model_len: int | None, as_json: bool, explain: bool) -> int:
     """Predict per-token decode latency and throughput of MODEL at TP=N and as TP=1 replicas, or over every
     valid TP size (without --tp)."""
@@ -54,9 +73,15 @@ def command(model: str, gpu: str | None, tp: int | None, dtype: str | None, batc
         group = tuple(int(x) for x in gpus.split(",")) if gpus else ()
     except ValueError:
         raise click.BadParameter(f"{gpus!r} is not a comma list of GPU indices", param_hint="--gpus") from None
+    if continuous and not (input_len and output_len):
+        raise click.UsageError("--continuous-batching needs --input-len and --output-len")
+    if context is None:
+        context = input_len + (output_len or 0) // 2 if input_len is not None else 1024
+    prefill = (batch - 1) * input_len / output_len if continuous and input_len and output_len else 0.0
     req = PredictRequest(model=model, tp=tp, gpu=gpu, dtype=dtype, batch=batch, context=context, path=path,
                          topology=topology, gpus=group, busbw_gbps=busbw, max_model_len=max_model_len,
-                         engine=engine, eager=eager)
+                         engine=engine, eager=eager, engine_version=engine_version,
+                         kv_dtype="bf16" if kv_dtype == "auto" else kv_dtype, prefill_tokens=prefill)
     console = Console(highlight=False, soft_wrap=False)
     try:
         if tp is None:

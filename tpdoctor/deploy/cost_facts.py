@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tpdoctor.advice import objective
+from tpdoctor.advice import objective, uncertainty
 from tpdoctor.advice.costmodel import Prediction
 from tpdoctor.advice.objective import Option
 from tpdoctor.engine.schema import INT, B, F, Fact, L, S
@@ -30,6 +30,9 @@ COST_FACTS: dict[str, Fact] = {
                            True),
     "nvlink_slowdown_pct": Fact(F, "Predicted cost now over the same TP on this SKU's healthy NVLink, % (the "
                                    "worse of one stream and the concurrency; 0 when the group is healthy).", True),
+    "nvlink_slowdown_low_pct": Fact(F, "nvlink_slowdown_pct at the favourable end of the 80% interval of a ratio "
+                                       "of two predictions (docs/costmodel.md): a degraded bond is critical only "
+                                       "when even this is at least the line.", True),
     "objective": Fact(S, "What the deployment is judged on: latency (ms/token of one stream) or throughput "
                          "(tokens/s of all streams at `concurrency`)."),
     "objective_stated": Fact(B, "The manifest states an objective (latency_objective_ms or "
@@ -44,8 +47,12 @@ COST_FACTS: dict[str, Fact] = {
     "better_tokens_per_s_loaded": Fact(F, "The same on the better group.", True),
     "meets_objective": Fact(B, "Now meets the stated objective (true when none is stated).", True),
     "move_not_slower": Fact(B, "The better group is predicted no worse than now on the objective.", True),
-    "replicas_advisable": Fact(B, "TP=1 replicas fit one GPU each, meet the stated objective and are predicted "
-                                  "no worse than now in tokens/s at the concurrency.", True),
+    "move_call": Fact(S, "The better group against now on the objective, across the interval: better, close "
+                         "(too close to call) or worse.", True),
+    "replicas_call": Fact(S, "TP=1 replicas against now in tokens/s at the concurrency, across the interval: "
+                             "better, close or worse.", True),
+    "replicas_advisable": Fact(B, "TP=1 replicas fit one GPU each, meet the stated objective and serve more "
+                                  "tokens/s than now at the concurrency across the interval.", True),
 }
 
 
@@ -58,16 +65,27 @@ def _option(a: Assessment, key: str, single: Prediction | None) -> Option | None
     return Option(single, loaded) if single is not None and loaded is not None else None
 
 
-def replicas_advisable(a: Assessment, against: str = "current") -> bool | None:
-    """TP=1 replicas fit one GPU, meet the stated objective and serve no fewer tokens/s at the concurrency than
-    the group `against` (current | best_prediction); None when the numbers are not known."""
+def replicas_call(a: Assessment, against: str = "current") -> str | None:
+    """TP=1 replicas against the group `against` (current | best_prediction) in tokens/s at the concurrency:
+    better, close or worse across the interval (None when the numbers are not known)."""
     obj = a.objective or objective.of(None, None, a.deployment.max_num_seqs)
     base = _option(a, against, a.current if against == "current" else a.best_prediction)
     rep = _option(a, "replicas", a.replicas)
-    fits = a.memory_tp1.fits if a.memory_tp1 is not None else None
-    if base is None or rep is None or fits is None:
+    if base is None or rep is None:
         return None
-    return bool(fits and objective.meets(obj, rep) and rep.tokens_per_s >= base.tokens_per_s * (1 - objective.TIE))
+    return objective.call(objective.throughput_view(obj), base, rep)
+
+
+def replicas_advisable(a: Assessment, against: str = "current") -> bool | None:
+    """TP=1 replicas fit one GPU, meet the stated objective and serve more tokens/s at the concurrency than the
+    group `against` across the interval; None when the numbers are not known."""
+    obj = a.objective or objective.of(None, None, a.deployment.max_num_seqs)
+    rep = _option(a, "replicas", a.replicas)
+    fits = a.memory_tp1.fits if a.memory_tp1 is not None else None
+    c = replicas_call(a, against)
+    if c is None or rep is None or fits is None:
+        return None
+    return bool(fits and objective.meets(obj, rep) and c == "better")
 
 
 def costs(a: Assessment) -> dict[str, Any]:
@@ -79,11 +97,13 @@ def costs(a: Assessment) -> dict[str, Any]:
         slowdown = max(now.latency_ms / nv.latency_ms, nv.tokens_per_s / now.tokens_per_s) * 100 - 100
     elif now is not None and not a.broken_pairs:
         slowdown = 0.0
+    low = None if slowdown is None else (1 + slowdown / 100) / uncertainty.ratio_band()[1] * 100 - 100
     rep_ok = replicas_advisable(a)
     return {
         "down_pairs": list(a.down_pairs) if a.group else None,
         "degraded_pairs": list(a.degraded_pairs) if a.group else None,
         "nvlink_slowdown_pct": _r(max(slowdown, 0.0), 1) if slowdown is not None else None,
+        "nvlink_slowdown_low_pct": _r(max(low, 0.0), 1) if low is not None else None,
         "objective": obj.kind, "objective_stated": obj.stated, "objective_text": obj.describe(),
         "throughput_objective_tps": obj.tokens_per_s, "concurrency": obj.concurrency,
         "tokens_per_s_loaded": _r(now.tokens_per_s, 1) if now else None,
@@ -92,31 +112,32 @@ def costs(a: Assessment) -> dict[str, Any]:
         "better_tokens_per_s_loaded": _r(best.tokens_per_s, 1) if best else None,
         "meets_objective": objective.meets(obj, now) if now else None,
         "move_not_slower": objective.not_worse(obj, now, best) if now and best else None,
+        "move_call": objective.call(obj, now, best) if now and best else None,
+        "replicas_call": replicas_call(a),
         "replicas_advisable": rep_ok,
     }
 
 
 def advice(a: Assessment, f: dict[str, Any]) -> dict[str, Any]:
-    """move_advice, replica_advice and advice: only options predicted no worse than now on the objective."""
+    """move_advice, replica_advice and advice: an option is recommended only when it is better than now on the
+    objective across the interval; one too close to call is said so with both numbers."""
     obj = a.objective or objective.of(None, None, a.deployment.max_num_seqs)
     now, best, rep = (_option(a, "current", a.current), _option(a, "best_prediction", a.best_prediction),
                       _option(a, "replicas", a.replicas))
     move = None
-    if a.best is not None and (now is None or best is None or objective.not_worse(obj, now, best)):
-        move = f"move it to {a.best.label} ({a.best.weakest_path})"
-        if now is not None and best is not None:
-            move += (f": {objective.compare_text(obj, now, best)} (all-reduce {best.single.allreduce_ms_per_token:.2f}"
-                     f" vs {now.single.allreduce_ms_per_token:.2f} ms of it)")
-    replica = None
-    d = a.deployment
-    if d.tp > 1 and f["fits_one_gpu"] and a.memory_tp1 is not None and f["replicas_advisable"] is not False:
-        where = (" on " + " and ".join(f"GPU{i}" for i in a.gpus)) if a.gpus else ""
-        replica = (f"run TP=1 × {d.tp} replicas{where}: {f['weights_gib']:.1f} GiB of {a.dtype} weights "
-                   f"({f['per_gpu_gib_tp1']:.1f} GiB with KV cache and overhead) fit one "
-                   f"{a.gpu_name or ''} GPU ({f['gpu_memory_gib']:.1f} GiB, {f['capacity_gib']:.1f} GiB usable)")
-        if now is not None and rep is not None:
-            replica += f"; {objective.compare_text(objective.throughput_view(obj), now, rep)}"
+    if a.best is not None:
+        verdict = objective.call(obj, now, best) if now is not None and best is not None else "better"
+        if verdict == "better":
+            move = f"move it to {a.best.label} ({a.best.weakest_path})"
+            if now is not None and best is not None:
+                move += (f": {objective.compare_text(obj, now, best)} (all-reduce "
+                         f"{best.single.allreduce_ms_per_token:.2f} vs {now.single.allreduce_ms_per_token:.2f} "
+                         "ms of it)")
+        elif verdict == "close" and now is not None and best is not None:
+            move = objective.close_text(obj, now, best, f"{a.best.label} ({a.best.weakest_path})")
+    replica = _replica_advice(a, f, now, rep, obj)
     options = [x for x in (move, replica) if x]
+    d = a.deployment
     if not options and now is not None and d.tp > 1:
         alt = (f" (TP=1 × {d.tp} replicas: est. {rep.tokens_per_s:.0f} vs {now.tokens_per_s:.0f} tok/s now, "
                f"{rep.latency_ms:.2f} vs {now.latency_ms:.2f} ms/token)" if rep is not None else "")
@@ -124,6 +145,22 @@ def advice(a: Assessment, f: dict[str, Any]) -> dict[str, Any]:
                    "latency-critical models to an NVLink node"]
     return {"move_advice": move, "replica_advice": replica,
             "advice": "; or ".join(options) if options else None}
+
+
+def _replica_advice(a: Assessment, f: dict[str, Any], now: Option | None, rep: Option | None,
+                    obj: objective.Objective) -> str | None:
+    d = a.deployment
+    if not (d.tp > 1 and f["fits_one_gpu"] and a.memory_tp1 is not None) or f["replicas_advisable"] is False:
+        if f.get("replicas_call") == "close" and now is not None and rep is not None and f["fits_one_gpu"]:
+            return objective.close_text(objective.throughput_view(obj), now, rep, f"TP=1 × {d.tp} replicas")
+        return None
+    where = (" on " + " and ".join(f"GPU{i}" for i in a.gpus)) if a.gpus else ""
+    replica = (f"run TP=1 × {d.tp} replicas{where}: {f['weights_gib']:.1f} GiB of {a.dtype} weights "
+               f"({f['per_gpu_gib_tp1']:.1f} GiB with KV cache and overhead) fit one "
+               f"{a.gpu_name or ''} GPU ({f['gpu_memory_gib']:.1f} GiB, {f['capacity_gib']:.1f} GiB usable)")
+    if now is not None and rep is not None:
+        replica += f"; {objective.compare_text(objective.throughput_view(obj), now, rep)}"
+    return replica
 
 
 def unknown_reasons(a: Assessment) -> dict[str, str]:

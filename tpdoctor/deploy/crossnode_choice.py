@@ -59,7 +59,8 @@ def choose(a: Assessment, net: costmodel.GroupPath, local: costmodel.GroupPath |
     candidates = [("replicas", inside)] if fits else []
     candidates.append(("pp", pp))
     name, best = min(candidates, key=lambda c: objective.value(obj, c[1]))
-    choice = name if objective.better(obj, now, best) else "keep"
+    verdict = objective.call(obj, now, best)
+    choice = name if verdict == "better" else "keep"
     out = {
         "pp_per_token_ms": round(pp.latency_ms, 2), "pp_net_ms_per_token": round(send_ms, 2),
         "node_replicas_fit": fits, "node_replica_per_token_ms": round(inside.latency_ms, 2) if fits else None,
@@ -67,7 +68,7 @@ def choose(a: Assessment, net: costmodel.GroupPath, local: costmodel.GroupPath |
         "node_replica_tokens_per_s_loaded": round(inside.tokens_per_s, 1) if fits else None,
         "cross_node_choice": choice,
     }
-    out["cross_node_advice"] = _advice(choice, obj, now, best, pp_tp, stages, d.engine, name)
+    out["cross_node_advice"] = _advice(choice, obj, now, best, pp_tp, stages, d.engine, name, verdict == "close")
     return out
 
 
@@ -81,7 +82,7 @@ def _plus(p: costmodel.Prediction, send_ms: float, groups: int) -> costmodel.Pre
 
 
 def _advice(choice: str, obj: objective.Objective, now: Option, best: Option, pp_tp: int, stages: int,
-            engine: str, best_name: str) -> str:
+            engine: str, best_name: str, close: bool = False) -> str:
     judged = f"judged on {obj.describe()}"
     if choice == "replicas":
         return (f"run {stages} replicas of TP={pp_tp}, one per node (the model fits one node): "
@@ -96,4 +97,6 @@ def _advice(choice: str, obj: objective.Objective, now: Option, best: Option, pp
         nums = f"{now.latency_ms:.2f} ms/token vs {best.latency_ms:.2f} for {alt}"
     else:
         nums = f"{now.tokens_per_s:.0f} tok/s vs {best.tokens_per_s:.0f} for {alt} at {obj.concurrency} streams"
+    if close:
+        return f"TP across nodes and {alt} are too close to call: {nums}; {judged}"
     return f"TP across nodes is predicted best here: {nums}; {judged}"

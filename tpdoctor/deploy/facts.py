@@ -86,6 +86,8 @@ DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas
     "group_kind": Fact(S, "Its class: NV, PIX, PXB, PHB, NODE, SYS, NET.", True),
     "group_pcie": Fact(B, "The weakest path is PCIe (PIX…SYS).", True),
     "broken_pairs": Fact(L, "Pairs in the group whose expected NVLinks are not all up, described.", True),
+    "mig_gpus": Fact(L, "GPUs of the pinned group that run in MIG mode (no NVLink, no P2P between instances).",
+                     True),
     "numa_nodes": Fact(INT, "NUMA nodes the group spans.", True),
     "cross_socket": Fact(B, "The group spans CPU sockets (a SYS path or more than one NUMA node).", True),
     "cross_node": Fact(B, "One TP group spans nodes (tp > GPUs per node, or nodes > 1 with tp > per-node GPUs)."),
@@ -159,7 +161,8 @@ MEMORY_FACTS = ("start_problem", "memory_advice", "memory_rule", "kv_pool_gib", 
 TP_FREE = {"id", "name", "key", "engine", "model", "kind", "source", "pp", "dp", "replicas", "nodes", "host", "gpus",
            "gpu_labels", "gpus_assigned", "gpus_per_node", "gpu_name", "gpu_sku", "gpu_memory_gib", "dtype",
            "model_known", "params_b", "heads", "kv_heads", "layers", "valid_tp", "weights_gib", "group_path",
-           "group_kind", "group_pcie", "broken_pairs", "numa_nodes", "cross_socket", "overlap_with", "overlap_advice",
+           "group_kind", "group_pcie", "broken_pairs", "mig_gpus", "numa_nodes", "cross_socket", "overlap_with",
+           "overlap_advice",
            "nccl_env_conflicts", "latency_objective_ms", "notes", "context_problem", "per_gpu_gib_tp1",
            "fits_one_gpu"}
 
@@ -254,6 +257,7 @@ def _group(a: Assessment, topology: Topology) -> dict[str, Any]:
         "group_kind": kind.value if kind else None,
         "group_pcie": (kind in PCIE_KINDS) if kind else None,
         "broken_pairs": list(a.broken_pairs) if g else None,
+        "mig_gpus": _mig_gpus(a, topology) if g else None,
         "numa_nodes": g.numa_nodes if g else None,
         "cross_socket": (g.numa_nodes > 1 or kind is not None and kind.value == "SYS") if g else None,
         "cross_node": d.nodes > 1 and d.tp > (d.gpu_count or len(topology.gpus)) or d.tp > len(topology.gpus),
@@ -294,6 +298,12 @@ def _scheduler(a: Assessment) -> dict[str, Any]:
     return {"scheduler_sets": s.total, "scheduler_bad_sets": s.bad, "scheduler_down_sets": s.down,
             "scheduler_all_down": s.all_down, "scheduler_text": s.describe(who),
             "placement_fix": sentences.placement_fix(a)}
+
+
+def _mig_gpus(a: Assessment, topology: Topology) -> list[str]:
+    """The pinned GPUs in MIG mode (the node's `-q`, MIG query or NVML said so)."""
+    mig = {g.index for g in topology.gpus if g.mig is True}
+    return [f"GPU{i}" for i in (a.gpus or ()) if i in mig]
 
 
 def _costs(a: Assessment) -> dict[str, Any]:
@@ -348,8 +358,8 @@ def _unknown(a: Assessment, facts: dict[str, Any]) -> dict[str, str]:
     need(a.spec, ["params_b", "heads", "kv_heads", "layers", "tp_valid", "valid_tp", "weights_gib", "kv_cache_gib",
                   "per_gpu_gib", "per_gpu_gib_tp1", "fits", "fits_one_gpu", "per_token_ms", "tokens_per_s",
                   "tp1_per_token_ms", "tp1_meets_objective", *MEMORY_FACTS], model_reason)
-    need(a.group, ["gpus", "gpu_labels", "group_path", "group_kind", "group_pcie", "broken_pairs", "numa_nodes",
-                   "cross_socket"], pin_reason)
+    need(a.group, ["gpus", "gpu_labels", "group_path", "group_kind", "group_pcie", "broken_pairs", "mig_gpus",
+                   "numa_nodes", "cross_socket"], pin_reason)
     no_gpu = ("the topology does not name the GPU (give --gpu SKU)" if not a.gpu_name
               else f"GPU {a.gpu_name!r} is not in data/gpus.yaml (give --gpu SKU)")
     need(a.sku, ["gpu_sku", "per_token_ms", "tp1_per_token_ms", "nvlink_per_token_ms"], no_gpu)

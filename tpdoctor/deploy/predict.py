@@ -8,6 +8,7 @@ to 8 over the SKU's NVLink and over a PCIe server, and where TP stops paying (ad
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tpdoctor.advice import costmodel, engines, quant
 from tpdoctor.advice.curve import Curve, curve
@@ -36,8 +37,17 @@ class PredictRequest:
     gpus: tuple[int, ...] = ()
     busbw_gbps: float | None = None
     max_model_len: int | None = None
-    engine: str | None = None  # vllm | sglang | trtllm | tgi (engines.py)
+    engine: str | None = None  # data/engines.yaml: vllm | sglang | trtllm | tgi | lmdeploy | …
     eager: bool = False  # no CUDA graphs (--enforce-eager)
+    engine_version: str | None = None  # None: the current release
+    kv_dtype: str = "bf16"
+    prefill_tokens: float = 0.0  # other requests' prompt tokens prefilled inside each step (continuous batching)
+
+    def engine_profile(self) -> engines.Engine:
+        """The engine's profile; ValueError for a version that is not one."""
+        if self.engine_version:
+            engines.version_key(self.engine_version)
+        return engines.engine(self.engine, eager=self.eager, version=self.engine_version)
 
 
 @dataclass(frozen=True)
@@ -95,23 +105,55 @@ def _resolve(req: PredictRequest) -> tuple[ModelSpec, skus.Sku, str, int, str | 
     return spec, sku, dtype, memory_mib or int(sku.memory_gib * 1024), path, group
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a prediction needs once the request is resolved (the benchmark reuses it across refits)."""
+
+    spec: ModelSpec
+    sku: skus.Sku
+    dtype: str
+    path: str
+    group_path: costmodel.GroupPath
+    group: tuple[int, ...]
+    memory_mib: int
+    common: dict[str, Any]
+
+
+def plan(req: PredictRequest) -> Plan:
+    """Resolve the request (model, GPU, dtype, the group's path, the engine's profile)."""
+    spec, sku, dtype, memory_mib, path, group = _resolve(req)
+    weak, _, local = (path or "").partition("/")  # SYS/NODE: the weakest pair's path / the ring's other links
+    p = normalize_path(weak) if weak else (f"NV{sku.nvlink.expected}" if sku.has_nvlink and sku.nvlink.expected
+                                           else "PHB")
+    ring = normalize_path(local) if local else None
+    gp = (costmodel.measured_path(p, req.busbw_gbps, ring) if req.busbw_gbps
+          else costmodel.nominal_path(p, sku, local=ring))
+    common = dict(dtype=dtype, sku=sku, batch=req.batch, context=req.context, engine=req.engine_profile(),
+                  kv_dtype=req.kv_dtype, prefill_tokens=req.prefill_tokens)
+    return Plan(spec, sku, dtype, p, gp, group, memory_mib, common)
+
+
+def group_prediction(pl: Plan, tp: int, *, sized: bool = True) -> costmodel.Prediction:
+    """TP=`tp` over the plan's path (memory sized for the GPU when `sized`)."""
+    mem = dict(gpu_memory_mib=pl.memory_mib, max_model_len=None) if sized else {}
+    return costmodel.predict(pl.spec, tp=tp, path=pl.group_path, gpus=pl.group, label=f"TP={tp} over {pl.path}",
+                             **pl.common, **mem)  # type: ignore[arg-type]
+
+
 def predict(req: PredictRequest) -> PredictResult:
     """Per-token latency, tokens/s and memory of the model at TP=N over a path and as TP=1 replicas.
     Raises ManifestError for an unknown model or GPU, ValueError for a bad dtype or path."""
-    spec, sku, dtype, memory_mib, path, group = _resolve(req)
+    pl = plan(req)
+    spec, sku, dtype, memory_mib, p = pl.spec, pl.sku, pl.dtype, pl.memory_mib, pl.path
     tp = req.tp or 1
-    p = normalize_path(path) if path else (f"NV{sku.nvlink.expected}" if sku.has_nvlink and sku.nvlink.expected
-                                           else "PHB")
-    gp = costmodel.measured_path(p, req.busbw_gbps) if req.busbw_gbps else costmodel.nominal_path(p, sku)
-    common = dict(dtype=dtype, sku=sku, batch=req.batch, context=req.context, gpu_memory_mib=memory_mib,
-                  max_model_len=req.max_model_len, engine=engines.engine(req.engine, eager=req.eager))
-    preds = [costmodel.predict(spec, tp=tp, path=gp, gpus=group, label=f"TP={tp} over {p}",
-                               **common)]  # type: ignore[arg-type]
+    common = dict(pl.common, gpu_memory_mib=memory_mib, max_model_len=req.max_model_len)
+    preds = [costmodel.predict(spec, tp=tp, path=pl.group_path, gpus=pl.group, label=f"TP={tp} over {p}",
+                               **common)]
     if tp > 1:
         preds.append(costmodel.predict(spec, tp=1, path=None, replicas=tp, label=f"TP=1 × {tp} replicas",
-                                       **common))  # type: ignore[arg-type]
+                                       **common))
     knobs = Knobs(engine=req.engine or "vllm", dtype=quant.sizing_dtype(dtype), tp=tp, max_model_len=req.max_model_len,
-                  enforce_eager=req.eager)
+                  enforce_eager=req.eager, kv_dtype=None if req.kv_dtype == "bf16" else req.kv_dtype)
     return PredictResult(spec, sku, dtype, p, req, tuple(preds), kvrules.engine_memory(spec, knobs, memory_mib))
 
 
@@ -120,6 +162,6 @@ def predict_curve(req: PredictRequest) -> CurveResult:
     spec, sku, dtype, memory_mib, _, _ = _resolve(req)
     valid = tuple(tp for tp in CURVE_TPS if not tp_validity(spec, tp))
     c = curve(spec, sku, dtype=dtype, tps=valid, batch=req.batch, context=req.context,
-              engine=engines.engine(req.engine, eager=req.eager), gpu_memory_mib=memory_mib,
+              engine=req.engine_profile(), gpu_memory_mib=memory_mib, kv_dtype=req.kv_dtype,
               max_model_len=req.max_model_len)
     return CurveResult(spec, sku, dtype, req, c, valid)

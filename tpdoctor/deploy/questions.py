@@ -42,7 +42,7 @@ QUESTIONS = {
 }
 # the critical rules each question's answer rests on (a rule that could not judge leaves it open)
 RULES = {"TPD205": "starts", "TPD210": "starts", "TPD214": "starts", "TPD204": "tp_valid", "TPD200": "links",
-         "TPD216": "links", "TPD217": "links", "TPD203": "network", "TPD230": "network", "TPD232": "network",
+         "TPD216": "links", "TPD233": "links", "TPD203": "network", "TPD230": "network", "TPD232": "network",
          "TPD207": "sharing"}
 PIN = "pin its GPUs (CUDA_VISIBLE_DEVICES on the host, compose device_ids, docker --gpus device=…)"
 

@@ -16,6 +16,7 @@ capture or an old report is judged exactly like a live read.
 | nvlink_errors | the error counters of every active NVLink | `nvidia-smi nvlink -e` |
 | p2p | peer-to-peer status of every GPU pair | `nvidia-smi topo -p2p r` / `w` |
 | fabric | NVSwitch fabric registration (Hopper and newer NVSwitch boards) | `nvidia-smi -q`, NVML |
+| gpu_health | each GPU's row remapping or page retirement, volatile ECC, clock events, MIG | `nvidia-smi -q`, NVML |
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from tpdoctor.model import skus
+from tpdoctor.model.health import NOT_SUPPORTED, GpuHealth, answered
 from tpdoctor.model.links import is_switch_system
 from tpdoctor.model.topology import Check, CheckState, Gpu, LinkHealth, NvLinkState, Topology
 from tpdoctor.model.unknown import Unknown
@@ -38,6 +40,7 @@ COMMANDS = {
     "nvlink_errors": "nvidia-smi nvlink -e",
     "p2p": "nvidia-smi topo -p2p r; nvidia-smi topo -p2p w",
     "fabric": "nvidia-smi -q | grep -A3 Fabric",
+    "gpu_health": "nvidia-smi -q",
 }
 WHAT = {
     "links": "GPU pair NVLink health",
@@ -46,6 +49,7 @@ WHAT = {
     "nvlink_errors": "NVLink error counters",
     "p2p": "peer-to-peer status",
     "fabric": "NVSwitch fabric state",
+    "gpu_health": "GPU health (row remapping, ECC, clock events, MIG)",
 }
 _FABRIC_ARCHS = ("hopper", "blackwell", "rubin")  # GpuFabricInfo exists from Hopper on
 _UNNAMED = ("unknown", "unknown GPU")
@@ -195,6 +199,32 @@ def _fabric(topo: Topology) -> Check:
     return _made("fabric")
 
 
+def _health_gap(g: Gpu) -> str | None:
+    """Why this GPU's health cannot be judged, or None when the driver answered everything it has."""
+    h = g.health
+    if not isinstance(h, GpuHealth):
+        return h.reason if h.reason != "not read" else "`nvidia-smi -q` not read"
+    if not h.memory_answered():
+        return "row remapping / page retirement not in `nvidia-smi -q`"
+    if not answered(h.ecc_volatile_uncorrectable):
+        return "volatile ECC counters not read"
+    if not h.clocks_answered():
+        return "clock event reasons not read"
+    if isinstance(g.mig, Unknown) and g.mig.reason != NOT_SUPPORTED:
+        return f"MIG mode not read ({g.mig.reason})"
+    return None
+
+
+def _gpu_health(topo: Topology) -> Check:
+    gpus = _ok(topo.gpus)
+    if not gpus:
+        return _na("gpu_health", "no readable GPU")
+    gaps = [(g, why) for g in gpus if (why := _health_gap(g)) is not None]
+    if gaps:
+        return _missing("gpu_health", [why for _, why in gaps], [g.label for g, _ in gaps])
+    return _made("gpu_health")
+
+
 def coverage(topology: Topology) -> tuple[Check, ...]:
     """Every check, in a fixed order: made, not made (with why and the command) or not applicable.
 
@@ -204,7 +234,7 @@ def coverage(topology: Topology) -> tuple[Check, ...]:
         why = "not probed: a `tpdoctor bench` run judges its measurements only (`tpdoctor scan` reads the node)"
         return tuple(_na(name, why) for name in COMMANDS)
     return (_links(topology), _ports(topology), _gpu_info(topology), _errors(topology), _p2p(topology),
-            _fabric(topology))
+            _fabric(topology), _gpu_health(topology))
 
 
 def with_coverage(topology: Topology) -> Topology:

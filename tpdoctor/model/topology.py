@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from tpdoctor import SCHEMA
+from tpdoctor.model.health import GpuHealth, MissingGpu, View
 from tpdoctor.model.imex import Imex
 from tpdoctor.model.unknown import Maybe, Unknown
 
@@ -167,6 +168,8 @@ class Gpu:
     # where the GPU runs (model/virtualization.py): none (bare metal), pass-through or vgpu (in a VM),
     # host-vgpu or host-vsga (the hypervisor host); NVML nvmlDeviceGetVirtualizationMode or `nvidia-smi -q`
     virtualization: Maybe[str] = Unknown("not read")
+    # what the driver says of the GPU's health (model/health.py): `nvidia-smi -q` or NVML; Unknown when not read
+    health: Maybe[GpuHealth] = Unknown("not read")
 
     @property
     def label(self) -> str:
@@ -275,6 +278,10 @@ class Topology:
     # and cannot be told (fabric not registered yet, GPUs disagree). Filled by the probes (model/fabric.py).
     nvlink_domain: Maybe[str] | None = None
     imex: Imex | None = None  # the IMEX service, where collected (multi-node NVLink nodes)
+    # GPUs the driver or the baseline knows of that nothing could read (fallen off the bus, lost), by identity
+    missing: tuple[MissingGpu, ...] = ()
+    view: View | None = None  # how much of the node this snapshot sees (a container's subset); None: not known
+    driver_message: str | None = None  # what the driver said instead of listing GPUs ("No devices were found")
 
     def gpu(self, index: int) -> Gpu:
         for g in self.gpus:
@@ -301,8 +308,10 @@ class Topology:
 
 def healthy_nvlink_groups(topo: Topology, exclude: frozenset[int] | set[int] = frozenset()) -> list[list[int]]:
     """GPUs connected over healthy NVLink pairs, as sorted groups (connected components; a GPU with no healthy
-    NVLink is a group of one). GPUs not read (lost, error) and those in `exclude` belong to no group."""
-    parent = {g.index: g.index for g in topo.gpus if g.status == "ok" and g.index not in exclude}
+    NVLink is a group of one). GPUs not read (lost, error), GPUs in MIG mode (no NVLink, no P2P for a TP group)
+    and those in `exclude` belong to no group."""
+    parent = {g.index: g.index for g in topo.gpus if g.status == "ok" and g.mig is not True
+              and g.index not in exclude}
 
     def find(i: int) -> int:
         while parent[i] != i:

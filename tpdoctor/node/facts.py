@@ -17,12 +17,21 @@ from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.coverage import not_made
 from tpdoctor.model.expected_busbw import group_busbw_gbps
 from tpdoctor.model.fabric import registered
+from tpdoctor.model.identity import Match, match
 from tpdoctor.model.topology import Gpu, Link, NvLinkState, RemoteType, Topology, path_kind
 from tpdoctor.model.unknown import Unknown
 from tpdoctor.model.virtualization import not_exposed_reason, nvlink_not_exposed, pcie_paths_words
 from tpdoctor.node.benchfacts import ExpectedBusbw, bench_facts
 from tpdoctor.node.drift import drift_items, error_sums
 from tpdoctor.node.fabric_facts import GPU_FABRIC_FACTS, NODE_FABRIC_FACTS, gpu_fabric, node_fabric
+from tpdoctor.node.health_facts import (
+    GPU_HEALTH_FACTS,
+    MISSING,
+    NODE_HEALTH_FACTS,
+    gpu_health,
+    missing_subjects,
+    node_health,
+)
 from tpdoctor.node.rootcause import DarkLinks, board_kind, dark_links, pcie_facts, repair
 
 NODE = SubjectSchema("node", "The whole node (one per evaluation; visible to every node rule).", {
@@ -50,6 +59,7 @@ NODE = SubjectSchema("node", "The whole node (one per evaluation; visible to eve
     "vm_nvlink_hidden_paths": Fact(S, "The path each pair of those GPUs takes now, `GPU0-GPU1 PHB`; null with "
                                    "fewer than two.", True),
     **NODE_FABRIC_FACTS,
+    **NODE_HEALTH_FACTS,
 })
 
 LINK = SubjectSchema("link", "A GPU pair, listed once (a before b). `id` is `GPU0-GPU1`.", {
@@ -134,6 +144,7 @@ GPU = SubjectSchema("gpu", "One GPU. `id` is `GPU3`.", {
                              "other GPUs kept theirs: one GPU fault, not one per pair."),
     "repair": Fact(S, "What to check for this GPU's NVLink hardware, by board."),
     **GPU_FABRIC_FACTS,
+    **GPU_HEALTH_FACTS,
 })
 
 BENCH = SubjectSchema("bench", "One benchmarked GPU group at its largest correct message size. "
@@ -164,7 +175,8 @@ DRIFT = SubjectSchema("drift", "One difference from the baseline. `id` names wha
 
 NODE_SCHEMA = ScopeSchema(
     "node", "Facts about one node's GPUs, links, benchmark results and drift from its baseline.",
-    {"node": NODE, "link": LINK, "gpu": GPU, "bench": BENCH, "drift": DRIFT}, shared=("node",))
+    {"node": NODE, "link": LINK, "gpu": GPU, "bench": BENCH, "drift": DRIFT, "missing": MISSING},
+    shared=("node",))
 
 
 
@@ -197,13 +209,15 @@ def node_facts(topology: Topology, bench: Sequence[BenchResult] = (), baseline: 
     expected_busbw = expected_busbw or group_busbw_gbps
 
     gpus = {g.index: g for g in topology.gpus}
-    base_gpus = {g.index: g for g in baseline.gpus} if baseline else {}
+    matched = match(baseline, topology) if baseline else None
+    base_by_index = {g.index: g for g in baseline.gpus} if baseline else {}
+    base_gpus = {now: base_by_index[before] for now, before in matched.now_to_before.items()} if matched else {}
     kind = board_kind(topology.gpus)
     dark = dark_links(topology)
     not_ready = sum(1 for g in topology.gpus if fabric_ready(g) is False)
     root = dark.node_dark and kind == "switch" and not_ready == 0
     sides = _sides(gpus, dark, root)
-    links = [_link(lk, sides, baseline, kind) for lk in topology.gpu_links()]
+    links = [_link(lk, sides, baseline, kind, matched) for lk in topology.gpu_links()]
     node = _subject(topology.host, {
         "host": topology.host,
         "gpu_count": len(topology.gpus),
@@ -221,6 +235,7 @@ def node_facts(topology: Topology, bench: Sequence[BenchResult] = (), baseline: 
         "checks_not_made": [c.name for c in not_made(topology)],
         **_vm_facts(topology),
         **node_fabric(topology),
+        **node_health(topology),
     })
     return ScopeFacts("node", {
         "node": [node],
@@ -228,7 +243,8 @@ def node_facts(topology: Topology, bench: Sequence[BenchResult] = (), baseline: 
         "gpu": [_gpu(g, base_gpus.get(g.index), dark, kind) for g in topology.gpus],
         "bench": bench_facts(topology, bench, expected_busbw),
         "drift": [_subject(d.ident, {"what": d.what, "before": d.before, "after": d.after, "detail": d.detail})
-                  for d in (drift_items(baseline, topology) if baseline else [])],
+                  for d in (drift_items(baseline, topology, matched) if baseline else [])],
+        "missing": [_subject(ident, values) for ident, values in missing_subjects(topology)],
     })
 
 
@@ -274,12 +290,14 @@ def _kind(path: str) -> str:
     return path_kind(path).value
 
 
-def _link(lk: Link, sides: dict[int, _GpuSide], baseline: Topology | None, kind: str) -> dict[str, Any]:
+def _link(lk: Link, sides: dict[int, _GpuSide], baseline: Topology | None, kind: str,
+          matched: Match | None) -> dict[str, Any]:
     ia, ib = lk.indices
     sa, sb = sides.get(ia), sides.get(ib)
     expected = lk.nvlinks_expected
     fab = (sa.fabric if sa else None, sb.fabric if sb else None)
-    base = baseline.link(lk.a, lk.b) if baseline else None
+    ba, bb = (matched.before_label(lk.a), matched.before_label(lk.b)) if matched else (None, None)
+    base = baseline.link(ba, bb) if baseline and ba and bb else None
     detail = lk.p2p_detail
     source = lk.evidence.get("expected_from")
     return _subject(f"{lk.a}-{lk.b}", {
@@ -350,6 +368,7 @@ def _gpu(g: Gpu, base: Gpu | None, dark: DarkLinks, kind: str) -> dict[str, Any]
         "nvlinks_all_down": g.index in dark.gpus_dark,
         "repair": repair(kind),
         **gpu_fabric(g),
+        **gpu_health(g, kind),
     })
 
 

@@ -23,11 +23,12 @@ from tpdoctor.files.atomic import locked, write_atomic
 from tpdoctor.files.read import read_text
 from tpdoctor.model import contract as report_json
 from tpdoctor.model.baseline import accept as accepted
-from tpdoctor.model.baseline import rebase
+from tpdoctor.model.baseline import rebase, with_lost
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.coverage import with_coverage
 from tpdoctor.model.errors import InputError, ParseError, TpdError
 from tpdoctor.model.findings import Report, Severity, Status
+from tpdoctor.model.identity import match
 from tpdoctor.model.topology import Topology
 from tpdoctor.node.facts import NODE_SCHEMA, ExpectedBusbw, node_facts
 from tpdoctor.node.verdict import decide, unknown_parts
@@ -77,8 +78,11 @@ def run_health(load: Loader, rules: Sequence[Rule], *, options: Options | None =
     try:
         node = load()
     except TpdError as exc:
-        return HealthOutcome(None, Status.UNKNOWN, Status.UNKNOWN, clock() - start, error=exc.message,
-                             hint=exc.hint)
+        gone = _driver_gone(exc, baseline_path)
+        if gone is None:
+            return HealthOutcome(None, Status.UNKNOWN, Status.UNKNOWN, clock() - start, error=exc.message,
+                                 hint=exc.hint)
+        node = gone
     topology, bench = node.topology, node.bench
     engine = Engine(rules, NODE_SCHEMA, options)
     if baseline_path is None:
@@ -87,7 +91,8 @@ def run_health(load: Loader, rules: Sequence[Rule], *, options: Options | None =
         with locked(baseline_path):
             baseline = read_baseline(baseline_path)
             if baseline is not None:
-                topology = rebase(topology, baseline)
+                matched = match(baseline, topology)
+                topology = with_lost(rebase(topology, baseline, matched), baseline, matched)
             outcome = _judge(engine, topology, bench, baseline, fail_on, expected_busbw, start, clock)
             note = _baseline_note(outcome, baseline_path, first_run=baseline is None, accept=accept)
             if note.state in ("written", "accepted") and outcome.report is not None:
@@ -98,6 +103,32 @@ def run_health(load: Loader, rules: Sequence[Rule], *, options: Options | None =
         return HealthOutcome(None, Status.UNKNOWN, Status.UNKNOWN, clock() - start, error=exc.message,
                              hint=exc.hint)
     return replace(outcome, baseline_written=note.state in ("written", "accepted"), baseline=note)
+
+
+def _driver_gone(exc: TpdError, baseline_path: Path | None) -> Report | None:
+    """A driver that cannot be reached, or lists no GPU, on a node whose baseline has GPUs: not "unknown" but
+    every GPU of the baseline missing (TPD131), judged like any reading. None (the error stands: UNKNOWN naming
+    the driver) without such a baseline."""
+    from tpdoctor.probes.smi_probe import NoDriverError
+
+    if not isinstance(exc, NoDriverError) or exc.said is None or baseline_path is None:
+        return None
+    try:
+        baseline = read_baseline(baseline_path)  # replaced atomically: readable without the lock
+    except TpdError:
+        return None
+    if baseline is None or not any(g.status == "ok" for g in baseline.gpus):
+        return None
+    empty = replace(baseline, gpus=(), links=(), nics=(), missing=(), coverage=(), imex=None, nvlink_domain=None,
+                    source="nvidia-smi", driver_message=exc.said,
+                    probe_notes=(f"{exc.message}",), captured_at=_now())
+    return Report(topology=empty)
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _baseline_note(outcome: HealthOutcome, path: Path, *, first_run: bool, accept: bool) -> BaselineNote:

@@ -25,12 +25,20 @@ def probe_live(kind: str = "auto", *, runner: Runner = run, timeout_seconds: flo
     nvidia-smi command; the whole NVML read has a deadline of its own (`nvml.deadline_seconds`: 30 s,
     $TPDOCTOR_NVML_DEADLINE, never shorter than `timeout_seconds`), because nvmlInit alone can take
     seconds on a node without persistence mode. A node in (or built for) a multi-node NVLink domain also
-    gets its IMEX state read (`probes/imex.py`).
+    gets its IMEX state read (`probes/imex.py`). The snapshot records how much of the node it sees
+    (`probes/view.py`: a container given some GPUs sees a subset), and GPUs nvidia-smi cannot read outside that
+    view are notes, not missing GPUs (`model/view.py`).
     """
+    from dataclasses import replace
+
+    from tpdoctor.model.view import apply_view
     from tpdoctor.probes import imex, smi_probe
+    from tpdoctor.probes.view import detect_view
 
     timeout = smi_probe.default_timeout() if timeout_seconds is None else timeout_seconds
     topology = _probe(kind, runner, timeout_seconds, nvml_lib)
+    view, notes = detect_view()
+    topology = apply_view(replace(topology, view=view, probe_notes=(*topology.probe_notes, *notes)))
     return imex.attach(topology, runner, timeout_seconds=timeout)[0]
 
 

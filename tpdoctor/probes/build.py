@@ -15,10 +15,12 @@ coverage record (`model/coverage.py`) reads those, so a partial capture can neve
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from tpdoctor.model import skus
 from tpdoctor.model.errors import ParseError
 from tpdoctor.model.fabric import node_domain
 from tpdoctor.model.topology import (
@@ -34,8 +36,13 @@ from tpdoctor.model.topology import (
 from tpdoctor.model.unknown import Maybe, Unknown
 from tpdoctor.model.virtualization import in_vm, not_exposed_reason
 from tpdoctor.probes import smi
+from tpdoctor.probes.smi_attach import apply_notices, attach_mig, attach_query
 from tpdoctor.probes.smi_fabric import QueryFabric, parse_query_fabric
+from tpdoctor.probes.smi_health import QueryHealth, parse_query_health
+from tpdoctor.probes.smi_notices import Notice, split_notices
+from tpdoctor.probes.smi_query import parse_mig_csv
 from tpdoctor.probes.smi_types import (
+    MigRow,
     NvlinkCapsGpu,
     NvlinkErrorsGpu,
     NvlinkStatusGpu,
@@ -51,7 +58,8 @@ NVLINK_STATUS = "nvlink-status.txt"
 NVLINK_ERRORS = "nvlink-errors.txt"
 NVLINK_CAPS = "nvlink-caps.txt"
 QUERY_GPU = "query-gpu.csv"
-QUERY_FULL = "query.txt"  # `nvidia-smi -q`: read for each GPU's Fabric block and the driver version
+QUERY_FULL = "query.txt"  # `nvidia-smi -q`: each GPU's Fabric block, health, MIG mode; the driver version
+MIG_QUERY = "mig.csv"  # `nvidia-smi --query-gpu=index,uuid,mig.mode.current,mig.mode.pending --format=csv`
 HOST = "host.txt"
 SNAPSHOT = "snapshot.json"
 
@@ -72,12 +80,17 @@ class SmiParts:
     # file name -> the note its empty text left: a command that answered, with nothing (`nvlink --status`
     # in a VM that exposes no NVLink port; see `vm_without_nvlink`)
     empty: dict[str, str] = field(default_factory=dict)
+    health: QueryHealth | None = None  # `nvidia-smi -q`: each GPU's health and MIG mode
+    mig: tuple[MigRow, ...] | None = None  # the MIG query
+    # (command or file, notice): lines nvidia-smi printed about a GPU or the driver in any output (smi_notices)
+    notices: tuple[tuple[str, Notice], ...] = ()
 
     def why_missing(self, name: str) -> str:
         return self.missing.get(name) or f"{name} not in the capture"
 
 
 T = TypeVar("T")
+_GPU_LABEL = re.compile(r"\bGPU\d+\b")
 
 
 def parse_outputs(texts: Mapping[str, str], where: str = "",
@@ -96,7 +109,13 @@ def parse_outputs(texts: Mapping[str, str], where: str = "",
 
     if TOPO_M not in texts:
         raise ParseError("no `nvidia-smi topo -m` output", source=source(TOPO_M))
-    topo = smi.parse_topo_m(texts[TOPO_M], source=source(TOPO_M))
+    found: list[tuple[str, Notice]] = []
+    clean: dict[str, str] = {}
+    for name, raw in texts.items():
+        clean[name], notices = split_notices(raw)
+        found += [(source(name), n) for n in notices]
+    texts = clean
+    topo = _topo(texts[TOPO_M], source(TOPO_M), found)
     notes: list[str] = list(topo.notes)
     why: dict[str, str] = dict(missing or {})
     empty: dict[str, str] = {}
@@ -128,20 +147,50 @@ def parse_outputs(texts: Mapping[str, str], where: str = "",
         nvlink_caps=optional(NVLINK_CAPS, smi.parse_nvlink_caps),
         query=optional(QUERY_GPU, smi.parse_query_gpu),
         fabric=optional(QUERY_FULL, parse_query_fabric),
+        health=optional(QUERY_FULL, parse_query_health),
+        mig=optional(MIG_QUERY, parse_mig_csv),
         notes=tuple(notes),
         missing=why,
         empty=empty,
+        notices=_unique(found),
     )
+
+
+def _topo(text: str, source: str, notices: list[tuple[str, Notice]]) -> TopoMatrix:
+    """`topo -m`; when nvidia-smi printed no matrix (no `GPU<n>` anywhere: nothing, or a pasted prompt) but lines
+    about GPUs it cannot read, the node has no readable GPU and those lines are the evidence: an empty matrix,
+    not a parse error."""
+    if any(n.kind == "device_handle" for _, n in notices) and not _GPU_LABEL.search(text):
+        return TopoMatrix(gpus=(), notes=("`topo -m` printed no matrix, only lines about GPUs it cannot read",))
+    return smi.parse_topo_m(text, source=source)
+
+
+def _unique(found: list[tuple[str, Notice]]) -> tuple[tuple[str, Notice], ...]:
+    """One notice per (kind, GPU): every command repeats them."""
+    seen: set[tuple[str, str | None, str]] = set()
+    out = []
+    for command, n in found:
+        key = (n.kind, n.bus_id, n.line if n.bus_id is None else "")
+        if key not in seen:
+            seen.add(key)
+            out.append((command, n))
+    return tuple(out)
 
 
 def _known(value: T | None, reason: str) -> Maybe[T]:
     return Unknown(reason) if value is None else value
 
 
-def _ports(index: int, parts: SmiParts) -> tuple[NvLinkPort, ...]:
+def _ports(index: int, parts: SmiParts, name: str) -> tuple[NvLinkPort, ...]:
     status = _by_index(parts.nvlink_status).get(index)
     if status is None:
         return ()
+    if status.all_inactive and not status.links:
+        # "Unable to retrieve NVLink information as all links are inActive": every port the SKU has is dark
+        sku = skus.lookup(name)
+        count = sku.nvlink.ports if sku is not None and sku.has_nvlink else 0
+        return tuple(NvLinkPort(link=k, state=NvLinkState.INACTIVE, speed_gbps=Unknown("link inactive"))
+                     for k in range(count))
     errors = _by_index(parts.nvlink_errors).get(index)
     caps = _by_index(parts.nvlink_caps).get(index)
     ports = []
@@ -197,15 +246,18 @@ def build_gpus(parts: SmiParts) -> tuple[Gpu, ...]:
         st = status.get(index)
         name = row.name if row is not None else st.name if st is not None else "unknown GPU"
         uuid = row.uuid if row is not None else st.uuid if st is not None else None
+        problem = row.problem if row is not None else None
         gpus.append(Gpu(
             index=index,
-            name=name,
+            name=name if name else "unknown GPU",
+            status="ok" if problem is None else ("lost" if "lost" in problem.lower() else "error"),
+            status_reason=None if problem is None else f"`nvidia-smi --query-gpu` reads {problem}",
             uuid=_known(uuid, no_query),
             pci_bus_id=_known(row.pci_bus_id if row else None, no_query),
             memory_mib=_known(row.memory_mib if row else None, no_query),
             numa_node=_known(topo.numa_affinity.get(index), "no NUMA affinity in topo -m"),
             cpu_affinity=_known(topo.cpu_affinity.get(index), "no CPU affinity in topo -m"),
-            nvlinks=_ports(index, parts),
+            nvlinks=_ports(index, parts, name or "unknown GPU"),
             nvlinks_unread=_ports_unread(index, parts, status),
             pcie=Pcie(
                 gen_current=_known(row.pcie_gen_current if row else None, no_query),
@@ -217,48 +269,33 @@ def build_gpus(parts: SmiParts) -> tuple[Gpu, ...]:
     return tuple(gpus)
 
 
-def attach_fabric(gpus: tuple[Gpu, ...], query: QueryFabric | None) -> tuple[tuple[Gpu, ...], list[str]]:
-    """Each GPU's Fabric block from `nvidia-smi -q`, matched by PCI bus id (by order when the GPUs' bus ids
-    are not known: `nvidia-smi -q` lists GPUs in index order)."""
-    if query is None:
-        return gpus, []
-    notes = list(query.notes)
-    by_bus = {b.bus_id: b for b in query.gpus if b.bus_id}
-    out = []
-    for pos, g in enumerate(gpus):
-        block = by_bus.get(g.pci_bus_id.upper()) if isinstance(g.pci_bus_id, str) else None
-        if block is None and not isinstance(g.pci_bus_id, str) and pos < len(query.gpus):
-            block = query.gpus[pos]
-        if block is None:
-            notes.append(f"{g.label}: not found in nvidia-smi -q; fabric not read")
-            out.append(g)
-            continue
-        name = block.name if g.name == "unknown GPU" and block.name else g.name
-        bus = g.pci_bus_id if isinstance(g.pci_bus_id, str) or not block.bus_id else block.bus_id
-        virt = g.virtualization if block.virtualization is None else block.virtualization
-        out.append(replace(g, name=name, pci_bus_id=bus, fabric=block.fabric, virtualization=virt))
-    return tuple(out), notes
-
-
 def vm_without_nvlink(gpus: tuple[Gpu, ...], parts: SmiParts) -> tuple[tuple[Gpu, ...], tuple[str, ...]]:
     """`nvidia-smi nvlink --status` answered with nothing (exit 0, empty output) and `nvidia-smi -q` says the
     GPU runs in a VM: the driver exposes no NVLink port, a definite answer (port states read: none).
 
-    Anywhere else an empty answer stays "port states not read" (a bare-metal NVLink GPU always lists its
-    ports). When every GPU is in a VM, the "empty text" notes of the `nvlink` outputs give way to one note
-    saying why they are empty; the other notes are kept."""
+    So is it for a named GPU the SKU catalogue does not know (a Quadro P4000): nvidia-smi lists the ports of every
+    NVLink GPU it knows, even unbridged ones (`<inactive>`, "all links are inActive"), and prints nothing for a
+    GPU without NVLink (gpud's A10 capture). A known NVLink SKU on bare metal stays "port states not read" (its
+    ports always list). When every GPU is in a VM, the "empty text" notes of the `nvlink` outputs give way to
+    one note saying why they are empty; the other notes are kept."""
     if NVLINK_STATUS not in parts.empty:
         return gpus, parts.notes
     vm = [g for g in gpus if in_vm(g) and not g.nvlinks and g.nvlinks_unread is not None]
-    if not vm:
+    unknown = [g for g in gpus if g not in vm and not g.nvlinks and g.nvlinks_unread is not None
+               and g.name not in ("unknown GPU", "unknown") and skus.lookup(g.name) is None]
+    if not vm and not unknown:
         return gpus, parts.notes
-    out = tuple(replace(g, nvlinks_unread=None) if g in vm else g for g in gpus)
+    out = tuple(replace(g, nvlinks_unread=None) if g in vm or g in unknown else g for g in gpus)
     notes = parts.notes
-    if len(vm) == len(gpus):
+    if len(vm) + len(unknown) == len(gpus):
         dropped = {parts.empty[n] for n in (NVLINK_STATUS, NVLINK_ERRORS, NVLINK_CAPS) if n in parts.empty}
         notes = tuple(n for n in notes if n not in dropped)
-    why = f"{NVLINK_STATUS} is empty (`nvidia-smi nvlink --status` printed nothing): {not_exposed_reason(vm)}"
-    return out, (*notes, why)
+    empty = f"{NVLINK_STATUS} is empty (`nvidia-smi nvlink --status` printed nothing)"
+    why = [f"{empty}: {not_exposed_reason(vm)}"] if vm else []
+    if unknown:
+        why.append(f"{empty}: {', '.join(g.label for g in unknown)} ({unknown[0].name}, not in the SKU catalogue) "
+                   "has no NVLink port the driver knows of")
+    return out, (*notes, *why)
 
 
 def pair_inputs(parts: SmiParts) -> tuple[dict[tuple[int, int], Maybe[str]], dict[tuple[int, int], int],
@@ -319,13 +356,20 @@ def build_topology(parts: SmiParts, *, host: str, source: str, captured_at: str,
     from tpdoctor.model.coverage import with_coverage
     from tpdoctor.model.links import build_links
 
-    gpus, fabric_notes = attach_fabric(build_gpus(parts), parts.fabric)
+    gpus, fabric_notes = attach_query(build_gpus(parts), parts.fabric, parts.health)
+    gpus, mig_notes = attach_mig(gpus, parts.mig)
+    gpus, missing, driver_message, notice_notes = apply_notices(gpus, parts.notices)
+    fabric_notes += mig_notes + notice_notes
+    if parts.health is None:
+        why = Unknown(f"GPU health not read: {parts.why_missing(QUERY_FULL)}")
+        gpus = tuple(replace(g, health=why) if isinstance(g.health, Unknown) else g for g in gpus)
     gpus, parts_notes = vm_without_nvlink(gpus, parts)
     pcie_paths, nvlink_counts, p2p = pair_inputs(parts)
     nics, nic_paths = build_nics(parts)
     links, link_notes = build_links(gpus, pcie_paths, nvlink_counts, p2p=p2p, nics=nics,
                                     nic_paths=nic_paths, baseline=baseline)
-    extra: dict[str, Any] = {"nvlink_domain": node_domain(gpus)}
+    extra: dict[str, Any] = {"nvlink_domain": node_domain(gpus), "missing": missing,
+                             "driver_message": driver_message}
     if probe_duration_seconds is not None:
         extra["probe_duration_seconds"] = probe_duration_seconds
     if parts.fabric is not None and parts.fabric.driver_version:

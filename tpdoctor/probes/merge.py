@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from tpdoctor.model.coverage import with_coverage
 from tpdoctor.model.fabric import node_domain
+from tpdoctor.model.health import GpuHealth, MissingGpu
 from tpdoctor.model.topology import Gpu, Link, NvLinkPort, Topology
 from tpdoctor.model.unknown import Unknown
 
@@ -56,8 +57,12 @@ def _merge_gpu(nvml: Gpu, smi: Gpu, notes: list[str]) -> Gpu:
     unread = nvml.nvlinks_unread if smi.nvlinks_unread is not None else None  # read by either is read
     fabric = nvml.fabric if smi.fabric is None else smi.fabric if nvml.fabric is None else \
         _fill(nvml.fabric, smi.fabric)
+    health = merged.health
+    if isinstance(health, GpuHealth) and isinstance(smi.health, GpuHealth):
+        health = replace(_fill(health, smi.health), inforom_corrupted=health.inforom_corrupted
+                         or smi.health.inforom_corrupted)  # only nvidia-smi prints the infoROM warning
     return replace(merged, pcie=_fill(nvml.pcie, smi.pcie), nvlinks=_merge_ports(nvml.nvlinks, smi.nvlinks),
-                   nvlinks_unread=unread, fabric=fabric)
+                   nvlinks_unread=unread, fabric=fabric, health=health)
 
 
 def _merge_link(nvml: Link, smi: Link | None, notes: list[str]) -> Link:
@@ -103,6 +108,8 @@ def merge(nvml: Topology, smi: Topology) -> Topology:
     return with_coverage(replace(
         nvml,
         gpus=gpus,
+        missing=_missing(nvml, smi, notes),
+        driver_message=nvml.driver_message or smi.driver_message,
         nics=nvml.nics or smi.nics,
         links=tuple(links),
         driver_version=_first_known(nvml.driver_version, smi.driver_version),
@@ -113,6 +120,18 @@ def merge(nvml: Topology, smi: Topology) -> Topology:
                      "merged with nvidia-smi (NVML first)", *notes),
         probe_duration_seconds=duration,
     ))
+
+
+def _missing(nvml: Topology, smi: Topology, notes: list[str]) -> tuple[MissingGpu, ...]:
+    """GPUs nvidia-smi could not get a handle for, unless NVML read (or lost) a GPU of that bus id."""
+    seen = {str(g.pci_bus_id).upper()[-12:] for g in nvml.gpus if isinstance(g.pci_bus_id, str)}
+    out = list(nvml.missing)
+    for m in smi.missing:
+        if isinstance(m.bus_id, str) and m.bus_id.upper()[-12:] in seen:
+            notes.append(f"{m.ident}: nvidia-smi says {m.reason!r}, NVML reads that GPU")
+        else:
+            out.append(m)
+    return tuple(out)
 
 
 def _first_known(a: Any, b: Any) -> Any:

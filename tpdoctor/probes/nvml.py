@@ -47,6 +47,7 @@ from tpdoctor.probes.nvml_facts import (
     set_bits,
     virtualization_mode,
 )
+from tpdoctor.probes.nvml_health import read_health
 from tpdoctor.probes.nvml_links import read_pairs, read_ports
 from tpdoctor.probes.runner import env_seconds
 
@@ -210,12 +211,13 @@ class NvmlReader:
             got["cpu_affinity"] = aff if isinstance(aff, Unknown) else cpu_list(aff)
             fields = self.fields(handle, index, [FI_LINK_COUNT, FI_SWITCH_LINKS, FI_PCIE_REPLAY])
             got["pcie"] = self._pcie(handle, index, fields[FI_PCIE_REPLAY])
-            got["mig"] = self._mig(handle, index)
+            got["mig"], mig_mode = self._mig(handle, index)
             got["virtualization"] = self.query("nvmlDeviceGetVirtualizationMode", handle, what=f"GPU{index}",
                                                then=virtualization_mode)
             got["nvlinks"], got["nvlinks_unread"] = read_ports(self, handle, index, fields[FI_LINK_COUNT],
                                                                got["mig"] is True)
             got["fabric"] = self._fabric(handle, index)
+            got["health"] = read_health(self, handle, index, mig_mode)
         except GpuLost as lost:
             name = got.get("name")
             self.notes.append(f"GPU{index}: lost during {lost.call} (NVMLError_GpuIsLost)")
@@ -232,7 +234,7 @@ class NvmlReader:
                   cpu_affinity=got["cpu_affinity"],
                   nvlink_version=max(versions) if versions else Unknown("no NVLink version read"),
                   nvlinks=ports, nvlinks_unread=got["nvlinks_unread"], pcie=got["pcie"], mig=got["mig"],
-                  fabric=got["fabric"], virtualization=got["virtualization"])
+                  fabric=got["fabric"], virtualization=got["virtualization"], health=got["health"])
         return gpu, handle, fields[FI_SWITCH_LINKS]
 
     def fields(self, handle: Any, index: int, ids: list[Any]) -> dict[Any, Maybe[int]]:
@@ -273,16 +275,17 @@ class NvmlReader:
                     gpu_gen_max=q("nvmlDeviceGetGpuMaxPcieLinkGeneration", handle, what=w),
                     replay_counter=replay)
 
-    def _mig(self, handle: Any, index: int) -> Maybe[bool]:
+    def _mig(self, handle: Any, index: int) -> tuple[Maybe[bool], Any]:
+        """(MIG on now, what nvmlDeviceGetMigMode answered: [current, pending] or Unknown)."""
         mode = self.query("nvmlDeviceGetMigMode", handle, what=f"GPU{index}")
         if isinstance(mode, Unknown):
             # a GPU without MIG support certainly runs without MIG
-            return False if mode.reason == "NVMLError_NotSupported" else mode
+            return (False if mode.reason == "NVMLError_NotSupported" else mode), mode
         current, pending = mode
         if current != pending:
             self.notes.append(f"GPU{index}: MIG mode change pending (current {current}, pending {pending}); "
                               "takes effect after a GPU reset")
-        return bool(current == 1)
+        return bool(current == 1), mode
 
     def _fabric(self, handle: Any, index: int) -> Fabric | None:
         """GpuFabricInfo: the v3 struct, else v2 (a driver without v3: ArgumentVersionMismatch), else the

@@ -84,7 +84,7 @@ def _load_dir(d: Path) -> Topology:
     return replace(topology, imex=found, probe_notes=(*topology.probe_notes, *notes))
 
 
-_COLLECT_FILES = (build.TOPO_M, *build.P2P_FILES, build.NVLINK_STATUS, build.NVLINK_ERRORS,
+_COLLECT_FILES = (build.TOPO_M, *build.P2P_FILES, build.NVLINK_STATUS, build.NVLINK_ERRORS, build.MIG_QUERY,
                   build.NVLINK_CAPS, build.QUERY_GPU, build.QUERY_FULL, *IMEX_FILES, build.HOST, build.SNAPSHOT)
 
 

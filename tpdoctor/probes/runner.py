@@ -159,7 +159,9 @@ def run(argv: Sequence[str], *, timeout_seconds: float,
     stdout = out.decode("utf-8", errors="replace")
     stderr = err.decode("utf-8", errors="replace")
     if proc.returncode != 0:
-        detail = first_line(stdout + "\n" + stderr)
+        from tpdoctor.probes.smi_notices import failure_line
+
+        detail = failure_line(stdout + "\n" + stderr, limit=160)
         suffix = f": {detail}" if detail else ""
         raise CommandFailed(f"{what} exited with status {proc.returncode}{suffix}",
                             hint="run the command by hand to see its full output",
@@ -168,7 +170,9 @@ def run(argv: Sequence[str], *, timeout_seconds: float,
 
 
 class CommandFailed(ProbeError):
-    """A command that ran and exited non-zero; keeps its output so callers can recognise known failures."""
+    """A command that ran and exited non-zero; keeps its output, which is evidence like any other: nvidia-smi
+    prints a complete output and exits 14 when an infoROM is corrupted. The message quotes the line that says
+    what failed (`smi_notices.failure_line`), never the header of the output."""
 
     def __init__(self, message: str, *, hint: str | None, returncode: int, stdout: str, stderr: str) -> None:
         super().__init__(message, hint=hint)

@@ -1,8 +1,13 @@
 """The live nvidia-smi probe: run each command through the runner, each with its own timeout.
 
-`topo -m` is required: if it fails the probe fails. Every other command is optional; its failure
-becomes a probe note. After one timeout the remaining commands are skipped (a hung driver hangs them
-all; waiting N more timeouts helps nobody). A machine without the driver raises `NoDriverError`.
+Every command's output is evidence, whatever its exit status: nvidia-smi exits 14 after a complete output
+when an infoROM is corrupted, and non-zero after listing the GPUs it could read when one has fallen off the
+bus; what it printed is kept and parsed (its lines about GPUs and the driver are read by `smi_notices`), and
+the exit status is a note quoting the line that says what failed. `topo -m` is required: if it prints
+nothing usable the probe fails. Every other command is optional; its failure becomes a probe note. After one
+timeout the remaining commands are skipped (a hung driver hangs them all; waiting N more timeouts helps
+nobody). A machine without a usable driver raises `NoDriverError` (`NoDevicesError` when the driver answers
+but lists no GPU), whose hint says what to check.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from tpdoctor.model.errors import ProbeError
 from tpdoctor.model.topology import Topology
 from tpdoctor.probes import build
 from tpdoctor.probes.runner import CommandFailed, Runner, env_seconds, run
+from tpdoctor.probes.smi_notices import failure_line, notice_of, split_notices
 
 SMI = "nvidia-smi"
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -34,15 +40,36 @@ COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("topo-p2p-r.txt", ("topo", "-p2p", "r")),
     ("topo-p2p-w.txt", ("topo", "-p2p", "w")),
     ("topo-p2p-n.txt", ("topo", "-p2p", "n")),
-    (build.QUERY_FULL, ("-q",)),  # each GPU's Fabric block (state, clique, cluster UUID, health)
+    (build.QUERY_FULL, ("-q",)),  # each GPU's Fabric block, health (remapped rows, ECC, reset, clocks), MIG
+    # MIG mode in a query of its own: a driver that does not know a field rejects the whole query
+    (build.MIG_QUERY, ("--query-gpu=index,uuid,mig.mode.current,mig.mode.pending", "--format=csv")),
 )
 
-_NO_DRIVER_MARKERS = ("couldn't communicate with the nvidia driver", "no devices were found",
-                      "driver/library version mismatch")
 
 
 class NoDriverError(ProbeError):
     """No usable NVIDIA driver here (nvidia-smi missing or it cannot reach the driver)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, said: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.said = said  # what nvidia-smi printed instead of GPUs; None when nvidia-smi itself is missing
+
+
+class NoDevicesError(NoDriverError):
+    """The driver answers but lists no GPU ("No devices were found")."""
+
+
+_DRIVER_HINTS = (
+    ("no devices were found", "the driver lists no GPU: `lspci -d 10de:` shows whether the GPUs are still on the "
+                              "PCI bus, `dmesg | grep -i -e xid -e NVRM` why the driver dropped them (Xid 79: fallen "
+                              "off the bus); after a driver upgrade without a reboot, reboot"),
+    ("version mismatch", "the driver was upgraded without a reboot: reboot, or reload the nvidia kernel modules"),
+    ("couldn't communicate", "the nvidia kernel module is not loaded or not answering: `lsmod | grep nvidia`, "
+                             "`dmesg | grep -i NVRM`; reinstall the driver or reboot"),
+    ("failed to initialize nvml: unknown error", "in a container this follows a host `systemctl daemon-reload` "
+                                                 "dropping the device cgroup rules (recreate the container); on "
+                                                 "the host, `dmesg | grep -i -e xid -e NVRM`"),
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +82,7 @@ class Capture:
     notes: tuple[str, ...]
     duration_seconds: float
     failed: dict[str, str] = field(default_factory=dict)  # file name -> why that command gave no output
+    status: dict[str, int] = field(default_factory=dict)  # file name -> non-zero exit status of an output kept
 
 
 def default_timeout() -> float:
@@ -62,11 +90,20 @@ def default_timeout() -> float:
     return env_seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT_SECONDS)
 
 
-def no_driver_hint() -> str:
+def no_driver_hint(said: str | None = None) -> str:
+    """What to check: for a driver that answered with a message, the message's fix; only for a machine without
+    nvidia-smi at all, the bundled example."""
     from tpdoctor.probes.replay import example_path
 
-    return (f"no GPU here? `tpdoctor demo` scans a bundled example node; "
+    demo = (f"no GPU here? `tpdoctor demo` scans a bundled example node; "
             f"`tpdoctor scan --from {example_path()}` replays it")
+    low = (said or "").lower()
+    for marker, hint in _DRIVER_HINTS:
+        if marker in low:
+            return f"{hint}; {demo}" if marker == "couldn't communicate" else hint
+    if said:
+        return "check the driver: `nvidia-smi` by hand, `dmesg | grep -i -e xid -e NVRM`, `lspci -d 10de:`"
+    return demo
 
 
 def _utc_now() -> str:
@@ -83,23 +120,30 @@ def capture(runner: Runner = run, *, timeout_seconds: float | None = None,
     texts: dict[str, str] = {}
     notes: list[str] = []
     failed: dict[str, str] = {}
+    status: dict[str, int] = {}
     timed_out = False
     for i, (name, args) in enumerate(COMMANDS):
         argv = (SMI, *args)
+        what = f"`{SMI} {' '.join(args)}`"
         if timed_out:
-            notes.append(f"skipped `{SMI} {' '.join(args)}`: an earlier command timed out")
-            failed[name] = f"`{SMI} {' '.join(args)}` skipped after an earlier command timed out"
+            notes.append(f"skipped {what}: an earlier command timed out")
+            failed[name] = f"{what} skipped after an earlier command timed out"
             continue
         try:
-            texts[name] = runner(argv, timeout_seconds=timeout).stdout
+            result = runner(argv, timeout_seconds=timeout)
+            texts[name] = result.stdout + _notice_lines(result.stderr)
         except CommandFailed as exc:
-            if _says_no_driver(exc.stdout + exc.stderr):
-                raise NoDriverError(f"no usable NVIDIA driver: `{SMI} {' '.join(args)}` says "
-                                    f"{_first(exc.stdout + exc.stderr)!r}", hint=no_driver_hint()) from None
-            if i == 0:
-                raise
-            notes.append(f"optional `{SMI} {' '.join(args)}` failed: {exc.message}")
-            failed[name] = f"`{SMI} {' '.join(args)}` failed: {exc.message}"
+            said = _evidence(exc, what, first=not texts)
+            if said is None:
+                if i == 0:
+                    raise
+                notes.append(f"optional {what} failed: {exc.message}")
+                failed[name] = f"{what} failed: {exc.message}"
+                continue
+            texts[name] = said
+            status[name] = exc.returncode
+            notes.append(f"{what} exited with status {exc.returncode} after printing its output: "
+                         f"{failure_line(exc.stdout + chr(10) + exc.stderr)}")
         except ProbeError as exc:
             if "not found" in exc.message and i == 0:
                 raise NoDriverError(f"{SMI} not found: no NVIDIA driver on this machine",
@@ -107,21 +151,39 @@ def capture(runner: Runner = run, *, timeout_seconds: float | None = None,
             if i == 0:
                 raise
             timed_out = "timed out" in exc.message
-            notes.append(f"optional `{SMI} {' '.join(args)}` failed: {exc.message}")
-            failed[name] = f"`{SMI} {' '.join(args)}` failed: {exc.message}"
+            notes.append(f"optional {what} failed: {exc.message}")
+            failed[name] = f"{what} failed: {exc.message}"
     return Capture(host=hostname(), captured_at=captured_at, texts=texts, notes=tuple(notes),
-                   duration_seconds=clock() - started, failed=failed)
+                   duration_seconds=clock() - started, failed=failed, status=status)
 
 
-def _says_no_driver(text: str) -> bool:
-    low = text.lower()
-    return any(marker in low for marker in _NO_DRIVER_MARKERS)
+def _notice_lines(stderr: str) -> str:
+    """The lines of stderr nvidia-smi meant as notices (a GPU it cannot read, a corrupted infoROM)."""
+    lines = [ln for ln in stderr.splitlines() if notice_of(ln) is not None]
+    return "".join(f"{ln}\n" for ln in lines)
+
+
+def _evidence(exc: CommandFailed, what: str, *, first: bool) -> str | None:
+    """What a command that exited non-zero printed, to be parsed like any output; None when it printed nothing
+    useful. A driver that cannot be reached, or lists no GPU, before any command has read a GPU, raises
+    NoDriverError / NoDevicesError naming it (later, it is one optional command's failure)."""
+    combined = exc.stdout + "\n" + exc.stderr
+    rest, notices = split_notices(combined)
+    driver = [n for n in notices if n.kind in ("no_driver", "no_devices")]
+    if driver and not rest.strip() and not any(n.kind == "device_handle" for n in notices):
+        if not first:
+            return None
+        said = driver[0].line
+        cls = NoDevicesError if driver[0].kind == "no_devices" else NoDriverError
+        raise cls(f"no usable NVIDIA driver: {what} says {_first(said)!r}", hint=no_driver_hint(said),
+                  said=said) from None
+    if not exc.stdout.strip() and not notices:
+        return None  # only an error on stderr: the command failed, it printed no output to read
+    return exc.stdout + _notice_lines(exc.stderr)
 
 
 def _first(text: str) -> str:
-    from tpdoctor.probes.runner import first_line
-
-    line = first_line(text, limit=200)
+    line = failure_line(text, limit=200)
     return line.split(". ")[0].rstrip(".")  # the first sentence: "NVIDIA-SMI has failed because ..."
 
 

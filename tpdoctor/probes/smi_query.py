@@ -1,8 +1,10 @@
-"""`nvidia-smi --query-gpu=... --format=csv` text -> QueryGpuRow per GPU.
+"""`nvidia-smi --query-gpu=... --format=csv` text -> QueryGpuRow per GPU (and MigRow for the MIG query).
 
 Reads the field list of DESIGN §10 with or without the header row (`noheader`) and units
 (`nounits`); `[N/A]`, `N/A` and `[Not Supported]` become None. Columns are taken by header name
-when there is a header, so a reordered query still lands in the right fields.
+when there is a header, so a reordered query still lands in the right fields. A cell in which nvidia-smi
+reports a failure instead of a value (`[GPU is lost]`, `[Unknown Error]`, `[GPU requires reset]`) marks the
+row's GPU (`QueryGpuRow.problem`): the row is evidence about that GPU, never a reason to reject the CSV.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import csv
 import re
 
 from tpdoctor.probes.smi_text import KIND_QUERY_GPU, fail, is_bare_prompt, pick_sections
-from tpdoctor.probes.smi_types import QueryGpuRow
+from tpdoctor.probes.smi_types import MigRow, QueryGpuRow
 
 FIELDS = (
     "index",
@@ -25,7 +27,10 @@ FIELDS = (
     "pcie.link.width.max",
 )
 QUERY = ",".join(FIELDS)
-_NA = {"[n/a]", "n/a", "[not supported]", "not supported", "[unknown error]", ""}
+_NA = {"[n/a]", "n/a", "[not supported]", "not supported", ""}
+# cells in which nvidia-smi reports a failure of the GPU instead of a value -> the GPU's probe status
+PROBLEMS = {"[gpu is lost]": "lost", "[unknown error]": "error", "[gpu requires reset]": "error",
+            "[insufficient permissions]": "error"}
 _INT_UNIT_RE = re.compile(r"^(\d+)(?:\s*(MiB|x))?$", re.IGNORECASE | re.ASCII)
 _HEADER_NAME_RE = re.compile(r"^([a-z_.]+)(?:\s*\[[^\]]*\])?$", re.ASCII)
 
@@ -64,6 +69,9 @@ def parse_query_gpu(csv_text: str, source: str = "<query-gpu>") -> tuple[QueryGp
                 f"expected {len(columns)} comma-separated fields ({', '.join(columns)}), got {len(cells)}",
             )
         v = dict(zip(columns, cells, strict=True))
+        problem = next((c for c in cells if c.lower() in PROBLEMS), None)
+        if problem is not None:
+            v = {k: ("" if c.lower() in PROBLEMS else c) for k, c in v.items()}
         index = _int(v["index"], "index", ln.number, source)
         if index is None or index in seen:
             raise fail(source, ln.number, f"GPU index {v['index']!r} missing or repeated")
@@ -83,6 +91,7 @@ def parse_query_gpu(csv_text: str, source: str = "<query-gpu>") -> tuple[QueryGp
                     v.get("pcie.link.width.current"), "pcie.link.width.current", ln.number, source
                 ),
                 pcie_width_max=_int(v.get("pcie.link.width.max"), "pcie.link.width.max", ln.number, source),
+                problem=problem,
             )
         )
     if not rows:
@@ -103,3 +112,34 @@ def _int(value: str | None, name: str, line: int, source: str) -> int | None:
             source, line, f"field {name}: expected an integer (units MiB allowed) or [N/A], got {value!r}"
         )
     return int(m.group(1))
+
+
+MIG_FIELDS = ("index", "uuid", "mig.mode.current", "mig.mode.pending")
+MIG_QUERY = ",".join(MIG_FIELDS)
+_MODES = {"enabled": True, "disabled": False}
+
+
+def parse_mig_csv(csv_text: str, source: str = "<query-gpu mig>") -> tuple[MigRow, ...]:
+    """`nvidia-smi --query-gpu=index,uuid,mig.mode.current,mig.mode.pending --format=csv` (any of those columns,
+    by header name; rows without `index` are in index order). `[N/A]`: a GPU without MIG (None)."""
+    lines = [ln for s in pick_sections(csv_text, KIND_QUERY_GPU, source, "`nvidia-smi --query-gpu` CSV")
+             for ln in s.lines if ln.text.strip() and not is_bare_prompt(ln.text)]
+    if not lines:
+        raise fail(source, None, "expected `nvidia-smi --query-gpu` CSV, found no rows")
+    header = [c.strip().lower() for c in next(csv.reader([lines[0].text], skipinitialspace=True))]
+    if "mig.mode.current" not in header:
+        raise fail(source, lines[0].number, "expected a header naming mig.mode.current")
+    rows = []
+    for pos, ln in enumerate(lines[1:]):
+        cells = [c.strip() for c in next(csv.reader([ln.text], skipinitialspace=True))]
+        if len(cells) != len(header):
+            raise fail(source, ln.number, f"expected {len(header)} comma-separated fields, got {len(cells)}")
+        v = dict(zip(header, cells, strict=True))
+        index = _int(v["index"], "index", ln.number, source) if "index" in v else pos
+        rows.append(MigRow(index if index is not None else pos, _text(v.get("uuid")),
+                           _MODES.get(v["mig.mode.current"].lower()),
+                           _MODES.get(v.get("mig.mode.pending", "").lower()),
+                           has_index="index" in v))
+    if not rows:
+        raise fail(source, None, "MIG query header without any GPU row")
+    return tuple(rows)

@@ -104,3 +104,15 @@ class QueryGpuRow:
     pcie_gen_max: int | None
     pcie_width_current: int | None
     pcie_width_max: int | None
+    problem: str | None = None  # a cell that reads `[GPU is lost]`, `[Unknown Error]` ... instead of a value
+
+
+@dataclass(frozen=True)
+class MigRow:
+    """One row of `nvidia-smi --query-gpu=index,uuid,mig.mode.current,mig.mode.pending --format=csv`."""
+
+    index: int  # the row's position when the query has no index column (`has_index` False)
+    uuid: str | None
+    current: bool | None  # None: [N/A], a GPU without MIG
+    pending: bool | None
+    has_index: bool = True

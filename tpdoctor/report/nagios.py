@@ -47,11 +47,17 @@ def _summary(report: Report, status: Status, gaps: Sequence[Check]) -> str:
     if found and status is not Status.OK:
         text = deciding[0].message
         return text + (f" (+{len(found) - 1} more)" if len(found) > 1 else "")
-    nv = sum(1 for lk in links if lk.nvlinks)
+    mig = {g.label for g in topo.gpus if g.mig is True}
+    nv = sum(1 for lk in links if lk.nvlinks and lk.a not in mig and lk.b not in mig)
     gpus = f"{len(topo.gpus)} GPU{'s' if len(topo.gpus) != 1 else ''}"
     text = f"{gpus}, {nv} NVLink pair{'s' if nv != 1 else ''} healthy" if nv else f"{gpus} healthy"
-    if found:
-        text += f" ({len(found)} finding{'s' if len(found) != 1 else ''} below --fail-on)"
+    if mig:
+        text += f"; {', '.join(sorted(mig))} in MIG mode (no NVLink, no P2P for tensor parallelism)"
+    if topo.view is not None and topo.view.scope == "subset":
+        text += f"; a subset of the node ({topo.view.reason})"
+    below = [f for f in found if f.severity.value != "info"]
+    if below:
+        text += f" ({len(below)} finding{'s' if len(below) != 1 else ''} below --fail-on)"
     return text
 
 

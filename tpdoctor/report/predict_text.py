@@ -22,7 +22,7 @@ def _title(result: PredictResult | CurveResult) -> str:
     note = " [illustrative architecture]" if spec.illustrative else ""
     return (f"{spec.name} ({spec.total_params() / 1e9:.1f}B params, {result.dtype}) on {result.sku.key}, "
             f"batch {req.batch}, context {req.context}, engine {req.engine or 'vllm'}"
-            + (" (eager)" if req.eager else "") + note)
+            + (f" {req.engine_version}" if req.engine_version else "") + (" (eager)" if req.eager else "") + note)
 
 
 def render_single(result: PredictResult, console: Console, explain: bool = False) -> None:
@@ -33,11 +33,14 @@ def render_single(result: PredictResult, console: Console, explain: bool = False
         if mem is not None and mem.capacity_bytes_per_gpu:
             fit = (f"; memory {gib(mem.per_gpu_bytes)} of {gib(mem.capacity_bytes_per_gpu)} per GPU"
                    + ("" if mem.fits else " (does NOT fit)"))
-        console.print(f"  {pr.label:24} {pr.per_token_ms:7.2f} ms/token  {pr.tokens_per_s_per_stream:7.1f} tok/s "
+        console.print(f"  {pr.label:24} {pr.per_token_ms:7.2f} ms/token ({pr.per_token_ms_low:.2f}-"
+                      f"{pr.per_token_ms_high:.2f})  {pr.tokens_per_s_per_stream:7.1f} tok/s "
                       f"per stream  {pr.tokens_per_s_total:8.1f} tok/s total  all-reduce "
                       f"{pr.allreduce_ms_per_token:5.2f} ms ({pr.allreduce_share:.0%}){fit}", highlight=False)
         if explain:
-            for line in pr.explain + (mem.explain if mem else ()):
+            lines = pr.explain + (f"80% interval {pr.per_token_ms_low:.2f}-{pr.per_token_ms_high:.2f} ms/token: "
+                                  f"cross-validated error of the {pr.regime} regime (docs/costmodel.md)",)
+            for line in lines + (mem.explain if mem else ()):
                 console.print(f"      {line}", highlight=False)
 
 

@@ -64,6 +64,8 @@ def _topology(out: _Out, report: Report) -> None:
     topo = report.topology
     links = topo.gpu_links()
     out.family("tpdoctor_gpus", "gauge", "GPUs seen by the probe.", [({}, len(topo.gpus))])
+    out.family("tpdoctor_gpus_missing", "gauge", "GPUs the driver or the baseline knows of that nothing could read "
+               "(fallen off the bus, lost).", [({}, len(topo.missing))])
     nv = [lk for lk in links if isinstance(lk.nvlinks_expected, int) and lk.nvlinks_expected > 0 or lk.nvlinks]
     out.family("tpdoctor_link_up", "gauge",
                "1 if every expected NVLink of the GPU pair is up (health ok), 0 if not; absent when unknown.",
