@@ -208,3 +208,15 @@ def test_prebuilt_engine_tp_comes_from_its_config_when_given(tmp_path: Path) -> 
         json.dumps({"pretrained_config": {"mapping": {"world_size": 2, "tp_size": 2, "pp_size": 1}}}))
     known = run(text, "run.sh", base_dir=tmp_path)
     assert known.assessments[0].deployment.tp == 2 and "tp" not in known.assessments[0].deployment.unknown
+
+
+def test_fix_never_writes_a_gpu_list_over_a_compose_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # count: 2 is host GPUs 0 and 1 (moby): on the example node their NVLink is down; the fix names the GPUs
+    src = tmp_path / "compose.yaml"
+    src.write_text("services:\n  vllm:\n    image: vllm/vllm-openai:v0.11.0\n    command: --model "
+                   "Qwen/Qwen3.5-27B-FP8 --tensor-parallel-size 2\n    deploy: {resources: {reservations: {devices: "
+                   "[{driver: nvidia, count: 2, capabilities: [gpu]}]}}}\n")
+    out = tmp_path / "fixed.yaml"
+    assert main(["check-deployment", str(src), "--topology", str(EXAMPLE), "--fix", str(out)]) == 2  # TPD200
+    assert out.read_text() == src.read_text() and "device_ids: ['2', '3'] instead of its count" in \
+        capsys.readouterr().err

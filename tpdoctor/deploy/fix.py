@@ -98,8 +98,10 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
             origin = d.origins.get("gpus")
             old = ",".join(str(i) for i in pinned)
             if origin is None or origin.text is not None and not origin.text.rstrip("'\"").endswith(old):
-                unfixable.append(f"move it to {'+'.join(f'GPU{i}' for i in target)} where its host GPUs are named "
-                                 "(its GPU setting here is a count or container indices, not host GPUs)")
+                named = {"compose": f"device_ids: {[str(i) for i in target]} instead of its count",
+                         "docker": f"--gpus '\"device={','.join(str(i) for i in target)}\"'"}.get(d.runtime)
+                unfixable.append(f"name host GPUs {'+'.join(f'GPU{i}' for i in target)}: " + (named or "where its "
+                                 "host GPUs are named (its GPU setting here is a count or container indices)"))
             else:
                 edits.append(Edit(origin, old, _gpu_text(d, origin, target), f"GPUs -> {target}"))
                 summary.append("GPUs " + "+".join(f"GPU{i}" for i in pinned) + " -> "

@@ -189,7 +189,7 @@ def _links(a: Assessment, fx: Mapping[str, Any], topology: Topology, links_made:
     if a.used is not None:
         return None, None
     if a.sets is not None:
-        return "", None  # the groups its scheduler may hand out were counted (TPD211/TPD217 judge them)
+        return "", None  # the groups its scheduler may hand out were counted (TPD211, and TPD200 on the best)
     if d.host_gpus is not None and a.gpus is None:
         return "its pinned GPUs are not on this node", "pin GPUs this node has"
     n = d.gpus_needed
