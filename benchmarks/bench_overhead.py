@@ -94,7 +94,7 @@ def launch(args: argparse.Namespace) -> None:
     ratios = []
     for size, values in data["ours"].items():
         bare = data["bare"][size]
-        paired = statistics.median(o / b for o, b in zip(values, bare, strict=True))
+        paired = statistics.median(o / b for o, b in zip(values, bare))
         best = max(values) / max(bare)
         ratios.append(paired)
         print(f"{format_size(int(size)):>6} {statistics.median(values):>11.4f} "

@@ -4,9 +4,9 @@ data/split.yaml `conversions` — fixed with the split, before scoring."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
-Result = tuple[float, int, str] | str
+Result = Union[tuple[float, int, str], str]
 
 
 def convert(r: dict[str, str], ctx: dict[str, Any]) -> Result:

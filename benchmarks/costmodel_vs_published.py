@@ -62,7 +62,7 @@ def comparisons(pts: Sequence[Point]) -> list[tuple[Point, Point]]:
     """Consecutive TP sizes of every series: the comparisons the sources make."""
     out = []
     for group in series_groups(list(pts)).values():
-        out += list(zip(group, group[1:], strict=False))
+        out += list(zip(group, group[1:]))
     return out
 
 
@@ -83,7 +83,7 @@ def outcome(pub: str, call: str) -> str:
 
 
 def score(pts: Sequence[Point], preds: Sequence[dict[str, Any]], main: bool = False) -> dict[str, Any]:
-    ms = {p.id: r.get("per_token_ms") for p, r in zip(pts, preds, strict=True)}
+    ms = {p.id: r.get("per_token_ms") for p, r in zip(pts, preds)}
     ok = [p for p in pts if ms[p.id]]
     lat = [abs(ms[p.id] / p.step_ms - 1) for p in ok]  # type: ignore[operator]
     rat = [abs(ms[p.id] / ms[b.id] / (p.step_ms / b.step_ms) - 1)  # type: ignore[operator]
@@ -91,7 +91,7 @@ def score(pts: Sequence[Point], preds: Sequence[dict[str, Any]], main: bool = Fa
     tie = float(split_table()["tie_pct"]) / 100
     outcomes = [outcome(winner(a.step_ms, b.step_ms, tie), model_call(ms[a.id], ms[b.id], main))  # type: ignore[arg-type]
                 for a, b in comparisons(ok)]
-    inside = [r["per_token_ms_low"] <= p.step_ms <= r["per_token_ms_high"] for p, r in zip(pts, preds, strict=True)
+    inside = [r["per_token_ms_low"] <= p.step_ms <= r["per_token_ms_high"] for p, r in zip(pts, preds)
               if "per_token_ms_low" in r]
     return {"n": len(ok), "failed": len(pts) - len(ok), "lat_median": pct(lat, 0.5), "lat_p90": pct(lat, 0.9),
             "n_ratio": len(rat), "ratio_median": pct(rat, 0.5), "ratio_p90": pct(rat, 0.9),
@@ -102,7 +102,7 @@ def score(pts: Sequence[Point], preds: Sequence[dict[str, Any]], main: bool = Fa
 def table(pts: Sequence[Point], preds: Sequence[dict[str, Any]]) -> None:
     print(f"{'id':5} {'family':16} {'model':14} {'fmt':8} {'GPU':11} {'path':8} {'TP':>2} {'B':>4} "
           f"{'pub ms':>8} {'pred ms':>8} {'80% interval':>15} {'resid':>6}  derivation")
-    for p, r in sorted(zip(pts, preds, strict=True), key=lambda x: (x[0].family, x[0].series, x[0].tp)):
+    for p, r in sorted(zip(pts, preds), key=lambda x: (x[0].family, x[0].series, x[0].tp)):
         if "per_token_ms" not in r:
             print(f"{p.id:5} {p.family[:16]:16} {p.model[:14]:14} prediction failed: {r.get('error')}")
             continue
@@ -114,7 +114,7 @@ def table(pts: Sequence[Point], preds: Sequence[dict[str, Any]]) -> None:
 
 
 def comparison_table(pts: Sequence[Point], preds: Sequence[dict[str, Any]], main: bool) -> None:
-    ms = {p.id: r.get("per_token_ms") for p, r in zip(pts, preds, strict=True)}
+    ms = {p.id: r.get("per_token_ms") for p, r in zip(pts, preds)}
     tie = float(split_table()["tie_pct"]) / 100
     print(f"\n{'comparison':58} {'published ms':>15} {'predicted ms':>15} {'winner':>7} {'call':>6} outcome")
     for a, b in comparisons([p for p in pts if ms[p.id]]):

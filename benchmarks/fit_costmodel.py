@@ -81,30 +81,30 @@ def nelder_mead(f: Callable[[list[float]], float], x0: list[float], steps: list[
     for _ in range(iters):
         order = sorted(range(len(simplex)), key=lambda i: vals[i])
         simplex, vals = [simplex[i] for i in order], [vals[i] for i in order]
-        centroid = [statistics.fmean(c) for c in zip(*simplex[:-1], strict=True)]
+        centroid = [statistics.fmean(c) for c in zip(*simplex[:-1])]
         worst = simplex[-1]
-        refl = [c + (c - w) for c, w in zip(centroid, worst, strict=True)]
+        refl = [c + (c - w) for c, w in zip(centroid, worst)]
         fr = f(refl)
         if fr < vals[0]:
-            exp = [c + 2 * (c - w) for c, w in zip(centroid, worst, strict=True)]
+            exp = [c + 2 * (c - w) for c, w in zip(centroid, worst)]
             fe = f(exp)
             simplex[-1], vals[-1] = (exp, fe) if fe < fr else (refl, fr)
         elif fr < vals[-2]:
             simplex[-1], vals[-1] = refl, fr
         else:
-            con = [c + 0.5 * (w - c) for c, w in zip(centroid, worst, strict=True)]
+            con = [c + 0.5 * (w - c) for c, w in zip(centroid, worst)]
             fc = f(con)
             if fc < vals[-1]:
                 simplex[-1], vals[-1] = con, fc
             else:
                 best = simplex[0]
-                simplex = [best] + [[b + 0.5 * (x - b) for b, x in zip(best, s, strict=True)] for s in simplex[1:]]
+                simplex = [best] + [[b + 0.5 * (x - b) for b, x in zip(best, s)] for s in simplex[1:]]
                 vals = [vals[0]] + [f(s) for s in simplex[1:]]
     return simplex[min(range(len(vals)), key=lambda i: vals[i])]
 
 
 def _apply(x: Sequence[float]) -> None:
-    params.override(**{name: min(max(v, lo), hi) for (name, lo, hi), v in zip(OPEN, x, strict=True)})
+    params.override(**{name: min(max(v, lo), hi) for (name, lo, hi), v in zip(OPEN, x)})
 
 
 def fit(calibration: Sequence[Point], x0: Sequence[float] | None = None, iters: int = 600) -> dict[str, float]:

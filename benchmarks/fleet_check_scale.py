@@ -14,7 +14,10 @@ garbage collector paused as the two commands pause it):
 and the two CLI commands end to end (subprocesses, output to /dev/null) with --cli.
 
 Run: python benchmarks/fleet_check_scale.py [--cli] [--repeat=3] [500 1000 2000]
-Each figure is the best (least disturbed) of --repeat runs, with the median beside it.
+Each figure is the best (least disturbed) of --repeat runs, with the median beside it. Each size runs in a
+fresh process of its own, which also reports its peak memory (ru_maxrss) and the size of the fleet-check
+JSON. `TPDOCTOR_ROOT=/path/to/checkout` measures another checkout's code with this same script (before /
+after comparisons: the generator and the deployments are this file's).
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parents[1]
+ROOT = Path(os.environ.get("TPDOCTOR_ROOT", HERE)).resolve()
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # fleet_scale (the generator) of the measured checkout
 
 from fleet_scale import generate  # noqa: E402
 
@@ -126,20 +130,50 @@ def in_process(folder: Path, jobs: Path, rules: list) -> tuple[float, float, dic
         how[p.how] = how.get(p.how, 0) + 1
     info = (f"{len(deps)} deployments ({', '.join(f'{v} {k}' for k, v in sorted(how.items()))}), "
             f"{int(s['assess_calls'])} assessments; findings {dict(sorted(counts.items()))}; "
-            f"JSON {len(out) / 1e6:.0f} MB; status {result.status.value}")
+            f"JSON {len(out) / 1e6:.1f} MB ({len(out) / max(len(deps), 1) / 1e3:.2f} KB per deployment); "
+            f"status {result.status.value}")
     return t_fleet, t_check, parts, info
 
 
+def fleet_files(tmp: str, n: int) -> tuple[Path, Path]:
+    """A generated fleet of `n` node reports and its job file, under `tmp`."""
+    folder = Path(tmp) / "reports"
+    folder.mkdir()
+    generate(folder, n)
+    jobs = Path(tmp) / "jobs.yaml"
+    jobs.write_text(deployments_yaml(n))
+    return folder, jobs
+
+
+def measured(n: int, repeat: int, rules: list) -> list:  # type: ignore[type-arg]
+    """`repeat` in-process runs on a generated fleet of `n` nodes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, jobs = fleet_files(tmp, n)
+        return [in_process(folder, jobs, rules) for _ in range(repeat)]
+
+
+def child(n: int, repeat: int) -> None:
+    """One size in this fresh process: the runs, then the peak memory of the process."""
+    runs = measured(n, repeat, load_catalogue())
+    totals = [c for _, c, _, _ in runs]
+    k = totals.index(min(totals))
+    parts = ", ".join(f"{name} {v:.2f}" for name, v in runs[k][2].items())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{n:5d} nodes: check-deployment --fleet in process {best(totals)} [{parts}]; "
+          f"fleet view {min(f for f, _, _, _ in runs):.2f} s; peak memory {peak:.0f} MiB")
+    print(f"       {runs[k][3]}")
+
+
 def main(sizes: list[int], cli: bool, repeat: int) -> None:
+    if not cli:
+        for n in sizes:
+            subprocess.run([sys.executable, __file__, f"--child={n}", f"--repeat={repeat}"], check=True)
+        return
     rules = load_catalogue()
     per_node: dict[int, float] = {}
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / "reports"
-            folder.mkdir()
-            generate(folder, n)
-            jobs = Path(tmp) / "jobs.yaml"
-            jobs.write_text(deployments_yaml(n))
+            folder, jobs = fleet_files(tmp, n)
             runs = [in_process(folder, jobs, rules) for _ in range(repeat)]
             totals = [f + c for f, c, _, _ in runs]
             k = totals.index(min(totals))
@@ -167,4 +201,8 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     use_cli = "--cli" in args
     rep = next((int(a.split("=", 1)[1]) for a in args if a.startswith("--repeat=")), 3)
+    one = next((int(a.split("=", 1)[1]) for a in args if a.startswith("--child=")), None)
+    if one is not None:
+        child(one, rep)
+        sys.exit(0)
     main([int(a) for a in args if not a.startswith("--")] or [500, 1000, 2000], use_cli, rep)

@@ -75,7 +75,7 @@ def judge_read(path: Path, keys: tuple[str, ...]) -> tuple[bool, str, Any]:
     want = expected["deployments"]
     if len(got) != len(want):
         return False, f"{len(got)} deployments, the key has {len(want)}", got
-    diffs = [f"#{i}: {x}" for i, (d, w) in enumerate(zip(got, want, strict=True))
+    diffs = [f"#{i}: {x}" for i, (d, w) in enumerate(zip(got, want))
              for x in differences(reading(d), w, keys)]
     return not diffs, "; ".join(diffs), got
 

@@ -144,7 +144,7 @@ def main() -> int:
         "nvlink-errors.txt": nvlink_errors(),
         "nvlink-caps.txt": nvlink_caps(),
         "query-gpu.csv": query_gpu(),
-        "host.txt": "gpu01\n",
+        "host.txt": "gpu01\ncaptured_at: 2026-11-21T12:00:00Z\n",
         **query_and_mig(),
     }
     for name, text in files.items():

@@ -25,6 +25,9 @@ def test_wheel_ships_rules_and_installed_loader_finds_them(tmp_path: Path) -> No
     source_rules = sorted(p.relative_to(ROOT / "rules").as_posix() for p in (ROOT / "rules").rglob("*.yaml"))
     assert source_rules and all(f"tpdoctor/rules/{r}" in names for r in source_rules)
     assert "tpdoctor/data/gpus.yaml" in names
+    schemas = sorted(p.name for p in (ROOT / "schemas").glob("*.schema.json"))
+    assert schemas and all(f"tpdoctor/schemas/{n}" in names for n in schemas)  # the contracts, versioned
+    assert any(n.endswith("licenses/LICENSE") for n in names)
     assert not [n for n in names if n.startswith("rules/")]  # only inside the package
 
     target = tmp_path / "site"

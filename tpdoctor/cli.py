@@ -8,6 +8,8 @@ WARNING, and a crash is not a verdict about the node. `--debug` adds the traceba
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
 import os
 import sys
@@ -17,8 +19,10 @@ from collections.abc import Sequence
 import click
 
 from tpdoctor import __version__
+from tpdoctor.commands._streams import StdoutError, prepare
 from tpdoctor.model.errors import TpdError
 from tpdoctor.model.exitcodes import ExitCode
+from tpdoctor.model.safetext import clean
 
 # command name -> "module:attribute" (a click.Command)
 COMMANDS: dict[str, str] = {
@@ -64,9 +68,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def fail(error: TpdError) -> ExitCode:
     """Print a TpdError as one line (plus its hint) on stderr; the caller exits with the returned code."""
-    click.echo(f"tpdoctor: error: {error.message}", err=True)
+    click.echo(f"tpdoctor: error: {clean(error.message, 2000)}", err=True)
     if error.hint:
-        click.echo(f"  hint: {error.hint}", err=True)
+        click.echo(f"  hint: {clean(error.hint, 2000)}", err=True)
     return ExitCode.UNKNOWN
 
 
@@ -76,9 +80,8 @@ ISSUES = "https://github.com/tpdoctor/tpdoctor/issues"
 def crash(exc: BaseException, debug: bool) -> ExitCode:
     """An exception nobody expected: one line that says so, and how to report it; exit 3."""
     if debug:
-        traceback.print_exception(exc)
-    detail = " ".join(str(exc).split())
-    detail = detail if len(detail) <= 200 else detail[:199] + "…"
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+    detail = clean(" ".join(str(exc).split()), 200)
     click.echo(f"tpdoctor: internal error: {type(exc).__name__}{': ' + detail if detail else ''}", err=True)
     click.echo(f"  hint: this is a bug in tpdoctor; please report it with the command line at {ISSUES}"
                + ("" if debug else " (run again with --debug for the traceback)"), err=True)
@@ -89,11 +92,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (testable without a subprocess)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    prepare()
+    try:
+        code = _run(args, debug)
+        sys.stdout.flush()
+    except StdoutError as exc:  # /dev/full, a reader that went away (`| head -1`)
+        return _stdout_failed(exc)
+    return code
+
+
+def _run(args: list[str], debug: bool) -> int:
     try:
         rv = cli.main(args=args, prog_name="tpdoctor", standalone_mode=False)
     except TpdError as exc:
         if debug:
-            traceback.print_exception(exc)
+            traceback.print_exception(type(exc), exc, exc.__traceback__)
         return int(fail(exc))
     except click.exceptions.Abort:
         click.echo("tpdoctor: aborted", err=True)
@@ -103,10 +116,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.UNKNOWN)  # usage errors are "unknown" for Nagios
     except KeyboardInterrupt:
         return int(ExitCode.UNKNOWN)
-    except BrokenPipeError:  # the reader of stdout went away (`| head`): nothing left to say to it
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), sys.stdout.fileno())
-        return int(ExitCode.UNKNOWN)
+    except SystemExit:
+        if type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):  # click's own answer to EPIPE: exit 1 (WARNING)
+            raise StdoutError(errno.EPIPE, os.strerror(errno.EPIPE)) from None
+        raise
     except Exception as exc:  # noqa: BLE001 - the one boundary: a bug still ends as one line and exit 3
+        if isinstance(exc, StdoutError):
+            raise  # main says it in one line
         return int(crash(exc, debug))
     return int(rv) if isinstance(rv, int) else 0
+
+
+def _stdout_failed(exc: OSError) -> int:
+    """One line on stderr, exit 3. A closed pipe (`tpdoctor ... | head -1`) says so too: the exit code (3,
+    not the verdict) would otherwise be unexplained. stdout then points at /dev/null, so Python's own
+    flush at exit has nothing left to complain about."""
+    with contextlib.suppress(OSError, ValueError), open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), sys.stdout.fileno())
+    if exc.errno == errno.EPIPE:
+        why = "the reader of stdout went away before everything was written (broken pipe)"
+    else:
+        why = f"cannot write to stdout: {exc.strerror or exc}"
+    with contextlib.suppress(OSError, ValueError):
+        click.echo(f"tpdoctor: error: {why}", err=True)
+    return int(ExitCode.UNKNOWN)

@@ -36,7 +36,9 @@ NODE=${SLURMD_NODENAME:-$(hostname -s)}
 log() { logger -t tpdoctor-node-check -- "$*" 2>/dev/null || echo "tpdoctor-node-check: $*" >&2; }
 
 mkdir -p "$REPORT_DIR" || { log "cannot create $REPORT_DIR"; exit 0; }
-tmp="$REPORT_DIR/.$NODE.json.tmp.$$"
+# an unpredictable name made with O_EXCL (mktemp): a shared report folder may be writable by others, and a
+# fixed name there could be a symlink planted to make root truncate another file
+tmp=$(mktemp "$REPORT_DIR/.$NODE.json.XXXXXXXX") || { log "cannot write in $REPORT_DIR"; exit 0; }
 trap 'rm -f "$tmp"' EXIT
 
 read -r -a tpdoctor_cmd <<< "$TPDOCTOR"
@@ -45,6 +47,7 @@ timeout "$TIMEOUT" "${tpdoctor_cmd[@]}" scan --json ${scan_args[@]+"${scan_args[
 rc=$?
 
 if [ "$rc" -le 2 ] && [ -s "$tmp" ]; then
+    chmod 0644 "$tmp"  # mktemp makes it 0600; `tpdoctor fleet` may run as another user
     mv -f "$tmp" "$REPORT_DIR/$NODE.json"  # readers never see half a report
 else
     log "scan on $NODE could not run (exit $rc); report not updated"

@@ -73,7 +73,7 @@ def test_split_is_by_family_and_the_fit_saw_only_calibration(pts) -> None:  # ty
 def test_the_fit_predicts_what_the_cli_prints(pts) -> None:  # type: ignore[no-untyped-def]
     points = pts[0]
     via_cli = cli_driver.run([published.cli_args(p) for p in points])
-    for p, r in zip(points, via_cli, strict=True):
+    for p, r in zip(points, via_cli):
         assert "error" not in r, (p.id, r)
         assert fit_costmodel.predict(p) == pytest.approx(r["per_token_ms"], rel=1e-9), p.id
 

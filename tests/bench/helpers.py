@@ -30,6 +30,16 @@ requires_torch = pytest.mark.skipif(not torch_available(),
 ROOT = Path(__file__).resolve().parents[2]
 HOSTS = ("node-a", "node-b")
 MARK_VARIABLE = "TPDOCTOR_TEST_MARK"
+HOOKS = ROOT / "tests" / "bench" / "hooks"  # a test-only sitecustomize (see its docstring)
+
+
+def stuck_env(rank: int, group: list[int], after: int, flag: Path | None = None) -> dict[str, str]:
+    """The environment that makes `rank` of `group` stop answering after `after` sizes (creating `flag`),
+    through the test-only hook in tests/bench/hooks/ (nothing in tpdoctor knows about it)."""
+    spec: dict[str, Any] = {"rank": rank, "group": group, "after": after}
+    if flag is not None:
+        spec["file"] = str(flag)
+    return {"TPDOCTOR_BENCH_TEST_HANG": json.dumps(spec), "PYTHONPATH": f"{HOOKS}{os.pathsep}{ROOT}"}
 
 
 def marked(mark: str) -> list[int]:
@@ -63,8 +73,8 @@ class Nodes:
                "--rdzv-endpoint", self.endpoint, "--backend", "gloo", "--from",
                str(self.tmp / f"{HOSTS[side]}-scan.json"), "--json", *self.args]
         # each simulated node is its scan's host (bench --from refuses a capture of another host)
-        full = dict(os.environ, PYTHONPATH=str(ROOT), TPDOCTOR_HOST=HOSTS[side], **{MARK_VARIABLE: self.mark},
-                    **(env or {}))
+        full = {**os.environ, "PYTHONPATH": str(ROOT), "TPDOCTOR_HOST": HOSTS[side], MARK_VARIABLE: self.mark,
+                **(env or {})}
         self.procs[side] = subprocess.Popen(cmd, cwd=ROOT, env=full, stdout=subprocess.PIPE,
                                             stderr=subprocess.PIPE, text=True, start_new_session=True)
         return self.procs[side]

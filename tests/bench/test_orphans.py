@@ -4,7 +4,6 @@ through torchrun; SIGTERM ends the command with exit 3 and a message, after kill
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench.helpers import MARK_VARIABLE, ROOT, Nodes, kill_marked, marked, requires_torch
-from tpdoctor.bench.events import HANG_VARIABLE
+from tests.bench.helpers import MARK_VARIABLE, ROOT, Nodes, kill_marked, marked, requires_torch, stuck_env
 
 GONE_WITHIN_S = 10.0  # measured: well under a second after SIGKILL, about a second after SIGTERM
 
@@ -33,7 +31,7 @@ def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
 
 def _stuck(rank: int, group: list[int], flag: Path) -> dict[str, str]:
     """The environment that makes `rank` stop answering before its group's first size (creating `flag`)."""
-    return {HANG_VARIABLE: json.dumps({"rank": rank, "group": group, "after": 0, "file": str(flag)})}
+    return stuck_env(rank, group, 0, flag)
 
 
 def _gone_after(pids: list[int], mark: str) -> float:
@@ -47,7 +45,7 @@ def _gone_after(pids: list[int], mark: str) -> float:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_local_ranks_die_with_the_command(sig: signal.Signals, tmp_path: Path) -> None:
     mark, flag = uuid.uuid4().hex, tmp_path / "stuck"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **{MARK_VARIABLE: mark}, **_stuck(1, [0, 1, 2, 3], flag))
+    env = dict(os.environ, **{MARK_VARIABLE: mark}, **_stuck(1, [0, 1, 2, 3], flag))
     cmd = [sys.executable, "-m", "tpdoctor", "bench", "--backend", "gloo", "--world-size", "4", "--sizes", "1K",
            "--iters", "2", "--warmup", "1", "--timeout", "300", "--json"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

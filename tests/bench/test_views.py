@@ -97,7 +97,7 @@ def test_size_table_and_render_choice() -> None:
             for s, t in ((1024, 10.0), (1 << 20, 1000.0))]
     node.append(failed((0, 1, 2, 3), "gloo", 16 << 20, "watchdog: GPU0+GPU1+GPU2+GPU3 hung", label="node"))
     text = _text(size_table((0, 1, 2, 3), node))
-    assert "GPU0+GPU1+GPU2+GPU3 · gloo · 4 ranks · peak busbw 1.573 GB/s" in text
+    assert "rank0+rank1+rank2+rank3 · gloo · 4 ranks · peak busbw 1.573 GB/s" in text
     assert "16M" in text and "watchdog" in text and "1000.0" in text
     assert "pairs" in _text(render_bench(RESULTS)) and "pairwise" in _text(render_bench(RESULTS))
     assert "pairwise" not in _text(render_bench(node))

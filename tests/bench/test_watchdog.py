@@ -7,7 +7,6 @@ cannot finish before the saboteur's signal lands, however loaded the machine is.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,8 +14,7 @@ import sys
 import time
 from typing import Any
 
-from tests.bench.helpers import requires_torch
-from tpdoctor.bench.events import HANG_VARIABLE
+from tests.bench.helpers import requires_torch, stuck_env
 from tpdoctor.bench.launch import BenchOptions
 from tpdoctor.bench.plan import plan_group, plan_pairs
 from tpdoctor.bench.procs import is_alive, kill_sessions, session_members
@@ -35,8 +33,7 @@ def _options() -> BenchOptions:
 
 def _stops_after_first_size(rank: int, group: list[int]) -> Launcher:
     """Ranks whose `rank`, in `group`, stops answering once the group has measured its first size."""
-    hang = json.dumps({"rank": rank, "group": group, "after": 1})
-    return Launcher(env=lambda r: {HANG_VARIABLE: hang})
+    return Launcher(env=lambda r: stuck_env(rank, group, 1))
 
 
 class Saboteur:
@@ -75,7 +72,7 @@ def test_hung_rank_is_caught_within_deadline_and_leaves_nothing_behind() -> None
     assert [r.bytes for r in ok] == [1024] and ok[0].correct
     assert [r.bytes for r in bad] == [4096, 16384]
     for r in bad:
-        assert "watchdog" in r.error and "GPU0+GPU1" in r.error and r.busbw_gbps == 0.0 and not r.correct
+        assert "watchdog" in r.error and "rank0+rank1" in r.error and r.busbw_gbps == 0.0 and not r.correct
     assert "4K B" in bad[0].error  # where it stopped
     _assert_nothing_left(run, saboteur.pids)
 
@@ -91,8 +88,8 @@ def test_killed_rank_fails_its_pair_and_the_other_pairs_are_still_measured() -> 
     assert sorted(by_group) == [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
     failed = by_group.pop((0, 3))
     assert [r.error is None for r in failed] == [True, False, False]
-    assert "rank 3 (GPU3)" in failed[1].error and "SIGKILL" in failed[1].error
-    assert "GPU0+GPU3" in failed[1].error
+    assert "rank 3 was killed" in failed[1].error and "SIGKILL" in failed[1].error
+    assert "rank0+rank3" in failed[1].error
     for group, results in by_group.items():
         assert [r.bytes for r in results] == list(SIZES), group
         assert all(r.error is None and r.correct for r in results), group
@@ -116,7 +113,7 @@ def test_rank_that_never_joins_is_caught_by_the_startup_deadline() -> None:
     (result,) = run.results
     assert result.error is not None and "ranks [1] did not start" in result.error
     assert "ranks [0] waited at the rendezvous" in result.error
-    assert "GPU0+GPU1" in result.error
+    assert "rank0+rank1" in result.error
     assert run.leftover_pids == () and session_members(run.sessions) == []
 
 

@@ -35,7 +35,7 @@ def test_fix_of_every_real_manifest_is_never_worse(node: Path, tmp_path: Path) -
         new, changes, problems = fix_text(text, before.assessments, topology, rules=rules, source=str(path))
         fixed_any += bool(changes)
         after = _by_deployment(check(loader.read_text(new, str(path)), topology, rules))
-        for a, was, now in zip(before.assessments, _by_deployment(before), after, strict=True):
+        for a, was, now in zip(before.assessments, _by_deployment(before), after):
             if new != text and any(c.startswith(a.name) for c in changes):  # changed: never a new or worse critical
                 assert _worse(was, now, set()) is None, (path.name, a.sid)
             left = {f.rule for f in now if f.severity.value == "critical"}

@@ -48,7 +48,7 @@ class FakeNvmlLib(HealthCalls):
         self._lost: set[int] = set()
         # one stable fake address per GPU: handles are pointers holding it
         self._cells = [ctypes.create_string_buffer(8) for _ in machine.gpus]
-        self._by_addr = {ctypes.addressof(c): g for c, g in zip(self._cells, machine.gpus, strict=False)}
+        self._by_addr = {ctypes.addressof(c): g for c, g in zip(self._cells, machine.gpus)}
         faults = machine.faults
         self._missing = set(faults.get("missing_functions") or [])
         self._delay = faults.get("delay") or {}

@@ -166,7 +166,7 @@ def _level_from_paths(a: list[str], b: list[str]) -> int:
     if len(a) < 2 or len(b) < 2 or a[1] != b[1]:
         return LEVELS["NODE"]
     common = 0
-    for x, y in zip(a[2:], b[2:], strict=False):
+    for x, y in zip(a[2:], b[2:]):
         if x != y:
             break
         common += 1
@@ -233,7 +233,7 @@ def load_machine(path: str | Path) -> Machine:
 
 
 def _build_links(p: Path, data: dict[str, Any], raw: list[dict[str, Any]], gpus: list[FakeGpu]) -> None:
-    for g, r in zip(gpus, raw, strict=False):
+    for g, r in zip(gpus, raw):
         if r.get("nvlink") is not None:
             g.links = []
     for spec in data.get("nvlinks") or []:
@@ -245,7 +245,7 @@ def _build_links(p: Path, data: dict[str, Any], raw: list[dict[str, Any]], gpus:
             for _ in range(int(spec["count"])):
                 gpus[me].links.append(FakeLink(active=active, remote_kind="gpu", remote_gpu=peer,  # type: ignore[union-attr]
                                                remote_bus_id=gpus[peer].bus_id))
-    for g, r in zip(gpus, raw, strict=False):
+    for g, r in zip(gpus, raw):
         if g.links is None:
             continue
         nv = r["nvlink"]
@@ -262,7 +262,7 @@ def _build_links(p: Path, data: dict[str, Any], raw: list[dict[str, Any]], gpus:
         if slots:
             wired, spare = g.links[:len(slots)], g.links[len(slots):]
             placed: list[FakeLink | None] = [None] * count
-            for slot, link in zip(slots, wired, strict=True):
+            for slot, link in zip(slots, wired):
                 placed[int(slot)] = link
             rest = iter(spare)
             g.links = [lk if lk is not None else next(rest) for lk in placed]

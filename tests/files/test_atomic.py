@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tpdoctor.files.atomic import locked, write_atomic
+from tpdoctor.files.atomic import write_atomic
+from tpdoctor.files.lock import locked
 from tpdoctor.model.errors import OutputError
 
 
@@ -51,7 +52,7 @@ def test_an_unwritable_directory_is_one_line(tmp_path: Path) -> None:
 
 def test_a_directory_in_the_way_of_the_file_leaves_no_temp_file(tmp_path: Path) -> None:
     (tmp_path / "m.prom").mkdir()
-    with pytest.raises(OutputError, match=r"m\.prom: cannot write the file: Is a directory"):
+    with pytest.raises(OutputError, match=r"m\.prom: cannot write the file: it is a directory, not a regular file"):
         write_atomic(tmp_path / "m.prom", "x")
     assert [p.name for p in tmp_path.iterdir()] == ["m.prom"]
 

@@ -14,7 +14,7 @@ from tpdoctor.files.yamlsafe import MAX_NODES, check_expansion
 from tpdoctor.model.errors import InputError
 
 BOMB = "".join(f"{c}: &{c} [{', '.join([f'*{p}'] * 9) if p else ', '.join(['lol'] * 9)}]\n"
-               for p, c in zip(["", "a", "b", "c", "d", "e", "f"], "abcdefg", strict=True))
+               for p, c in zip(["", "a", "b", "c", "d", "e", "f"], "abcdefg"))
 
 
 @pytest.mark.parametrize("make,reason", [

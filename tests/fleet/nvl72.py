@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from tests.fakenvml import FIXTURES, load
 from tests.fakenvml.machine import load_machine
@@ -17,7 +17,7 @@ from tpdoctor.probes.nvml import probe_nvml
 
 RACK_A = "3482beb4-a3cd-48a4-9b6c-a6ba43bc59a4"  # a real GB200 rack's ClusterUUID (sirius-db/sirius capture)
 RACK_B = "7b968a6d-c8aa-45e1-9e07-e1e51be99c31"  # the example in GFD's README (nvidia.com/gpu.clique)
-CAPTURED = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+CAPTURED = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
 
 
 def rack_hosts(prefix: str, n: int = 18) -> list[str]:

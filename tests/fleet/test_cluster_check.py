@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from tpdoctor.report.catalogue import load_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 FLEET = ROOT / "fixtures" / "fleet"
-NOW = datetime(2026, 11, 21, 13, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
 
 
 @lru_cache(maxsize=1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -14,7 +14,7 @@ from tpdoctor.fleet.load import load_fleet, parse_age
 from tpdoctor.fleet.view import build_view, nvlink_domains
 from tpdoctor.model import contract as report_json
 
-NOW = datetime(2026, 11, 21, 13, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
 
 
 def write(tmp: Path, name: str, text: str) -> Path:
@@ -129,3 +129,20 @@ def test_cli_fleet_json_and_exit_codes(tmp_path: Path) -> None:
     empty.mkdir()
     res = runner.invoke(cli, ["fleet", str(empty)], standalone_mode=False)
     assert res.return_value == 3
+
+
+def test_a_report_dated_ahead_ages_from_its_receipt(tmp_path: Path) -> None:
+    """A report stamped a year ahead, received a day ago, is stale under --max-age 6h (it never stays fresh
+    by its own date) and is TPD306; one a minute ahead is within the tolerance and fresh."""
+    import os
+
+    now = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
+    ahead = tmp_path / "a.json"
+    ahead.write_text(report_json.render(node("node-a", captured_at="2027-11-21T13:00:00Z")))
+    os.utime(ahead, (now.timestamp() - 86400, now.timestamp() - 86400))
+    (tmp_path / "b.json").write_text(report_json.render(node("node-b", captured_at="2026-11-21T13:01:00Z")))
+    fleet = load_fleet([tmp_path], max_age=parse_age("6h"), now=lambda: now)
+    assert {p.kind for p in fleet.problems if p.host == "node-a"} == {"clock-skew", "stale"}
+    assert not [p for p in fleet.problems if p.host == "node-b"]
+    view = build_view(fleet)
+    assert {f.rule for f in view.findings if f.rule.startswith("TPD30")} == {"TPD301", "TPD306"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
@@ -17,7 +17,7 @@ from tpdoctor.model import contract as report_json
 from tpdoctor.model.busbw import measured
 from tpdoctor.report.fleet_text import render_text, to_json
 
-NOW = datetime(2026, 11, 21, 13, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
 
 
 def _write(folder: Path, name: str, report: object) -> None:

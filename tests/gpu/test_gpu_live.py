@@ -150,5 +150,5 @@ def test_the_benchmark_maps_nvml_indices_to_cuda_ordinals_under_cuda_visible_dev
         env = {**base, "CUDA_DEVICE_ORDER": "PCI_BUS_ID", **({"CUDA_VISIBLE_DEVICES": visible} if visible else {})}
         cuda = _cuda_uuids(env)
         ordinals = map_devices(range(n), env, len(cuda), topo.gpus)
-        for index, ordinal in zip(range(n), ordinals, strict=True):
+        for index, ordinal in zip(range(n), ordinals):
             assert cuda[ordinal] == str(topo.gpu(index).uuid).removeprefix("GPU-"), (visible, index, ordinal)

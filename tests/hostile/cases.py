@@ -154,7 +154,7 @@ def literal(n: int) -> str:
 
 
 BOMB = "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9)}]\n" if p else f"{k}: &{k} [x, x, x, x, x, x, x, x, x]\n"
-               for p, k in zip(["", "a", "b", "c", "d", "e", "f", "g"], "abcdefgh", strict=True))
+               for p, k in zip(["", "a", "b", "c", "d", "e", "f", "g"], "abcdefgh"))
 NESTED = f"{literal(40)}.all(a, {literal(40)}.all(b, {literal(40)}.all(c, {literal(40)}.all(d, a + b + c + d >= 0))))"
 
 
@@ -244,7 +244,7 @@ CASES: tuple[Case, ...] = (
     Case("scan-from-dev-zero-symlink", dev_zero, ("scan", "--from", "{input}"), 3, ZERO_MSG, issue="1"),
     Case("fleet-dev-zero-symlink", dev_zero, FLEET, 3, ZERO_MSG, stream="stdout", issue="1"),
     Case("health-baseline-dev-zero-symlink", dev_zero, ("health", "--from", "{example}", "--baseline", "{input}"),
-         3, ZERO_MSG, issue="1"),
+         3, r"input\.json: the baseline is a symbolic link", issue="1"),  # a baseline is never followed (issue 19)
     Case("check-deployment-bench-dev-zero-symlink", dev_zero,
          ("check-deployment", "{job}", "--topology", "{example}", "--bench", "{input}"), 3, ZERO_MSG, issue="1"),
     # 2. YAML bombs (in rule files; the manifest rows come with the manifests work)

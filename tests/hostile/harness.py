@@ -42,8 +42,13 @@ class Case:
     pattern: str  # must match the one-line error (first stderr line, or stdout with stream="stdout")
     deadline: float = 20.0  # seconds, start to exit, on a busy 2-core machine
     stream: str = "stderr"  # stderr: its first line (stdout's first line when stderr is empty); stdout: all
-    check: Callable[[Path, Result], None] | None = None  # extra assertions (a file it must leave behind)
-    issue: str = ""  # the item of issue 15 it comes from (1.-8.), or "+" for one added here
+    check: Callable[[Path, Result], str | None] | None = None  # assertions on what it left behind; may say it
+    issue: str = ""  # the item of issue 15 it comes from (1.-8.), or "+" for one added here (19.n: issue 19)
+    cwd: str | None = None  # the working directory, a {placeholder} (default: the tree's root)
+    stdout: str = "pipe"  # pipe | /dev/full | closed (a pipe whose reader is gone, like `| head -1` after its line)
+    umask: int | None = None  # the run's umask (None: inherited)
+    prefix: tuple[str, ...] = ()  # a command the run goes through, {placeholders} allowed (tests/hostile/ashost.py)
+    root: bool = False  # acts as root against another user (nobody): run only where this runs as root
 
 
 @dataclass
@@ -70,13 +75,29 @@ class Result:
         return ""
 
 
-def _limit_memory() -> None:  # runs in the child, before exec
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
+def _limiter(umask: int | None) -> Callable[[], None]:
+    def limit() -> None:  # runs in the child, before exec
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
+        if umask is not None:
+            os.umask(umask)
+    return limit
 
 
 def command_line(case: Case, inputs: Inputs) -> tuple[str, ...]:
     values = {k: v for k, v in inputs.items() if not k.startswith("$")}
     return tuple(a.format(**values) for a in case.argv)
+
+
+def _stdout(case: Case) -> tuple[int | None, list[int]]:
+    """The child's stdout (None: a pipe read here) and the descriptors to close once it started."""
+    if case.stdout == "/dev/full":
+        fd = os.open("/dev/full", os.O_WRONLY)
+        return fd, [fd]
+    if case.stdout == "closed":
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before the first write: EPIPE
+        return write, [write]
+    return None, []
 
 
 def run_case(case: Case, tmp: Path, *, root: Path = ROOT, python: str = sys.executable,
@@ -91,10 +112,18 @@ def run_case(case: Case, tmp: Path, *, root: Path = ROOT, python: str = sys.exec
                FAKESMI_PIDFILE=str(tmp / "fakesmi.pids"))
     env.update({k[1:]: v for k, v in inputs.items() if k.startswith("$")})
     limit = case.deadline + 10 if kill_after is None else kill_after
+    values = {k: v for k, v in inputs.items() if not k.startswith("$")}
+    prefix = [a.format(python=python, hostile=str(Path(__file__).parent), **values) for a in case.prefix]
+    cwd = case.cwd.format(**values) if case.cwd else root
+    out_fd, close = _stdout(case)
     started = time.monotonic()
-    proc = subprocess.Popen([python, "-m", "tpdoctor", *argv], cwd=root, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-                            start_new_session=True, preexec_fn=_limit_memory)
+    # -P: the run imports nothing from its working directory, like the installed `tpdoctor` script
+    proc = subprocess.Popen([*prefix, python, "-P", "-m", "tpdoctor", *argv], cwd=cwd, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if out_fd is None else out_fd,
+                            stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+                            preexec_fn=_limiter(case.umask))
+    for fd in close:
+        os.close(fd)
     try:
         out, err = proc.communicate(timeout=limit)
         code: int | None = proc.returncode
@@ -105,7 +134,7 @@ def run_case(case: Case, tmp: Path, *, root: Path = ROOT, python: str = sys.exec
         code = None
     finally:
         _kill_strays(tmp / "fakesmi.pids")
-    return Result(code, out, err, time.monotonic() - started, argv)
+    return Result(code, out or "", err or "", time.monotonic() - started, argv)
 
 
 def _rest(proc: subprocess.Popen[str]) -> tuple[str, str]:

@@ -73,7 +73,7 @@ def verdict(path: Path) -> tuple[bool, str]:
     want = expected["deployments"]
     if len(got) != len(want):
         return False, f"{len(got)} deployments, answer key has {len(want)}"
-    diffs = [f"#{i}: {x}" for i, (d, w) in enumerate(zip(got, want, strict=True)) for x in differences(reading(d), w)]
+    diffs = [f"#{i}: {x}" for i, (d, w) in enumerate(zip(got, want)) for x in differences(reading(d), w)]
     return not diffs, "; ".join(diffs)
 
 

@@ -142,11 +142,11 @@ def test_corrupt_baseline_is_unknown_with_hint(tmp_path: Path, capsys: pytest.Ca
 def test_lock_waits_then_gives_up(tmp_path: Path) -> None:
     import fcntl
 
-    from tpdoctor.files.atomic import locked
+    from tpdoctor.files.lock import locked
     from tpdoctor.model.errors import TpdError
 
     target = tmp_path / "baseline.json"
-    fd = os.open(f"{target}.lock", os.O_RDWR | os.O_CREAT)
+    fd = os.open(f"{target}.lock", os.O_RDWR | os.O_CREAT, 0o600)  # what another tpdoctor run makes
     fcntl.flock(fd, fcntl.LOCK_EX)
     ticks = iter(range(100))
     with pytest.raises(TpdError, match="still locked"), locked(target, timeout_seconds=3, clock=lambda: next(ticks),

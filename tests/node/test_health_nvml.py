@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,4 +85,5 @@ def test_live_probe_through_the_pynvml_shim(tmp_path: Path) -> None:
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 2, res.stderr
     assert res.stdout.startswith("TPDOCTOR CRITICAL - GPU0-GPU1 NVLink down (0/12)")
-    assert 'tpdoctor_link_up{gpu_a="GPU0",gpu_b="GPU1"} 0' in prom.read_text()
+    assert re.search(r'tpdoctor_link_up\{gpu="0",UUID="GPU-[^"]+",pci_bus_id="[0-9A-F]{8}:[0-9A-F]{2}:00.0",'
+                     r'Hostname="[^"]+",peer_gpu="1"\} 0', prom.read_text())

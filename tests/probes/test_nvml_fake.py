@@ -41,7 +41,7 @@ def test_public_names_constants_and_signatures_match_real_pynvml(fake: ModuleTyp
         elif inspect.isfunction(value):
             mine_sig, real_sig = inspect.signature(other), inspect.signature(value)
             assert list(mine_sig.parameters) == list(real_sig.parameters), name
-            for p, q in zip(mine_sig.parameters.values(), real_sig.parameters.values(), strict=True):
+            for p, q in zip(mine_sig.parameters.values(), real_sig.parameters.values()):
                 assert (p.kind, type(p.default).__name__) == (q.kind, type(q.default).__name__), name
         elif inspect.isclass(value) and issubclass(value, (ctypes.Structure, ctypes.Union)):
             fields = [(f[0], getattr(f[1], "__name__", str(f[1]))) for f in getattr(value, "_fields_", [])]

@@ -11,7 +11,7 @@ from tests.conftest import EXAMPLE
 from tests.fakenvml import FIXTURES, load
 from tests.fakenvml.machine import load_machine
 from tpdoctor.model.coverage import not_made
-from tpdoctor.model.errors import ProbeError
+from tpdoctor.model.settings import SettingError
 from tpdoctor.model.topology import Gpu, LinkHealth, NvLinkPort, NvLinkState, RemoteType
 from tpdoctor.model.unknown import Unknown
 from tpdoctor.probes.merge import merge
@@ -25,8 +25,8 @@ def test_the_whole_read_deadline_is_its_own() -> None:
     assert deadline_seconds(10.0, {}) == 30.0
     assert deadline_seconds(None, {"TPDOCTOR_NVML_DEADLINE": "5"}) == 5.0
     assert deadline_seconds(12.0, {"TPDOCTOR_NVML_DEADLINE": "5"}) == 12.0  # never shorter than --timeout
-    for bad in ("soon", "0", "-3"):
-        with pytest.raises(ProbeError, match="TPDOCTOR_NVML_DEADLINE"):
+    for bad in ("soon", "0", "-3", "inf", "nan", "1e9"):  # a finite number of seconds, 1 to 600
+        with pytest.raises(SettingError, match=r"^\$TPDOCTOR_NVML_DEADLINE '.*': (not a|out of range)"):
             deadline_seconds(None, {"TPDOCTOR_NVML_DEADLINE": bad})
 
 

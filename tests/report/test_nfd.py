@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tests.topologies import gb200_tray, h100_nvl_4gpu, scenario
@@ -72,7 +72,8 @@ def health_labels(topology: Topology) -> tuple[int, dict[str, str], str]:
     """Run the health check on a node and parse the feature file it would write."""
     outcome = run_health(lambda: Report(topology=topology), load_catalogue())
     text = nfd.render(outcome.report, outcome.raw_status, now=NOW)
-    return int(outcome.status.exit_code), parse_feature_file(text, "tpdoctor", datetime.fromtimestamp(NOW, UTC)), text
+    return int(outcome.status.exit_code), parse_feature_file(
+        text, "tpdoctor", datetime.fromtimestamp(NOW, timezone.utc)), text
 
 
 def test_canonical_node_feature_file_via_the_cli(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -83,7 +84,7 @@ def test_canonical_node_feature_file_via_the_cli(tmp_path: Path, capsys) -> None
     assert rc == 2
     text = out.read_text()
     assert [p.name for p in out.parent.iterdir()] == ["tpdoctor"]  # written by rename: no temp file left
-    got = parse_feature_file(text, out.name, datetime.now(UTC))
+    got = parse_feature_file(text, out.name, datetime.now(timezone.utc))
     assert got == {"tpdoctor.io/status": "critical", "tpdoctor.io/nvlink.healthy-group": "2",
                    "tpdoctor.io/nvlink.links-down": "1", "tpdoctor.io/gpus.broken": "0",
                    "tpdoctor.io/nvlink.fabric": "none", "tpdoctor.io/checked": got["tpdoctor.io/checked"]}
@@ -95,7 +96,7 @@ def test_healthy_gb200_tray_feature_file_names_its_nvlink_domain(tmp_path: Path,
     rc = main(["health", "--from", str(ROOT / "fixtures" / "collect" / "gb200-tray-healthy"), "--nfd", str(out)])
     capsys.readouterr()
     assert rc == 0
-    got = parse_feature_file(out.read_text(), out.name, datetime.now(UTC))
+    got = parse_feature_file(out.read_text(), out.name, datetime.now(timezone.utc))
     assert {k: v for k, v in got.items() if k != "tpdoctor.io/checked"} == {
         "tpdoctor.io/status": "ok", "tpdoctor.io/nvlink.healthy-group": "4", "tpdoctor.io/nvlink.links-down": "0",
         "tpdoctor.io/gpus.broken": "0", "tpdoctor.io/nvlink.fabric": "ok", "tpdoctor.io/imex": "ready",
@@ -120,13 +121,13 @@ def test_labels_follow_the_verdict() -> None:
 
 def test_probe_failure_leaves_only_status_and_time() -> None:
     text = nfd.render(None, Status.UNKNOWN, now=NOW)
-    got = parse_feature_file(text, "tpdoctor", datetime.fromtimestamp(NOW, UTC))
+    got = parse_feature_file(text, "tpdoctor", datetime.fromtimestamp(NOW, timezone.utc))
     assert got == {"tpdoctor.io/status": "unknown", "tpdoctor.io/checked": str(int(NOW))}
 
 
 def test_labels_expire_when_tpdoctor_stops() -> None:
     _, _, text = health_labels(scenario("h100-nvl-healthy"))
-    later = datetime.fromtimestamp(NOW + nfd.DEFAULT_EXPIRY_SECONDS + 1, UTC)
+    later = datetime.fromtimestamp(NOW + nfd.DEFAULT_EXPIRY_SECONDS + 1, timezone.utc)
     assert parse_feature_file(text, "tpdoctor", later) == {}
 
 
@@ -137,4 +138,4 @@ def test_an_invalid_value_is_left_out_with_a_comment() -> None:
     weird = replace(topo, nvlink_domain="not a valid/label value")
     text = nfd.render(Report(topology=weird), Status.OK, now=NOW)
     assert "# tpdoctor.io/nvlink.domain left out" in text
-    parse_feature_file(text, "tpdoctor", datetime.fromtimestamp(NOW, UTC))
+    parse_feature_file(text, "tpdoctor", datetime.fromtimestamp(NOW, timezone.utc))

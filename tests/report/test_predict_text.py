@@ -36,7 +36,7 @@ def test_chart_bars_are_proportional_to_latency() -> None:
     lines = chart(c.points).plain.splitlines()[1:]
     bars_in_order = [p for pt in c.points for p in (pt.nvlink, pt.pcie) if p is not None]
     longest = max(p.per_token_ms for p in bars_in_order)
-    for line, p in zip(lines, bars_in_order, strict=True):
+    for line, p in zip(lines, bars_in_order):
         bars = line.count("█") + line.count("▒")
         assert bars == max(1, round(p.per_token_ms / longest * BAR_WIDTH)), line
         assert line.rstrip().endswith(f"{p.per_token_ms:.2f}")

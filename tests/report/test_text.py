@@ -7,6 +7,7 @@ import re
 from io import StringIO
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from tests.conftest import EXAMPLE, FIXTURES
@@ -104,3 +105,52 @@ def test_not_checked_section_and_unknown_cells() -> None:
     assert "NVLink port states [GPU0, GPU1, GPU2, GPU3]: NVLink port states not read" in text
     assert "→ run `nvidia-smi nvlink --status`" in text
     assert "Status: unknown (exit 3)" in text
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_eight_gpus_with_a_dark_gpu_stay_readable(width: int) -> None:
+    """Every row keeps its label, no cell is cut (`✗NV18→…`), no line passes the width, and below the
+    full cells' width the matrix switches to compact cells and says so."""
+    from tests.topologies import scenario
+
+    out = _render(report_for(scenario("hgx-h100-gpu3-dark")), width=width)
+    rows = [line for line in out.splitlines() if re.match(r"^ GPU\d +(X|NV18|✗)", line)]
+    assert [r.split()[0] for r in rows[:8]] == [f"GPU{i}" for i in range(8)]
+    assert "…" not in "\n".join(rows) and all(len(line) <= width for line in out.splitlines())
+    compact = width < 108  # the full matrix needs 108 columns here (8 cells of `✗NV18→NODE`)
+    assert ("compact: ✗NODE" in out) is compact
+    assert rows[3].split()[1:] == (["✗NODE"] * 3 + ["X"] + ["✗SYS"] * 4 if compact
+                                   else ["✗NV18→NODE"] * 3 + ["X"] + ["✗NV18→SYS"] * 4)
+
+
+def test_wrapped_findings_hang_and_commands_stay_whole() -> None:
+    from tests.topologies import scenario
+
+    out = _render(report_for(scenario("hgx-h100-gpu3-dark")), width=80)
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if "TPD111" in line)
+    block = lines[start:lines.index(next(x for x in lines[start:] if x.startswith("Status:")))]
+    assert all(line.startswith(" " * 10) for line in block[1:]), block  # nothing back at column 0
+    text = " ".join(x.strip() for x in block)
+    for command in ("`nvidia-smi nvlink --status -i 3`", "`nvidia-smi -q -i 3 | grep -A3 Fabric`",
+                    "`nvidia-smi -r -i 3`"):
+        assert any(command in line for line in block), command  # on one line, never cut
+    assert "HGX/DGX baseboard" in text
+
+
+def test_a_token_longer_than_the_line_is_not_cut() -> None:
+    from tpdoctor.report.wrap import lines
+
+    path = "/var/lib/tpdoctor/" + "x" * 90 + "/snapshot.json"
+    got = lines(f"replayed from {path} today", 40, 37)
+    assert path in got and all(len(x) <= 40 for x in got if x != path)
+
+
+def test_demo_footer_tells_the_truth(capsys: pytest.CaptureFixture[str]) -> None:
+    from tpdoctor.cli import main
+
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "(exit 2)" not in out and "`tpdoctor demo --exit-status` exits 2" in " ".join(out.split())
+    assert main(["demo", "--exit-status"]) == 2
+    assert capsys.readouterr().out.rstrip().endswith("Status: critical (exit 2)")

@@ -17,7 +17,7 @@ and anchor it on end-to-end measurements (docs/figures.md §1b):
 **Custom one-shot all-reduce** (vLLM/SGLang custom all-reduce, TensorRT-LLM, PyTorch intra-node comm): every
 GPU reads its peers' buffers over NVLink peer-to-peer and reduces locally, one kernel, no ring steps. vLLM
 enables it only when all GPUs are NVLink-connected, or for two GPUs with PCIe P2P
-(vllm `custom_all_reduce.py`; figures.md §4), and up to 8 MiB. Measured at 512 B on H100: 9.5/9.1/10.1 µs at
+(vllm `custom_all_reduce.py`; docs/figures.md §4), and up to 8 MiB. Measured at 512 B on H100: 9.5/9.1/10.1 µs at
 TP 2/4/8 outside a CUDA graph (sgl-project/sglang#2904), 5.9 µs for MSCCL++ inside one (sglang#22734).
 `custom_us` is fitted on the calibration set (benchmarks/costmodel_vs_published.py).
 

@@ -69,7 +69,7 @@ def knee(points: Sequence[tuple[int, float]]) -> tuple[int | None, int | None]:
     if not points:
         return None, None
     last = points[0][0]
-    for (_, a), (tp_b, b) in zip(points, points[1:], strict=False):
+    for (_, a), (tp_b, b) in zip(points, points[1:]):
         if (a - b) / a * 100 < PAYS_PCT:
             break
         last = tp_b

@@ -10,7 +10,8 @@ from types import ModuleType
 from tpdoctor.bench.devices import ORDER_VARIABLE, PCI_BUS_ID
 from tpdoctor.model.errors import BenchError
 
-INSTALL_HINT = "pip install 'tpdoctor[bench]' (CPU-only: pip install torch==2.13.0)"
+INSTALL_HINT = ("pip install torch (a CUDA build from PyPI on GPU nodes; CPU only: pip install torch --index-url "
+                "https://download.pytorch.org/whl/cpu), or install tpdoctor with its extra: pip install '.[bench]'")
 
 
 def torch_available() -> bool:

@@ -130,7 +130,7 @@ def ran_elsewhere(devices: Sequence[int], reported: Sequence[str | None], gpus: 
     unknown on either side is no evidence)."""
     bus_ids = {g.index: g.pci_bus_id for g in gpus}
     wrong = []
-    for rank, (index, bus) in enumerate(zip(devices, reported, strict=False)):
+    for rank, (index, bus) in enumerate(zip(devices, reported)):
         want = bus_ids.get(index)
         if bus_key(want) is not None and bus_key(bus) is not None and bus_key(want) != bus_key(bus):
             wrong.append(f"rank {rank} ran on PCI {bus}, but GPU{index} is PCI {want} in the topology")

@@ -13,7 +13,6 @@ import json
 from typing import Any
 
 MARKER = "TPDBENCH "
-HANG_VARIABLE = "TPDOCTOR_BENCH_TEST_HANG"  # the worker's test hook (see worker.py); tests only
 
 
 def encode(event: dict[str, Any]) -> str:

@@ -38,6 +38,7 @@ from tpdoctor.bench.procs import TAG_VARIABLE, kill_tagged, session_members, tag
 from tpdoctor.model.bench import BenchResult
 
 Line = tuple[str, int, str]  # ("line" | "eof", process key, text)
+RANK_CWD = "/"  # every benchmark process starts here: a directory only root can write (see bench_env)
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,18 @@ def free_port() -> int:
 
 def bench_env(extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of every benchmark process: this tpdoctor on PYTHONPATH, one OpenMP thread unless
-    set, unbuffered output, CUDA devices numbered in PCI bus order (`devices.py`), then `extra`."""
+    set, unbuffered output, CUDA devices numbered in PCI bus order (`devices.py`), then `extra`.
+
+    Nothing is imported from the working directory (a `torch.py` any user can drop into /tmp or a shared
+    submit directory would run as root): PYTHONSAFEPATH=1 (`-P` for every Python torchrun starts too),
+    PYTHONPATH without relative entries (an empty one means the working directory), and every process
+    starts in `RANK_CWD`."""
     env = dict(os.environ if base is None else base)
     root = str(Path(tpdoctor.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    kept = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if os.path.isabs(p) and p != root]
+    env["PYTHONPATH"] = os.pathsep.join([root, *kept])
     env.setdefault("OMP_NUM_THREADS", "1")
-    env.update({"PYTHONUNBUFFERED": "1", ORDER_VARIABLE: PCI_BUS_ID})
+    env.update({"PYTHONUNBUFFERED": "1", "PYTHONSAFEPATH": "1", ORDER_VARIABLE: PCI_BUS_ID})
     env.update(extra or {})
     return env
 
@@ -149,7 +156,7 @@ class Launch:
         self.stderr[key] = err
         env = {**env, TAG_VARIABLE: self.tag, PARENT_VARIABLE: str(os.getpid())}
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-                                env=env, text=True, start_new_session=True)
+                                env=env, text=True, start_new_session=True, cwd=RANK_CWD)
         self.procs[key] = proc
         assert proc.stdout is not None
         reader = threading.Thread(target=_read_lines, args=(key, proc.stdout, self.lines), daemon=True)

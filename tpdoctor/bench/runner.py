@@ -91,7 +91,7 @@ class _LocalWatch(Watch):
         self.devices = devices
 
     def name(self, group: Group) -> str:
-        return f"{group_label(tuple(self.devices[r] for r in group))} ({self.options.backend})"
+        return f"{group_label(tuple(self.devices[r] for r in group), self.options.backend)} ({self.options.backend})"
 
 
 def run_plan(plan: Plan, devices: Sequence[int], options: BenchOptions, *, launcher: Launcher | None = None,
@@ -184,7 +184,8 @@ def _failures(ending: Ending, state: _LocalWatch, launch: Launch) -> dict[Group,
     if ending.how == "exit":
         rank = ending.key
         message = state.errors.get(rank) or last_line(stderr_text(launch.stderr[rank]))
-        who = f"rank {rank} (GPU{state.devices[rank]}) {exit_text(ending.code)}" + (f": {message}" if message else "")
+        gpu = "" if state.options.backend == "gloo" else f" (GPU{state.devices[rank]})"  # gloo ranks are CPU processes
+        who = f"rank {rank}{gpu} {exit_text(ending.code)}" + (f": {message}" if message else "")
         return exit_failures(state, who, {rank})
     if ending.how == "stopped":
         return {g: f"{ending.why}; {state.voice.killed}" for g in state.unfinished()}

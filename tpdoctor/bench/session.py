@@ -10,10 +10,9 @@ filed under the wrong GPU. torch is reached only through `backend` and `runner` 
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from tpdoctor.bench.devices import map_devices, ran_elsewhere, visible_indices
@@ -22,6 +21,7 @@ from tpdoctor.model.attach import attach_busbw
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.errors import BenchError
 from tpdoctor.model.findings import Report, Status
+from tpdoctor.model.safetext import kernel_host
 from tpdoctor.model.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, parse_sizes
 from tpdoctor.model.topology import Gpu, Topology
 
@@ -55,8 +55,8 @@ def minimal_topology(devices: tuple[int, ...], backend: str, ordinals: Sequence[
         names = {d: cuda_device_name(ordinals[i] if ordinals is not None else d) for i, d in enumerate(devices)}
     bus = dict(enumerate(pci_bus_ids))
     gpus = tuple(_gpu(d, names.get(d, f"{backend} rank {i}"), bus.get(i)) for i, d in enumerate(devices))
-    return Topology(host=socket.gethostname(), source="bench",
-                    captured_at=datetime.now(UTC).isoformat(timespec="seconds"), gpus=gpus)
+    return Topology(host=kernel_host(), source="bench",
+                    captured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), gpus=gpus)
 
 
 def _gpu(index: int, name: str, pci_bus_id: str | None) -> Gpu:

@@ -16,22 +16,23 @@ relaunch: the other nodes would have to agree on it.
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import json
-import os
+import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from tpdoctor.bench.launch import BenchOptions, BenchRun, Launch, bench_env, exit_text, stderr_text, worker_args
 from tpdoctor.bench.lifeline import Termination, via_lifeline
 from tpdoctor.bench.nodes import NodeJob, NodePlan
 from tpdoctor.bench.plan import Group
 from tpdoctor.bench.watch import Ending, EventHook, Voice, Watch, deadline_failures, exit_failures, failed_sizes, watch
+from tpdoctor.files.atomic import private_directory
+from tpdoctor.files.read import read_text
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.codec import from_data
+from tpdoctor.model.errors import InputError
 
 WORKER = "tpdoctor.bench.worker"
 
@@ -71,13 +72,18 @@ class _NodeWatch(Watch):
                f"{'+'.join(str(n) for n in nodes)})"
 
 
+def result_path() -> tuple[Path, str]:
+    """A new private directory (0700: no other user can plant a name in it, unlike /tmp) and the results
+    file's path in it, which the worker writes (temp file with O_EXCL, then rename) when everything finished."""
+    private = private_directory("tpdoctor-bench-")
+    return private, str(private / "results.json")
+
+
 def run_node(job: NodeJob, nplan: NodePlan, options: BenchOptions, *, python: str = sys.executable,
              on_event: EventHook | None = None, clock: Callable[[], float] = time.monotonic) -> BenchRun:
     """Run this node's torchrun agent to the end or to a deadline; results of the groups with a rank here."""
     t0 = clock()
-    fd, out_path = tempfile.mkstemp(prefix="tpdoctor-bench-", suffix=".json")
-    os.close(fd)
-    os.unlink(out_path)  # the worker writes it (temp then rename) only when everything finished
+    private, out_path = result_path()
     state = _NodeWatch(job, nplan, options, t0)
     with Termination() as stop, Launch(options.grace_seconds) as launch:
         try:
@@ -91,9 +97,7 @@ def run_node(job: NodeJob, nplan: NodePlan, options: BenchOptions, *, python: st
             failures = _failures(ending, state, launch)
         launch.close(kill=bool(failures) or ending.how == "stopped")
     results = _read_out(out_path, job) if not failures else {}
-    for path in (out_path, *glob.glob(glob.escape(out_path) + ".tmp.*")):  # a rank killed mid-write
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    shutil.rmtree(private, ignore_errors=True)  # with a rank's temp file, were it killed mid-write
     stop.check(launch.leftover)
     if not failures:
         failures = {g: f"torchrun exited 0 without every size of {state.name(g)} ({state.where(g)})"
@@ -110,9 +114,8 @@ def run_node(job: NodeJob, nplan: NodePlan, options: BenchOptions, *, python: st
 
 def _read_out(path: str, job: NodeJob) -> dict[Group, list[BenchResult]]:
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, json.JSONDecodeError):
+        data = json.loads(read_text(path, what="benchmark results"))
+    except (InputError, json.JSONDecodeError):
         return {}
     out: dict[Group, list[BenchResult]] = {}
     for item in from_data(tuple[BenchResult, ...], data, "$"):

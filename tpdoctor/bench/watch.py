@@ -33,7 +33,7 @@ from tpdoctor.model.codec import from_data
 from tpdoctor.model.sizes import format_size
 
 EventHook = Callable[[dict[str, Any]], None]
-Stop = Callable[[], str | None]
+Stop = Callable[[], "str | None"]
 
 
 def _never() -> str | None:

@@ -14,10 +14,6 @@ writes every rank's results as JSON (temp file, then rename; use a per-node path
 
 With NCCL each rank uses CUDA device `--cuda-devices[rank]` (default `--devices[rank]`, else LOCAL_RANK) and
 reports that device's PCI bus id in its `ready` event (see `devices.py`).
-
-Test hook: `TPDOCTOR_BENCH_TEST_HANG='{"rank": R, "group": [GPU, ...], "after": N, "file": PATH}'` makes
-rank R, in that group (GPU labels, as in results), stop answering before its size N+1 (after N sizes) until
-it is killed, creating PATH first when given. The watchdog and orphan tests use it; nothing else sets it.
 """
 
 from __future__ import annotations
@@ -25,20 +21,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 import time
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
-from tpdoctor.bench.events import HANG_VARIABLE, encode
+from tpdoctor.bench.events import encode
+from tpdoctor.files.atomic import write_atomic
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.busbw import measured
 from tpdoctor.model.codec import to_data
+from tpdoctor.model.safetext import clean, kernel_host
 from tpdoctor.model.sizes import parse_sizes
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -152,7 +150,7 @@ def measure_size(me: Rank, pg: Any, members: int, position: int, nbytes: int, *,
 
 
 def this_host() -> str:
-    return os.environ.get("TPDOCTOR_HOST") or socket.gethostname()
+    return clean(os.environ["TPDOCTOR_HOST"], 253) if os.environ.get("TPDOCTOR_HOST") else kernel_host()
 
 
 def _world(me: Rank) -> list[dict[str, Any]]:
@@ -168,30 +166,12 @@ def _local_leader(group: tuple[int, ...], me: Rank, world: list[dict[str, Any]])
     return me.rank == min(r for r in group if world[r]["node"] == here)
 
 
-def _hang_point() -> dict[str, Any] | None:
-    """The test hook's settings (see the module docstring), or None."""
-    text = os.environ.get(HANG_VARIABLE)
-    return json.loads(text) if text else None
-
-
-def _hang(hang: dict[str, Any] | None, me: Rank, gpus: tuple[int, ...], done: int) -> None:
-    """The test hook: stop answering here until killed."""
-    if hang is None or hang["rank"] != me.rank or list(hang["group"]) != list(gpus) or hang["after"] != done:
-        return
-    if hang.get("file"):
-        with open(hang["file"], "w"):
-            pass
-    while True:
-        time.sleep(3600)
-
-
 def _ints(text: str | None) -> list[int] | None:
     return [int(x) for x in text.split(",")] if text else None
 
 
 def run(args: argparse.Namespace) -> list[BenchResult]:
     me = Rank(args.backend, _ints(args.devices), _ints(args.cuda_devices))
-    hang = _hang_point()
     dtype = DTYPES[args.dtype]
     sizes = parse_sizes(args.sizes)
     emit({"event": "launched", "rank": me.rank, "pid": os.getpid()})  # torch imported, before rendezvous
@@ -220,8 +200,7 @@ def run(args: argparse.Namespace) -> list[BenchResult]:
         hosts = tuple(str(world[r]["host"]) for r in mine)
         local_ranks = tuple(int(world[r]["local_rank"]) for r in mine)
         leader = _local_leader(mine, me, world)
-        for done, nbytes in enumerate(sizes):
-            _hang(hang, me, gpus, done)
+        for nbytes in sizes:
             if leader:
                 emit({"event": "start", "group": list(gpus), "bytes": nbytes, "round": index})
             actual, time_us, ok = measure_size(me, pgs[mine], len(mine), mine.index(me.rank), nbytes,
@@ -259,7 +238,7 @@ def _all_gather_json(value: Any, device: torch.device) -> list[Any]:
     parts = [torch.zeros(longest, dtype=torch.uint8, device=device) for _ in range(n)]
     dist.all_gather(parts, padded)
     return [json.loads(bytes(part[: int(length.item())].tolist()).decode())
-            for part, length in zip(parts, lengths, strict=True)]
+            for part, length in zip(parts, lengths)]
 
 
 def _gather_results(results: list[BenchResult]) -> list[Any]:
@@ -270,11 +249,8 @@ def _gather_results(results: list[BenchResult]) -> list[Any]:
 
 
 def _write_results(path: str, results: list[Any]) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as fh:
-        json.dump(results, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
+    """The results file (0600, temp file with O_EXCL then rename, in the private directory torchrun.py made)."""
+    write_atomic(Path(path), json.dumps(results, indent=2) + "\n", 0o600, what="benchmark results")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,7 +13,8 @@ from tpdoctor.model.findings import Finding
 
 
 def render(result: CheckResult, rules: Sequence[Rule], fmt: str, *, explain: bool = False, exit_code: int = 0,
-           width: int | None = None) -> str:
+           width: int | None = None, to_stdout: bool = False) -> str:
+    """The report as text; the text view with `to_stdout` is printed on the terminal console instead ("")."""
     if fmt == "json":
         from tpdoctor.model import contract as report_json
 
@@ -24,12 +25,14 @@ def render(result: CheckResult, rules: Sequence[Rule], fmt: str, *, explain: boo
         return json.dumps(data, indent=2) + "\n"
     if fmt == "sarif":
         return sarif_text(result, rules, exit_code)
-    from rich.console import Console
-
     from tpdoctor.report.deployment_text import render as render_text
+    from tpdoctor.report.terminal import terminal
 
+    if to_stdout:  # the console's own width and colours, as every view
+        render_text(result, terminal(highlight=False), explain=explain)
+        return ""
     buf = io.StringIO()
-    render_text(result, Console(file=buf, highlight=False, width=width or 100, force_terminal=False),
+    render_text(result, terminal(file=buf, highlight=False, width=width or 100, force_terminal=False),
                 explain=explain)
     return buf.getvalue()
 

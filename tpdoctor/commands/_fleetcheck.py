@@ -12,35 +12,34 @@ import click
 from tpdoctor.engine.evaluate import Options
 from tpdoctor.engine.rule import Rule
 from tpdoctor.model.findings import Finding, Report, Status
+from tpdoctor.model.safetext import clean
 
 if TYPE_CHECKING:
     from tpdoctor.fleet.cluster import ClusterResult
 
 
 def run_fleet(manifests: Sequence[Path], fleet_paths: Sequence[Path], max_age: str | None, rules: list[Rule],
-              options: Options, fmt: str) -> Status:
+              options: Options, fmt: str, detail: str = "findings") -> Status:
+    from tpdoctor.commands.fleet import judge_again
     from tpdoctor.fleet.cluster import check_cluster
     from tpdoctor.fleet.load import parse_age
 
-    try:
-        age = parse_age(max_age) if max_age else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--max-age") from None
-    result = check_cluster(manifests, fleet_paths, rules, max_age=age, options=options)
+    age = parse_age(max_age) if max_age else None  # a bad one is a SettingError: one line, exit 3
+    result = check_cluster(manifests, fleet_paths, rules, max_age=age, options=options, judge=judge_again)
     if not result.nodes:
         for p in result.problems:
-            click.echo(f"tpdoctor: {p.message}", err=True)
+            click.echo(f"tpdoctor: {clean(p.message)}", err=True)
         click.echo("tpdoctor: error: no usable node report in --fleet", err=True)
         return Status.UNKNOWN
-    render(result, rules, fmt)
+    render(result, rules, fmt, detail)
     return result.status
 
 
-def render(result: ClusterResult, rules: list[Rule], fmt: str) -> None:
+def render(result: ClusterResult, rules: list[Rule], fmt: str, detail: str = "findings") -> None:
     if fmt == "json":
         from tpdoctor.report.cluster import to_json
 
-        sys.stdout.write(to_json(result))
+        sys.stdout.write(to_json(result, detail))
     elif fmt == "sarif":
         from tpdoctor.model.topology import Topology
         from tpdoctor.report import sarif
@@ -58,8 +57,7 @@ def render(result: ClusterResult, rules: list[Rule], fmt: str) -> None:
 
         click.echo(sarif.render(pseudo, rules, locate), nl=False)
     else:
-        from rich.console import Console
-
         from tpdoctor.report.cluster import render as render_text
+        from tpdoctor.report.terminal import terminal
 
-        render_text(result, Console(highlight=False))
+        render_text(result, terminal(highlight=False))

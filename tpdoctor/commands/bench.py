@@ -7,13 +7,15 @@ exits 3 with the install line.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
 from tpdoctor.bench.multinode import MultiNodeRequest, parse_endpoint, run_node_request
 from tpdoctor.bench.session import BenchRequest, run_request
+from tpdoctor.commands._bounded import Bounded
+from tpdoctor.model.safetext import clean
+from tpdoctor.model.settings import BENCH_STARTUP, BENCH_STEP
 from tpdoctor.model.sizes import DEFAULT_SIZES_CPU, DEFAULT_SIZES_GPU, format_size
 from tpdoctor.model.topology import Topology
 from tpdoctor.probes import replay
@@ -64,12 +66,15 @@ def _multi_node(nnodes: int | None, node_rank: int | None, endpoint: str | None,
 
 
 def _progress(event: dict[str, Any]) -> None:
+    """One stderr line per measured size of each group, TTY or not (a Slurm or cron log shows progress)."""
     if event["event"] == "result":
         r = event["result"]
         hosts = r.get("hosts") or []
-        group = "+".join(f"{hosts[k]}:rank{i}" if len(set(hosts)) > 1 else f"GPU{i}"
+        unit = "rank" if r.get("backend") == "gloo" else "GPU"
+        group = "+".join(f"{hosts[k]}:rank{i}" if len(set(hosts)) > 1 else f"{unit}{i}"
                          for k, i in enumerate(r["group"]))
-        click.echo(f"  {group} {format_size(r['bytes']):>5}: busbw {r['busbw_gbps']:.3f} GB/s", err=True)
+        click.echo(f"tpdoctor bench: {clean(group)} {format_size(r['bytes']):>5}: busbw {r['busbw_gbps']:.3f} GB/s",
+                   err=True)
 
 
 @click.command("bench")
@@ -93,13 +98,14 @@ def _progress(event: dict[str, Any]) -> None:
               help="Warm-up iterations per size (the first also checks the result).")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32",
               show_default=True, help="Element type of the all-reduced tensor.")
-@click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.05), default=60.0,
+@click.option("--timeout", "timeout_seconds", type=Bounded(BENCH_STEP), default=60.0,
               show_default=True,
               help="Watchdog: seconds one size of one group may take before the group counts as hung.")
-@click.option("--startup-timeout", "startup_seconds", type=click.FloatRange(min=1), default=120.0,
+@click.option("--startup-timeout", "startup_seconds", type=Bounded(BENCH_STARTUP), default=120.0,
               show_default=True, help="Seconds for every rank to start and join.")
 @click.option("--from", "from_path", default=None, metavar="PATH",
-              help="Topology to attach pairwise busbw to (topo -m capture, collect dir or report JSON).")
+              help="Topology to attach pairwise busbw to (topo -m capture, collect dir or report JSON; - reads "
+                   "standard input).")
 @click.option("--nnodes", type=click.IntRange(min=2), default=None,
               help="Multi-node: number of nodes; run this on every node (through torchrun). Measures node "
                    "pairs (local rank 0 of each) and the whole job; --pairs or --node for one of them.")
@@ -110,11 +116,12 @@ def _progress(event: dict[str, Any]) -> None:
 @click.option("--nproc-per-node", type=click.IntRange(min=1), default=None,
               help="Multi-node: ranks per node [default: every visible GPU with nccl, 1 with gloo].")
 @click.option("--json", "as_json", is_flag=True, help="Print a tpdoctor/v1 report (results in `bench`).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr (one per measured size).")
 def command(gpu_groups: tuple[str, ...], pairs: bool, node: bool, sequential: bool, backend: str,
             world_size: int | None, sizes: str | None, iters: int, warmup: int, dtype: str,
             timeout_seconds: float, startup_seconds: float, from_path: str | None, nnodes: int | None,
             node_rank: int | None, rdzv_endpoint: str | None, nproc_per_node: int | None,
-            as_json: bool) -> int:
+            as_json: bool, quiet: bool) -> int:
     """All-reduce microbenchmark (nccl-tests conventions: algbw = bytes/time, busbw = algbw·2(n−1)/n).
 
     Exit: 0 all measured and correct; 2 a group hung, a rank died or a result was wrong (the result
@@ -138,7 +145,7 @@ def command(gpu_groups: tuple[str, ...], pairs: bool, node: bool, sequential: bo
         from tpdoctor.node.read import require_this_host
 
         require_this_host(topology, from_path, option="bench --from")
-    hook = _progress if sys.stderr.isatty() else None
+    hook = None if quiet else _progress
     if multi is not None:
         report = run_node_request(request, multi, topology, on_event=hook)
     else:
@@ -152,9 +159,8 @@ def command(gpu_groups: tuple[str, ...], pairs: bool, node: bool, sequential: bo
 
         click.echo(render(report), nl=False)
     else:
-        from rich.console import Console
-
         from tpdoctor.report.bench_text import render_bench
+        from tpdoctor.report.terminal import terminal
 
-        Console().print(render_bench(report.bench, report.topology))
+        terminal().print(render_bench(report.bench, report.topology))
     return code

@@ -15,6 +15,7 @@ import click
 from tpdoctor.commands._ruleopts import fail_on_option, load, rule_options
 from tpdoctor.model.errors import NotADeployment
 from tpdoctor.model.findings import Report, Severity, apply_fail_on
+from tpdoctor.model.safetext import clean
 from tpdoctor.node.read import read_node
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
               "them): check across the cluster and place on the best free groups. Repeatable.")
 @click.option("--max-age", default=None, metavar="AGE",
               help="With --fleet: reports older than this (e.g. 30m, 6h, 2d) are not used for placement.")
+@click.option("--json-detail", "json_detail", type=click.Choice(["findings", "full"]), default="findings",
+              show_default=True, help="With --fleet --json: the deployments with findings and the facts that explain "
+              "them, with counts of the rest; or every deployment, placement and fact.")
 @click.option("--accept-unknown", "accept_unknown", multiple=True, metavar="QUESTION[:REASON]",
               help="Accept one question left unanswered (starts, tp_valid, links, network, sharing, rules) instead "
                    "of UNKNOWN; reported as accepted with the reason. Repeatable.")
@@ -60,7 +64,8 @@ if TYPE_CHECKING:
 @rule_options
 def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path: Path | None, as_json: bool,
             fmt: str, fix_out: Path | None, explain: bool, gpu: str | None, fleet_paths: tuple[Path, ...],
-            max_age: str | None, accept_unknown: tuple[str, ...], allocation: str, output: Path | None,
+            max_age: str | None, json_detail: str, accept_unknown: tuple[str, ...], allocation: str,
+            output: Path | None,
             allow_no_deployment: bool, fail_on: Severity, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...],
             severity: tuple[str, ...]) -> int:
     """Check TP deployments (job.yaml, Kubernetes, docker-compose, engine command lines; `-` reads standard
@@ -70,7 +75,8 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
     cross the network, does it share GPUs) was answered; one that was not makes it UNKNOWN, naming what would
     answer it. Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (a question not answered, an input not read).
     """
-    from tpdoctor.deploy.check import check, read_bench, read_inputs
+    from tpdoctor.commands._benchinput import read_bench_input
+    from tpdoctor.deploy.check import check, read_inputs
     from tpdoctor.deploy.questions import parse_accept
 
     try:
@@ -84,7 +90,7 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
         from tpdoctor.commands._fleetcheck import run_fleet
 
         rules, options = load(rules_dirs, ignore, severity)
-        status = run_fleet(manifests, fleet_paths, max_age, rules, options, "json" if as_json else fmt)
+        status = run_fleet(manifests, fleet_paths, max_age, rules, options, "json" if as_json else fmt, json_detail)
         return int(apply_fail_on(status, fail_on).exit_code)
     if max_age is not None:
         raise click.UsageError("--max-age needs --fleet")
@@ -94,7 +100,7 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
     node = read_node(topology_path)
     topology, bench = node.topology, node.bench
     if bench_path is not None:
-        bench = bench + read_bench(bench_path)
+        bench = bench + read_bench_input(bench_path)
     rules, options = load(rules_dirs, ignore, severity, scopes=("node", "deployment"))  # no fleet without --fleet
     fmt = "json" if as_json else fmt
     if not deployments:
@@ -104,15 +110,14 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
     code = int(apply_fail_on(result.report.status, fail_on).exit_code)
     from tpdoctor.commands._deployout import render
 
-    text = render(result, rules, fmt, explain=explain, exit_code=code)
     if output is not None:
         from tpdoctor.files.atomic import write_atomic
 
-        write_atomic(output, text, what=f"{fmt} report")
+        write_atomic(output, render(result, rules, fmt, explain=explain, exit_code=code), what=f"{fmt} report")
         if fmt != "text":
-            click.echo(render(result, rules, "text", explain=explain), nl=False)
+            render(result, rules, "text", explain=explain, to_stdout=True)
     else:
-        click.echo(text, nl=False)
+        click.echo(render(result, rules, fmt, explain=explain, exit_code=code, to_stdout=True), nl=False)
     if fix_out is not None:
         from tpdoctor.deploy.fix import fix_files
 
@@ -149,7 +154,7 @@ def _nothing(inputs: Sequence[InputNote], topology: Topology, rules: list[Rule],
             click.echo(text, nl=False)
     if ok:
         for n in inputs:
-            click.echo(f"note: {n.message}", err=True)
+            click.echo(clean(f"note: {n.message}"), err=True)
         return 0
     raise NotADeployment(f"no deployment to check: {first}{more}")
 
@@ -158,11 +163,11 @@ def report_fixes(outcome: FixOutcome) -> None:
     """What --fix did, on stderr: per file the changes and what it could not fix, then the re-check."""
     for f in outcome.files:
         for c in f.changes:
-            click.echo(f"fix: {f.target}: {c}", err=True)
+            click.echo(clean(f"fix: {f.target}: {c}"), err=True)
         for p in f.problems:
-            click.echo(f"fix: {f.target}: not fixed: {p}", err=True)
+            click.echo(clean(f"fix: {f.target}: not fixed: {p}"), err=True)
         if not f.changes:
-            click.echo(f"fix: {f.target}: nothing to change", err=True)
+            click.echo(clean(f"fix: {f.target}: nothing to change"), err=True)
     again = outcome.recheck.report
     active = [f for f in again.findings if f.active and f.severity is not Severity.INFO]
     click.echo(f"fix: re-check of the fixed manifest(s): {again.status.value}"

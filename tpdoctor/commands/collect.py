@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import click
 
+from tpdoctor.commands._bounded import Bounded
 from tpdoctor.model.exitcodes import ExitCode
+from tpdoctor.model.safetext import clean
+from tpdoctor.model.settings import PROBE_TIMEOUT
+from tpdoctor.probes.limits import TIMEOUT_HELP
 
 
 @click.command("collect")
 @click.argument("directory", metavar="DIR")
-@click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
-              help="Per-command timeout for nvidia-smi (default 10, or $TPDOCTOR_PROBE_TIMEOUT).")
+@click.option("--timeout", "timeout_seconds", type=Bounded(PROBE_TIMEOUT), default=None, metavar="SECONDS",
+              help=TIMEOUT_HELP)
 def command(directory: str, timeout_seconds: float | None) -> int:
     """Run the nvidia-smi commands and write their raw outputs plus snapshot.json into DIR (a new directory).
 
@@ -19,12 +23,12 @@ def command(directory: str, timeout_seconds: float | None) -> int:
     from tpdoctor.probes.collect import collect
 
     result = collect(directory, timeout_seconds=timeout_seconds)
-    click.echo(f"tpdoctor: wrote {len(result.files)} files to {result.directory}: {', '.join(result.files)}",
+    click.echo(clean(f"tpdoctor: wrote {len(result.files)} files to {result.directory}: {', '.join(result.files)}"),
                err=True)
     for note in result.notes:
-        click.echo(f"  note: {note}", err=True)
+        click.echo(f"  note: {clean(note)}", err=True)
     if result.parse_error is not None:
-        click.echo(f"tpdoctor: error: raw outputs saved, but they do not parse: {result.parse_error}",
+        click.echo(f"tpdoctor: error: raw outputs saved, but they do not parse: {clean(result.parse_error)}",
                    err=True)
         click.echo("  hint: attach the directory to a bug report", err=True)
         return int(ExitCode.UNKNOWN)

@@ -23,9 +23,12 @@ def command(as_json: bool, exit_status: bool) -> int:
     report = report_for(load(path))
     banner = (f" DEMO: the bundled example node '{EXAMPLE_NAME}' (synthetic 4× H100 NVL), not a live "
               f"reading of this machine; run `tpdoctor scan` on a GPU node. Its files: {path} ")
+    code = int(report.status.exit_code)
+    footer = None if exit_status else (f"the example's status; the demo itself exits 0 so that the try-it "
+                                       f"command ends cleanly (`tpdoctor demo --exit-status` exits {code})")
     if as_json:
         click.echo(banner.strip(), err=True)
         emit(report, True)
     else:
-        emit(report, False, banner=banner)
-    return int(report.status.exit_code) if exit_status else 0
+        emit(report, False, banner=banner, footer=footer)
+    return code if exit_status else 0

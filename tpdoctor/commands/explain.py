@@ -9,6 +9,7 @@ import click
 from tpdoctor.commands._ruleopts import load, rule_options
 from tpdoctor.engine.rule import by_id
 from tpdoctor.model.errors import RuleLoadError
+from tpdoctor.model.safetext import clean_lines
 from tpdoctor.report.catalogue import rule_markdown
 
 
@@ -21,5 +22,5 @@ def command(rule_id: str, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...],
     rule = by_id(rules, rule_id)
     if rule is None:
         raise RuleLoadError(f"no rule {rule_id!r}", hint="tpdoctor rules lists them")
-    click.echo(rule_markdown(rule), nl=False)
+    click.echo(clean_lines(rule_markdown(rule)), nl=False)  # a site rule's text drives no terminal
     return 0

@@ -7,17 +7,22 @@ from pathlib import Path
 
 import click
 
+from tpdoctor.commands._bounded import Bounded
 from tpdoctor.commands._ruleopts import fail_on_option, load, rule_options
 from tpdoctor.model.errors import TpdError
 from tpdoctor.model.findings import Report, Severity, Status
+from tpdoctor.model.safetext import clean
+from tpdoctor.model.settings import PROBE_TIMEOUT
 from tpdoctor.node.health import HealthOutcome, run_health
 from tpdoctor.node.read import read_node
 from tpdoctor.probes import PROBE_KINDS
+from tpdoctor.probes.limits import TIMEOUT_HELP
 
 
 @click.command("health")
 @click.option("--from", "from_path", type=click.Path(path_type=Path), metavar="PATH",
-              help="Judge a capture (snapshot JSON, collect directory or topo -m text) instead of this machine.")
+              help="Judge a capture (snapshot JSON, collect directory or topo -m text; - reads standard input) "
+                   "instead of this machine.")
 @click.option("--baseline", "baseline", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="The node's own expectation: its GPU pairs should have what FILE (the last clean "
                    "snapshot) shows, and drift from it is TPD107; a clean run replaces it.")
@@ -37,9 +42,8 @@ from tpdoctor.probes import PROBE_KINDS
                    "--from a capture of another host.")
 @click.option("--probe", type=click.Choice(PROBE_KINDS), default="auto", show_default=True,
               help="Live probe to use (auto picks the best available).")
-@click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
-              help="Per-command nvidia-smi timeout (default 10, or $TPDOCTOR_PROBE_TIMEOUT); the whole NVML "
-                   "read has its own deadline, 30 s ($TPDOCTOR_NVML_DEADLINE), never shorter.")
+@click.option("--timeout", "timeout_seconds", type=Bounded(PROBE_TIMEOUT), default=None, metavar="SECONDS",
+              help=TIMEOUT_HELP)
 @fail_on_option
 @rule_options
 def command(from_path: Path | None, baseline: Path | None, accept_baseline: bool, prometheus: Path | None,
@@ -77,13 +81,13 @@ def emit(outcome: HealthOutcome, *, as_json: bool, prometheus: Path | None, nfd:
     line = nagios.render(outcome.report, status, duration_seconds=outcome.duration_seconds,
                          error=outcome.error, gaps=gaps, baseline=said)
     if failed and outcome.report is not None and status is Status.UNKNOWN:
-        line = line.replace(" - ", f" - {failed[0][0]} not written ({failed[0][1].message}); ", 1)
+        line = line.replace(" - ", f" - {failed[0][0]} not written ({clean(failed[0][1].message)}); ", 1)
     click.echo(line, nl=False, err=as_json)
     for error in (outcome.error and TpdError(outcome.error, hint=outcome.hint), *(e for _, e in failed)):
         if error:
-            click.echo(f"tpdoctor: error: {error.message}", err=True)
+            click.echo(f"tpdoctor: error: {clean(error.message)}", err=True)
             if error.hint:
-                click.echo(f"  hint: {error.hint}", err=True)
+                click.echo(f"  hint: {clean(error.hint)}", err=True)
     if as_json and outcome.report is not None:
         import json
 

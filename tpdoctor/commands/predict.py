@@ -10,10 +10,12 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 
+from tpdoctor.commands._bounded import Bounded
 from tpdoctor.model.codec import to_data
+from tpdoctor.model.settings import Bounds
 from tpdoctor.node.read import read_node
+from tpdoctor.report.terminal import terminal
 
 # data/engines.yaml's engines (tests/advice/test_engines.py keeps the two equal; the CLI does not load the table
 # to build its options)
@@ -53,7 +55,8 @@ ENGINES = ("vllm", "sglang", "trtllm", "tgi", "lmdeploy", "mlc-llm", "gpt-fast",
 @click.option("--topology", "topology_path", type=click.Path(path_type=Path), metavar="PATH",
               help="Take the GPU and the path from a node capture (with --gpus).")
 @click.option("--gpus", "gpus", default=None, metavar="0,1", help="GPU indices of the group in --topology.")
-@click.option("--busbw", "busbw", type=float, default=None, help="Measured all-reduce busbw, GB/s.")
+@click.option("--busbw", "busbw", type=Bounded(Bounds(0.01, 100_000.0, "GB/s")), default=None,
+              help="Measured all-reduce busbw, GB/s.")
 @click.option("--max-model-len", "max_model_len", type=int, default=None, help="For the memory estimate.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--explain", is_flag=True, help="Show the arithmetic.")
@@ -82,7 +85,7 @@ def command(model: str, gpu: str | None, tp: int | None, dtype: str | None, batc
                          topology=topology, gpus=group, busbw_gbps=busbw, max_model_len=max_model_len,
                          engine=engine, eager=eager, engine_version=engine_version,
                          kv_dtype="bf16" if kv_dtype == "auto" else kv_dtype, prefill_tokens=prefill)
-    console = Console(highlight=False, soft_wrap=False)
+    console = terminal(highlight=False, soft_wrap=False)
     try:
         if tp is None:
             curve = predict_curve(req)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from tpdoctor.commands._ruleopts import load, rule_options
+from tpdoctor.model.safetext import clean
 
 
 @click.command("rules")
@@ -28,5 +29,5 @@ def command(rules_dirs: tuple[Path, ...], ignore: tuple[str, ...], severity: tup
         sev = options.severity.get(r.id, r.severity).value
         flags = "".join([" [ignored]" if r.id in options.ignore else "", " [retired]" if r.state != "active" else "",
                          "" if r.builtin else " [site]"])
-        click.echo(f"{r.id}  {r.name:<24} {r.scope:<10} {r.each:<6} {sev:<8} {r.summary}{flags}")
+        click.echo(clean(f"{r.id}  {r.name:<24} {r.scope:<10} {r.each:<6} {sev:<8} {r.summary}{flags}"))
     return 0

@@ -6,35 +6,36 @@ import sys
 
 import click
 
+from tpdoctor.commands._bounded import Bounded
 from tpdoctor.model.findings import Report
+from tpdoctor.model.settings import PROBE_TIMEOUT
 from tpdoctor.node.verdict import scan
 from tpdoctor.probes import PROBE_KINDS
+from tpdoctor.probes.limits import TIMEOUT_HELP
 
 
-def emit(report: Report, as_json: bool, banner: str | None = None) -> None:
+def emit(report: Report, as_json: bool, banner: str | None = None, footer: str | None = None) -> None:
     """Print the report on stdout: the tpdoctor/v1 JSON contract, or the rich view."""
     if as_json:
         from tpdoctor.model.contract import render as render_json
 
         sys.stdout.write(render_json(report))
         return
-    from rich.console import Console
-
+    from tpdoctor.report.terminal import terminal
     from tpdoctor.report.text import render as render_text
 
-    render_text(report, Console(), banner=banner)
+    render_text(report, terminal(), banner=banner, footer=footer)
 
 
 @click.command("scan")
 @click.option("--from", "from_path", metavar="PATH", default=None,
               help="Replay a capture instead of probing: a raw `nvidia-smi topo -m` file, a `tpdoctor "
-                   "collect` directory, or a tpdoctor JSON report/snapshot.")
+                   "collect` directory, or a tpdoctor JSON report/snapshot; - reads standard input.")
 @click.option("--probe", type=click.Choice(PROBE_KINDS), default="auto", show_default=True,
               help="Live probe: nvml (NVML only), smi (nvidia-smi only), or auto (NVML merged with "
                    "nvidia-smi; nvidia-smi alone when NVML cannot start).")
-@click.option("--timeout", "timeout_seconds", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
-              help="Timeout for each nvidia-smi command (default 10, or $TPDOCTOR_PROBE_TIMEOUT); the "
-                   "whole NVML read has its own deadline, 30 s ($TPDOCTOR_NVML_DEADLINE), never shorter.")
+@click.option("--timeout", "timeout_seconds", type=Bounded(PROBE_TIMEOUT), default=None, metavar="SECONDS",
+              help=TIMEOUT_HELP)
 @click.option("--bench", "bench", is_flag=True,
               help="Also measure every GPU pair of this machine with a short all-reduce (needs torch: "
                    "tpdoctor[bench]); busbw lands on the links, below-expected pairs are TPD106, failed "

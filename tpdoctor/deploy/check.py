@@ -16,7 +16,7 @@ from tpdoctor.deploy.facts import DEPLOYMENT_SCHEMA, deployment_facts
 from tpdoctor.deploy.questions import Question, ask, critical_ids, verdict
 from tpdoctor.engine.evaluate import Options, evaluate
 from tpdoctor.engine.rule import Rule
-from tpdoctor.files.read import read_text
+from tpdoctor.files.read import STDIN, read_text
 from tpdoctor.manifests import loader
 from tpdoctor.model import contract as report_json
 from tpdoctor.model import skus
@@ -98,20 +98,17 @@ def read_manifests(paths: Sequence[str | Path]) -> list[Deployment]:
     return out
 
 
-STDIN = "-"
 
 
 def read_inputs(paths: Sequence[str | Path]) -> tuple[list[Deployment], list[InputNote]]:
     """Each input read on its own (`-` is standard input): the deployments, and a note for each input that
     gave none, so one Service or broken file among many neither ends the run nor hides the others."""
-    from tpdoctor.files.read import read_stdin
-
     deployments: list[Deployment] = []
     notes: list[InputNote] = []
     for p in paths:
         name = "<stdin>" if str(p) == STDIN else str(p)
         try:
-            text = read_stdin(what="a manifest") if str(p) == STDIN else read_text(p, what="a manifest")
+            text = read_text(p, what="a manifest")  # `-`: standard input, bounded as a file (files/read.py)
             deployments += loader.read_text(text, name)
         except NotADeployment as exc:
             notes.append(InputNote(name, "not-a-deployment", exc.message))
@@ -123,13 +120,17 @@ def read_inputs(paths: Sequence[str | Path]) -> tuple[list[Deployment], list[Inp
 def read_bench(path: str | Path) -> tuple[BenchResult, ...]:
     """A bench JSON: a list of BenchResult objects, or a tpdoctor/v1 report with a `bench` list."""
     p = Path(path)
-    data = report_json.parse_json(read_text(p, what="bench results (JSON)"), str(p))
+    return bench_from_json(read_text(p, what="bench results (JSON)"), str(p))
+
+
+def bench_from_json(text: str, source: str) -> tuple[BenchResult, ...]:
+    data = report_json.parse_json(text, source)
     items = data.get("bench", []) if isinstance(data, dict) else data
     try:
         results = tuple(from_data(tuple[BenchResult, ...], items, "$.bench"))
     except (TypeError, ValueError) as exc:
-        raise ParseError(f"not a list of bench results: {exc}", source=str(p)) from None
-    report_json.validate_bench(results, str(p))
+        raise ParseError(f"not a list of bench results: {exc}", source=source) from None
+    report_json.validate_bench(results, source)
     return results
 
 
@@ -172,7 +173,7 @@ def check(deployments: Sequence[Deployment], topology: Topology, rules: Sequence
     table = PairTable(topo)
     assessments = tuple(replace(assess(d, topo, others=deployments, bench=bench, table=table, base_dir=base_dir,
                                        gpu=sku, allocation=allocation), subject=sid)
-                        for d, sid in zip(deployments, subjects(deployments), strict=True))
+                        for d, sid in zip(deployments, subjects(deployments)))
     assessments = resolve_overlaps(assessments, topo, table)
     facts = deployment_facts(assessments, topo, bench)
     evaluation = evaluate(rules, DEPLOYMENT_SCHEMA, facts, options)

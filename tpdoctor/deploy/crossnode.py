@@ -172,7 +172,7 @@ def facts(a: Assessment, topology: Topology, net: NetContext | None = None,
     if gpus is not None:
         reports = [nic_report(topology, gpus, f"{topology.host} " if net.stage_topologies else "")]
         reports += [nic_report(topo, group, f"{topo.host} ")
-                    for topo, group in zip(net.stage_topologies, net.stage_groups, strict=True)]
+                    for topo, group in zip(net.stage_topologies, net.stage_groups)]
         if all(r is not None for r in reports):
             out["nic_paths"] = [p for r in reports if r is not None for p in r[0]]
             out["gpus_without_local_nic"] = [m for r in reports if r is not None for m in r[1]]

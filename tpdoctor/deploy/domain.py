@@ -82,7 +82,7 @@ def judge(a: Assessment, topology: Topology, net: NetContext | None, bench: Sequ
     mine = set(hosts)
     out["domain_unhealthy_stages"] = [u for u in net.domain_unhealthy if u.split(":", 1)[0] in mine]
     out["domain_unhealthy_others"] = [u for u in net.domain_unhealthy if u.split(":", 1)[0] not in mine]
-    out["imex_not_ready_stages"] = [f"{h}: {detail}" for h, (state, detail) in zip(hosts, net.imex, strict=False)
+    out["imex_not_ready_stages"] = [f"{h}: {detail}" for h, (state, detail) in zip(hosts, net.imex)
                                     if state == "not_ready"]
     path = _tray_path(topology, a)
     measured = _measured(bench, hosts)

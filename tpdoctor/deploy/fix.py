@@ -18,7 +18,7 @@ from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.check import CheckResult, check
 from tpdoctor.engine.evaluate import Options
 from tpdoctor.engine.rule import Rule
-from tpdoctor.files.atomic import require_directory, write_atomic
+from tpdoctor.files.atomic import distinct_names, require_directory, write_atomic
 from tpdoctor.files.read import read_text as read_file
 from tpdoctor.manifests import engineargs, loader
 from tpdoctor.model.deployment import Deployment, Origin
@@ -281,8 +281,8 @@ def fix_text(text: str, assessments: Sequence[Assessment], topology: Topology,
     if rules is not None:
         plans = _verified(text, plans, topology, rules, options, source, gpu)
     edits = [e for p in plans for e in p.edits]
-    changes = [f"{a.name}: {x}" for a, p in zip(assessments, plans, strict=True) for x in p.summary]
-    problems = [f"{a.name}: {x}" for a, p in zip(assessments, plans, strict=True) for x in p.unfixable]
+    changes = [f"{a.name}: {x}" for a, p in zip(assessments, plans) for x in p.summary]
+    problems = [f"{a.name}: {x}" for a, p in zip(assessments, plans) for x in p.unfixable]
     return apply(text, edits), changes, problems
 
 
@@ -353,7 +353,7 @@ def _verified(text: str, plans: list[FixPlan], topology: Topology, rules: Sequen
         bad = {i: why for i, p in enumerate(plans)
                if p.edits and (why := _worse(before[i], after[i], targets(p.edits)))}
         if not bad:
-            return [_remaining(p, found) for p, found in zip(plans, after, strict=True)]
+            return [_remaining(p, found) for p, found in zip(plans, after)]
         plans = [FixPlan((), (*p.unfixable, f"not changed ({'; '.join(p.summary) or 'edits'}): {bad[i]}"), ())
                  if i in bad else p for i, p in enumerate(plans)]
     return plans
@@ -379,6 +379,7 @@ def fix_files(manifests: Sequence[Path], result: CheckResult, topology: Topology
     if len(manifests) > 1:
         if out.exists() and not out.is_dir():
             raise ManifestError(f"--fix {out}: several manifests need a directory")
+        distinct_names(manifests, out, "--fix")
         require_directory(out.absolute(), "fixed manifests")  # OUT itself is created, the directory above it not
         out.mkdir(exist_ok=True)
     files: list[FixedFile] = []
@@ -389,7 +390,9 @@ def fix_files(manifests: Sequence[Path], result: CheckResult, topology: Topology
         new_text, changes, problems = fix_text(read_file(path, what="a manifest"), mine, topology, session, rules,
                                                options, str(path), gpu)
         target = out / path.name if len(manifests) > 1 else out
-        write_atomic(target, new_text, what="fixed manifest")  # OutputError names the path
+        # a manifest fixed in place keeps its mode and owner, a new file is no more readable than its
+        # source (a token in a 0600 manifest stays private); a symlinked one is fixed where it points
+        target = write_atomic(target, new_text, what="fixed manifest", like=path, follow=True)
         files.append(FixedFile(target, tuple(changes), tuple(problems)))
         fixed += loader.read_text(new_text, str(target))
     again = check(loader.identify(fixed), topology, rules, bench=result.report.bench, options=options, gpu=gpu)

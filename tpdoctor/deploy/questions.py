@@ -100,7 +100,7 @@ def ask(assessments: Sequence[Assessment], facts: Sequence[Mapping[str, Any]], f
             unjudged.setdefault(f.subject, []).append(f)
     links_made = not any(c.name == "links" and c.state is CheckState.NOT_MADE for c in topology.coverage)
     out: list[Question] = []
-    for a, fx in zip(assessments, facts, strict=True):
+    for a, fx in zip(assessments, facts):
         open_rules = unjudged.get(a.sid, [])
         answers = {"starts": _starts(a, fx), "tp_valid": _tp_valid(a, fx),
                    "links": _links(a, fx, topology, links_made, fleet),

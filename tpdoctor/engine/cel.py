@@ -1,75 +1,67 @@
-"""CEL conditions through `cel-expr-python`, Google's C++ CEL (cel-cpp) behind its public import.
+"""CEL conditions (the language of Kubernetes admission policies) through one of two backends.
 
-Why this library: it is the reference implementation of the language that Kubernetes admission policies
-use; its import costs about 2 ms (the previous library, `common-expression-language`, pulled an
-interactive shell with prompt_toolkit into every start: 160-230 ms); it evaluates a typical rule in about
-4 µs; and it ships wheels for CPython 3.11-3.13 on x86_64 and aarch64 (Grace-based GB200 trays).
+- `cel-expr-python` (Google's C++ CEL, cel-cpp): CPython 3.11 and newer, the default there.
+- `cel-python` (`celpy`, pure Python): CPython 3.9 and 3.10, where cel-expr-python ships no wheel (the
+  stock Pythons of RHEL 9 and Ubuntu 22.04). pyproject.toml picks it by environment marker.
 
-Every variable is declared dynamic (`DYN`): facts are plain dicts checked against the fact schema before
-they get here, and the engine's own dry run on typed sample facts catches type errors at load time.
-An evaluation error (reading an absent fact, a bad overload) comes back as `CelEvalError`, never as a
-value that could pass for a verdict.
+Both answer alike: the rule cases run under each (`tests/rules/`, `TPDOCTOR_CEL=cel-python`). Set
+`TPDOCTOR_CEL` to `cel-expr-python` or `cel-python` to choose one; otherwise the first that imports wins.
 
-Cost: cel-expr-python exposes no cost limit of its own, but its runtime stops every evaluation after
-about 10,000 comprehension iterations ("Iteration budget exceeded"): nested `.all()` over long lists ends
-in milliseconds as a `CelEvalError`, and the engine reports "could not judge". What one iteration may
-cost (building long strings or lists in a comprehension body) is bounded by the engine's per-rule time
-budget (`engine/evaluate.py`), and the expression's length by the loader (`engine/condition.py`).
+Every variable is declared dynamic: facts are plain dicts checked against the fact schema before they get
+here, and the engine's own dry run on typed sample facts catches type errors at load time. An evaluation
+error (reading an absent fact, a bad overload) comes back as `CelEvalError`, never as a value that could
+pass for a verdict. Each evaluation stops after about 10,000 comprehension iterations (`ITERATION_BUDGET`);
+what one iteration may cost is bounded by the engine's per-rule time budget (`engine/evaluate.py`), and the
+expression's length by the loader (`engine/condition.py`).
 """
 
 from __future__ import annotations
 
-import re
+import os
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
+from functools import cache
+from types import ModuleType
 from typing import Any
 
-from cel_expr_python import cel as _cel
+from tpdoctor.engine.cel_errors import ITERATION_BUDGET, CelCompileError, CelEvalError
+from tpdoctor.model.errors import TpdError
 
-ITERATION_BUDGET = ("exceeded CEL's iteration budget (about 10,000 comprehension steps per evaluation); "
-                    "nested comprehensions over long lists belong in a fact computed in Python")
-_UNDECLARED = re.compile(r"undeclared reference to '([A-Za-z_][\w.]*)'")
-
-
-class CelCompileError(ValueError):
-    """An expression that does not compile; `undeclared` names the first unknown variable, if that is why."""
-
-    def __init__(self, message: str, undeclared: str | None = None) -> None:
-        super().__init__(message)
-        self.undeclared = undeclared
+__all__ = ["ITERATION_BUDGET", "CelCompileError", "CelEvalError", "Program", "backend"]
+BACKENDS = ("cel-expr-python", "cel-python")
 
 
-class CelEvalError(RuntimeError):
-    """An expression that compiled but could not be evaluated on these facts."""
+@cache
+def backend() -> ModuleType:
+    """The CEL backend module (`TPDOCTOR_CEL` chooses; else cel-expr-python, else cel-python)."""
+    wanted = os.environ.get("TPDOCTOR_CEL", "")
+    if wanted and wanted not in BACKENDS:
+        raise TpdError(f"TPDOCTOR_CEL={wanted!r} is not a CEL backend (use {' or '.join(BACKENDS)})")
+    for name in ([wanted] if wanted else list(BACKENDS)):
+        try:
+            return _import(name)
+        except ImportError:
+            continue
+    raise TpdError(f"no CEL library importable ({wanted or ' or '.join(BACKENDS)}); reinstall tpdoctor so "
+                   "that pip picks the one for this Python (cel-expr-python on 3.11+, cel-python below)")
 
 
-@lru_cache(maxsize=64)
-def _env(variables: tuple[str, ...]) -> Any:
-    return _cel.NewEnv(variables={name: _cel.Type.DYN for name in variables})
+def _import(name: str) -> ModuleType:
+    if name == "cel-expr-python":
+        from tpdoctor.engine import cel_cpp
+
+        return cel_cpp
+    from tpdoctor.engine import cel_py
+
+    return cel_py
 
 
 class Program:
     """One compiled condition over the named variables."""
 
     def __init__(self, expression: str, variables: Iterable[str]) -> None:
-        try:
-            self._program = _env(tuple(sorted(set(variables)))).compile(expression)
-        except RuntimeError as exc:
-            text = str(exc)
-            found = _UNDECLARED.search(text)
-            undeclared = found.group(1).split(".")[0] if found else None
-            detail = text.split("ERROR: <input>:", 1)[-1].split("\n", 1)[0]
-            raise CelCompileError(" ".join(detail.split()), undeclared) from None
+        self._backend = backend()
+        self._program = self._backend.compile_expression(expression, tuple(sorted(set(variables))))
 
     def execute(self, activation: Mapping[str, Any]) -> Any:
         """The expression's value as plain Python data; raises CelEvalError when evaluation fails."""
-        try:
-            value = self._program.eval(data=dict(activation))
-        except RuntimeError as exc:  # the runtime's own limits, e.g. "INTERNAL: Iteration budget exceeded"
-            text = str(exc)
-            if "Iteration budget exceeded" in text:
-                raise CelEvalError(ITERATION_BUDGET) from None
-            raise CelEvalError(" ".join(text.split())[:200]) from None
-        if value.type() == _cel.Type.ERROR:
-            raise CelEvalError(str(value.value()))
-        return value.plain_value()
+        return self._backend.evaluate(self._program, activation)

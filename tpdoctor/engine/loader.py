@@ -19,6 +19,7 @@ from tpdoctor.engine.condition import CelError, check_condition
 from tpdoctor.engine.rule import Rule
 from tpdoctor.engine.schema import SCOPES, ScopeSchema
 from tpdoctor.engine.templates import TemplateError, check, parse
+from tpdoctor.files.owned import check_directory
 from tpdoctor.files.read import read_text
 from tpdoctor.files.yamlsafe import check_expansion
 from tpdoctor.model.errors import InputError, RuleLoadError
@@ -53,6 +54,23 @@ def rule_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and not p.is_dir())
 
 
+def site_rule_files(directory: Path) -> list[Path]:
+    """`rule_files` of a site folder (`--rules DIR`), whose rules decide verdicts of a run as root: the
+    folder, every folder below it and every rule file (a symlink: its target) must belong to this user or
+    root and be writable by no one else (files/owned.py), or the load stops with one line naming it."""
+    files = rule_files(directory)
+    try:
+        check_directory(directory, "rule folder", error=RuleLoadError)
+        for folder in sorted({p.parent for p in files} - {directory}):
+            check_directory(folder, "rule folder", error=RuleLoadError)
+        for path in files:
+            if path.exists():  # a dangling link or a FIFO is refused by the reader, with its own words
+                check_directory(path, "rule file", error=RuleLoadError)
+    except OSError as exc:
+        raise RuleLoadError(f"{directory}: cannot check the rule folder: {exc.strerror or exc}") from None
+    return files
+
+
 def load_rules(schemas: Sequence[ScopeSchema], extra_dirs: Sequence[Path] = (),
                include_builtin: bool = True) -> list[Rule]:
     """Load the rules of the given scopes (one fact schema each) from the built-in catalogue plus site rule
@@ -66,7 +84,7 @@ def load_rules(schemas: Sequence[ScopeSchema], extra_dirs: Sequence[Path] = (),
     rules: list[Rule] = []
     seen: dict[str, Path] = {}
     for directory, builtin in dirs:
-        for path in rule_files(directory):
+        for path in rule_files(directory) if builtin else site_rule_files(directory):
             node, data = _parse_file(path)
             other = _other_scope(data, by_scope)
             if other is not None:

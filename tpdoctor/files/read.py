@@ -14,9 +14,10 @@ import errno
 import os
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
+from tpdoctor.files.owned import check_ours
 from tpdoctor.model.errors import InputError
 
 MAX_BYTES = 64 * 1024 * 1024  # captures and manifests are kilobytes; a fleet report a few MiB
@@ -25,12 +26,22 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
-def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES) -> bytes:
-    """The bytes of a regular file of at most `max_bytes`; InputError otherwise."""
+STDIN = "-"  # a path argument that reads one file takes `-` for standard input, bounded the same way
+
+
+def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES, ours: str | None = None) -> bytes:
+    """The bytes of a regular file of at most `max_bytes` (`-`: standard input, at most as much); InputError
+    otherwise. `ours` names a state file of tpdoctor's own ("baseline"): then it is not followed through a
+    symlink and must be a regular file of this user that no one else can write (`owned.check_ours`)."""
     p = str(path)
+    if p == STDIN:
+        return _stdin(max_bytes)
     try:
-        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if ours else 0))
     except OSError as exc:
+        if exc.errno == errno.ELOOP and ours:
+            raise InputError(f"{p}: the {ours} is a symbolic link; tpdoctor reads its own state only from "
+                             "a file of its own", hint=f"remove the link (rm {p})") from None
         if exc.errno == errno.ENOENT and os.path.islink(p):
             raise InputError(f"{p}: a dangling symbolic link (its target {os.readlink(p)} does not exist)") from None
         raise InputError(f"{p}: {_why(exc)}") from None
@@ -39,17 +50,11 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
             raise InputError(f"{p}: is {kind}, not a regular file")
+        if ours:
+            check_ours(st, p, ours, error=InputError)
         if st.st_size > max_bytes:
             raise InputError(f"{p}: {st.st_size} bytes, more than the {_human(max_bytes)} an input may have")
-        chunks: list[bytes] = []
-        left = max_bytes + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
+        data = _read_at_most(lambda n: os.read(fd, n), max_bytes)
         if len(data) > max_bytes:
             raise InputError(f"{p}: grew past {_human(max_bytes)} while being read")
         return data
@@ -59,19 +64,42 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES) -> bytes:
         os.close(fd)
 
 
-def read_text(path: str | Path, *, max_bytes: int = MAX_BYTES, what: str = "text") -> str:
+def _stdin(max_bytes: int) -> bytes:
+    stream = sys.stdin.buffer if sys.stdin is not None else None
+    if stream is None:
+        raise InputError("-: no standard input to read")
+    if stream.isatty():
+        raise InputError("-: standard input is a terminal", hint="pipe the file in: ... | tpdoctor ... -")
+    data = _read_at_most(stream.read, max_bytes)
+    if len(data) > max_bytes:
+        raise InputError(f"-: standard input is more than the {_human(max_bytes)} an input may have")
+    return data
+
+
+def _read_at_most(read: Callable[[int], bytes], max_bytes: int) -> bytes:
+    """Up to `max_bytes` + 1 bytes, in 1 MiB reads (one more than allowed tells the caller it was too much)."""
+    chunks: list[bytes] = []
+    left = max_bytes + 1
+    while left > 0:
+        chunk = read(min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_text(path: str | Path, *, max_bytes: int = MAX_BYTES, what: str = "text", ours: str | None = None) -> str:
     """A regular UTF-8 text file of at most `max_bytes` (a leading BOM is dropped); InputError otherwise.
-    `what` names the expected content in the message ("a manifest", "nvidia-smi output")."""
-    return _text(read_bytes(path, max_bytes=max_bytes), str(path), "binary file", what)
-
-
-def _text(data: bytes, name: str, binary: str, what: str) -> str:
+    `what` names the expected content in the message ("a manifest", "nvidia-smi output"); `ours` as for
+    `read_bytes`."""
+    data = read_bytes(path, max_bytes=max_bytes, ours=ours)
     if b"\x00" in data[:4096]:
-        raise InputError(f"{name}: {binary}, not {what}")
+        raise InputError(f"{path}: binary file, not {what}")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{name}: not UTF-8 text (byte {exc.start}), not {what}") from None
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}), not {what}") from None
 
 
 def _why(exc: OSError) -> str:
@@ -86,12 +114,3 @@ def _why(exc: OSError) -> str:
 
 def _human(n: int) -> str:
     return f"{n // (1024 * 1024)} MiB" if n >= 1024 * 1024 else f"{n} bytes"
-
-
-def read_stdin(stream: BinaryIO | None = None, *, max_bytes: int = MAX_BYTES, what: str = "text") -> str:
-    """Standard input (`-` for a path) as UTF-8 text, bounded like a file: `helm template … | tpdoctor … -`."""
-    src = stream if stream is not None else sys.stdin.buffer
-    data = src.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise InputError(f"<stdin>: more than the {_human(max_bytes)} an input may have")
-    return _text(data, "<stdin>", "binary data", what)

@@ -1,1 +1,1 @@
-"""Fleet view: per-node reports merged into one cluster picture (DESIGN §9)."""
+"""Fleet view: per-node reports merged into one cluster picture (docs/cluster.md)."""

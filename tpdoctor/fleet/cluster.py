@@ -36,6 +36,7 @@ from tpdoctor.engine.schema import UNKNOWN_FIELD, ScopeFacts
 from tpdoctor.fleet.assign import Fits, Placement, label_of, place_all
 from tpdoctor.fleet.domains import NvlinkDomain, group_domains
 from tpdoctor.fleet.gcpause import gc_paused
+from tpdoctor.fleet.judged import Judge, judged
 from tpdoctor.fleet.load import FleetInput, MergeProblem, load_fleet
 from tpdoctor.fleet.placer import Placer, Shapes
 from tpdoctor.fleet.view import problem_findings as fleet_problem_findings
@@ -66,13 +67,15 @@ def _shape_key(d: Deployment) -> tuple[Any, ...]:
 
 
 def check_cluster(manifests: Sequence[Path], fleet_paths: Sequence[Path], rules: Sequence[Rule], *,
-                  max_age: timedelta | None = None, options: Options | None = None) -> ClusterResult:
+                  max_age: timedelta | None = None, options: Options | None = None,
+                  judge: Judge | None = None) -> ClusterResult:
     """`check-deployment --fleet`: read the manifests (while worker processes parse the node reports) and
     the fleet, then check every deployment across it. With no usable node report the result is UNKNOWN,
     with the merge problems as its findings."""
     with gc_paused():  # thousands of reports and deployments, all alive until the end
         read: list[Deployment] = []
-        fleet = load_fleet(fleet_paths, max_age=max_age, meanwhile=lambda: read.extend(read_manifests(manifests)))
+        loaded = load_fleet(fleet_paths, max_age=max_age, meanwhile=lambda: read.extend(read_manifests(manifests)))
+        fleet = judged(loaded, judge)
         return _check(read, fleet, rules, options, manifests[0].parent if manifests else None)
 
 
@@ -174,7 +177,7 @@ class _Assessor:
         for host, items in self.clashes.items():
             table = self.placer.table(host) if host in self.placer else PairTable(self.topo_of[host])
             resolved = resolve_overlaps(tuple(a for _, a, _ in items), self.topo_of[host], table)
-            for (i, _, net), a in zip(items, resolved, strict=True):
+            for (i, _, net), a in zip(items, resolved):
                 keep = {k: self.subjects[i][k] for k in ("source", "host", "placement")}
                 self.subjects[i] = {**subject(a, self.topo_of[host], net=net, bench=self.cross.get(host, ())), **keep}
                 self.assessments[i] = a
@@ -264,7 +267,7 @@ def _evaluate_grouped(engine: Engine, subjects: list[dict[str, Any]],
         ev = engine.evaluate(ScopeFacts("deployment", {"deployment": subjects}))
         return ev.findings, ev.evaluations
     ev = engine.evaluate(ScopeFacts("deployment", {"deployment": [subjects[r] for r in reps]}))
-    rep_by_name = dict(zip(names, reps, strict=True))
+    rep_by_name = dict(zip(names, reps))
     rules = {c.rule.id: c.rule for c in engine.compiled}
     out: list[Finding] = []
     for f in ev.findings:

@@ -15,7 +15,8 @@ from tpdoctor.fleet.domains import DOMAIN, NvlinkDomain, domain_subjects
 from tpdoctor.fleet.load import MergeProblem
 
 INPUT = SubjectSchema("input", "One problem with the merge's input reports. `id` is the host, else the file.", {
-    "kind": Fact("string", "unreadable, stale or duplicate-host."),
+    "kind": Fact("string", "unreadable, stale, duplicate-host, clock-skew (dated in the future) or contradiction "
+                                  "(claims a better status than its own contents)."),
     "source": Fact("string", "The report file(s) concerned."),
     "host": Fact("string", "The host the report(s) claim; null when the file could not be read.", True),
     "detail": Fact("string", "What is wrong, in one line (file:line and reason, age and limit, the files)."),

@@ -26,7 +26,7 @@ from tpdoctor.model.topology import Link
 MIN_FILES_PER_WORKER = 250  # below this, starting workers costs more than it saves
 TIMEOUT_SECONDS = 300.0
 
-Outcome = tuple[str, Report | str]  # (path, the report or why it could not be read)
+Outcome = tuple[str, "Report | str"]  # (path, the report or why it could not be read)
 
 
 def read_chunk(files: Sequence[Path]) -> list[Outcome]:

@@ -27,7 +27,7 @@ PLAIN_KINDS = {"Service", "ConfigMap", "Secret", "Namespace", "ServiceAccount", 
                "NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler", "ServiceMonitor", "PodMonitor",
                "StorageClass", "InferencePool", "InferenceModel", "InferenceObjective", "Route", "GRPCRoute",
                "EndpointPicker", "PriorityClass", "LimitRange", "ResourceQuota", "CustomResourceDefinition"}
-Result = list[Deployment | Skip]
+Result = list["Deployment | Skip"]
 _TPU_SELECTORS = ("cloud.google.com/gke-tpu-accelerator", "cloud.google.com/gke-tpu-topology")
 
 

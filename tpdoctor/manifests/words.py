@@ -15,6 +15,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Union
 
 from tpdoctor.manifests import shell
 from tpdoctor.model.deployment import Origin
@@ -63,7 +64,7 @@ class SearchLocator:
         return Origin(self.source, self.start_line, self.col, None, "ref")
 
 
-Locator = OffsetLocator | SearchLocator
+Locator = Union[OffsetLocator, SearchLocator]
 
 
 def tokens(words: list[shell.RawWord], env: Mapping[str, str], loc: Locator) -> list[Token]:

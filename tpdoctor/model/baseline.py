@@ -1,5 +1,5 @@
 """The baseline as an expectation: a node's own last good (or accepted) snapshot says which GPUs it has and
-what their links should have, ahead of the SKU and symmetry (DESIGN §3).
+what their links should have, ahead of the SKU and symmetry (docs/health.md, "The baseline").
 
 GPUs are matched to the baseline by identity (UUID, bus id: `model/identity.py`), never by index, so a node
 that lost a GPU and renumbered the rest, or a container that sees two GPUs of eight as GPU0 and GPU1, is

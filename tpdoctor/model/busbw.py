@@ -56,5 +56,6 @@ def peak_busbw_gbps(results: Iterable[BenchResult]) -> float | None:
     return max(values) if values else None
 
 
-def group_label(group: tuple[int, ...]) -> str:
-    return "+".join(f"GPU{i}" for i in group)
+def group_label(group: tuple[int, ...], backend: str = "") -> str:
+    """`GPU0+GPU1`; gloo ranks are CPU processes, not GPUs: `rank0+rank1`."""
+    return "+".join(f"{'rank' if backend == 'gloo' else 'GPU'}{i}" for i in group)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import sys
 import types
 import typing
 from collections.abc import Callable
 from functools import cache
 from typing import Any, Union
 
+from tpdoctor.model.hints import type_hints
 from tpdoctor.model.unknown import Unknown
 
 UNKNOWN_KEY = "unknown"
@@ -61,7 +63,7 @@ def _converter(tp: Any) -> Converter:
     origin = typing.get_origin(tp)
     if tp is Any:
         return lambda data, where, reason: data
-    if origin in (Union, types.UnionType):
+    if origin is Union or (sys.version_info >= (3, 10) and origin is getattr(types, "UnionType", None)):
         return _union(tp)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return _dataclass(tp)
@@ -118,7 +120,7 @@ def _union(tp: Any) -> Converter:
 
 
 def _dataclass(tp: type) -> Converter:
-    hints = typing.get_type_hints(tp)
+    hints = type_hints(tp)
     spec = [
         (f.name, _converter(hints[f.name]),
          f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
@@ -159,7 +161,7 @@ def _tuple(tp: Any) -> Converter:
         _expect(data, list, where)
         if len(data) != len(items):
             raise ValueError(f"{where}: expected {len(items)} items, got {len(data)}")
-        return tuple(c(v, f"{where}[{i}]", None) for i, (c, v) in enumerate(zip(items, data, strict=True)))
+        return tuple(c(v, f"{where}[{i}]", None) for i, (c, v) in enumerate(zip(items, data)))
     return convert_fixed
 
 

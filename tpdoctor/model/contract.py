@@ -1,4 +1,4 @@
-"""The `tpdoctor/v1` JSON contract (DESIGN §4): one flat object per report or snapshot.
+"""The `tpdoctor/v1` JSON contract (docs/contract.md, schemas/): one flat object per report or snapshot.
 
 Reading is strict, because a report is input from another machine or another person: the codec checks
 every type, and `validate` checks what types cannot say: each number in its range (finite, not negative,
@@ -20,11 +20,13 @@ from dataclasses import replace
 from functools import cache
 from typing import Any
 
-from tpdoctor import SCHEMA
+from tpdoctor import SCHEMA, __version__
 from tpdoctor.model.bench import BenchResult
+from tpdoctor.model.bounds import MAX_LINKS, MAX_STRING, check_counts
 from tpdoctor.model.codec import from_data, short, to_data
 from tpdoctor.model.errors import ParseError
 from tpdoctor.model.findings import Finding, Report, Status
+from tpdoctor.model.hints import type_hints
 from tpdoctor.model.topology import Link, Topology, endpoint_key, normalize_path
 from tpdoctor.model.unknown import Unknown
 
@@ -41,7 +43,7 @@ LIMITS: dict[str, int] = {"Gpu.index": MAX_INDEX, "Nic.index": MAX_INDEX, "NvLin
 
 
 def report_to_data(report: Report) -> dict[str, Any]:
-    data: dict[str, Any] = {"schema": SCHEMA, **to_data(report.topology)}
+    data: dict[str, Any] = {"schema": SCHEMA, "tool_version": __version__, **to_data(report.topology)}
     data["bench"] = to_data(report.bench)
     data["findings"] = to_data(report.findings)
     data["status"] = report.status.value
@@ -64,6 +66,7 @@ def report_from_data(data: Any, source: str = "<json>", *, ports: bool = True, c
     schema = data.get("schema")
     if schema != SCHEMA:
         raise ParseError(f"schema is {schema!r}, expected {SCHEMA!r}", source=source)
+    check_counts(data, source)
     try:
         topo_fields = {k: v for k, v in data.items() if k not in ("bench", "findings", "status")}
         if not ports and isinstance(topo_fields.get("gpus"), list):
@@ -106,6 +109,8 @@ def check_links(links: tuple[Link, ...], gpus: Iterable[int], nics: Iterable[int
     """A links table checked on its own, for a node with these GPU and NIC indices: ranges, endpoints, every
     GPU pair; `validate(..., links_checked=True)` then skips the table."""
     try:
+        if len(links) > MAX_LINKS:
+            raise ValueError(f"$.links: {len(links):,} links in one node report; at most {MAX_LINKS:,} are read")
         for i, link in enumerate(links):
             if not _in_range(link):
                 _ranges(link, f"$.links[{i}]")
@@ -123,14 +128,14 @@ def validate_bench(results: tuple[BenchResult, ...], source: str = "<json>", whe
         raise ParseError(str(exc), source=source) from None
 
 
-_NUM, _NUMS, _ONE, _MANY, _FREE = range(5)  # what a field holds: a number, numbers, a dataclass, dataclasses, a map
+_NUM, _NUMS, _ONE, _MANY, _FREE, _STR = range(6)  # a number, numbers, a dataclass, dataclasses, a map, a string
 
 
 @cache
 def _plan(cls: Any) -> tuple[tuple[str, int, int], ...]:
-    """The fields of a dataclass worth checking, with what they hold and their upper bound (strings, enums
-    and booleans are the codec's business)."""
-    hints = typing.get_type_hints(cls)
+    """The fields of a dataclass worth checking, with what they hold and their upper bound (a string's is
+    its length; enums and booleans are the codec's business)."""
+    hints = type_hints(cls)
     plan = []
     for f in dataclasses.fields(cls):
         args = [a for a in (typing.get_args(hints[f.name]) or (hints[f.name],)) if a not in (Unknown, type(None))]
@@ -138,19 +143,23 @@ def _plan(cls: Any) -> tuple[tuple[str, int, int], ...]:
         first = args[0] if args else None
         if kind is dict:
             plan.append((f.name, _FREE, 0))
-        elif kind is tuple and first in (int, float):
-            plan.append((f.name, _NUMS, MAX_INT))
+        elif kind is tuple and first in (int, float, str):
+            plan.append((f.name, _NUMS, MAX_INT if first is not str else MAX_STRING))
         elif kind is tuple and dataclasses.is_dataclass(first):
             plan.append((f.name, _MANY, 0))
         elif dataclasses.is_dataclass(first):
             plan.append((f.name, _ONE, 0))
         elif first in (int, float):
             plan.append((f.name, _NUM, LIMITS.get(f"{cls.__name__}.{f.name}", MAX_INT)))
+        elif first is str:
+            plan.append((f.name, _STR, MAX_STRING))
     return tuple(plan)
 
 
 def _ok(value: Any, limit: int) -> bool:
     cls = value.__class__
+    if cls is str:
+        return len(value) <= limit
     if cls is int:
         return 0 <= value <= limit
     if cls is float:
@@ -162,7 +171,7 @@ def _in_range(obj: Any) -> bool:
     """The fast pass: no paths, no messages."""
     for name, kind, limit in _plan(obj.__class__):
         value = getattr(obj, name)
-        if kind == _NUM:
+        if kind in (_NUM, _STR):
             if not _ok(value, limit):
                 return False
         elif kind == _ONE:
@@ -186,6 +195,8 @@ def _free_ok(value: Any, depth: int) -> bool:
         return all(_free_ok(v, depth + 1) for v in value.values())
     if isinstance(value, list):
         return all(_free_ok(v, depth + 1) for v in value)
+    if isinstance(value, str):
+        return len(value) <= MAX_STRING
     return not isinstance(value, float) or math.isfinite(value)
 
 
@@ -196,6 +207,8 @@ def _ranges(obj: Any, where: str) -> None:
         path = f"{where}.{name}"
         if kind == _NUM:
             _number(value, path, limit)
+        elif kind == _STR and not _ok(value, limit):
+            raise ValueError(f"{path}: {len(value):,} characters (at most {limit:,})")
         elif kind == _ONE and value is not None:
             _ranges(value, path)
         elif kind in (_MANY, _NUMS):
@@ -208,6 +221,8 @@ def _ranges(obj: Any, where: str) -> None:
 def _number(value: Any, where: str, limit: int) -> None:
     if _ok(value, limit):
         return
+    if isinstance(value, str):
+        raise ValueError(f"{where}: {len(value):,} characters (at most {limit:,})")
     if isinstance(value, float) and not (math.isfinite(value) and value <= MAX_FLOAT):
         raise ValueError(f"{where}: {value!r} is not a plausible measurement")
     raise ValueError(f"{where}: {short(value)} is out of range (0 to {limit:,})")
@@ -225,6 +240,8 @@ def _free_form(value: Any, where: str, depth: int) -> None:
             _free_form(v, f"{where}[{i}]", depth + 1)
     elif isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{where}: {value!r} is not a number")
+    elif isinstance(value, str) and len(value) > MAX_STRING:
+        raise ValueError(f"{where}: {len(value):,} characters (at most {MAX_STRING:,})")
 
 
 def _devices(topology: Topology) -> tuple[dict[int, int], dict[int, int]]:

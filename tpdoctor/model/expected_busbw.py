@@ -1,7 +1,7 @@
 """What busbw a path should deliver, from plain numbers (the SKU catalogue supplies them), and how a
 measurement compares. Facts for rules (TPD106 busbw-below-expected); no thresholds are decided here.
 
-Anchors (docs figures.md §0–2): NCCL reaches about 80% of NVLink line rate at application level
+Anchors (docs/figures.md §0–2): NCCL reaches about 80% of NVLink line rate at application level
 (sjeaugey, NVIDIA/nccl#1054: an NVLink modelled as 20 GB/s of 25). PCIe P2P under one switch reaches
 ~88% of the link (Gen5 54–56 of 63); through the CPU it is set by the root complex (8×RTX 5090 Gen5:
 28–35 busbw; A100 pairs across sockets 20 of 31.5). Where a published measurement exists it wins over the

@@ -1,7 +1,7 @@
 """Judgements over a GPU's NVSwitch fabric facts, and the multi-node NVLink domain they put a node in.
 
 Sources (details and quotes in docs/nvlink-domains.md):
-- NVML `nvmlDeviceGetGpuFabricInfoV` (nvml-reference §2.6): `state` NOT_SUPPORTED 0 / NOT_STARTED 1 /
+- NVML `nvmlDeviceGetGpuFabricInfoV` (docs/nvml.md, fabric): `state` NOT_SUPPORTED 0 / NOT_STARTED 1 /
   IN_PROGRESS 2 / COMPLETED 3; `status` (an nvmlReturn) is meaningful only when COMPLETED; `healthMask`
   packs 2-bit fields where 1 = TRUE (a problem) and 2 = FALSE (fine): 0x0aa is a healthy GB200.
 - GPUs talk over multi-node NVLink iff they share (clusterUuid, cliqueId) (NVIDIA/nccl#1301: "clique ID by

@@ -4,7 +4,7 @@ The probes supply facts: each GPU's NVLink ports (state), the PCIe path and acti
 GPU pair, P2P status, NIC paths. This module decides, per GPU pair, how many NVLinks are expected, the
 link's health and its effective path (a pair whose NVLinks are down carries its PCIe path).
 
-"Expected" comes, in order (DESIGN §3): the baseline; the SKU and its board topology (`data/gpus.yaml`:
+"Expected" comes, in order (docs/health.md): the baseline; the SKU and its board topology (`data/gpus.yaml`:
 an NVSwitch system expects every pair at the full link count, a bridge pair its bridge's links);
 symmetry with sibling pairs (an all-to-all pattern, or bridged pairs elsewhere on the node); and,
 absent any evidence, what is observed. A GPU without NVLink hardware never expects any: "not supported"

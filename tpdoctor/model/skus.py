@@ -12,7 +12,7 @@ import yaml
 
 from tpdoctor.model.unknown import Maybe, Unknown
 
-# Usable PCIe bandwidth per direction for x16, GB/s, by generation (figures.md §2: ~16/31/63/121).
+# Usable PCIe bandwidth per direction for x16, GB/s, by generation (docs/figures.md §2: ~16/31/63/121).
 PCIE_X16_GBPS = {1: 4.0, 2: 8.0, 3: 15.75, 4: 31.5, 5: 63.0, 6: 121.0}
 NVLINK_TOPOLOGIES = ("switch", "bridge", "mesh", "none")
 

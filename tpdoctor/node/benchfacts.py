@@ -26,7 +26,7 @@ def _bench_key(r: BenchResult) -> tuple[str, tuple[int, ...], bool]:
     """(subject id, group, across nodes): `GPU0+GPU1` here; `node-a:GPU0+node-b:GPU0` across nodes."""
     if r.spans_hosts:
         ranks = r.local_ranks or r.group
-        return "+".join(f"{h}:GPU{i}" for h, i in zip(r.hosts, ranks, strict=False)), tuple(r.group), True
+        return "+".join(f"{h}:GPU{i}" for h, i in zip(r.hosts, ranks)), tuple(r.group), True
     key = tuple(sorted(r.group))
     return "+".join(f"GPU{i}" for i in key), key, False
 

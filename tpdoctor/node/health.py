@@ -1,6 +1,6 @@
 """Cron mode: scan, judge the node against its own baseline, decide a Nagios status.
 
-The baseline is the node's own expectation (DESIGN §3): each GPU pair it judged sets what the pair should
+The baseline is the node's own expectation (docs/health.md): each GPU pair it judged sets what the pair should
 have now (`model.baseline.rebase`), ahead of the SKU and symmetry, and drift from it is TPD107. It is the
 last clean snapshot (status ok: no active warning or critical, every check made), or one the operator
 accepted as is (`accept=True`, `--accept-baseline`: a node whose known state is its normal state). It is
@@ -19,7 +19,8 @@ from pathlib import Path
 
 from tpdoctor.engine.evaluate import Engine, Evaluation, Options
 from tpdoctor.engine.rule import Rule
-from tpdoctor.files.atomic import locked, write_atomic
+from tpdoctor.files.atomic import write_atomic
+from tpdoctor.files.lock import locked
 from tpdoctor.files.read import read_text
 from tpdoctor.model import contract as report_json
 from tpdoctor.model.baseline import accept as accepted
@@ -64,7 +65,7 @@ def read_baseline(path: Path) -> Topology | None:
     if not path.exists() and not path.is_symlink():
         return None
     try:
-        text = read_text(path, what="a tpdoctor/v1 baseline")
+        text = read_text(path, what="a tpdoctor/v1 baseline", ours="baseline")
         return report_json.loads(text, source=str(path)).topology
     except (InputError, ParseError) as exc:
         raise TpdError(f"baseline {exc.message}", hint=f"delete {path} to start a new baseline") from None
@@ -126,9 +127,9 @@ def _driver_gone(exc: TpdError, baseline_path: Path | None) -> Report | None:
 
 
 def _now() -> str:
-    from datetime import UTC, datetime
+    from datetime import datetime, timezone
 
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _baseline_note(outcome: HealthOutcome, path: Path, *, first_run: bool, accept: bool) -> BaselineNote:

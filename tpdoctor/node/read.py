@@ -9,7 +9,6 @@ to a host they were never measured on.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -17,13 +16,14 @@ from pathlib import Path
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.errors import InputError
 from tpdoctor.model.findings import Report
+from tpdoctor.model.safetext import clean, kernel_host
 from tpdoctor.model.topology import Topology
 
 HOST_ENV = "TPDOCTOR_HOST"  # the name the benchmark gives this node (bench/worker.py), default the hostname
 
 
 def this_host() -> str:
-    return os.environ.get(HOST_ENV) or socket.gethostname()
+    return clean(os.environ.get(HOST_ENV), 253) if os.environ.get(HOST_ENV) else kernel_host()
 
 
 def require_this_host(topology: Topology, from_path: str | Path, option: str = "--bench",

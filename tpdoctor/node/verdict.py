@@ -1,14 +1,8 @@
 """Judge a Topology into a Report: the one seam the node rules plug into (scan, demo, health, bench).
 
 The node rules (rules/node/, TPD1xx) decide; the status combines what they found with what could not be
-checked, so that `ok` is a promise (docs/health.md, "What a status promises"):
-
-| active findings | every check made | status |
-|---|---|---|
-| a critical | any | critical |
-| warnings or none | no (evidence missing, or a rule could not judge) | unknown |
-| a warning | yes | warning |
-| none | yes | ok |
+checked, so that `ok` is a promise (docs/health.md, "What a status promises"; the table is
+model/status.py's, which the fleet also uses to re-derive a peer's claimed status).
 
 A known fault outranks a gap in the evidence (a node with an NVLink down is broken whatever else could
 not be read); a gap outranks a warning, because a partial reading could be hiding a worse fault and a
@@ -25,32 +19,12 @@ from tpdoctor.engine.evaluate import Engine
 from tpdoctor.engine.loader import load_rules
 from tpdoctor.engine.rule import Rule
 from tpdoctor.model.bench import BenchResult
-from tpdoctor.model.coverage import not_made, with_coverage
-from tpdoctor.model.findings import Finding, Report, Severity, Status, apply_fail_on, status_of
-from tpdoctor.model.topology import Check, CheckState, Topology
+from tpdoctor.model.coverage import with_coverage
+from tpdoctor.model.findings import Report, Severity, Status, apply_fail_on
+from tpdoctor.model.status import node_status, unknown_parts
+from tpdoctor.model.topology import Topology
 from tpdoctor.node.facts import NODE_SCHEMA, node_facts
 from tpdoctor.node.read import read_node
-
-
-def unknown_parts(report: Report) -> tuple[Check, ...]:
-    """What the verdict could not check: coverage gaps, then rules that could not judge a subject."""
-    gaps = list(not_made(report.topology))
-    unjudged = [f for f in report.findings if not f.judged and not f.suppressed]
-    if unjudged:
-        rules = sorted({f.rule for f in unjudged})
-        gaps.append(Check("rules", CheckState.NOT_MADE, "rule verdicts",
-                          reason=f"{', '.join(rules)} could not judge {len(unjudged)} subject(s): "
-                                 f"{unjudged[0].message}",
-                          subjects=tuple(f"{f.rule} {f.subject}" for f in unjudged)))
-    return tuple(gaps)
-
-
-def node_status(findings: Sequence[Finding], gaps: Sequence[Check]) -> Status:
-    """critical > unknown > warning > ok (the table above)."""
-    found = status_of(tuple(findings))
-    if found is Status.CRITICAL:
-        return found
-    return Status.UNKNOWN if gaps else found
 
 
 def decide(report: Report, fail_on: Severity = Severity.WARNING) -> tuple[Status, Status]:

@@ -51,7 +51,7 @@ from tpdoctor.probes.smi_types import (
     TopoMatrix,
 )
 
-# File names of a collect directory (DESIGN §10); also the keys of a raw-output bundle.
+# File names of a collect directory (docs/parsers.md); also the keys of a raw-output bundle.
 TOPO_M = "topo-m.txt"
 P2P_FILES = {"topo-p2p-r.txt": "read", "topo-p2p-w.txt": "write", "topo-p2p-n.txt": "nvlink"}
 NVLINK_STATUS = "nvlink-status.txt"

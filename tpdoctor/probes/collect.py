@@ -4,7 +4,10 @@
 nvidia-smi view alone (with a note saying why).
 
 Everything is written into a temporary sibling directory first and renamed to DIR at the end, so an
-interrupted or failed collect never leaves a half-written DIR behind.
+interrupted or failed collect never leaves a half-written DIR behind. DIR is 0700 and its files 0600,
+whatever the umask: a capture holds this node's details (host name, GPU serial numbers and UUIDs, driver,
+PCI layout, NIC names), and handing it on (a bug report, a fleet share) is the owner's decision
+(`chmod -R go+rX DIR`), not a default every local user gets.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from tpdoctor.model.errors import OutputError, ParseError, ProbeError
 from tpdoctor.probes import build
 from tpdoctor.probes.runner import Runner, run
 from tpdoctor.probes.smi_probe import Capture, capture, topology_from_capture
+
+DIRECTORY_MODE = 0o700
+FILE_MODE = 0o600
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,7 @@ def collect(directory: str | Path, runner: Runner = run, *,
     require_directory(target.absolute(), "capture")  # DIR itself is created; the directory above it is not
     cap = capture(runner, timeout_seconds=timeout_seconds)
     files = {name: text for name, text in cap.texts.items()}
-    files[build.HOST] = cap.host + "\n"
+    files[build.HOST] = f"{cap.host}\ncaptured_at: {cap.captured_at}\n"  # the capture's own time, for replay
     parse_error = None
     notes = list(cap.notes)
     try:
@@ -89,10 +95,11 @@ def _write_atomically(target: Path, files: dict[str, str]) -> None:
         raise OutputError(f"{target}: cannot write the capture: {exc.strerror or exc}") from None
     try:
         for name, text in files.items():
-            (tmp / name).write_text(text, encoding="utf-8", newline="")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; a collect dir is shared like any other
+            fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+            os.fchmod(fd, FILE_MODE)  # whatever the umask
+            with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as fh:
+                fh.write(text)
+        os.chmod(tmp, DIRECTORY_MODE)
         if target.exists():  # an empty directory: replace it
             target.rmdir()
         os.replace(tmp, target)

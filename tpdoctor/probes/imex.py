@@ -166,7 +166,7 @@ def parse_domain_text(text: str, source: str) -> tuple[str, tuple[ImexNode, ...]
             continue
         r = _ROW.match(line) if header is not None else None
         if r:
-            for peer, cell in zip(header or [], r.group(2).split(), strict=False):
+            for peer, cell in zip(header or [], r.group(2).split()):
                 if cell != "C" and peer != r.group(1):
                     bad.append(f"{r.group(1)}→{peer} {cell}")
     if state is None:

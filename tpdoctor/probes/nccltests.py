@@ -201,7 +201,7 @@ def _row(columns: list[str], toks: list[str], line: int, source: str) -> Row:
         )
     halves: list[dict[str, str]] = [{}, {}]
     head: dict[str, str] = {}
-    for name, tok in zip(columns, toks, strict=True):
+    for name, tok in zip(columns, toks):
         if name in ("time", "algbw", "busbw", "#wrong", "error"):
             half = halves[0] if name not in halves[0] else halves[1]
             half[name] = tok

@@ -15,21 +15,23 @@ from __future__ import annotations
 
 import ctypes
 import os
-import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 from uuid import UUID
 
 from tpdoctor.model.errors import ProbeError
 from tpdoctor.model.fabric import decode_health_mask, node_domain
+from tpdoctor.model.safetext import kernel_host
+from tpdoctor.model.settings import NVML_DEADLINE
 from tpdoctor.model.topology import Fabric, Gpu, NvLinkPort, Pcie, Topology
 from tpdoctor.model.unknown import Maybe, Unknown
+from tpdoctor.probes.limits import DEADLINE_ENV, DEFAULT_DEADLINE_SECONDS  # noqa: F401  (re-exported)
 from tpdoctor.probes.nvml_facts import (
     FABRIC_HEALTH,
     FABRIC_RETRY,
@@ -51,10 +53,6 @@ from tpdoctor.probes.nvml_health import read_health
 from tpdoctor.probes.nvml_links import read_pairs, read_ports
 from tpdoctor.probes.runner import env_seconds
 
-# The whole NVML read has a deadline of its own, not the per-command nvidia-smi timeout: nvmlInit alone
-# takes seconds when persistence mode is off (nvml-reference §6). $TPDOCTOR_NVML_DEADLINE overrides it.
-DEFAULT_DEADLINE_SECONDS = 30.0
-DEADLINE_ENV = "TPDOCTOR_NVML_DEADLINE"
 _CPU_WORDS = 64  # 4096 CPUs
 _NODE_WORDS = 4  # 256 NUMA nodes
 
@@ -101,7 +99,7 @@ class NvmlReader:
 
         `then` turns the raw value into the field (e.g. a struct's `busId`) inside the same guard, so
         a value the driver fills with bytes that are not text (empty or garbage bus ids in VMs,
-        nvml-reference §4.1) becomes Unknown for that field alone, never a failed probe."""
+        NvLinkRemotePciInfo) becomes Unknown for that field alone, never a failed probe."""
         self.calls += 1
         self.by_function[name] += 1
         self.in_flight = f"{name}({what})" if what else name
@@ -327,7 +325,7 @@ class NvmlReader:
 def deadline_seconds(timeout_seconds: float | None = None, environ: Mapping[str, str] = os.environ) -> float:
     """The whole-read deadline: $TPDOCTOR_NVML_DEADLINE seconds if set, else 30; never shorter than the
     per-command timeout the user asked for (`--timeout`)."""
-    value = env_seconds(DEADLINE_ENV, DEFAULT_DEADLINE_SECONDS, environ)
+    value = env_seconds(DEADLINE_ENV, DEFAULT_DEADLINE_SECONDS, NVML_DEADLINE, environ)
     return max(value, timeout_seconds or 0.0)
 
 
@@ -375,10 +373,10 @@ def probe_nvml(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAU
     facts = read_facts(lib, deadline_seconds=deadline_seconds)
     links, link_notes = build_links(facts.gpus, facts.pcie_paths, facts.nvlink_counts, p2p=facts.p2p,
                                     switch_fabric=facts.switch_fabric)
-    stamp = now() if now else datetime.now(UTC).replace(microsecond=0)
+    stamp = now() if now else datetime.now(timezone.utc).replace(microsecond=0)
     captured = stamp.isoformat().replace("+00:00", "Z")
     return with_coverage(Topology(
-        host=host or socket.gethostname(), source="nvml", captured_at=captured, gpus=facts.gpus, links=links,
+        host=host or kernel_host(), source="nvml", captured_at=captured, gpus=facts.gpus, links=links,
         driver_version=facts.driver_version, cuda_version=facts.cuda_version, nvlink_domain=node_domain(facts.gpus),
         probe_notes=(*facts.notes, *link_notes, f"nvml: {facts.calls} calls"),
         probe_duration_seconds=round(clock() - start, 6)))

@@ -65,7 +65,8 @@ def virtualization_mode(value: Any) -> Maybe[str]:
 
 def bus_id(text: str) -> Maybe[str]:
     """A PCI bus id as NVML filled it, upper-cased; Unknown when empty or not a bus id (VMs fill the
-    remote bus id of an NVLink with nothing, or with bytes that are not text: nvml-reference §4.1)."""
+    remote bus id of an NVLink with nothing, or with bytes that are not text:
+    NVML's NvLinkRemotePciInfo)."""
     value = str(text).strip().upper()
     if not value:
         return Unknown("empty PCI bus id")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 from tpdoctor.files.read import read_bytes
@@ -22,6 +21,15 @@ from tpdoctor.probes.imex import imex_from_texts
 
 EXAMPLE_NAME = "h100nvl-gpu01-nvlink-down"
 MAX_BYTES = 64 * 1024 * 1024  # a capture is kilobytes; refuse to slurp something absurd
+
+
+# The time of a replayed capture is the capture's own (snapshot.json, or `captured_at:` in host.txt, which
+# `tpdoctor collect` writes), never the file's mtime: a copy, an unpacked archive or an installed package
+# gives files new mtimes, and a fleet would take an old capture for a fresh one.
+UNKNOWN_TIME = "unknown"
+NO_TIME_RAW = ("captured_at unknown: a raw `nvidia-smi topo -m` capture records no time (a `tpdoctor collect` "
+               "directory does)")
+NO_TIME_DIR = "captured_at unknown: this capture records no time (no snapshot.json, no captured_at in host.txt)"
 
 
 def example_path(name: str = EXAMPLE_NAME) -> Path:
@@ -42,8 +50,8 @@ def load_report(path: str | Path) -> Report:
     text = _read(p)
     if text.lstrip().startswith("{"):
         return _load_json(text, str(p))
-    return Report(topology=_load_raw({build.TOPO_M: text}, str(p), host=_host_from_name(p),
-                                     captured_at=_mtime(p)))
+    topology = _load_raw({build.TOPO_M: text}, str(p), host=_host_from_name(p), captured_at=UNKNOWN_TIME)
+    return Report(topology=replace(topology, probe_notes=(*topology.probe_notes, NO_TIME_RAW)))
 
 
 def _read(p: Path) -> str:
@@ -73,11 +81,12 @@ def _load_dir(d: Path) -> Topology:
     host_file = present.pop(build.HOST, None)
     host_lines = _read(host_file).strip().splitlines() if host_file is not None else []
     host = host_lines[0].strip() if host_lines else ""
-    captured_at = _mtime(files[build.TOPO_M])
-    if snapshot is not None:
-        captured_at = _captured_at(snapshot) or captured_at
+    recorded = [line.split(":", 1)[1].strip() for line in host_lines[1:] if line.startswith("captured_at:")]
+    captured_at = (_captured_at(snapshot) if snapshot is not None else None) or (recorded[0] if recorded else None)
     texts = {name: _read(f) for name, f in present.items()}
-    topology = _load_raw(texts, str(d), host=host or d.name, captured_at=captured_at)
+    topology = _load_raw(texts, str(d), host=host or d.name, captured_at=captured_at or UNKNOWN_TIME)
+    if captured_at is None:
+        topology = replace(topology, probe_notes=(*topology.probe_notes, NO_TIME_DIR))
     found, notes = imex_from_texts(texts, str(d))
     if found is None:
         return topology
@@ -115,12 +124,6 @@ def _parse_single(texts: dict[str, str], where: str) -> build.SmiParts:
 
 
 def _host_from_name(p: Path) -> str:
-    return p.stem
+    return "stdin" if str(p) == "-" else p.stem  # a raw topo -m names no host: the file's name stands in
 
 
-def _mtime(p: Path) -> str:
-    try:
-        ts = p.stat().st_mtime
-    except OSError:
-        return "unknown"
-    return datetime.fromtimestamp(ts, UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

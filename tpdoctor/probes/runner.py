@@ -10,6 +10,7 @@ import contextlib
 import os
 import selectors
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tpdoctor.model.errors import ProbeError
+from tpdoctor.model.settings import Bounds, number
 
 POLL_SECONDS = 0.05  # how often a child's exit is checked while its pipes stay open
 REAP_SECONDS = 1.0  # how long a killed child may take to die before this call returns without it
@@ -114,6 +116,16 @@ def _drain(fd: int, into: list[bytes]) -> None:
         into.append(data)
 
 
+def executable(name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """`name` found on PATH's absolute directories only: an empty entry or `.` in PATH would run whatever
+    `nvidia-smi` sits in the working directory (a shared /tmp, a user's submit folder) as root. A name
+    with a slash is used as it is; None when not found."""
+    if "/" in name:
+        return name
+    path = (env if env is not None else os.environ).get("PATH", os.defpath)
+    return shutil.which(name, path=os.pathsep.join(p for p in path.split(os.pathsep) if os.path.isabs(p)))
+
+
 def run(argv: Sequence[str], *, timeout_seconds: float,
         env: Mapping[str, str] | None = None) -> CommandResult:
     """Run `argv` without a shell, wait at most `timeout_seconds`, and return its output.
@@ -126,9 +138,12 @@ def run(argv: Sequence[str], *, timeout_seconds: float,
     argv = tuple(argv)
     what = _describe(argv)
     started = time.monotonic()
+    exe = executable(argv[0], env)
     try:
+        if exe is None:
+            raise FileNotFoundError(argv[0])
         proc = subprocess.Popen(
-            argv,
+            (exe, *argv[1:]),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -137,7 +152,8 @@ def run(argv: Sequence[str], *, timeout_seconds: float,
         )
     except FileNotFoundError:
         raise ProbeError(f"{argv[0]} not found (running {what})",
-                         hint=f"is {argv[0]} installed and on PATH?") from None
+                         hint=f"is {argv[0]} installed in a directory on PATH? (only absolute PATH entries "
+                              "are searched)") from None
     except PermissionError:
         raise ProbeError(f"{argv[0]} is not executable (running {what})",
                          hint="check the file's permissions") from None
@@ -190,16 +206,10 @@ def first_line(text: str, limit: int = 160) -> str:
     return ""
 
 
-def env_seconds(name: str, default: float, environ: Mapping[str, str] = os.environ) -> float:
-    """A number of seconds from the environment variable `name` (positive), else `default`; a value that is
-    not a positive number is a ProbeError naming the variable."""
+def env_seconds(name: str, default: float, bounds: Bounds, environ: Mapping[str, str] = os.environ) -> float:
+    """A number of seconds from the environment variable `name`, else `default`; a value that is not a
+    finite number within `bounds` (model/settings.py) is a SettingError naming the variable."""
     raw = environ.get(name)
     if not raw:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ProbeError(f"{name}={raw!r} is not a number of seconds") from None
-    if value <= 0:
-        raise ProbeError(f"{name}={raw!r} must be positive")
-    return value
+    return number(raw, f"${name}", bounds)

@@ -45,7 +45,7 @@ _NA = ("n/a", "[n/a]", "not supported", "[not supported]")
 STATES = {"completed": "completed", "in progress": "in_progress", "not started": "not_started",
           "not supported": "not_supported"}
 SUMMARY = {"healthy": "healthy", "unhealthy": "unhealthy", "limited capacity": "limited_capacity"}
-# nvidia-smi prints an nvmlReturn's text; NVML names them NVMLError_<Class> (nvml-reference §1)
+# nvidia-smi prints an nvmlReturn's text; NVML names them NVMLError_<Class> (the NVML Python binding's error classes)
 STATUS_CLASS = {"insufficient permissions": "NoPermission", "unknown error": "Unknown",
                 "gpu is lost": "GpuIsLost", "insufficient external power": "InsufficientPower",
                 "nvml shared library not found": "LibraryNotFound"}
@@ -160,7 +160,7 @@ def _bool(value: str, where: str, line: int) -> Any:
     raise ParseError(f"expected True, False or N/A, got {value!r}", source=where, line=line)
 
 
-_Section = tuple[str | None, str | None, int, list[tuple[str, str, int]] | None, str | None]
+_Section = tuple["str | None", "str | None", int, "list[tuple[str, str, int]] | None", "str | None"]
 
 
 def _blocks(lines: list[Line], source: str, notes: list[str]) -> list[_Section]:

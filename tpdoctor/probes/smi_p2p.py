@@ -84,7 +84,7 @@ def _parse_section(section: Section, capability: str, source: str) -> P2PMatrix:
                 source, ln.number, f"row {row} has {len(toks) - 1} cells, the header names {len(labels)}"
             )
         i = int(row[3:])
-        for col, code in zip(labels, toks[1:], strict=True):
+        for col, code in zip(labels, toks[1:]):
             j = int(col[3:])
             if (code == "X") != (i == j):
                 raise fail(source, ln.number, f"row {row}, column {col}: 'X' belongs on the diagonal only")

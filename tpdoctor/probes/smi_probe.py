@@ -12,21 +12,21 @@ but lists no GPU), whose hint says what to check.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from tpdoctor.model.errors import ProbeError
+from tpdoctor.model.safetext import kernel_host
+from tpdoctor.model.settings import PROBE_TIMEOUT
 from tpdoctor.model.topology import Topology
 from tpdoctor.probes import build
+from tpdoctor.probes.limits import DEFAULT_TIMEOUT_SECONDS, TIMEOUT_ENV  # noqa: F401  (re-exported)
 from tpdoctor.probes.runner import CommandFailed, Runner, env_seconds, run
 from tpdoctor.probes.smi_notices import failure_line, notice_of, split_notices
 
 SMI = "nvidia-smi"
-DEFAULT_TIMEOUT_SECONDS = 10.0
-TIMEOUT_ENV = "TPDOCTOR_PROBE_TIMEOUT"
 QUERY_FIELDS = ("index,name,uuid,pci.bus_id,memory.total,pcie.link.gen.current,pcie.link.gen.max,"
                 "pcie.link.width.current,pcie.link.width.max")
 
@@ -87,7 +87,7 @@ class Capture:
 
 def default_timeout() -> float:
     """Per-command timeout: `TPDOCTOR_PROBE_TIMEOUT` seconds if set (tests use a short one), else 10."""
-    return env_seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT_SECONDS)
+    return env_seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT_SECONDS, PROBE_TIMEOUT)
 
 
 def no_driver_hint(said: str | None = None) -> str:
@@ -107,12 +107,12 @@ def no_driver_hint(said: str | None = None) -> str:
 
 
 def _utc_now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def capture(runner: Runner = run, *, timeout_seconds: float | None = None,
             clock: Callable[[], float] = time.monotonic, now: Callable[[], str] = _utc_now,
-            hostname: Callable[[], str] = socket.gethostname) -> Capture:
+            hostname: Callable[[], str] = kernel_host) -> Capture:
     """Run every nvidia-smi command; return their outputs and notes for the optional ones that failed."""
     timeout = default_timeout() if timeout_seconds is None else timeout_seconds
     started = clock()

@@ -1,6 +1,6 @@
 """`nvidia-smi --query-gpu=... --format=csv` text -> QueryGpuRow per GPU (and MigRow for the MIG query).
 
-Reads the field list of DESIGN §10 with or without the header row (`noheader`) and units
+Reads the field list of `probes/smi.py` with or without the header row (`noheader`) and units
 (`nounits`); `[N/A]`, `N/A` and `[Not Supported]` become None. Columns are taken by header name
 when there is a header, so a reordered query still lands in the right fields. A cell in which nvidia-smi
 reports a failure instead of a value (`[GPU is lost]`, `[Unknown Error]`, `[GPU requires reset]`) marks the
@@ -68,7 +68,7 @@ def parse_query_gpu(csv_text: str, source: str = "<query-gpu>") -> tuple[QueryGp
                 ln.number,
                 f"expected {len(columns)} comma-separated fields ({', '.join(columns)}), got {len(cells)}",
             )
-        v = dict(zip(columns, cells, strict=True))
+        v = dict(zip(columns, cells))  # the lengths were checked above (zip(strict=) is 3.10+)
         problem = next((c for c in cells if c.lower() in PROBLEMS), None)
         if problem is not None:
             v = {k: ("" if c.lower() in PROBLEMS else c) for k, c in v.items()}
@@ -134,7 +134,7 @@ def parse_mig_csv(csv_text: str, source: str = "<query-gpu mig>") -> tuple[MigRo
         cells = [c.strip() for c in next(csv.reader([ln.text], skipinitialspace=True))]
         if len(cells) != len(header):
             raise fail(source, ln.number, f"expected {len(header)} comma-separated fields, got {len(cells)}")
-        v = dict(zip(header, cells, strict=True))
+        v = dict(zip(header, cells))  # lengths checked above
         index = _int(v["index"], "index", ln.number, source) if "index" in v else pos
         rows.append(MigRow(index if index is not None else pos, _text(v.get("uuid")),
                            _MODES.get(v["mig.mode.current"].lower()),

@@ -193,7 +193,7 @@ def _infer_header(
     g = gpu_count
     how = "given"
     if g is None:
-        for (_, toks), w in zip(rows, widths, strict=True):
+        for (_, toks), w in zip(rows, widths):
             m = _NIC_RE.match(toks[0][0])
             cells = [t for t, _ in toks[1 : 1 + w]]
             if m and "X" in cells and w == n:
@@ -353,7 +353,7 @@ def _row_cells(
             raise fail(source, ln.number, f"row {label} has {len(tokens)} path cells where the header names {n}")
         notes.append(f"line {ln.number}: row {label} is cut short after {len(tokens)} of {n} cells")
     out: dict[str, str] = {}
-    for j, t in zip(cols, tokens, strict=True):
+    for j, t in zip(cols, tokens):
         if j == d or t == "?":
             continue
         if t == "X":
@@ -373,12 +373,12 @@ def _affinity(
     if len(rest) > len(h.aff):
         raise fail(source, ln.number, f"row {label} has {len(rest)} affinity cells, the header names {len(h.aff)}")
     if len(rest) == len(h.aff) or h.aff_pos is None:
-        return {key: t for key, (t, _) in zip(h.aff, rest, strict=False)}
+        return {key: t for key, (t, _) in zip(h.aff, rest)}
     placed: dict[str, str] = {}
     for t, p in rest:
-        key = min(zip(h.aff, h.aff_pos, strict=True), key=lambda kp: abs(kp[1] - p))[0]
+        key = min(zip(h.aff, h.aff_pos), key=lambda kp: abs(kp[1] - p))[0]
         if key in placed:
             notes.append(f"line {ln.number}: affinity cells of {label} could not be aligned; read in order")
-            return {key: t for key, (t, _) in zip(h.aff, rest, strict=False)}
+            return {key: t for key, (t, _) in zip(h.aff, rest)}
         placed[key] = t
     return placed

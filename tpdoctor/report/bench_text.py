@@ -20,6 +20,7 @@ from rich.text import Text
 from tpdoctor.model.attach import pair_peaks
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.busbw import group_label, peak_busbw_gbps
+from tpdoctor.model.safetext import clean
 from tpdoctor.model.sizes import format_size
 from tpdoctor.model.topology import Topology, ordered
 
@@ -38,14 +39,14 @@ def _gbps(value: float) -> str:
 def size_table(group: tuple[int, ...], results: Sequence[BenchResult]) -> Table:
     peak = peak_busbw_gbps(results)
     backend = results[0].backend if results else "?"
-    title = f"{group_label(group)} · {backend} · {len(group)} ranks · peak busbw " + \
+    title = f"{group_label(group, backend)} · {backend} · {len(group)} ranks · peak busbw " + \
         (f"{_gbps(peak)} GB/s" if peak is not None else "n/a")
     table = Table(title=title, title_justify="left")
     for name in ("size", "time_us", "algbw GB/s", "busbw GB/s", "check"):
         table.add_column(name, justify="left" if name in ("size", "check") else "right")
     for r in sorted(results, key=lambda r: r.bytes):
         if r.error is not None and r.time_us == 0:
-            table.add_row(format_size(r.bytes), "—", "—", "—", Text(r.error, style="bold red"))
+            table.add_row(format_size(r.bytes), "—", "—", "—", Text(clean(r.error), style="bold red"))
             continue
         check = Text("ok", style="green") if r.correct else Text("WRONG RESULT", style="bold red")
         style = "bold" if peak is not None and r.busbw_gbps == peak else ""
@@ -71,12 +72,13 @@ def pair_heatmap(results: Iterable[BenchResult], topology: Topology | None = Non
     gpus = sorted({i for g in pairs for i in g})
     peaks = pair_peaks(results)
     best = max(peaks.values(), default=0.0)
+    unit = "rank" if results and all(r.backend == "gloo" for r in results) else "GPU"  # gloo: CPU ranks
     table = Table(title="pairwise all-reduce busbw, GB/s (peak over sizes)", title_justify="left")
     table.add_column("")
     for g in gpus:
-        table.add_column(f"GPU{g}", justify="center")
+        table.add_column(f"{unit}{g}", justify="center")
     for a in gpus:
-        row: list[RenderableType] = [Text(f"GPU{a}", style="bold")]
+        row: list[RenderableType] = [Text(f"{unit}{a}", style="bold")]
         for b in gpus:
             if a == b:
                 row.append(Text("X", style="dim"))
@@ -105,9 +107,9 @@ def pair_summary(results: Iterable[BenchResult]) -> Table:
         at = next((format_size(r.bytes) for r in rs if peak is not None and r.busbw_gbps == peak), "—")
         error = next((r.error for r in rs if r.error), None)
         rnd = rs[0].round_index
-        table.add_row(group_label(group), "—" if rnd is None else str(rnd + 1),
+        table.add_row(group_label(group, rs[0].backend), "—" if rnd is None else str(rnd + 1),
                       _gbps(peak) if peak is not None else "—", at,
-                      Text(error, style="bold red") if error else Text("ok", style="green"))
+                      Text(clean(error), style="bold red") if error else Text("ok", style="green"))
     return table
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from tpdoctor.advice.costmodel import Prediction
 from tpdoctor.deploy.assess import Assessment
@@ -17,6 +17,8 @@ from tpdoctor.deploy.check import CheckResult
 from tpdoctor.deploy.questions import QUESTIONS, Question
 from tpdoctor.llm.sizing import gib
 from tpdoctor.model.findings import Finding, Severity, Status
+from tpdoctor.model.safetext import clean, markup
+from tpdoctor.report.wrap import hang
 
 SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 STATUS_STYLE = {Status.OK: "bold green", Status.WARNING: "bold yellow", Status.CRITICAL: "bold red",
@@ -43,7 +45,7 @@ def _options_table(a: Assessment) -> Table | None:
                      no_wrap=col != "placement")
     for name, key, p in rows:
         loaded = a.loaded.get(key)
-        t.add_row(name, p.label, f"{p.per_token_ms:.2f}", f"{p.allreduce_ms_per_token:.2f}",
+        t.add_row(name, markup(p.label), f"{p.per_token_ms:.2f}", f"{p.allreduce_ms_per_token:.2f}",
                   f"{p.allreduce_us:.1f}" if p.tp > 1 else "–", f"{p.tokens_per_s_per_stream:.0f}",
                   f"{loaded.tokens_per_s_total:.0f}" if loaded is not None else "–")
     return t
@@ -65,9 +67,10 @@ def _header(a: Assessment) -> str:
     if a.group is not None and a.used is None:  # the best group its scheduler can hand out, not a pinned one
         group = f"{_no_group(a)}, best {group}"
     tp = "TP=?" if "tp" in d.unknown else f"TP={d.tp}"
-    return (f"[bold]{escape(a.sid)}[/bold]  {d.engine} · {escape(d.model or '(model not set)')} · {a.dtype} · {tp}"
+    return (f"[bold]{markup(a.sid)}[/bold]  {markup(d.engine)} · {markup(d.model or '(model not set)')} · "
+            f"{markup(a.dtype)} · {tp}"
             + (f" PP={d.pp}" if d.pp > 1 else "") + (f" × {d.replicas} replicas" if d.replicas > 1 else "")
-            + f" · {group}  [dim]{escape(where)}[/dim]")
+            + f" · {markup(group)}  [dim]{markup(where)}[/dim]")
 
 
 def _memory_line(a: Assessment) -> str | None:
@@ -87,19 +90,20 @@ def _memory_line(a: Assessment) -> str | None:
 def _finding(console: Console, f: Finding) -> None:
     style = SEVERITY_STYLE[f.severity]
     mark = " (suppressed: " + (f.suppressed_reason or "") + ")" if f.suppressed else ""
-    console.print(f"  [{style}]{f.severity.value.upper():8}[/{style}] {f.rule} {f.name}{escape(mark)}",
+    console.print(f"  [{style}]{f.severity.value.upper():8}[/{style}] {markup(f.rule)} {markup(f.name)}{markup(mark)}",
                   highlight=False)
-    console.print(f"           {escape(f.message)}", highlight=False)
+    console.print(hang(" " * 11, clean(f.message, 2000), console.width), soft_wrap=True, highlight=False)
     if f.recommendation:
-        console.print(f"           [bold]→[/bold] {escape(f.recommendation)}", highlight=False)
+        console.print(hang(Text.assemble(" " * 11, ("→", "bold"), " "), clean(f.recommendation, 2000), console.width),
+                      soft_wrap=True, highlight=False)
 
 
 def render(result: CheckResult, console: Console, *, explain: bool = False) -> None:
     """Linear in deployments and findings: findings are grouped by subject once, never searched per deployment."""
     topo = result.report.topology
     gpu = topo.gpus[0].name if topo.gpus and topo.gpus[0].name else None
-    console.print(f"[bold]tpdoctor check-deployment[/bold] · node {escape(topo.host)} ({len(topo.gpus)} GPUs"
-                  + (f", {escape(gpu)}" if gpu else ", GPU model not named") + ")", highlight=False)
+    console.print(f"[bold]tpdoctor check-deployment[/bold] · node {markup(topo.host)} ({len(topo.gpus)} GPUs"
+                  + (f", {markup(gpu)}" if gpu else ", GPU model not named") + ")", highlight=False)
     by_subject: dict[str, list[Finding]] = {}
     for f in result.report.findings:
         by_subject.setdefault(f.subject, []).append(f)
@@ -117,9 +121,9 @@ def render(result: CheckResult, console: Console, *, explain: bool = False) -> N
         if table is not None:
             console.print(table)
         for why in a.deployment.unknown.values():
-            console.print(f"  [dim]unknown: {escape(why)}[/dim]", highlight=False)
+            console.print(f"  [dim]unknown: {markup(why)}[/dim]", highlight=False)
         for note in a.notes:
-            console.print(f"  [dim]note: {escape(note)}[/dim]", highlight=False)
+            console.print(f"  [dim]note: {markup(note)}[/dim]", highlight=False)
         if explain:
             _explain(console, a)
         for f in by_subject.pop(a.sid, []):
@@ -128,7 +132,7 @@ def render(result: CheckResult, console: Console, *, explain: bool = False) -> N
             _question(console, q)
     for n in result.inputs:
         label = "[dim]note[/dim]" if n.kind == "not-a-deployment" else "[magenta]NOT READ[/magenta]"
-        console.print(f"{label}: {escape(n.message)}", highlight=False)
+        console.print(f"{label}: {markup(n.message)}", highlight=False)
     status = result.report.status
     counts = {s: sum(1 for f in result.report.findings if f.severity is s and not f.suppressed) for s in Severity}
     open_q = sum(q.open for q in result.questions)
@@ -145,12 +149,12 @@ def render(result: CheckResult, console: Console, *, explain: bool = False) -> N
 def _question(console: Console, q: Question) -> None:
     """A critical question left unanswered: what it is, why, and what would answer it (or who accepted it)."""
     head = "ACCEPTED" if q.accepted is not None else "[magenta]NOT ANSWERED[/magenta]"
-    console.print(f"  {head} {q.name}: {escape(QUESTIONS[q.name])}", highlight=False)
-    console.print(f"           {escape(q.reason or '')}", highlight=False)
+    console.print(f"  {head} {q.name}: {markup(QUESTIONS[q.name])}", highlight=False)
+    console.print(f"           {markup(q.reason or '')}", highlight=False)
     if q.accepted is not None:
-        console.print(f"           accepted unanswered (--accept-unknown): {escape(q.accepted)}", highlight=False)
+        console.print(f"           accepted unanswered (--accept-unknown): {markup(q.accepted)}", highlight=False)
     elif q.answer_with:
-        console.print(f"           [bold]→[/bold] answer it with {escape(q.answer_with)}", highlight=False)
+        console.print(f"           [bold]→[/bold] answer it with {markup(q.answer_with)}", highlight=False)
 
 
 def _explain(console: Console, a: Assessment) -> None:
@@ -164,4 +168,4 @@ def _explain(console: Console, a: Assessment) -> None:
         if lines:
             console.print(f"    {title}:", highlight=False)
             for line in lines:
-                console.print(f"      {escape(line)}", highlight=False)
+                console.print(f"      {markup(line)}", highlight=False)

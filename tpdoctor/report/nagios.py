@@ -4,6 +4,10 @@ The summary names what decided the status: the first active finding when a findi
 be checked (and the command that would answer it) when the status is UNKNOWN; on OK, the checks made.
 Checks that were not made are always listed, whatever the status (`NOT CHECKED` lines), and so is what
 happened to the baseline when it was not replaced.
+
+Nagios and Icinga read everything after the first `|` of any line, long output included, as performance
+data (Nagios plugin development guidelines, "Plugin Output"). So the only `|` written is the one before
+the perfdata; one inside a text (a shell pipe in a command to run) is written `¦`, as Checkmk does.
 """
 
 from __future__ import annotations
@@ -11,7 +15,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tpdoctor.model.findings import Finding, Report, Status
+from tpdoctor.model.safetext import clean
 from tpdoctor.model.topology import Check, CheckState
+
+PIPE = "¦"  # stands for `|` in every text line: Nagios would cut the line there and read the rest as perfdata
+
+
+def plain(text: str) -> str:
+    """One line of plugin text that Nagios will not split: no `|`, no line break."""
+    return " ".join(text.replace("|", PIPE).split())
 
 
 def _perf(label: str, value: float | int, unit: str = "") -> str:
@@ -69,7 +81,7 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
     when worth saying (not replaced)."""
     if report is None:
         seconds = _perf("probe_seconds", round(duration_seconds, 3), "s")
-        return f"TPDOCTOR UNKNOWN - {error or 'probe failed'} | {seconds}\n"
+        return f"TPDOCTOR UNKNOWN - {plain(clean(error or 'probe failed', 2000))} | {seconds}\n"
     topo = report.topology
     found = active(report.findings)
     links = topo.gpu_links()
@@ -87,7 +99,7 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
         _perf("checks_not_made", len(gaps)),
         _perf("probe_seconds", round(duration_seconds, 3), "s"),
     ]
-    lines = [f"TPDOCTOR {status.value.upper()} - {text} | {' '.join(perf)}"]
+    lines: list[str] = []
     for gap in gaps:
         where = f" [{', '.join(gap.subjects[:6])}{', ...' if len(gap.subjects) > 6 else ''}]" if gap.subjects else ""
         lines.append(f"NOT CHECKED {gap.what}{where}: {gap.reason}")
@@ -102,4 +114,8 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
             lines.append(f"  fix: {f.recommendation}")
     if status is Status.OK and (made := _made(report)):
         lines.append(made)
-    return "\n".join(lines) + "\n"
+    # one line each: a newline or ESC in a host, GPU or model name must not add a line or drive a terminal,
+    # and a `|` must not start the performance data
+    head = f"TPDOCTOR {status.value.upper()} - {plain(clean(text, 4000))} | {' '.join(perf)}"
+    return "\n".join([head, *(("  " if line.startswith("  ") else "") + plain(clean(line, 4000))
+                              for line in lines)]) + "\n"

@@ -27,12 +27,13 @@ affinity on them keeps pods away. The expiry makes all of them vanish if tpdocto
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from tpdoctor import __version__
 from tpdoctor.model import fabric
 from tpdoctor.model.findings import Report, Severity, Status
 from tpdoctor.model.imex import imex_state
+from tpdoctor.model.safetext import clean
 from tpdoctor.model.topology import LinkHealth, Topology, healthy_nvlink_groups
 
 PREFIX = "tpdoctor.io/"
@@ -101,8 +102,8 @@ def labels(report: Report | None, status: Status, *, now: float) -> dict[str, st
 def render(report: Report | None, status: Status, *, now: float,
            expiry_seconds: int = DEFAULT_EXPIRY_SECONDS) -> str:
     """The feature file's text. A value that breaks the label rules is left out with a comment saying so."""
-    stamp = datetime.fromtimestamp(int(now), UTC)
-    expiry = datetime.fromtimestamp(int(now) + expiry_seconds, UTC)
+    stamp = datetime.fromtimestamp(int(now), timezone.utc)
+    expiry = datetime.fromtimestamp(int(now) + expiry_seconds, timezone.utc)
     host = report.topology.host if report is not None else "this node"
     lines = [f"# tpdoctor {__version__} health of {host} at {_rfc3339(stamp)}: node labels for "
              "node-feature-discovery's local source",
@@ -113,7 +114,7 @@ def render(report: Report | None, status: Status, *, now: float,
             lines.append(f"{PREFIX}{name}={value}")
         else:
             lines.append(f"# {PREFIX}{name} left out: {value[:60]!r} is not a valid label value")
-    text = "\n".join(lines) + "\n"
+    text = "\n".join(clean(line, 1000) for line in lines) + "\n"  # a newline in a host name adds no line
     if len(text.encode()) > MAX_BYTES:  # cannot happen with these labels; NFD would ignore the whole file
         raise ValueError(f"NFD feature file would be {len(text.encode())} bytes, over NFD's {MAX_BYTES}")
     return text

@@ -12,6 +12,7 @@ from rich.text import Text
 from tpdoctor.advice.curve import PAYS_PCT, CurvePoint
 from tpdoctor.deploy.predict import CurveResult, PredictResult
 from tpdoctor.llm.sizing import gib
+from tpdoctor.model.safetext import markup
 
 BAR_WIDTH = 40
 NV_STYLE, PCIE_STYLE = "green", "yellow"
@@ -20,9 +21,10 @@ NV_STYLE, PCIE_STYLE = "green", "yellow"
 def _title(result: PredictResult | CurveResult) -> str:
     spec, req = result.spec, result.request
     note = " [illustrative architecture]" if spec.illustrative else ""
-    return (f"{spec.name} ({spec.total_params() / 1e9:.1f}B params, {result.dtype}) on {result.sku.key}, "
-            f"batch {req.batch}, context {req.context}, engine {req.engine or 'vllm'}"
-            + (f" {req.engine_version}" if req.engine_version else "") + (" (eager)" if req.eager else "") + note)
+    return (f"{markup(spec.name)} ({spec.total_params() / 1e9:.1f}B params, {markup(result.dtype)}) on "
+            f"{markup(result.sku.key)}, batch {req.batch}, context {req.context}, engine {markup(req.engine or 'vllm')}"
+            + (f" {markup(req.engine_version)}" if req.engine_version else "") + (" (eager)" if req.eager else "")
+            + note)
 
 
 def render_single(result: PredictResult, console: Console, explain: bool = False) -> None:
@@ -33,7 +35,8 @@ def render_single(result: PredictResult, console: Console, explain: bool = False
         if mem is not None and mem.capacity_bytes_per_gpu:
             fit = (f"; memory {gib(mem.per_gpu_bytes)} of {gib(mem.capacity_bytes_per_gpu)} per GPU"
                    + ("" if mem.fits else " (does NOT fit)"))
-        console.print(f"  {pr.label:24} {pr.per_token_ms:7.2f} ms/token ({pr.per_token_ms_low:.2f}-"
+        label = markup(pr.label)
+        console.print(f"  {label:24} {pr.per_token_ms:7.2f} ms/token ({pr.per_token_ms_low:.2f}-"
                       f"{pr.per_token_ms_high:.2f})  {pr.tokens_per_s_per_stream:7.1f} tok/s "
                       f"per stream  {pr.tokens_per_s_total:8.1f} tok/s total  all-reduce "
                       f"{pr.allreduce_ms_per_token:5.2f} ms ({pr.allreduce_share:.0%}){fit}", highlight=False)
@@ -41,7 +44,7 @@ def render_single(result: PredictResult, console: Console, explain: bool = False
             lines = pr.explain + (f"80% interval {pr.per_token_ms_low:.2f}-{pr.per_token_ms_high:.2f} ms/token: "
                                   f"cross-validated error of the {pr.regime} regime (docs/costmodel.md)",)
             for line in lines + (mem.explain if mem else ()):
-                console.print(f"      {line}", highlight=False)
+                console.print(f"      {markup(line)}", highlight=False)
 
 
 def curve_table(result: CurveResult) -> Table:

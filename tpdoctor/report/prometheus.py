@@ -1,19 +1,34 @@
 """node_exporter textfile-collector metrics for one health run: a pure renderer (text in, text out).
 
 Names follow Prometheus conventions: `tpdoctor_` prefix, base units (seconds, bytes per second), `_total`
-only on counters, snake_case labels. Per-link series carry `gpu_a`/`gpu_b` labels in topo -m order.
+only on counters. Every per-GPU series carries dcgm-exporter's own labels, so the two join without
+relabelling: `gpu` (the NVML index, "0"), `UUID`, `pci_bus_id` (dcgm's spelling, "00000000:19:00.0") and
+`Hostname` (dcgm-exporter up to 4.5.3-4.8.2; its later `hostname` is a `label_replace` away, docs/health.md).
+A GPU pair is one series with `gpu` the lower index and `peer_gpu` the other (dcgm-exporter's P2P label).
+
+Observations stay observations: `tpdoctor_link_up` says whether the wire is up whatever `--ignore` says.
+Judgements follow the verdict: `tpdoctor_finding` (one series per active finding and subject) and
+`tpdoctor_health_status` leave out what `--ignore` suppressed, which `tpdoctor_finding_suppressed` lists;
+alert on those (docs/health.md). The renderer knows no rule: every finding of every check is a series.
 """
 
 from __future__ import annotations
 
+import platform
+import re
 from collections import Counter
 from collections.abc import Iterable
 
+from tpdoctor import SCHEMA, __version__
+from tpdoctor.model.busbw import group_label
 from tpdoctor.model.coverage import coverage
-from tpdoctor.model.findings import Report, Severity, Status
-from tpdoctor.model.topology import CheckState, LinkHealth
+from tpdoctor.model.findings import Finding, Report, Severity, Status
+from tpdoctor.model.topology import CheckState, Gpu, LinkHealth, NvLinkState, Topology
 
 STATUS_VALUE = {Status.OK: 0, Status.WARNING: 1, Status.CRITICAL: 2, Status.UNKNOWN: 3}
+COUNTERS = ("replay", "recovery", "crc_flit", "crc_data")
+_GPU = re.compile(r"^GPU(\d+)$")
+_PAIR = re.compile(r"^GPU(\d+)-GPU(\d+)$")
 
 
 def _esc(value: object) -> str:
@@ -54,10 +69,41 @@ def render(report: Report | None, *, probe_success: bool, probe_duration_seconds
                [({}, STATUS_VALUE[status])])
     out.family("tpdoctor_last_run_timestamp_seconds", "gauge", "Unix time of this run.",
                [({}, float(timestamp_seconds))])
+    out.family("tpdoctor_build_info", "gauge", "The tpdoctor that wrote these metrics (always 1).",
+               [({"version": __version__, "schema": SCHEMA, "python_version": platform.python_version()}, 1)])
     if report is not None:
         _topology(out, report)
         _findings(out, report)
     return "\n".join(out.lines) + "\n"
+
+
+def _dcgm(topo: Topology, gpu: Gpu) -> dict[str, object]:
+    """dcgm-exporter's labels of one GPU (`gpu`, `UUID`, `pci_bus_id`, `Hostname`); unread ones left out."""
+    labels: dict[str, object] = {"gpu": str(gpu.index)}
+    if isinstance(gpu.uuid, str):
+        labels["UUID"] = gpu.uuid
+    if isinstance(gpu.pci_bus_id, str):
+        labels["pci_bus_id"] = _dcgm_bus_id(gpu.pci_bus_id)
+    labels["Hostname"] = topo.host
+    return labels
+
+
+def _dcgm_bus_id(bus_id: str) -> str:
+    """A PCI address as dcgm-exporter writes it (NVML's form: 8-digit domain, upper-case hex)."""
+    parts = bus_id.upper().split(":")
+    if len(parts) == 2:  # `19:00.0`, no domain
+        parts = ["0", *parts]
+    return ":".join([parts[0].zfill(8), *parts[1:]])
+
+
+def _pair_labels(topo: Topology, a: str, b: str) -> dict[str, object]:
+    """A GPU pair: the lower GPU's dcgm labels plus `peer_gpu`; a non-GPU end keeps its name."""
+    by_label = {g.label: g for g in topo.gpus}
+    ga, gb = by_label.get(a), by_label.get(b)
+    if ga is None or gb is None:
+        return {"gpu": a, "peer_gpu": b, "Hostname": topo.host}
+    low, high = (ga, gb) if ga.index <= gb.index else (gb, ga)
+    return {**_dcgm(topo, low), "peer_gpu": str(high.index)}
 
 
 def _topology(out: _Out, report: Report) -> None:
@@ -68,8 +114,9 @@ def _topology(out: _Out, report: Report) -> None:
                "(fallen off the bus, lost).", [({}, len(topo.missing))])
     nv = [lk for lk in links if isinstance(lk.nvlinks_expected, int) and lk.nvlinks_expected > 0 or lk.nvlinks]
     out.family("tpdoctor_link_up", "gauge",
-               "1 if every expected NVLink of the GPU pair is up (health ok), 0 if not; absent when unknown.",
-               [({"gpu_a": lk.a, "gpu_b": lk.b}, 1 if lk.health is LinkHealth.OK else 0) for lk in nv
+               "1 if every expected NVLink of the GPU pair is up (health ok), 0 if not; absent when unknown. "
+               "An observation: --ignore does not change it (tpdoctor_finding does).",
+               [(_pair_labels(topo, lk.a, lk.b), 1 if lk.health is LinkHealth.OK else 0) for lk in nv
                 if lk.health is not LinkHealth.UNKNOWN])
     out.family("tpdoctor_links_unknown", "gauge",
                "GPU pairs whose NVLink health could not be judged (not seen, or nothing to expect).",
@@ -80,25 +127,37 @@ def _topology(out: _Out, report: Report) -> None:
                [({"check": c.name}, 1 if c.state is CheckState.MADE else 0)
                 for c in (topo.coverage or coverage(topo)) if c.state is not CheckState.NOT_APPLICABLE])
     out.family("tpdoctor_link_nvlinks_bonded", "gauge", "NVLinks bonded and up between the GPU pair.",
-               [({"gpu_a": lk.a, "gpu_b": lk.b}, lk.nvlinks) for lk in nv])
+               [(_pair_labels(topo, lk.a, lk.b), lk.nvlinks) for lk in nv])
     out.family("tpdoctor_link_nvlinks_expected", "gauge", "NVLinks expected between the GPU pair.",
-               [({"gpu_a": lk.a, "gpu_b": lk.b}, lk.nvlinks_expected) for lk in nv
+               [(_pair_labels(topo, lk.a, lk.b), lk.nvlinks_expected) for lk in nv
                 if isinstance(lk.nvlinks_expected, int)])
-    errors = []
-    for g in topo.gpus:
-        for p in g.nvlinks:
-            for counter in ("replay", "recovery", "crc_flit", "crc_data"):
-                value = getattr(p.errors, counter)
-                if isinstance(value, int):
-                    errors.append(({"gpu": g.label, "nvlink": p.link, "counter": counter}, value))
-    out.family("tpdoctor_nvlink_errors_total", "counter", "NVLink data-link-layer error counters.", errors)
-    measured = [({"gpus": "+".join(f"GPU{i}" for i in r.group), "backend": r.backend, "size_bytes": r.bytes},
+    _errors(out, topo)
+    measured = [({"gpus": group_label(r.group), "backend": r.backend, "size_bytes": r.bytes},
                  r.busbw_gbps * 1e9) for r in report.bench if r.error is None]
-    benched = {"+".join(f"GPU{i}" for i in r.group) for r in report.bench}
+    benched = {group_label(r.group) for r in report.bench}
     measured += [({"gpus": f"{lk.a}+{lk.b}", "backend": "unknown", "size_bytes": 0}, lk.busbw_gbps * 1e9)
                  for lk in links if lk.busbw_gbps is not None and f"{lk.a}+{lk.b}" not in benched]
     out.family("tpdoctor_allreduce_busbw_bytes_per_second", "gauge",
                "Measured all-reduce bus bandwidth (nccl-tests convention).", measured)
+
+
+def _errors(out: _Out, topo: Topology) -> None:
+    """Per GPU, each counter summed over its NVLinks; per link only for active links (an inactive port's
+    counters are zero or stale, and a 4-GPU node has 18 ports x 4 counters per GPU)."""
+    totals, per_link = [], []
+    for g in topo.gpus:
+        labels = _dcgm(topo, g)
+        for counter in COUNTERS:
+            values = [(p, getattr(p.errors, counter)) for p in g.nvlinks]
+            read = [(p, v) for p, v in values if isinstance(v, int)]
+            if read:
+                totals.append(({**labels, "counter": counter}, sum(v for _, v in read)))
+            per_link += [({**labels, "nvlink": p.link, "counter": counter}, v) for p, v in read
+                         if p.state is NvLinkState.ACTIVE]
+    out.family("tpdoctor_nvlink_errors_total", "counter",
+               "NVLink data-link-layer error counters of the GPU, summed over its NVLinks.", totals)
+    out.family("tpdoctor_nvlink_link_errors_total", "counter",
+               "NVLink data-link-layer error counters of each active NVLink.", per_link)
 
 
 def _findings(out: _Out, report: Report) -> None:
@@ -118,6 +177,23 @@ def _findings(out: _Out, report: Report) -> None:
     not_judged = sum(1 for f in report.findings if not f.judged)
     out.family("tpdoctor_rules_not_judged", "gauge", "Rule x subject pairs that could not be judged (unknown facts).",
                [({}, not_judged)])
+    topo = report.topology
+    out.family("tpdoctor_finding", "gauge",
+               "1 per active finding and subject (GPU: gpu; GPU pair: gpu, peer_gpu; else subject).",
+               [({**_subject(topo, f), "rule": f.rule, "name": f.name, "severity": f.severity.value}, 1)
+                for f in report.findings if f.active])
+    out.family("tpdoctor_finding_suppressed", "gauge", "1 per finding switched off with --ignore, by subject.",
+               [({**_subject(topo, f), "rule": f.rule, "name": f.name}, 1) for f in report.findings
+                if f.judged and f.suppressed])
     by_sev = Counter(f.severity for f in report.findings if f.active)
     out.family("tpdoctor_findings_by_severity", "gauge", "Active findings by severity.",
                [({"severity": s.value}, by_sev.get(s, 0)) for s in Severity])
+
+
+def _subject(topo: Topology, finding: Finding) -> dict[str, object]:
+    by_index = {g.index: g for g in topo.gpus}
+    if (m := _PAIR.match(finding.subject)) and int(m.group(1)) in by_index and int(m.group(2)) in by_index:
+        return _pair_labels(topo, f"GPU{m.group(1)}", f"GPU{m.group(2)}")
+    if (m := _GPU.match(finding.subject)) and int(m.group(1)) in by_index:
+        return _dcgm(topo, by_index[int(m.group(1))])
+    return {"subject": finding.subject, "Hostname": topo.host}

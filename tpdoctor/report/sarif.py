@@ -18,6 +18,7 @@ from typing import Any
 from tpdoctor import __version__
 from tpdoctor.engine.rule import Rule
 from tpdoctor.model.findings import Finding, Report, Severity
+from tpdoctor.model.safetext import clean
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVEL = {Severity.CRITICAL: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -49,7 +50,7 @@ def _rule(r: Rule) -> dict[str, Any]:
     return {
         "id": r.id,
         "name": r.name,
-        "shortDescription": {"text": r.summary},
+        "shortDescription": {"text": clean(r.summary)},
         "fullDescription": {"text": docs.get("why", r.summary)},
         "help": {"text": help_text},
         "defaultConfiguration": {"level": LEVEL[r.severity]},
@@ -67,7 +68,7 @@ def to_data(report: Report, rules: Sequence[Rule], locate: Locator, *, opens: Se
         result: dict[str, Any] = {
             "ruleId": f.rule,
             **({"kind": "fail", "level": LEVEL[f.severity]} if f.judged else {"kind": "open", "level": "none"}),
-            "message": {"text": f.message + (f"\n{f.recommendation}" if f.recommendation else "")},
+            "message": {"text": clean(f.message) + (f"\n{clean(f.recommendation)}" if f.recommendation else "")},
             "properties": {"subject": f.subject, "recommendation": f.recommendation},
             # stable across runs and line moves, so code scanning tracks one alert per rule and deployment
             "partialFingerprints": {"tpdoctor/v1": f"{f.rule}:{f.subject}"},
@@ -104,7 +105,7 @@ def to_data(report: Report, rules: Sequence[Rule], locate: Locator, *, opens: Se
         run["invocations"] = [{
             "executionSuccessful": invocation.successful, "exitCode": invocation.exit_code,
             "toolExecutionNotifications": [
-                {"level": level, "message": {"text": text},
+                {"level": level, "message": {"text": clean(text)},
                  "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri}}}]}
                 for level, text, uri in invocation.notes]}]
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
@@ -113,7 +114,7 @@ def to_data(report: Report, rules: Sequence[Rule], locate: Locator, *, opens: Se
 def _open(o: Open, index: int) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ruleId": o.rule_id, "ruleIndex": index, "kind": "open", "level": "none",
-        "message": {"text": o.message}, "properties": {"subject": o.subject},
+        "message": {"text": clean(o.message)}, "properties": {"subject": o.subject},
         "partialFingerprints": {"tpdoctor/v1": f"{o.rule_id}:{o.subject}"},
     }
     if o.where is not None:

@@ -14,9 +14,11 @@ from rich.text import Text
 
 from tpdoctor.model.coverage import not_made
 from tpdoctor.model.findings import Report, Severity, Status
+from tpdoctor.model.safetext import clean, markup
 from tpdoctor.model.topology import Gpu, Link, LinkHealth, NvLinkState, PathKind, Topology, path_kind
 from tpdoctor.model.unknown import Maybe, Unknown
 from tpdoctor.model.virtualization import nvlink_not_exposed
+from tpdoctor.report.wrap import hang
 
 PATH_STYLE = {
     PathKind.NV: "bold green",
@@ -52,16 +54,20 @@ def expected_of(link: Link) -> int | None:
     return exp if isinstance(exp, int) and not isinstance(exp, bool) else None
 
 
-def link_cell(link: Link | None) -> Text:
-    """One matrix cell: the effective path in its class colour; broken NVLinks marked loudly."""
+def link_cell(link: Link | None, compact: bool = False) -> Text:
+    """One matrix cell: the effective path in its class colour; broken NVLinks marked loudly.
+
+    `compact` (a matrix too wide for the terminal): `✗NODE` for a down NVLink (traffic on NODE), `!NV8` for
+    a degraded one; the lines under the matrix say how many were expected."""
     if link is None:
         return Text("·", style="dim")
     exp = expected_of(link)
     if link.health is LinkHealth.DOWN:
         shown = f"NV{exp}" if exp else "NV"
-        return Text(f"✗{shown}→{link.path}", style=DOWN_STYLE)
+        return Text(f"✗{link.path}" if compact else f"✗{shown}→{link.path}", style=DOWN_STYLE)
     if link.health is LinkHealth.DEGRADED:
-        return Text(f"!NV{link.nvlinks}/{exp if exp else '?'}", style=DEGRADED_STYLE)
+        return Text(f"!NV{link.nvlinks}" if compact else f"!NV{link.nvlinks}/{exp if exp else '?'}",
+                    style=DEGRADED_STYLE)
     if link.health is LinkHealth.UNKNOWN and link.is_gpu_pair:
         return Text("?" if "unseen" in link.evidence else f"?{link.path}", style=UNKNOWN_STYLE)
     return Text(link.path, style=PATH_STYLE.get(path_kind(link.path), ""))
@@ -69,24 +75,36 @@ def link_cell(link: Link | None) -> Text:
 
 def _header(report: Report, console: Console) -> None:
     topo = report.topology
-    status = Text(report.status.value.upper(), style=STATUS_STYLE[report.status])
-    line = Text.assemble(
-        ("tpdoctor scan ", "bold"), (topo.host, "bold cyan"),
-        f"  {len(topo.gpus)} GPU{'s' if len(topo.gpus) != 1 else ''}",
-        f"  source {topo.source}  captured {topo.captured_at}  status ", status,
-    )
-    console.print(line)
+    head = Text.assemble(("tpdoctor scan ", "bold"), (clean(topo.host), "bold cyan"), "  ")
+    body = (f"{len(topo.gpus)} GPU{'s' if len(topo.gpus) != 1 else ''}  source {clean(topo.source)}  "
+            f"captured {clean(topo.captured_at)}  status {report.status.value.upper()}")
+    line = hang(head, body, console.width, indent=2)
+    line.stylize(STATUS_STYLE[report.status], len(line) - len(report.status.value), len(line))
+    console.print(line, soft_wrap=True)
 
 
-def matrix_table(topo: Topology) -> Table:
+def _matrix_width(topo: Topology, compact: bool) -> int:
+    """Columns the matrix needs: the row labels, then each column's widest cell plus its padding."""
+    label = max((len(g.label) for g in topo.gpus), default=0)
+    cols = [max([len(col.label), 3] + [link_cell(topo.gpu_link(row.index, col.index), compact).cell_len
+                                       for row in topo.gpus if row.index != col.index]) for col in topo.gpus]
+    return label + sum(w + 3 for w in cols)  # each column: its padding (1 + 1) and the box's separator
+
+
+def matrix_table(topo: Topology, width: int = 100) -> Table:
+    """The GPU x GPU matrix. Row labels are never dropped; when the full cells (`✗NV18→NODE`) do not fit
+    `width`, every cell is written compact (`✗NODE`, `!NV8`) and the caption says so."""
+    compact = _matrix_width(topo, False) > width
     table = Table(title="GPU link matrix (effective path now)", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
-                  title_justify="left", title_style="bold")
-    table.add_column("", style="bold")
+                  title_justify="left", title_style="bold",
+                  caption="compact: ✗NODE NVLinks down, traffic on NODE · !NV8 degraded" if compact else None,
+                  caption_justify="left")
+    table.add_column("", style="bold", no_wrap=True, min_width=max((len(g.label) for g in topo.gpus), default=1))
     for g in topo.gpus:
         table.add_column(g.label, justify="center", no_wrap=True)
     for row in topo.gpus:
         cells = [Text(" X ", style="dim") if row.index == col.index
-                 else link_cell(topo.gpu_link(row.index, col.index)) for col in topo.gpus]
+                 else link_cell(topo.gpu_link(row.index, col.index), compact) for col in topo.gpus]
         table.add_row(row.label, *cells)
     return table
 
@@ -100,7 +118,7 @@ def nic_table(topo: Topology) -> Table | None:
     for g in topo.gpus:
         table.add_column(g.label, justify="center", no_wrap=True)
     for nic in topo.nics:
-        label = nic.label if isinstance(nic.name, Unknown) else f"{nic.label} {nic.name}"
+        label = nic.label if isinstance(nic.name, Unknown) else f"{nic.label} {markup(nic.name)}"
         table.add_row(label, *[link_cell(topo.link(g.label, nic.label)) for g in topo.gpus])
     return table
 
@@ -125,15 +143,15 @@ def device_lines(topo: Topology) -> list[Text]:
     out = []
     for g in topo.gpus:
         if g.status != "ok":
-            out.append(Text.assemble((f" {g.label} {g.status.upper()} ", DOWN_STYLE),
-                                     f" {g.status_reason or 'no reason recorded'}"))
+            out.append(Text.assemble((f" {g.label} {clean(g.status.upper())} ", DOWN_STYLE),
+                                     f" {clean(g.status_reason or 'no reason recorded')}"))
         fab = g.fabric
         if fab is not None and fab.state not in ("completed", "not_supported"):
-            out.append(Text.assemble((f" {g.label} fabric {fab.state} ", DOWN_STYLE),
+            out.append(Text.assemble((f" {g.label} fabric {clean(fab.state)} ", DOWN_STYLE),
                                      " NVSwitch fabric not registered: is nv-fabricmanager running?"))
         elif fab is not None and fab.state == "completed" and isinstance(fab.status, str) \
                 and fab.status != "success":
-            out.append(Text.assemble((f" {g.label} fabric {fab.status} ", DOWN_STYLE),
+            out.append(Text.assemble((f" {g.label} fabric {clean(fab.status)} ", DOWN_STYLE),
                                      " fabric registration completed with an error"))
         for port in g.nvlinks:
             counts = {name: getattr(port.errors, name)
@@ -144,7 +162,7 @@ def device_lines(topo: Topology) -> list[Text]:
     for link in topo.gpu_links():
         paths = link.evidence.get("paths")
         if isinstance(paths, dict):
-            said = ", ".join(f"{k} {v}" for k, v in paths.items())
+            said = clean(", ".join(f"{k} {v}" for k, v in paths.items()))
             out.append(Text.assemble((f" {link.a}–{link.b} probes disagree ", DEGRADED_STYLE), f" {said}"))
     return out
 
@@ -196,11 +214,12 @@ def gpu_table(topo: Topology, width: int = 100) -> Table:
     for name, justify in columns:
         if name == "Bus" and not with_bus:
             continue
-        table.add_column(name, justify=justify, no_wrap=name != "CPU affinity",  # type: ignore[arg-type]
+        name = "CPUs" if name == "CPU affinity" and not with_bus else name  # a header rich would cut in two
+        table.add_column(name, justify=justify, no_wrap=name not in ("CPU affinity", "CPUs"),  # type: ignore[arg-type]
                          overflow="fold")
     for g in topo.gpus:
-        cells: list[str | Text] = [g.label, g.name, _memory(g), *([_bus_id(g)] if with_bus else []),
-                                   show(g.numa_node), show(g.cpu_affinity), _pcie(g), _nvlinks(g)]
+        cells: list[str | Text] = [g.label, markup(g.name), _memory(g), *([markup(_bus_id(g))] if with_bus else []),
+                                   show(g.numa_node), markup(show(g.cpu_affinity)), _pcie(g), _nvlinks(g)]
         table.add_row(*cells, style="red" if g.status != "ok" else "")
     return table
 
@@ -227,17 +246,32 @@ def not_checked(topo: Topology) -> list[Text]:
     for gap in not_made(topo):
         where = f" [{', '.join(gap.subjects[:6])}{', …' if len(gap.subjects) > 6 else ''}]" if gap.subjects else ""
         run = f" → run `{gap.command}`" if gap.command else ""
-        out.append(Text.assemble((f" {gap.what}", UNKNOWN_STYLE), f"{where}: {gap.reason}{run}"))
+        out.append(Text.assemble((f" {clean(gap.what)}", UNKNOWN_STYLE), clean(f"{where}: {gap.reason}{run}", 2000)))
     return out
 
 
-def render(report: Report, console: Console, *, banner: str | None = None) -> None:
-    """Write the whole human report into `console`."""
+def _findings(report: Report, console: Console) -> None:
+    """Each active finding with a hanging indent: wrapped text stays under the message, the recommendation
+    under its arrow."""
+    console.print(Text("Findings", style="bold"))
+    for f in report.findings:
+        if f.suppressed:
+            continue
+        head = Text.assemble((f" {f.severity.value.upper():8}", SEVERITY_STYLE[f.severity]),
+                             (f" {clean(f.rule)} {clean(f.name)} ", "bold"))
+        console.print(hang(head, clean(f"{f.subject}: {f.message}", 2000), console.width, indent=10), soft_wrap=True)
+        if f.recommendation:
+            console.print(hang(" " * 10 + "→ ", clean(f.recommendation, 2000), console.width), soft_wrap=True)
+
+
+def render(report: Report, console: Console, *, banner: str | None = None, footer: str | None = None) -> None:
+    """Write the whole human report into `console`. `footer` replaces the closing "Status: … (exit N)" line
+    (the demo, which exits 0 by design, says so there)."""
     topo = report.topology
     if banner:
-        console.print(Text(banner, style="bold reverse"), highlight=False)
+        console.print(hang(Text(""), banner.strip(), console.width, indent=0, style="bold reverse"), soft_wrap=True)
     _header(report, console)
-    console.print(matrix_table(topo))
+    console.print(matrix_table(topo, console.width))
     for line in broken_lines(topo):
         console.print(line)
     for line in device_lines(topo):
@@ -250,22 +284,18 @@ def render(report: Report, console: Console, *, banner: str | None = None) -> No
     console.print(gpu_table(topo, console.width))
     console.print(legend())
     if report.findings:
-        console.print(Text("Findings", style="bold"))
-        for f in report.findings:
-            if f.suppressed:
-                continue
-            console.print(Text.assemble((f" {f.severity.value.upper():8}", SEVERITY_STYLE[f.severity]),
-                                        (f" {f.rule} {f.name} ", "bold"), f"{f.subject}: {f.message}"))
-            if f.recommendation:
-                console.print(f"          → {f.recommendation}", highlight=False)
+        _findings(report, console)
     gaps = not_checked(topo)
     if gaps:
         console.print(Text("Not checked (the status cannot be ok without these)", style="bold"))
         for line in gaps:
-            console.print(line, highlight=False)
+            console.print(hang(Text(""), line.plain, console.width, indent=3), soft_wrap=True, highlight=False)
     if topo.probe_notes:
         console.print(Text("Probe notes", style="bold"))
         for note in topo.probe_notes:
-            console.print(f" • {note}", highlight=False, markup=False)
-    console.print(Text.assemble("Status: ", (report.status.value, STATUS_STYLE[report.status]),
-                                f" (exit {int(report.status.exit_code)})"))
+            console.print(hang(" • ", clean(note, 2000), console.width), soft_wrap=True, highlight=False, markup=False)
+    status = Text.assemble("Status: ", (report.status.value, STATUS_STYLE[report.status]))
+    if footer:
+        console.print(hang(status + Text(" — "), footer, console.width, indent=2), soft_wrap=True)
+    else:
+        console.print(status + Text(f" (exit {int(report.status.exit_code)})"), soft_wrap=True)
