@@ -102,7 +102,7 @@ def _lws256(tmp_path: Path) -> Path:
     return out
 
 
-KINDS = ["canonical-job.yaml", "canonical-pod.yaml", "vllm.sh", "compose.yaml", "sglang.sh", "tgi.sh", "trtllm.sh"]
+KINDS = ["canonical-job.yaml", "vllm.sh", "compose.yaml", "sglang.sh", "tgi.sh", "trtllm.sh"]
 
 
 @pytest.mark.parametrize("name", KINDS)
@@ -127,21 +127,36 @@ def test_fix_tp_across_nodes_in_a_shell_string(tmp_path: Path, capsys) -> None: 
     capsys.readouterr()
     code = main(["check-deployment", str(out), "--topology", str(TOPO / "h100-sxm-8.json"), "--json"])
     data = json.loads(capsys.readouterr().out)
-    assert "TPD203" not in rules_of(data) and code in (0, 1)
+    assert "TPD203" not in rules_of(data)
+    # PP over two nodes: the other node's GPUs are not in --topology, so OK cannot be promised without --fleet
+    open_q = [q for q in data["questions"] if not q["answered"]]
+    assert code == 3 and [q["question"] for q in open_q] == ["links"] and "--fleet" in open_q[0]["answer_with"]
+
+
+def test_fix_never_writes_host_indices_into_a_pod(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # the pod asks the device plugin for 2 GPUs; its CUDA_VISIBLE_DEVICES=0,1 are the container's two GPUs.
+    # The fix is where the pod lands (a node affinity on tpdoctor's NFD labels) or the plugin's allocation,
+    # never "2,3" (devices the container does not have)
+    out = tmp_path / "pod.yaml"
+    code = main(["check-deployment", str(FIX / "canonical-pod.yaml"), "--topology", str(EXAMPLE), "--fix", str(out)])
+    assert code == 1  # TPD211: 5 of the 6 pairs the device plugin may hand out are weaker than NV12
+    err = capsys.readouterr().err
+    assert out.read_text() == (FIX / "canonical-pod.yaml").read_text()
+    assert "CUDA_VISIBLE_DEVICES=2,3" not in err and "tpdoctor.io/nvlink.links-down" in err
 
 
 def test_sarif_points_at_manifest_lines(capsys) -> None:  # type: ignore[no-untyped-def]
-    code = main(["check-deployment", str(FIX / "canonical-pod.yaml"), "--topology", str(EXAMPLE),
-                 "--format", "sarif"])
+    code = main(["check-deployment", str(FIX / "vllm.sh"), "--topology", str(EXAMPLE), "--format", "sarif"])
     assert code == 2
     sarif = json.loads(capsys.readouterr().out)
     assert sarif["version"] == "2.1.0"
     run = sarif["runs"][0]
     assert {r["id"] for r in run["tool"]["driver"]["rules"]} >= {f"TPD2{i:02d}" for i in range(10)}
     res = next(r for r in run["results"] if r["ruleId"] == "TPD200")
-    assert res["level"] == "error"
+    assert res["level"] == "error" and res["kind"] == "fail"
     loc = res["locations"][0]["physicalLocation"]
-    assert loc["artifactLocation"]["uri"].endswith("canonical-pod.yaml") and loc["region"]["startLine"] == 22
+    assert loc["artifactLocation"]["uri"].endswith("vllm.sh") and loc["region"]["startLine"] == 3
+    assert run["invocations"][0]["executionSuccessful"] is True and run["invocations"][0]["exitCode"] == 2
 
 
 def test_text_output_and_explain(capsys) -> None:  # type: ignore[no-untyped-def]

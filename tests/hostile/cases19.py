@@ -379,7 +379,7 @@ CASES19: tuple[Case, ...] = (
          check=one_expiry, issue="19.4"),
     Case("check-deployment-with-escapes-in-the-model-name",
          lambda tmp: {**nothing(tmp), "input": _write(tmp, "job.yaml", 'model: "qwen\\e[2J\\e]0;x\\a"\ntp: 2\n')},
-         CHECK, 1, r"check-deployment", stream="stdout", check=no_escape, issue="19.4"),
+         CHECK, 3, r"check-deployment", stream="stdout", check=no_escape, issue="19.4"),  # 3: model unknown (22)
     Case("scan-error-line-with-escapes-in-the-path", nothing, ("scan", "--from", "{tmp}/x" + ESC + ".json"), 3,
          r"^tpdoctor: error: .*x\\x1b\[2J.*no such file", check=no_escape, issue="19.4"),
     # 5. fleet inputs from peers

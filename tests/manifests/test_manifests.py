@@ -39,14 +39,19 @@ def test_k8s_pod_vllm_serve_args() -> None:
     d = one("canonical-pod.yaml")
     assert (d.kind, d.engine, d.model, d.tp, d.gpus, d.gpu_count) == ("Pod", "vllm", "/models/qwen35-27b-fp8", 2,
                                                                      (0, 1), 2)
+    # CUDA_VISIBLE_DEVICES=0,1 in a pod that requests nvidia.com/gpu: 2 picks among the GPUs the device plugin
+    # hands out (container indices), never host GPU0 and GPU1
+    assert (d.placement, d.gpu_scope, d.host_gpus, d.runtime) == ("scheduler", "container", None, "kubernetes")
     assert d.max_num_seqs == 8  # --max-num-seqs=8 form
     assert d.origin("gpus").line == 22 and d.origin("tp").line == 15
 
 
 def test_k8s_deployment_image_entrypoint_and_nvidia_visible_devices() -> None:
+    # NVIDIA_VISIBLE_DEVICES in a pod that requests nvidia.com/gpu is replaced by the device plugin's choice:
+    # the pod gets 4 GPUs the scheduler picks, never host GPUs 0-3
     d = one("llama70b-deployment.yaml")
-    assert (d.kind, d.engine, d.tp, d.dtype, d.gpus, d.gpu_count) == ("Deployment", "vllm", 4, "bfloat16",
-                                                                     (0, 1, 2, 3), 4)
+    assert (d.kind, d.engine, d.tp, d.dtype, d.gpus, d.gpu_count) == ("Deployment", "vllm", 4, "bfloat16", None, 4)
+    assert (d.placement, d.runtime) == ("scheduler", "kubernetes")
 
 
 def test_k8s_statefulset_shell_string_sglang() -> None:

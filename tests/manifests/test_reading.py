@@ -143,11 +143,13 @@ def test_tgi_without_num_shard_shards_over_the_gpus_it_sees() -> None:
 
 
 @pytest.mark.parametrize("text,match", [
-    ("apiVersion: v1\nkind: Pod\nmetadata: {name: {{ .Release.Name }}}\n", "a Helm template: render it with `helm "
-                                                                            "template` first"),
+    ("apiVersion: v1\nkind: Pod\nmetadata: {name: {{ .Release.Name }}}\nspec: {containers: [{image: vllm/vllm-openai}]}"
+     "\n", "a Helm template: render it with `helm template` first"),
+    ("apiVersion: v1\nkind: Service\nmetadata: {name: {{ .Release.Name }}}\n", "a Helm template with no engine"),
     ("a: 1\n<<<<<<< HEAD\nb: 2\n=======\nb: 3\n>>>>>>> x\n", "merge-conflict markers"),
     ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - image: vllm/vllm-tpu:latest\n"
-     "    args: [--model, m, -tp, '4']\n    resources: {limits: {google.com/tpu: 4}}\n", "TPU job.*not a GPU job"),
+     "    args: [--model, m, -tp, '4']\n    resources: {limits: {google.com/tpu: 4}}\n",
+     "TPU job.*not an NVIDIA GPU job"),
     ("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: 3}\n", "Widget w: no container"),
 ])
 def test_what_is_not_a_gpu_deployment_is_named(text: str, match: str) -> None:

@@ -5,20 +5,24 @@ Never imports torch: manifests, a topology snapshot and optional bench results a
 
 from __future__ import annotations
 
-import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from tpdoctor.commands._ruleopts import fail_on_option, load, rule_options
-from tpdoctor.model.findings import Finding, Report, Severity, apply_fail_on
+from tpdoctor.model.errors import NotADeployment
+from tpdoctor.model.findings import Report, Severity, apply_fail_on
 from tpdoctor.model.safetext import clean
 from tpdoctor.node.read import read_node
 
 if TYPE_CHECKING:
+    from tpdoctor.deploy.check import CheckResult, InputNote
     from tpdoctor.deploy.fix import FixOutcome
+    from tpdoctor.engine.rule import Rule
+    from tpdoctor.model.topology import Topology
 
 
 @click.command("check-deployment")
@@ -27,11 +31,9 @@ if TYPE_CHECKING:
               help="Judge the TP groups running on the node now (its GPU processes, docs/running.md) instead of "
                    "manifests: this machine, or a `tpdoctor collect` directory given with --topology.")
 @click.option("--topology", "topology_path", type=click.Path(path_type=Path), metavar="PATH",
-              help="Node capture: topo -m text, collect directory or snapshot JSON; - reads standard input "
-                   "(default: this machine).")
+              help="Node capture: topo -m text, collect directory or snapshot JSON (default: this machine).")
 @click.option("--bench", "bench_path", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
-              help="Measured all-reduce results to use instead of nominal bandwidth: tpdoctor bench --json, or "
-                   "nccl-tests all_reduce_perf output; - reads standard input.")
+              help="Measured all-reduce results (tpdoctor bench --json) to use instead of nominal bandwidth.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (tpdoctor/v1 + deployments).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
               show_default=True, help="Output format; sarif for CI code scanning.")
@@ -52,23 +54,45 @@ if TYPE_CHECKING:
 @click.option("--json-detail", "json_detail", type=click.Choice(["findings", "full"]), default="findings",
               show_default=True, help="With --fleet --json: the deployments with findings and the facts that explain "
               "them, with counts of the rest; or every deployment, placement and fact.")
+@click.option("--accept-unknown", "accept_unknown", multiple=True, metavar="QUESTION[:REASON]",
+              help="Accept one question left unanswered (starts, tp_valid, links, network, sharing, rules) instead "
+                   "of UNKNOWN; reported as accepted with the reason. Repeatable.")
+@click.option("--allocation", type=click.Choice(["any", "best-effort"]), default="any", show_default=True,
+              help="How the device plugin picks GPUs asked for by count: any free ones, or the NVIDIA plugin's "
+                   "topology-aware best-effort policy.")
+@click.option("--output", "output", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Write the report (--format) to FILE, atomically; the text report still goes to stdout when "
+                   "the format is json or sarif.")
+@click.option("--allow-no-deployment", is_flag=True,
+              help="Exit 0 when no input holds a deployment (each is a note), e.g. in a pre-commit hook that is "
+                   "handed every changed YAML file; an input that cannot be read is still UNKNOWN.")
 @fail_on_option
 @rule_options
 def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path: Path | None, as_json: bool,
             fmt: str, fix_out: Path | None, explain: bool, gpu: str | None, model_configs: tuple[str, ...],
             fleet_paths: tuple[Path, ...], max_age: str | None, json_detail: str, running: bool,
-            fail_on: Severity, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...], severity: tuple[str, ...]) -> int:
-    """Check TP deployments (job.yaml, Kubernetes, docker-compose, engine command lines) against a node,
-    or with --fleet against every node of a cluster (multi-node jobs, cross-node TP, fleet-wide placement).
+            accept_unknown: tuple[str, ...], allocation: str, output: Path | None,
+            allow_no_deployment: bool, fail_on: Severity, rules_dirs: tuple[Path, ...], ignore: tuple[str, ...],
+            severity: tuple[str, ...]) -> int:
+    """Check TP deployments (job.yaml, Kubernetes, docker-compose, engine command lines; `-` reads standard
+    input) against a node, or with --fleet against every node of a cluster.
 
     With --running, the deployments are the TP groups running on the node: found from the processes that hold
     its GPUs, their engines' command lines read as manifests.
 
-    Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (bad manifest, unreadable topology, GPU processes
-    that cannot be seen).
+    OK means every critical question (does it start, is TP valid, is its group on healthy fast links, does it
+    cross the network, does it share GPUs) was answered; one that was not makes it UNKNOWN, naming what would
+    answer it. Exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (a question not answered, an input not read,
+    GPU processes that cannot be seen).
     """
     from tpdoctor.commands._benchinput import read_bench_input
-    from tpdoctor.deploy.check import check, read_manifests
+    from tpdoctor.deploy.check import check, read_inputs
+    from tpdoctor.deploy.questions import parse_accept
+
+    try:
+        accept = parse_accept(accept_unknown)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--accept-unknown") from None
 
     if running:
         if manifests or fleet_paths or fix_out is not None or bench_path is not None or max_age is not None:
@@ -96,40 +120,76 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
         return int(apply_fail_on(status, fail_on).exit_code)
     if max_age is not None:
         raise click.UsageError("--max-age needs --fleet")
-    deployments = read_manifests(manifests)
+    if fix_out is not None and any(str(m) == "-" for m in manifests):
+        raise click.UsageError("--fix writes a corrected copy of a file: it cannot fix standard input (-)")
+    deployments, inputs = read_inputs(manifests)
     node = read_node(topology_path)
     topology, bench = node.topology, node.bench
     if bench_path is not None:
         bench = bench + read_bench_input(bench_path)
     rules, options = load(rules_dirs, ignore, severity, scopes=("node", "deployment"))  # no fleet without --fleet
-    result = check(deployments, topology, rules, bench=bench, options=options,
-                   base_dir=manifests[0].parent if manifests else None, gpu=gpu,
-                   model_configs=model_config_map(model_configs))
     fmt = "json" if as_json else fmt
-    if fmt == "json":
-        from tpdoctor.model import contract as report_json
-
-        data = report_json.report_to_data(result.report)
-        data["deployments"] = list(result.facts)
-        click.echo(json.dumps(data, indent=2))
-    elif fmt == "sarif":
-        from tpdoctor.report import sarif
-
-        def locate(f: Finding) -> tuple[str, int | None] | None:
-            o = result.origin_of(f)
-            return (o.file, o.line) if o is not None else None
-
-        click.echo(sarif.render(result.report, rules, locate), nl=False)
-    else:
-        from tpdoctor.report.deployment_text import render
-        from tpdoctor.report.terminal import terminal
-
-        render(result, terminal(highlight=False), explain=explain)
+    if not deployments:
+        return _nothing(inputs, topology, rules, fmt, output, allow_no_deployment)
+    result = check(deployments, topology, rules, bench=bench, options=options,
+                   base_dir=_base_dir(manifests), gpu=gpu, allocation=allocation, accept=accept, inputs=inputs,
+                   model_configs=model_config_map(model_configs))
+    code = int(apply_fail_on(result.report.status, fail_on).exit_code)
+    _emit(result, rules, fmt, explain, code, output)
     if fix_out is not None:
         from tpdoctor.deploy.fix import fix_files
 
         report_fixes(fix_files(manifests, result, topology, fix_out, rules, options, gpu))
-    return int(apply_fail_on(result.report.status, fail_on).exit_code)
+    return code
+
+
+def _emit(result: CheckResult, rules: Sequence[Rule], fmt: str, explain: bool, code: int,
+          output: Path | None) -> None:
+    """The report on stdout, or into `output` (atomically) with the text view on stdout."""
+    from tpdoctor.commands._deployout import render
+
+    if output is not None:
+        from tpdoctor.files.atomic import write_atomic
+
+        write_atomic(output, render(result, rules, fmt, explain=explain, exit_code=code), what=f"{fmt} report")
+        if fmt != "text":
+            render(result, rules, "text", explain=explain, to_stdout=True)
+    else:
+        click.echo(render(result, rules, fmt, explain=explain, exit_code=code, to_stdout=True), nl=False)
+
+
+def _base_dir(manifests: tuple[Path, ...]) -> Path | None:
+    """Where a model's config.json is looked up: next to the first file (the working directory for stdin)."""
+    first = next((m for m in manifests if str(m) != "-"), None)
+    return first.parent if first is not None else Path.cwd()
+
+
+def _nothing(inputs: Sequence[InputNote], topology: Topology, rules: list[Rule], fmt: str,
+             output: Path | None, allowed: bool) -> int:
+    """No input gave a deployment: one line on stderr, exit 3 (0 with --allow-no-deployment when every input
+    was read); a SARIF report is still written (CI reads it)."""
+    first = inputs[0].message if inputs else "no manifest given"
+    more = f" (and {len(inputs) - 1} more input(s) without one)" if len(inputs) > 1 else ""
+    ok = allowed and all(n.kind == "not-a-deployment" for n in inputs)
+    if fmt == "sarif":
+        from tpdoctor.commands._deployout import sarif_text
+        from tpdoctor.deploy.check import CheckResult
+        from tpdoctor.model.findings import Status
+
+        empty = CheckResult(Report(topology=topology, status=Status.OK if ok else Status.UNKNOWN), (), (), (), (),
+                            tuple(inputs))
+        text = sarif_text(empty, rules, 0 if ok else 3)
+        if output is not None:
+            from tpdoctor.files.atomic import write_atomic
+
+            write_atomic(output, text, what="sarif report")
+        else:
+            click.echo(text, nl=False)
+    if ok:
+        for n in inputs:
+            click.echo(clean(f"note: {n.message}"), err=True)
+        return 0
+    raise NotADeployment(f"no deployment to check: {first}{more}")
 
 
 def model_config_map(values: tuple[str, ...]) -> dict[str, Path]:

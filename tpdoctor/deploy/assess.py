@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tpdoctor.advice import costmodel, placement, quant
+from tpdoctor.advice import costmodel, placement, quant, scheduler
 from tpdoctor.advice.objective import Objective
 from tpdoctor.deploy import costs
 from tpdoctor.deploy import memory as engine_memory
@@ -23,6 +23,7 @@ from tpdoctor.llm.precision import Precision
 from tpdoctor.model import skus
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.deployment import Deployment
+from tpdoctor.model.errors import TpdError
 from tpdoctor.model.topology import RANK, PathKind, Topology, path_kind
 from tpdoctor.model.unknown import Unknown
 
@@ -52,7 +53,9 @@ class Assessment:
     nvlink_reference: costmodel.Prediction | None = None  # the same TP over this SKU's healthy NVLink
     best: placement.Group | None = None  # a strictly better free group of the same size
     free_best: placement.Group | None = None  # the best group of the same size no other deployment holds
-    worst_pair: placement.Group | None = None  # unpinned TP: the weakest free pair a scheduler could hand out
+    worst_pair: placement.Group | None = None  # unpinned TP: the weakest free group a scheduler could hand out
+    used: tuple[int, ...] | None = None  # the node's GPUs its group runs on, when known (pinned, or all visible)
+    sets: scheduler.Sets | None = None  # GPUs a scheduler picks: the groups it may hand out on this node
     best_prediction: costmodel.Prediction | None = None
     replicas: costmodel.Prediction | None = None  # TP=1 × tp replicas
     objective: Objective | None = None  # what the deployment is judged on (advice/objective.py)
@@ -93,6 +96,7 @@ def resolve_dtype(dep: Deployment, res: models.Resolution | None, notes: list[st
 
 
 def resolve_gpus(dep: Deployment, topology: Topology, notes: list[str]) -> tuple[int, ...] | None:
+    """The host GPUs it is pinned to, when they are on the node (container indices are not host GPUs)."""
     indices = {g.index for g in topology.gpus}
     if dep.gpu_uuids:
         by_uuid = {str(g.uuid).lower(): g.index for g in topology.gpus if not isinstance(g.uuid, Unknown)}
@@ -102,13 +106,39 @@ def resolve_gpus(dep: Deployment, topology: Topology, notes: list[str]) -> tuple
                          + ", ".join(u for u in dep.gpu_uuids if u.lower() not in by_uuid))
             return None
         return found
-    if dep.gpus is None:
+    if dep.host_gpus is None:
         return None
-    missing = [i for i in dep.gpus if i not in indices]
+    missing = [i for i in dep.host_gpus if i not in indices]
     if missing:
         notes.append(f"GPU{missing[0]} is not on {topology.host} (it has {len(indices)} GPUs)")
         return None
-    return tuple(dep.gpus)
+    return tuple(dep.host_gpus)
+
+
+def used_gpus(dep: Deployment, topology: Topology, pinned: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """The node's GPUs the engine runs on: the first TP × PP (per node) of what it sees — of the pinned GPUs, or
+    of every GPU of the node when it sees them all (vLLM, SGLang and TensorRT-LLM ranks use devices 0…n-1)."""
+    n = dep.gpus_needed
+    if pinned is not None:
+        return pinned[:n] if len(pinned) >= n else pinned
+    if "tp" in dep.unknown or "pp" in dep.unknown:  # how many of them it takes is not known
+        return None
+    if dep.placement == "all" and dep.gpus is None and not dep.gpu_uuids:
+        ordered = [g.index for g in sorted(topology.gpus, key=lambda g: g.index)]
+        return tuple(ordered[:n]) if len(ordered) >= n else None
+    return None
+
+
+def shares_node(a: Deployment, b: Deployment) -> bool:
+    """They could run at the same time on the same node (compose services of disjoint profiles never do, nor
+    two launches of one script when the first runs in the foreground: the second starts once it has exited)."""
+    if a.node is not None and b.node is not None and a.node != b.node:
+        return False
+    if a.step and b.step and a.step[0] == b.step[0] and a.step[1] != b.step[1]:
+        first = a.step if a.step[1] < b.step[1] else b.step
+        if first[2]:
+            return False
+    return not (a.profiles and b.profiles and not set(a.profiles) & set(b.profiles))
 
 
 def tp_validity(spec: models.ModelSpec, tp: int) -> list[str]:
@@ -151,6 +181,34 @@ def _visible_shards(dep: Deployment, topology: Topology, notes: list[str]) -> De
                            unknown={k: v for k, v in dep.unknown.items() if k != "tp"})
 
 
+def _prebuilt(dep: Deployment, base_dir: Path | None, notes: list[str]) -> Deployment:
+    """A prebuilt TensorRT-LLM engine whose directory (with its config.json) is at hand: TP and PP from its
+    mapping (`pretrained_config.mapping`, or the older `builder_config` tensor/pipeline_parallel)."""
+    import json
+
+    from tpdoctor.files.read import read_text
+
+    if not dep.engine_dir or "tp" not in dep.unknown:
+        return dep
+    where = Path(dep.engine_dir)
+    where = where if where.is_absolute() or base_dir is None else base_dir / where
+    cfg = where / "config.json"
+    if not cfg.is_file():
+        return dep
+    try:
+        data = json.loads(read_text(cfg, what="a TensorRT-LLM engine config"))
+    except (TpdError, ValueError) as exc:
+        notes.append(f"{cfg}: not read ({exc})")
+        return dep
+    mapping = (data.get("pretrained_config") or {}).get("mapping") or {} if isinstance(data, dict) else {}
+    old = data.get("builder_config") or {} if isinstance(data, dict) else {}
+    tp, pp = mapping.get("tp_size", old.get("tensor_parallel")), mapping.get("pp_size", old.get("pipeline_parallel", 1))
+    if not isinstance(tp, int) or not isinstance(pp, int) or tp < 1 or pp < 1:
+        return dep
+    notes.append(f"TP={tp} PP={pp} from the prebuilt engine's {cfg}")
+    return dep.with_values(tp=tp, pp=pp, unknown={k: v for k, v in dep.unknown.items() if k not in ("tp", "pp")})
+
+
 def _gpu_of(topology: Topology, gpus: tuple[int, ...] | None, override: skus.Sku | None,
             notes: list[str]) -> tuple[str | None, skus.Sku | None, int | None]:
     """(GPU name, SKU, memory MiB) of the group, or of the `--gpu` SKU the user named."""
@@ -170,13 +228,26 @@ def _gpu_of(topology: Topology, gpus: tuple[int, ...] | None, override: skus.Sku
     return name, sku, mem
 
 
+def _held(dep: Deployment, original: Deployment, others: Sequence[Deployment], topology: Topology,
+          used: tuple[int, ...] | None) -> tuple[set[int], dict[str, tuple[int, ...]]]:
+    """GPUs the other deployments of the check use on this node, and which of them it shares (by name)."""
+    theirs = [(o, used_gpus(o, topology, tuple(o.host_gpus) if o.host_gpus is not None else None))
+              for o in others if o is not original and shares_node(dep, o)]
+    held = {g for _o, u in theirs for g in (u or ())}
+    shared = [(o, u) for o, u in theirs if u and used and set(u) & set(used)]
+    twice = {n for n, c in Counter(o.name for o in others).items() if c > 1} if shared else set()
+    overlap = {(o.name if o.name not in twice else f"{o.name} ({o.ident})"):
+               tuple(sorted(set(u or ()) & set(used or ()))) for o, u in shared}
+    return held, overlap
+
+
 def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] = (),
            bench: Sequence[BenchResult] = (), table: placement.PairTable | None = None,
            base_dir: Path | None = None, held_by: Mapping[str, tuple[int, ...]] | None = None,
-           gpu: skus.Sku | None = None, model_config: Path | None = None) -> Assessment:
+           gpu: skus.Sku | None = None, model_config: Path | None = None, allocation: str = "any") -> Assessment:
     notes = list(dep.notes)
     original = dep
-    dep = _visible_shards(dep, topology, notes)
+    dep = _prebuilt(_visible_shards(dep, topology, notes), base_dir, notes)
     res = models.resolve_model(dep.model, base_dir, model_config) if dep.model or model_config else None
     spec = res.spec if res else None
     if res is not None and res.note:
@@ -185,38 +256,35 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
     if dep.node and dep.node != topology.host:
         notes.append(f"pinned to node {dep.node}; checked against the topology of {topology.host}")
     gpus = resolve_gpus(dep, topology, notes)
-    gpu_name, sku, mem_mib = _gpu_of(topology, gpus, gpu, notes)
+    used = used_gpus(dep, topology, gpus)
+    gpu_name, sku, mem_mib = _gpu_of(topology, used or gpus, gpu, notes)
     t = table or placement.PairTable(topology)
-    group = t.group(gpus) if gpus else None
-    broken, down = _broken_pairs(topology, gpus)
     if held_by is not None:  # fleet mode: who holds which GPUs of this node, decided by the caller
         held = {g for gs in held_by.values() for g in gs}
-        overlap = {n: tuple(sorted(set(gs) & set(gpus))) for n, gs in held_by.items()
-                   if gpus and set(gs) & set(gpus)}
+        overlap = {n: tuple(sorted(set(gs) & set(used or ()))) for n, gs in held_by.items()
+                   if used and set(gs) & set(used)}
     else:
-        held = {g for o in others if o is not original and o.gpus and (o.node is None or dep.node is None
-                                                                          or o.node == dep.node) for g in o.gpus}
-        shared = [o for o in others if o is not original and o.gpus and gpus and set(o.gpus) & set(gpus)
-                  and (o.node is None or dep.node is None or o.node == dep.node)]
-        twice = {n for n, c in Counter(o.name for o in others).items() if c > 1} if shared else set()
-        overlap = {(o.name if o.name not in twice else f"{o.name} ({o.ident})"):
-                   tuple(sorted(set(o.gpus or ()) & set(gpus or ()))) for o in shared}
+        held, overlap = _held(dep, original, others, topology, used)
+    n = dep.gpus_needed
+    sets = None
+    if used is None and (dep.placement == "scheduler" or dep.gpu_scope == "container") and n <= len(topology.gpus):
+        sets = scheduler.sets(topology, n, exclude=frozenset(held), allocation=allocation, table=t)
+        if sets is not None and sets.best is not None and n > 1:
+            notes.append(f"the scheduler picks its {n} GPUs: judged on the best group it can hand out, "
+                         f"{sets.best.label} ({sets.best.weakest_path}); {sets.describe('it')}")
+    group = t.group(used) if used else (sets.best if sets is not None and sets.best is not None and n > 1 else None)
+    broken, down = _broken_pairs(topology, group.gpus if group else None)
     result = Assessment(deployment=dep, spec=spec, dtype=dtype, sku=sku, gpu_name=gpu_name,
                         gpu_memory_mib=mem_mib, gpus=gpus, group=group, broken_pairs=tuple(broken),
                         down_pairs=tuple(down), degraded_pairs=tuple(x for x in broken if x not in down),
                         overlap=overlap, nccl_conflicts=tuple(nccl_conflicts(dep.env, group)), notes=(),
-                        resolution=res, precision=prec)
+                        resolution=res, precision=prec, used=used, sets=sets)
     extra: dict[str, object] = {}
-    n = dep.gpus_needed
     best = placement.best_group(topology, n, exclude=held, table=t) if n <= len(topology.gpus) else None
     extra["free_best"] = best
-    if gpus is None and dep.tp > 1 and n > 1 and best is not None:
-        free = [g.index for g in topology.gpus if g.index not in held and g.status == "ok"]
-        pairs = [t.group((a, b)) for i, a in enumerate(free) for b in free[i + 1:]]
-        worst = max(pairs, key=lambda g: g.key[:1], default=None)
-        if worst is not None and worst.weakest_quality > best.weakest_quality:
-            extra["worst_pair"] = worst
-    if group is not None and best is not None and best.gpus != group.gpus and len(group.gpus) == n and (
+    if sets is not None and dep.tp > 1 and n > 1 and sets.bad and sets.worst is not None:
+        extra["worst_pair"] = sets.worst
+    if group is not None and used and best is not None and best.gpus != group.gpus and len(group.gpus) == n and (
             best.weakest_quality < group.weakest_quality
             or (best.weakest_quality == group.weakest_quality and best.numa_nodes < group.numa_nodes)):
         extra["best"] = best

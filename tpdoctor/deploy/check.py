@@ -13,17 +13,18 @@ from typing import Any
 from tpdoctor.advice.placement import PairTable, best_group
 from tpdoctor.deploy.assess import Assessment, assess
 from tpdoctor.deploy.facts import DEPLOYMENT_SCHEMA, deployment_facts
+from tpdoctor.deploy.questions import Question, ask, critical_ids, verdict
 from tpdoctor.engine.evaluate import Options, evaluate
 from tpdoctor.engine.rule import Rule
-from tpdoctor.files.read import read_text
+from tpdoctor.files.read import STDIN, read_text
 from tpdoctor.manifests import loader
 from tpdoctor.model import contract as report_json
 from tpdoctor.model import skus
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.codec import from_data
 from tpdoctor.model.deployment import Deployment, Origin
-from tpdoctor.model.errors import ManifestError, ParseError
-from tpdoctor.model.findings import Finding, Report, status_of
+from tpdoctor.model.errors import ManifestError, NotADeployment, ParseError, TpdError
+from tpdoctor.model.findings import Finding, Report
 from tpdoctor.model.topology import Topology
 
 # Which manifest value a finding is about (for SARIF locations and messages that point at a line).
@@ -34,11 +35,23 @@ RULE_FIELD = {"TPD200": "gpus", "TPD201": "gpus", "TPD202": "tp", "TPD203": "tp"
 
 
 @dataclass(frozen=True)
+class InputNote:
+    """An input that gave no deployment: `not-a-deployment` (a Service, a build step, a ROCm job: a note) or
+    `unread` (broken YAML, a Helm template of a deployment, an unreadable path: the check is UNKNOWN)."""
+
+    path: str
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
 class CheckResult:
     report: Report
     deployments: tuple[Deployment, ...]
     assessments: tuple[Assessment, ...]
     facts: tuple[dict[str, Any], ...]
+    questions: tuple[Question, ...] = ()  # every critical question about every deployment (deploy/questions.py)
+    inputs: tuple[InputNote, ...] = ()  # inputs that gave no deployment
 
     def deployment(self, subject: str) -> Deployment | None:
         """The deployment a finding is about (its subject: the name, or `name (file:line)` when names repeat)."""
@@ -85,6 +98,25 @@ def read_manifests(paths: Sequence[str | Path]) -> list[Deployment]:
     return out
 
 
+
+
+def read_inputs(paths: Sequence[str | Path]) -> tuple[list[Deployment], list[InputNote]]:
+    """Each input read on its own (`-` is standard input): the deployments, and a note for each input that
+    gave none, so one Service or broken file among many neither ends the run nor hides the others."""
+    deployments: list[Deployment] = []
+    notes: list[InputNote] = []
+    for p in paths:
+        name = "<stdin>" if str(p) == STDIN else str(p)
+        try:
+            text = read_text(p, what="a manifest")  # `-`: standard input, bounded as a file (files/read.py)
+            deployments += loader.read_text(text, name)
+        except NotADeployment as exc:
+            notes.append(InputNote(name, "not-a-deployment", exc.message))
+        except TpdError as exc:
+            notes.append(InputNote(name, "unread", exc.message))
+    return deployments, notes
+
+
 def read_bench(path: str | Path) -> tuple[BenchResult, ...]:
     """A bench JSON: a list of BenchResult objects, or a tpdoctor/v1 report with a `bench` list."""
     p = Path(path)
@@ -122,11 +154,15 @@ def attach_bench(topology: Topology, bench: Sequence[BenchResult]) -> Topology:
 
 def check(deployments: Sequence[Deployment], topology: Topology, rules: Sequence[Rule], *,
           bench: Sequence[BenchResult] = (), options: Options | None = None,
-          base_dir: Path | None = None, gpu: str | None = None,
+          base_dir: Path | None = None, gpu: str | None = None, allocation: str = "any",
+          accept: Mapping[str, str] | None = None, inputs: Sequence[InputNote] = (),
           model_configs: Mapping[str, Path] | None = None) -> CheckResult:
     """Assess each deployment on the node and evaluate the rules. `gpu`: a SKU key or product name that
-    replaces the node's GPU when the topology does not name it (`--gpu`). `model_configs`: config.json paths
-    by model reference as written (`--model-config MODEL=PATH`); key "" is every deployment's."""
+    replaces the node's GPU when the topology does not name it (`--gpu`); `allocation`: how the device plugin
+    picks GPUs it is asked for by count (scheduler.ALLOCATIONS); `accept`: questions the caller accepts
+    unanswered, with the reason (`--accept-unknown`); `inputs`: notes on inputs that gave no deployment (an
+    unread one makes the check UNKNOWN); `model_configs`: config.json paths by model reference as written
+    (`--model-config MODEL=PATH`); key "" is every deployment's."""
     from dataclasses import replace
 
     sku = None
@@ -139,14 +175,18 @@ def check(deployments: Sequence[Deployment], topology: Topology, rules: Sequence
     table = PairTable(topo)
     configs = model_configs or {}
     assessments = tuple(replace(assess(d, topo, others=deployments, bench=bench, table=table, base_dir=base_dir,
-                                       gpu=sku, model_config=configs.get(d.model) or configs.get("")), subject=sid)
+                                       gpu=sku, model_config=configs.get(d.model) or configs.get(""),
+                                       allocation=allocation), subject=sid)
                         for d, sid in zip(deployments, subjects(deployments)))
     assessments = resolve_overlaps(assessments, topo, table)
     facts = deployment_facts(assessments, topo, bench)
     evaluation = evaluate(rules, DEPLOYMENT_SCHEMA, facts, options)
     findings = evaluation.findings
-    report = Report(topology=topo, bench=tuple(bench), findings=findings, status=status_of(findings))
-    return CheckResult(report, tuple(deployments), assessments, tuple(facts.subjects["deployment"]))
+    subjects_facts = tuple(facts.subjects["deployment"])
+    questions = ask(assessments, subjects_facts, findings, topo, accept, critical_ids(rules))
+    report = Report(topology=topo, bench=tuple(bench), findings=findings,
+                    status=verdict(findings, questions, sum(n.kind == "unread" for n in inputs)))
+    return CheckResult(report, tuple(deployments), assessments, subjects_facts, questions, tuple(inputs))
 
 
 def resolve_overlaps(assessments: tuple[Assessment, ...], topology: Topology,
@@ -156,26 +196,26 @@ def resolve_overlaps(assessments: tuple[Assessment, ...], topology: Topology,
     each gets its own part (so the text stays linear in the number of deployments)."""
     from dataclasses import replace
 
-    clashing = [a for a in assessments if a.overlap and a.gpus]
+    clashing = [a for a in assessments if a.overlap and a.used]
     if not clashing:
         return assessments
-    everyone = {g for a in assessments for g in (a.gpus or ())}
+    everyone = {g for a in assessments for g in (a.used or ())}
     assigned: set[int] = set()
     parts: dict[int, str] = {}
     for i, a in enumerate(assessments):
-        if not a.gpus:
+        if not a.used:
             continue
-        if set(a.gpus) & assigned:
-            g = best_group(topology, len(a.gpus), exclude=assigned | (everyone - set(a.gpus)), table=table)
+        if set(a.used) & assigned:
+            g = best_group(topology, len(a.used), exclude=assigned | (everyone - set(a.used)), table=table)
             if g is None:
-                parts[i] = f"{a.sid} has no free group of {len(a.gpus)} GPUs left"
+                parts[i] = f"{a.sid} has no free group of {len(a.used)} GPUs left"
                 continue
             parts[i] = f"{a.sid} moves to {g.label}" + (f" ({g.weakest_path})" if g.weakest_path else "")
             assigned |= set(g.gpus)
         else:
             if a.overlap:
-                parts[i] = f"{a.sid} keeps {'+'.join(f'GPU{i}' for i in a.gpus)}"
-            assigned |= set(a.gpus)
+                parts[i] = f"{a.sid} keeps {'+'.join(f'GPU{i}' for i in a.used)}"
+            assigned |= set(a.used)
     joint = "; ".join(parts.values()) if len(parts) <= 4 else None
     return tuple(replace(a, overlap_advice=joint or f"{parts.get(i, a.sid)} (one of {len(parts)} deployments that "
                          "share GPUs)") if a.overlap else a for i, a in enumerate(assessments))

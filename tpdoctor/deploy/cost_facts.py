@@ -174,8 +174,30 @@ def unknown_reasons(a: Assessment) -> dict[str, str]:
     if a.group is None:
         for k in ("down_pairs", "degraded_pairs", "nvlink_slowdown_pct", "tokens_per_s_loaded", "per_token_ms_loaded",
                   "meets_objective"):
-            out.setdefault(k, "GPUs not pinned: the scheduler picks them")
+            out.setdefault(k, group_reason(a))
     if a.sku is not None and not (a.sku.has_nvlink and a.sku.nvlink.expected):
         out.setdefault("nvlink_slowdown_pct", f"{a.sku.key} has no NVLink to compare with")
+    if "replicas_advisable" not in out and replicas_advisable(a) is None:  # every null fact says why
+        out["replicas_advisable"] = _advisable_reason(a)
     return out
+
+
+def group_reason(a: Assessment) -> str:
+    """Why the deployment's GPU group is not known."""
+    d = a.deployment
+    if d.host_gpus is not None and a.gpus is None:
+        return next((n for n in a.notes if " is not on " in n), "its pinned GPUs are not on this node")
+    if d.gpus_needed > 1 and a.sets is None and d.placement == "scheduler":
+        return "GPUs picked by the scheduler, and the node has too few free GPUs to count its choices"
+    if d.placement == "unknown":
+        return "GPUs chosen outside the file (a variable, or `docker run` flags it cannot show)"
+    return "GPUs not pinned: the scheduler picks them"
+
+
+def _advisable_reason(a: Assessment) -> str:
+    if a.current is None or "current" not in a.loaded:
+        return group_reason(a) if a.group is None else "the current group's speed is not predicted"
+    if a.replicas is None or "replicas" not in a.loaded:
+        return "TP=1 replicas are not predicted"
+    return "whether TP=1 fits one GPU is not known (GPU memory not read)"
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tpdoctor.advice import objective
-from tpdoctor.deploy import cost_facts, crossnode, sentences
+from tpdoctor.deploy import cost_facts, crossnode, loadable, sentences
 from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.crossnode import CROSS_NODE_FACTS, NetContext
 from tpdoctor.engine.schema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchema, SubjectSchema
@@ -53,6 +53,8 @@ DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas
                               "engine's quantisation flag, the name, or unknown (llm/precision.py)."),
     "quant_load_error": Fact(S, "Why the engine refuses to load this checkpoint with these flags (a --quantization "
                                 "that contradicts the checkpoint, a pre-quantised method on a 16-bit one).", True),
+    "weights_unloadable": Fact(S, "Why the engine has no kernel for these weights on this GPU (NVFP4 under "
+                                  "TensorRT-LLM before Blackwell …: data/precision_support.yaml).", True),
     "params_b": Fact(F, "Parameters, billions (MoE: all experts).", True),
     "heads": Fact(INT, "Attention heads.", True),
     "kv_heads": Fact(INT, "KV heads.", True),
@@ -101,7 +103,24 @@ DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas
     "overlap_with": Fact(L, "Other deployments holding some of the same GPUs, described."),
     "unpinned_risk": Fact(B, "GPUs are not pinned and a scheduler could hand out a group with a worse weakest "
                            "path than the best free group (a broken NVLink, PCIe or cross-socket pair).", True),
-    "worst_pair": Fact(S, "The weakest free pair it could get, e.g. GPU0+GPU1 (NODE).", True),
+    "worst_pair": Fact(S, "The weakest free group it could get, e.g. GPU0+GPU1 (NODE).", True),
+    "gpus_missing": Fact(L, "Host GPU indices it is pinned to that this node does not have (empty when all are "
+                            "there or it is not pinned by host index).", True),
+    "placement": Fact(S, "How its GPUs are chosen: pinned (host GPUs named), all (it sees every GPU and the engine "
+                         "takes the first TP × PP), scheduler (a device plugin, Slurm or Ray picks), unknown."),
+    "runtime": Fact(S, "What starts it: kubernetes, compose, docker, shell, slurm, ray, skypilot, dstack, job."),
+    "gpus_used": Fact(L, "The node's GPUs its group runs on (pinned or all visible; the scheduler's best group "
+                         "otherwise), e.g. [0, 1].", True),
+    "scheduler_sets": Fact(INT, "GPUs a scheduler picks: the groups of gpus_needed GPUs it may hand out on this "
+                                "node (null when pinned, or too many to count).", True),
+    "scheduler_bad_sets": Fact(INT, "Of them, those with a weaker path than the best group.", True),
+    "scheduler_down_sets": Fact(INT, "Of them, those including a pair whose NVLink is down.", True),
+    "scheduler_all_down": Fact(B, "Every group the scheduler may hand out includes a down NVLink.", True),
+    "scheduler_text": Fact(S, "The groups it may get, in words: '2 of the 6 GPU pairs the device plugin may hand "
+                              "out cross a down NVLink (GPU0-GPU1 …)'.", True),
+    "placement_fix": Fact(S, "How to keep it off the bad groups with this runtime's own means (a node affinity on "
+                             "tpdoctor's NFD labels, the device plugin's allocation, Slurm's gres.conf), never "
+                             "host indices inside a container.", True),
     "overlap_advice": Fact(S, "How to resolve a GPU clash: who keeps the GPUs, where the others move.", True),
     "nccl_env_conflicts": Fact(L, "NCCL settings that defeat this group's paths, described."),
     "latency_objective_ms": Fact(F, "Per-token latency objective, ms.", True),
@@ -155,7 +174,7 @@ TP_FREE = {"id", "name", "key", "engine", "model", "kind", "source", "pp", "dp",
            "group_kind", "group_pcie", "broken_pairs", "mig_gpus", "numa_nodes", "cross_socket", "overlap_with",
            "overlap_advice",
            "nccl_env_conflicts", "latency_objective_ms", "notes", "context_problem", "per_gpu_gib_tp1",
-           "fits_one_gpu"}
+           "fits_one_gpu", "weights_unloadable"}
 
 
 def _r(x: float | None, nd: int = 2) -> float | None:
@@ -174,13 +193,20 @@ def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
     facts.update(cross)
     facts.update(dict.fromkeys(pending))
     facts.update(sentences.sentences(a, facts))
-    unknown = {**_unknown(a, facts), **pending}
+    can_load, not_known = loadable.facts(a)
+    facts.update(can_load)
+    unknown = {**_unknown(a, facts), **pending, **not_known}
     tp_reason = a.deployment.unknown.get("tp")
     if tp_reason:  # TP is not in the file: nothing that depends on it is judged (never a hidden default)
         for k in list(facts):
             if k not in TP_FREE:
                 facts[k] = None
                 unknown[k] = tp_reason
+    for k, fact in DEPLOYMENT.fields.items():  # a null yes/no is never an answer: a rule must not see it as one
+        if fact.type == B and facts.get(k) is None and k not in unknown:
+            unknown[k] = "not determined for this deployment"
+    if "context_problem" in unknown:  # an illustrative entry's length judges nothing
+        facts["context_problem"] = None
     facts["unknown"] = {k: v for k, v in unknown.items() if facts.get(k) is None}
     return facts
 
@@ -191,8 +217,8 @@ def _identity(a: Assessment, topology: Topology) -> dict[str, Any]:
         "id": a.sid, "name": d.name, "key": d.ident, "engine": d.engine, "model": d.model, "kind": d.kind,
         "source": d.origin("tp").where() if "tp" in d.origins else d.source, "dp": d.dp,
         "tp": d.tp, "pp": d.pp, "replicas": d.replicas, "nodes": d.nodes, "host": topology.host,
-        "gpus": list(a.gpus) if a.gpus is not None else None,
-        "gpu_labels": g.label if g else None,
+        "gpus": list(a.gpus) if a.gpus is not None else (list(d.host_gpus) if d.host_gpus is not None else None),
+        "gpu_labels": (g.label if a.used else f"the best group its scheduler can hand out, {g.label}") if g else None,
         "gpus_assigned": len(a.gpus) if a.gpus is not None else d.gpu_count, "gpus_needed": d.gpus_needed,
         "gpus_per_node": len(topology.gpus),
         "gpu_name": a.gpu_name, "gpu_sku": a.sku.key if a.sku else None,
@@ -252,11 +278,42 @@ def _group(a: Assessment, topology: Topology) -> dict[str, Any]:
         "cross_socket": (g.numa_nodes > 1 or kind is not None and kind.value == "SYS") if g else None,
         "cross_node": d.nodes > 1 and d.tp > (d.gpu_count or len(topology.gpus)) or d.tp > len(topology.gpus),
         "overlap_with": sentences.overlaps(a),
-        "unpinned_risk": (a.worst_pair is not None) if a.gpus is None and d.tp > 1 else None,
+        "unpinned_risk": (bool(a.sets.bad) if a.sets is not None else None if d.host_gpus is None else False)
+        if a.used is None and d.gpus_needed > 1 else False,
         "worst_pair": f"{a.worst_pair.label} ({a.worst_pair.weakest_path})" if a.worst_pair else None,
+        "gpus_missing": _missing(a, topology),
+        "placement": d.placement, "runtime": d.runtime or d.kind,
+        "gpus_used": list(a.used) if a.used else (list(g.gpus) if g else None),
+        **_scheduler(a),
         "overlap_advice": a.overlap_advice,
         "nccl_env_conflicts": list(a.nccl_conflicts),
     }
+
+
+def _missing(a: Assessment, topology: Topology) -> list[int] | None:
+    """Pinned host GPUs the node lacks; None when it is pinned to another node (that node is not checked)."""
+    d = a.deployment
+    if d.host_gpus is None:
+        return []
+    if d.node is not None and d.node != topology.host:
+        return None
+    have = {g.index for g in topology.gpus}
+    return [i for i in d.host_gpus if i not in have]
+
+
+_WHO = {"kubernetes": "the device plugin", "slurm": "Slurm", "ray": "Ray", "skypilot": "SkyPilot",
+        "dstack": "dstack", "job": "the scheduler"}
+
+
+def _scheduler(a: Assessment) -> dict[str, Any]:
+    s, d = a.sets, a.deployment
+    if s is None:
+        return dict.fromkeys(("scheduler_sets", "scheduler_bad_sets", "scheduler_down_sets", "scheduler_all_down",
+                              "scheduler_text", "placement_fix"))
+    who = _WHO.get(d.runtime, "the scheduler")
+    return {"scheduler_sets": s.total, "scheduler_bad_sets": s.bad, "scheduler_down_sets": s.down,
+            "scheduler_all_down": s.all_down, "scheduler_text": s.describe(who),
+            "placement_fix": sentences.placement_fix(a)}
 
 
 def _mig_gpus(a: Assessment, topology: Topology) -> list[str]:
@@ -307,9 +364,13 @@ def _unknown(a: Assessment, facts: dict[str, Any]) -> dict[str, str]:
 
     model_reason = d.unknown.get("model") or next((n for n in a.notes if "model" in n),
                                                    "model architecture not known")
-    pin_reason = "GPUs not pinned: the scheduler picks them"
-    if d.gpus is not None and a.gpus is None:
-        pin_reason = next((n for n in a.notes if "not on" in n), "pinned GPUs not found on the node")
+    if a.spec is not None and a.spec.illustrative and (d.max_model_len or 0) > a.spec.max_context:
+        unknown["context_problem"] = (f"{a.spec.name}'s catalogue entry is illustrative, not a published config: "
+                                      "its max_position_embeddings is not the model's (give --model-config)")
+    pin_reason = cost_facts.group_reason(a)
+    need(facts.get("unpinned_risk") is not None, ["unpinned_risk"], pin_reason)
+    need(facts.get("gpus_missing") is not None, ["gpus_missing"],
+         f"pinned to node {d.node}; only {facts.get('host')} is checked")
     weights_reason = a.precision.note if a.precision is not None and a.precision.note else "weights precision unknown"
     need(a.dtype != "unknown", ["weights_gib", "kv_cache_gib", "per_gpu_gib", "per_gpu_gib_tp1", "fits",
                                 "fits_one_gpu", "per_token_ms", "tokens_per_s", "tp1_per_token_ms",

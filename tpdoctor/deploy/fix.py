@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tpdoctor.advice.placement import PairTable, best_group
+from tpdoctor.deploy import sentences
 from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.check import CheckResult, check
 from tpdoctor.engine.evaluate import Options
@@ -80,36 +81,41 @@ def plan(a: Assessment, topology: Topology, held: set[int], table: PairTable | N
             edits += _value_edit(d, "gpu_count", str(d.gpu_count), str(new_tp * new_pp), "GPU request",
                                  unfixable)
     needed = max(1, new_tp * new_pp // max(d.nodes, 1))
-    if a.gpus is not None:
+    missing = d.host_gpus is not None and a.gpus is None and d.node in (None, topology.host)
+    pinned = a.gpus if a.gpus is not None else (tuple(d.host_gpus or ()) if missing else None)
+    if pinned is not None:  # pinned to host GPUs (some of which this node may lack: TPD216)
         target: tuple[int, ...] | None = None
         cand = best_group(topology, needed, exclude=held, table=t)
-        cur = t.group(a.gpus)
-        if needed != len(a.gpus) or clash:
+        cur = t.group(a.gpus) if a.gpus is not None else None
+        if needed != len(pinned) or clash or cur is None:
             target = cand.gpus if cand is not None else None
             if cand is None:
                 unfixable.append(f"no free group of {needed} GPUs on {topology.host}")
         elif cand is not None and (cand.weakest_quality < cur.weakest_quality or (
                 cand.weakest_quality == cur.weakest_quality and cand.numa_nodes < cur.numa_nodes)):
             target = cand.gpus
-        if target is not None and tuple(target) != tuple(a.gpus):
+        if target is not None and tuple(target) != tuple(pinned):
             origin = d.origins.get("gpus")
-            old = ",".join(str(i) for i in a.gpus)
-            if origin is None:
-                unfixable.append("the GPU list has no rewritable origin")
+            old = ",".join(str(i) for i in pinned)
+            if origin is None or origin.text is not None and not origin.text.rstrip("'\"").endswith(old):
+                named = {"compose": f"device_ids: {[str(i) for i in target]} instead of its count",
+                         "docker": f"--gpus '\"device={','.join(str(i) for i in target)}\"'"}.get(d.runtime)
+                unfixable.append(f"name host GPUs {'+'.join(f'GPU{i}' for i in target)}: " + (named or "where its "
+                                 "host GPUs are named (its GPU setting here is a count or container indices)"))
             else:
                 edits.append(Edit(origin, old, _gpu_text(d, origin, target), f"GPUs -> {target}"))
-                summary.append("GPUs " + "+".join(f"GPU{i}" for i in a.gpus) + " -> "
+                summary.append("GPUs " + "+".join(f"GPU{i}" for i in pinned) + " -> "
                                + "+".join(f"GPU{i}" for i in target))
-        final = t.group(target if target is not None else a.gpus)
-        if new_tp == d.tp and d.tp > 1 and _replicas_better(a, final.gpus):
+        final = target if target is not None else a.gpus
+        if new_tp == d.tp and d.tp > 1 and final is not None and _replicas_better(a, t.group(final).gpus):
             edits += _to_replicas(a, unfixable, summary)
     elif a.worst_pair is not None and a.free_best is not None and new_tp == d.tp:
         pin = ", ".join(str(i) for i in a.free_best.gpus)
         if d.kind == "job" and "tp" in d.origins:
             edits.append(Edit(d.origins["tp"], str(d.tp), str(d.tp), "pin GPUs", new_key=f"gpus: [{pin}]"))
             summary.append(f"pin GPUs to {a.free_best.label}")
-        else:
-            unfixable.append(f"pin it to {a.free_best.label} (add CUDA_VISIBLE_DEVICES={pin.replace(' ', '')})")
+        else:  # never host indices inside a container: they would name GPUs it does not have
+            unfixable.append(f"keep it off the weaker groups: {sentences.placement_fix(a)}")
     if a.memory is not None and a.memory.fits is False and new_tp == d.tp:
         need = f"TP={a.min_tp}" if a.min_tp else "more than 64 GPUs of this kind"
         unfixable.append(f"it starts only with {need}, more than {topology.host} gives it")

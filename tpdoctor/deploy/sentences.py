@@ -74,3 +74,26 @@ def overlaps(a: Assessment, shown: int = 4) -> list[str]:
     """Who shares GPUs with it, described; a long list ends with how many more (text stays linear)."""
     items = [f"{n} ({'+'.join(f'GPU{i}' for i in gs)})" for n, gs in sorted(a.overlap.items())]
     return items if len(items) <= shown else [*items[:shown], f"{len(items) - shown} more"]
+
+
+def placement_fix(a: Assessment) -> str:
+    """Keep a scheduler-placed group off the bad GPUs with the runtime's own means; never host indices inside
+    a container (CUDA_VISIBLE_DEVICES there names the container's GPUs, not the node's)."""
+    d, host = a.deployment, a.group.gpus if a.group else ()
+    n = d.gpus_needed
+    labels = ("a nodeAffinity on the labels `tpdoctor health --nfd` writes, so the pod lands only on nodes whose "
+              "NVLinks are whole (in the pod spec: `affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuring"
+              "Execution: {nodeSelectorTerms: [{matchExpressions: [{key: tpdoctor.io/nvlink.links-down, operator: In, "
+              f"values: [\"0\"]}}]}}]}}}}}}`, or `tpdoctor.io/nvlink.healthy-group` Gt {n - 1})")
+    if d.runtime == "kubernetes":
+        return (f"{labels}; or run the NVIDIA device plugin with whole GPUs, whose GetPreferredAllocation "
+                "(best-effort policy) picks the free set with the most active NVLinks (then check with "
+                "--allocation best-effort); or cordon the node until the NVLink is repaired")
+    if d.runtime == "slurm":
+        return ("describe the NVLinks in gres.conf (Links=) so Slurm's --gres selection prefers linked GPUs, or "
+                "--exclude the node until the NVLink is repaired")
+    if d.runtime in ("skypilot", "dstack"):
+        return "exclude the node (or instance) until the NVLink is repaired; nothing in the file pins host GPUs"
+    if host:
+        return f"pin it to host GPUs {'+'.join(f'GPU{i}' for i in host)} where the runtime names host GPUs"
+    return "pin it to a healthy group where the runtime names host GPUs"

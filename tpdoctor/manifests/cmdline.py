@@ -15,6 +15,27 @@ from tpdoctor.model.deployment import Deployment
 from tpdoctor.model.errors import ManifestError
 
 _DIRECTIVE = re.compile(r"#\s*tpdoctor:\s*(.*)$")
+_PS_PARAM = re.compile(r"^(\s*)(?:\[[\w.\[\]]+\]\s*)?\$(\w+)\s*=\s*(.*?)(,?)\s*$")
+
+
+def powershell(text: str) -> str:
+    """A PowerShell script as the shell text it means for our reading, every line the same length (origins
+    stay exact): a backtick line continuation becomes a backslash, a `param(…)` default `[type]$Name = value`
+    becomes `Name=value`."""
+    out: list[str] = []
+    in_param = False
+    for line in text.split("\n"):
+        line = line[:-1] + "\\" if line.endswith("`") else line
+        if re.match(r"\s*param\s*\(", line, re.IGNORECASE):
+            in_param, line = True, " " * len(line)
+        elif in_param and line.strip() == ")":
+            in_param, line = False, " " * len(line)
+        elif in_param and (m := _PS_PARAM.match(line)):
+            head = f"{m.group(2)}="
+            pad = m.start(3) - len(head)
+            line = " " * pad + head + m.group(3) + " " * (len(line) - m.end(3))
+        out.append(line)
+    return "\n".join(out)
 
 
 def _directives(text: str) -> dict[int, dict[str, str]]:
@@ -35,6 +56,8 @@ def _directives(text: str) -> dict[int, dict[str, str]]:
 def read(text: str, source: str) -> list[Deployment | Skip]:
     out: list[Deployment | Skip] = []
     directives = _directives(text)
+    if source.lower().endswith(".ps1"):
+        text = powershell(text)
     for found in script.walk(text, {}, OffsetLocator(text, source)):
         line = found.launch.entry.origin.line or 0
         first = max((ln for ln in directives if ln <= line), default=None)

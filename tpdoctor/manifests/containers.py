@@ -16,6 +16,7 @@ from typing import Any
 
 from tpdoctor.manifests import launch as launcher
 from tpdoctor.manifests import script, shell, words
+from tpdoctor.manifests.engines import by_flags
 from tpdoctor.manifests.launch import Launch
 from tpdoctor.manifests.script import Found
 from tpdoctor.manifests.words import SearchLocator, Token
@@ -24,6 +25,7 @@ from tpdoctor.model.deployment import Origin
 from tpdoctor.model.errors import ManifestError
 
 _K8S_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+_TEMPLATE_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # envsubst: filled before `kubectl apply`
 _PROGRAMS = re.compile(r"^(/\S*/)?(python[0-9.]*|vllm|sglang|text-generation-launcher|trtllm-serve|sh|bash|"
                        r"exec|env|nohup|torchrun|mpirun|srun)$")
 NOT_GPU_RESOURCES = {"google.com/tpu": "a TPU job (google.com/tpu)", "habana.ai/gaudi": "an Intel Gaudi HPU job "
@@ -63,7 +65,9 @@ def k8s_expand(text: str, env: Env) -> tuple[str, tuple[str, ...]]:
         missing.append(name)
         return m.group(0)
 
-    return _K8S_REF.sub(sub, text), tuple(missing)
+    out = _K8S_REF.sub(sub, text)
+    missing += [m for m in _TEMPLATE_VAR.findall(out) if m not in missing]  # a ${VAR} template: unknown here
+    return out, tuple(missing)
 
 
 def env_from_k8s(doc: Document, source: str, base: Path_, items: Any, inject: Mapping[str, str]) -> Env:
@@ -157,6 +161,12 @@ def launches(tokens: list[Token], env: Env, *, image: str, hints: str, lines: li
     if not tokens:
         return []
     found = launcher.find(tokens, image=image, hints=hints)
+    if found is None and not entrypoint_given and tokens[0].text.startswith("-"):
+        guess = by_flags(tokens)  # a custom image whose entrypoint is the engine: its flags say which
+        if guess is not None:
+            found = Launch(guess, "serve", tokens, Token(image, tokens[0].origin), guess == "vllm", image, accel,
+                           note=f"image {image or '(none)'} is not one tpdoctor knows: its engine is read from the "
+                                "flags")
     if found is None:
         return []
     if found.role == "script" and found.script is not None:
@@ -192,6 +202,8 @@ def gpu_resources(doc: Document, source: str, cpath: Path_, resources: Any,
             if key in block:
                 path = (*cpath, "resources", part, key)
                 where = origin_at(doc, source, path, str(block[key]))
+                if _TEMPLATE_VAR.fullmatch(str(block[key]).strip()):  # envsubst: the count is set elsewhere
+                    return None, Origin(where.file, where.line, where.col, None, "ref"), None
                 return gpu_count(doc, source, path, block[key], key), where, None
     return None, None, None
 

@@ -40,6 +40,10 @@ def read(doc: Document, source: str) -> Result:
         out = handler(doc, source)
     else:
         out = walk(doc, source, (), kind, str(get(data, ("metadata", "name")) or kind))
+    if not any(isinstance(x, build.Deployment) for x in out) and (handler is not None or kind.startswith("Ray")):
+        # a known kind nested differently than its reader expects (a fleet of clusters, a new API version):
+        # every pod template, container and command string at any depth still counts
+        out = walk(doc, source, (), kind, str(get(data, ("metadata", "name")) or kind)) or out
     if not out and kind not in k8s.PLAIN_KINDS:
         name = get(data, ("metadata", "name"))
         out = [Skip(f"{kind} {name or ''}: no container, argument list or command running vLLM, SGLang, TGI or "
@@ -48,24 +52,27 @@ def read(doc: Document, source: str) -> Result:
 
 
 def walk(doc: Document, source: str, base: Path_, kind: str, name: str, depth: int = 0) -> Result:
-    """Every pod template, container and engine command string under `base` (the generic reader)."""
-    node = get(doc.data, base)
+    """Every pod template, container and engine command string under `base` (the generic reader), at any depth:
+    an explicit stack, not recursion (the YAML reader already bounds the document's size)."""
     out: Result = []
-    if depth > 40:
-        return out
-    if isinstance(node, dict):
-        if isinstance(node.get("containers"), list):
-            return k8s.read_pod(doc, source, Pod(base, kind, name))
-        if "image" in node and ("command" in node or "args" in node):
-            return k8s.read_container(doc, source, base, node, Pod(base[:-1], kind, name), name)
-        for key, value in node.items():
-            if isinstance(value, (dict, list)):
-                out += walk(doc, source, (*base, key), kind, name, depth + 1)
-            elif isinstance(value, str) and _ENGINE_WORDS.search(value):
-                out += _string(doc, source, (*base, key), value, kind, name, node)
-    elif isinstance(node, list):
-        for i, _ in enumerate(node):
-            out += walk(doc, source, (*base, i), kind, name, depth + 1)
+    stack: list[Path_] = [base]
+    while stack:
+        path = stack.pop()
+        node = get(doc.data, path)
+        if isinstance(node, dict):
+            if isinstance(node.get("containers"), list):
+                out += k8s.read_pod(doc, source, Pod(path, kind, name))
+                continue
+            if "image" in node and ("command" in node or "args" in node):
+                out += k8s.read_container(doc, source, path, node, Pod(path[:-1], kind, name), name)
+                continue
+            for key, value in reversed(list(node.items())):
+                if isinstance(value, (dict, list)):
+                    stack.append((*path, key))
+                elif isinstance(value, str) and _ENGINE_WORDS.search(value):
+                    out += _string(doc, source, (*path, key), value, kind, name, node)
+        elif isinstance(node, list):
+            stack.extend((*path, i) for i in reversed(range(len(node))))
     return out
 
 

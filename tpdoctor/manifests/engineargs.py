@@ -157,6 +157,8 @@ def _looks_like_model(tokens: list[Token], i: int, model_slot_open: bool) -> boo
 def _take(out: ParsedArgs, opt: Option, name: str, raw_values: list[str], vtoks: list[Token],
           origin: Origin) -> None:
     missing = [n for t in vtoks for n in t.unresolved]
+    if missing and opt.field == "name":  # a served name is a label: nothing judged needs it
+        return
     if missing:
         shown = ", ".join(dict.fromkeys(missing))
         out.unknown[opt.field] = f"{name} comes from {shown}, which this file does not set"
@@ -203,3 +205,7 @@ def apply_env(parsed: ParsedArgs, env: dict[str, str], env_origins: dict[str, Or
         origin = env_origins.get(f"env.{var}") or Origin("")
         tok = Token(env[var], origin)
         _take(parsed, opt, var, [env[var]], [tok], origin)
+    if "model" not in parsed.values and "model" not in parsed.unknown:
+        parsed.unknown["model"] = ("TGI reads the model from --model-id or MODEL_ID, and this file sets neither "
+                                   "(TGI's own default is bigscience/bloom-560m)")
+        parsed.unresolved.append("MODEL_ID")

@@ -33,7 +33,7 @@ _INTS = ("tp", "pp", "replicas", "nodes", "gpu_count", "max_model_len", "max_num
 def is_job(doc: Document) -> bool:
     d = doc.data
     return isinstance(d, dict) and "apiVersion" not in d and (
-        isinstance(d.get("deployments"), list) or "model" in d)
+        isinstance(d.get("deployments"), list) or "model" in d and not ({"commands", "type"} & set(d)))
 
 
 def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) -> Deployment:
@@ -71,6 +71,11 @@ def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) 
     for k in ("gpu_memory_utilization", "latency_objective_ms", "throughput_objective_tps"):
         if k in entry and not isinstance(entry[k], (int, float)):
             raise ManifestError(f"{source}:{doc.line_of((*base, k))}: {k} must be a number")
+    node = entry.get("node")
+    if node is not None and not isinstance(node, (str, int)) or isinstance(node, bool):
+        raise ManifestError(f"{source}:{doc.line_of((*base, 'node'))}: node must be one host name, not "
+                            f"{type(node).__name__} {node!r} (a multi-node job gives `nodes: N`; check-deployment "
+                            "--fleet places it)")
     if entry.get("env") is not None and not isinstance(entry["env"], dict):
         raise ManifestError(f"{source}:{doc.line_of((*base, 'env'))}: env must be a mapping of NAME: value")
     env = {str(k): str(v) for k, v in (entry.get("env") or {}).items()}
@@ -86,7 +91,9 @@ def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) 
         kind="job", source=source, dtype=str(dtype) if dtype else None,
         quantization=str(entry["quantization"]) if entry.get("quantization") else None,
         engine_dtype=str(engine_dtype) if engine_dtype else None,
-        kv_cache_dtype=entry.get("kv_cache_dtype"), node=entry.get("node"), gpus=gpus, gpu_uuids=uuids,
+        kv_cache_dtype=entry.get("kv_cache_dtype"), node=str(node) if node is not None else None, gpus=gpus,
+        gpu_uuids=uuids, placement="pinned" if gpus is not None or uuids else "scheduler",
+        gpu_scope="host" if gpus is not None or uuids else None, runtime="job",
         gpu_memory_utilization=entry.get("gpu_memory_utilization"),
         latency_objective_ms=entry.get("latency_objective_ms"),
         throughput_objective_tps=entry.get("throughput_objective_tps"), env=env, origins=origins,

@@ -14,6 +14,7 @@ from typing import Any
 
 from tpdoctor.manifests import build, containers
 from tpdoctor.manifests.build import Context, Skip
+from tpdoctor.manifests.placement import Visible
 from tpdoctor.manifests.yamlsrc import Document, Path_
 from tpdoctor.model.deployment import Deployment, Origin
 from tpdoctor.model.errors import ManifestError
@@ -191,7 +192,10 @@ def read_container(doc: Document, source: str, cpath: Path_, ctr: dict[str, Any]
         ctx = Context(source=source, kind=pod.kind, name=name, replicas=pod.replicas, nodes=pod.nodes, node=node,
                       gpu_count=gpus, gpu_count_origin=gpu_origin, latency_objective_ms=pod.objective,
                       accelerator=not_gpu, extra=dict(extra or {}), extra_origins=dict(extra_origins or {}),
-                      pod_spans_nodes=pod.spans_nodes, throughput_objective_tps=pod.throughput)
+                      pod_spans_nodes=pod.spans_nodes, throughput_objective_tps=pod.throughput,
+                      runtime="kubernetes", nvidia_named=gpu_origin is not None,
+                      visible=Visible("scheduler", count=gpus, origin=gpu_origin, container=True)
+                      if gpu_origin is not None else None)
         if "replicas" in (get(doc.data, ("spec",)) or {}) and isinstance(get(doc.data, ("spec",)), dict):
             ctx.extra_origins.setdefault("replicas", containers.origin_at(doc, source, ("spec", "replicas"),
                                                                           str(doc.data["spec"]["replicas"])))

@@ -76,6 +76,14 @@ class Launch:
     gpu_count: int | None = None
     note: str | None = None
     script: Token | None = None  # `sh -c STRING`: the string
+    container: bool = False  # started by `docker run`: the host's variables do not reach it (only -e does)
+    passthrough: list[str] = field(default_factory=list)  # `-e NAME`: the host's value, when the file sets one
+    devices: list[str] = field(default_factory=list)  # `docker run --device …`
+    runtime_nvidia: bool = False  # `docker run --runtime nvidia`: NVIDIA_VISIBLE_DEVICES picks the GPUs
+    slurm: bool = False  # under `srun`
+    gpus_unresolved: tuple[str, ...] = ()  # variables the `--gpus` value needs that the file never sets
+    prebuilt: str | None = None  # a prebuilt TensorRT-LLM engine (its directory): TP is fixed inside it
+    detached: bool = False  # `docker run -d`: the script goes on while it runs
 
 
 def image_engine(image: str) -> tuple[str | None, str | None, bool]:
@@ -126,8 +134,17 @@ def find(tokens: list[Token], *, image: str | None = None, hints: str = "") -> L
             return _made(Launch("tgi", "serve", tokens[i + 1:], tokens[i], False, image), env, env_origins, extra)
         if base == "trtllm-serve":
             skip = 2 if nxt == "serve" else 1
-            return _made(Launch("trtllm", "serve", tokens[i + skip:], tokens[i], True, image), env, env_origins,
-                         extra)
+            lc = Launch("trtllm", "serve", tokens[i + skip:], tokens[i], True, image)
+            first = next((t.text for t in lc.args if not t.text.startswith("-")), "")
+            lc.prebuilt = first if _ENGINE_DIR.search(first) else None
+            return _made(lc, env, env_origins, extra)
+        if base == "tritonserver" and any(t.text.startswith("--model-repository") for t in tokens[i + 1:]):
+            repo = _option_value(tokens[i + 1:], "--model-repository")
+            lc = Launch("trtllm", "serve", [repo], tokens[i], True, image, note="Triton Inference Server over a "
+                        "model repository: with the TensorRT-LLM backend it serves a prebuilt engine")
+            lc.prebuilt = repo.text
+            return _made(lc, env, env_origins, extra) if "trt" in (image or hints or "").lower() or "tensorrt" in \
+                (image or hints or "").lower() else None
         if base in _BUILD_SCRIPTS or base.endswith(_BUILD_SCRIPTS):
             return Launch("trtllm", "build", tokens[i + 1:], tokens[i], note=f"{base} is a build step")
         if _PYTHON.match(base):
@@ -143,12 +160,27 @@ def find(tokens: list[Token], *, image: str | None = None, hints: str = "") -> L
     return None
 
 
+_ENGINE_DIR = re.compile(r"(^|[/_.-])(engines?|engine_dir|tllm_engine\w*|trt_engines?)([/_.-]|$)", re.I)
+
+
+def _option_value(tokens: list[Token], name: str) -> Token:
+    """The value of `--name VALUE` / `--name=VALUE` as a token (its unresolved variables kept)."""
+    for k, t in enumerate(tokens):
+        opt, eq, value = t.text.partition("=")
+        if opt == name:
+            if eq:
+                return Token(value, t.origin, t.in_string, t.unresolved)
+            return tokens[k + 1] if k + 1 < len(tokens) else Token("", t.origin)
+    return Token("", tokens[0].origin if tokens else Origin(""))
+
+
 def _made(launch: Launch, env: dict[str, str], env_origins: dict[str, Origin], extra: dict[str, object]) -> Launch:
     launch.env.update(env)
     launch.env_origins.update(env_origins)
     if "gpus" in extra:
         launch.gpus = str(extra["gpus"])
         launch.gpus_origin = extra.get("gpus_origin")  # type: ignore[assignment]
+    launch.slurm = launch.slurm or bool(extra.get("slurm"))
     return launch
 
 
@@ -173,6 +205,8 @@ def _skip_wrapper(tokens: list[Token], i: int, base: str, extra: dict[str, objec
         name, eq, value = word.partition("=")
         if base == "torchrun" and name in ("-m", "--module"):
             break
+        if base == "srun":
+            extra["slurm"] = True
         if base == "srun" and name in ("--gres", "--gpus", "--gpus-per-node", "-G"):
             raw = value if eq else (tokens[i + 1].text if i + 1 < len(tokens) else "")
             extra["gpus"] = raw
@@ -214,6 +248,12 @@ def _wrapper(tokens: list[Token], j: int, image: str | None, hints: str, env: di
 
     args = tokens[j + 1:]
     spellings = [a.text.partition("=")[0] for a in args if a.text.startswith("-")]
+    if "openai_frontend" in tokens[j].text and "--model-repository" in spellings and "trt" in (image or hints).lower():
+        repo = _option_value(args, "--model-repository")
+        lc = Launch("trtllm", "serve", [repo], tokens[j], True, image,
+                    note="Triton's OpenAI frontend over a TensorRT-LLM model repository")
+        lc.prebuilt = repo.text
+        return _made(lc, env, env_origins, extra)
     if not any(flags.lookup("wrapper", s).option is not None and flags.lookup("wrapper", s).option.field == "tp"  # type: ignore[union-attr]
                for s in spellings):
         return None
@@ -242,59 +282,91 @@ def _engine_by_spelling(spellings: list[str]) -> str | None:
 
 def _docker(tokens: list[Token], i: int, env: dict[str, str], env_origins: dict[str, Origin],
             hints: str) -> Launch | None:
-    """`docker run [options] IMAGE [command…]`: GPUs and env from the options, the engine from the command or
-    the image's entrypoint."""
+    """`docker run [options] IMAGE [command…]`: GPUs, devices and the container's env (`-e` only: variables set
+    before `docker` are the docker client's, not the container's) from the options, the engine from the command
+    or the image's entrypoint."""
     j = i + 2 if tokens[i + 1].text == "run" else i + 3
-    gpus: str | None = None
-    gpus_origin: Origin | None = None
-    entrypoint: str | None = None
-    d_env, d_origins = dict(env), dict(env_origins)
+    opts: dict[str, object] = {"gpus": None, "gpus_origin": None, "entrypoint": None, "runtime": ""}
+    d_env: dict[str, str] = {}
+    d_origins: dict[str, Origin] = {}
     d_unres: dict[str, tuple[str, ...]] = {}
+    passthrough: list[str] = []
+    devices: list[str] = []
     while j < len(tokens) and tokens[j].text.startswith("-"):
         word = tokens[j].text
         name, eq, value = word.partition("=")
         if name in _DOCKER_SWITCHES or (name.startswith("-") and not name.startswith("--") and len(name) > 2
                                         and set(name[1:]) <= set("dit")):
+            opts["detached"] = opts.get("detached") or name == "--detach" or (name[1:2] != "-" and "d" in name)
             j += 1
             continue
         if not eq:
             value = tokens[j + 1].text if j + 1 < len(tokens) else ""
+        vtok = tokens[j + (0 if eq else 1)] if j + (0 if eq else 1) < len(tokens) else tokens[j]
         if name == "--gpus":
-            gpus, gpus_origin = value, tokens[j + (0 if eq else 1)].origin
+            opts["gpus"], opts["gpus_origin"], opts["gpus_unres"] = value, vtok.origin, vtok.unresolved
         elif name in ("-e", "--env"):
             k, has, v = value.partition("=")
-            vtok = tokens[j + (0 if eq else 1)]
-            if not has:  # `-e NAME`: from the calling environment, which the file does not show
+            if not has:  # `-e NAME`: the calling environment's value (script.walk looks it up)
+                passthrough.append(k)
                 d_unres[k] = (k,)
             elif vtok.unresolved:
                 d_unres[k] = vtok.unresolved
             else:
                 d_env[k] = v
             d_origins[f"env.{k}"] = vtok.origin
+        elif name == "--device":
+            devices.append(value)
+        elif name == "--runtime":
+            opts["runtime"] = value
         elif name == "--entrypoint":
-            entrypoint = value
+            opts["entrypoint"] = value
         j += 1 if eq else 2
     if j >= len(tokens):
         return None
+    launch = _docker_command(tokens, j, str(opts["entrypoint"] or ""), hints)
+    if launch is None:
+        return None
+    launch.container, launch.devices, launch.passthrough = True, devices, passthrough
+    launch.runtime_nvidia, launch.detached = opts["runtime"] == "nvidia", bool(opts.get("detached"))
+    launch.gpus_unresolved = tuple(opts.get("gpus_unres") or ())  # type: ignore[arg-type]
+    launch.gpus = opts["gpus"] if opts["gpus"] is not None else launch.gpus  # type: ignore[assignment]
+    launch.gpus_origin = opts["gpus_origin"] or launch.gpus_origin  # type: ignore[assignment]
+    launch.env = {**d_env, **launch.env}
+    launch.env_origins = {**d_origins, **launch.env_origins}
+    launch.env_unresolved = {**d_unres, **launch.env_unresolved}
+    return launch
+
+
+def _docker_command(tokens: list[Token], j: int, entrypoint: str, hints: str) -> Launch | None:
+    """The launch inside `docker run … IMAGE [command…]`: the command, or the image's entrypoint with flags."""
+    from tpdoctor.manifests.engines import by_flags
+
     image = tokens[j].text
     rest = tokens[j + 1:]
     engine, accel, is_entry = image_engine(image)
     launch: Launch | None = None
     if entrypoint:
         rest = [Token(entrypoint, tokens[j].origin), *rest]
-    if rest and not rest[0].text.startswith("-"):
+    if rest and not rest[0].text.startswith("-") and (entrypoint or not is_entry or _is_program(rest[0].text)):
         launch = find(rest, image=image, hints=hints)
     elif is_entry and engine is not None:
         launch = Launch(engine, "serve", rest, tokens[j], engine in ("vllm",), image)
+    else:
+        guess = by_flags(rest)
+        if guess is not None:
+            launch = Launch(guess, "serve", rest, tokens[j], guess == "vllm", image,
+                            note=f"image {image} is not one tpdoctor knows: its engine is read from the flags")
     if launch is None:
         return None
     launch.image, launch.accelerator = image, launch.accelerator or accel
-    launch.gpus = gpus if gpus is not None else launch.gpus
-    launch.gpus_origin = gpus_origin or launch.gpus_origin
-    launch.env = {**d_env, **launch.env}
-    launch.env_origins = {**d_origins, **launch.env_origins}
-    launch.env_unresolved = {**d_unres, **launch.env_unresolved}
     return launch
+
+
+def _is_program(word: str) -> bool:
+    base = word.rsplit("/", 1)[-1]
+    return bool(_PYTHON.match(base)) or base in ("vllm", "sglang", "text-generation-launcher", "trtllm-serve", "sh",
+                                                 "bash", "exec", "env", "nohup", "torchrun", "mpirun")
 
 
 _GRES = re.compile(r"^(?:gpu|gres/gpu)(?::[A-Za-z0-9_.-]+)?:(\d+)$")

@@ -15,16 +15,16 @@ from pathlib import Path
 import yaml
 
 from tpdoctor.files.read import read_text as read_file
-from tpdoctor.manifests import cmdline, compose, crds, dockerfile, jobfile, k8s, skypilot
+from tpdoctor.manifests import cmdline, compose, crds, dockerfile, dstack, jobfile, k8s, skypilot
 from tpdoctor.manifests.build import Skip
 from tpdoctor.manifests.yamlsrc import Document, load_documents, refuse_templates
 from tpdoctor.model.deployment import Deployment
-from tpdoctor.model.errors import ManifestError
+from tpdoctor.model.errors import ManifestError, NotADeployment
 
 _LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: start-up cost
 
 _YAML_SUFFIXES = (".yaml", ".yml")
-_SHELL_SUFFIXES = (".sh", ".bash", ".zsh", ".slurm", ".sbatch")
+_SHELL_SUFFIXES = (".sh", ".bash", ".zsh", ".slurm", ".sbatch", ".ps1")
 ENGINES_TEXT = "vLLM, SGLang, TGI or TensorRT-LLM"
 MAX_DEPLOYMENTS = 100_000
 
@@ -39,10 +39,10 @@ def detect_format(text: str, path: str) -> str:
     if dockerfile.is_dockerfile(text, path):
         return "dockerfile"
     try:
-        data = yaml.load(text, Loader=_LOADER) if len(text) < 1_000_000 and "\n" in text.strip() else None
+        docs = list(yaml.load_all(text, Loader=_LOADER)) if len(text) < 1_000_000 and "\n" in text.strip() else []
     except (yaml.YAMLError, RecursionError, ValueError):
         return "cmdline"
-    if isinstance(data, dict) and any(isinstance(v, (dict, list)) for v in data.values()):
+    if any(isinstance(d, dict) and any(isinstance(v, (dict, list)) for v in d.values()) for d in docs):
         return "yaml"
     return "cmdline"
 
@@ -55,6 +55,8 @@ def _read_doc(doc: Document, source: str) -> list[Deployment | Skip]:
         return k8s.read(doc, source) if k8s.is_workload(doc) else crds.read(doc, source)
     if compose.is_compose(doc):
         return compose.read(doc, source)
+    if dstack.is_dstack(doc):
+        return dstack.read(doc, source)
     if skypilot.is_skypilot(doc):
         return skypilot.read(doc, source)
     if "servingEngineSpec" in doc.data:
@@ -65,8 +67,8 @@ def _read_doc(doc: Document, source: str) -> list[Deployment | Skip]:
     if found:
         return found
     line = doc.line_of(())
-    raise ManifestError(f"{source}:{line}: not a job.yaml, Kubernetes object, compose file or SkyPilot task, and no "
-                        f"{ENGINES_TEXT} command in it")
+    raise NotADeployment(f"{source}:{line}: not a job.yaml, Kubernetes object, compose file or SkyPilot task, and "
+                         f"no {ENGINES_TEXT} command in it")
 
 
 def read_text(text: str, source: str) -> list[Deployment]:
@@ -82,7 +84,7 @@ def read_text(text: str, source: str) -> list[Deployment]:
             found += _read_doc(doc, source)
     deps = [d for d in found if isinstance(d, Deployment)]
     if not deps:
-        raise ManifestError(_nothing(found, source, fmt))
+        raise NotADeployment(_nothing(found, source, fmt))
     if len(deps) > MAX_DEPLOYMENTS:
         raise ManifestError(f"{source}: {len(deps)} deployments, more than the {MAX_DEPLOYMENTS:,} one check reads")
     skipped = [s for s in found if isinstance(s, Skip) and s.kind != "no-engine"]
@@ -97,7 +99,7 @@ def _nothing(found: list[Deployment | Skip], source: str, fmt: str) -> str:
     not_gpu = [s for s in skips if s.kind == "not-gpu"]
     if not_gpu:
         s = not_gpu[0]
-        return f"{s.where}: {s.why}: not a GPU job (tpdoctor checks deployments on NVIDIA GPUs)"
+        return f"{s.where}: {s.why}: not an NVIDIA GPU job (tpdoctor checks deployments on NVIDIA GPUs)"
     builds = [s for s in skips if s.kind == "build"]
     if builds:
         s = builds[0]

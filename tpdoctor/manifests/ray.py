@@ -128,6 +128,11 @@ def _serve(doc: Document, source: str, name: str, text: str, count: int | None, 
             if engine is None:
                 continue
             tokens = _env_tokens(sdoc, source, (*base, "runtime_env", "env_vars"), env_vars)
+            args = app.get("args")
+            for key, value in (args.items() if isinstance(args, dict) else []):  # the app builder's arguments
+                if value is not None and not isinstance(value, (dict, list)):
+                    tokens += containers.setting_tokens(sdoc, source, (*base, "args", key),
+                                                        "--" + str(key).replace("_", "-"), value)
             runs.append((tokens, _replicas(sdoc, source, base, app.get("deployments")), engine))
         for tokens, replicas, engine in runs:
             for f in _fallback(tokens, env, engine):

@@ -45,20 +45,27 @@ def assignment(raw: str) -> tuple[str, str] | None:
     return (m.group(1), m.group(2)) if m else None
 
 
-def commands(text: str) -> list[list[RawWord]]:
+class Command(list[RawWord]):
+    """The words of one simple command; `background`: it ends with a single `&` (the shell does not wait)."""
+
+    background: bool = False
+
+
+def commands(text: str) -> list[Command]:
     """Simple commands of a shell text, each a list of words (offsets into `text`)."""
-    out: list[list[RawWord]] = []
+    out: list[Command] = []
     cur: list[RawWord] = []
     i, n = 0, len(text)
     heredocs: list[str] = []
     skip_next = False
 
-    def end_command() -> None:
+    def end_command(sep: str = "") -> None:
         nonlocal cur
-        words = [w for w in cur]
+        words = Command(cur)
         while words and words[0].raw in _KEYWORDS:
-            words = words[1:]
+            words = Command(words[1:])
         if words:
+            words.background = sep == "&"
             out.append(words)
         cur = []
 
@@ -85,7 +92,7 @@ def commands(text: str) -> list[list[RawWord]]:
             j = i + 1
             while j < n and text[j] in ";&|":
                 j += 1
-            end_command()
+            end_command(text[i:j])
             i = j
             continue
         j = _word_end(text, i)

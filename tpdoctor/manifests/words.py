@@ -75,7 +75,8 @@ def tokens(words: list[shell.RawWord], env: Mapping[str, str], loc: Locator) -> 
         origin = loc.origin(w.raw, w.start)
         if e.via_variable:
             origin = Origin(origin.file, origin.line, origin.col, None, "ref")
-        parts = [e.value] if e.quoted or not e.via_variable else (e.value.split() or [""])
+        # an unset variable's value is unknown: one word (splitting its text as written would invent flags)
+        parts = [e.value] if e.quoted or not e.via_variable or e.unresolved else (e.value.split() or [""])
         for part in parts:
             if e.via_variable and not e.quoted and not part and not e.unresolved:
                 continue  # `${EXTRA:+…}` or an empty variable: no word at all

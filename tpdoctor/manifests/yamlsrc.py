@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from tpdoctor.files.yamlsafe import check_expansion
-from tpdoctor.model.errors import ManifestError
+from tpdoctor.model.errors import ManifestError, NotADeployment
 
 Path_ = tuple[Any, ...]  # keys and list indices from the document root
 
@@ -108,6 +108,10 @@ _HELM = re.compile(r"\{\{-?\s*(\.|\$|/\*|(if|else|end|range|with|include|templat
 _CONFLICT = re.compile(r"^(<{7}|>{7})( |$)", re.MULTILINE)
 
 
+_ENGINE_WORDS = re.compile(r"vllm|sglang|text-generation|tgi|trtllm|tensorrt|triton|nvidia\.com/gpu|"
+                           r"tensor.parallel|tp.size|num.shard", re.IGNORECASE)
+
+
 def refuse_templates(text: str, source: str) -> None:
     """ManifestError for a Helm template or unresolved merge-conflict markers, naming the first line."""
     m = _CONFLICT.search(text)
@@ -118,6 +122,8 @@ def refuse_templates(text: str, source: str) -> None:
     m = _HELM.search(text)
     if m:
         line = text.count("\n", 0, m.start()) + 1
+        if not _ENGINE_WORDS.search(text):  # a Service's or a ConfigMap's template: nothing to check in it
+            raise NotADeployment(f"{source}:{line}: a Helm template with no engine and no GPU in it")
         raise ManifestError(f"{source}:{line}: a Helm template: render it with `helm template` first "
                             "(then check the rendered manifests)")
 

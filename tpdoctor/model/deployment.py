@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 ENGINES = ("vllm", "sglang", "tgi", "trtllm")
+PLACEMENTS = ("pinned", "all", "scheduler", "unknown")
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Deployment:
     replicas: int = 1  # independent copies (k8s replicas × data-parallel size)
     nodes: int = 1  # nodes one copy spans (LeaderWorkerSet size, multi-node job)
     node: str | None = None  # host the deployment runs on, when pinned
-    gpus: tuple[int, ...] | None = None  # physical GPU indices it is pinned to (CUDA_VISIBLE_DEVICES …)
+    gpus: tuple[int, ...] | None = None  # GPU indices it is given (CUDA_VISIBLE_DEVICES, device_ids …): see gpu_scope
     gpu_uuids: tuple[str, ...] = ()  # when pinned by UUID: resolved against the topology later
     gpu_count: int | None = None  # GPUs requested (nvidia.com/gpu, compose count) when not pinned
     max_model_len: int | None = None  # longest sequence (vLLM max_model_len, SGLang context_length, TRT max_seq_len)
@@ -80,6 +81,16 @@ class Deployment:
     unknown: dict[str, str] = field(default_factory=dict)  # field -> why the file does not determine it
     unresolved: tuple[str, ...] = ()  # variables the values above need and the file never sets
     key: str = ""  # identity unique per run: file:line (+ #n for a second deployment on one line)
+    # How its GPUs are chosen (PLACEMENTS): pinned (the file names host GPUs), all (it sees every GPU of the
+    # node and the engine takes the first TP × PP), scheduler (a device plugin, Slurm or Ray hands out
+    # `gpu_count`), unknown (decided outside the file: a variable, `docker run` flags a Dockerfile cannot show)
+    placement: str = "unknown"
+    gpu_scope: str | None = None  # whose indices `gpus` are: host, or container (of the set it was handed)
+    runtime: str = ""  # what starts it: kubernetes, compose, docker, shell, slurm, ray, skypilot, dstack, job …
+    profiles: tuple[str, ...] = ()  # compose profiles: services of different profiles never run together
+    # started by a script: (the script, its place among its launches, the script waits for it to exit first)
+    step: tuple[str, int, bool] | None = None
+    engine_dir: str | None = None  # a prebuilt TensorRT-LLM engine it serves: TP and PP are fixed in its config.json
 
     @property
     def label(self) -> str:
@@ -92,6 +103,11 @@ class Deployment:
             return self.key
         o = next((o for o in (self.origins.get(k) for k in ("entry", "tp", "model")) if o and o.line), None)
         return o.where() if o is not None else self.source
+
+    @property
+    def host_gpus(self) -> tuple[int, ...] | None:
+        """The node's GPUs it is pinned to, when the file names them as host indices."""
+        return self.gpus if self.gpus is not None and self.gpu_scope != "container" else None
 
     @property
     def gpus_needed(self) -> int:

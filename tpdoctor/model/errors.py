@@ -45,6 +45,11 @@ class ManifestError(TpdError):
     """A deployment manifest that cannot be read (malformed YAML, unknown kind, contradictions)."""
 
 
+class NotADeployment(ManifestError):
+    """A file that holds no deployment tpdoctor checks: no engine launch (a Service, a ConfigMap), only a build
+    step, or a job on other accelerators than NVIDIA GPUs. With several inputs it is a note, not a failure."""
+
+
 class RuleLoadError(TpdError):
     """A rule file that cannot be loaded (bad YAML, unknown field, CEL that does not compile)."""
 

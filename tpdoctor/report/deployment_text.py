@@ -14,6 +14,7 @@ from rich.text import Text
 from tpdoctor.advice.costmodel import Prediction
 from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.check import CheckResult
+from tpdoctor.deploy.questions import QUESTIONS, Question
 from tpdoctor.llm.sizing import gib
 from tpdoctor.model.findings import Finding, Severity, Status
 from tpdoctor.model.safetext import clean, markup
@@ -50,11 +51,21 @@ def _options_table(a: Assessment) -> Table | None:
     return t
 
 
+def _no_group(a: Assessment) -> str:
+    d = a.deployment
+    if d.host_gpus is not None and a.gpus is None:
+        return "pinned GPUs " + ",".join(str(i) for i in d.host_gpus) + " not all on this node"
+    return {"scheduler": "GPUs picked by the scheduler", "all": "all GPUs of the node"}.get(
+        d.placement, "GPUs chosen outside the file")
+
+
 def _header(a: Assessment) -> str:
     d = a.deployment
     where = d.origin("tp").where() if "tp" in d.origins and d.origin("tp").line else d.ident
     group = a.group.label + f" ({a.group.weakest_path})" if a.group and a.group.weakest_path else (
-        a.group.label if a.group else "GPUs not pinned")
+        a.group.label if a.group else _no_group(a))
+    if a.group is not None and a.used is None:  # the best group its scheduler can hand out, not a pinned one
+        group = f"{_no_group(a)}, best {group}"
     tp = "TP=?" if "tp" in d.unknown else f"TP={d.tp}"
     return (f"[bold]{markup(a.sid)}[/bold]  {markup(d.engine)} · {markup(d.model or '(model not set)')} · "
             f"{markup(a.dtype)} · {tp}"
@@ -105,6 +116,10 @@ def render(result: CheckResult, console: Console, *, explain: bool = False) -> N
     by_subject: dict[str, list[Finding]] = {}
     for f in result.report.findings:
         by_subject.setdefault(f.subject, []).append(f)
+    questions: dict[str, list[Question]] = {}
+    for q in result.questions:
+        if not q.answered:
+            questions.setdefault(q.subject, []).append(q)
     for a in result.assessments:
         console.print()
         console.print(_header(a), highlight=False)
@@ -125,12 +140,33 @@ def render(result: CheckResult, console: Console, *, explain: bool = False) -> N
             _explain(console, a)
         for f in by_subject.pop(a.sid, []):
             _finding(console, f)
+        for q in questions.get(a.sid, []):
+            _question(console, q)
+    for n in result.inputs:
+        label = "[dim]note[/dim]" if n.kind == "not-a-deployment" else "[magenta]NOT READ[/magenta]"
+        console.print(f"{label}: {markup(n.message)}", highlight=False)
     status = result.report.status
     counts = {s: sum(1 for f in result.report.findings if f.severity is s and not f.suppressed) for s in Severity}
+    open_q = sum(q.open for q in result.questions)
+    accepted = sum(q.accepted is not None for q in result.questions)
+    unread = sum(n.kind == "unread" for n in result.inputs)
+    extra = (f", {open_q} question(s) not answered" if open_q else "") + (
+        f", {accepted} accepted unanswered" if accepted else "") + (f", {unread} input(s) not read" if unread else "")
     console.print()
     console.print(f"[{STATUS_STYLE[status]}]{status.value.upper()}[/{STATUS_STYLE[status]}]: "
                   f"{len(result.assessments)} deployment(s), {counts[Severity.CRITICAL]} critical, "
-                  f"{counts[Severity.WARNING]} warning, {counts[Severity.INFO]} info", highlight=False)
+                  f"{counts[Severity.WARNING]} warning, {counts[Severity.INFO]} info{extra}", highlight=False)
+
+
+def _question(console: Console, q: Question) -> None:
+    """A critical question left unanswered: what it is, why, and what would answer it (or who accepted it)."""
+    head = "ACCEPTED" if q.accepted is not None else "[magenta]NOT ANSWERED[/magenta]"
+    console.print(f"  {head} {q.name}: {markup(QUESTIONS[q.name])}", highlight=False)
+    console.print(f"           {markup(q.reason or '')}", highlight=False)
+    if q.accepted is not None:
+        console.print(f"           accepted unanswered (--accept-unknown): {markup(q.accepted)}", highlight=False)
+    elif q.answer_with:
+        console.print(f"           [bold]→[/bold] answer it with {markup(q.answer_with)}", highlight=False)
 
 
 def _explain(console: Console, a: Assessment) -> None:

@@ -87,7 +87,7 @@ def deployment(cand: Candidate, name: str) -> Deployment | str:
         if engine is None or cand.ray_job is None:
             return _unread_reason(cand)
         return Deployment(name=name, engine=engine, model="", kind="process", source=key, tp=len(gpus), gpus=gpus,
-                          gpu_count=len(gpus), key=key,
+                          gpu_count=len(gpus), key=key, placement="pinned", gpu_scope="host", runtime="ray",
                           notes=(f"TP={len(gpus)} assumed from the GPUs its Ray workers hold here: the engine's "
                                  "command line is in the Ray driver",))
     found = Found(cand.launch, _env(cand.root, cand.holders))
@@ -101,7 +101,9 @@ def deployment(cand: Candidate, name: str) -> Deployment | str:
         notes.append(f"TP={tp} from its {len(cand.holders)} shard process(es) (no --num-shard on its command line)")
     if cand.dp is not None:
         notes.append(f"DP rank {cand.dp} of {made.replicas}: one TP group of a data-parallel engine")
+    # the GPUs its processes hold are host GPUs (NVML indices), whatever the launch's own numbering said
     return made.with_values(tp=tp, gpus=gpus, gpu_uuids=(), gpu_count=len(gpus), key=key, node=None,
+                            placement="pinned", gpu_scope="host",
                             replicas=1 if cand.dp is not None else made.replicas, unknown={
                                 k: v for k, v in made.unknown.items() if k != "tp"},
                             shards_from_visible_gpus=False, notes=tuple(dict.fromkeys(notes)))
