@@ -152,15 +152,25 @@ def _replica_advice(a: Assessment, f: dict[str, Any], now: Option | None, rep: O
     d = a.deployment
     if not (d.tp > 1 and f["fits_one_gpu"] and a.memory_tp1 is not None) or f["replicas_advisable"] is False:
         if f.get("replicas_call") == "close" and now is not None and rep is not None and f["fits_one_gpu"]:
-            return objective.close_text(objective.throughput_view(obj), now, rep, f"TP=1 × {d.tp} replicas")
+            close = objective.close_text(objective.throughput_view(obj), now, rep, f"TP=1 × {d.tp} replicas")
+            fits = _fits_one(a, f)
+            return f"{close} ({fits})" if fits else close
         return None
     where = (" on " + " and ".join(f"GPU{i}" for i in a.gpus)) if a.gpus else ""
-    replica = (f"run TP=1 × {d.tp} replicas{where}: {f['weights_gib']:.1f} GiB of {a.dtype} weights "
-               f"({f['per_gpu_gib_tp1']:.1f} GiB with KV cache and overhead) fit one "
-               f"{a.gpu_name or ''} GPU ({f['gpu_memory_gib']:.1f} GiB, {f['capacity_gib']:.1f} GiB usable)")
+    replica = f"run TP=1 × {d.tp} replicas{where}: {_fits_one(a, f)}"
     if now is not None and rep is not None:
         replica += f"; {objective.compare_text(objective.throughput_view(obj), now, rep)}"
     return replica
+
+
+def _fits_one(a: Assessment, f: dict[str, Any]) -> str | None:
+    """`26.6 GiB of fp8 weights (61.0 GiB with KV cache and overhead) fit one … GPU (…)`, when all are known."""
+    keys = ("weights_gib", "per_gpu_gib_tp1", "gpu_memory_gib", "capacity_gib")
+    if not all(isinstance(f.get(k), (int, float)) for k in keys):
+        return None
+    return (f"{f['weights_gib']:.1f} GiB of {a.dtype} weights ({f['per_gpu_gib_tp1']:.1f} GiB with KV cache and "
+            f"overhead) fit one {a.gpu_name or ''} GPU ({f['gpu_memory_gib']:.1f} GiB, {f['capacity_gib']:.1f} GiB "
+            "usable)")
 
 
 def unknown_reasons(a: Assessment) -> dict[str, str]:
