@@ -127,7 +127,8 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
     topology, bench = node.topology, node.bench
     if bench_path is not None:
         bench = bench + read_bench_input(bench_path)
-    rules, options = load(rules_dirs, ignore, severity, scopes=("node", "deployment"))  # no fleet without --fleet
+    # deployment rules only (node rules are the node check's; --ignore may still name them), no fleet without --fleet
+    rules, options = load(rules_dirs, ignore, severity, scopes=("deployment",), also=("node",))
     fmt = "json" if as_json else fmt
     if not deployments:
         return _nothing(inputs, topology, rules, fmt, output, allow_no_deployment)
