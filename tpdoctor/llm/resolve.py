@@ -50,8 +50,16 @@ class Resolution:
 
 
 def spec_of(key: str) -> ModelSpec:
-    """The catalogue entry `key` as a ModelSpec."""
-    raw: dict[str, Any] = catalogue.index().raw(key)
+    """The catalogue entry `key` as a ModelSpec (built once per entry: a ModelSpec is immutable)."""
+    index = catalogue.index()
+    spec = index.built.get(key)
+    if not isinstance(spec, ModelSpec):
+        spec = index.built[key] = _build_spec(index, key)
+    return spec
+
+
+def _build_spec(index: catalogue.Index, key: str) -> ModelSpec:
+    raw: dict[str, Any] = index.raw(key)
     unknown = set(raw) - _SPEC_FIELDS - META
     if unknown:
         raise ValueError(f"models.yaml: {key}: unknown fields {sorted(unknown)}")

@@ -21,7 +21,7 @@ from typing import Any
 
 from tpdoctor.manifests.containers import origin_at
 from tpdoctor.manifests.yamlsrc import Document
-from tpdoctor.model.deployment import ENGINES, Deployment, parse_gpu_list
+from tpdoctor.model.deployment import ENGINES, Deployment, Origin, parse_gpu_list
 from tpdoctor.model.errors import ManifestError
 
 _KEYS = {"name", "engine", "model", "dtype", "quantization", "kv_cache_dtype", "tp", "pp", "replicas",
@@ -39,14 +39,13 @@ def is_job(doc: Document) -> bool:
 def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) -> Deployment:
     if not isinstance(entry, dict):
         raise ManifestError(f"{source}:{doc.line_of(base)}: a deployment must be a mapping")
-    unknown = sorted(set(entry) - _KEYS)
+    unknown = sorted(set(entry) - _KEYS) if not _KEYS.issuperset(entry) else None
     if unknown:
         raise ManifestError(f"{source}:{doc.line_of((*base, unknown[0]))}: unknown key {unknown[0]!r} "
                             f"(known: {', '.join(sorted(_KEYS))})")
     if not entry.get("model"):
         raise ManifestError(f"{source}:{doc.line_of(base)}: deployment has no 'model'")
-    origins = {k: origin_at(doc, source, (*base, k), None if k in ("gpus", "env") else str(entry[k]))
-               for k in entry}
+    origins = _origins(doc, source, base, entry)
     values: dict[str, Any] = {}
     for k in _INTS:
         if k in entry and entry[k] is not None:
@@ -98,6 +97,18 @@ def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) 
         latency_objective_ms=entry.get("latency_objective_ms"),
         throughput_objective_tps=entry.get("throughput_objective_tps"), env=env, origins=origins,
         notes=tuple(notes), **values)
+
+
+def _origins(doc: Document, source: str, base: tuple[Any, ...], entry: dict[Any, Any]) -> dict[Any, Origin]:
+    """Where each key's value is (`origin_at`, with the span looked up once: a job file may hold 100,000)."""
+    spans = doc.spans
+    out: dict[Any, Origin] = {}
+    for k, value in entry.items():
+        text = None if k in ("gpus", "env") else str(value)
+        span = spans.get((*base, k))
+        out[k] = Origin(source, span.line, span.col, text, end_col=span.end_col) if span is not None \
+            else origin_at(doc, source, (*base, k), text)
+    return out
 
 
 def read(doc: Document, source: str) -> list[Deployment]:
