@@ -29,7 +29,8 @@ from tpdoctor.model.errors import ParseError
 from tpdoctor.model.findings import Report
 from tpdoctor.model.topology import Link
 
-_PORTS = re.compile(r'"nvlinks"\s*:\s*\[')
+_PORTS_KEY = '"nvlinks"'
+_PORTS_REST = re.compile(r'\s*:\s*\[')  # `"nvlinks"\s*:\s*\[`, found with str.find first (a report is mostly ports)
 _LINKS = re.compile(r'"links"\s*:\s*\[')
 _PORTS_CUT = "\u0000tpdoctor-ports-skipped"
 _LINKS_CUT = "\u0000tpdoctor-links-shared"
@@ -70,8 +71,8 @@ def _flat_array_end(text: str, open_at: int) -> int | None:
     close = text.find("]", open_at)
     if close < 0:
         return None
-    body = text[open_at + 1:close]
-    if "[" in body or "\\" in body or body.count('"') % 2:
+    if text.find("[", open_at + 1, close) >= 0 or text.find("\\", open_at + 1, close) >= 0 \
+            or text.count('"', open_at + 1, close) % 2:
         return None
     return close + 1
 
@@ -80,8 +81,11 @@ def _fast(text: str, source: str, cache: LinkTableCache) -> Report | None:
     parts: list[str] = []
     pos = ports_cut = 0
     ports_sentinel = json.dumps(_PORTS_CUT)
-    for m in _PORTS.finditer(text):
-        if m.start() < pos:
+    at = text.find(_PORTS_KEY)
+    while at >= 0:
+        m = _PORTS_REST.match(text, at + len(_PORTS_KEY))
+        if m is None:
+            at = text.find(_PORTS_KEY, at + 1)
             continue
         end = _flat_array_end(text, m.end() - 1)
         if end is None:
@@ -89,6 +93,7 @@ def _fast(text: str, source: str, cache: LinkTableCache) -> Report | None:
         parts += [text[pos:m.end() - 1], ports_sentinel]
         pos = end
         ports_cut += 1
+        at = text.find(_PORTS_KEY, pos)
     parts.append(text[pos:])
     cut = "".join(parts)
     links_text: str | None = None
