@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tpdoctor.advice.placement import Group, PairTable
+from tpdoctor.deploy import costs
 from tpdoctor.deploy.assess import Assessment, assess
 from tpdoctor.deploy.check import attach_bench, read_manifests, resolve_overlaps
 from tpdoctor.deploy.crossnode import NetContext, measured_between
@@ -117,6 +118,7 @@ class _Assessor:
     base_dir: Path | None
     domains: dict[str, NvlinkDomain] = field(default_factory=dict)  # multi-node NVLink domains by id
     cache: dict[tuple[Any, ...], tuple[Assessment, dict[str, Any]]] = field(default_factory=dict)
+    predictions: costs.Memo = field(default_factory=dict)  # cost-model predictions, shared by equal questions
     assessments: list[Assessment] = field(default_factory=list)
     subjects: list[dict[str, Any]] = field(default_factory=list)
     group_keys: list[tuple[Any, ...] | None] = field(default_factory=list)  # equal keys: equal facts but names
@@ -146,7 +148,7 @@ class _Assessor:
         if hit is None:
             self.calls += 1
             a = assess(dep, topo, bench=self.local_bench.get(host, ()), base_dir=self.base_dir, held_by=held_by,
-                       table=self.placer.table(host) if host in self.placer else None)
+                       table=self.placer.table(host) if host in self.placer else None, memo=self.predictions)
             net = _net_context(p, check_host, stage_info, self.topo_of, self.cross, self.domains) if multi else None
             if a.overlap:  # facts after the clash is resolved across the node (who keeps, who moves)
                 key = None
