@@ -23,11 +23,13 @@ from tpdoctor.manifests.containers import origin_at
 from tpdoctor.manifests.yamlsrc import Document
 from tpdoctor.model.deployment import ENGINES, Deployment, Origin, parse_gpu_list
 from tpdoctor.model.errors import ManifestError
+from tpdoctor.model.frozen import maker
 
 _KEYS = {"name", "engine", "model", "dtype", "quantization", "kv_cache_dtype", "tp", "pp", "replicas",
          "nodes", "node", "gpus", "gpu_count", "max_model_len", "max_num_seqs", "gpu_memory_utilization",
          "latency_objective_ms", "throughput_objective_tps", "env"}
 _INTS = ("tp", "pp", "replicas", "nodes", "gpu_count", "max_model_len", "max_num_seqs")
+_DEPLOYMENT = maker(Deployment)  # Deployment(**kw), without its 50 frozen stores: a job file may hold 100,000
 
 
 def is_job(doc: Document) -> bool:
@@ -85,7 +87,7 @@ def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) 
         origins["dtype"] = origins["quantization"]
     floats = ("auto", "bfloat16", "bf16", "float16", "fp16", "half", "float32", "fp32", "float")
     engine_dtype = entry.get("dtype") if str(entry.get("dtype", "")).lower() in floats else None
-    return Deployment(
+    return _DEPLOYMENT(
         name=str(entry.get("name") or entry["model"]), engine=engine, model=str(entry["model"]),
         kind="job", source=source, dtype=str(dtype) if dtype else None,
         quantization=str(entry["quantization"]) if entry.get("quantization") else None,
