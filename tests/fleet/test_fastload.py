@@ -119,3 +119,15 @@ def test_fleet_placer_agrees_with_searching_every_node() -> None:
         if got is not None and expected is not None:
             assert got[0] == expected[1] and got[1].gpus == expected[2].gpus
     assert len(placer.states) <= 5  # one state per (shape, held GPUs), not per node
+
+
+def test_best_elsewhere_is_best_anywhere_without_that_host() -> None:
+    reports = [node(f"n{i}", off_switch=off) for i, off in enumerate([(), (2,), (0, 5), (), (7,), ()])]
+    placer = Placer((r.topology.host, r.topology, ()) for r in reports)
+    hosts = [r.topology.host for r in reports]
+    for step in [None, ("n0", {0, 1, 2}), ("n3", {4}), ("n5", {0, 1, 2, 3, 4, 5, 6})]:
+        if step is not None:
+            placer.hold(*step)  # holding GPUs forgets what was remembered
+        for n in (1, 2, 4, 8):
+            for host in hosts:
+                assert placer.best_elsewhere(n, host) == placer.best_anywhere(n, exclude=[host])

@@ -297,7 +297,7 @@ def _fleet_move(a: Assessment, host: str, placer: Placer) -> str | None:
     assert group is not None
     if not a.broken_pairs and (group.weakest_path is None or group.weakest_path.startswith("NV")):
         return None
-    found = placer.best_anywhere(len(group.gpus), exclude=[host])
+    found = placer.best_elsewhere(len(group.gpus), host)
     if found is None or found[1].weakest_quality >= group.weakest_quality:
         return None
     other, g = found

@@ -61,7 +61,7 @@ class Index:
     aliases: dict[str, tuple[str, str]]  # lower alias or key -> (key, alias)
     # what callers build from one entry, by key (the text never changes): a fleet resolves the same few models
     # thousands of times, and parsing an entry's YAML each time was half of assessing a deployment
-    built: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    built: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def find(self, ref: str) -> Hit | None:
         low = ref.strip().lower()
