@@ -45,3 +45,16 @@ def test_classes_it_cannot_vouch_for_are_built_by_init() -> None:
                 raise ValueError("negative")
 
     assert maker(Checked) is Checked
+
+
+def test_replacer_is_dataclasses_replace() -> None:
+    from tpdoctor.model.frozen import replacer
+
+    swap = replacer(Deployment)
+    base = Deployment(name="a", engine="vllm", model="m", kind="job", source="s", tp=2, env={"A": "1"},
+                      origins={"tp": Origin("s", 2, 4, "2")})
+    for changes in [{}, {"node": None}, {"notes": ("x",), "gpus": (0, 1)}, {"tp": 4, "name": "b"}]:
+        got, want = swap(base, **changes), dataclasses.replace(base, **changes)
+        assert got == want and list(vars(got).items()) == list(vars(want).items()) and got is not base
+    with pytest.raises(TypeError):
+        swap(base, typo=1)

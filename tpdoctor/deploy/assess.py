@@ -24,6 +24,7 @@ from tpdoctor.model import skus
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.deployment import Deployment
 from tpdoctor.model.errors import TpdError
+from tpdoctor.model.frozen import replacer
 from tpdoctor.model.topology import RANK, PathKind, Topology, path_kind
 from tpdoctor.model.unknown import Unknown
 
@@ -80,6 +81,7 @@ class Assessment:
 
 
 UNKNOWN_DTYPE = "unknown"
+_replace = replacer(Assessment)  # dataclasses.replace without a frozen store per field (model/frozen.py)
 
 
 def resolve_dtype(dep: Deployment, res: models.Resolution | None, notes: list[str]) -> tuple[str, Precision]:
@@ -305,9 +307,7 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
         if sku is not None:
             extra.update(costs.predictions(dep, spec, dtype, _kv_dtype(dep), sku, topology, group,
                                            extra.get("best"), bench, t, memo))  # type: ignore[arg-type]
-    from dataclasses import replace
-
-    return replace(result, notes=tuple(notes), **extra)  # type: ignore[arg-type]
+    return _replace(result, notes=tuple(notes), **extra)
 
 
 def _broken_pairs(topology: Topology, gpus: tuple[int, ...] | None) -> tuple[list[str], list[str]]:
