@@ -130,6 +130,7 @@ def fleet_check_schema() -> dict[str, Any]:
         "nodes": count, "stale_nodes": count, "status": b.of(Status),
         "summary": {"type": "object", "properties": {
             "deployments": count, "deployments_listed": count, "not_judged": count, "fleet_findings": count,
+            "questions_open": count,
             "placements": {"type": "object", "additionalProperties": count},
             "findings": {"type": "object", "additionalProperties": count}}},
         "problems": {"type": "array", "items": {"type": "object"}},
@@ -143,6 +144,13 @@ def fleet_check_schema() -> dict[str, Any]:
         "deployments": {"type": "array", "description": "each listed deployment's facts (docs/rules.md, "
                         "deployment scope)", "items": {"type": "object", "required": ["name"]}},
         "findings": {"type": "array", "items": finding},
+        "questions": {"type": "array", "description": "critical questions left open (UNKNOWN unless a finding is "
+                      "critical), or accepted with --accept-unknown", "items": {
+                          "type": "object", "required": ["subject", "question", "reason"],
+                          "properties": {"subject": {"type": "string"},
+                                         "question": {"enum": ["starts", "tp_valid", "rules"]},
+                                         "reason": {"type": "string"}, "answer_with": {"type": ["string", "null"]},
+                                         "accepted": {"type": ["string", "null"]}}}},
     }
     return _document("fleet-check-v1", f"{FLEET_CHECK_SCHEMA}: `check-deployment --fleet --json`", props,
                      ["schema", "nodes", "status", "placements", "deployments", "findings"], b)

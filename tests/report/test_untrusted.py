@@ -78,6 +78,19 @@ def test_nagios() -> None:
     _assert_clean(nagios.render(None, Status.UNKNOWN, duration_seconds=0.1, error=EVIL))
 
 
+def test_prometheus_labels() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tpdoctor.report import prometheus
+
+    text = prometheus.render(hostile_report(), probe_success=True, probe_duration_seconds=0.1,
+                             status=Status.CRITICAL, timestamp_seconds=0.0)
+    assert "\x1b" not in text and "\x9b" not in text and "\u202e" not in text and "\udcff" not in text
+    assert all(line.startswith(("# ", "tpdoctor_")) for line in text.splitlines() if line)  # no injected line
+    labels = [v for fam in text_string_to_metric_families(text) for s in fam.samples for v in s.labels.values()]
+    assert any("x\\x1b[2J" in v for v in labels)  # shown as a visible escape, still a valid label value
+
+
 def test_nfd_labels() -> None:
     from tpdoctor.report import nfd
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,13 +19,15 @@ if TYPE_CHECKING:
 
 
 def run_fleet(manifests: Sequence[Path], fleet_paths: Sequence[Path], max_age: str | None, rules: list[Rule],
-              options: Options, fmt: str, detail: str = "findings") -> Status:
+              options: Options, fmt: str, detail: str = "findings", accept: Mapping[str, str] | None = None,
+              model_configs: Mapping[str, Path] | None = None) -> Status:
     from tpdoctor.commands.fleet import judge_again
     from tpdoctor.fleet.cluster import check_cluster
     from tpdoctor.fleet.load import parse_age
 
     age = parse_age(max_age) if max_age else None  # a bad one is a SettingError: one line, exit 3
-    result = check_cluster(manifests, fleet_paths, rules, max_age=age, options=options, judge=judge_again)
+    result = check_cluster(manifests, fleet_paths, rules, max_age=age, options=options, judge=judge_again,
+                           accept=accept, model_configs=model_configs)
     if not result.nodes:
         for p in result.problems:
             click.echo(f"tpdoctor: {clean(p.message)}", err=True)

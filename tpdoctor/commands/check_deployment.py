@@ -109,14 +109,14 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
     if not manifests:
         raise click.UsageError("give MANIFEST... to check, or --running to judge what runs on the node")
     if fleet_paths:
-        if topology_path is not None or fix_out is not None or bench_path is not None or gpu is not None \
-                or model_configs:
-            raise click.UsageError("--fleet checks against the node reports: drop --topology, --bench, --gpu, "
-                                   "--model-config and --fix")
+        if topology_path is not None or fix_out is not None or bench_path is not None or gpu is not None:
+            raise click.UsageError("--fleet checks against the node reports: drop --topology, --bench, --gpu "
+                                   "and --fix")
         from tpdoctor.commands._fleetcheck import run_fleet
 
         rules, options = load(rules_dirs, ignore, severity)
-        status = run_fleet(manifests, fleet_paths, max_age, rules, options, "json" if as_json else fmt, json_detail)
+        status = run_fleet(manifests, fleet_paths, max_age, rules, options, "json" if as_json else fmt, json_detail,
+                           accept, model_config_map(model_configs))
         return int(apply_fail_on(status, fail_on).exit_code)
     if max_age is not None:
         raise click.UsageError("--max-age needs --fleet")

@@ -116,6 +116,31 @@ def ask(assessments: Sequence[Assessment], facts: Sequence[Mapping[str, Any]], f
     return tuple(out)
 
 
+def ask_fleet(assessments: Sequence[Assessment], facts: Sequence[Mapping[str, Any]], findings: Sequence[Finding],
+              critical_rules: frozenset[str], accept: Mapping[str, str] | None = None) -> tuple[Question, ...]:
+    """`--fleet`: the questions left open, one entry each (answered ones are not listed: a fleet holds tens of
+    thousands of deployments). Links, network and sharing are the fleet placement's (every GPU is pinned or
+    placed by tpdoctor on nodes it has reports of); whether it starts, whether its TP is valid and any critical
+    rule that could not judge stay questions. `facts[i]["id"]` names the deployment (an assessment can be
+    shared by equal deployments)."""
+    accept = accept or {}
+    unjudged: dict[str, list[Finding]] = {}
+    for f in findings:
+        if not f.judged and f.rule in critical_rules:
+            unjudged.setdefault(f.subject, []).append(f)
+    out: list[Question] = []
+    for a, fx in zip(assessments, facts):
+        sid = str(fx.get("id") or a.sid)
+        answers = {"starts": _starts(a, fx), "tp_valid": _tp_valid(a, fx)}
+        for f in unjudged.get(sid, []):
+            q = RULES.get(f.rule, "rules")
+            if q in ("starts", "tp_valid", "rules") and answers.get(q, (None, None))[0] is None:
+                answers[q] = (_why(f), _answer_for(a, _why(f)) if q != "rules" else "the facts it names")
+        out += [Question(sid, name, False, why, how, accept.get(name))
+                for name, (why, how) in answers.items() if why]
+    return tuple(out)
+
+
 def _why(f: Finding) -> str:
     text = f.message.split(": could not judge ", 1)[-1]
     return f"{f.rule} could not judge: {text.split(': ', 1)[-1]}"

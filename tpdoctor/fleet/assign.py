@@ -6,7 +6,7 @@ one stays there (it is checked, not moved).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,8 +38,8 @@ class Placement:
 class Fits:
     """Does a deployment's model fit one GPU of a node shape at its TP × PP (cached per model shape)?"""
 
-    def __init__(self, shapes: Shapes, base_dir: Path | None) -> None:
-        self.shapes, self.base_dir = shapes, base_dir
+    def __init__(self, shapes: Shapes, base_dir: Path | None, configs: Mapping[str, Path] | None = None) -> None:
+        self.shapes, self.base_dir, self.configs = shapes, base_dir, configs or {}
         self.cache: dict[tuple[Any, ...], bool] = {}
         self.specs: dict[str, models.Resolution | None] = {}
 
@@ -70,7 +70,9 @@ class Fits:
         if hit is None:
             if d.model not in self.specs:
                 try:
-                    self.specs[d.model] = models.resolve_model(d.model, self.base_dir) if d.model else None
+                    config = self.configs.get(d.model) or self.configs.get("")
+                    self.specs[d.model] = (models.resolve_model(d.model, self.base_dir, config)
+                                           if d.model or config else None)
                 except TpdError:
                     self.specs[d.model] = None
             res = self.specs[d.model]

@@ -19,7 +19,7 @@ Steps, each linear in deployments and nodes:
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +31,7 @@ from tpdoctor.deploy.assess import Assessment, assess
 from tpdoctor.deploy.check import attach_bench, read_manifests, resolve_overlaps
 from tpdoctor.deploy.crossnode import NetContext, measured_between
 from tpdoctor.deploy.facts import DEPLOYMENT_SCHEMA, subject
+from tpdoctor.deploy.questions import Question, ask_fleet, critical_ids, verdict
 from tpdoctor.engine.evaluate import Engine, Options
 from tpdoctor.engine.rule import Rule
 from tpdoctor.engine.schema import UNKNOWN_FIELD, ScopeFacts
@@ -43,7 +44,7 @@ from tpdoctor.fleet.placer import Placer, Shapes
 from tpdoctor.fleet.view import problem_findings as fleet_problem_findings
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.deployment import Deployment
-from tpdoctor.model.findings import SEVERITY_ORDER, Finding, Status, status_of
+from tpdoctor.model.findings import SEVERITY_ORDER, Finding, Status
 from tpdoctor.model.imex import imex_state
 from tpdoctor.model.topology import Topology
 
@@ -59,6 +60,7 @@ class ClusterResult:
     nodes: int
     stale_nodes: int
     stats: dict[str, float] = field(default_factory=dict)
+    questions: tuple[Question, ...] = ()  # the critical questions left open (deploy/questions.ask_fleet)
 
 
 def _shape_key(d: Deployment) -> tuple[Any, ...]:
@@ -69,7 +71,8 @@ def _shape_key(d: Deployment) -> tuple[Any, ...]:
 
 def check_cluster(manifests: Sequence[Path], fleet_paths: Sequence[Path], rules: Sequence[Rule], *,
                   max_age: timedelta | None = None, options: Options | None = None,
-                  judge: Judge | None = None) -> ClusterResult:
+                  judge: Judge | None = None, accept: Mapping[str, str] | None = None,
+                  model_configs: Mapping[str, Path] | None = None) -> ClusterResult:
     """`check-deployment --fleet`: read the manifests (while worker processes parse the node reports) and
     the fleet, then check every deployment across it. With no usable node report the result is UNKNOWN,
     with the merge problems as its findings."""
@@ -77,14 +80,18 @@ def check_cluster(manifests: Sequence[Path], fleet_paths: Sequence[Path], rules:
         read: list[Deployment] = []
         loaded = load_fleet(fleet_paths, max_age=max_age, meanwhile=lambda: read.extend(read_manifests(manifests)))
         fleet = judged(loaded, judge)
-        return _check(read, fleet, rules, options, manifests[0].parent if manifests else None)
+        return _check(read, fleet, rules, options, manifests[0].parent if manifests else None, accept,
+                      model_configs)
 
 
 def check_fleet(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence[Rule], *,
-                options: Options | None = None, base_dir: Path | None = None) -> ClusterResult:
-    """Check every deployment against the fleet (see the module docstring)."""
+                options: Options | None = None, base_dir: Path | None = None,
+                accept: Mapping[str, str] | None = None,
+                model_configs: Mapping[str, Path] | None = None) -> ClusterResult:
+    """Check every deployment against the fleet (see the module docstring). `model_configs`: config.json paths
+    by model as written (`--model-config`; key "" is every deployment's)."""
     with gc_paused():
-        return _check(deployments, fleet, rules, options, base_dir)
+        return _check(deployments, fleet, rules, options, base_dir, accept, model_configs)
 
 
 def _node_inputs(fleet: FleetInput) -> tuple[dict[str, Topology], dict[str, tuple[BenchResult, ...]],
@@ -117,6 +124,7 @@ class _Assessor:
     fallback: str | None
     base_dir: Path | None
     domains: dict[str, NvlinkDomain] = field(default_factory=dict)  # multi-node NVLink domains by id
+    configs: Mapping[str, Path] = field(default_factory=dict)  # --model-config, by model as written
     cache: dict[tuple[Any, ...], tuple[Assessment, dict[str, Any]]] = field(default_factory=dict)
     predictions: costs.Memo = field(default_factory=dict)  # cost-model predictions, shared by equal questions
     assessments: list[Assessment] = field(default_factory=list)
@@ -148,7 +156,8 @@ class _Assessor:
         if hit is None:
             self.calls += 1
             a = assess(dep, topo, bench=self.local_bench.get(host, ()), base_dir=self.base_dir, held_by=held_by,
-                       table=self.placer.table(host) if host in self.placer else None, memo=self.predictions)
+                       table=self.placer.table(host) if host in self.placer else None,
+                       model_config=self.configs.get(d.model) or self.configs.get(""), memo=self.predictions)
             net = _net_context(p, check_host, stage_info, self.topo_of, self.cross, self.domains) if multi else None
             if a.overlap:  # facts after the clash is resolved across the node (who keeps, who moves)
                 key = None
@@ -186,7 +195,8 @@ class _Assessor:
 
 
 def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence[Rule], options: Options | None,
-           base_dir: Path | None) -> ClusterResult:
+           base_dir: Path | None, accept: Mapping[str, str] | None = None,
+           model_configs: Mapping[str, Path] | None = None) -> ClusterResult:
     t0 = time.perf_counter()
     topo_of, local_bench, cross = _node_inputs(fleet)
     stale = {n.host for n in fleet.nodes if n.stale}
@@ -199,10 +209,12 @@ def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence
     domains = group_domains(fleet.nodes)[0]
     placer = Placer(((h, topo_of[h], local_bench[h]) for h in sorted(topo_of) if h not in stale), shapes,
                     domains=domains)
-    placements, holders = place_all(deployments, placer, stale, set(topo_of), Fits(shapes, base_dir))
+    configs = model_configs or {}
+    placements, holders = place_all(deployments, placer, stale, set(topo_of), Fits(shapes, base_dir, configs))
     t_place = time.perf_counter()
     fallback = next((h for h in sorted(topo_of) if h not in stale), next(iter(sorted(topo_of)), None))
-    run = _Assessor(topo_of, local_bench, cross, placer, holders, fallback, base_dir, {d.id: d for d in domains})
+    run = _Assessor(topo_of, local_bench, cross, placer, holders, fallback, base_dir, {d.id: d for d in domains},
+                    configs=configs)
     for p in placements:
         run.add(p)
     run.resolve_clashes()
@@ -217,8 +229,9 @@ def _check(deployments: Sequence[Deployment], fleet: FleetInput, rules: Sequence
              "rules_seconds": t_end - t_assess, "assess_calls": float(run.calls),
              "deployments": float(len(placements)), "cel_evaluations": float(cel_calls),
              "distinct_fact_sets": float(len(set(k if k is not None else ("one", i) for i, k in enumerate(keys))))}
-    return ClusterResult(findings, status_of(findings), tuple(placements), tuple(run.assessments),
-                         tuple(run.subjects), fleet.problems, len(fleet.nodes), len(stale), stats)
+    questions = ask_fleet(run.assessments, run.subjects, evaluated, critical_ids(rules), accept)
+    return ClusterResult(findings, verdict(findings, questions), tuple(placements), tuple(run.assessments),
+                         tuple(run.subjects), fleet.problems, len(fleet.nodes), len(stale), stats, questions)
 
 
 def _check_stage(p: Placement, placer: Placer,

@@ -55,11 +55,14 @@ def to_data_dict(result: ClusterResult, detail: str = "findings") -> dict[str, A
                "placements": dict(sorted(Counter(p.how for p in result.placements).items())),
                "findings": dict(sorted(by_rule.items())),
                "not_judged": sum(1 for f in result.findings if not f.judged),
+               "questions_open": sum(1 for q in result.questions if q.accepted is None),
                "deployments_listed": len(placements),
                "fleet_findings": sum(1 for f in result.findings if _deployment_name(f) not in names)}
     return {"schema": FLEET_CHECK_SCHEMA, "tool_version": __version__, "detail": "full" if full else "findings",
             "nodes": result.nodes, "stale_nodes": result.stale_nodes, "status": result.status.value,
             "summary": summary, "problems": to_data(result.problems), "placements": placements,
+            "questions": [{"subject": q.subject, "question": q.name, "reason": q.reason, "answer_with": q.answer_with,
+                           "accepted": q.accepted} for q in result.questions],
             "deployments": [f for f in result.facts if keep(str(f.get("name")))],
             "findings": [{"rule": f.rule, "name": f.name, "severity": f.severity.value, "subject": f.subject,
                           "message": f.message, "recommendation": f.recommendation, "suppressed": f.suppressed,
@@ -68,6 +71,23 @@ def to_data_dict(result: ClusterResult, detail: str = "findings") -> dict[str, A
 
 def to_json(result: ClusterResult, detail: str = "findings") -> str:
     return json.dumps(to_data_dict(result, detail), separators=(",", ":"), default=str) + "\n"
+
+
+def _questions(result: ClusterResult, console: Console, shown: int = 10) -> None:
+    """The critical questions left open (UNKNOWN unless a finding is critical), the first few in full."""
+    open_ = [q for q in result.questions if q.accepted is None]
+    accepted = len(result.questions) - len(open_)
+    if not result.questions:
+        return
+    deps = len({q.subject for q in open_})
+    console.print(f"  [magenta]NOT ANSWERED[/magenta] {len(open_)} question(s) of {deps} deployment(s)"
+                  + (f"; {accepted} accepted (--accept-unknown)" if accepted else ""), highlight=False)
+    for q in open_[:shown]:
+        line = f"{q.subject}: {q.name}: {q.reason or ''}"
+        line += f" → answer it with {q.answer_with}" if q.answer_with else ""
+        console.print(hang(" " * 11, clean(line, 2000), console.width), soft_wrap=True, highlight=False)
+    if len(open_) > shown:
+        console.print(f"           … and {len(open_) - shown} more (see --json)", highlight=False)
 
 
 def render(result: ClusterResult, console: Console, *, max_deployments: int = 30) -> None:
@@ -87,6 +107,7 @@ def render(result: ClusterResult, console: Console, *, max_deployments: int = 30
                       highlight=False)
     for p in result.problems:
         console.print(f"  [yellow]fleet:[/yellow] {markup(p.message, 2000)}", highlight=False)
+    _questions(result, console)
 
     facts_of = {f["name"]: f for f in result.facts}
     per_dep: dict[str, list[Finding]] = {}

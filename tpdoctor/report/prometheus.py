@@ -25,6 +25,7 @@ from tpdoctor.model.coverage import coverage
 from tpdoctor.model.findings import Finding, Report, Severity, Status
 from tpdoctor.model.redact import redact_text
 from tpdoctor.model.running import Running, RunningGroup
+from tpdoctor.model.safetext import clean
 from tpdoctor.model.topology import CheckState, Gpu, LinkHealth, NvLinkState, Topology
 
 STATUS_VALUE = {Status.OK: 0, Status.WARNING: 1, Status.CRITICAL: 2, Status.UNKNOWN: 3}
@@ -34,7 +35,9 @@ _PAIR = re.compile(r"^GPU(\d+)-GPU(\d+)$")
 
 
 def _esc(value: object) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    """A label value: control characters made visible first (a host or GPU name from elsewhere must not drive
+    the terminal of whoever reads the .prom file), then the text format's own escapes."""
+    return clean(value, 1024).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 def _labels(**labels: object) -> str:
