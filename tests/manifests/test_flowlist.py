@@ -107,3 +107,14 @@ def test_same_deployments_or_error(text: str, monkeypatch: pytest.MonkeyPatch) -
 ])
 def test_other_shapes_are_read_the_general_way(text: str) -> None:
     assert flowlist.documents(text, "jobs.yaml") is None
+
+
+def test_string_first_characters_resolve_as_strings() -> None:
+    import yaml
+
+    strings = yamlsrc.str_first_chars()
+    assert {"a", "d", "g", "_", "/"} <= strings and not {"0", "1", "t", "y", "n", "o", "~", "."} & strings
+    resolver = yamlsrc._Loader("")
+    for c in strings:
+        for text in (c, c + "0", c + "rue", c + "2001-01-01", c + ".5"):
+            assert resolver.resolve(yaml.ScalarNode, text, (True, False)) == yamlsrc.STR_TAG, text

@@ -58,6 +58,7 @@ def _read(lines: list[str]) -> list[Document]:
     if head is None or lines[head] != _HEAD:
         raise _Cut
     spans: dict[Path_, Span] = {(): Span(head + 1, 0, None)}
+    strings = yamlsrc.str_first_chars()
     entries: list[Any] = []
     indent: str | None = None
     for n in range(head + 1, len(lines)):
@@ -73,15 +74,17 @@ def _read(lines: list[str]) -> list[Document]:
         elif m.group(1) != indent:
             raise _Cut
         path = (_HEAD[:-1], len(entries))
-        entries.append(_entry(line, m, n + 1, path, spans))
+        entries.append(_entry(line, m, n + 1, path, spans, strings))
     if not entries:
         raise _Cut
     return [Document(data={_HEAD[:-1]: entries}, index=0, spans=spans, lines=lines)]
 
 
-def _entry(line: str, m: re.Match[str], lineno: int, path: Path_, spans: dict[Path_, Span]) -> dict[Any, Any]:
+def _entry(line: str, m: re.Match[str], lineno: int, path: Path_, spans: dict[Path_, Span],
+           strings: frozenset[str]) -> dict[Any, Any]:
     """One `- {key: value, ...}` line: its mapping, with the span of every node recorded in `spans` (in the
-    composer's order: the mapping, then each value and its items)."""
+    composer's order: the mapping, then each value and its items). A plain value starting with one of
+    `strings` is a string."""
     brace = m.end(2)
     spans[path] = Span(lineno, brace, None)  # its end is known at the closing brace
     out: dict[Any, Any] = {}
@@ -91,17 +94,22 @@ def _entry(line: str, m: re.Match[str], lineno: int, path: Path_, spans: dict[Pa
         if p is None:
             raise _Cut
         kp, kd, ks, vp, vd, vs, body, sep = p.groups()
-        key = _scalar(kp, kd, ks, lineno, pos)
-        try:
-            hash(key)
-        except TypeError:
-            key = str(key)
+        key = _KEYS.get(kp, _KEYS) if kp is not None else _KEYS
+        if key is _KEYS:
+            key = _key(kp, kd, ks, lineno, pos)
         where = (*path, key)
-        if body is None:
-            at = p.start(4) if vp is not None else p.start(5 if vd is not None else 6) - 1
-            end = p.end(4) if vp is not None else p.end(5 if vd is not None else 6) + 1
-            spans[where] = Span(lineno, at, end)
-            out[key] = _scalar(vp, vd, vs, lineno, at)
+        if vp is not None:
+            at, end = p.span(4)
+            spans[where] = _span(Span, (lineno, at, end))
+            if vp[0] in strings:
+                out[key] = vp
+            else:
+                value = _VALUES.get(vp, _VALUES)
+                out[key] = value if value is not _VALUES else _scalar(vp, None, None, lineno, at)
+        elif body is None:
+            at, end = p.span(5 if vd is not None else 6)
+            spans[where] = _span(Span, (lineno, at - 1, end + 1))
+            out[key] = vd if vd is not None else vs
         else:
             at = line.index("[", p.end(kp and 1 or kd is not None and 2 or 3))
             end = line.index("]", p.end(7)) + 1
@@ -113,6 +121,22 @@ def _entry(line: str, m: re.Match[str], lineno: int, path: Path_, spans: dict[Pa
                 raise _Cut
             spans[path] = Span(lineno, brace, line.rindex("}", 0, pos) + 1)
             return out
+
+
+_span = tuple.__new__  # Span(line, col, end) without the named tuple's Python-level __new__
+_KEYS: dict[str, Any] = {}  # plain key text -> the key
+
+
+def _key(plain: str | None, double: str | None, single: str | None, lineno: int, col: int) -> Any:
+    """A mapping key as `yamlsrc._key` makes it (a value that cannot be hashed becomes its text)."""
+    key = _scalar(plain, double, single, lineno, col)
+    try:
+        hash(key)
+    except TypeError:
+        key = str(key)
+    if plain is not None and len(_KEYS) < 10_000:
+        _KEYS[plain] = key
+    return key
 
 
 def _items(line: str, pos: int, end: int, lineno: int, path: Path_, spans: dict[Path_, Span]) -> list[Any]:
@@ -144,7 +168,7 @@ def _scalar(plain: str | None, double: str | None, single: str | None, lineno: i
         return value
     tag = yamlsrc.resolve_plain(plain)
     if tag == yamlsrc.STR_TAG:
-        return plain
+        return plain  # a name or a host: unique per line, not kept
     node = yaml.ScalarNode(tag, plain, yaml.Mark("", 0, lineno - 1, col, None, 0))
     try:
         value = yamlsrc.scalar(node)

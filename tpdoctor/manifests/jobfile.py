@@ -30,6 +30,7 @@ _KEYS = {"name", "engine", "model", "dtype", "quantization", "kv_cache_dtype", "
          "latency_objective_ms", "throughput_objective_tps", "env"}
 _INTS = ("tp", "pp", "replicas", "nodes", "gpu_count", "max_model_len", "max_num_seqs")
 _DEPLOYMENT = maker(Deployment)  # Deployment(**kw), without its 50 frozen stores: a job file may hold 100,000
+_ORIGIN = maker(Origin)
 
 
 def is_job(doc: Document) -> bool:
@@ -108,7 +109,7 @@ def _origins(doc: Document, source: str, base: tuple[Any, ...], entry: dict[Any,
     for k, value in entry.items():
         text = None if k in ("gpus", "env") else str(value)
         span = spans.get((*base, k))
-        out[k] = Origin(source, span.line, span.col, text, end_col=span.end_col) if span is not None \
+        out[k] = _ORIGIN(source, span.line, span.col, text, end_col=span.end_col) if span is not None \
             else origin_at(doc, source, (*base, k), text)
     return out
 

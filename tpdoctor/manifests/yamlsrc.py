@@ -160,6 +160,17 @@ def _resolver() -> _Loader:
     return _Loader("")
 
 
+@lru_cache(maxsize=1)
+def str_first_chars() -> frozenset[str]:
+    """Printable ASCII characters no implicit resolver starts with: a plain scalar starting with one is a
+    string (`resolve_plain`'s first test), whatever follows."""
+    resolver = _resolver()
+    table = resolver.yaml_implicit_resolvers
+    if None in table or resolver.yaml_path_resolvers:
+        return frozenset()
+    return frozenset(chr(c) for c in range(33, 127) if chr(c) not in table)
+
+
 def resolve_plain(text: str) -> str:
     """The tag the composer gives a plain scalar of this text (`flowlist` reads without the composer): a
     string at once when no implicit resolver starts with its first character, as `Resolver.resolve` finds."""
