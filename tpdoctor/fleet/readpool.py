@@ -17,7 +17,6 @@ import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from tpdoctor.files.read import read_text
 from tpdoctor.fleet import fastload
 from tpdoctor.model.errors import InputError, ParseError
 from tpdoctor.model.findings import Report
+from tpdoctor.model.frozen import replace
 from tpdoctor.model.topology import Link
 
 MIN_FILES_PER_WORKER = 250  # below this, starting workers costs more than it saves

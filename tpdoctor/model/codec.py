@@ -15,10 +15,12 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any, Union
 
+from tpdoctor.model import fastcodec
+from tpdoctor.model.fastcodec import UNKNOWN_KEY
 from tpdoctor.model.hints import type_hints
 from tpdoctor.model.unknown import Unknown
 
-UNKNOWN_KEY = "unknown"
+__all__ = ["UNKNOWN_KEY", "from_data", "short", "to_data"]
 
 
 def to_data(obj: Any) -> Any:
@@ -58,7 +60,7 @@ def from_data(cls: Any, data: Any, where: str = "$") -> Any:
     reads thousands of reports), and on any doubt the exact one, which gives the same value or the error
     with its path. The fast pass accepts only what the exact one accepts, and builds the same value."""
     try:
-        return _fast(cls)(data, None)
+        return fastcodec.converter(cls)(data, None)
     except Exception:  # noqa: BLE001 - anything the fast pass cannot vouch for is decided by the exact pass
         return _converter(cls)(data, where, None)
 
@@ -194,168 +196,6 @@ def _scalar(tp: type) -> Converter:
         if tp is type(None) and data is None:
             return None
         raise ValueError(f"{where}: expected {tp.__name__}, got {short(data)}")
-    return convert
-
-
-class _No(Exception):
-    """The fast pass: this value is certainly not of this type (the exact pass rejects it too)."""
-
-
-class _Doubt(Exception):
-    """The fast pass: leave this value to the exact pass."""
-
-
-_MISSING = object()
-_JSON_TYPES = (dict, list, str, int, float, bool, type(None))
-FastConverter = Callable[[Any, "str | None"], Any]
-
-
-@cache
-def _fast(tp: Any) -> FastConverter:
-    """The fast pass's converter for one type: `(data, unknown reason) -> value`; raises _No or _Doubt."""
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return lambda data, reason: data
-    if origin is Union or (sys.version_info >= (3, 10) and origin is getattr(types, "UnionType", None)):
-        return _fast_union(tp)
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _fast_dataclass(tp)
-    if origin is tuple and not (len(typing.get_args(tp)) == 2 and typing.get_args(tp)[1] is Ellipsis):
-        return _fast_fixed(tp)
-    if origin is dict:
-        value = _fast(typing.get_args(tp)[1])
-
-        def convert_dict(data: Any, reason: str | None) -> Any:
-            if data.__class__ is not dict:
-                raise _No if data.__class__ in _JSON_TYPES else _Doubt
-            try:
-                return {k: value(v, None) for k, v in data.items()}
-            except _No:
-                raise _Doubt from None
-        return convert_dict
-    if origin in (tuple, list):
-        args = typing.get_args(tp)
-        item = _fast(args[0])
-        make = tuple if origin is tuple else list
-
-        def convert_items(data: Any, reason: str | None) -> Any:
-            if data.__class__ is not list:
-                raise _No if data.__class__ in _JSON_TYPES else _Doubt
-            try:
-                return make([item(v, None) for v in data])
-            except _No:
-                raise _Doubt from None
-        return convert_items
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        def convert_enum(data: Any, reason: str | None) -> Any:
-            try:
-                return tp(data)
-            except (ValueError, TypeError):
-                raise _Doubt from None
-        return convert_enum
-    if tp in (int, float, str, bool, type(None)):
-        return _fast_scalar(tp)
-
-    def undecided(data: Any, reason: str | None) -> Any:
-        raise _Doubt  # a type the exact pass alone knows (or refuses)
-    return undecided
-
-
-def _fast_fixed(tp: Any) -> FastConverter:
-    items = [_fast(a) for a in typing.get_args(tp)]
-
-    def convert(data: Any, reason: str | None) -> Any:
-        if data.__class__ is not list:
-            raise _No if data.__class__ in _JSON_TYPES else _Doubt
-        if len(data) != len(items):
-            raise _No
-        try:
-            return tuple([c(v, None) for c, v in zip(items, data)])
-        except _No:
-            raise _Doubt from None
-    return convert
-
-
-def _fast_scalar(tp: type) -> FastConverter:
-    """Exactly the JSON values `_scalar` accepts, as it returns them (an int read as a float becomes one)."""
-    def convert(data: Any, reason: str | None) -> Any:
-        cls = data.__class__
-        if cls is tp:
-            return data
-        if tp is float and cls is int:
-            return float(data)
-        raise _No if cls in _JSON_TYPES else _Doubt
-    return convert
-
-
-def _fast_union(tp: Any) -> FastConverter:
-    args = typing.get_args(tp)
-    allows_unknown = Unknown in args
-    allows_none = type(None) in args
-    members = [_fast(a) for a in args if a not in (Unknown, type(None))]
-    unknowns: dict[str, Unknown] = {}  # one value per reason: an Unknown is immutable
-
-    def convert(data: Any, reason: str | None) -> Any:
-        if data is None:
-            if allows_unknown and (reason is not None or not allows_none):
-                why = reason if reason is not None else "unknown"
-                found = unknowns.get(why)
-                if found is None:
-                    found = Unknown(why)
-                    if len(unknowns) < 1024:
-                        unknowns[why] = found
-                return found
-            if allows_none:
-                return None
-        for member in members:
-            try:
-                return member(data, None)
-            except _No:
-                continue
-        raise _No
-    return convert
-
-
-def _fast_dataclass(tp: type) -> FastConverter:
-    """As `_dataclass`. A class whose generated `__init__` only stores its fields (no `__post_init__`, every
-    field an init field) is filled the way `__init__` fills it, every field in order, defaults included,
-    without calling it: a fleet builds millions of these, and a frozen class's `__init__` is slow."""
-    hints = type_hints(tp)
-    fields = dataclasses.fields(tp)
-    params = getattr(tp, "__dataclass_params__", None)
-    direct = bool(params is not None and params.init and not hasattr(tp, "__post_init__")
-                  and all(f.init for f in fields))
-    spec = [(f.name, _fast(hints[f.name]), f.default, f.default_factory) for f in fields]
-    missing = dataclasses.MISSING
-    new = object.__new__
-
-    def convert(data: Any, reason: str | None) -> Any:
-        if data.__class__ is not dict:
-            raise _No if data.__class__ in _JSON_TYPES else _Doubt
-        reasons = data.get(UNKNOWN_KEY) or {}
-        if reasons.__class__ is not dict:
-            raise _Doubt
-        values: dict[str, Any] = {}
-        try:
-            for name, conv, default, factory in spec:
-                value = data.get(name, _MISSING)
-                if value is _MISSING:
-                    if default is missing and factory is missing:
-                        raise _Doubt
-                    if direct:
-                        values[name] = default if default is not missing else factory()  # type: ignore[operator]
-                    continue
-                why = reasons.get(name)
-                if why is not None and why.__class__ is not str:
-                    raise _Doubt
-                values[name] = conv(value, why)
-            if direct:
-                obj: Any = new(tp)
-                obj.__dict__.update(values)
-                return obj
-            return tp(**values)
-        except (_No, ValueError, TypeError):
-            raise _Doubt from None
     return convert
 
 

@@ -21,6 +21,7 @@ from functools import cache
 from typing import Any
 
 from tpdoctor import SCHEMA, __version__
+from tpdoctor.model import frozen
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.bounds import MAX_LINKS, MAX_STRING, check_counts
 from tpdoctor.model.codec import from_data, short, to_data
@@ -94,7 +95,7 @@ def validate(report: Report, source: str = "<json>", *, links_checked: bool = Fa
     (see the module docstring). A fleet validates thousands of reports: the first pass only says yes or no,
     the second, on a refusal only, finds the path; `links_checked` skips the links table, which the caller
     has checked with `check_links` for these GPUs and NICs (fleets share one table between many reports)."""
-    topology = replace(report.topology, links=()) if links_checked else report.topology
+    topology = frozen.replace(report.topology, links=()) if links_checked else report.topology
     parts: tuple[tuple[Any, str], ...] = ((topology, "$"),
                                           *((b, f"$.bench[{i}]") for i, b in enumerate(report.bench)),
                                           *((f, f"$.findings[{i}]") for i, f in enumerate(report.findings)))

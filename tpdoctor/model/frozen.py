@@ -76,3 +76,14 @@ def replacer(cls: type[T]) -> Callable[..., T]:
         filled.update(changes)
         return out
     return replace
+
+
+_REPLACERS: dict[type, Callable[..., Any]] = {}
+
+
+def replace(obj: T, **changes: Any) -> T:
+    """`dataclasses.replace`, through `replacer` of the object's class (made once per class)."""
+    swap = _REPLACERS.get(obj.__class__)
+    if swap is None:
+        swap = _REPLACERS[obj.__class__] = replacer(obj.__class__)
+    return swap(obj, **changes)
