@@ -177,6 +177,9 @@ TP_FREE = {"id", "name", "key", "engine", "model", "kind", "source", "pp", "dp",
            "fits_one_gpu", "weights_unloadable"}
 
 
+_YES_NO = tuple(k for k, fact in DEPLOYMENT.fields.items() if fact.type == B)  # in schema order
+
+
 def _r(x: float | None, nd: int = 2) -> float | None:
     return None if x is None else round(float(x), nd)
 
@@ -202,8 +205,8 @@ def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
             if k not in TP_FREE:
                 facts[k] = None
                 unknown[k] = tp_reason
-    for k, fact in DEPLOYMENT.fields.items():  # a null yes/no is never an answer: a rule must not see it as one
-        if fact.type == B and facts.get(k) is None and k not in unknown:
+    for k in _YES_NO:  # a null yes/no is never an answer: a rule must not see it as one
+        if facts.get(k) is None and k not in unknown:
             unknown[k] = "not determined for this deployment"
     if "context_problem" in unknown:  # an illustrative entry's length judges nothing
         facts["context_problem"] = None
