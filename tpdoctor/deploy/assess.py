@@ -20,11 +20,10 @@ from tpdoctor.deploy import memory as engine_memory
 from tpdoctor.llm import models, precision, sizing
 from tpdoctor.llm.kvrules import EngineMemory
 from tpdoctor.llm.precision import Precision
-from tpdoctor.model import skus
+from tpdoctor.model import frozen, skus
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.deployment import Deployment
 from tpdoctor.model.errors import TpdError
-from tpdoctor.model.frozen import replacer
 from tpdoctor.model.topology import RANK, PathKind, Topology, path_kind
 from tpdoctor.model.unknown import Unknown
 
@@ -81,7 +80,6 @@ class Assessment:
 
 
 UNKNOWN_DTYPE = "unknown"
-_replace = replacer(Assessment)  # dataclasses.replace without a frozen store per field (model/frozen.py)
 
 
 def resolve_dtype(dep: Deployment, res: models.Resolution | None, notes: list[str]) -> tuple[str, Precision]:
@@ -307,7 +305,7 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
         if sku is not None:
             extra.update(costs.predictions(dep, spec, dtype, _kv_dtype(dep), sku, topology, group,
                                            extra.get("best"), bench, t, memo))  # type: ignore[arg-type]
-    return _replace(result, notes=tuple(notes), **extra)
+    return frozen.replace(result, notes=tuple(notes), **extra)  # without a frozen store per field
 
 
 def _broken_pairs(topology: Topology, gpus: tuple[int, ...] | None) -> tuple[list[str], list[str]]:

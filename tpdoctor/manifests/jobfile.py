@@ -17,6 +17,8 @@ Our own schema is strict: an unknown key is an error with its line (it is almost
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from tpdoctor.manifests.containers import origin_at
@@ -29,8 +31,13 @@ _KEYS = {"name", "engine", "model", "dtype", "quantization", "kv_cache_dtype", "
          "nodes", "node", "gpus", "gpu_count", "max_model_len", "max_num_seqs", "gpu_memory_utilization",
          "latency_objective_ms", "throughput_objective_tps", "env"}
 _INTS = ("tp", "pp", "replicas", "nodes", "gpu_count", "max_model_len", "max_num_seqs")
-_DEPLOYMENT = maker(Deployment)  # Deployment(**kw), without its 50 frozen stores: a job file may hold 100,000
-_ORIGIN = maker(Origin)
+
+
+@lru_cache(maxsize=1)
+def _makers() -> tuple[Callable[..., Deployment], Callable[..., Origin]]:
+    """Deployment(...) and Origin(...) without a frozen store per field (a job file may hold 100,000); built
+    on first use, not at import (start-up)."""
+    return maker(Deployment), maker(Origin)
 
 
 def is_job(doc: Document) -> bool:
@@ -88,7 +95,7 @@ def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) 
         origins["dtype"] = origins["quantization"]
     floats = ("auto", "bfloat16", "bf16", "float16", "fp16", "half", "float32", "fp32", "float")
     engine_dtype = entry.get("dtype") if str(entry.get("dtype", "")).lower() in floats else None
-    return _DEPLOYMENT(
+    return _makers()[0](
         name=str(entry.get("name") or entry["model"]), engine=engine, model=str(entry["model"]),
         kind="job", source=source, dtype=str(dtype) if dtype else None,
         quantization=str(entry["quantization"]) if entry.get("quantization") else None,
@@ -105,11 +112,12 @@ def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) 
 def _origins(doc: Document, source: str, base: tuple[Any, ...], entry: dict[Any, Any]) -> dict[Any, Origin]:
     """Where each key's value is (`origin_at`, with the span looked up once: a job file may hold 100,000)."""
     spans = doc.spans
+    make = _makers()[1]
     out: dict[Any, Origin] = {}
     for k, value in entry.items():
         text = None if k in ("gpus", "env") else str(value)
         span = spans.get((*base, k))
-        out[k] = _ORIGIN(source, span.line, span.col, text, end_col=span.end_col) if span is not None \
+        out[k] = make(source, span.line, span.col, text, end_col=span.end_col) if span is not None \
             else origin_at(doc, source, (*base, k), text)
     return out
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tpdoctor.model.frozen import replacer
+from tpdoctor.model import frozen
 
 ENGINES = ("vllm", "sglang", "tgi", "trtllm")
 PLACEMENTS = ("pinned", "all", "scheduler", "unknown")
@@ -120,10 +120,7 @@ class Deployment:
         return self.origins.get(fieldname) or Origin(self.source)
 
     def with_values(self, **changes: Any) -> Deployment:
-        return _replace(self, **changes)
-
-
-_replace = replacer(Deployment)  # dataclasses.replace without 50 frozen stores (model/frozen.py)
+        return frozen.replace(self, **changes)  # dataclasses.replace without 50 frozen stores
 
 
 def parse_gpu_list(text: str) -> tuple[tuple[int, ...] | None, tuple[str, ...], str | None]:
