@@ -119,3 +119,42 @@ def test_fleet_placer_agrees_with_searching_every_node() -> None:
         if got is not None and expected is not None:
             assert got[0] == expected[1] and got[1].gpus == expected[2].gpus
     assert len(placer.states) <= 5  # one state per (shape, held GPUs), not per node
+
+
+def test_best_elsewhere_is_best_anywhere_without_that_host() -> None:
+    reports = [node(f"n{i}", off_switch=off) for i, off in enumerate([(), (2,), (0, 5), (), (7,), ()])]
+    placer = Placer((r.topology.host, r.topology, ()) for r in reports)
+    hosts = [r.topology.host for r in reports]
+    for step in [None, ("n0", {0, 1, 2}), ("n3", {4}), ("n5", {0, 1, 2, 3, 4, 5, 6})]:
+        if step is not None:
+            placer.hold(*step)  # holding GPUs forgets what was remembered
+        for n in (1, 2, 4, 8):
+            for host in hosts:
+                assert placer.best_elsewhere(n, host) == placer.best_anywhere(n, exclude=[host])
+
+
+def test_text_mutations_read_as_the_plain_reader_reads_them() -> None:
+    """Brackets, quotes, backslashes and look-alike keys inserted anywhere: where the plain reader reads a
+    report, the fast reader reads the same one. (Where it refuses, the fast reader may read the report: a
+    flat port array is skipped unparsed by design, so text that is not JSON inside one goes unnoticed.)"""
+    import random
+
+    rng = random.Random(25)
+    bases = [report_json.render(node("m", n=2)), report_json.render(node("o", n=2, off_switch=(1,))),
+             json.dumps(json.loads(report_json.render(node("p", n=2))))]
+    bits = ["]", "[", '"', "\\\\", '"links": [', '"nvlinks": [', ', "links": []', '"links"', 'links"', "{", "}",
+            ",", " ", '"a]"', '"x": "]"', "[]", '"nvlinks": []', '], "links": [']
+    same = refused = 0
+    for _ in range(1500):
+        text = rng.choice(bases)
+        for _ in range(rng.randint(1, 2)):
+            at = rng.randrange(len(text))
+            text = text[:at] + rng.choice(bits) + text[at + rng.choice([0, 0, 1, 3]):]
+        try:
+            plain = report_json.loads(text, source="m.json", ports=False)
+        except ParseError:
+            refused += 1
+            continue
+        assert fastload.loads(text, source="m.json") == plain, text
+        same += 1
+    assert same > 100 and refused > 100

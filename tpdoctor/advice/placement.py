@@ -87,6 +87,7 @@ class PairTable:
         self.numa: dict[int, object] = {}
         for g in topology.gpus:
             self.numa[g.index] = g.numa_node if not isinstance(g.numa_node, Unknown) else ("?", g.index)
+        self._groups: dict[tuple[int, ...], Group] = {}  # `group` of each GPU set asked (a fleet asks often)
 
     def q(self, i: int, j: int) -> Quality:
         return self.quality.get((i, j) if i < j else (j, i), WORST)
@@ -96,6 +97,12 @@ class PairTable:
 
     def group(self, gpus: Iterable[int]) -> Group:
         g = tuple(sorted(gpus))
+        found = self._groups.get(g)
+        if found is None:
+            found = self._groups[g] = self._group(g)
+        return found
+
+    def _group(self, g: tuple[int, ...]) -> Group:
         worst: Quality = (-1, -10**6, -1) if len(g) > 1 else (0, 0, 0)
         worst_path: str | None = None
         total = 0.0

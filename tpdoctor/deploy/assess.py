@@ -20,7 +20,7 @@ from tpdoctor.deploy import memory as engine_memory
 from tpdoctor.llm import models, precision, sizing
 from tpdoctor.llm.kvrules import EngineMemory
 from tpdoctor.llm.precision import Precision
-from tpdoctor.model import skus
+from tpdoctor.model import frozen, skus
 from tpdoctor.model.bench import BenchResult
 from tpdoctor.model.deployment import Deployment
 from tpdoctor.model.errors import TpdError
@@ -244,7 +244,9 @@ def _held(dep: Deployment, original: Deployment, others: Sequence[Deployment], t
 def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] = (),
            bench: Sequence[BenchResult] = (), table: placement.PairTable | None = None,
            base_dir: Path | None = None, held_by: Mapping[str, tuple[int, ...]] | None = None,
-           gpu: skus.Sku | None = None, model_config: Path | None = None, allocation: str = "any") -> Assessment:
+           gpu: skus.Sku | None = None, model_config: Path | None = None, allocation: str = "any",
+           memo: costs.Memo | None = None) -> Assessment:
+    """See the module docstring. `memo` keeps cost-model predictions between calls (a fleet's check)."""
     notes = list(dep.notes)
     original = dep
     dep = _prebuilt(_visible_shards(dep, topology, notes), base_dir, notes)
@@ -302,10 +304,8 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
                                   if not tp_validity(spec, k))
         if sku is not None:
             extra.update(costs.predictions(dep, spec, dtype, _kv_dtype(dep), sku, topology, group,
-                                           extra.get("best"), bench, t))  # type: ignore[arg-type]
-    from dataclasses import replace
-
-    return replace(result, notes=tuple(notes), **extra)  # type: ignore[arg-type]
+                                           extra.get("best"), bench, t, memo))  # type: ignore[arg-type]
+    return frozen.replace(result, notes=tuple(notes), **extra)  # without a frozen store per field
 
 
 def _broken_pairs(topology: Topology, gpus: tuple[int, ...] | None) -> tuple[list[str], list[str]]:

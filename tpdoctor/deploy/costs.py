@@ -10,6 +10,7 @@ other links when the weak pairs only cut the group in two (`PairTable.ring_local
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from tpdoctor.advice import costmodel, engines, objective, placement
 from tpdoctor.advice.objective import Objective
@@ -50,11 +51,29 @@ def objective_of(dep: Deployment) -> Objective:
     return objective.of(dep.latency_objective_ms, dep.throughput_objective_tps, dep.max_num_seqs)
 
 
+Memo = dict[tuple[Any, ...], tuple[skus.Sku, costmodel.Prediction]]  # predictions of one check run
+
+
+def _predict(memo: Memo | None, spec: models.ModelSpec, sku: skus.Sku, batch: int, replicas: int, label: str,
+             **kw: Any) -> costmodel.Prediction:
+    """`costmodel.predict`, a pure function of its arguments: a fleet asks it the same question for every
+    deployment of one model, SKU and TP. Equal arguments (the SKU by identity: it holds a table) give the
+    same prediction."""
+    if memo is None:
+        return costmodel.predict(spec, sku=sku, batch=batch, replicas=replicas, label=label, **kw)
+    key = (spec, id(sku), batch, replicas, label, *sorted(kw.items()))
+    hit = memo.get(key)
+    if hit is None or hit[0] is not sku:
+        hit = memo[key] = (sku, costmodel.predict(spec, sku=sku, batch=batch, replicas=replicas, label=label, **kw))
+    return hit[1]
+
+
 def predictions(dep: Deployment, spec: models.ModelSpec, dtype: str, kv_dtype: str, sku: skus.Sku,
                 topology: Topology, group: placement.Group | None, best: placement.Group | None,
-                bench: Sequence[BenchResult], table: placement.PairTable | None = None) -> dict[str, object]:
+                bench: Sequence[BenchResult], table: placement.PairTable | None = None,
+                memo: Memo | None = None) -> dict[str, object]:
     """Assessment fields: current, nvlink_reference, best_prediction, replicas (batch 1), `loaded` (the same
-    at the concurrency) and `objective`."""
+    at the concurrency) and `objective`. `memo` keeps predictions between calls (see `_predict`)."""
     obj = objective_of(dep)
     eng = engines.engine(dep.engine)
     out: dict[str, object] = {"objective": obj}
@@ -62,10 +81,10 @@ def predictions(dep: Deployment, spec: models.ModelSpec, dtype: str, kv_dtype: s
 
     def both(key: str, tp: int, path: costmodel.GroupPath | None, groups: int, label: str,
              gpus: tuple[int, ...] = ()) -> None:
-        kw = dict(dtype=dtype, sku=sku, kv_dtype=kv_dtype, engine=eng, tp=tp, path=path, gpus=gpus)
-        out[key] = costmodel.predict(spec, replicas=groups, label=label, **kw)  # type: ignore[arg-type]
+        kw = dict(dtype=dtype, kv_dtype=kv_dtype, engine=eng, tp=tp, path=path, gpus=gpus)
+        out[key] = _predict(memo, spec, sku, 1, groups, label, **kw)
         batch = objective.per_group_batch(obj.concurrency, groups)
-        loaded[key] = costmodel.predict(spec, batch=batch, replicas=groups, label=label, **kw)  # type: ignore[arg-type]
+        loaded[key] = _predict(memo, spec, sku, batch, groups, label, **kw)
 
     if group is not None and dep.tp > 1 and group.weakest_path:
         gp = group_path(topology, group, sku, bench, table)

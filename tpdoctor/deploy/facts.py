@@ -170,11 +170,11 @@ MEMORY_FACTS = ("start_problem", "memory_advice", "memory_rule", "kv_pool_gib", 
 TP_FREE = {"id", "name", "key", "engine", "model", "kind", "source", "pp", "dp", "replicas", "nodes", "host", "gpus",
            "gpu_labels", "gpus_assigned", "gpus_per_node", "gpu_name", "gpu_sku", "gpu_memory_gib", "dtype",
            "model_known", "model_source", "model_closest", "weights_source", "quant_load_error", "params_b", "heads",
-           "kv_heads", "layers", "valid_tp", "weights_gib", "group_path",
-           "group_kind", "group_pcie", "broken_pairs", "mig_gpus", "numa_nodes", "cross_socket", "overlap_with",
-           "overlap_advice",
-           "nccl_env_conflicts", "latency_objective_ms", "notes", "context_problem", "per_gpu_gib_tp1",
-           "fits_one_gpu", "weights_unloadable"}
+           "kv_heads", "layers", "valid_tp", "weights_gib", "group_path", "group_kind", "group_pcie", "broken_pairs",
+           "mig_gpus", "numa_nodes", "cross_socket", "overlap_with", "overlap_advice", "nccl_env_conflicts",
+           "latency_objective_ms", "notes", "context_problem", "per_gpu_gib_tp1", "fits_one_gpu", "weights_unloadable"}
+
+_YES_NO = tuple(k for k, fact in DEPLOYMENT.fields.items() if fact.type == B)  # in schema order
 
 
 def _r(x: float | None, nd: int = 2) -> float | None:
@@ -202,8 +202,8 @@ def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
             if k not in TP_FREE:
                 facts[k] = None
                 unknown[k] = tp_reason
-    for k, fact in DEPLOYMENT.fields.items():  # a null yes/no is never an answer: a rule must not see it as one
-        if fact.type == B and facts.get(k) is None and k not in unknown:
+    for k in _YES_NO:  # a null yes/no is never an answer: a rule must not see it as one
+        if facts.get(k) is None and k not in unknown:
             unknown[k] = "not determined for this deployment"
     if "context_problem" in unknown:  # an illustrative entry's length judges nothing
         facts["context_problem"] = None

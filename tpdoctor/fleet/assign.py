@@ -43,13 +43,29 @@ class Fits:
         self.cache: dict[tuple[Any, ...], bool] = {}
         self.specs: dict[str, models.Resolution | None] = {}
 
+    @staticmethod
+    def model_key(d: Deployment) -> tuple[Any, ...]:
+        """What of a deployment the answer depends on (with the node shape's GPU memory)."""
+        return (d.model, d.dtype, d.quantization, d.engine_dtype, d.engine, d.tp, d.pp, d.nodes, d.max_model_len,
+                d.max_num_seqs, d.kv_cache_dtype)
+
+    def accepter(self, d: Deployment) -> Callable[[int], bool]:
+        """`fits(d, sid)` as a filter of node shapes, each shape answered once (a search visits it often)."""
+        seen: dict[int, bool] = {}
+
+        def accept(sid: int) -> bool:
+            hit = seen.get(sid)
+            if hit is None:
+                hit = seen[sid] = self(d, sid)
+            return hit
+        return accept
+
     def __call__(self, d: Deployment, sid: int) -> bool:
         topo = self.shapes.topologies[sid]
         mem = topo.gpus[0].memory_mib if topo.gpus else None
         if not isinstance(mem, int):
             return True
-        key = (d.model, d.dtype, d.quantization, d.engine_dtype, d.engine, d.tp, d.pp, d.nodes, d.max_model_len,
-               d.max_num_seqs, d.kv_cache_dtype, mem)
+        key = (*self.model_key(d), mem)
         hit = self.cache.get(key)
         if hit is None:
             if d.model not in self.specs:
@@ -97,6 +113,7 @@ def place_all(deployments: Sequence[Deployment], placer: Placer, stale: set[str]
         if d.node in known and d.gpus:
             hold(d.node, d.name, d.gpus)
     out: list[Placement] = []
+    full: set[tuple[Any, ...]] = set()  # (n, model key) with no room anywhere: GPUs are only ever held, not freed
     for d in deployments:
         n, k = d.gpus_needed, max(1, d.nodes)
         note = None
@@ -120,17 +137,19 @@ def place_all(deployments: Sequence[Deployment], placer: Placer, stale: set[str]
             stages.append((node, gpus))
         elif d.node is not None:
             note = f"node {d.node} has no report in the fleet: checked where the fleet has room"
-        def accept(sid: int, d: Deployment = d) -> bool:
-            return fits(d, sid)
-
+        accept = fits.accepter(d)
         if k > len(stages) and k > 1 and placer.domains:  # inside one NVLink domain when one has room
             for host, gpus in _in_domain(placer, n, k, stages, accept):
                 gpus = d.gpus if d.gpus and not stages else gpus
                 hold(host, d.name, gpus)
                 stages.append((host, gpus))
         while len(stages) < k:
-            found = placer.best_anywhere(n, exclude=[h for h, _ in stages], accept=accept)
+            nowhere = (n, fits.model_key(d)) if not stages else None
+            found = None if nowhere in full else placer.best_anywhere(n, exclude=[h for h, _ in stages],
+                                                                       accept=accept)
             if found is None:
+                if nowhere is not None:
+                    full.add(nowhere)
                 note = note or f"no node of the fleet has {n} free GPUs for {d.name} ({k} node(s) needed)"
                 break
             host, group = found

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tpdoctor.advice.placement import Group, PairTable
+from tpdoctor.deploy import costs
 from tpdoctor.deploy.assess import Assessment, assess
 from tpdoctor.deploy.check import attach_bench, read_manifests, resolve_overlaps
 from tpdoctor.deploy.crossnode import NetContext, measured_between
@@ -125,6 +126,7 @@ class _Assessor:
     domains: dict[str, NvlinkDomain] = field(default_factory=dict)  # multi-node NVLink domains by id
     configs: Mapping[str, Path] = field(default_factory=dict)  # --model-config, by model as written
     cache: dict[tuple[Any, ...], tuple[Assessment, dict[str, Any]]] = field(default_factory=dict)
+    predictions: costs.Memo = field(default_factory=dict)  # cost-model predictions, shared by equal questions
     assessments: list[Assessment] = field(default_factory=list)
     subjects: list[dict[str, Any]] = field(default_factory=list)
     group_keys: list[tuple[Any, ...] | None] = field(default_factory=list)  # equal keys: equal facts but names
@@ -155,7 +157,7 @@ class _Assessor:
             self.calls += 1
             a = assess(dep, topo, bench=self.local_bench.get(host, ()), base_dir=self.base_dir, held_by=held_by,
                        table=self.placer.table(host) if host in self.placer else None,
-                       model_config=self.configs.get(d.model) or self.configs.get(""))
+                       model_config=self.configs.get(d.model) or self.configs.get(""), memo=self.predictions)
             net = _net_context(p, check_host, stage_info, self.topo_of, self.cross, self.domains) if multi else None
             if a.overlap:  # facts after the clash is resolved across the node (who keeps, who moves)
                 key = None
@@ -308,7 +310,7 @@ def _fleet_move(a: Assessment, host: str, placer: Placer) -> str | None:
     assert group is not None
     if not a.broken_pairs and (group.weakest_path is None or group.weakest_path.startswith("NV")):
         return None
-    found = placer.best_anywhere(len(group.gpus), exclude=[host])
+    found = placer.best_elsewhere(len(group.gpus), host)
     if found is None or found[1].weakest_quality >= group.weakest_quality:
         return None
     other, g = found

@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 
 from tpdoctor.fleet.gcpause import gc_paused
@@ -80,6 +81,7 @@ def _identity(report: Report) -> frozenset[str]:
     return frozenset(ids)
 
 
+@lru_cache(maxsize=4096)  # each report's time is read up to four times (order, skew, age); a datetime is immutable
 def parse_time(text: str) -> datetime | None:
     try:
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -118,7 +120,7 @@ def _load(paths: Sequence[str | Path], max_age: timedelta | None, now: Callable[
         ahead = [r for r in reports if _ahead(r, reference) is not None]
         reports.sort(key=lambda r: _order(r, by_received=bool(ahead)))
         newest = reports[-1]
-        idents = {_identity(r.report) for r in reports if _identity(r.report)}
+        idents = {i for i in map(_identity, (r.report for r in reports)) if i}
         if len(idents) > 1:
             sources = ", ".join(r.source for r in reports)
             problems.append(MergeProblem(

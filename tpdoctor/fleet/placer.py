@@ -75,6 +75,7 @@ class Placer:
         self.held: dict[str, frozenset[int]] = {}
         self.states: dict[State, list[str]] = {}  # hosts in each state, sorted
         self._best: dict[tuple[State, int], Group | None] = {}
+        self._elsewhere: dict[tuple[int, str | None], tuple[str, Group] | None] = {}  # until GPUs are held
         for host, topo, bench in nodes:
             sid = self.shapes.shape_of(topo, bench)
             self.shape[host] = sid
@@ -121,6 +122,18 @@ class Placer:
                 best = cand
         return (best[1], best[2]) if best is not None else None
 
+    def best_elsewhere(self, n: int, host: str) -> tuple[str, Group] | None:
+        """`best_anywhere(n, exclude=[host])`, remembered until GPUs are next held. Excluding a host other than
+        the fleet's best one changes nothing: that host's candidate stays first in its state and smallest."""
+        if (n, None) not in self._elsewhere:
+            self._elsewhere[(n, None)] = self.best_anywhere(n)
+        best = self._elsewhere[(n, None)]
+        if best is None or best[0] != host:
+            return best
+        if (n, host) not in self._elsewhere:
+            self._elsewhere[(n, host)] = self.best_anywhere(n, exclude=[host])
+        return self._elsewhere[(n, host)]
+
     def best_in_domain(self, domain: NvlinkDomain, n: int, want: int, *, exclude: Iterable[str] = (),
                        accept: Callable[[int], bool] = lambda sid: True) -> list[tuple[str, Group]] | None:
         """`want` healthy members of the domain with the best free group of n GPUs each (best groups first,
@@ -155,6 +168,7 @@ class Placer:
         new_held = self.held[host] | frozenset(gpus)
         if new_held == old[1]:
             return
+        self._elsewhere.clear()
         hosts = self.states[old]
         del hosts[bisect.bisect_left(hosts, host)]
         if not hosts:

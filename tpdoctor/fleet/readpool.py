@@ -1,11 +1,14 @@
 """Read many node reports, in a small process pool when there are many of them.
 
-Parsing is CPU-bound Python (JSON + dataclass conversion), so threads do not help; two worker processes
-(forked, so nothing is re-imported) each read a share of the files and send back the parsed reports.
-Each distinct `links` table crosses the process boundary once (most nodes share one), the reports
-without it, so receiving a report costs a fraction of parsing it. Small fleets, platforms without
-`fork`, and any pool failure fall back to reading in this process: the result is the same list, in file
-order, with equal link tables shared (within one worker's share) as `fastload` shares them.
+Parsing is CPU-bound Python (JSON + dataclass conversion), so threads do not help. The files are cut into
+chunks; `workers - 1` worker processes (forked, so nothing is re-imported) take chunks from the front and
+send back the parsed reports, and this process, once `meanwhile` is done, takes the chunks no worker has
+started from the back and parses them itself: a report parsed here never crosses a process boundary, and
+however long `meanwhile` takes, no process waits for another. Each distinct `links` table crosses the
+boundary once per chunk (most nodes share one), the reports without it, so receiving a report costs a
+fraction of parsing it. Small fleets, platforms without `fork`, and any pool failure fall back to reading in
+this process: the result is the same list, in file order, with equal link tables shared (within one chunk)
+as `fastload` shares them.
 """
 
 from __future__ import annotations
@@ -13,14 +16,15 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from tpdoctor.files.read import read_text
 from tpdoctor.fleet import fastload
 from tpdoctor.model.errors import InputError, ParseError
 from tpdoctor.model.findings import Report
+from tpdoctor.model.frozen import replace
 from tpdoctor.model.topology import Link
 
 MIN_FILES_PER_WORKER = 250  # below this, starting workers costs more than it saves
@@ -59,20 +63,23 @@ def _worker(files: Sequence[Path]) -> tuple[list[tuple[Link, ...]], list[tuple[s
     return table_list, out
 
 
+CHUNKS_PER_WORKER = 16  # small enough that the last chunks finish together
+
+
 def read_reports(files: Sequence[Path], workers: int = 2, min_files_per_worker: int = MIN_FILES_PER_WORKER,
                  meanwhile: Callable[[], object] | None = None) -> list[Outcome]:
-    """Every file's report (or error message), in file order. `meanwhile` runs in this process while the
-    workers parse (e.g. reading the manifests), or first when there is no pool."""
+    """Every file's report (or error message), in file order, read by `workers` processes (this one
+    included). `meanwhile` runs in this process while the workers parse (e.g. reading the manifests), or
+    first when there is no pool."""
     workers = min(workers, len(files) // max(1, min_files_per_worker))
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         if meanwhile is not None:
             meanwhile()
         return read_chunk(files)
-    n_chunks = workers * 4
-    size = -(-len(files) // n_chunks)
+    size = -(-len(files) // (workers * CHUNKS_PER_WORKER))
     chunks = [list(files[i:i + size]) for i in range(0, len(files), size)]
     try:
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("fork"))
         futures = [pool.submit(_worker, c) for c in chunks]
     except Exception:  # no pool here (no /dev/shm, process limits): read in this process
         if meanwhile is not None:
@@ -81,21 +88,34 @@ def read_reports(files: Sequence[Path], workers: int = 2, min_files_per_worker: 
     try:
         if meanwhile is not None:
             meanwhile()  # its errors (a malformed manifest) propagate; the reads are cancelled
+        here = _steal(futures, chunks)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     try:
         deadline = time.monotonic() + TIMEOUT_SECONDS
-        parts = [f.result(timeout=max(0.0, deadline - time.monotonic())) for f in futures]
+        parts = [here[i] if i in here else _received(f.result(timeout=max(0.0, deadline - time.monotonic())))
+                 for i, f in enumerate(futures)]
     except Exception:  # a broken pool (killed worker, timeout): read in this process instead
         pool.shutdown(wait=False, cancel_futures=True)
         return read_chunk(files)
     pool.shutdown(wait=True)
-    out: list[Outcome] = []
-    for tables, outcomes in parts:
-        for source, report, k in outcomes:
-            if isinstance(report, str):
-                out.append((source, report))
-            else:
-                out.append((source, replace(report, topology=replace(report.topology, links=tables[k]))))
-    return out
+    return [outcome for part in parts for outcome in part]
+
+
+def _steal(futures: list[Future[Any]], chunks: list[list[Path]]) -> dict[int, list[Outcome]]:
+    """Parse here, from the back, every chunk no worker has started (a cancelled future is never run)."""
+    here: dict[int, list[Outcome]] = {}
+    for i in range(len(futures) - 1, -1, -1):
+        if not futures[i].cancel():
+            break  # a worker has it, and every chunk before it
+        here[i] = read_chunk(chunks[i])
+    return here
+
+
+def _received(part: tuple[list[tuple[Link, ...]], list[tuple[str, Report | str, int]]]) -> list[Outcome]:
+    """A worker's chunk with each report's link table put back."""
+    tables, outcomes = part
+    return [(source, report) if isinstance(report, str)
+            else (source, replace(report, topology=replace(report.topology, links=tables[k])))
+            for source, report, k in outcomes]

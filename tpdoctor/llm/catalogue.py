@@ -18,7 +18,7 @@ Anything else is not found; the caller says so with the closest names (`closest`
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,9 @@ class Index:
     repos: dict[str, tuple[str, str]]  # lower repo id -> (key, repo id)
     names: dict[str, list[tuple[str, str]]]  # lower name (after the org) -> [(key, repo id)]
     aliases: dict[str, tuple[str, str]]  # lower alias or key -> (key, alias)
+    # what callers build from one entry, by key (the text never changes): a fleet resolves the same few models
+    # thousands of times, and parsing an entry's YAML each time was half of assessing a deployment
+    built: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def find(self, ref: str) -> Hit | None:
         low = ref.strip().lower()

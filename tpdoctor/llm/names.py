@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 # (suffix pattern, weights format it implies, label). Longest first; matched at the end of the name after a
 # `-`, `_` or `.` boundary, case-insensitively. Formats are those of llm/sizing.py and advice/quant.py.
@@ -118,6 +118,7 @@ def _gguf(name: str) -> tuple[str, str | None, str | None]:
     return base, fmt, label
 
 
+@lru_cache(maxsize=4096)  # a NameHint is immutable; a fleet names the same few models thousands of times
 def parse(ref: str) -> NameHint:
     text = ref.strip().strip("'\"").rstrip("/")
     text = re.sub(r"^(?:https?://)?(?:huggingface\.co|hf\.co)/", "", text)

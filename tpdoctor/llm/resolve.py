@@ -50,8 +50,25 @@ class Resolution:
 
 
 def spec_of(key: str) -> ModelSpec:
-    """The catalogue entry `key` as a ModelSpec."""
-    raw: dict[str, Any] = catalogue.index().raw(key)
+    """The catalogue entry `key` as a ModelSpec (built once per entry: a ModelSpec is immutable)."""
+    index = catalogue.index()
+    spec = index.built.get(key)
+    if not isinstance(spec, ModelSpec):
+        spec = index.built[key] = _build_spec(index, key)
+    return spec
+
+
+def _published(key: str, repo: str) -> ModelSpec:
+    """The entry as read from the published repo whose config.json it transcribes (built once per pair)."""
+    index = catalogue.index()
+    spec = index.built.get((key, repo))
+    if not isinstance(spec, ModelSpec):
+        spec = index.built[(key, repo)] = replace(spec_of(key), source=f"catalogue ({repo}/config.json)")
+    return spec
+
+
+def _build_spec(index: catalogue.Index, key: str) -> ModelSpec:
+    raw: dict[str, Any] = index.raw(key)
     unknown = set(raw) - _SPEC_FIELDS - META
     if unknown:
         raise ValueError(f"models.yaml: {key}: unknown fields {sorted(unknown)}")
@@ -125,9 +142,7 @@ def resolve(ref: str, base_dir: Path | None = None, model_config: str | Path | N
     for cand in hint.candidates:
         hit = catalogue.index().find(cand)
         if hit is not None:
-            spec = spec_of(hit.key)
-            if hit.how != "alias":  # the published repo whose config.json the entry transcribes
-                spec = replace(spec, source=f"catalogue ({hit.matched}/config.json)")
+            spec = spec_of(hit.key) if hit.how == "alias" else _published(hit.key, hit.matched)
             if hit.how == "name" and "/" in cand and not hint.is_path:  # another org's re-upload
                 notes.append(f"{cand} read as {hit.matched} (same name, published config)")
             return Resolution(hint.ref, spec, "catalogue", spec.source, matched=hit.matched,

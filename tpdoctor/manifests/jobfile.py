@@ -17,17 +17,27 @@ Our own schema is strict: an unknown key is an error with its line (it is almost
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from tpdoctor.manifests.containers import origin_at
 from tpdoctor.manifests.yamlsrc import Document
-from tpdoctor.model.deployment import ENGINES, Deployment, parse_gpu_list
+from tpdoctor.model.deployment import ENGINES, Deployment, Origin, parse_gpu_list
 from tpdoctor.model.errors import ManifestError
+from tpdoctor.model.frozen import maker
 
 _KEYS = {"name", "engine", "model", "dtype", "quantization", "kv_cache_dtype", "tp", "pp", "replicas",
          "nodes", "node", "gpus", "gpu_count", "max_model_len", "max_num_seqs", "gpu_memory_utilization",
          "latency_objective_ms", "throughput_objective_tps", "env"}
 _INTS = ("tp", "pp", "replicas", "nodes", "gpu_count", "max_model_len", "max_num_seqs")
+
+
+@lru_cache(maxsize=1)
+def _makers() -> tuple[Callable[..., Deployment], Callable[..., Origin]]:
+    """Deployment(...) and Origin(...) without a frozen store per field (a job file may hold 100,000); built
+    on first use, not at import (start-up)."""
+    return maker(Deployment), maker(Origin)
 
 
 def is_job(doc: Document) -> bool:
@@ -39,14 +49,13 @@ def is_job(doc: Document) -> bool:
 def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) -> Deployment:
     if not isinstance(entry, dict):
         raise ManifestError(f"{source}:{doc.line_of(base)}: a deployment must be a mapping")
-    unknown = sorted(set(entry) - _KEYS)
+    unknown = sorted(set(entry) - _KEYS) if not _KEYS.issuperset(entry) else None
     if unknown:
         raise ManifestError(f"{source}:{doc.line_of((*base, unknown[0]))}: unknown key {unknown[0]!r} "
                             f"(known: {', '.join(sorted(_KEYS))})")
     if not entry.get("model"):
         raise ManifestError(f"{source}:{doc.line_of(base)}: deployment has no 'model'")
-    origins = {k: origin_at(doc, source, (*base, k), None if k in ("gpus", "env") else str(entry[k]))
-               for k in entry}
+    origins = _origins(doc, source, base, entry)
     values: dict[str, Any] = {}
     for k in _INTS:
         if k in entry and entry[k] is not None:
@@ -86,7 +95,7 @@ def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) 
         origins["dtype"] = origins["quantization"]
     floats = ("auto", "bfloat16", "bf16", "float16", "fp16", "half", "float32", "fp32", "float")
     engine_dtype = entry.get("dtype") if str(entry.get("dtype", "")).lower() in floats else None
-    return Deployment(
+    return _makers()[0](
         name=str(entry.get("name") or entry["model"]), engine=engine, model=str(entry["model"]),
         kind="job", source=source, dtype=str(dtype) if dtype else None,
         quantization=str(entry["quantization"]) if entry.get("quantization") else None,
@@ -98,6 +107,19 @@ def _one(doc: Document, source: str, base: tuple[Any, ...], entry: Any, i: int) 
         latency_objective_ms=entry.get("latency_objective_ms"),
         throughput_objective_tps=entry.get("throughput_objective_tps"), env=env, origins=origins,
         notes=tuple(notes), **values)
+
+
+def _origins(doc: Document, source: str, base: tuple[Any, ...], entry: dict[Any, Any]) -> dict[Any, Origin]:
+    """Where each key's value is (`origin_at`, with the span looked up once: a job file may hold 100,000)."""
+    spans = doc.spans
+    make = _makers()[1]
+    out: dict[Any, Origin] = {}
+    for k, value in entry.items():
+        text = None if k in ("gpus", "env") else str(value)
+        span = spans.get((*base, k))
+        out[k] = make(source, span.line, span.col, text, end_col=span.end_col) if span is not None \
+            else origin_at(doc, source, (*base, k), text)
+    return out
 
 
 def read(doc: Document, source: str) -> list[Deployment]:

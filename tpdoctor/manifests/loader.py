@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from tpdoctor.files.read import read_text as read_file
-from tpdoctor.manifests import cmdline, compose, crds, dockerfile, dstack, jobfile, k8s, skypilot
+from tpdoctor.manifests import cmdline, compose, crds, dockerfile, dstack, flowlist, jobfile, k8s, skypilot
 from tpdoctor.manifests.build import Skip
 from tpdoctor.manifests.yamlsrc import Document, load_documents, refuse_templates
 from tpdoctor.model.deployment import Deployment
@@ -80,7 +80,7 @@ def read_text(text: str, source: str) -> list[Deployment]:
     elif fmt == "dockerfile":
         found = dockerfile.read(text, source)
     else:
-        for doc in load_documents(text, source):
+        for doc in flowlist.documents(text, source) or load_documents(text, source):
             found += _read_doc(doc, source)
     deps = [d for d in found if isinstance(d, Deployment)]
     if not deps:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -24,9 +25,9 @@ from tpdoctor.model.errors import ManifestError, NotADeployment
 Path_ = tuple[Any, ...]  # keys and list indices from the document root
 
 
-@dataclass(frozen=True)
-class Span:
-    """Where a scalar's text is: 1-based line, 0-based column range on that line (single-line scalars)."""
+class Span(NamedTuple):
+    """Where a scalar's text is: 1-based line, 0-based column range on that line (single-line scalars).
+    A named tuple: a large job file has a million of them."""
 
     line: int
     col: int
@@ -79,7 +80,7 @@ def _convert(node: yaml.Node, path: Path_, spans: dict[Path_, Span]) -> Any:
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*path, i), spans) for i, item in enumerate(node.value)]
     assert isinstance(node, yaml.ScalarNode)
-    return _scalar(node)
+    return scalar(node)
 
 
 def _merge_sources(node: yaml.Node) -> list[yaml.MappingNode]:
@@ -93,7 +94,7 @@ def _merge_sources(node: yaml.Node) -> list[yaml.MappingNode]:
 def _key(node: yaml.Node) -> Any:
     """A mapping key; a flow collection used as a key (`{{HF_TOKEN}}` read as YAML) becomes its text."""
     if isinstance(node, yaml.ScalarNode):
-        key = _scalar(node)
+        key = scalar(node)
         try:
             hash(key)
         except TypeError:
@@ -154,11 +155,37 @@ class _Loader(_BASE_LOADER):
 _LOADER = _Loader
 
 
-_STR_TAG = "tag:yaml.org,2002:str"
+@lru_cache(maxsize=1)
+def _resolver() -> _Loader:
+    return _Loader("")
+
+
+@lru_cache(maxsize=1)
+def str_first_chars() -> frozenset[str]:
+    """Printable ASCII characters no implicit resolver starts with: a plain scalar starting with one is a
+    string (`resolve_plain`'s first test), whatever follows."""
+    resolver = _resolver()
+    table = resolver.yaml_implicit_resolvers
+    if None in table or resolver.yaml_path_resolvers:
+        return frozenset()
+    return frozenset(chr(c) for c in range(33, 127) if chr(c) not in table)
+
+
+def resolve_plain(text: str) -> str:
+    """The tag the composer gives a plain scalar of this text (`flowlist` reads without the composer): a
+    string at once when no implicit resolver starts with its first character, as `Resolver.resolve` finds."""
+    resolver = _resolver()
+    table = resolver.yaml_implicit_resolvers
+    if text and text[0] not in table and None not in table and not resolver.yaml_path_resolvers:
+        return STR_TAG
+    return str(resolver.resolve(yaml.ScalarNode, text, (True, False)))
+
+
+STR_TAG = _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
 
 
-def _scalar(node: yaml.ScalarNode) -> Any:
+def scalar(node: yaml.ScalarNode) -> Any:
     """The Python value of one resolved scalar (one shared constructor, its memo cleared each time); plain
     strings and decimal integers directly (most of a large job file)."""
     tag, value = node.tag, node.value

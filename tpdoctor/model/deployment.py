@@ -9,8 +9,10 @@ reason in words, never a default that hides it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
+
+from tpdoctor.model import frozen
 
 ENGINES = ("vllm", "sglang", "tgi", "trtllm")
 PLACEMENTS = ("pinned", "all", "scheduler", "unknown")
@@ -118,7 +120,7 @@ class Deployment:
         return self.origins.get(fieldname) or Origin(self.source)
 
     def with_values(self, **changes: Any) -> Deployment:
-        return replace(self, **changes)
+        return frozen.replace(self, **changes)  # dataclasses.replace without 50 frozen stores
 
 
 def parse_gpu_list(text: str) -> tuple[tuple[int, ...] | None, tuple[str, ...], str | None]:
