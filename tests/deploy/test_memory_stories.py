@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from tpdoctor.deploy.check import check
+from tpdoctor.deploy.sentences import memory_advice
 from tpdoctor.manifests import loader
 from tpdoctor.probes import replay
 from tpdoctor.report.catalogue import load_catalogue
@@ -51,3 +52,26 @@ def test_the_docs_quote_what_explain_prints(name: str, topo: str, engine: str, s
     for line in lines:
         assert line in text, line
         assert line in " ".join(DOC.split()) or line in DOC, line
+
+
+
+@pytest.mark.parametrize("engine", ["tgi", "vllm", "sglang", "trtllm"])
+@pytest.mark.parametrize("tp", [1, 2, 16])
+def test_memory_advice_names_what_would_start_it(engine: str, tp: int) -> None:
+    """The advice of a deployment that will not start names a change that would start it: never "a max
+    length of at most 0 tokens" nor "more GPU memory per GPU" when TP itself is the cause (TGI asserts when
+    --num-shard leaves a shard no KV head: 8 KV heads // 16 = 0)."""
+    text = (f"deployments:\n  - {{name: big, engine: {engine}, model: meta-llama/Llama-3.1-70B-Instruct, "
+            f"tp: {tp}, max_model_len: 8192}}\n")
+    result = check(loader.read_text(text, "job.yaml"),
+                   replay.load(ROOT / "fixtures" / "topologies" / H100), load_catalogue())
+    (a,) = result.assessments
+    assert a.memory is not None
+    if a.memory.starts:
+        return
+    said = memory_advice(a)
+    assert "at most 0 tokens" not in said, said
+    if engine == "tgi" and tp == 16:
+        assert said.startswith("a TP size of at most 8 (the model's KV heads)"), said
+    elif tp == 1:
+        assert " GPUs of this kind (TP=" in said and "fp8 or int4 weights" in said, said  # bf16: 131 GiB

@@ -20,7 +20,9 @@ def memory_advice(a: Assessment) -> str:
                        + "; TP inside a node, PP across nodes)")
     elif a.min_tp is None:
         options.append("no TP up to 64 GPUs of this kind holds it: quantise the weights (fp8, int4)")
-    if mem.seqs_held == 0 and mem.kv_pool_bytes > 0:
+    if mem.kv_per_token == 0 and a.spec is not None:  # TP split the KV heads into none per GPU (TGI asserts)
+        options.append(f"a TP size of at most {a.spec.kv_heads} (the model's KV heads)")
+    elif mem.seqs_held == 0 and mem.kv_pool_bytes > 0 and mem.pool_tokens > 0:  # 0 tokens: no length helps
         options.append(f"a max length of at most {mem.pool_tokens:,} tokens (now {mem.context:,})")
     if a.dtype in ("bf16", "fp16", "fp32"):
         options.append("fp8 or int4 weights")
