@@ -253,3 +253,20 @@ def test_fix_rechecks_with_the_users_rule_options(tmp_path: Path) -> None:
     ignored = subprocess.run([sys.executable, "-m", "tpdoctor", *base, "--ignore", "TPD201"], cwd=ROOT,
                              env=env, capture_output=True, text=True, timeout=120)
     assert "fix: re-check of the fixed manifest(s): ok" in ignored.stderr
+
+
+def test_fix_rechecks_with_the_model_config_it_was_given(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # a model only --model-config describes, on the broken pair: the fix moves it, and the re-check judges the
+    # fixed file with the same config.json (without it the re-check was UNKNOWN: "model not in the catalogue")
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text((ROOT / "fixtures/models/llama-3.1-8b-config.json").read_text())
+    job = tmp_path / "job.yaml"
+    job.write_text("deployments:\n  - {name: mystery, engine: vllm, model: acme/secret-model-8b, tp: 2, "
+                   "gpus: [0, 1], max_model_len: 8192}\n")
+    out = tmp_path / "fixed.yaml"
+    code = main(["check-deployment", str(job), "--topology", str(EXAMPLE), "--model-config", str(model_dir),
+                 "--fix", str(out), "--json"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "GPU0+GPU1 -> GPU2+GPU3" in err and "re-check of the fixed manifest(s): ok" in err, err

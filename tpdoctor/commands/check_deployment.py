@@ -86,7 +86,7 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
     GPU processes that cannot be seen).
     """
     from tpdoctor.commands._benchinput import read_bench_input
-    from tpdoctor.deploy.check import check, read_inputs
+    from tpdoctor.deploy.check import check, check_settings, read_inputs
     from tpdoctor.deploy.questions import parse_accept
 
     try:
@@ -132,15 +132,15 @@ def command(manifests: tuple[Path, ...], topology_path: Path | None, bench_path:
     fmt = "json" if as_json else fmt
     if not deployments:
         return _nothing(inputs, topology, rules, fmt, output, allow_no_deployment)
-    result = check(deployments, topology, rules, bench=bench, options=options,
-                   base_dir=_base_dir(manifests), gpu=gpu, allocation=allocation, accept=accept, inputs=inputs,
-                   model_configs=model_config_map(model_configs))
+    settings = check_settings(bench=bench, options=options, gpu=gpu, allocation=allocation, accept=accept,
+                              base_dir=_base_dir(manifests), model_configs=model_config_map(model_configs))
+    result = check(deployments, topology, rules, inputs=inputs, **settings)
     code = int(apply_fail_on(result.report.status, fail_on).exit_code)
     _emit(result, rules, fmt, explain, code, output)
     if fix_out is not None:
         from tpdoctor.deploy.fix import fix_files
 
-        report_fixes(fix_files(manifests, result, topology, fix_out, rules, options, gpu))
+        report_fixes(fix_files(manifests, result, topology, fix_out, rules, settings))
     return code
 
 

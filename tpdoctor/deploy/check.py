@@ -152,6 +152,15 @@ def attach_bench(topology: Topology, bench: Sequence[BenchResult]) -> Topology:
     return replace(topology, links=links)
 
 
+def check_settings(*, bench: Sequence[BenchResult] = (), options: Options | None = None, gpu: str | None = None,
+                   allocation: str = "any", base_dir: Path | None = None, accept: Mapping[str, str] | None = None,
+                   model_configs: Mapping[str, Path] | None = None) -> dict[str, Any]:
+    """The keyword arguments of `check` that a re-check of fixed manifests repeats (not `inputs`: the notes of
+    the first read)."""
+    return {"bench": bench, "options": options, "gpu": gpu, "allocation": allocation, "base_dir": base_dir,
+            "accept": accept, "model_configs": model_configs}
+
+
 def check(deployments: Sequence[Deployment], topology: Topology, rules: Sequence[Rule], *,
           bench: Sequence[BenchResult] = (), options: Options | None = None,
           base_dir: Path | None = None, gpu: str | None = None, allocation: str = "any",

@@ -8,15 +8,15 @@ NCCL overrides (TPD208). What cannot be rewritten in place is reported, never gu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tpdoctor.advice.placement import PairTable, best_group
 from tpdoctor.deploy import sentences
 from tpdoctor.deploy.assess import Assessment
-from tpdoctor.deploy.check import CheckResult, check
-from tpdoctor.engine.evaluate import Options
+from tpdoctor.deploy.check import CheckResult, check, check_settings
 from tpdoctor.engine.rule import Rule
 from tpdoctor.files.atomic import distinct_names, require_directory, write_atomic
 from tpdoctor.files.read import read_text as read_file
@@ -255,12 +255,12 @@ class FixSession:
 
 def fix_text(text: str, assessments: Sequence[Assessment], topology: Topology,
              session: FixSession | None = None, rules: Sequence[Rule] | None = None,
-             options: Options | None = None, source: str = "<fixed>",
-             gpu: str | None = None) -> tuple[str, list[str], list[str]]:
+             source: str = "<fixed>", recheck: Mapping[str, Any] | None = None) -> tuple[str, list[str], list[str]]:
     """The fixed text of one manifest (all its deployments), what changed, and what could not be fixed.
     Pass one `session` for all the manifests of a run so GPU ownership carries across files. With `rules`,
     every deployment's changes are checked again and dropped (and said) when its re-check is worse or still
-    critical for the same reason."""
+    critical for the same reason; `recheck` holds the first check's keyword arguments (`check_settings`), so
+    the re-check judges with the same options, GPU, bench results and config.json files."""
     s = session or FixSession(topology, assessments)
     for a in assessments:
         s.holding.setdefault(id(a), set(a.gpus or ()))
@@ -279,7 +279,7 @@ def fix_text(text: str, assessments: Sequence[Assessment], topology: Topology,
                               if e is tp_edit else e for e in p.edits), p.unfixable, p.summary)
         plans.append(p)
     if rules is not None:
-        plans = _verified(text, plans, topology, rules, options, source, gpu)
+        plans = _verified(text, plans, topology, rules, source, recheck or {})
     edits = [e for p in plans for e in p.edits]
     changes = [f"{a.name}: {x}" for a, p in zip(assessments, plans) for x in p.summary]
     problems = [f"{a.name}: {x}" for a, p in zip(assessments, plans) for x in p.unfixable]
@@ -336,15 +336,14 @@ def _remaining(p: FixPlan, found: list[Finding]) -> FixPlan:
     return FixPlan(p.edits, (*p.unfixable, *(x for x in left if x.split(" ", 1)[0] not in said)), p.summary)
 
 
-def _verified(text: str, plans: list[FixPlan], topology: Topology, rules: Sequence[Rule],
-              options: Options | None, source: str, gpu: str | None) -> list[FixPlan]:
+def _verified(text: str, plans: list[FixPlan], topology: Topology, rules: Sequence[Rule], source: str,
+              settings: Mapping[str, Any]) -> list[FixPlan]:
     """Drop the changes of every deployment whose re-check is worse or still critical for the same reason."""
-    before = _by_deployment(check(loader.read_text(text, source), topology, rules, options=options, gpu=gpu))
+    before = _by_deployment(check(loader.read_text(text, source), topology, rules, **settings))
     for _ in range(3):
         fixed = apply(text, [e for p in plans for e in p.edits])
         try:
-            after = _by_deployment(check(loader.read_text(fixed, source), topology, rules, options=options,
-                                         gpu=gpu))
+            after = _by_deployment(check(loader.read_text(fixed, source), topology, rules, **settings))
         except TpdError as exc:
             return [FixPlan((), (*p.unfixable, f"not changed: the fixed text would not read ({exc.message})"), ())
                     for p in plans]
@@ -373,9 +372,11 @@ class FixOutcome:
 
 
 def fix_files(manifests: Sequence[Path], result: CheckResult, topology: Topology, out: Path,
-              rules: Sequence[Rule], options: Options | None = None, gpu: str | None = None) -> FixOutcome:
+              rules: Sequence[Rule], settings: Mapping[str, Any] | None = None) -> FixOutcome:
     """`--fix OUT`: write each manifest's fixed text (temp file then rename; OUT is a directory when there
-    are several manifests) and check the fixed manifests again with the user's rules and options."""
+    are several manifests) and check the fixed manifests again with the user's rules and the first check's
+    `settings` (`check_settings`: options, GPU, bench results, config.json files …)."""
+    settings = settings or check_settings(bench=result.report.bench)
     if len(manifests) > 1:
         if out.exists() and not out.is_dir():
             raise ManifestError(f"--fix {out}: several manifests need a directory")
@@ -388,12 +389,12 @@ def fix_files(manifests: Sequence[Path], result: CheckResult, topology: Topology
     for path in manifests:
         mine = [a for a in result.assessments if a.deployment.source == str(path)]
         new_text, changes, problems = fix_text(read_file(path, what="a manifest"), mine, topology, session, rules,
-                                               options, str(path), gpu)
+                                               str(path), settings)
         target = out / path.name if len(manifests) > 1 else out
         # a manifest fixed in place keeps its mode and owner, a new file is no more readable than its
         # source (a token in a 0600 manifest stays private); a symlinked one is fixed where it points
         target = write_atomic(target, new_text, what="fixed manifest", like=path, follow=True)
         files.append(FixedFile(target, tuple(changes), tuple(problems)))
         fixed += loader.read_text(new_text, str(target))
-    again = check(loader.identify(fixed), topology, rules, bench=result.report.bench, options=options, gpu=gpu)
+    again = check(loader.identify(fixed), topology, rules, **settings)
     return FixOutcome(tuple(files), again)
