@@ -86,7 +86,8 @@ NOT_AUTO_FIXABLE = {"TPD201": "TP over PCIe stays when it is predicted the best 
                     "TPD213": "the concurrency asked is the user's to lower; --fix says so",
                     "TPD215": "more KV memory or a shorter length is the user's choice; --fix says so",
                     "TPD250": "which checkpoint to serve (or dropping the flag) is the user's choice",
-                    "TPD251": "another checkpoint, engine or GPU generation is the user's choice"}
+                    "TPD251": "another checkpoint, engine or GPU generation is the user's choice",
+                    "TPD217": "which node to judge it on, or which GPU to ask for, is the user's choice"}
 # advice that lapses when --fix moves the group to healthy NVLink, where TP then beats TP=1 replicas
 LAPSES_AFTER_FIX = {"TPD202"}
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tpdoctor.advice import objective
-from tpdoctor.deploy import cost_facts, crossnode, loadable, sentences
+from tpdoctor.deploy import cost_facts, crossnode, gpuask, loadable, sentences
 from tpdoctor.deploy.assess import Assessment
 from tpdoctor.deploy.crossnode import CROSS_NODE_FACTS, NetContext
 from tpdoctor.engine.schema import INT, B, F, Fact, L, S, ScopeFacts, ScopeSchema, SubjectSchema
@@ -155,8 +155,7 @@ DEPLOYMENT = SubjectSchema("deployment", "One deployment (a TP group × replicas
     "pcie_cost": Fact(S, "The all-reduce cost on a PCIe group, in words (or why it could not be estimated)."),
     "tp_choice": Fact(S, "The TP sizes the model allows and the least that fits, in words (or what is not "
                          "known)."),
-    **cost_facts.COST_FACTS,
-    **CROSS_NODE_FACTS,
+    **cost_facts.COST_FACTS, **CROSS_NODE_FACTS, **gpuask.GPU_ASK_FACTS,
 })
 
 DEPLOYMENT_SCHEMA = ScopeSchema(
@@ -172,7 +171,8 @@ TP_FREE = {"id", "name", "key", "engine", "model", "kind", "source", "pp", "dp",
            "model_known", "model_source", "model_closest", "weights_source", "quant_load_error", "params_b", "heads",
            "kv_heads", "layers", "valid_tp", "weights_gib", "group_path", "group_kind", "group_pcie", "broken_pairs",
            "mig_gpus", "numa_nodes", "cross_socket", "overlap_with", "overlap_advice", "nccl_env_conflicts",
-           "latency_objective_ms", "notes", "context_problem", "per_gpu_gib_tp1", "fits_one_gpu", "weights_unloadable"}
+           "latency_objective_ms", "notes", "context_problem", "per_gpu_gib_tp1", "fits_one_gpu", "weights_unloadable",
+           "gpu_asked", "gpu_not_asked"}
 
 _YES_NO = tuple(k for k, fact in DEPLOYMENT.fields.items() if fact.type == B)  # in schema order
 
@@ -193,9 +193,9 @@ def subject(a: Assessment, topology: Topology, net: NetContext | None = None,
     facts.update(cross)
     facts.update(dict.fromkeys(pending))
     facts.update(sentences.sentences(a, facts))
-    can_load, not_known = loadable.facts(a)
-    facts.update(can_load)
-    unknown = {**_unknown(a, facts), **pending, **not_known}
+    (can_load, not_known), (asked, not_asked) = loadable.facts(a), gpuask.facts(a)
+    facts.update({**can_load, **asked})
+    unknown = {**_unknown(a, facts), **pending, **not_known, **not_asked}
     tp_reason = a.deployment.unknown.get("tp")
     if tp_reason:  # TP is not in the file: nothing that depends on it is judged (never a hidden default)
         for k in list(facts):

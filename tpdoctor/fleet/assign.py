@@ -16,6 +16,7 @@ from tpdoctor.advice.placement import Group
 from tpdoctor.fleet.domains import NvlinkDomain
 from tpdoctor.fleet.placer import Placer, Shapes
 from tpdoctor.llm import models, precision, sizing
+from tpdoctor.model import gpunames
 from tpdoctor.model.deployment import Deployment
 from tpdoctor.model.errors import TpdError
 
@@ -36,7 +37,8 @@ class Placement:
 
 
 class Fits:
-    """Does a deployment's model fit one GPU of a node shape at its TP × PP (cached per model shape)?"""
+    """Does a deployment's model fit one GPU of a node shape at its TP × PP (cached per model shape), on a GPU
+    model the file asks for (when it asks for one)?"""
 
     def __init__(self, shapes: Shapes, base_dir: Path | None, configs: Mapping[str, Path] | None = None) -> None:
         self.shapes, self.base_dir, self.configs = shapes, base_dir, configs or {}
@@ -47,7 +49,7 @@ class Fits:
     def model_key(d: Deployment) -> tuple[Any, ...]:
         """What of a deployment the answer depends on (with the node shape's GPU memory)."""
         return (d.model, d.dtype, d.quantization, d.engine_dtype, d.engine, d.tp, d.pp, d.nodes, d.max_model_len,
-                d.max_num_seqs, d.kv_cache_dtype)
+                d.max_num_seqs, d.kv_cache_dtype, d.gpu_asked)
 
     def accepter(self, d: Deployment) -> Callable[[int], bool]:
         """`fits(d, sid)` as a filter of node shapes, each shape answered once (a search visits it often)."""
@@ -60,7 +62,21 @@ class Fits:
             return hit
         return accept
 
+    def gpu_refused(self, d: Deployment, sid: int) -> bool:
+        """The file asks for GPU models and this shape's GPU is none of them: its scheduler never places it
+        there."""
+        topo = self.shapes.topologies[sid]
+        mem = topo.gpus[0].memory_mib if topo.gpus else None
+        return bool(d.gpu_asked and topo.gpus) and gpunames.asked_here(
+            d.gpu_asked, topo.gpus[0].name, mem / 1024 if isinstance(mem, int) else None) is False
+
+    def no_gpu_asked_for(self, d: Deployment) -> bool:
+        """No node of the fleet has a GPU model the file asks for."""
+        return bool(d.gpu_asked) and all(self.gpu_refused(d, sid) for sid in range(len(self.shapes.topologies)))
+
     def __call__(self, d: Deployment, sid: int) -> bool:
+        if self.gpu_refused(d, sid):
+            return False
         topo = self.shapes.topologies[sid]
         mem = topo.gpus[0].memory_mib if topo.gpus else None
         if not isinstance(mem, int):
@@ -150,7 +166,9 @@ def place_all(deployments: Sequence[Deployment], placer: Placer, stale: set[str]
             if found is None:
                 if nowhere is not None:
                     full.add(nowhere)
-                note = note or f"no node of the fleet has {n} free GPUs for {d.name} ({k} node(s) needed)"
+                note = note or (f"no node of the fleet has the GPU {d.name} asks for ({', '.join(d.gpu_asked)})"
+                                if fits.no_gpu_asked_for(d) else
+                                f"no node of the fleet has {n} free GPUs for {d.name} ({k} node(s) needed)")
                 break
             host, group = found
             gpus = d.gpus if d.gpus and not stages else group.gpus

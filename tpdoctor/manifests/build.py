@@ -53,6 +53,8 @@ class Context:
     latency_objective_ms: float | None = None
     throughput_objective_tps: float | None = None
     accelerator: str | None = None  # from the object: "a TPU job (google.com/tpu)"
+    gpu_asked: tuple[str, ...] = ()  # GPU models the object asks for (any of them), as written
+    gpu_asked_origin: Origin | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # values the object sets for the engine (Ray, KServe)
     extra_origins: dict[str, Origin] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -243,6 +245,8 @@ def _deployment(lc: Launch, parsed: engineargs.ParsedArgs, ctx: Context, env: di
         origins["entry"] = lc.entry.origin
     if ctx.gpu_count_origin is not None:
         origins["gpu_count"] = ctx.gpu_count_origin
+    if ctx.gpu_asked_origin is not None:
+        origins["gpu_asked"] = ctx.gpu_asked_origin
     origins.update({k: v for k, v in ctx.extra_origins.items() if k not in origins})
     tp, pp, dp = _size(parsed, "tp"), _size(parsed, "pp"), _size(parsed, "dp")
     unknown = dict(parsed.unknown)
@@ -273,7 +277,8 @@ def _deployment(lc: Launch, parsed: engineargs.ParsedArgs, ctx: Context, env: di
     return Deployment(
         name=ctx.name or served or model or f"{lc.engine}@{lc.entry.origin.line}", engine=str(lc.engine),
         model=model, kind=ctx.kind, source=ctx.source, tp=tp, pp=pp, replicas=ctx.replicas * copies, nodes=nodes,
-        node=ctx.node, gpus=gpus, gpu_uuids=uuids, gpu_count=count, latency_objective_ms=ctx.latency_objective_ms,
+        node=ctx.node, gpus=gpus, gpu_uuids=uuids, gpu_count=count, gpu_asked=ctx.gpu_asked,
+        latency_objective_ms=ctx.latency_objective_ms,
         throughput_objective_tps=ctx.throughput_objective_tps,
         env=env, origins=origins, notes=tuple(dict.fromkeys(notes)), dp=dp, ep=ep,
         enforce_eager=bool(parsed.values.get("enforce_eager", False)), shards_from_visible_gpus=shards_visible,

@@ -67,6 +67,23 @@ def gpu_spec(spec: Any) -> tuple[int | None, str | None]:
     return count, None
 
 
+def gpu_models(spec: Any) -> tuple[str, ...]:
+    """The GPU models a `resources.gpu` value names, any of which will do, with its memory when exact:
+    "H100:80GB:2" -> ("H100 80GB",), {name: [H100, H200]} -> ("H100", "H200"); "24GB..:2" names none."""
+    if isinstance(spec, dict):
+        name = spec.get("name")
+        names = [str(n) for n in (name if isinstance(name, list) else [name] if name else [])]
+        memory = str(spec.get("memory") or "")
+    elif isinstance(spec, str):
+        tokens = spec.replace(" ", "").split(":")
+        names = [n for t in tokens if t[:1].isalpha() for n in t.split(",") if n]
+        memory = next((t for t in tokens if t[:1].isdigit() and t.lower().endswith("gb")), "")
+    else:
+        return ()
+    exact = memory if re.fullmatch(r"\d+(?:GB)?", memory, re.IGNORECASE) else ""
+    return tuple(f"{n} {exact}".strip() for n in names)
+
+
 def _count(token: str) -> int | None:
     if token.isdigit():
         return int(token)
@@ -95,6 +112,7 @@ def _group(doc: Document, source: str, base: Path_, group: dict[str, Any], top: 
         return []
     resources = group.get("resources") if "resources" in group else top.get("resources")
     per_node, other = gpu_spec(get(resources, ("gpu",)))
+    asked = gpu_models(get(resources, ("gpu",)))
     nodes = top.get("nodes", 1)
     if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
         raise ManifestError(f"{source}:{doc.line_of(('nodes',))}: nodes {nodes!r} is not a node count")
@@ -114,6 +132,9 @@ def _group(doc: Document, source: str, base: Path_, group: dict[str, Any], top: 
                 f.launch.image = image
             ctx = Context(source=source, kind="dstack", name=name, replicas=replicas, nodes=nodes,
                           gpu_count=per_node, accelerator=other, runtime="dstack", nvidia_named=per_node is not None,
+                          gpu_asked=asked, gpu_asked_origin=containers.origin_at(
+                              doc, source, (*base, "resources", "gpu") if "resources" in group
+                              else ("resources", "gpu"), None) if asked else None,
                           visible=Visible("scheduler", count=per_node,
                                           origin=containers.origin_at(doc, source, (*base, "resources"), None)
                                           if "resources" in group else None))

@@ -146,6 +146,30 @@ def read(doc: Document, source: str) -> Result:
     return out
 
 
+# node labels that name the GPU model: GPU feature discovery's (NVIDIA GPU operator) and GKE's
+GPU_MODEL_LABELS = ("nvidia.com/gpu.product", "cloud.google.com/gke-accelerator")
+
+
+def gpu_models(spec: dict[str, Any]) -> tuple[tuple[str, ...], Path_ | None]:
+    """The GPU models a pod spec's node selection asks for, any of which will do, and where: a nodeSelector
+    on a GPU model label, or a required node affinity `In` those labels' values (terms are alternatives)."""
+    selector = spec.get("nodeSelector")
+    if isinstance(selector, dict):
+        for key in GPU_MODEL_LABELS:
+            if isinstance(selector.get(key), str):
+                return (selector[key],), ("nodeSelector", key)
+    terms = get(spec, ("affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
+                       "nodeSelectorTerms"))
+    names: list[str] = []
+    for term in terms if isinstance(terms, list) else []:
+        exprs = term.get("matchExpressions") if isinstance(term, dict) else None
+        for e in exprs if isinstance(exprs, list) else []:
+            if isinstance(e, dict) and e.get("key") in GPU_MODEL_LABELS and e.get("operator") == "In" and \
+                    isinstance(e.get("values"), list):
+                names += [str(v) for v in e["values"]]
+    return (tuple(dict.fromkeys(names)), ("affinity", "nodeAffinity")) if names else ((), None)
+
+
 def read_pod(doc: Document, source: str, pod: Pod, extra: dict[str, Any] | None = None,
              extra_origins: dict[str, Origin] | None = None) -> Result:
     """Every engine launch in one pod template's containers."""
@@ -155,6 +179,8 @@ def read_pod(doc: Document, source: str, pod: Pod, extra: dict[str, Any] | None 
     node = spec.get("nodeName") or get(spec, ("nodeSelector", "kubernetes.io/hostname"))
     tpu = any(k in (spec.get("nodeSelector") or {}) for k in _TPU_SELECTORS) if isinstance(
         spec.get("nodeSelector"), dict) else False
+    asked, where = gpu_models(spec)
+    asked_origin = containers.origin_at(doc, source, (*pod.path, *where), None) if where else None
     raw = spec.get("containers")
     ctrs: list[Any] = raw if isinstance(raw, list) else []
     out: Result = []
@@ -163,13 +189,15 @@ def read_pod(doc: Document, source: str, pod: Pod, extra: dict[str, Any] | None 
             continue
         cname = f"{pod.name}/{ctr.get('name')}" if len(ctrs) > 1 else pod.name
         out += read_container(doc, source, (*pod.path, "containers", ci), ctr, pod, cname,
-                              node=str(node) if node else None, tpu=tpu, extra=extra, extra_origins=extra_origins)
+                              node=str(node) if node else None, tpu=tpu, extra=extra, extra_origins=extra_origins,
+                              gpu_asked=asked, gpu_asked_origin=asked_origin)
     return out
 
 
 def read_container(doc: Document, source: str, cpath: Path_, ctr: dict[str, Any], pod: Pod, name: str, *,
                    node: str | None = None, tpu: bool = False, extra: dict[str, Any] | None = None,
-                   extra_origins: dict[str, Origin] | None = None, more_args: list[Any] | None = None) -> Result:
+                   extra_origins: dict[str, Origin] | None = None, more_args: list[Any] | None = None,
+                   gpu_asked: tuple[str, ...] = (), gpu_asked_origin: Origin | None = None) -> Result:
     """One container: its env, argv and GPU request, then each engine launch in it."""
     env = containers.env_from_k8s(doc, source, (*cpath, "env"), ctr.get("env"), pod.inject or {})
     tokens = []
@@ -193,7 +221,8 @@ def read_container(doc: Document, source: str, cpath: Path_, ctr: dict[str, Any]
                       gpu_count=gpus, gpu_count_origin=gpu_origin, latency_objective_ms=pod.objective,
                       accelerator=not_gpu, extra=dict(extra or {}), extra_origins=dict(extra_origins or {}),
                       pod_spans_nodes=pod.spans_nodes, throughput_objective_tps=pod.throughput,
-                      runtime="kubernetes", nvidia_named=gpu_origin is not None,
+                      runtime="kubernetes", nvidia_named=gpu_origin is not None, gpu_asked=gpu_asked,
+                      gpu_asked_origin=gpu_asked_origin,
                       visible=Visible("scheduler", count=gpus, origin=gpu_origin, container=True)
                       if gpu_origin is not None else None)
         if "replicas" in (get(doc.data, ("spec",)) or {}) and isinstance(get(doc.data, ("spec",)), dict):

@@ -27,6 +27,13 @@ def is_skypilot(doc: Document) -> bool:
                                                                       or "envs" in d or "setup" in d)
 
 
+def gpu_models(value: Any) -> tuple[str, ...]:
+    """The GPU models `resources.accelerators` offers, any of which will do ("H100", "A100-80GB")."""
+    options = [value] if isinstance(value, str) else [str(k) for k in value] if isinstance(value, (dict, list)) \
+        else []
+    return tuple(dict.fromkeys(m.group(1) for m in map(_ACCEL.match, (str(o) for o in options)) if m))
+
+
 def _accelerators(value: Any) -> tuple[int | None, str | None]:
     """(GPUs per node when every option agrees, why it is not a GPU job)."""
     options: list[str] = []
@@ -50,6 +57,7 @@ def _accelerators(value: Any) -> tuple[int | None, str | None]:
 def read(doc: Document, source: str) -> list[Deployment | Skip]:
     d = doc.data
     per_node, not_gpu = _accelerators(get(d, ("resources", "accelerators")))
+    asked = gpu_models(get(d, ("resources", "accelerators")))
     nodes = count(doc, source, ("num_nodes",), 1, "num_nodes")
     env = containers.env_from_mapping(doc, source, ("envs",), d.get("envs"), False)
     values = dict(env.values)
@@ -67,7 +75,9 @@ def read(doc: Document, source: str) -> list[Deployment | Skip]:
     out: list[Deployment | Skip] = []
     for f in script.walk(str(d["run"]), values, loc, env_origins=env.origins, image=image, hints=image):
         ctx = Context(source=source, kind="SkyPilot", name=str(d.get("name") or ""), replicas=replicas, nodes=nodes,
-                      gpu_count=per_node, accelerator=not_gpu)
+                      gpu_count=per_node, accelerator=not_gpu, gpu_asked=asked,
+                      gpu_asked_origin=containers.origin_at(doc, source, ("resources", "accelerators"), None)
+                      if asked else None)
         if per_node is None:
             ctx.notes.append("resources.accelerators offers different GPU counts: SKYPILOT_NUM_GPUS_PER_NODE "
                              "depends on which one SkyPilot provisions")

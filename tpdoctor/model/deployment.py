@@ -57,6 +57,9 @@ class Deployment:
     gpus: tuple[int, ...] | None = None  # GPU indices it is given (CUDA_VISIBLE_DEVICES, device_ids …): see gpu_scope
     gpu_uuids: tuple[str, ...] = ()  # when pinned by UUID: resolved against the topology later
     gpu_count: int | None = None  # GPUs requested (nvidia.com/gpu, compose count) when not pinned
+    # GPU models the file asks the scheduler for, any of which will do (SkyPilot accelerators, dstack gpu, a
+    # nodeSelector on nvidia.com/gpu.product or GKE's gke-accelerator), as written: model/gpunames.py reads them
+    gpu_asked: tuple[str, ...] = ()
     max_model_len: int | None = None  # longest sequence (vLLM max_model_len, SGLang context_length, TRT max_seq_len)
     max_num_seqs: int | None = None  # concurrency asked (max_num_seqs, max-running-requests, max_batch_size …)
     gpu_memory_utilization: float | None = None  # vLLM (job.yaml: the engine's own memory fraction)
