@@ -152,3 +152,24 @@ def test_unknown_is_unknown_never_bf16() -> None:
     assert p.weights is None and "unknown" in (p.note or "")
     gguf = precision.resolve("vllm", None, None, models.resolve_model("/m/DeepSeek-R1-0528-UD-IQ2_XXS.gguf"))
     assert gguf.weights is None  # an IQ2 GGUF is not the FP8 checkpoint, and tpdoctor does not size IQ2
+
+
+@pytest.mark.parametrize("method,quant,engine,fails", [
+    # SGLang's own table (model_config.py _verify_quantization: compatible_quantization_methods,
+    # REQUANTIZATION_METHODS), which vLLM does not share
+    ("modelopt", "modelopt_fp8", "sglang", False), ("modelopt", "modelopt_fp8", "vllm", True),
+    ("compressed-tensors", "w8a8_int8", "sglang", False), ("compressed-tensors", "w8a8_int8", "vllm", True),
+    ("fp8", "quark_mxfp4", "sglang", False), ("fp8", "nvfp4_online", "sglang", False),
+    ("gptq", "gptq_marlin", "sglang", False), ("gptq", "awq", "sglang", True), ("fp8", "awq", "sglang", True),
+])
+def test_quantization_flag_against_the_checkpoint_by_engine(tmp_path: Path, method: str, quant: str, engine: str,
+                                                           fails: bool) -> None:
+    cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
+           "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336,
+           "vocab_size": 128256, "max_position_embeddings": 131072,
+           "quantization_config": {"quant_method": method, "bits": 4}}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    p = precision.resolve(engine, quant, None, models.resolve_model(str(tmp_path), use_cache=False))
+    assert bool(p.load_error) == fails, p
+    if fails:
+        assert ("sglang/srt/configs/model_config.py" in p.load_error) == (engine == "sglang"), p.load_error

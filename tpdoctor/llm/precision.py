@@ -37,6 +37,12 @@ _COMPATIBLE = {
     "modelopt": {"modelopt", "modelopt_fp4"}, "modelopt_fp4": {"modelopt", "modelopt_fp4"},
     "mxfp4": {"mxfp4", "gpt_oss_mxfp4"}, "bitsandbytes": {"bitsandbytes"},
 }
+# what SGLang accepts beyond that (python/sglang/srt/configs/model_config.py _verify_quantization,
+# compatible_quantization_methods at 001adf56): ModelOpt variants of a modelopt checkpoint, nvfp4_online over
+# fp8, w8a8 over compressed-tensors; and quark_mxfp4 requantises any checkpoint (REQUANTIZATION_METHODS)
+_COMPATIBLE_SGLANG = {"modelopt": {"modelopt_fp8", "modelopt_fp4", "modelopt_mixed", "petit_nvfp4"},
+                      "fp8": {"nvfp4_online"}, "compressed-tensors": {"w8a8_int8", "w8a8_fp8"}}
+_REQUANT_SGLANG = {"quark_mxfp4"}
 # methods vLLM/SGLang apply to a 16-bit checkpoint at load time, and the weights they produce
 _ONLINE = {"fp8": "fp8", "bitsandbytes": "int4", "experts_int8": "int8", "ptpc_fp8": "fp8", "torchao": None,
            "w8a8_fp8": "fp8", "w8a8_int8": "int8"}
@@ -48,6 +54,7 @@ _FLOATS = {"float16": "fp16", "half": "fp16", "fp16": "fp16", "bfloat16": "bf16"
 _FLAG = {"vllm": "--quantization", "sglang": "--quantization", "tgi": "--quantize", "trtllm": "quantization"}
 _ENGINE = {"vllm": "vLLM", "sglang": "SGLang", "tgi": "TGI", "trtllm": "TensorRT-LLM"}
 _RULE_VLLM = "vllm/config/model.py ModelConfig._verify_quantization"
+_RULE_SGLANG = "sglang python/sglang/srt/configs/model_config.py ModelConfig._verify_quantization"
 _RULE_VLLM_FILE = "vllm/model_executor/model_loader/weight_utils.py get_quant_config"
 _RULE_TGI = "text-generation-inference server/text_generation_server/utils/weights.py:192"
 
@@ -101,9 +108,11 @@ def _quantised(engine: str, q: str | None, act: str | None, method: str, fmt: st
     dash = method.replace("_", "-")
     if q and engine in ("vllm", "sglang"):
         ok = {m.replace("_", "-") for m in _COMPATIBLE.get(method.replace("-", "_"), _COMPATIBLE.get(dash, {method}))}
+        if engine == "sglang":
+            ok |= {m.replace("_", "-") for m in _COMPATIBLE_SGLANG.get(dash, set()) | _REQUANT_SGLANG}
         if q not in ok and q.replace("-", "_") not in _COMPATIBLE.get(method.replace("-", "_"), set()):
             error = (f"{name} refuses to start: the checkpoint's config.json says quant_method {method} and "
-                     f"{flag} says {q} ({_RULE_VLLM})")
+                     f"{flag} says {q} ({_RULE_SGLANG if engine == 'sglang' else _RULE_VLLM})")
     elif q and engine == "tgi" and q in _TGI_ONLINE and method in ("gptq", "awq", "marlin", "compressed-tensors"):
         error = (f"TGI fails at load: --quantize {q} quantises 16-bit weights, and this {method} checkpoint has "
                  f"none ({_RULE_TGI})")
