@@ -92,6 +92,13 @@ spec:
 """
 
 
+def test_karpenters_gpu_name_label() -> None:
+    spec, containers = POD.split("  affinity:\n", 1)[0], POD.split("  containers:\n", 1)[1]
+    pod = spec + "  nodeSelector: {karpenter.k8s.aws/instance-gpu-name: l40s}\n  containers:\n" + containers
+    (d,) = loader.read_text(pod, "pod.yaml")
+    assert d.gpu_asked == ("l40s",) and asked_here(d.gpu_asked, "NVIDIA L40S", 44.4) is True
+
+
 def test_a_required_node_affinity_on_the_gpu_product_label() -> None:
     (d,) = loader.read_text(POD, "pod.yaml")
     assert d.gpu_asked == ("NVIDIA-H200", "NVIDIA-H100-80GB-HBM3")  # In only: NotIn asks for nothing

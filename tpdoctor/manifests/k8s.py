@@ -146,8 +146,8 @@ def read(doc: Document, source: str) -> Result:
     return out
 
 
-# node labels that name the GPU model: GPU feature discovery's (NVIDIA GPU operator) and GKE's
-GPU_MODEL_LABELS = ("nvidia.com/gpu.product", "cloud.google.com/gke-accelerator")
+# node labels that name the GPU model: GPU feature discovery's (NVIDIA GPU operator), GKE's and Karpenter's (EKS)
+GPU_MODEL_LABELS = ("nvidia.com/gpu.product", "cloud.google.com/gke-accelerator", "karpenter.k8s.aws/instance-gpu-name")
 
 
 def gpu_models(spec: dict[str, Any]) -> tuple[tuple[str, ...], Path_ | None]:
