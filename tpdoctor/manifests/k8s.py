@@ -146,8 +146,10 @@ def read(doc: Document, source: str) -> Result:
     return out
 
 
-# node labels that name the GPU model: GPU feature discovery's (NVIDIA GPU operator), GKE's and Karpenter's (EKS)
-GPU_MODEL_LABELS = ("nvidia.com/gpu.product", "cloud.google.com/gke-accelerator", "karpenter.k8s.aws/instance-gpu-name")
+# node labels that name the GPU model: GPU feature discovery's (NVIDIA GPU operator), GKE's, Karpenter's (EKS) and
+# CoreWeave's (docs.coreweave.com, "Advanced Label Selectors")
+GPU_MODEL_LABELS = ("nvidia.com/gpu.product", "cloud.google.com/gke-accelerator", "karpenter.k8s.aws/instance-gpu-name",
+                    "gpu.nvidia.com/class")
 
 
 def gpu_models(spec: dict[str, Any]) -> tuple[tuple[str, ...], Path_ | None]:

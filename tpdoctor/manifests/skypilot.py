@@ -27,37 +27,53 @@ def is_skypilot(doc: Document) -> bool:
                                                                       or "envs" in d or "setup" in d)
 
 
-def gpu_models(value: Any) -> tuple[str, ...]:
-    """The GPU models `resources.accelerators` offers, any of which will do ("H100", "A100-80GB")."""
-    options = [value] if isinstance(value, str) else [str(k) for k in value] if isinstance(value, (dict, list)) \
-        else []
-    return tuple(dict.fromkeys(m.group(1) for m in map(_ACCEL.match, (str(o) for o in options)) if m))
-
-
-def _accelerators(value: Any) -> tuple[int | None, str | None]:
-    """(GPUs per node when every option agrees, why it is not a GPU job)."""
-    options: list[str] = []
+def _options(value: Any) -> list[str]:
+    """An accelerators value as option strings: "H100:8", {H100: 8, A100-80GB: 8}, [L4, A10g]."""
     if isinstance(value, str):
-        options = [value]
-    elif isinstance(value, dict):
-        options = [f"{k}:{v}" if v is not None else str(k) for k, v in value.items()]
-    elif isinstance(value, list):
-        options = [str(v) for v in value]
-    counts: set[int] = set()
-    for opt in options:
-        m = _ACCEL.match(opt)
-        if not m:
-            return None, None
-        if m.group(1).lower().startswith("tpu"):
-            return None, f"a TPU job (accelerators {opt})"
-        counts.add(int(m.group(2) or 1))
+        return [value]
+    if isinstance(value, dict):
+        return [f"{k}:{v}" if v is not None else str(k) for k, v in value.items()]
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def accelerator_options(resources: Any) -> tuple[list[str], tuple[str, ...] | None]:
+    """The accelerator options a task offers, any of which will do, and where they are written: `accelerators`
+    or its alias `gpus`, else one per `any_of`/`ordered` alternative (none when an alternative names none)."""
+    if not isinstance(resources, dict):
+        return [], None
+    for key in ("accelerators", "gpus"):
+        if resources.get(key) is not None:
+            return _options(resources[key]), ("resources", key)
+    for key in ("any_of", "ordered"):
+        alternatives = resources.get(key)
+        if isinstance(alternatives, list) and alternatives:
+            found = [accelerator_options(alt)[0] for alt in alternatives]
+            return ([o for opts in found for o in opts] if all(found) else []), ("resources", key)
+    return [], None
+
+
+def gpu_models(options: list[str]) -> tuple[str, ...]:
+    """The GPU models the options name ("H100", "A100-80GB"), any of which will do."""
+    return tuple(dict.fromkeys(m.group(1) for m in map(_ACCEL.match, options) if m))
+
+
+def _accelerators(options: list[str]) -> tuple[int | None, str | None]:
+    """(GPUs per node when every option agrees, why it is not a GPU job)."""
+    matches = [_ACCEL.match(opt) for opt in options]
+    if not all(matches):
+        return None, None
+    tpus = [opt for opt, m in zip(options, matches) if m and m.group(1).lower().startswith("tpu")]
+    if tpus:  # a TPU job when every option is a TPU; either kind may be provisioned otherwise
+        return None, f"a TPU job (accelerators {tpus[0]})" if len(tpus) == len(options) else None
+    counts = {int(m.group(2) or 1) for m in matches if m}
     return (counts.pop(), None) if len(counts) == 1 else (None, None)
 
 
 def read(doc: Document, source: str) -> list[Deployment | Skip]:
     d = doc.data
-    per_node, not_gpu = _accelerators(get(d, ("resources", "accelerators")))
-    asked = gpu_models(get(d, ("resources", "accelerators")))
+    options, where = accelerator_options(d.get("resources"))
+    per_node, not_gpu = _accelerators(options)
+    asked = gpu_models(options)
     nodes = count(doc, source, ("num_nodes",), 1, "num_nodes")
     env = containers.env_from_mapping(doc, source, ("envs",), d.get("envs"), False)
     values = dict(env.values)
@@ -76,8 +92,7 @@ def read(doc: Document, source: str) -> list[Deployment | Skip]:
     for f in script.walk(str(d["run"]), values, loc, env_origins=env.origins, image=image, hints=image):
         ctx = Context(source=source, kind="SkyPilot", name=str(d.get("name") or ""), replicas=replicas, nodes=nodes,
                       gpu_count=per_node, accelerator=not_gpu, gpu_asked=asked,
-                      gpu_asked_origin=containers.origin_at(doc, source, ("resources", "accelerators"), None)
-                      if asked else None)
+                      gpu_asked_origin=containers.origin_at(doc, source, where, None) if asked and where else None)
         if per_node is None:
             ctx.notes.append("resources.accelerators offers different GPU counts: SKYPILOT_NUM_GPUS_PER_NODE "
                              "depends on which one SkyPilot provisions")

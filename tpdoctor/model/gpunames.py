@@ -41,7 +41,7 @@ def parse(name: str) -> GpuName | None:
                 family = "rtx" + "".join(tokens[i + 1:j + 1])
                 i = j + 1
                 continue
-        if family is None and (_FAMILY.match(t) or t.startswith("rtx") and t[3:].isdigit()):
+        if family is None and (_FAMILY.match(t) or t.startswith("rtx") and (t[3:].isdigit() or _FAMILY.match(t[3:]))):
             family = t
         elif memory is None and (m := _MEMORY.match(t)):
             memory = int(m.group(1))
