@@ -155,3 +155,17 @@ def test_look_up_reads_ancestors_and_lists_what_it_cannot_see(tmp_path: Path) ->
     assert [p.pid for p in found.processes] == [10, 11, 12]
     assert [(h.pid, h.gpus) for h in found.hidden] == [(99, (1,))] and "not in /proc" in found.hidden[0].reason
     assert found.pid_namespace == "host"
+
+
+def test_an_ancestor_that_cannot_be_read_ends_the_chain_and_hides_nothing(tmp_path: Path) -> None:
+    """A Denied parent (hidepid, a stat that is not a regular file) is like a vanished one: the holder was
+    read and stays seen, not hidden (which would leave the running check not made)."""
+    root = fake_proc(tmp_path / "proc", [
+        {"pid": 10, "ppid": 11, "cmdline": ["VLLM::Worker_TP0"]},
+        {"pid": 11, "ppid": 1, "cmdline": ["vllm", "serve", "m"]},
+    ])
+    (root / "11" / "stat").unlink()
+    (root / "11" / "stat").mkdir()  # read_bounded: Denied("not a regular file")
+    found = look_up(Running("nvml", table=(ComputeProcess(10, 0),)), root, tmp_path)
+    assert [p.pid for p in found.processes] == [10]
+    assert found.hidden == ()

@@ -181,14 +181,15 @@ class Reader:
 
     def with_ancestors(self, pid: int, seen: dict[int, Process]) -> None:
         """Read `pid` and its ancestors into `seen` (up to MAX_ANCESTORS, stopping at PID 1 or a loop);
-        Gone for `pid` itself propagates, an ancestor that vanished ends the chain."""
+        Gone or Denied for `pid` itself propagates; an ancestor that vanished or cannot be read ends the chain
+        (the holder was read: it is seen, not hidden)."""
         current: int | None = pid
         for depth in range(MAX_ANCESTORS):
             if current is None or current <= 0 or current in seen:
                 return
             try:
                 proc = self.process(current)
-            except Gone:
+            except (Gone, Denied):
                 if depth == 0:
                     raise
                 return
