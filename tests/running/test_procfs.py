@@ -169,3 +169,15 @@ def test_an_ancestor_that_cannot_be_read_ends_the_chain_and_hides_nothing(tmp_pa
     found = look_up(Running("nvml", table=(ComputeProcess(10, 0),)), root, tmp_path)
     assert [p.pid for p in found.processes] == [10]
     assert found.hidden == ()
+
+
+def test_bidi_overrides_and_line_separators_in_a_command_line_are_escaped(tmp_path: Path) -> None:
+    """U+202E would show `--model evil‮txt.exe` reversed; U+2066-2069 isolate, U+2028/2029 break lines."""
+    p = read(tmp_path, {"cmdline": "vllm\0serve\0m\u202etxt.exe\0\u2066x\u2069\0a\u2028b\u2029c\0t\tn\n\0".encode()})
+    assert p.cmdline == ("vllm", "serve", "m\\u202etxt.exe", "\\u2066x\\u2069", "a\\u2028b\\u2029c", "t\\tn\\n")
+
+
+def test_printable_bounds_the_escaped_text(tmp_path: Path) -> None:
+    assert procfs.printable("\x1b" * 100, 10) == "\\x1b\\x1b\\…"
+    assert procfs.printable("a" * 100, 10) == "a" * 9 + "…"
+    assert procfs.printable("abc", 10) == "abc"

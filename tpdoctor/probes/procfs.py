@@ -2,17 +2,17 @@
 
 tpdoctor runs as root and reads other users' processes: a command line can be megabytes long, hold escape
 sequences that would drive a terminal, bytes that are not UTF-8, or secrets. So every read is capped, every
-text is decoded with replacement and made printable (control characters become `\\xNN`), the environment
-keeps only the variables tpdoctor reads (`data/running.yaml`) and every secret is redacted before anything
-leaves this module (`model/redact.py`). A process can exit between two reads: whatever was read stays, the
-rest is `unread` with why. The root is `/proc` ($TPDOCTOR_PROC_ROOT for tests and replays of a tree).
+text is decoded with replacement and made printable (`model/safetext.py`: control characters and bidi
+overrides become `\\xNN` / `\\uNNNN`), the environment keeps only the variables tpdoctor reads
+(`data/running.yaml`) and every secret is redacted before anything leaves this module (`model/redact.py`).
+A process can exit between two reads: whatever was read stays, the rest is `unread` with why. The root is
+`/proc` ($TPDOCTOR_PROC_ROOT for tests and replays of a tree).
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from pathlib import Path
 from tpdoctor.model.engine_procs import structure
 from tpdoctor.model.redact import redact_args, redact_env
 from tpdoctor.model.running import HOST_PID_NS_INODE, PID_MAX, Process
+from tpdoctor.model.safetext import clean
 from tpdoctor.probes import cgroups
 
 PROC_ROOT_ENV = "TPDOCTOR_PROC_ROOT"
@@ -29,7 +30,6 @@ MAX_SMALL_BYTES = 64 * 1024  # stat, status, cgroup
 MAX_ARGS = 512
 MAX_ARG_CHARS = 4096
 MAX_ANCESTORS = 64
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class Gone(Exception):
@@ -45,9 +45,10 @@ def proc_root(environ: Mapping[str, str] = os.environ) -> Path:
 
 
 def printable(text: str, limit: int = MAX_ARG_CHARS) -> str:
-    """Text safe to print: control characters (escape sequences, newlines, C1) as `\\xNN`, at most `limit`
-    characters (a longer text ends with `…`)."""
-    out = _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+    """Text safe to print, `safetext.clean`'s spelling (controls, escape sequences, newlines, C1, bidi
+    overrides and isolates, line separators as a visible escape), at most `limit` characters after the
+    escaping (a longer text ends with `…`)."""
+    out = clean(text, limit)
     return out if len(out) <= limit else out[:limit - 1] + "…"
 
 
