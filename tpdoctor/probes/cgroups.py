@@ -100,22 +100,40 @@ def pod_of(uid: str, root: Path) -> Pod:
     return Pod(uid, _namespace(pod_dir), _hostname(pod_dir))
 
 
+class NotRegular(Exception):
+    """The path is a FIFO, a device, a socket or a directory: nothing tpdoctor reads."""
+
+
+def read_regular(path: Path, limit: int) -> tuple[bytes, bool]:
+    """(at most `limit` bytes of the regular file `path`, whether there was more), for /proc and the kubelet's
+    files alike: the open never blocks and never follows a symbolic link at the last component. OSError as
+    the open or read raise it; NotRegular for anything but a regular file (/proc files are regular, size 0)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        if (os.fstat(fd).st_mode & 0o170000) != 0o100000:
+            raise NotRegular("not a regular file")
+        chunks: list[bytes] = []
+        left = limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        return data[:limit], len(data) > limit
+    finally:
+        os.close(fd)
+
+
 def _small(path: Path) -> str | None:
     """A small regular file's text (None when absent, not regular, too large or unreadable): the kubelet's
     files are written by the kubelet, but the tree is reachable by anyone who can write a volume."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except OSError:
+        data, more = read_regular(path, MAX_KUBELET_FILE)
+    except (OSError, NotRegular):
         return None
-    try:
-        st = os.fstat(fd)
-        if st.st_mode & 0o170000 != 0o100000 or st.st_size > MAX_KUBELET_FILE:
-            return None
-        return os.read(fd, MAX_KUBELET_FILE).decode("utf-8", "replace")
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    return None if more else data.decode("utf-8", "replace")
 
 
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")

@@ -54,28 +54,13 @@ def printable(text: str, limit: int = MAX_ARG_CHARS) -> str:
 
 def read_bounded(path: Path, limit: int) -> tuple[bytes, bool]:
     """(at most `limit` bytes of the file, whether there was more). Gone / Denied on the usual errors; the
-    open never blocks and never follows a symbolic link at the last component."""
+    open never blocks and never follows a symbolic link at the last component (`cgroups.read_regular`)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+        return cgroups.read_regular(path, limit)
+    except cgroups.NotRegular as exc:
+        raise Denied(str(exc)) from None
     except OSError as exc:
         raise _error(exc) from None
-    try:
-        if (os.fstat(fd).st_mode & 0o170000) != 0o100000:  # /proc files are regular (of size 0)
-            raise Denied("not a regular file")
-        chunks: list[bytes] = []
-        left = limit + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 65536))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
-        return data[:limit], len(data) > limit
-    except OSError as exc:
-        raise _error(exc) from None
-    finally:
-        os.close(fd)
 
 
 def _error(exc: OSError) -> Exception:
