@@ -121,6 +121,45 @@ def test_pod_namespace_and_name_from_the_kubelet(tmp_path: Path) -> None:
                                                                                 "inference/llama-0")
 
 
+def atomic_volume(volume: Path, files: dict[str, str], stamp: str = "..2026_12_06_08_30_00.1234567") -> Path:
+    """A secret or projected volume as the kubelet's atomic writer lays it out: the files in a timestamped
+    directory, `..data` a symlink to it, and each name a symlink to `..data/name`."""
+    (volume / stamp).mkdir(parents=True)
+    for name, text in files.items():
+        (volume / stamp / name).write_text(text)
+        os.symlink(f"..data/{name}", volume / name)
+    os.symlink(stamp, volume / "..data")
+    return volume
+
+
+def test_pod_namespace_from_the_kubelets_atomic_writer_layout(tmp_path: Path) -> None:
+    """On a real node `namespace` is a symlink (to `..data/namespace`): never opened through O_NOFOLLOW."""
+    uid = "0d2f6a4c-9b1e-4c5d-8e7f-123456789abc"
+    kubelet = tmp_path / "kubelet"
+    projected = kubelet / "pods" / uid / "volumes" / "kubernetes.io~projected"
+    atomic_volume(projected / "kube-api-access-x1", {"namespace": "inference", "token": "t", "ca.crt": "c"})
+    p = read(tmp_path, {"cgroup": f"0::/kubepods/pod{uid}/{ID}\n"}, kubelet)
+    assert p.pod is not None and p.pod.namespace == "inference"
+
+
+@pytest.mark.parametrize("data", ["/etc", "../../other", "..2026_12_06_08_30_00.1234567/..", "elsewhere"])
+def test_a_data_link_that_leaves_the_volume_is_not_followed(tmp_path: Path, data: str) -> None:
+    uid = "0d2f6a4c-9b1e-4c5d-8e7f-123456789abc"
+    kubelet = tmp_path / "kubelet"
+    volume = kubelet / "pods" / uid / "volumes" / "kubernetes.io~secret" / "v"
+    volume.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "namespace").write_text("planted")
+    os.symlink(outside, volume / "elsewhere")  # a stamp-like entry that is itself a link out of the volume
+    (volume / "..2026_12_06_08_30_00.1234567").mkdir()
+    (volume.parent.parent / "other").mkdir()  # where ../../other leads from the volume
+    (volume.parent.parent / "other" / "namespace").write_text("planted")
+    os.symlink(data if data != "/etc" else str(outside), volume / "..data")
+    p = read(tmp_path, {"cgroup": f"0::/kubepods/pod{uid}/{ID}\n"}, kubelet)
+    assert p.pod is not None and isinstance(p.pod.namespace, Unknown)
+
+
 def test_pod_without_the_kubelet_directory_is_named_by_uid_with_why(tmp_path: Path) -> None:
     uid = "0d2f6a4c-9b1e-4c5d-8e7f-123456789abc"
     p = read(tmp_path, {"cgroup": f"0::/kubepods/pod{uid}/{ID}\n"})
