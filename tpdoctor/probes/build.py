@@ -62,6 +62,7 @@ QUERY_FULL = "query.txt"  # `nvidia-smi -q`: each GPU's Fabric block, health, MI
 MIG_QUERY = "mig.csv"  # `nvidia-smi --query-gpu=index,uuid,mig.mode.current,mig.mode.pending --format=csv`
 HOST = "host.txt"
 SNAPSHOT = "snapshot.json"
+RUNNING_FILE = "running.json"  # probes/running.py: the discovered table and processes, redacted, for replay
 
 
 @dataclass(frozen=True)
