@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tpdoctor.bench.lifeline import PARENT_VARIABLE, Termination, die_with_parent
+from tpdoctor.bench import lifeline
+from tpdoctor.bench.lifeline import PARENT_VARIABLE, Termination, die_with_parent, via_lifeline
 from tpdoctor.model.errors import BenchError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,22 @@ def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+@pytest.mark.parametrize(("version", "flags"), [((3, 9, 18), []), ((3, 10, 14), []), ((3, 11, 0), ["-P"]),
+                                                ((3, 13, 1), ["-P"])])
+def test_ranks_get_minus_p_only_from_a_python_that_knows_it(monkeypatch: pytest.MonkeyPatch,
+                                                            version: tuple[int, int, int],
+                                                            flags: list[str]) -> None:
+    """Python 3.9 and 3.10 stop at once on `-P` ("Unknown option: -P"): no rank would ever start."""
+    monkeypatch.setattr(sys, "version_info", version)
+    assert via_lifeline("/py", "mod", ["a"]) == ["/py", *flags, "-m", "tpdoctor.bench.lifeline", "mod", "a"]
+    execs: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(lifeline.os, "execv", lambda path, argv: execs.append((path, list(argv))))
+    monkeypatch.delenv(PARENT_VARIABLE, raising=False)
+    monkeypatch.setattr(lifeline, "die_with_parent", lambda expected: True)
+    lifeline.main(["mod", "a"])
+    assert execs == [(sys.executable, [sys.executable, *flags, "-m", "mod", "a"])]
 
 
 def test_lifeline_sets_the_parent_death_signal_and_records_itself_for_its_children() -> None:

@@ -63,6 +63,17 @@ def test_probe_carries_the_table_only_when_asked() -> None:
     assert running.pid_namespace.startswith("unknown")  # the PIDs are looked up by probes/running.py
 
 
+def test_the_table_is_not_queried_when_not_wanted() -> None:
+    """TPDOCTOR_RUNNING=0 (processes=False): no compute-process call spends the NVML deadline."""
+    lib = load(machine(FakeProcess(2, 5)))
+    probe_nvml(lib)
+    calls = lib._fake_lib.calls  # type: ignore[attr-defined]
+    assert not [name for name, n in calls.items() if "ComputeRunningProcesses" in name and n]
+    lib = load(machine(FakeProcess(2, 5)))
+    probe_nvml(lib, processes=True)
+    assert lib._fake_lib.calls["nvmlDeviceGetComputeRunningProcesses_v3"] >= 4  # type: ignore[attr-defined]
+
+
 def test_the_fake_speaks_the_c_contract() -> None:
     """NULL array: the count and INSUFFICIENT_SIZE (SUCCESS when none); a short array: INSUFFICIENT_SIZE;
     entries are pynvml's own nvmlProcessInfo_v2_t with 0xFFFFFFFF instance ids off MIG."""

@@ -144,3 +144,22 @@ def test_all_links_inactive_is_a_read_of_every_port_not_a_silence() -> None:
     topo = build.build_topology(parts, host="audit", source="snapshot", captured_at="x")
     assert all(len(g.nvlinks) == 4 and g.nvlinks_unread is None for g in topo.gpus)
     assert next(c for c in coverage(topo) if c.name == "nvlink_ports").state.value == "made"
+
+
+def test_all_links_inactive_on_a_gpu_the_catalogue_does_not_know_is_unread_not_no_nvlink() -> None:
+    """The same line for a GPU whose SKU is unknown: nvidia-smi says it has NVLink and every link is down,
+    but not how many ports. Never "no NVLink ports on these GPUs" (NOT_APPLICABLE, an OK node)."""
+    from tpdoctor.model.coverage import coverage
+    from tpdoctor.probes import build
+
+    topo_m = "\tGPU0\tGPU1\tCPU Affinity\tNUMA Affinity\n" + "".join(
+        f"GPU{i}\t" + "\t".join(" X " if i == j else "PHB" for j in range(2)) + "\t0-31\t0\n" for i in range(2))
+    status = "".join(f"GPU {i}: NVIDIA Future Accelerator 9000 (UUID: GPU-0000000{i}-0000-0000-0000-000000000000)\n"
+                     "NVML: Unable to retrieve NVLink information as all links are inActive\n" for i in range(2))
+    parts = build.parse_outputs({build.TOPO_M: topo_m, build.NVLINK_STATUS: status})
+    topo = build.build_topology(parts, host="audit", source="snapshot", captured_at="x")
+    assert [g.name for g in topo.gpus] == ["NVIDIA Future Accelerator 9000"] * 2
+    assert all(g.nvlinks == () and g.nvlinks_unread is not None and "inActive" in g.nvlinks_unread
+               and "SKU catalogue" in g.nvlinks_unread for g in topo.gpus)
+    ports = next(c for c in coverage(topo) if c.name == "nvlink_ports")
+    assert ports.state.value == "not_made" and "GPU0" in ports.subjects, ports

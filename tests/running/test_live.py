@@ -148,9 +148,16 @@ def test_docker_sglang_dp4_tp2_is_four_groups(tmp_path: Path) -> None:
 
 
 def kubelet(tmp: Path, uid: str, namespace: str, hostname: str) -> Path:
+    """A pod directory as the kubelet lays it out: the service-account volume by its atomic writer (the files
+    in a timestamped directory, `..data` a symlink to it, `namespace` a symlink to `..data/namespace`)."""
     pod = tmp / "kubelet" / "pods" / uid
-    (pod / "volumes" / "kubernetes.io~projected" / "kube-api-access-7xk2p").mkdir(parents=True)
-    (pod / "volumes" / "kubernetes.io~projected" / "kube-api-access-7xk2p" / "namespace").write_text(namespace)
+    volume = pod / "volumes" / "kubernetes.io~projected" / "kube-api-access-7xk2p"
+    stamp = "..2026_12_06_08_30_00.1234567"
+    (volume / stamp).mkdir(parents=True)
+    for name, text in (("namespace", namespace), ("token", "eyJhbGciOi.x.y"), ("ca.crt", "-----BEGIN")):
+        (volume / stamp / name).write_text(text)
+        os.symlink(f"..data/{name}", volume / name)
+    os.symlink(stamp, volume / "..data")
     (pod / "etc-hosts").write_text("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"
                                    f"10.244.3.17\t{hostname}\n")
     return tmp / "kubelet"

@@ -121,6 +121,45 @@ def test_pod_namespace_and_name_from_the_kubelet(tmp_path: Path) -> None:
                                                                                 "inference/llama-0")
 
 
+def atomic_volume(volume: Path, files: dict[str, str], stamp: str = "..2026_12_06_08_30_00.1234567") -> Path:
+    """A secret or projected volume as the kubelet's atomic writer lays it out: the files in a timestamped
+    directory, `..data` a symlink to it, and each name a symlink to `..data/name`."""
+    (volume / stamp).mkdir(parents=True)
+    for name, text in files.items():
+        (volume / stamp / name).write_text(text)
+        os.symlink(f"..data/{name}", volume / name)
+    os.symlink(stamp, volume / "..data")
+    return volume
+
+
+def test_pod_namespace_from_the_kubelets_atomic_writer_layout(tmp_path: Path) -> None:
+    """On a real node `namespace` is a symlink (to `..data/namespace`): never opened through O_NOFOLLOW."""
+    uid = "0d2f6a4c-9b1e-4c5d-8e7f-123456789abc"
+    kubelet = tmp_path / "kubelet"
+    projected = kubelet / "pods" / uid / "volumes" / "kubernetes.io~projected"
+    atomic_volume(projected / "kube-api-access-x1", {"namespace": "inference", "token": "t", "ca.crt": "c"})
+    p = read(tmp_path, {"cgroup": f"0::/kubepods/pod{uid}/{ID}\n"}, kubelet)
+    assert p.pod is not None and p.pod.namespace == "inference"
+
+
+@pytest.mark.parametrize("data", ["/etc", "../../other", "..2026_12_06_08_30_00.1234567/..", "elsewhere"])
+def test_a_data_link_that_leaves_the_volume_is_not_followed(tmp_path: Path, data: str) -> None:
+    uid = "0d2f6a4c-9b1e-4c5d-8e7f-123456789abc"
+    kubelet = tmp_path / "kubelet"
+    volume = kubelet / "pods" / uid / "volumes" / "kubernetes.io~secret" / "v"
+    volume.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "namespace").write_text("planted")
+    os.symlink(outside, volume / "elsewhere")  # a stamp-like entry that is itself a link out of the volume
+    (volume / "..2026_12_06_08_30_00.1234567").mkdir()
+    (volume.parent.parent / "other").mkdir()  # where ../../other leads from the volume
+    (volume.parent.parent / "other" / "namespace").write_text("planted")
+    os.symlink(data if data != "/etc" else str(outside), volume / "..data")
+    p = read(tmp_path, {"cgroup": f"0::/kubepods/pod{uid}/{ID}\n"}, kubelet)
+    assert p.pod is not None and isinstance(p.pod.namespace, Unknown)
+
+
 def test_pod_without_the_kubelet_directory_is_named_by_uid_with_why(tmp_path: Path) -> None:
     uid = "0d2f6a4c-9b1e-4c5d-8e7f-123456789abc"
     p = read(tmp_path, {"cgroup": f"0::/kubepods/pod{uid}/{ID}\n"})
@@ -155,3 +194,29 @@ def test_look_up_reads_ancestors_and_lists_what_it_cannot_see(tmp_path: Path) ->
     assert [p.pid for p in found.processes] == [10, 11, 12]
     assert [(h.pid, h.gpus) for h in found.hidden] == [(99, (1,))] and "not in /proc" in found.hidden[0].reason
     assert found.pid_namespace == "host"
+
+
+def test_an_ancestor_that_cannot_be_read_ends_the_chain_and_hides_nothing(tmp_path: Path) -> None:
+    """A Denied parent (hidepid, a stat that is not a regular file) is like a vanished one: the holder was
+    read and stays seen, not hidden (which would leave the running check not made)."""
+    root = fake_proc(tmp_path / "proc", [
+        {"pid": 10, "ppid": 11, "cmdline": ["VLLM::Worker_TP0"]},
+        {"pid": 11, "ppid": 1, "cmdline": ["vllm", "serve", "m"]},
+    ])
+    (root / "11" / "stat").unlink()
+    (root / "11" / "stat").mkdir()  # read_bounded: Denied("not a regular file")
+    found = look_up(Running("nvml", table=(ComputeProcess(10, 0),)), root, tmp_path)
+    assert [p.pid for p in found.processes] == [10]
+    assert found.hidden == ()
+
+
+def test_bidi_overrides_and_line_separators_in_a_command_line_are_escaped(tmp_path: Path) -> None:
+    """U+202E would show `--model evil‮txt.exe` reversed; U+2066-2069 isolate, U+2028/2029 break lines."""
+    p = read(tmp_path, {"cmdline": "vllm\0serve\0m\u202etxt.exe\0\u2066x\u2069\0a\u2028b\u2029c\0t\tn\n\0".encode()})
+    assert p.cmdline == ("vllm", "serve", "m\\u202etxt.exe", "\\u2066x\\u2069", "a\\u2028b\\u2029c", "t\\tn\\n")
+
+
+def test_printable_bounds_the_escaped_text(tmp_path: Path) -> None:
+    assert procfs.printable("\x1b" * 100, 10) == "\\x1b\\x1b\\…"
+    assert procfs.printable("a" * 100, 10) == "a" * 9 + "…"
+    assert procfs.printable("abc", 10) == "abc"

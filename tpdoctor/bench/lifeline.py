@@ -7,7 +7,9 @@ SIGKILL) to the command, and a rank stuck in a collective would otherwise run on
   ranks) runs `python -m tpdoctor.bench.lifeline MODULE ARGS...`, which asks Linux for the parent-death
   signal (`prctl(PR_SET_PDEATHSIG, SIGKILL)`), checks that its parent is still the one that started it
   (`TPDOCTOR_BENCH_PARENT`; a parent that died before the prctl would never send the signal), records its
-  own pid there for its children, and execs `python -P -m MODULE ARGS...` (the signal survives exec).
+  own pid there for its children, and execs `python -P -m MODULE ARGS...` (the signal survives exec;
+  `-P` only on Python >= 3.11, which has it; older ones rely on the working directory `/` and
+  PYTHONSAFEPATH, see launch.bench_env).
   The kernel sends the signal when the *thread* that forked the child exits, so the launcher starts its
   processes from the thread that waits for them. Elsewhere than Linux this is a plain exec.
 - The parent: while a benchmark runs, `Termination` turns SIGTERM, SIGINT and SIGHUP into a flag the watcher
@@ -35,9 +37,16 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 SAFE_PATH = "-P"  # Python >= 3.11: `-m` does not put the working directory first on sys.path
 
 
+def safe_path() -> list[str]:
+    """`-P` where this interpreter (`sys.executable`, the one every rank runs) knows it: Python 3.9 and 3.10
+    refuse it ("Unknown option: -P"); there the ranks' working directory (`launch.RANK_CWD`, writable by
+    root only) is what `-m` puts first on sys.path."""
+    return [SAFE_PATH] if sys.version_info >= (3, 11) else []
+
+
 def via_lifeline(python: str, module: str, args: Sequence[str]) -> list[str]:
     """The command line that runs `python -m module args` with the parent-death signal set."""
-    return [python, SAFE_PATH, "-m", "tpdoctor.bench.lifeline", module, *args]
+    return [python, *safe_path(), "-m", "tpdoctor.bench.lifeline", module, *args]
 
 
 def _prctl_pdeathsig(sig: int) -> bool:
@@ -69,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tpdoctor.bench.lifeline: parent {text} exited before {args[0]} started", file=sys.stderr)
         return 1
     os.environ[PARENT_VARIABLE] = str(os.getpid())  # the processes this one starts check against it
-    os.execv(sys.executable, [sys.executable, SAFE_PATH, "-m", *args])
+    os.execv(sys.executable, [sys.executable, *safe_path(), "-m", *args])
     return 1  # not reached: execv raises on failure
 
 

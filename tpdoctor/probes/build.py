@@ -62,6 +62,7 @@ QUERY_FULL = "query.txt"  # `nvidia-smi -q`: each GPU's Fabric block, health, MI
 MIG_QUERY = "mig.csv"  # `nvidia-smi --query-gpu=index,uuid,mig.mode.current,mig.mode.pending --format=csv`
 HOST = "host.txt"
 SNAPSHOT = "snapshot.json"
+RUNNING_FILE = "running.json"  # probes/running.py: the discovered table and processes, redacted, for replay
 
 
 @dataclass(frozen=True)
@@ -227,11 +228,17 @@ def _by_index(rows: tuple[_HasIndex, ...] | None) -> dict[int, _HasIndex]:
     return {row.index: row for row in rows or ()}
 
 
-def _ports_unread(index: int, parts: SmiParts, status: Mapping[int, NvlinkStatusGpu]) -> str | None:
+def _ports_unread(index: int, parts: SmiParts, status: Mapping[int, NvlinkStatusGpu], name: str) -> str | None:
+    """Why the ports are not known; for "all links are inActive" on a GPU the SKU catalogue does not know,
+    that the GPU has NVLink (all of it down) but not how many ports: never "no NVLink port"."""
     if parts.nvlink_status is None:
         return f"NVLink port states not read: {parts.why_missing(NVLINK_STATUS)}"
-    if index not in status:
+    st = status.get(index)
+    if st is None:
         return f"NVLink port states not read: GPU{index} is not in the `nvidia-smi nvlink --status` output"
+    if st.all_inactive and not st.links and skus.lookup(name) is None:
+        return (f"NVLink ports not known: `nvidia-smi nvlink --status` says all links of GPU{index} are inActive, "
+                f"and the {name} is not in the SKU catalogue (how many ports it has)")
     return None
 
 
@@ -258,7 +265,7 @@ def build_gpus(parts: SmiParts) -> tuple[Gpu, ...]:
             numa_node=_known(topo.numa_affinity.get(index), "no NUMA affinity in topo -m"),
             cpu_affinity=_known(topo.cpu_affinity.get(index), "no CPU affinity in topo -m"),
             nvlinks=_ports(index, parts, name or "unknown GPU"),
-            nvlinks_unread=_ports_unread(index, parts, status),
+            nvlinks_unread=_ports_unread(index, parts, status, name or "unknown GPU"),
             pcie=Pcie(
                 gen_current=_known(row.pcie_gen_current if row else None, no_query),
                 gen_max=_known(row.pcie_gen_max if row else None, no_query),

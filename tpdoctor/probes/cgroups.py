@@ -13,8 +13,9 @@ the cgroupfs and systemd drivers):
 | Slurm step | `/slurm/uid_<u>/job_<j>/step_<s>/…` (v1), `/system.slice/slurmstepd.scope/job_<j>/step_<s>/…` (v2) |
 
 A pod's namespace and name are not in the path: the kubelet keeps them under `/var/lib/kubelet/pods/<uid>/`
-— the namespace in the service-account token volume (`volumes/kubernetes.io~projected/*/namespace`), the
-pod's host name (its name, unless `spec.hostname` sets another) in `etc-hosts`.
+— the namespace in the service-account token volume (`volumes/kubernetes.io~projected/*/..data/namespace`:
+the kubelet's atomic writer makes `namespace` itself a symlink), the pod's host name (its name, unless
+`spec.hostname` sets another) in `etc-hosts`.
 """
 
 from __future__ import annotations
@@ -100,32 +101,74 @@ def pod_of(uid: str, root: Path) -> Pod:
     return Pod(uid, _namespace(pod_dir), _hostname(pod_dir))
 
 
-def _small(path: Path) -> str | None:
-    """A small regular file's text (None when absent, not regular, too large or unreadable): the kubelet's
-    files are written by the kubelet, but the tree is reachable by anyone who can write a volume."""
+class NotRegular(Exception):
+    """The path is a FIFO, a device, a socket or a directory: nothing tpdoctor reads."""
+
+
+def read_regular(path: Path | str, limit: int, *, dir_fd: int | None = None) -> tuple[bytes, bool]:
+    """(at most `limit` bytes of the regular file `path`, whether there was more), for /proc and the kubelet's
+    files alike: the open never blocks and never follows a symbolic link at the last component. OSError as
+    the open or read raise it; NotRegular for anything but a regular file (/proc files are regular, size 0).
+    `dir_fd`: `path` is relative to that open directory."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=dir_fd)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if st.st_mode & 0o170000 != 0o100000 or st.st_size > MAX_KUBELET_FILE:
-            return None
-        return os.read(fd, MAX_KUBELET_FILE).decode("utf-8", "replace")
-    except OSError:
-        return None
+        if (os.fstat(fd).st_mode & 0o170000) != 0o100000:
+            raise NotRegular("not a regular file")
+        chunks: list[bytes] = []
+        left = limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        return data[:limit], len(data) > limit
     finally:
         os.close(fd)
 
 
+def _small(path: Path | str, dir_fd: int | None = None) -> str | None:
+    """A small regular file's text (None when absent, not regular, too large or unreadable): the kubelet's
+    files are written by the kubelet, but the tree is reachable by anyone who can write a volume."""
+    try:
+        data, more = read_regular(path, MAX_KUBELET_FILE, dir_fd=dir_fd)
+    except (OSError, NotRegular):
+        return None
+    return None if more else data.decode("utf-8", "replace")
+
+
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+def _atomic(volume: Path, name: str) -> str | None:
+    """`name` in a volume the kubelet's atomic writer keeps (secret, projected): `<volume>/name` is a symlink
+    to `..data/name`, `..data` a symlink to the timestamped directory beside it that holds the files. Only
+    that far is followed: `..data` must name an entry of the volume itself (no `/`), a directory and not a
+    symlink; the file in it must be a regular file (no symlink either)."""
+    try:
+        stamp = os.readlink(volume / "..data")
+    except OSError:
+        return None
+    if not stamp or "/" in stamp or stamp in (".", ".."):
+        return None
+    try:
+        fd = os.open(volume / stamp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return _small(name, dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def _namespace(pod_dir: Path) -> Maybe[str]:
     for kind in ("kubernetes.io~projected", "kubernetes.io~secret"):
         base = pod_dir / "volumes" / kind
         for volume in sorted(base.iterdir()) if base.is_dir() else ():
-            text = _small(volume / "namespace")
+            text = _atomic(volume, "namespace")
+            if text is None:  # a plain file (not the kubelet's layout, e.g. a copied tree)
+                text = _small(volume / "namespace")
             if text is not None and _LABEL.match(text.strip()):
                 return text.strip()
     return Unknown("no service-account volume with a namespace file under the kubelet's pod directory")

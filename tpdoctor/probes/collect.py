@@ -90,7 +90,7 @@ def _snapshot_json(cap: Capture, notes: list[str], nvml_lib: ModuleType | None, 
         from tpdoctor.model.coverage import with_coverage
 
         topology = with_coverage(running.attach(topology, runner, timeout_seconds=deadline))
-        imex_texts[running.RUNNING_FILE] = running.to_json(topology)
+        imex_texts[build.RUNNING_FILE] = running.to_json(topology)
     return render(Report(topology=topology)), imex_texts
 
 

@@ -87,8 +87,9 @@ def _import_pynvml() -> ModuleType:
 class NvmlReader:
     """One probe run: counts calls, remembers the call in flight (for the deadline message)."""
 
-    def __init__(self, lib: ModuleType) -> None:
+    def __init__(self, lib: ModuleType, *, processes: bool = True) -> None:
         self.lib = lib
+        self.processes = processes  # read the compute-process table (1-2 calls per GPU, inside the deadline)
         self.calls = 0
         self.by_function: Counter[str] = Counter()
         self.in_flight: str | None = None
@@ -183,7 +184,8 @@ class NvmlReader:
         gpus = resolve_peers(gpus)
         counts, switched, count_notes = nvlink_counts(gpus, switch_links, p2p)
         self.notes.extend(count_notes)
-        procs, procs_unread = compute_processes(self, {i: h for i, h in handles.items() if i not in lost})
+        procs, procs_unread = compute_processes(self, {i: h for i, h in handles.items() if i not in lost}) \
+            if self.processes else ((), "not read")
         return NvmlFacts(
             gpus=tuple(gpus), pcie_paths=pcie, nvlink_counts=counts, p2p=p2p, switch_fabric=switched,
             driver_version=driver, cuda_version=cuda, notes=tuple(self.notes), calls=self.calls,
@@ -331,11 +333,12 @@ def deadline_seconds(timeout_seconds: float | None = None, environ: Mapping[str,
     return max(value, timeout_seconds or 0.0)
 
 
-def read_facts(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
-               ) -> NvmlFacts:
-    """Run one NVML read in a worker thread; past the deadline raise ProbeError naming the slow call."""
+def read_facts(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
+               processes: bool = True) -> NvmlFacts:
+    """Run one NVML read in a worker thread; past the deadline raise ProbeError naming the slow call.
+    `processes`: read the compute-process table too (else it is left "not read", no call made)."""
     module = lib if lib is not None else _import_pynvml()
-    reader = NvmlReader(module)
+    reader = NvmlReader(module, processes=processes)
     result: dict[str, Any] = {}
 
     def work() -> None:
@@ -373,7 +376,7 @@ def probe_nvml(lib: ModuleType | None = None, *, deadline_seconds: float = DEFAU
     from tpdoctor.model.links import build_links
 
     start = clock()
-    facts = read_facts(lib, deadline_seconds=deadline_seconds)
+    facts = read_facts(lib, deadline_seconds=deadline_seconds, processes=processes)
     links, link_notes = build_links(facts.gpus, facts.pcie_paths, facts.nvlink_counts, p2p=facts.p2p,
                                     switch_fabric=facts.switch_fabric)
     stamp = now() if now else datetime.now(timezone.utc).replace(microsecond=0)

@@ -2,17 +2,17 @@
 
 tpdoctor runs as root and reads other users' processes: a command line can be megabytes long, hold escape
 sequences that would drive a terminal, bytes that are not UTF-8, or secrets. So every read is capped, every
-text is decoded with replacement and made printable (control characters become `\\xNN`), the environment
-keeps only the variables tpdoctor reads (`data/running.yaml`) and every secret is redacted before anything
-leaves this module (`model/redact.py`). A process can exit between two reads: whatever was read stays, the
-rest is `unread` with why. The root is `/proc` ($TPDOCTOR_PROC_ROOT for tests and replays of a tree).
+text is decoded with replacement and made printable (`model/safetext.py`: control characters and bidi
+overrides become `\\xNN` / `\\uNNNN`), the environment keeps only the variables tpdoctor reads
+(`data/running.yaml`) and every secret is redacted before anything leaves this module (`model/redact.py`).
+A process can exit between two reads: whatever was read stays, the rest is `unread` with why. The root is
+`/proc` ($TPDOCTOR_PROC_ROOT for tests and replays of a tree).
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from pathlib import Path
 from tpdoctor.model.engine_procs import structure
 from tpdoctor.model.redact import redact_args, redact_env
 from tpdoctor.model.running import HOST_PID_NS_INODE, PID_MAX, Process
+from tpdoctor.model.safetext import clean
 from tpdoctor.probes import cgroups
 
 PROC_ROOT_ENV = "TPDOCTOR_PROC_ROOT"
@@ -29,7 +30,6 @@ MAX_SMALL_BYTES = 64 * 1024  # stat, status, cgroup
 MAX_ARGS = 512
 MAX_ARG_CHARS = 4096
 MAX_ANCESTORS = 64
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class Gone(Exception):
@@ -45,36 +45,22 @@ def proc_root(environ: Mapping[str, str] = os.environ) -> Path:
 
 
 def printable(text: str, limit: int = MAX_ARG_CHARS) -> str:
-    """Text safe to print: control characters (escape sequences, newlines, C1) as `\\xNN`, at most `limit`
-    characters (a longer text ends with `…`)."""
-    out = _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+    """Text safe to print, `safetext.clean`'s spelling (controls, escape sequences, newlines, C1, bidi
+    overrides and isolates, line separators as a visible escape), at most `limit` characters after the
+    escaping (a longer text ends with `…`)."""
+    out = clean(text, limit)
     return out if len(out) <= limit else out[:limit - 1] + "…"
 
 
 def read_bounded(path: Path, limit: int) -> tuple[bytes, bool]:
     """(at most `limit` bytes of the file, whether there was more). Gone / Denied on the usual errors; the
-    open never blocks and never follows a symbolic link at the last component."""
+    open never blocks and never follows a symbolic link at the last component (`cgroups.read_regular`)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+        return cgroups.read_regular(path, limit)
+    except cgroups.NotRegular as exc:
+        raise Denied(str(exc)) from None
     except OSError as exc:
         raise _error(exc) from None
-    try:
-        if (os.fstat(fd).st_mode & 0o170000) != 0o100000:  # /proc files are regular (of size 0)
-            raise Denied("not a regular file")
-        chunks: list[bytes] = []
-        left = limit + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 65536))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
-        return data[:limit], len(data) > limit
-    except OSError as exc:
-        raise _error(exc) from None
-    finally:
-        os.close(fd)
 
 
 def _error(exc: OSError) -> Exception:
@@ -181,14 +167,15 @@ class Reader:
 
     def with_ancestors(self, pid: int, seen: dict[int, Process]) -> None:
         """Read `pid` and its ancestors into `seen` (up to MAX_ANCESTORS, stopping at PID 1 or a loop);
-        Gone for `pid` itself propagates, an ancestor that vanished ends the chain."""
+        Gone or Denied for `pid` itself propagates; an ancestor that vanished or cannot be read ends the chain
+        (the holder was read: it is seen, not hidden)."""
         current: int | None = pid
         for depth in range(MAX_ANCESTORS):
             if current is None or current <= 0 or current in seen:
                 return
             try:
                 proc = self.process(current)
-            except Gone:
+            except (Gone, Denied):
                 if depth == 0:
                     raise
                 return

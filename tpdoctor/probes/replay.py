@@ -83,7 +83,7 @@ def _load_dir(d: Path) -> Topology:
     host = host_lines[0].strip() if host_lines else ""
     recorded = [line.split(":", 1)[1].strip() for line in host_lines[1:] if line.startswith("captured_at:")]
     captured_at = (_captured_at(snapshot) if snapshot is not None else None) or (recorded[0] if recorded else None)
-    running = present.pop(RUNNING_FILE, None)
+    running = present.pop(build.RUNNING_FILE, None)
     texts = {name: _read(f) for name, f in present.items()}
     topology = _load_raw(texts, str(d), host=host or d.name, captured_at=captured_at or UNKNOWN_TIME)
     if captured_at is None:
@@ -107,10 +107,9 @@ def _with_running(topology: Topology, path: Path) -> Topology:
     return found
 
 
-RUNNING_FILE = "running.json"  # probes/running.py writes it: the compute processes, for process discovery
 _COLLECT_FILES = (build.TOPO_M, *build.P2P_FILES, build.NVLINK_STATUS, build.NVLINK_ERRORS, build.MIG_QUERY,
                   build.NVLINK_CAPS, build.QUERY_GPU, build.QUERY_FULL, *IMEX_FILES, build.HOST, build.SNAPSHOT,
-                  RUNNING_FILE)
+                  build.RUNNING_FILE)
 
 
 def _captured_at(snapshot: Path) -> str | None:
@@ -135,7 +134,7 @@ def _parse_single(texts: dict[str, str], where: str) -> build.SmiParts:
 
     topo = smi.parse_topo_m(texts[build.TOPO_M], source=where)
     why = "not in a raw `topo -m` capture (`tpdoctor collect DIR` saves every output)"
-    missing = {name: f"{name} {why}" for name in _COLLECT_FILES if name not in (build.TOPO_M, RUNNING_FILE)}
+    missing = {name: f"{name} {why}" for name in _COLLECT_FILES if name not in (build.TOPO_M, build.RUNNING_FILE)}
     return build.SmiParts(topo=topo, notes=topo.notes, missing=missing)
 
 

@@ -197,15 +197,6 @@ class CommandFailed(ProbeError):
         self.stderr = stderr
 
 
-def first_line(text: str, limit: int = 160) -> str:
-    """The first non-blank line of `text`, shortened to `limit` characters."""
-    for line in text.splitlines():
-        line = line.strip()
-        if line:
-            return line if len(line) <= limit else line[: limit - 1] + "…"
-    return ""
-
-
 def env_seconds(name: str, default: float, bounds: Bounds, environ: Mapping[str, str] = os.environ) -> float:
     """A number of seconds from the environment variable `name`, else `default`; a value that is not a
     finite number within `bounds` (model/settings.py) is a SettingError naming the variable."""

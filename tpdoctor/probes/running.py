@@ -23,7 +23,6 @@ from tpdoctor.probes.runner import Runner, run
 
 SMI_ARGS = ("--query-compute-apps=pid,gpu_uuid,used_memory", "--format=csv,noheader")
 APPS_FILE = "query-compute-apps.csv"  # the same command's output in a collect directory
-RUNNING_FILE = "running.json"  # the discovered table and processes, redacted, for replay
 DISCOVERY_ENV = "TPDOCTOR_RUNNING"  # "0" turns discovery off (live reads then carry no running section)
 
 
