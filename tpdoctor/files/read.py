@@ -17,13 +17,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tpdoctor.files.owned import check_ours
+from tpdoctor.files.owned import check_ours, kind
 from tpdoctor.model.errors import InputError
 
 MAX_BYTES = 64 * 1024 * 1024  # captures and manifests are kilobytes; a fleet report a few MiB
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
 STDIN = "-"  # a path argument that reads one file takes `-` for standard input, bounded the same way
@@ -52,8 +50,7 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES, ours: str | None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
-            raise InputError(f"{p}: is {kind}, not a regular file")
+            raise InputError(f"{p}: is {kind(st.st_mode)}, not a regular file")  # fstat: never a symlink
         if ours:
             check_ours(st, p, ours, error=InputError)
         if st.st_size > max_bytes:
