@@ -62,3 +62,34 @@ def test_stdin_is_bounded_like_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", Stdin())
     with pytest.raises(InputError, match="more than the 1024 bytes"):
         read_bytes("-", max_bytes=1024)
+
+
+def test_fleet_judges_a_report_on_stdin_as_it_judges_the_file(tmp_path: Path) -> None:
+    """A report that claims ok while its topology shows a down link is a contradiction (TPD307) on stdin too:
+    the second, whole read of `-` gets the bytes the fleet read, not an empty stream."""
+    import json
+
+    data = json.loads(tpdoctor("scan", "--from", str(EXAMPLE), "--json", stdin="").stdout)
+    data["status"], data["findings"] = "ok", []
+    claims_ok = json.dumps(data)
+    (tmp_path / "node.json").write_text(claims_ok)
+    via_file = tpdoctor("fleet", str(tmp_path / "node.json"), stdin="")
+    via_stdin = tpdoctor("fleet", "-", stdin=claims_ok)
+    assert via_file.returncode == 2 and "TPD307" in via_file.stdout, via_file.stdout + via_file.stderr
+    assert via_stdin.returncode == 2 and "TPD307" in via_stdin.stdout, via_stdin.stdout + via_stdin.stderr
+
+
+def test_stdin_is_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    class Buffer(io.BytesIO):
+        def isatty(self) -> bool:
+            return False
+
+    class Stdin:
+        buffer = Buffer(b"{}")
+
+    monkeypatch.setattr(sys, "stdin", Stdin())
+    assert read_bytes("-") == b"{}" and read_bytes("-") == b"{}"
+    with pytest.raises(InputError, match="more than the 1 bytes"):
+        read_bytes("-", max_bytes=1)

@@ -179,3 +179,17 @@ def test_bench_runs_a_short_pairwise_all_reduce(tmp_path: Path, capsys: pytest.C
     assert result["group"] == [0, 1] and result["backend"] == "gloo" and result["correct"]
     assert result["busbw_gbps"] > 0 and report["links"][0]["busbw_gbps"] == result["busbw_gbps"]
     assert 'tpdoctor_allreduce_busbw_bytes_per_second{gpus="GPU0+GPU1",backend="gloo"' in prom.read_text()
+
+
+def test_a_metrics_file_not_written_keeps_the_nagios_line_plain(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The path of a .prom that could not be written leads the status line; a `|` in it must not start the
+    performance data there (Nagios splits at the first `|`)."""
+    blocker = tmp_path / "f|g"
+    blocker.write_text("")  # a regular file where the directory should be
+    root = Path(__file__).resolve().parents[2]
+    rc, lines, _ = run(capsys, "--from", str(root / "fixtures" / "collect" / "gb200-tray-healthy"),
+                       "--prometheus", str(blocker / "m.prom"))
+    assert rc == 3
+    assert lines[0].startswith("TPDOCTOR UNKNOWN - metrics not written (") and lines[0].count("|") == 1, lines[0]
+    assert lines[0].split(" | ")[1].startswith("gpus=")

@@ -177,3 +177,26 @@ def test_ascii_fallback() -> None:
     text = "✗NV12→NODE · GPU0↔NIC0 ┏━┓ │ ╇ 漢"
     assert text.encode("ascii", "tpdoctor-test") == b"xNV12->NODE . GPU0<->NIC0 +-+ | + ?"
     assert all(v.isascii() for v in ASCII.values())
+
+
+def test_running_text_from_a_capture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`check-deployment --running --topology DIR`: a host name (host.txt) and a model (running.json) from the
+    capture reach the header, the groups table and the launch lines cleaned, on the terminal console."""
+    import shutil
+
+    from tpdoctor import SCHEMA
+    from tpdoctor.cli import main
+
+    capture = tmp_path / "capture"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "fixtures" / "collect" / "gb200-tray-healthy", capture)
+    evil = "x\x1b[2J\x1b]0;owned\x07\x9b1A\u202eevil"
+    (capture / "host.txt").write_text(f"node{evil}\n")
+    launch = ["python", "-m", "vllm.entrypoints.openai.api_server", "--model", f"org/m{evil}",
+              "--tensor-parallel-size", "1"]
+    (capture / "running.json").write_text(json.dumps({"schema": SCHEMA, "host": "node", "running": {
+        "source": "nvml", "table": [{"pid": 100, "gpu": 0, "used_memory_mib": 1000}],
+        "processes": [{"pid": 100, "ppid": 1, "name": "python", "cmdline": launch}]}}))
+    main(["check-deployment", "--running", "--topology", str(capture)])
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x9b" not in out and "\u202e" not in out, out
+    assert "nodex\\x1b[2J" in out and "org/mx\\x1b[2J" in out, out

@@ -46,30 +46,29 @@ def run_running(topology_path: Path | None, rules: list[Rule], options: Options,
 
 
 def _text(report: Report, judged: object, gap: str | None, command: str, explain: bool) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
+    from tpdoctor.model.safetext import markup
     from tpdoctor.report import running_text
     from tpdoctor.report.deployment_text import STATUS_STYLE, render
+    from tpdoctor.report.terminal import terminal
     from tpdoctor.running.judge import Judged
 
     assert isinstance(judged, Judged)
-    console = Console(highlight=False)
+    console = terminal(highlight=False)
     running = report.topology.running
     assert running is not None
-    console.print(f"[bold]tpdoctor check-deployment --running[/bold] · node {escape(report.topology.host)}")
+    console.print(f"[bold]tpdoctor check-deployment --running[/bold] · node {markup(report.topology.host)}")
     console.print(running_text.table(running))
     for line in running_text.detail_lines(running):
-        console.print(escape(line))
+        console.print(markup(line))
     if gap is not None:
-        console.print(f"[bold magenta]NOT CHECKED[/bold magenta] running TP groups: {escape(gap)}")
-        console.print(f"  run: {escape(command)}")
+        console.print(f"[bold magenta]NOT CHECKED[/bold magenta] running TP groups: {markup(gap)}")
+        console.print(f"  run: {markup(command)}")
     if judged.result is not None:
         render(judged.result, console, explain=explain)
     for f in judged.findings:
         if f.rule.startswith("TPD24") and f.active:
-            console.print(f"  {f.severity.value.upper():8} {f.rule} {f.name}: {escape(f.message)}")
-            console.print(f"           → {escape(f.recommendation)}")
+            console.print(f"  {f.severity.value.upper():8} {f.rule} {f.name}: {markup(f.message)}")
+            console.print(f"           → {markup(f.recommendation)}")
     status = report.status
     console.print(f"[{STATUS_STYLE[status]}]{status.value.upper()}[/{STATUS_STYLE[status]}]: "
                   f"{len(running.groups)} running group(s)")

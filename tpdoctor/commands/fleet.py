@@ -18,7 +18,8 @@ from tpdoctor.report.terminal import terminal
 
 def judge_again(node: NodeReport) -> Report:
     """A node's report as the built-in node rules judge its topology (fleet/judged.py), read whole again
-    (the fleet reader skips the per-port detail); the bench results are judged with it."""
+    (the fleet reader skips the per-port detail; `-` gets the bytes standard input gave the first read,
+    files/read.py keeps them); the bench results are judged with it."""
     from tpdoctor.files.read import read_text
     from tpdoctor.model.contract import loads
     from tpdoctor.node.verdict import report_for

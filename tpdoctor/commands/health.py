@@ -89,10 +89,10 @@ def emit(outcome: HealthOutcome, *, as_json: bool, prometheus: Path | None, nfd:
     note = outcome.baseline
     said = note.reason if note is not None and note.state in ("not_written", "refused", "accepted") else None
     gaps = unknown_parts(outcome.report) if outcome.report is not None else ()
+    # the file not written leads the line, cleaned and made plain (no `|`) with the rest of it
+    first = f"{failed[0][0]} not written ({failed[0][1].message})" if failed and status is Status.UNKNOWN else None
     line = nagios.render(outcome.report, status, duration_seconds=outcome.duration_seconds,
-                         error=outcome.error, gaps=gaps, baseline=said)
-    if failed and outcome.report is not None and status is Status.UNKNOWN:
-        line = line.replace(" - ", f" - {failed[0][0]} not written ({clean(failed[0][1].message)}); ", 1)
+                         error=outcome.error, gaps=gaps, baseline=said, first=first)
     click.echo(line, nl=False, err=as_json)
     for error in (outcome.error and TpdError(outcome.error, hint=outcome.hint), *(e for _, e in failed)):
         if error:

@@ -32,7 +32,7 @@ STATES = ("active", "retired")
 _ID = re.compile(r"^[A-Z][A-Z0-9]*[0-9]{3}$")
 MAX_RULE_BYTES = 1024 * 1024  # a rule is a few kilobytes
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-_FAST: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: rule loading is startup cost
 
 
 def builtin_rules_dir() -> Path:
@@ -108,7 +108,7 @@ def rule_ids(extra_dirs: Sequence[Path] = (), scopes: Sequence[str] = SCOPES) ->
     out: set[str] = set()
     for directory in (builtin_rules_dir(), *(Path(d) for d in extra_dirs)):
         for path in rule_files(directory):
-            data = yaml.load(_read(path), Loader=_FAST) if path.stat().st_size < MAX_RULE_BYTES else None
+            data = yaml.load(_read(path), Loader=_LOADER) if path.stat().st_size < MAX_RULE_BYTES else None
             if isinstance(data, dict) and data.get("scope") in scopes and isinstance(data.get("id"), str):
                 out.add(data["id"])
     return out
@@ -199,9 +199,6 @@ def _build(path: Path, node: Any, data: Any, schemas: Mapping[str, ScopeSchema],
                 summary=data["summary"].strip(), when=data["when"].strip(), message=templates["message"],
                 recommendation=templates["recommendation"], docs=docs, path=path, state=state,
                 builtin=builtin, lines=lines)
-
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: rule loading is startup cost
 
 
 def _parse(text: str, source: str = "<rule>") -> tuple[Any, Any]:

@@ -17,16 +17,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tpdoctor.files.owned import check_ours
+from tpdoctor.files.owned import check_ours, kind
 from tpdoctor.model.errors import InputError
 
 MAX_BYTES = 64 * 1024 * 1024  # captures and manifests are kilobytes; a fleet report a few MiB
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
 STDIN = "-"  # a path argument that reads one file takes `-` for standard input, bounded the same way
+# Standard input is one file: read once, its bytes kept (with the stream they came from and the bound they
+# were read under), so every later read of `-` in the run gets the same bytes (`fleet -` judges the report
+# twice: once as the fleet reads it, once whole), not an empty stream.
+_kept: list[tuple[object, bytes, int]] = []
 
 
 def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES, ours: str | None = None) -> bytes:
@@ -48,8 +50,7 @@ def read_bytes(path: str | Path, *, max_bytes: int = MAX_BYTES, ours: str | None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
-            raise InputError(f"{p}: is {kind}, not a regular file")
+            raise InputError(f"{p}: is {kind(st.st_mode)}, not a regular file")  # fstat: never a symlink
         if ours:
             check_ours(st, p, ours, error=InputError)
         if st.st_size > max_bytes:
@@ -68,11 +69,15 @@ def _stdin(max_bytes: int) -> bytes:
     stream = sys.stdin.buffer if sys.stdin is not None else None
     if stream is None:
         raise InputError("-: no standard input to read")
-    if stream.isatty():
-        raise InputError("-: standard input is a terminal", hint="pipe the file in: ... | tpdoctor ... -")
-    data = _read_at_most(stream.read, max_bytes)
-    if len(data) > max_bytes:
-        raise InputError(f"-: standard input is more than the {_human(max_bytes)} an input may have")
+    if _kept and _kept[0][0] is stream:
+        _, data, bound = _kept[0]
+    else:
+        if stream.isatty():
+            raise InputError("-: standard input is a terminal", hint="pipe the file in: ... | tpdoctor ... -")
+        data, bound = _read_at_most(stream.read, max_bytes), max_bytes
+        _kept[:] = [(stream, data, bound)]
+    if len(data) > min(max_bytes, bound):  # past the bound it was read under, only that much was read
+        raise InputError(f"-: standard input is more than the {_human(min(max_bytes, bound))} an input may have")
     return data
 
 

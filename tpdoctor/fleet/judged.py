@@ -22,8 +22,8 @@ from dataclasses import replace
 
 from tpdoctor.fleet.load import FleetInput, MergeProblem, NodeReport
 from tpdoctor.model.findings import Report, Status, status_of
-from tpdoctor.model.status import worse
-from tpdoctor.model.topology import CheckState, LinkHealth
+from tpdoctor.model.status import node_status, worse
+from tpdoctor.model.topology import Check, CheckState, LinkHealth
 
 Judge = Callable[[NodeReport], Report]  # the node's report as the built-in node rules judge its topology
 
@@ -54,11 +54,10 @@ def rederive(node: NodeReport, judge: Judge | None) -> tuple[Status, list[str]]:
     """The status the report's contents support (never better than it claims) and why it differs."""
     report = node.report
     status, why = report.status, []
-    gaps = any(c.state is CheckState.NOT_MADE for c in report.topology.coverage)  # as recorded, not recomputed
-    unjudged = any(not f.judged and not f.suppressed for f in report.findings)
-    listed = status_of(report.findings)
-    if listed is not Status.CRITICAL and (gaps or unjudged):  # model/status.py's table
-        listed = Status.UNKNOWN
+    gaps = [c for c in report.topology.coverage if c.state is CheckState.NOT_MADE]  # as recorded, not recomputed
+    if any(not f.judged and not f.suppressed for f in report.findings):  # a rule that could not judge
+        gaps.append(Check("rules", CheckState.NOT_MADE, "rule verdicts"))
+    listed = node_status(report.findings, gaps)  # model/status.py's table
     if worse(listed, status) is not status:
         why.append(f"its own findings and recorded gaps make it {listed.value}")
         status = listed

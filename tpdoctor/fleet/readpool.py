@@ -13,6 +13,7 @@ as `fastload` shares them.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tpdoctor.files.read import read_text
+from tpdoctor.files.read import STDIN, read_bytes, read_text
 from tpdoctor.fleet import fastload
 from tpdoctor.model.errors import InputError, ParseError
 from tpdoctor.model.findings import Report
@@ -71,6 +72,9 @@ def read_reports(files: Sequence[Path], workers: int = 2, min_files_per_worker: 
     """Every file's report (or error message), in file order, read by `workers` processes (this one
     included). `meanwhile` runs in this process while the workers parse (e.g. reading the manifests), or
     first when there is no pool."""
+    if any(str(f) == STDIN for f in files):
+        with contextlib.suppress(InputError):  # the read below meets the same refusal
+            read_bytes(STDIN)  # here, before a worker forks: the bytes stay in this process for a second read
     workers = min(workers, len(files) // max(1, min_files_per_worker))
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         if meanwhile is not None:

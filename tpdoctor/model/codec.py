@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import sys
-import types
 import typing
 from collections.abc import Callable
 from functools import cache
-from typing import Any, Union
+from typing import Any
 
 from tpdoctor.model import fastcodec
 from tpdoctor.model.fastcodec import UNKNOWN_KEY
-from tpdoctor.model.hints import type_hints
+from tpdoctor.model.hints import is_union, type_hints
 from tpdoctor.model.unknown import Unknown
 
 __all__ = ["UNKNOWN_KEY", "from_data", "short", "to_data"]
@@ -74,7 +72,7 @@ def _converter(tp: Any) -> Converter:
     origin = typing.get_origin(tp)
     if tp is Any:
         return lambda data, where, reason: data
-    if origin is Union or (sys.version_info >= (3, 10) and origin is getattr(types, "UnionType", None)):
+    if is_union(origin):
         return _union(tp)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return _dataclass(tp)

@@ -15,7 +15,6 @@ from typing import Any
 from tpdoctor.model import frozen
 
 ENGINES = ("vllm", "sglang", "tgi", "trtllm")
-PLACEMENTS = ("pinned", "all", "scheduler", "unknown")
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,7 @@ class Deployment:
     unknown: dict[str, str] = field(default_factory=dict)  # field -> why the file does not determine it
     unresolved: tuple[str, ...] = ()  # variables the values above need and the file never sets
     key: str = ""  # identity unique per run: file:line (+ #n for a second deployment on one line)
-    # How its GPUs are chosen (PLACEMENTS): pinned (the file names host GPUs), all (it sees every GPU of the
+    # How its GPUs are chosen: pinned (the file names host GPUs), all (it sees every GPU of the
     # node and the engine takes the first TP × PP), scheduler (a device plugin, Slurm or Ray hands out
     # `gpu_count`), unknown (decided outside the file: a variable, `docker run` flags a Dockerfile cannot show)
     placement: str = "unknown"

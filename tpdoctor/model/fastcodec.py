@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import sys
-import types
 import typing
 from collections.abc import Callable
 from functools import cache
-from typing import Any, Union
+from typing import Any
 
-from tpdoctor.model.hints import type_hints
+from tpdoctor.model.frozen import plain_dataclass
+from tpdoctor.model.hints import is_union, type_hints
 from tpdoctor.model.unknown import Unknown
 
 UNKNOWN_KEY = "unknown"
@@ -49,7 +48,7 @@ def converter(tp: Any) -> Converter:
     origin = typing.get_origin(tp)
     if tp is Any:
         return lambda data, reason: data
-    if origin is Union or (sys.version_info >= (3, 10) and origin is getattr(types, "UnionType", None)):
+    if is_union(origin):
         return _union(tp)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return _dataclass(tp)
@@ -161,10 +160,9 @@ def _union(tp: Any) -> Converter:
 
 def _dataclass(tp: type) -> Converter:
     """A converter written for a plain dataclass (see the module docstring); a closure for any other."""
-    params = getattr(tp, "__dataclass_params__", None)
-    fields = dataclasses.fields(tp)
-    if not (params is not None and params.init and not hasattr(tp, "__post_init__") and all(f.init for f in fields)):
+    if not plain_dataclass(tp):
         return _called(tp)
+    fields = dataclasses.fields(tp)
     hints = type_hints(tp)
     scope: dict[str, Any] = {"_new": object.__new__, "_tp": tp, "No": No, "Doubt": Doubt, "_M": _MISSING,
                              "_JSON": _JSON_TYPES, "_unknown": _unknowns(), "int": int, "float": float, "str": str,
@@ -213,8 +211,8 @@ def _field(i: int, name: str, hint: Any) -> list[str]:
         return _check(i, hint, "        ")
     members = [a for a in args if a not in (Unknown, type(None))]
     origin = typing.get_origin(hint)
-    is_union = origin is Union or (sys.version_info >= (3, 10) and origin is getattr(types, "UnionType", None))
-    if is_union and len(members) == 1 and members[0] in _SCALARS:
+    union = is_union(origin)
+    if union and len(members) == 1 and members[0] in _SCALARS:
         allows_unknown, allows_none = Unknown in args, type(None) in args
         none = ["        if v{0} is None:"]
         if allows_unknown:
@@ -230,7 +228,7 @@ def _field(i: int, name: str, hint: Any) -> list[str]:
             none += ["            pass"]
         return [line.format(i) for line in none] + ["        else:"] + _check(i, members[0], "            ")
     return [f"        v{i} = _c{i}(v{i}, " + (f"reasons.get({name!r}) if reasons is not None else None)"
-                                                if is_union else "None)")]
+                                                if union else "None)")]
 
 
 def _check(i: int, tp: type, indent: str) -> list[str]:

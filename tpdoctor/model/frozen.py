@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def _plain(cls: type) -> bool:
+def plain_dataclass(cls: type) -> bool:
     """A dataclass whose generated `__init__` only stores its fields."""
     params = getattr(cls, "__dataclass_params__", None)
     return bool(params is not None and params.init and not hasattr(cls, "__post_init__")
@@ -29,7 +29,7 @@ def maker(cls: type[T]) -> Callable[..., T]:
     Written as `dataclasses` writes `__init__` (its parameters, defaults and default factories), storing all
     fields with one `__dict__.update` instead of one `object.__setattr__` each. A wrong call (a missing or
     unknown argument) is the TypeError Python raises for that signature."""
-    if not _plain(cls):
+    if not plain_dataclass(cls):
         return cls
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_FACTORY": _FACTORY}
@@ -60,7 +60,7 @@ def replacer(cls: type[T]) -> Callable[..., T]:
     """`dataclasses.replace(obj, **changes)` for instances of exactly `cls`, without calling `__init__`: the
     instance's fields (its `__dict__` holds exactly them, in field order), then the changes. Anything else
     (another class, an unknown field, an instance with other attributes) goes to `dataclasses.replace`."""
-    if not _plain(cls):
+    if not plain_dataclass(cls):
         return dataclasses.replace
     names = frozenset(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
     count = len(names)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import types
 import typing
 from functools import cache
 from typing import Any
@@ -41,3 +42,8 @@ def type_hints(cls: Any) -> dict[str, Any]:
         for name, value in base.__dict__.get("__annotations__", {}).items():
             hints[name] = eval(_rewrite(value), namespace) if isinstance(value, str) else value  # noqa: S307
     return hints
+
+
+def is_union(origin: Any) -> bool:
+    """`typing.get_origin` of a type says a union: `typing.Union[...]`, or on 3.10+ `X | Y` (types.UnionType)."""
+    return origin is typing.Union or (sys.version_info >= (3, 10) and origin is getattr(types, "UnionType", None))

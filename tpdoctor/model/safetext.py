@@ -61,11 +61,6 @@ def markup(value: object, limit: int = MAX_SHOWN) -> str:
     return text + "\\" if text.endswith("\\") and not text.endswith("\\\\") else text
 
 
-def is_clean(value: str) -> bool:
-    """True when `clean` would leave `value` as it is (ignoring length)."""
-    return _UNSAFE.search(value) is None
-
-
 # What an ASCII-only stream (`LC_ALL=C`, `PYTHONUTF8=0`) gets for the symbols tpdoctor's own text uses;
 # anything else it cannot encode becomes `?` (cli.py installs `ascii_fallback` as the streams' error handler).
 ASCII = {"✗": "x", "→": "->", "←": "<-", "↔": "<->", "·": ".", "•": "*", "…": "...", "–": "-", "—": "--",

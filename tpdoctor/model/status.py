@@ -1,5 +1,6 @@
 """A node's status from its own contents: the table of docs/health.md ("What a status promises"), used by
-the node verdict (node/verdict.py) and by the fleet to re-derive the status a peer's report claims.
+the node verdict (node/verdict.py) and by the fleet to re-derive the status a peer's report claims
+(fleet/judged.py, from the gaps the report records).
 
 | active findings | every check made | status |
 |---|---|---|
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 from tpdoctor.model.coverage import not_made
 from tpdoctor.model.findings import Finding, Report, Status, status_of
-from tpdoctor.model.topology import Check, CheckState, LinkHealth
+from tpdoctor.model.topology import Check, CheckState
 
 ORDER = (Status.OK, Status.WARNING, Status.UNKNOWN, Status.CRITICAL)  # worse to the right
 
@@ -44,18 +45,3 @@ def node_status(findings: Sequence[Finding], gaps: Sequence[Check]) -> Status:
 def worse(a: Status, b: Status) -> Status:
     return a if ORDER.index(a) >= ORDER.index(b) else b
 
-
-def rederive(report: Report) -> tuple[Status, tuple[str, ...]]:
-    """The status a report's own contents support, and what its claimed `status` leaves out: a broken
-    GPU link that no finding (active or suppressed) names, whose default verdict is TPD100 critical for a
-    down link and TPD101 warning for a degraded one, counts as that finding would."""
-    named = {f.subject for f in report.findings}
-    silent: list[str] = []
-    status = node_status(report.findings, unknown_parts(report))
-    for link in report.topology.gpu_links():
-        if link.health not in (LinkHealth.DOWN, LinkHealth.DEGRADED) or {f"{link.a}-{link.b}",
-                                                                           f"{link.b}-{link.a}"} & named:
-            continue
-        silent.append(f"{link.a}-{link.b} NVLink {link.health.value}")
-        status = worse(status, Status.CRITICAL if link.health is LinkHealth.DOWN else Status.WARNING)
-    return status, tuple(silent)

@@ -110,7 +110,7 @@ def _driver_gone(exc: TpdError, baseline_path: Path | None) -> Report | None:
     """A driver that cannot be reached, or lists no GPU, on a node whose baseline has GPUs: not "unknown" but
     every GPU of the baseline missing (TPD131), judged like any reading. None (the error stands: UNKNOWN naming
     the driver) without such a baseline."""
-    from tpdoctor.probes.smi_probe import NoDriverError
+    from tpdoctor.probes.smi_probe import NoDriverError, utc_now
 
     if not isinstance(exc, NoDriverError) or exc.said is None or baseline_path is None:
         return None
@@ -122,14 +122,8 @@ def _driver_gone(exc: TpdError, baseline_path: Path | None) -> Report | None:
         return None
     empty = replace(baseline, gpus=(), links=(), nics=(), missing=(), coverage=(), imex=None, nvlink_domain=None,
                     source="nvidia-smi", driver_message=exc.said,
-                    probe_notes=(f"{exc.message}",), captured_at=_now())
+                    probe_notes=(f"{exc.message}",), captured_at=utc_now())
     return Report(topology=empty)
-
-
-def _now() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _baseline_note(outcome: HealthOutcome, path: Path, *, first_run: bool, accept: bool) -> BaselineNote:

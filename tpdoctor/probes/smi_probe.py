@@ -106,12 +106,13 @@ def no_driver_hint(said: str | None = None) -> str:
     return demo
 
 
-def _utc_now() -> str:
+def utc_now() -> str:
+    """Now, UTC, to the second: `2025-01-02T03:04:05Z` (a report's captured_at)."""
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def capture(runner: Runner = run, *, timeout_seconds: float | None = None,
-            clock: Callable[[], float] = time.monotonic, now: Callable[[], str] = _utc_now,
+            clock: Callable[[], float] = time.monotonic, now: Callable[[], str] = utc_now,
             hostname: Callable[[], str] = kernel_host) -> Capture:
     """Run every nvidia-smi command; return their outputs and notes for the optional ones that failed."""
     timeout = default_timeout() if timeout_seconds is None else timeout_seconds

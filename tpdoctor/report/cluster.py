@@ -15,17 +15,16 @@ from collections import Counter
 from typing import Any
 
 from rich.console import Console
-from rich.text import Text
 
 from tpdoctor import __version__
 from tpdoctor.fleet.cluster import ClusterResult
 from tpdoctor.model.codec import to_data
-from tpdoctor.model.findings import SEVERITY_ORDER, Finding, Severity
+from tpdoctor.model.findings import SEVERITY_ORDER, Finding
 from tpdoctor.model.safetext import clean, markup
+from tpdoctor.report.deployment_text import SEVERITY_STYLE, finding
 from tpdoctor.report.wrap import hang
 
 FLEET_CHECK_SCHEMA = "tpdoctor/fleet-check/v1"
-_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 
 
 DETAILS = ("findings", "full")
@@ -100,7 +99,8 @@ def render(result: ClusterResult, console: Console, *, max_deployments: int = 30
     active = [f for f in result.findings if f.active]
     by_rule = Counter((f.severity, f.rule, f.name) for f in active)
     for (sev, rule, name), n in sorted(by_rule.items(), key=lambda kv: (-SEVERITY_ORDER[kv[0][0]], kv[0][1])):
-        console.print(f"  [{_STYLE[sev]}]{sev.value.upper():8}[/] {markup(rule)} {markup(name)} × {n}", highlight=False)
+        console.print(f"  [{SEVERITY_STYLE[sev]}]{sev.value.upper():8}[/] {markup(rule)} {markup(name)} × {n}",
+                      highlight=False)
     unjudged = sum(1 for f in result.findings if not f.judged)
     if unjudged:
         console.print(f"  [dim]{unjudged} could-not-judge note(s) (unpinned GPUs, unknown models): see --json[/dim]",
@@ -122,12 +122,7 @@ def render(result: ClusterResult, console: Console, *, max_deployments: int = 30
                       f"PP={markup(facts.get('pp'))} · {markup(facts.get('placement') or facts.get('host'))}",
                       highlight=False)
         for f in sorted(fs, key=lambda x: (-SEVERITY_ORDER[x.severity], x.rule)):
-            console.print(f"  [{_STYLE[f.severity]}]{f.severity.value.upper():8}[/] {markup(f.rule)} {markup(f.name)}",
-                          highlight=False)
-            console.print(hang(" " * 11, clean(f.message, 2000), console.width), soft_wrap=True, highlight=False)
-            if f.recommendation:
-                console.print(hang(Text.assemble(" " * 11, ("→", "bold"), " "), clean(f.recommendation, 2000),
-                                   console.width), soft_wrap=True, highlight=False)
+            finding(console, f)  # active findings: no suppression mark
     if len(worst) > max_deployments:
         console.print(f"\n… and {len(worst) - max_deployments} more deployment(s) with findings (see --json)",
                       highlight=False)

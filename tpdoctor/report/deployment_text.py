@@ -96,7 +96,8 @@ def _memory_line(a: Assessment) -> str | None:
             f"{m.pool_tokens:,} tokens = {held}{asked} → {verdict}")
 
 
-def _finding(console: Console, f: Finding) -> None:
+def finding(console: Console, f: Finding) -> None:
+    """One finding: severity, rule and name, then its message and recommendation hung under it."""
     style = SEVERITY_STYLE[f.severity]
     mark = " (suppressed: " + (f.suppressed_reason or "") + ")" if f.suppressed else ""
     console.print(f"  [{style}]{f.severity.value.upper():8}[/{style}] {markup(f.rule)} {markup(f.name)}{markup(mark)}",
@@ -139,7 +140,7 @@ def render(result: CheckResult, console: Console, *, explain: bool = False) -> N
         if explain:
             _explain(console, a)
         for f in by_subject.pop(a.sid, []):
-            _finding(console, f)
+            finding(console, f)
         for q in questions.get(a.sid, []):
             _question(console, q)
     for n in result.inputs:

@@ -74,11 +74,12 @@ def _summary(report: Report, status: Status, gaps: Sequence[Check]) -> str:
 
 
 def render(report: Report | None, status: Status, *, duration_seconds: float, error: str | None = None,
-           below_threshold: int = 0, gaps: Sequence[Check] = (), baseline: str | None = None) -> str:
+           below_threshold: int = 0, gaps: Sequence[Check] = (), baseline: str | None = None,
+           first: str | None = None) -> str:
     """`TPDOCTOR CRITICAL - GPU0-GPU1 NVLink down (0/12) | nvlinks_down=1;;;0 ...` plus detail lines.
 
     `gaps`: the checks not made (node.verdict.unknown_parts); `baseline`: what happened to the baseline,
-    when worth saying (not replaced)."""
+    when worth saying (not replaced); `first`: a clause said before the summary (a file not written)."""
     if report is None:
         seconds = _perf("probe_seconds", round(duration_seconds, 3), "s")
         return f"TPDOCTOR UNKNOWN - {plain(clean(error or 'probe failed', 2000))} | {seconds}\n"
@@ -93,6 +94,8 @@ def render(report: Report | None, status: Status, *, duration_seconds: float, er
         text += f"; {running_text.summary(running)}"
     if baseline:
         text += f"; {baseline}"
+    if first:
+        text = f"{first}; {text}"
     perf = [
         _perf("gpus", len(topo.gpus)),
         _perf("nvlinks_down", sum(1 for lk in links if lk.health.value == "down")),

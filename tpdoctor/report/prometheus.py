@@ -36,8 +36,9 @@ _PAIR = re.compile(r"^GPU(\d+)-GPU(\d+)$")
 
 def _esc(value: object) -> str:
     """A label value: control characters made visible first (a host or GPU name from elsewhere must not drive
-    the terminal of whoever reads the .prom file), then the text format's own escapes."""
-    return clean(value, 1024).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    the terminal of whoever reads the .prom file; a newline becomes `\\n`, so none is left), then the text
+    format's own escapes."""
+    return clean(value, 1024).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _labels(**labels: object) -> str:

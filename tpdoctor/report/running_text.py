@@ -48,15 +48,16 @@ def summary(running: Running) -> str:
 
 def table(running: Running) -> Table:
     from rich import box
-    from rich.markup import escape
     from rich.table import Table
+
+    from tpdoctor.model.safetext import markup
 
     t = Table(title="Running TP groups", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
     for col in ("group", "engine", "TP", "GPUs", "model", "runtime", "pids", "status"):
         t.add_column(col, no_wrap=col in ("TP", "GPUs", "status"))
     for g in running.groups:
-        t.add_row(escape(redact_text(g.name)), escape(_value(g.engine)), tp_text(g).removeprefix("TP="), g.gpu_labels,
-                  escape(redact_text(_value(g.model, "–"))), g.runtime, " ".join(str(p) for p in g.pids[:8]),
+        t.add_row(markup(redact_text(g.name)), markup(_value(g.engine)), tp_text(g).removeprefix("TP="), g.gpu_labels,
+                  markup(redact_text(_value(g.model, "–"))), g.runtime, " ".join(str(p) for p in g.pids[:8]),
                   f"[{STATUS_STYLE.get(g.status, 'bold')}]{g.status}[/]")
     for h in running.hidden:
         t.add_row(f"pid {h.pid} (not visible)", "?", "?", "+".join(f"GPU{i}" for i in h.gpus), "–", "?",

@@ -240,13 +240,13 @@ def legend() -> Text:
     return text
 
 
-def not_checked(topo: Topology) -> list[Text]:
+def not_checked(topo: Topology) -> list[str]:
     """One line per check the evidence could not support, with the command that would answer it."""
     out = []
     for gap in not_made(topo):
         where = f" [{', '.join(gap.subjects[:6])}{', …' if len(gap.subjects) > 6 else ''}]" if gap.subjects else ""
         run = f" → run `{gap.command}`" if gap.command else ""
-        out.append(Text.assemble((f" {clean(gap.what)}", UNKNOWN_STYLE), clean(f"{where}: {gap.reason}{run}", 2000)))
+        out.append(f" {clean(gap.what)}{clean(f'{where}: {gap.reason}{run}', 2000)}")
     return out
 
 
@@ -295,8 +295,8 @@ def render(report: Report, console: Console, *, banner: str | None = None, foote
     gaps = not_checked(topo)
     if gaps:
         console.print(Text("Not checked (the status cannot be ok without these)", style="bold"))
-        for line in gaps:
-            console.print(hang(Text(""), line.plain, console.width, indent=3), soft_wrap=True, highlight=False)
+        for gap in gaps:
+            console.print(hang(Text(""), gap, console.width, indent=3), soft_wrap=True, highlight=False)
     if topo.probe_notes:
         console.print(Text("Probe notes", style="bold"))
         for note in topo.probe_notes:
