@@ -93,6 +93,18 @@ def test_scheduler_sets_counted_on_the_node() -> None:
     assert "nodeAffinity" in rec and "CUDA_VISIBLE_DEVICES" not in rec
 
 
+def test_too_many_groups_to_count_leaves_links_open_not_ok() -> None:
+    # 72 GPUs, TP=4: over a million groups and 139 weaker pairs (GPU0's and GPU1's NVLinks down), beyond counting
+    topo = nvswitch_node(72, name="NVIDIA GB200", host="nvl72-node", lost_ports={0: 18, 1: 18})
+    s = scheduler.sets(topo, 4)
+    assert s is not None and (s.total, s.bad, s.all_down) == (None, None, None) and s.risky
+    r = run(pod().replace('"2"]', '"4"]').replace("nvidia.com/gpu: 2", "nvidia.com/gpu: 4"), "pod.yaml", topo)
+    assert r.report.status.value == "unknown" and "nodeAffinity" in open_questions(r)["links"]
+    f = r.facts[0]
+    assert f["unpinned_risk"] is True and "TPD211" in active(r)  # any group holding a weaker pair is weaker
+    assert f["scheduler_all_down"] is None and "more groups of 4 GPUs" in f["unknown"]["scheduler_all_down"]
+
+
 def test_two_pods_requesting_gpus_never_share_them() -> None:
     r = run(pod("a") + "---\n" + pod("b"), "pods.yaml")
     assert "TPD207" not in active(r) and r.report.status.value == "ok"

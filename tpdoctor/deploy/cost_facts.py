@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tpdoctor.advice import objective, uncertainty
+from tpdoctor.advice import objective, scheduler, uncertainty
 from tpdoctor.advice.costmodel import Prediction
 from tpdoctor.advice.objective import Option
 from tpdoctor.engine.schema import INT, B, F, Fact, L, S
@@ -187,6 +187,10 @@ def unknown_reasons(a: Assessment) -> dict[str, str]:
             out.setdefault(k, group_reason(a))
     if a.sku is not None and not (a.sku.has_nvlink and a.sku.nvlink.expected):
         out.setdefault("nvlink_slowdown_pct", f"{a.sku.key} has no NVLink to compare with")
+    if a.sets is not None and a.sets.total is None:
+        for k in ("scheduler_sets", "scheduler_bad_sets", "scheduler_down_sets", "scheduler_all_down"):
+            out[k] = (f"more groups of {a.sets.size} GPUs than tpdoctor counts ({scheduler.MAX_ENUMERATED}), with "
+                      f"more weaker pairs ({len(a.sets.bad_pairs)}) than it counts by ({scheduler.MAX_EDGES})")
     if "replicas_advisable" not in out and replicas_advisable(a) is None:  # every null fact says why
         out["replicas_advisable"] = _advisable_reason(a)
     return out
