@@ -222,6 +222,16 @@ def test_prebuilt_engine_tp_comes_from_its_config_when_given(tmp_path: Path) -> 
     assert known.assessments[0].deployment.tp == 2 and "tp" not in known.assessments[0].deployment.unknown
 
 
+@pytest.mark.parametrize("config", [{"pretrained_config": [1]}, {"pretrained_config": {"mapping": "tp2"}},
+                                    {"builder_config": 8}, [1, 2]])
+def test_prebuilt_engine_config_of_another_shape_leaves_tp_unknown(tmp_path: Path, config: object) -> None:
+    text = "trtllm-serve engines/llama-8b --tokenizer meta-llama/Llama-3.1-8B-Instruct\n"
+    (tmp_path / "engines" / "llama-8b").mkdir(parents=True)
+    (tmp_path / "engines" / "llama-8b" / "config.json").write_text(json.dumps(config))
+    r = run(text, "run.sh", base_dir=tmp_path)  # raised AttributeError ('list' object has no attribute 'get')
+    assert "tp" in r.assessments[0].deployment.unknown and "tp_valid" in open_questions(r)
+
+
 def test_fix_never_writes_a_gpu_list_over_a_compose_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # count: 2 is host GPUs 0 and 1 (moby): on the example node their NVLink is down; the fix names the GPUs
     src = tmp_path / "compose.yaml"
