@@ -288,7 +288,8 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
                         overlap=overlap, nccl_conflicts=tuple(nccl_conflicts(dep.env, group)), notes=(),
                         resolution=res, precision=prec, used=used, sets=sets)
     extra: dict[str, object] = {}
-    best = placement.best_group(topology, n, exclude=held, table=t) if n <= len(topology.gpus) else None
+    best = sets.best if sets is not None else (  # scheduler.sets found it with the same arguments
+        placement.best_group(topology, n, exclude=held, table=t) if n <= len(topology.gpus) else None)
     extra["free_best"] = best
     if sets is not None and dep.tp > 1 and n > 1 and sets.bad and sets.worst is not None:
         extra["worst_pair"] = sets.worst
