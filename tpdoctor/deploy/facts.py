@@ -389,7 +389,7 @@ def _unknown(a: Assessment, facts: dict[str, Any]) -> dict[str, str]:
          ["nic_paths", "gpus_without_local_nic"],
          "the report does not say where the NICs are (no NIC in topo -m, or blank NIC cells)"
          if a.group or a.free_best else pin_reason)
-    for k, why in cost_facts.unknown_reasons(a).items():
+    for k, why in cost_facts.unknown_reasons(a, facts).items():
         unknown.setdefault(k, why)
     return unknown
 
