@@ -93,6 +93,18 @@ def test_scheduler_sets_counted_on_the_node() -> None:
     assert "nodeAffinity" in rec and "CUDA_VISIBLE_DEVICES" not in rec
 
 
+def test_too_many_groups_to_count_leaves_links_open_not_ok() -> None:
+    # 72 GPUs, TP=4: over a million groups and 139 weaker pairs (GPU0's and GPU1's NVLinks down), beyond counting
+    topo = nvswitch_node(72, name="NVIDIA GB200", host="nvl72-node", lost_ports={0: 18, 1: 18})
+    s = scheduler.sets(topo, 4)
+    assert s is not None and (s.total, s.bad, s.all_down) == (None, None, None) and s.risky
+    r = run(pod().replace('"2"]', '"4"]').replace("nvidia.com/gpu: 2", "nvidia.com/gpu: 4"), "pod.yaml", topo)
+    assert r.report.status.value == "unknown" and "nodeAffinity" in open_questions(r)["links"]
+    f = r.facts[0]
+    assert f["unpinned_risk"] is True and "TPD211" in active(r)  # any group holding a weaker pair is weaker
+    assert f["scheduler_all_down"] is None and "more groups of 4 GPUs" in f["unknown"]["scheduler_all_down"]
+
+
 def test_two_pods_requesting_gpus_never_share_them() -> None:
     r = run(pod("a") + "---\n" + pod("b"), "pods.yaml")
     assert "TPD207" not in active(r) and r.report.status.value == "ok"
@@ -208,6 +220,16 @@ def test_prebuilt_engine_tp_comes_from_its_config_when_given(tmp_path: Path) -> 
         json.dumps({"pretrained_config": {"mapping": {"world_size": 2, "tp_size": 2, "pp_size": 1}}}))
     known = run(text, "run.sh", base_dir=tmp_path)
     assert known.assessments[0].deployment.tp == 2 and "tp" not in known.assessments[0].deployment.unknown
+
+
+@pytest.mark.parametrize("config", [{"pretrained_config": [1]}, {"pretrained_config": {"mapping": "tp2"}},
+                                    {"builder_config": 8}, [1, 2]])
+def test_prebuilt_engine_config_of_another_shape_leaves_tp_unknown(tmp_path: Path, config: object) -> None:
+    text = "trtllm-serve engines/llama-8b --tokenizer meta-llama/Llama-3.1-8B-Instruct\n"
+    (tmp_path / "engines" / "llama-8b").mkdir(parents=True)
+    (tmp_path / "engines" / "llama-8b" / "config.json").write_text(json.dumps(config))
+    r = run(text, "run.sh", base_dir=tmp_path)  # raised AttributeError ('list' object has no attribute 'get')
+    assert "tp" in r.assessments[0].deployment.unknown and "tp_valid" in open_questions(r)
 
 
 def test_fix_never_writes_a_gpu_list_over_a_compose_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -92,6 +92,8 @@ def test_foreground_launches_of_one_script_run_one_after_another() -> None:
      "AMD ROCm"),
     ("HIP_VISIBLE_DEVICES=0,1 vllm serve m --tensor-parallel-size 2\n", "run.sh", "AMD ROCm"),
     ("docker run rocm/vllm:latest vllm serve m -tp 2\n", "run.sh", "AMD ROCm"),
+    ("export SGLANG_USE_AITER=1\npython -m sglang.launch_server --model-path m --tp 2\n", "run.sh", "AMD ROCm"),
+    ("AITER_JIT_DIR=/tmp/aiter vllm serve m -tp 2\n", "run.sh", "AMD ROCm"),
     (POD.format(name="a", env="").replace("nvidia.com/gpu", "amd.com/gpu"), "pod.yaml", "AMD"),
     (POD.format(name="a", env="").replace("nvidia.com/gpu", "habana.ai/gaudi"), "pod.yaml", "Gaudi"),
     ("type: service\ncommands: [vllm serve m --tensor-parallel-size 2]\nresources: {gpu: MI300X:2}\n",
@@ -100,6 +102,12 @@ def test_foreground_launches_of_one_script_run_one_after_another() -> None:
 def test_other_vendors_are_refused_by_their_devices_variables_and_images(text: str, name: str, what: str) -> None:
     with pytest.raises(NotADeployment, match=f"{what}.*not an NVIDIA GPU job"):
         read(text, name)
+
+
+@pytest.mark.parametrize("var", ["MAX_WAITERS", "WAITER_COUNT", "BAITER"])
+def test_a_variable_that_only_contains_aiter_is_no_amd_job(var: str) -> None:
+    d = one(f"export {var}=4\nvllm serve m --tensor-parallel-size 2\n", "run.sh")  # was "an AMD ROCm job"
+    assert (d.engine, d.tp) == ("vllm", 2)
 
 
 def test_dstack_service_reads_its_commands_env_and_gpus() -> None:

@@ -91,19 +91,10 @@ def not_worse(obj: Objective, now: Option, alt: Option) -> bool:
     return value(obj, alt) <= value(obj, now) + abs(value(obj, now)) * TIE
 
 
-def better(obj: Objective, now: Option, alt: Option) -> bool:
-    return value(obj, alt) < value(obj, now) - abs(value(obj, now)) * TIE
-
-
 def call(obj: Objective, now: Option, alt: Option) -> str:
     """'better', 'worse' or 'close': `alt` against `now` on the objective, across the interval of a ratio of
     two predictions (advice/uncertainty.py). Only 'better' may be recommended; 'close' is said as such."""
-    a, b = value(obj, alt), value(obj, now)
-    if uncertainty.clearly_less(a, b):
-        return "better"
-    if uncertainty.clearly_less(b, a):
-        return "worse"
-    return "close"
+    return {"a": "better", "b": "worse"}.get(uncertainty.call(value(obj, alt), value(obj, now)), "close")
 
 
 def close_text(obj: Objective, now: Option, alt: Option, what: str) -> str:

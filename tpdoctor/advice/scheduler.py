@@ -44,8 +44,17 @@ class Sets:
     bad_pairs: tuple[str, ...]  # "GPU0-GPU1 (NODE, NVLink down)", the pairs that make a group bad
 
     @property
-    def all_down(self) -> bool:
-        return self.total is not None and self.total > 0 and self.down == self.total
+    def all_down(self) -> bool | None:
+        """Every group it may hand out includes a down NVLink; None when they are too many to count."""
+        if self.total is None or self.down is None:
+            return None
+        return self.total > 0 and self.down == self.total
+
+    @property
+    def risky(self) -> bool:
+        """Some group it may hand out is weaker than the best. Too many to count: there are then more bad pairs
+        than MAX_EDGES, and any group holding one of them is weaker."""
+        return bool(self.bad) if self.bad is not None else bool(self.bad_pairs)
 
     def describe(self, who: str) -> str:
         """'2 of the 6 GPU pairs the device plugin may hand out cross a down NVLink (GPU0-GPU1 …)'."""

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tpdoctor.advice import costmodel, placement, quant, scheduler
 from tpdoctor.advice.objective import Objective
@@ -200,13 +201,18 @@ def _prebuilt(dep: Deployment, base_dir: Path | None, notes: list[str]) -> Deplo
     except (TpdError, ValueError) as exc:
         notes.append(f"{cfg}: not read ({exc})")
         return dep
-    mapping = (data.get("pretrained_config") or {}).get("mapping") or {} if isinstance(data, dict) else {}
-    old = data.get("builder_config") or {} if isinstance(data, dict) else {}
+    top = _obj(data)
+    mapping, old = _obj(_obj(top.get("pretrained_config")).get("mapping")), _obj(top.get("builder_config"))
     tp, pp = mapping.get("tp_size", old.get("tensor_parallel")), mapping.get("pp_size", old.get("pipeline_parallel", 1))
     if not isinstance(tp, int) or not isinstance(pp, int) or tp < 1 or pp < 1:
         return dep
     notes.append(f"TP={tp} PP={pp} from the prebuilt engine's {cfg}")
     return dep.with_values(tp=tp, pp=pp, unknown={k: v for k, v in dep.unknown.items() if k not in ("tp", "pp")})
+
+
+def _obj(value: object) -> dict[str, Any]:
+    """A JSON object, or {} for any other shape (a config.json level that is a list or a number is not read)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _gpu_of(topology: Topology, gpus: tuple[int, ...] | None, override: skus.Sku | None,
@@ -282,7 +288,8 @@ def assess(dep: Deployment, topology: Topology, *, others: Sequence[Deployment] 
                         overlap=overlap, nccl_conflicts=tuple(nccl_conflicts(dep.env, group)), notes=(),
                         resolution=res, precision=prec, used=used, sets=sets)
     extra: dict[str, object] = {}
-    best = placement.best_group(topology, n, exclude=held, table=t) if n <= len(topology.gpus) else None
+    best = sets.best if sets is not None else (  # scheduler.sets found it with the same arguments
+        placement.best_group(topology, n, exclude=held, table=t) if n <= len(topology.gpus) else None)
     extra["free_best"] = best
     if sets is not None and dep.tp > 1 and n > 1 and sets.bad and sets.worst is not None:
         extra["worst_pair"] = sets.worst

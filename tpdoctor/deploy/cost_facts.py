@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tpdoctor.advice import objective, uncertainty
+from tpdoctor.advice import objective, scheduler, uncertainty
 from tpdoctor.advice.costmodel import Prediction
 from tpdoctor.advice.objective import Option
 from tpdoctor.engine.schema import INT, B, F, Fact, L, S
@@ -79,10 +79,14 @@ def replicas_call(a: Assessment, against: str = "current") -> str | None:
 def replicas_advisable(a: Assessment, against: str = "current") -> bool | None:
     """TP=1 replicas fit one GPU, meet the stated objective and serve more tokens/s at the concurrency than the
     group `against` across the interval; None when the numbers are not known."""
+    return _advisable(a, replicas_call(a, against))
+
+
+def _advisable(a: Assessment, c: str | None) -> bool | None:
+    """replicas_advisable, given replicas_call's answer `c`."""
     obj = a.objective or objective.of(None, None, a.deployment.max_num_seqs)
     rep = _option(a, "replicas", a.replicas)
     fits = a.memory_tp1.fits if a.memory_tp1 is not None else None
-    c = replicas_call(a, against)
     if c is None or rep is None or fits is None:
         return None
     return bool(fits and objective.meets(obj, rep) and c == "better")
@@ -98,7 +102,7 @@ def costs(a: Assessment) -> dict[str, Any]:
     elif now is not None and not a.broken_pairs:
         slowdown = 0.0
     low = None if slowdown is None else (1 + slowdown / 100) / uncertainty.ratio_band()[1] * 100 - 100
-    rep_ok = replicas_advisable(a)
+    rep_call = replicas_call(a)
     return {
         "down_pairs": list(a.down_pairs) if a.group else None,
         "degraded_pairs": list(a.degraded_pairs) if a.group else None,
@@ -113,8 +117,8 @@ def costs(a: Assessment) -> dict[str, Any]:
         "meets_objective": objective.meets(obj, now) if now else None,
         "move_not_slower": objective.not_worse(obj, now, best) if now and best else None,
         "move_call": objective.call(obj, now, best) if now and best else None,
-        "replicas_call": replicas_call(a),
-        "replicas_advisable": rep_ok,
+        "replicas_call": rep_call,
+        "replicas_advisable": _advisable(a, rep_call),
     }
 
 
@@ -126,7 +130,7 @@ def advice(a: Assessment, f: dict[str, Any]) -> dict[str, Any]:
                       _option(a, "replicas", a.replicas))
     move = None
     if a.best is not None:
-        verdict = objective.call(obj, now, best) if now is not None and best is not None else "better"
+        verdict = f["move_call"] or "better"  # objective.call(obj, now, best) when both are predicted
         if verdict == "better":
             move = f"move it to {a.best.label} ({a.best.weakest_path})"
             if now is not None and best is not None:
@@ -173,8 +177,8 @@ def _fits_one(a: Assessment, f: dict[str, Any]) -> str | None:
             "usable)")
 
 
-def unknown_reasons(a: Assessment) -> dict[str, str]:
-    """Why cost facts are missing (the first reason that applies)."""
+def unknown_reasons(a: Assessment, f: dict[str, Any]) -> dict[str, str]:
+    """Why cost facts are missing (the first reason that applies); `f`: the facts costs() gave."""
     out: dict[str, str] = {}
     if a.spec is None or a.sku is None:
         why = "model architecture not known" if a.spec is None else f"GPU {a.gpu_name!r} is not in data/gpus.yaml"
@@ -187,7 +191,11 @@ def unknown_reasons(a: Assessment) -> dict[str, str]:
             out.setdefault(k, group_reason(a))
     if a.sku is not None and not (a.sku.has_nvlink and a.sku.nvlink.expected):
         out.setdefault("nvlink_slowdown_pct", f"{a.sku.key} has no NVLink to compare with")
-    if "replicas_advisable" not in out and replicas_advisable(a) is None:  # every null fact says why
+    if a.sets is not None and a.sets.total is None:
+        for k in ("scheduler_sets", "scheduler_bad_sets", "scheduler_down_sets", "scheduler_all_down"):
+            out[k] = (f"more groups of {a.sets.size} GPUs than tpdoctor counts ({scheduler.MAX_ENUMERATED}), with "
+                      f"more weaker pairs ({len(a.sets.bad_pairs)}) than it counts by ({scheduler.MAX_EDGES})")
+    if "replicas_advisable" not in out and f["replicas_advisable"] is None:  # every null fact says why
         out["replicas_advisable"] = _advisable_reason(a)
     return out
 

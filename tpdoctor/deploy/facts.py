@@ -278,7 +278,7 @@ def _group(a: Assessment, topology: Topology) -> dict[str, Any]:
         "cross_socket": (g.numa_nodes > 1 or kind is not None and kind.value == "SYS") if g else None,
         "cross_node": d.nodes > 1 and d.tp > (d.gpu_count or len(topology.gpus)) or d.tp > len(topology.gpus),
         "overlap_with": sentences.overlaps(a),
-        "unpinned_risk": (bool(a.sets.bad) if a.sets is not None else None if d.host_gpus is None else False)
+        "unpinned_risk": (a.sets.risky if a.sets is not None else None if d.host_gpus is None else False)
         if a.used is None and d.gpus_needed > 1 else False,
         "worst_pair": f"{a.worst_pair.label} ({a.worst_pair.weakest_path})" if a.worst_pair else None,
         "gpus_missing": _missing(a, topology),
@@ -389,7 +389,7 @@ def _unknown(a: Assessment, facts: dict[str, Any]) -> dict[str, str]:
          ["nic_paths", "gpus_without_local_nic"],
          "the report does not say where the NICs are (no NIC in topo -m, or blank NIC cells)"
          if a.group or a.free_best else pin_reason)
-    for k, why in cost_facts.unknown_reasons(a).items():
+    for k, why in cost_facts.unknown_reasons(a, facts).items():
         unknown.setdefault(k, why)
     return unknown
 

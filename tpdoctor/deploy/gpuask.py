@@ -26,8 +26,7 @@ def facts(a: Assessment) -> tuple[dict[str, Any], dict[str, str]]:
     """({gpu_asked, gpu_not_asked}, {fact: why it is unknown}): unknown only when the file asks for a GPU
     model and whether the node's is one cannot be told."""
     asked = a.deployment.gpu_asked
-    memory = a.gpu_memory_mib / 1024 if a.gpu_memory_mib else None
-    here = gpunames.asked_here(asked, a.gpu_name, memory)
+    here = gpunames.asked_on(asked, a.gpu_name, a.gpu_memory_mib or None)
     why = None if here is not False else (f"it asks for {' or '.join(asked)}; {a.gpu_name} is none of them"
                                          if len(asked) > 1 else f"it asks for {asked[0]}, not {a.gpu_name}")
     values = {"gpu_asked": list(asked) if asked else None, "gpu_not_asked": why}

@@ -46,9 +46,7 @@ class PredictRequest:
     prefill_tokens: float = 0.0  # other requests' prompt tokens prefilled inside each step (continuous batching)
 
     def engine_profile(self) -> engines.Engine:
-        """The engine's profile; ValueError for a version that is not one."""
-        if self.engine_version:
-            engines.version_key(self.engine_version)
+        """The engine's profile; ValueError for a version that is not one (engines.engine reads it)."""
         return engines.engine(self.engine, eager=self.eager, version=self.engine_version)
 
 

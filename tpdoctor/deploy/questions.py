@@ -213,6 +213,9 @@ def _links(a: Assessment, fx: Mapping[str, Any], topology: Topology, links_made:
                 "--fleet DIR (the node reports of the nodes it spans)")
     if a.used is not None:
         return None, None
+    if a.sets is not None and a.sets.total is None:  # too many groups to count: whether it gets a bad one is open
+        return (f"a scheduler picks its GPUs from more groups of {a.sets.size} than tpdoctor counts, and "
+                f"{len(a.sets.bad_pairs)} GPU pairs are weaker than the best group's", fx.get("placement_fix") or PIN)
     if a.sets is not None:
         return "", None  # the groups its scheduler may hand out were counted (TPD211, and TPD200 on the best)
     if d.host_gpus is not None and a.gpus is None:

@@ -66,9 +66,8 @@ class Fits:
         """The file asks for GPU models and this shape's GPU is none of them: its scheduler never places it
         there."""
         topo = self.shapes.topologies[sid]
-        mem = topo.gpus[0].memory_mib if topo.gpus else None
-        return bool(d.gpu_asked and topo.gpus) and gpunames.asked_here(
-            d.gpu_asked, topo.gpus[0].name, mem / 1024 if isinstance(mem, int) else None) is False
+        return bool(d.gpu_asked and topo.gpus) and gpunames.asked_on(
+            d.gpu_asked, topo.gpus[0].name, topo.gpus[0].memory_mib) is False
 
     def no_gpu_asked_for(self, d: Deployment) -> bool:
         """No node of the fleet has a GPU model the file asks for."""

@@ -48,8 +48,6 @@ class Context:
     node: str | None = None
     gpu_count: int | None = None
     gpu_count_origin: Origin | None = None
-    device_ids: str | None = None
-    device_ids_origin: Origin | None = None
     latency_objective_ms: float | None = None
     throughput_objective_tps: float | None = None
     accelerator: str | None = None  # from the object: "a TPU job (google.com/tpu)"

@@ -126,8 +126,8 @@ def read(doc: Document, source: str) -> list[Deployment | Skip]:
         for f in found:
             profiles = svc.get("profiles")
             ctx = Context(source=source, kind="compose", name=str(name), gpu_count=visible.count,
-                          gpu_count_origin=count_origin, device_ids=ids, device_ids_origin=ids_origin,
-                          latency_objective_ms=value, runtime="compose", visible=visible, devices=node_devices,
+                          gpu_count_origin=count_origin, latency_objective_ms=value, runtime="compose",
+                          visible=visible, devices=node_devices,
                           profiles=tuple(str(p) for p in profiles) if isinstance(profiles, list) else (),
                           nvidia_named=visible.kind != "unknown" or str(svc.get("runtime")) == "nvidia")
             _defaults_note(svc, ctx)

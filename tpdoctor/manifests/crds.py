@@ -34,13 +34,15 @@ def read(doc: Document, source: str) -> Result:
     data = doc.data
     kind, api = str(data.get("kind")), str(data.get("apiVersion"))
     handler = _HANDLERS.get(kind)
+    walked = False
     if kind in ("RayService", "RayCluster", "RayJob", "RayClusterFleet"):
         out = ray.read(doc, source)
     elif handler is not None and (kind != "Model" or "kubeai" in api):
         out = handler(doc, source)
     else:
-        out = walk(doc, source, (), kind, str(get(data, ("metadata", "name")) or kind))
-    if not any(isinstance(x, build.Deployment) for x in out) and (handler is not None or kind.startswith("Ray")):
+        out, walked = walk(doc, source, (), kind, str(get(data, ("metadata", "name")) or kind)), True
+    if not walked and not any(isinstance(x, build.Deployment) for x in out) and (
+            handler is not None or kind.startswith("Ray")):
         # a known kind nested differently than its reader expects (a fleet of clusters, a new API version):
         # every pod template, container and command string at any depth still counts
         out = walk(doc, source, (), kind, str(get(data, ("metadata", "name")) or kind)) or out

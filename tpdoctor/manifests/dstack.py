@@ -35,51 +35,46 @@ def is_dstack(doc: Document) -> bool:
     return isinstance(d, dict) and d.get("type") in TYPES and ("commands" in d or "image" in d or "replicas" in d)
 
 
-def gpu_spec(spec: Any) -> tuple[int | None, str | None]:
-    """(GPUs per node, why it is not an NVIDIA job) of a `resources.gpu` value."""
+def gpu_spec(spec: Any) -> tuple[int | None, str | None, tuple[str, ...]]:
+    """(GPUs per node, why it is not an NVIDIA job, the GPU models it names) of a `resources.gpu` value. The
+    models, any of which will do, carry its memory when exact: "H100:80GB:2" -> ("H100 80GB",),
+    {name: [H100, H200]} -> ("H100", "H200"); "24GB..:2" names none."""
     if spec is None:
-        return None, None
+        return None, None, ()
     if isinstance(spec, int) and not isinstance(spec, bool):
-        return spec, None
+        return spec, None, ()
     if isinstance(spec, dict):
         name = spec.get("name")
-        names = name if isinstance(name, list) else [name] if name else []
+        names = [str(n) for n in (name if isinstance(name, list) else [name] if name else [])]
+        models = _models(names, str(spec.get("memory") or ""))
         for n in names:
-            other = vendor.from_accelerator(str(n))
+            other = vendor.from_accelerator(n)
             if other:
-                return None, other
+                return None, other, models
         v = _VENDORS.get(str(spec.get("vendor", "")).lower())
         if v:
-            return None, vendor.describe(v, f"gpu vendor {spec['vendor']}")
+            return None, vendor.describe(v, f"gpu vendor {spec['vendor']}"), models
         given = spec.get("count")
-        return (given if isinstance(given, int) else _count(str(given)) if given is not None else 1), None
+        return (given if isinstance(given, int) else _count(str(given)) if given is not None else 1), None, models
+    tokens = str(spec).replace(" ", "").split(":")
+    models = _models([n for t in tokens if t[:1].isalpha() for n in t.split(",") if n],
+                     next((t for t in tokens if t[:1].isdigit() and t.lower().endswith("gb")), "")
+                     ) if isinstance(spec, str) else ()
     count: int | None = 1
-    for token in str(spec).replace(" ", "").split(":"):
+    for token in tokens:
         if token.lower() in _VENDORS:
-            return None, vendor.describe(_VENDORS[token.lower()], f"gpu: {spec}")
+            return None, vendor.describe(_VENDORS[token.lower()], f"gpu: {spec}"), models
         if token[:1].isalpha():
             for n in token.split(","):
                 other = vendor.from_accelerator(n)
                 if other:
-                    return None, other
+                    return None, other, models
         elif not any(c.isalpha() for c in token):
             count = _count(token)
-    return count, None
+    return count, None, models
 
 
-def gpu_models(spec: Any) -> tuple[str, ...]:
-    """The GPU models a `resources.gpu` value names, any of which will do, with its memory when exact:
-    "H100:80GB:2" -> ("H100 80GB",), {name: [H100, H200]} -> ("H100", "H200"); "24GB..:2" names none."""
-    if isinstance(spec, dict):
-        name = spec.get("name")
-        names = [str(n) for n in (name if isinstance(name, list) else [name] if name else [])]
-        memory = str(spec.get("memory") or "")
-    elif isinstance(spec, str):
-        tokens = spec.replace(" ", "").split(":")
-        names = [n for t in tokens if t[:1].isalpha() for n in t.split(",") if n]
-        memory = next((t for t in tokens if t[:1].isdigit() and t.lower().endswith("gb")), "")
-    else:
-        return ()
+def _models(names: list[str], memory: str) -> tuple[str, ...]:
     exact = memory if re.fullmatch(r"\d+(?:GB)?", memory, re.IGNORECASE) else ""
     return tuple(f"{n} {exact}".strip() for n in names)
 
@@ -111,8 +106,7 @@ def _group(doc: Document, source: str, base: Path_, group: dict[str, Any], top: 
     if not isinstance(commands, list) or not commands:
         return []
     resources = group.get("resources") if "resources" in group else top.get("resources")
-    per_node, other = gpu_spec(get(resources, ("gpu",)))
-    asked = gpu_models(get(resources, ("gpu",)))
+    per_node, other, asked = gpu_spec(get(resources, ("gpu",)))
     nodes = top.get("nodes", 1)
     if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
         raise ManifestError(f"{source}:{doc.line_of(('nodes',))}: nodes {nodes!r} is not a node count")

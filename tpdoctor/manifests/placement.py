@@ -36,7 +36,7 @@ SCHEDULED = ("kubernetes", "slurm", "ray", "skypilot", "dstack")
 class Visible:
     """What the runtime makes visible: every host GPU, named host GPUs, N chosen by a scheduler, or unknown."""
 
-    kind: str  # all | pinned | scheduler | unknown | none
+    kind: str  # all | pinned | scheduler | unknown
     gpus: tuple[int, ...] | None = None  # host GPUs (pinned)
     uuids: tuple[str, ...] = ()
     count: int | None = None  # scheduler's N (or pinned length)
@@ -66,8 +66,7 @@ def place(visible: Visible, cvd: str | None, cvd_origin: Origin | None, notes: l
             return Placed(visible.gpus, visible.uuids, visible.origin, visible.count, "pinned", "host")
         if visible.kind == "scheduler":
             return Placed(None, (), visible.origin, visible.count, "scheduler", None)
-        return Placed(None, (), visible.origin, visible.count, visible.kind if visible.kind != "none" else "unknown",
-                      None)
+        return Placed(None, (), visible.origin, visible.count, visible.kind, None)
     gpus, uuids, why = parse_gpu_list(cvd)
     if why == "no GPUs":
         return Placed((), (), cvd_origin, 0, "pinned", "host")

@@ -52,28 +52,24 @@ def accelerator_options(resources: Any) -> tuple[list[str], tuple[str, ...] | No
     return [], None
 
 
-def gpu_models(options: list[str]) -> tuple[str, ...]:
-    """The GPU models the options name ("H100", "A100-80GB"), any of which will do."""
-    return tuple(dict.fromkeys(m.group(1) for m in map(_ACCEL.match, options) if m))
-
-
-def _accelerators(options: list[str]) -> tuple[int | None, str | None]:
-    """(GPUs per node when every option agrees, why it is not a GPU job)."""
+def _accelerators(options: list[str]) -> tuple[int | None, str | None, tuple[str, ...]]:
+    """(GPUs per node when every option agrees, why it is not a GPU job, the GPU models the options name
+    ("H100", "A100-80GB"), any of which will do)."""
     matches = [_ACCEL.match(opt) for opt in options]
+    models = tuple(dict.fromkeys(m.group(1) for m in matches if m))
     if not all(matches):
-        return None, None
+        return None, None, models
     tpus = [opt for opt, m in zip(options, matches) if m and m.group(1).lower().startswith("tpu")]
     if tpus:  # a TPU job when every option is a TPU; either kind may be provisioned otherwise
-        return None, f"a TPU job (accelerators {tpus[0]})" if len(tpus) == len(options) else None
+        return None, f"a TPU job (accelerators {tpus[0]})" if len(tpus) == len(options) else None, models
     counts = {int(m.group(2) or 1) for m in matches if m}
-    return (counts.pop(), None) if len(counts) == 1 else (None, None)
+    return (counts.pop(), None, models) if len(counts) == 1 else (None, None, models)
 
 
 def read(doc: Document, source: str) -> list[Deployment | Skip]:
     d = doc.data
     options, where = accelerator_options(d.get("resources"))
-    per_node, not_gpu = _accelerators(options)
-    asked = gpu_models(options)
+    per_node, not_gpu, asked = _accelerators(options)
     nodes = count(doc, source, ("num_nodes",), 1, "num_nodes")
     env = containers.env_from_mapping(doc, source, ("envs",), d.get("envs"), False)
     values = dict(env.values)

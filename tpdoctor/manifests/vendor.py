@@ -6,7 +6,8 @@ tpdoctor judges NVIDIA GPUs. A ROCm, Gaudi, TPU, Ascend, Neuron or CPU-only job 
   `/dev/neuron*`, `/dev/davinci*` Ascend), images (`rocm/…`, `…-rocm`, `vllm-openai-rocm`, `optimum-tpu`,
   `gaudi`/`habana` images, `vllm-openai-cpu`, `vllm-cpu-env`), resources (`amd.com/gpu`, `habana.ai/gaudi`,
   `google.com/tpu` …: see containers.NOT_GPU_RESOURCES) and accelerator names (`MI300X`, `v5litepod-4`);
-- variables (`HIP_VISIBLE_DEVICES`, `ROCR_VISIBLE_DEVICES`, `HSA_*`, `VLLM_ROCM_*`, `*AITER*`, `PYTORCH_ROCM_ARCH`;
+- variables (`HIP_VISIBLE_DEVICES`, `ROCR_VISIBLE_DEVICES`, `HSA_*`, `VLLM_ROCM_*`, `AITER` as a word between
+  underscores (`SGLANG_USE_AITER`, `AITER_JIT_DIR`; never `MAX_WAITERS`), `PYTORCH_ROCM_ARCH`;
   `HABANA_VISIBLE_DEVICES`, `PT_HPU_*`; `TPU_*`, `PJRT_DEVICE=TPU`; `ASCEND_RT_VISIBLE_DEVICES`;
   `NEURON_RT_*`; `VLLM_CPU_*`) decide only when nothing names an NVIDIA GPU (`CUDA_VISIBLE_DEVICES`,
   `NVIDIA_VISIBLE_DEVICES`, `nvidia.com/gpu`, `docker --gpus`, an nvidia device reservation): a benchmark
@@ -25,7 +26,7 @@ _DEVICES = (("/dev/kfd", "amd"), ("/dev/accel", "gaudi"), ("/dev/neuron", "neuro
 _IMAGES = ((re.compile(r"(^|[/:._-])rocm"), "amd"), (re.compile(r"(^|[/:._-])(gaudi|habana|hpu)([/:._-]|$)"), "gaudi"),
            (re.compile(r"(^|[/:._-])(optimum-)?tpu([/:._-]|$)"), "tpu"), (re.compile(r"neuron"), "neuron"),
            (re.compile(r"(^|[/:._-])(ascend|mindie)"), "ascend"), (re.compile(r"(^|[/_-])cpu([/:._-]|$)"), "cpu"))
-_VARS = ((re.compile(r"^(HIP_VISIBLE_DEVICES|ROCR_VISIBLE_DEVICES|HSA_\w+|VLLM_ROCM_\w+|\w*AITER\w*|"
+_VARS = ((re.compile(r"^(HIP_VISIBLE_DEVICES|ROCR_VISIBLE_DEVICES|HSA_\w+|VLLM_ROCM_\w+|(\w+_)?AITER(_\w+)?|"
                      r"PYTORCH_ROCM_ARCH|GPU_FORCE_BLIT_COPY_SIZE|DEBUG_HIP_\w+)$"), "amd"),
          (re.compile(r"^(HABANA_\w+|PT_HPU_\w+)$"), "gaudi"), (re.compile(r"^(TPU_\w+|XLA_USE_SPMD)$"), "tpu"),
          (re.compile(r"^ASCEND_\w+$"), "ascend"), (re.compile(r"^NEURON_RT_\w+$"), "neuron"),

@@ -73,3 +73,8 @@ def asked_here(asked: tuple[str, ...], product: str | None, memory_gib: float | 
     if any(x is True for x in answers):
         return True
     return False if answers and all(x is False for x in answers) else None
+
+
+def asked_on(asked: tuple[str, ...], product: str | None, memory_mib: object = None) -> bool | None:
+    """asked_here for a GPU as a topology reads it: its memory in MiB, or anything else when not read."""
+    return asked_here(asked, product, memory_mib / 1024 if isinstance(memory_mib, int) else None)
